@@ -1,0 +1,1195 @@
+// Foundation benchmark: what MediaGit costs on one large incompressible file and on a tree of
+// small files, each figure put next to a baseline measured in the same run on the same machine.
+// See bench/README.md for what each figure means and how to read it.
+//
+// Run with `npm run bench` (builds first), or `node bench/foundation.ts [--quick] [--size N]`
+// with Node >= 24. Progress goes to stderr; stdout carries the table and, as its last line, one
+// JSON object with every number.
+//
+// Contracts:
+// - Every writer whose output should be durable is timed up to a trailing `sync`, and a `sync`
+//   runs untimed before each timed step, so no step pays for the previous step's dirty pages.
+//   MediaGit fsyncs its own writes; the trailing sync after it is reported on its own line so a
+//   near-zero figure confirms that it left nothing behind.
+// - The random source file is cached in bench-work/ (git-ignored) and reused when its size
+//   matches; everything else lives in bench-work/run/ and is removed at the end.
+// - A MediaGit failure does not stop the run: the baselines are still measured, the failure is
+//   printed and recorded, and the process exits 1.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+// MEDIAGIT_BENCH_CLI points at another entry script, to measure another build of the CLI.
+const cliPath = process.env['MEDIAGIT_BENCH_CLI'] ?? path.join(projectRoot, 'bin', 'mediagit.js');
+const workRoot = path.join(projectRoot, 'bench-work');
+const runRoot = path.join(workRoot, 'run');
+
+// One reused I/O buffer: fresh memory costs ~4 s per GiB in page faults on this machine kind.
+const ioBuffer = Buffer.allocUnsafe(8 * MiB);
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+interface Options {
+  /** Size of the incompressible file for items 1-3. */
+  fileBytes: number;
+  /** `--size`: run only item 1 (to record peak RSS on a big file). */
+  onlyItem1: boolean;
+  quick: boolean;
+  /** Item 4 tree shape: `smallDirs` directories of `smallFilesPerDir` files. */
+  smallDirs: number;
+  smallFilesPerDir: number;
+  /** Keep bench-work/run/ for inspection instead of removing it. */
+  keep: boolean;
+}
+
+const usage = `usage: node bench/foundation.ts [--quick] [--size <bytes>] [--keep]
+  --quick         smoke run: 64 MiB file, 1,000 small files
+  --size <bytes>  only item 1 (add + commit, peak RSS) on a file of this size, e.g. --size 6e9
+  --keep          keep bench-work/run/ afterwards`;
+
+function parseOptions(argv: readonly string[]): Options {
+  const options: Options = {
+    fileBytes: GiB,
+    onlyItem1: false,
+    quick: false,
+    smallDirs: 100,
+    smallFilesPerDir: 100,
+    keep: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split('=', 2) : [arg];
+    if (flag === '--quick') {
+      options.quick = true;
+      options.fileBytes = 64 * MiB;
+      options.smallDirs = 10;
+    } else if (flag === '--size') {
+      const text = inline ?? argv[++i];
+      const bytes = Math.round(Number(text));
+      if (text === undefined || !Number.isFinite(bytes) || bytes < 16 * MiB) {
+        fail(`--size needs a byte count of at least 16 MiB (got ${String(text)})\n${usage}`);
+      }
+      options.fileBytes = bytes;
+      options.onlyItem1 = true;
+    } else if (flag === '--keep') {
+      options.keep = true;
+    } else if (flag === '--help' || flag === '-h') {
+      console.log(usage);
+      process.exit(0);
+    } else {
+      fail(`unknown argument ${arg}\n${usage}`);
+    }
+  }
+  return options;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
+function progress(message: string): void {
+  process.stderr.write(`· ${message}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+function onPath(name: string): string | null {
+  if (name.includes('/')) return isExecutable(name) ? name : null;
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    const candidate = path.join(dir || '.', name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return null;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+interface Tools {
+  git: boolean;
+  gitLfs: boolean;
+  borg: boolean;
+  /** GNU time, for peak RSS; null means RSS is polled from /proc instead. */
+  gnuTime: string | null;
+  versions: Record<string, string>;
+}
+
+/** Finds the baseline tools and, as root, installs the missing ones from Debian's packages. */
+function ensureTools(): Tools {
+  const wanted: Array<{ command: string; pkg: string }> = [
+    { command: 'git', pkg: 'git' },
+    { command: 'git-lfs', pkg: 'git-lfs' },
+    { command: 'borg', pkg: 'borgbackup' },
+    { command: '/usr/bin/time', pkg: 'time' },
+  ];
+  const missing = wanted.filter((tool) => onPath(tool.command) === null);
+  if (missing.length > 0) {
+    const names = missing.map((tool) => tool.pkg).join(' ');
+    if (process.getuid?.() !== 0) {
+      progress(`missing ${names} and not root: the baselines that need them are skipped`);
+    } else {
+      progress(`installing ${names} (apt-get update && apt-get install -y ${names})`);
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+      for (const args of [
+        ['update', '-qq'],
+        ['install', '-y', '-qq', ...missing.map((t) => t.pkg)],
+      ]) {
+        const result = spawnSync('apt-get', args, { env, encoding: 'utf8', timeout: 300_000 });
+        if (result.status !== 0) {
+          const detail = `${result.stderr ?? ''}${result.error?.message ?? ''}`.trim();
+          progress(`apt-get ${args[0]} failed: ${lastLines(detail, 3)}`);
+          break;
+        }
+      }
+    }
+  }
+  const version = (command: string, args: string[]): string => {
+    const result = spawnSync(command, args, { encoding: 'utf8' });
+    return result.status === 0 ? (result.stdout.trim().split('\n')[0] ?? '') : '';
+  };
+  const tools: Tools = {
+    git: onPath('git') !== null,
+    gitLfs: onPath('git') !== null && onPath('git-lfs') !== null,
+    borg: onPath('borg') !== null,
+    gnuTime: onPath('/usr/bin/time'),
+    versions: {},
+  };
+  if (tools.git) tools.versions['git'] = version('git', ['--version']);
+  if (tools.gitLfs) tools.versions['gitLfs'] = version('git-lfs', ['version']);
+  if (tools.borg) tools.versions['borg'] = version('borg', ['--version']);
+  for (const tool of missing) {
+    if (onPath(tool.command) === null) {
+      progress(`${tool.command} is not available: its baseline is skipped`);
+    }
+  }
+  return tools;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running commands
+
+interface RunResult {
+  seconds: number;
+  /** Peak resident set size of the command (GNU time %M, or polled VmHWM); null if unknown. */
+  peakRssBytes: number | null;
+  status: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+class CommandFailed extends Error {
+  readonly result: RunResult;
+  constructor(what: string, result: RunResult) {
+    const how = result.timedOut
+      ? 'timed out'
+      : result.signal !== null
+        ? `killed by ${result.signal}`
+        : `exit ${String(result.status)}`;
+    const detail = failureSummary(`${result.stderr}\n${result.stdout}`);
+    super(`${what} failed (${how})${detail ? `: ${detail}` : ''}`);
+    this.name = 'CommandFailed';
+    this.result = result;
+  }
+}
+
+let tools: Tools;
+let childEnv: NodeJS.ProcessEnv = process.env;
+let runningGroup: number | null = null;
+
+const outputCap = 4 * MiB;
+
+/**
+ * Runs one command in its own process group (so a timeout or Ctrl-C ends all of it) and
+ * measures its wall time from spawn to exit, plus its peak RSS.
+ */
+async function run(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  timeoutSeconds = 300,
+): Promise<RunResult> {
+  const rssFile = path.join(workRoot, `.peak-rss-${process.pid}`);
+  const viaTime = tools.gnuTime !== null;
+  const file = viaTime && tools.gnuTime !== null ? tools.gnuTime : command;
+  const argv = viaTime ? ['-o', rssFile, '-f', '%M', command, ...args] : [...args];
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  let outBytes = 0;
+  const keep = (into: Buffer[]) => (chunk: Buffer) => {
+    if (outBytes < outputCap) into.push(chunk);
+    outBytes += chunk.length;
+  };
+  let polledHwmKiB = 0;
+  let timedOut = false;
+  let end = 0n;
+
+  const start = process.hrtime.bigint();
+  const child = spawn(file, argv, { cwd, env: childEnv, detached: true, stdio: 'pipe' });
+  child.stdin.end();
+  child.stdout.on('data', keep(stdout));
+  child.stderr.on('data', keep(stderr));
+  const pid = child.pid;
+  runningGroup = pid ?? null;
+  // Without GNU time, poll the high-water mark; it is lost when the process exits, so this
+  // can miss a peak reached in the last few milliseconds.
+  const poller = viaTime
+    ? null
+    : setInterval(() => {
+        const match = /VmHWM:\s+(\d+) kB/.exec(readOrEmpty(`/proc/${String(pid)}/status`));
+        if (match?.[1] !== undefined) polledHwmKiB = Math.max(polledHwmKiB, Number(match[1]));
+      }, 20);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    if (pid !== undefined) killGroup(pid);
+  }, timeoutSeconds * 1000);
+
+  const { status, signal } = await new Promise<{ status: number | null; signal: string | null }>(
+    (resolve) => {
+      child.on('exit', () => {
+        end = process.hrtime.bigint();
+      });
+      child.on('error', (error) => {
+        stderr.push(Buffer.from(String(error.message)));
+        resolve({ status: null, signal: null });
+      });
+      child.on('close', (code, sig) => resolve({ status: code, signal: sig }));
+    },
+  );
+  clearTimeout(timer);
+  if (poller !== null) clearInterval(poller);
+  runningGroup = null;
+  if (end === 0n) end = process.hrtime.bigint();
+
+  let peakRssBytes: number | null = polledHwmKiB > 0 ? polledHwmKiB * KiB : null;
+  if (viaTime) {
+    // GNU time writes "Command exited with non-zero status N" before the figure on failure.
+    const figure = readOrEmpty(rssFile).trim().split('\n').pop() ?? '';
+    peakRssBytes = /^\d+$/.test(figure) ? Number(figure) * KiB : null;
+    fs.rmSync(rssFile, { force: true });
+  }
+  return {
+    seconds: Number(end - start) / 1e9,
+    peakRssBytes,
+    status,
+    signal,
+    timedOut,
+    stdout: Buffer.concat(stdout).toString('utf8'),
+    stderr: Buffer.concat(stderr).toString('utf8'),
+  };
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Runs a command and throws CommandFailed unless it exits 0. */
+async function must(
+  what: string,
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  timeoutSeconds?: number,
+): Promise<RunResult> {
+  const result = await run(command, args, cwd, timeoutSeconds);
+  if (result.status !== 0) throw new CommandFailed(what, result);
+  return result;
+}
+
+const gitConfig = [
+  '-c',
+  'user.name=bench',
+  '-c',
+  'user.email=bench@example.com',
+  '-c',
+  'commit.gpgsign=false',
+  '-c',
+  'tag.gpgsign=false',
+];
+
+function git(args: readonly string[], cwd: string, timeoutSeconds?: number): Promise<RunResult> {
+  return must(`git ${args[0] ?? ''}`, 'git', [...gitConfig, ...args], cwd, timeoutSeconds);
+}
+
+function borg(args: readonly string[], cwd: string, timeoutSeconds?: number): Promise<RunResult> {
+  return must(`borg ${args[0] ?? ''}`, 'borg', args, cwd, timeoutSeconds);
+}
+
+function mediagit(
+  args: readonly string[],
+  cwd: string,
+  timeoutSeconds?: number,
+): Promise<RunResult> {
+  return must(
+    `mediagit ${args.join(' ')}`,
+    process.execPath,
+    [cliPath, ...args],
+    cwd,
+    timeoutSeconds,
+  );
+}
+
+/** Flushes everything dirty; returns how long that took. */
+async function sync(): Promise<number> {
+  return (await must('sync', 'sync', [], workRoot)).seconds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The lines of a failed command's output worth one report line: its error lines, else its tail. */
+function failureSummary(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const errors = lines.filter((line) => /^(fatal|error)\b|\w*Error\b/i.test(line));
+  return (errors.length > 0 ? errors.slice(0, 2) : lines.slice(-3)).join(' | ');
+}
+
+function lastLines(text: string, count: number): string {
+  return text.split('\n').filter(Boolean).slice(-count).join(' | ');
+}
+
+/** Sum of the sizes of the regular files under `dir` (du -sb without directory entries). */
+function treeBytes(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += treeBytes(full);
+    else if (entry.isFile()) total += fs.lstatSync(full).size;
+  }
+  return total;
+}
+
+function sha256OfFile(file: string): string {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, ioBuffer, 0, ioBuffer.length, null);
+      if (n === 0) break;
+      hash.update(ioBuffer.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/** Returns the cached random file of exactly `bytes` bytes, generating it if needed. */
+function ensureSource(bytes: number): string {
+  const file = path.join(workRoot, `source-${bytes}.bin`);
+  const existing = fs.statSync(file, { throwIfNoEntry: false });
+  if (existing?.isFile() === true && existing.size === bytes) {
+    progress(`reusing ${path.relative(projectRoot, file)}`);
+    return file;
+  }
+  progress(
+    `generating ${formatBytes(bytes)} of random data into ${path.relative(projectRoot, file)}`,
+  );
+  // Written under another name and renamed, so an interrupted run never leaves a short file
+  // that a later run would take for the cached one.
+  const partial = `${file}.partial`;
+  const fd = fs.openSync(partial, 'w');
+  try {
+    for (let written = 0; written < bytes;) {
+      const n = Math.min(ioBuffer.length, bytes - written);
+      randomFillSync(ioBuffer, 0, n);
+      written += fs.writeSync(fd, ioBuffer, 0, n);
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(partial, file);
+  return file;
+}
+
+interface SecondVersion {
+  file: string;
+  bytes: number;
+  sha256: string;
+  insertAt: number;
+  overwriteAt: number;
+}
+
+const insertBytes = 4 * KiB;
+const overwriteBytes = 64 * KiB;
+
+/**
+ * Streams `source` into a second version with 4 KiB of new random bytes inserted at 300/1024
+ * of the source (300 MiB for 1 GiB) and 64 KiB overwritten at 700/1024 of the output (700 MiB),
+ * in bounded memory, hashing the output on the way.
+ */
+function makeSecondVersion(source: string, target: string, sourceBytes: number): SecondVersion {
+  const insertAt = Math.floor((sourceBytes * 300) / 1024);
+  const overwriteAt = Math.floor((sourceBytes * 700) / 1024);
+  const inserted = randomBytes(insertBytes);
+  const overwrite = randomBytes(overwriteBytes);
+  const hash = createHash('sha256');
+  const input = fs.openSync(source, 'r');
+  const output = fs.openSync(target, 'w');
+  let outPos = 0;
+  const emit = (piece: Buffer): void => {
+    const lo = Math.max(outPos, overwriteAt);
+    const hi = Math.min(outPos + piece.length, overwriteAt + overwrite.length);
+    if (lo < hi) overwrite.copy(piece, lo - outPos, lo - overwriteAt, hi - overwriteAt);
+    hash.update(piece);
+    for (let done = 0; done < piece.length;) {
+      done += fs.writeSync(output, piece, done, piece.length - done);
+    }
+    outPos += piece.length;
+  };
+  try {
+    let inPos = 0;
+    while (inPos < sourceBytes) {
+      const limit = inPos < insertAt ? insertAt : sourceBytes;
+      const n = fs.readSync(input, ioBuffer, 0, Math.min(ioBuffer.length, limit - inPos), inPos);
+      if (n === 0) throw new Error(`${source} is shorter than ${sourceBytes} bytes`);
+      emit(ioBuffer.subarray(0, n));
+      inPos += n;
+      if (inPos === insertAt) emit(inserted);
+    }
+    fs.fsyncSync(output);
+  } finally {
+    fs.closeSync(input);
+    fs.closeSync(output);
+  }
+  return { file: target, bytes: outPos, sha256: hash.digest('hex'), insertAt, overwriteAt };
+}
+
+/** Writes `dirs` x `perDir` files of about 100 bytes each; the same content every call. */
+function writeSmallTree(root: string, dirs: number, perDir: number): number {
+  let count = 0;
+  for (let d = 0; d < dirs; d++) {
+    const dir = path.join(root, `dir-${String(d).padStart(3, '0')}`);
+    fs.mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < perDir; f++) {
+      const name = `file-${String(f).padStart(3, '0')}.txt`;
+      const line = `dir ${d} file ${f} `;
+      const body = `${line}${createHash('sha256').update(line).digest('hex')}`.slice(0, 99);
+      fs.writeFileSync(path.join(dir, name), `${body}\n`);
+      count++;
+    }
+  }
+  return count;
+}
+
+function freshDir(dir: string): string {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+type Figure = number | null;
+
+interface Row {
+  item: number;
+  label: string;
+  value: string;
+  note: string;
+}
+
+/** Collects figures for the table (grouped by item) and the closing JSON line. */
+class Report {
+  readonly figures: Record<string, Figure> = {};
+  readonly errors: string[] = [];
+  readonly notes: string[] = [];
+  private readonly rows: Row[] = [];
+  private readonly titles = new Map<number, string>();
+
+  title(item: number, text: string): void {
+    this.titles.set(item, text);
+  }
+
+  seconds(item: number, key: string, label: string, value: Figure, note = ''): void {
+    this.add(item, key, label, value, value === null ? 'n/a' : formatSeconds(value), note);
+  }
+
+  bytes(item: number, key: string, label: string, value: Figure, note = ''): void {
+    this.add(item, key, label, value, value === null ? 'n/a' : formatBytes(value), note);
+  }
+
+  percent(item: number, key: string, label: string, value: Figure, note = ''): void {
+    this.add(item, key, label, value, value === null ? 'n/a' : `${value.toFixed(2)} %`, note);
+  }
+
+  /** Records numerator / denominator; "> 1x" means MediaGit is slower or bigger. */
+  ratio(item: number, key: string, label: string, numerator: Figure, denominator: Figure): void {
+    const value =
+      numerator === null || denominator === null || denominator === 0
+        ? null
+        : numerator / denominator;
+    this.add(item, key, `  ${label}`, value, value === null ? 'n/a' : `${value.toFixed(2)}x`, '');
+  }
+
+  skipped(item: number, label: string, reason: string): void {
+    this.rows.push({ item, label, value: 'skipped', note: reason });
+  }
+
+  error(message: string): void {
+    progress(`ERROR ${message}`);
+    this.errors.push(message);
+  }
+
+  private add(item: number, key: string, label: string, value: Figure, text: string, note: string) {
+    this.figures[key] = value === null ? null : Number(value.toPrecision(6));
+    this.rows.push({ item, label, value: text, note });
+  }
+
+  table(): string {
+    const labelWidth = Math.max(...this.rows.map((row) => row.label.length), 20) + 2;
+    const valueWidth = Math.max(...this.rows.map((row) => row.value.length), 8) + 2;
+    const lines: string[] = [];
+    for (const item of [...this.titles.keys()].sort((a, b) => a - b)) {
+      const rows = this.rows.filter((row) => row.item === item);
+      if (rows.length === 0) continue;
+      lines.push('', `${item}. ${this.titles.get(item) ?? ''}`);
+      for (const row of rows) {
+        lines.push(
+          `   ${row.label.padEnd(labelWidth)}${row.value.padStart(valueWidth)}  ${row.note}`.trimEnd(),
+        );
+      }
+    }
+    return lines.join('\n');
+  }
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds >= 10) return `${seconds.toFixed(1)} s`;
+  if (seconds >= 0.1) return `${seconds.toFixed(2)} s`;
+  return `${(seconds * 1000).toFixed(1)} ms`;
+}
+
+function formatBytes(bytes: number): string {
+  const abs = Math.abs(bytes);
+  if (abs >= GiB) return `${(bytes / GiB).toFixed(2)} GiB`;
+  if (abs >= MiB) return `${(bytes / MiB).toFixed(2)} MiB`;
+  if (abs >= KiB) return `${(bytes / KiB).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] ?? NaN)
+    : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
+
+/** Runs one tool's part of an item; a failure is recorded and the run goes on. */
+async function attempt(report: Report, what: string, body: () => Promise<void>): Promise<boolean> {
+  try {
+    await body();
+    return true;
+  } catch (error) {
+    report.error(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measurements
+
+interface BigFileContext {
+  report: Report;
+  options: Options;
+  source: string;
+  second: SecondVersion | null;
+  timeout: number;
+}
+
+/** Item 1 and 3 floor: copying the bytes once, durably. */
+async function measureCopy(ctx: BigFileContext, file: string, key: string, item: number) {
+  const target = path.join(runRoot, 'cp-target.bin');
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    fs.rmSync(target, { force: true });
+    await sync();
+    const copy = await must('cp', 'cp', [file, target], runRoot, ctx.timeout);
+    times.push(copy.seconds + (await sync()));
+  }
+  fs.rmSync(target, { force: true });
+  const value = median(times);
+  ctx.report.seconds(
+    item,
+    key,
+    'cp + sync',
+    value,
+    'median of 3; the floor for writing the bytes once',
+  );
+  return value;
+}
+
+interface BaselineFigures {
+  commitSeconds: Figure;
+  secondCommitSeconds: Figure;
+  growthBytes: Figure;
+  checkoutSeconds: Figure;
+}
+
+async function measureBorg(ctx: BigFileContext): Promise<BaselineFigures> {
+  const figures: BaselineFigures = {
+    commitSeconds: null,
+    secondCommitSeconds: null,
+    growthBytes: null,
+    checkoutSeconds: null,
+  };
+  const { report } = ctx;
+  if (!tools.borg) {
+    report.skipped(1, 'borg create --compression none + sync', 'borg is not installed');
+    return figures;
+  }
+  const repo = path.join(runRoot, 'borg-repo');
+  const tree = freshDir(path.join(runRoot, 'borg-tree'));
+  const working = path.join(tree, 'big.bin');
+  await attempt(report, 'borg baseline', async () => {
+    await borg(['init', '--encryption=none', repo], runRoot);
+    // borg only reads its input, so a hard link spares a copy of the file.
+    fs.linkSync(ctx.source, working);
+    const create = async (archive: string): Promise<number> => {
+      await sync();
+      const args = ['create', '--compression', 'none', `${repo}::${archive}`, 'big.bin'];
+      const result = await borg(args, tree, ctx.timeout);
+      return result.seconds + (await sync());
+    };
+    figures.commitSeconds = await create('v1');
+    report.seconds(
+      1,
+      'item1.borg.seconds',
+      'borg create --compression none + sync',
+      figures.commitSeconds,
+    );
+    const before = treeBytes(repo);
+    report.bytes(1, 'item1.borg.repoBytes', 'borg repository size after v1', before);
+    if (ctx.second !== null) {
+      fs.rmSync(working);
+      fs.linkSync(ctx.second.file, working);
+      figures.secondCommitSeconds = await create('v2');
+      figures.growthBytes = treeBytes(repo) - before;
+      report.seconds(
+        2,
+        'item2.borg.seconds',
+        'borg create of v2 + sync',
+        figures.secondCommitSeconds,
+      );
+      reportGrowth(ctx, 'borg', 'borg repository', figures.growthBytes);
+    }
+  });
+  fs.rmSync(repo, { recursive: true, force: true });
+  fs.rmSync(tree, { recursive: true, force: true });
+  return figures;
+}
+
+async function measureGitLfs(ctx: BigFileContext): Promise<BaselineFigures> {
+  const figures: BaselineFigures = {
+    commitSeconds: null,
+    secondCommitSeconds: null,
+    growthBytes: null,
+    checkoutSeconds: null,
+  };
+  const { report } = ctx;
+  if (!tools.gitLfs) {
+    report.skipped(1, 'git-lfs: git add + git commit + sync', 'git or git-lfs is not installed');
+    return figures;
+  }
+  const repo = freshDir(path.join(runRoot, 'git-lfs'));
+  const working = path.join(repo, 'big.bin');
+  const gitDir = path.join(repo, '.git');
+  await attempt(report, 'git-lfs baseline', async () => {
+    await git(['init', '-q'], repo);
+    await git(['lfs', 'install', '--local'], repo);
+    await git(['lfs', 'track', '*.bin'], repo);
+    await git(['add', '.gitattributes'], repo);
+    await git(['commit', '-q', '-m', 'track *.bin with lfs'], repo);
+    const commit = async (file: string, message: string): Promise<[number, RunResult]> => {
+      await must('cp', 'cp', [file, working], repo, ctx.timeout);
+      await sync();
+      const add = await git(['add', 'big.bin'], repo, ctx.timeout);
+      const done = await git(['commit', '-q', '-m', message], repo, ctx.timeout);
+      return [add.seconds + done.seconds + (await sync()), add];
+    };
+    const [seconds, add] = await commit(ctx.source, 'v1');
+    figures.commitSeconds = seconds;
+    report.seconds(1, 'item1.gitLfs.seconds', 'git-lfs: git add + git commit + sync', seconds);
+    report.bytes(1, 'item1.gitLfs.addPeakRssBytes', '  git-lfs add peak RSS', add.peakRssBytes);
+    const before = treeBytes(gitDir);
+    report.bytes(1, 'item1.gitLfs.repoBytes', 'git-lfs .git size after v1', before);
+    if (ctx.second === null) return;
+    const [secondSeconds] = await commit(ctx.second.file, 'v2');
+    figures.secondCommitSeconds = secondSeconds;
+    figures.growthBytes = treeBytes(gitDir) - before;
+    report.seconds(2, 'item2.gitLfs.seconds', 'git-lfs: add + commit of v2 + sync', secondSeconds);
+    reportGrowth(ctx, 'gitLfs', 'git-lfs .git', figures.growthBytes);
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      fs.rmSync(working);
+      await sync();
+      const checkout = await git(['checkout', 'HEAD', '--', 'big.bin'], repo, ctx.timeout);
+      times.push(checkout.seconds + (await sync()));
+      if (fs.statSync(working).size !== ctx.second.bytes) {
+        throw new Error('git checkout wrote a file of the wrong size');
+      }
+    }
+    figures.checkoutSeconds = median(times);
+    report.seconds(
+      3,
+      'item3.gitLfs.seconds',
+      'git-lfs: git checkout HEAD -- big.bin + sync',
+      figures.checkoutSeconds,
+      'median of 3',
+    );
+  });
+  fs.rmSync(repo, { recursive: true, force: true });
+  return figures;
+}
+
+function reportGrowth(ctx: BigFileContext, key: string, label: string, growth: number): void {
+  const fileBytes = ctx.second?.bytes ?? ctx.options.fileBytes;
+  ctx.report.bytes(2, `item2.${key}.growthBytes`, `${label} grew by`, growth);
+  ctx.report.percent(
+    2,
+    `item2.${key}.growthPercent`,
+    `${label} growth, % of file size`,
+    (100 * growth) / fileBytes,
+  );
+}
+
+async function measureMediaGit(
+  ctx: BigFileContext,
+  baselines: { copy: number; borg: BaselineFigures; gitLfs: BaselineFigures; copySecond: Figure },
+): Promise<void> {
+  const { report } = ctx;
+  const repo = freshDir(path.join(runRoot, 'mediagit'));
+  const working = path.join(repo, 'big.bin');
+  const store = path.join(repo, '.mediagit');
+  let commitSeconds: Figure = null;
+  let secondSeconds: Figure = null;
+  let growth: Figure = null;
+  let checkoutSeconds: Figure = null;
+
+  const commit = async (file: string, message: string, item: number, key: string) => {
+    await must('cp', 'cp', [file, working], repo, ctx.timeout);
+    await sync();
+    const add = await mediagit(['add', 'big.bin'], repo, ctx.timeout);
+    const done = await mediagit(['commit', '-m', message], repo, ctx.timeout);
+    const trailing = await sync();
+    const what = item === 1 ? '' : ' v2';
+    report.seconds(item, `${key}.addSeconds`, `mediagit add${what}`, add.seconds);
+    report.bytes(
+      item,
+      `${key}.addPeakRssBytes`,
+      `  mediagit add${what} peak RSS`,
+      add.peakRssBytes,
+    );
+    report.seconds(item, `${key}.commitSeconds`, `mediagit commit${what}`, done.seconds);
+    report.bytes(
+      item,
+      `${key}.commitPeakRssBytes`,
+      `  mediagit commit${what} peak RSS`,
+      done.peakRssBytes,
+    );
+    report.seconds(
+      item,
+      `${key}.trailingSyncSeconds`,
+      `  sync after mediagit commit${what}`,
+      trailing,
+      'near 0 means MediaGit fsynced its writes',
+    );
+    const total = add.seconds + done.seconds + trailing;
+    report.seconds(item, `${key}.seconds`, `mediagit add + commit${what} + sync`, total);
+    return total;
+  };
+
+  const ok = await attempt(report, 'mediagit (items 1-3)', async () => {
+    await mediagit(['init'], repo);
+    commitSeconds = await commit(ctx.source, 'v1', 1, 'item1.mediagit');
+    report.ratio(
+      1,
+      'item1.ratio.mediagitToCopy',
+      'mediagit / cp + sync',
+      commitSeconds,
+      baselines.copy,
+    );
+    report.ratio(
+      1,
+      'item1.ratio.mediagitToGitLfs',
+      'mediagit / git-lfs',
+      commitSeconds,
+      baselines.gitLfs.commitSeconds,
+    );
+    report.ratio(
+      1,
+      'item1.ratio.mediagitToBorg',
+      'mediagit / borg',
+      commitSeconds,
+      baselines.borg.commitSeconds,
+    );
+    const before = fs.existsSync(store) ? treeBytes(store) : null;
+    report.bytes(1, 'item1.mediagit.repoBytes', 'mediagit .mediagit size after v1', before);
+    if (ctx.second === null) return;
+
+    const status = await mediagit(['status'], repo, ctx.timeout);
+    report.seconds(
+      4,
+      'item4.mediagit.bigFileStatusSeconds',
+      'mediagit status, one unchanged big file',
+      status.seconds,
+      'single run, after v1',
+    );
+
+    secondSeconds = await commit(ctx.second.file, 'v2', 2, 'item2.mediagit');
+    report.ratio(
+      2,
+      'item2.ratio.mediagitToGitLfsTime',
+      'mediagit / git-lfs (time, v2)',
+      secondSeconds,
+      baselines.gitLfs.secondCommitSeconds,
+    );
+    if (before !== null) {
+      growth = treeBytes(store) - before;
+      reportGrowth(ctx, 'mediagit', 'mediagit .mediagit', growth);
+      report.ratio(
+        2,
+        'item2.ratio.mediagitToGitLfsGrowth',
+        'mediagit / git-lfs (growth)',
+        growth,
+        baselines.gitLfs.growthBytes,
+      );
+      report.ratio(
+        2,
+        'item2.ratio.mediagitToBorgGrowth',
+        'mediagit / borg (growth)',
+        growth,
+        baselines.borg.growthBytes,
+      );
+    } else {
+      report.error('mediagit: no .mediagit directory after init; repository growth not measured');
+    }
+
+    const times: number[] = [];
+    // Git semantics give two verbs for this; checkout is tried first and restore if it fails.
+    let verb = ['checkout', 'HEAD', '--'];
+    for (let i = 0; i < 3; i++) {
+      fs.rmSync(working);
+      await sync();
+      let result = await run(process.execPath, [cliPath, ...verb, 'big.bin'], repo, ctx.timeout);
+      if (result.status !== 0 && i === 0) {
+        progress(`mediagit checkout failed (${lastLines(result.stderr, 1)}); trying restore`);
+        verb = ['restore'];
+        result = await run(process.execPath, [cliPath, ...verb, 'big.bin'], repo, ctx.timeout);
+      }
+      if (result.status !== 0)
+        throw new CommandFailed(`mediagit ${verb.join(' ')} big.bin`, result);
+      times.push(result.seconds + (await sync()));
+      const digest = sha256OfFile(working);
+      if (digest !== ctx.second.sha256) {
+        throw new Error(
+          `mediagit ${verb.join(' ')} big.bin wrote different bytes (sha256 ${digest})`,
+        );
+      }
+    }
+    checkoutSeconds = median(times);
+    report.seconds(
+      3,
+      'item3.mediagit.seconds',
+      `mediagit ${verb.join(' ')} big.bin + sync`,
+      checkoutSeconds,
+      'median of 3; bytes verified',
+    );
+    report.ratio(
+      3,
+      'item3.ratio.mediagitToCopy',
+      'mediagit / cp + sync',
+      checkoutSeconds,
+      baselines.copySecond,
+    );
+    report.ratio(
+      3,
+      'item3.ratio.mediagitToGitLfs',
+      'mediagit / git-lfs checkout',
+      checkoutSeconds,
+      baselines.gitLfs.checkoutSeconds,
+    );
+  });
+  if (!ok) {
+    if (commitSeconds === null)
+      report.skipped(1, 'mediagit add + commit', 'MediaGit failed, see errors');
+    if (ctx.second !== null && secondSeconds === null)
+      report.skipped(2, 'mediagit v2', 'MediaGit failed, see errors');
+    if (ctx.second !== null && checkoutSeconds === null)
+      report.skipped(3, 'mediagit checkout', 'MediaGit failed, see errors');
+  }
+  fs.rmSync(repo, { recursive: true, force: true });
+}
+
+/**
+ * Checks that the CLI can at least create a repository, so that a CLI that does not work yet
+ * costs one clear error instead of one per item. Returns the problem, or null.
+ */
+async function probeMediaGit(): Promise<string | null> {
+  const hint = fs.existsSync(path.join(projectRoot, 'dist', 'cli', 'main.js'))
+    ? ''
+    : ' (dist/cli/main.js is missing: `npm run bench` builds it; did the build fail?)';
+  const dir = freshDir(path.join(runRoot, 'probe'));
+  try {
+    await mediagit(['init'], dir, 60);
+    if (!fs.existsSync(path.join(dir, '.mediagit'))) {
+      return 'MediaGit CLI: `mediagit init` made no .mediagit directory; repository sizes cannot be measured';
+    }
+    return null;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return `MediaGit CLI unusable, all MediaGit figures skipped: ${message}${hint}`;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Item 4: status on a tree of small unchanged files, MediaGit against plain git. */
+async function measureSmallFiles(
+  report: Report,
+  options: Options,
+  mediagitUsable: boolean,
+): Promise<void> {
+  const count = options.smallDirs * options.smallFilesPerDir;
+  report.title(4, `status on ${count.toLocaleString('en-US')} unchanged small files (~100 B each)`);
+  const repeats = 5;
+  const timeStatus = async (label: string, once: () => Promise<RunResult>): Promise<number> => {
+    await once(); // warm-up: page cache, and any index refresh the first status does
+    const times: number[] = [];
+    for (let i = 0; i < repeats; i++) times.push((await once()).seconds);
+    progress(`${label}: ${times.map((t) => t.toFixed(3)).join(', ')} s`);
+    return median(times);
+  };
+
+  let gitStatus: Figure = null;
+  let gitCommit: Figure = null;
+  if (!tools.git) {
+    report.skipped(4, 'git status', 'git is not installed');
+  } else {
+    const repo = freshDir(path.join(runRoot, 'git-small'));
+    await attempt(report, 'git status baseline', async () => {
+      writeSmallTree(repo, options.smallDirs, options.smallFilesPerDir);
+      await git(['init', '-q'], repo);
+      await sync();
+      const add = await git(['add', '-A'], repo);
+      const commit = await git(['commit', '-q', '-m', 'small files'], repo);
+      gitCommit = add.seconds + commit.seconds + (await sync());
+      const porcelain = await git(['status', '--porcelain'], repo);
+      if (porcelain.stdout.trim() !== '') throw new Error('git status is not clean after commit');
+      gitStatus = await timeStatus('git status', () => git(['status'], repo));
+      report.seconds(4, 'item4.git.addCommitSeconds', 'git add -A + commit + sync', gitCommit);
+      report.seconds(
+        4,
+        'item4.git.statusSeconds',
+        'git status',
+        gitStatus,
+        `median of ${repeats}, after a warm-up`,
+      );
+    });
+    fs.rmSync(repo, { recursive: true, force: true });
+  }
+
+  if (!mediagitUsable) {
+    report.skipped(4, 'mediagit status', 'MediaGit CLI unusable, see errors');
+    return;
+  }
+  const repo = freshDir(path.join(runRoot, 'mediagit-small'));
+  await attempt(report, 'mediagit (item 4)', async () => {
+    writeSmallTree(repo, options.smallDirs, options.smallFilesPerDir);
+    await mediagit(['init'], repo);
+    await sync();
+    const add = await mediagit(['add', '.'], repo);
+    const commit = await mediagit(['commit', '-m', 'small files'], repo);
+    const total = add.seconds + commit.seconds + (await sync());
+    report.seconds(4, 'item4.mediagit.addCommitSeconds', 'mediagit add . + commit + sync', total);
+    report.ratio(
+      4,
+      'item4.ratio.addCommitToGit',
+      'mediagit / git (add + commit)',
+      total,
+      gitCommit,
+    );
+    let lines = 0;
+    const seconds = await timeStatus('mediagit status', async () => {
+      const result = await mediagit(['status'], repo);
+      lines = result.stdout.split('\n').filter(Boolean).length;
+      return result;
+    });
+    report.seconds(
+      4,
+      'item4.mediagit.statusSeconds',
+      'mediagit status',
+      seconds,
+      `median of ${repeats}, after a warm-up`,
+    );
+    report.ratio(4, 'item4.ratio.statusToGit', 'mediagit / git (status)', seconds, gitStatus);
+    if (lines > 20) {
+      report.notes.push(
+        `mediagit status printed ${lines} lines on a clean tree: is it reporting changes?`,
+      );
+    }
+  });
+  fs.rmSync(repo, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  const report = new Report();
+  const started = Date.now();
+  fs.mkdirSync(workRoot, { recursive: true });
+  tools = ensureTools();
+  childEnv = {
+    ...process.env,
+    LC_ALL: 'C',
+    MEDIAGIT_AUTHOR_NAME: 'bench',
+    MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com',
+    // The baselines run with git's defaults, not whatever the machine's user configured.
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_TERMINAL_PROMPT: '0',
+    BORG_BASE_DIR: path.join(runRoot, 'borg-home'),
+    BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes',
+    BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
+  };
+  process.on('SIGINT', () => {
+    if (runningGroup !== null) killGroup(runningGroup);
+    process.exit(130);
+  });
+
+  const fileBytes = options.fileBytes;
+  const cached = fs.statSync(path.join(workRoot, `source-${fileBytes}.bin`), {
+    throwIfNoEntry: false,
+  });
+  const needed =
+    fileBytes * (options.onlyItem1 ? 3 : 5) - (cached?.size === fileBytes ? fileBytes : 0);
+  const stats = fs.statfsSync(workRoot);
+  const free = stats.bavail * stats.bsize;
+  if (free < needed) {
+    fail(`needs about ${formatBytes(needed)} free under ${workRoot}, has ${formatBytes(free)}`);
+  }
+
+  freshDir(runRoot);
+  const mediagitProblem = await probeMediaGit();
+  if (mediagitProblem !== null) report.error(mediagitProblem);
+  const size = formatBytes(fileBytes);
+  report.title(1, `add + commit of a ${size} incompressible file (time up to a trailing sync)`);
+  const source = ensureSource(fileBytes);
+  let second: SecondVersion | null = null;
+  if (!options.onlyItem1) {
+    report.title(
+      2,
+      `second version (+4 KiB inserted at 300/1024, 64 KiB overwritten at 700/1024): add + commit`,
+    );
+    report.title(3, `checkout of the second version into a tree without it`);
+    progress('writing the second version');
+    second = makeSecondVersion(source, path.join(runRoot, 'second.bin'), fileBytes);
+  }
+  // Scale timeouts with the file: ~60 s per GiB is far beyond any tool measured here.
+  const ctx: BigFileContext = {
+    report,
+    options,
+    source,
+    second,
+    timeout: Math.max(300, Math.ceil((fileBytes / GiB) * 60)),
+  };
+
+  progress('item 1: cp + sync');
+  const copy = await measureCopy(ctx, source, 'item1.copy.seconds', 1);
+  let copySecond: Figure = null;
+  if (second !== null) {
+    progress('item 3: cp + sync of the second version');
+    copySecond = await measureCopy(ctx, second.file, 'item3.copy.seconds', 3);
+  }
+  progress('items 1-2: borg');
+  const borgFigures = await measureBorg(ctx);
+  progress('items 1-3: git-lfs');
+  const gitLfsFigures = await measureGitLfs(ctx);
+  if (mediagitProblem === null) {
+    progress('items 1-3: mediagit');
+    await measureMediaGit(ctx, { copy, borg: borgFigures, gitLfs: gitLfsFigures, copySecond });
+  } else {
+    report.skipped(1, 'mediagit add + commit', 'MediaGit CLI unusable, see errors');
+  }
+  if (!options.onlyItem1) {
+    progress('item 4: status on small files');
+    await measureSmallFiles(report, options, mediagitProblem === null);
+  }
+
+  if (second !== null) fs.rmSync(second.file, { force: true });
+  if (!options.keep) fs.rmSync(runRoot, { recursive: true, force: true });
+  if (fileBytes !== GiB) fs.rmSync(source, { force: true }); // only the 1 GiB source is cached
+
+  const elapsed = (Date.now() - started) / 1000;
+  const cpus = os.cpus();
+  const meta = {
+    date: new Date().toISOString(),
+    mode: options.quick ? 'quick' : options.onlyItem1 ? 'size' : 'full',
+    fileBytes,
+    secondVersionBytes: second?.bytes ?? null,
+    smallFiles: options.onlyItem1 ? null : options.smallDirs * options.smallFilesPerDir,
+    node: process.version,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? '',
+    memoryBytes: os.totalmem(),
+    peakRssSource: tools.gnuTime !== null ? 'GNU time %M' : 'polled /proc VmHWM',
+    versions: tools.versions,
+    elapsedSeconds: Math.round(elapsed),
+  };
+  console.log(`MediaGit foundation benchmark (${meta.mode}, ${meta.cpus} CPUs, Node ${meta.node})`);
+  console.log('Times are wall-clock seconds; every writer is timed up to a trailing `sync` (cp is');
+  console.log(
+    'measured as cp + sync). Ratios are MediaGit / baseline from this same run: > 1x means',
+  );
+  console.log('MediaGit is slower or stores more. Page cache is warm.');
+  console.log(report.table());
+  for (const note of report.notes) console.log(`\nnote: ${note}`);
+  if (report.errors.length > 0) {
+    console.log('\nerrors:');
+    for (const error of report.errors) console.log(`  - ${error}`);
+  }
+  console.log(`\ntotal ${elapsed.toFixed(0)} s`);
+  console.log(JSON.stringify({ meta, figures: report.figures, errors: report.errors }));
+  return report.errors.length > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Launcher for the MediaGit CLI. It refuses to run on a Node that lacks what
+// MediaGit needs (zstd in node:zlib arrived in 22.15) with one clear line,
+// then loads the compiled CLI from dist/.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 15)) {
+  process.stderr.write(
+    `fatal: MediaGit needs Node.js >= 22.15 (this is ${process.versions.node}); ` +
+      'run it with the Node the project installs (node_modules/.bin/node) or `npx mediagit`\n',
+  );
+  process.exit(1);
+}
+const { main } = await import('../dist/cli/main.js');
+await main(process.argv.slice(2));

@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { status, type ChangeKind } from '../../repo/status.ts';
+import { paint, printJson, type Cli } from '../context.ts';
+
+const LONG: Record<ChangeKind, string> = {
+  added: 'new file:   ',
+  modified: 'modified:   ',
+  deleted: 'deleted:    ',
+  typechange: 'typechange: ',
+};
+const SHORT: Record<ChangeKind, string> = {
+  added: 'A',
+  modified: 'M',
+  deleted: 'D',
+  typechange: 'T',
+};
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('status')
+    .description('Show the working tree status')
+    .option('-s, --short', 'give the output in the short format')
+    .option('--porcelain', 'machine-readable short format')
+    .option('--json', 'print the status as JSON')
+    .option('-u, --untracked-files <mode>', 'no or normal', 'normal')
+    .action(
+      async (opts: {
+        short?: boolean;
+        porcelain?: boolean;
+        json?: boolean;
+        untrackedFiles: string;
+      }) => {
+        const repo = await cli.openRepo();
+        const result = await status(repo, { untracked: opts.untrackedFiles !== 'no' });
+        if (opts.json) {
+          printJson(cli, result);
+          return;
+        }
+        if (opts.short || opts.porcelain) {
+          const codes = new Map<string, [string, string]>();
+          for (const c of result.staged) codes.set(c.path, [SHORT[c.change], ' ']);
+          for (const c of result.unstaged)
+            codes.set(c.path, [codes.get(c.path)?.[0] ?? ' ', SHORT[c.change]]);
+          const lines = [...codes]
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(([p, [x, y]]) => `${x}${y} ${quote(p)}`);
+          for (const p of result.untracked) lines.push(`?? ${quote(p)}`);
+          if (lines.length > 0) cli.out(lines.join('\n'));
+          return;
+        }
+        const lines: string[] = [];
+        lines.push(
+          result.branch
+            ? `On branch ${result.branch}`
+            : `HEAD detached at ${result.head?.slice(0, 7)}`,
+        );
+        if (!result.head) lines.push('', 'No commits yet');
+        if (result.staged.length > 0) {
+          lines.push(
+            '',
+            'Changes to be committed:',
+            '  (use "mediagit restore --staged <file>..." to unstage)',
+          );
+          for (const c of result.staged)
+            lines.push(paint(cli, 'green', `\t${LONG[c.change]}${c.path}`));
+        }
+        if (result.unstaged.length > 0) {
+          lines.push(
+            '',
+            'Changes not staged for commit:',
+            '  (use "mediagit add <file>..." to update what will be committed)',
+          );
+          for (const c of result.unstaged)
+            lines.push(paint(cli, 'red', `\t${LONG[c.change]}${c.path}`));
+        }
+        if (result.untracked.length > 0) {
+          lines.push(
+            '',
+            'Untracked files:',
+            '  (use "mediagit add <file>..." to include in what will be committed)',
+          );
+          for (const p of result.untracked) lines.push(paint(cli, 'red', `\t${p}`));
+        }
+        if (result.staged.length === 0 && result.unstaged.length === 0) {
+          lines.push('');
+          if (result.untracked.length > 0)
+            lines.push(
+              'nothing added to commit but untracked files present (use "mediagit add" to track)',
+            );
+          else if (!result.head)
+            lines.push('nothing to commit (create/copy files and use "mediagit add" to track)');
+          else lines.push('nothing to commit, working tree clean');
+        } else if (result.staged.length === 0) {
+          lines.push(
+            '',
+            'no changes added to commit (use "mediagit add" and/or "mediagit commit -a")',
+          );
+        }
+        cli.out(lines.join('\n'));
+      },
+    );
+}
+
+/** Quotes a path the way Git does when it holds spaces or unusual characters. */
+export function quote(p: string): string {
+  return /^[\w./@+-]+$/.test(p) ? p : JSON.stringify(p);
+}

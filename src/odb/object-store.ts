@@ -1,0 +1,207 @@
+/**
+ * The loose object store: one file per object under `objects/xx/yyyy…`.
+ *
+ * Every object file is a 16-byte header followed by its payload:
+ *   bytes 0-3  magic "MGO1"
+ *   byte  4    object type (see ObjectType)
+ *   byte  5    codec (compression/codec.ts)
+ *   bytes 6-7  reserved, zero
+ *   bytes 8-15 raw (uncompressed) size, unsigned 64-bit little-endian
+ * The file's name is the SHA-256 of the raw bytes, and every read checks it:
+ * a mismatch is an error naming the object, never silently-wrong bytes.
+ */
+import { hash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import {
+  classifyContent,
+  decode,
+  encode,
+  type ContentClass,
+  type Codec,
+} from '../compression/codec.ts';
+import { DirectorySync, writeFileAtomic } from '../storage/durable-file.ts';
+import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../errors.ts';
+import { isObjectId, sha256Hex, type ObjectId } from './object-id.ts';
+
+export const ObjectType = { blob: 1, chunk: 2, manifest: 3, tree: 4, commit: 5, tag: 6 } as const;
+export type ObjectTypeName = keyof typeof ObjectType;
+const TYPE_NAMES = new Map<number, ObjectTypeName>(
+  Object.entries(ObjectType).map(([name, code]) => [code, name as ObjectTypeName]),
+);
+
+export const HEADER_SIZE = 16;
+const MAGIC = 0x314f474d; // "MGO1" read as little-endian uint32
+
+export interface StoredObject {
+  readonly type: ObjectTypeName;
+  readonly data: Buffer;
+}
+
+export interface ObjectInfo {
+  readonly type: ObjectTypeName;
+  readonly codec: Codec;
+  readonly rawSize: number;
+  readonly storedSize: number;
+}
+
+export function encodeHeader(type: ObjectTypeName, codec: Codec, rawSize: number): Buffer {
+  const header = Buffer.alloc(HEADER_SIZE);
+  header.writeUInt32LE(MAGIC, 0);
+  header[4] = ObjectType[type];
+  header[5] = codec;
+  header.writeBigUInt64LE(BigInt(rawSize), 8);
+  return header;
+}
+
+export function decodeHeader(
+  id: ObjectId,
+  header: Uint8Array,
+): { type: ObjectTypeName; codec: Codec; rawSize: number } {
+  if (header.length < HEADER_SIZE) throw corruptObject(id, 'truncated header');
+  const view = Buffer.from(header.buffer, header.byteOffset, HEADER_SIZE);
+  if (view.readUInt32LE(0) !== MAGIC) throw corruptObject(id, 'bad magic');
+  const type = TYPE_NAMES.get(view[4] ?? 0);
+  if (!type) throw corruptObject(id, `unknown object type ${view[4]}`);
+  const codec = view[5] ?? 255;
+  if (codec > 2) throw corruptObject(id, `unknown codec ${codec}`);
+  const rawSize = Number(view.readBigUInt64LE(8));
+  return { type, codec: codec as Codec, rawSize };
+}
+
+export interface WriteResult {
+  readonly id: ObjectId;
+  /** False when the object was already stored (deduplicated). */
+  readonly written: boolean;
+  readonly storedSize: number;
+}
+
+export class ObjectStore {
+  readonly objectsDir: string;
+  readonly tmpDir: string;
+  readonly dirSync = new DirectorySync();
+  readonly #cache = new LRUCache<ObjectId, StoredObject>({
+    maxSize: 64 * 1024 * 1024,
+    sizeCalculation: (value) => Math.max(1, value.data.length),
+  });
+
+  constructor(objectsDir: string, tmpDir: string) {
+    this.objectsDir = objectsDir;
+    this.tmpDir = tmpDir;
+  }
+
+  pathOf(id: ObjectId): string {
+    return path.join(this.objectsDir, id.slice(0, 2), id.slice(2));
+  }
+
+  async has(id: ObjectId): Promise<boolean> {
+    if (this.#cache.has(id)) return true;
+    try {
+      await fs.access(this.pathOf(id));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Stores `data` as an object of `type` unless it is already stored.
+   * `contentClass` steers compression; by default a sample is classified.
+   */
+  async write(
+    type: ObjectTypeName,
+    data: Uint8Array,
+    contentClass?: ContentClass,
+    knownId?: ObjectId,
+  ): Promise<WriteResult> {
+    const id = knownId ?? sha256Hex(data);
+    if (await this.has(id)) return { id, written: false, storedSize: 0 };
+    const encoded = await encode(data, contentClass ?? classifyContent(data));
+    const header = encodeHeader(type, encoded.codec, data.length);
+    await writeFileAtomic(this.pathOf(id), [header, encoded.payload], {
+      tmpDir: this.tmpDir,
+      dirSync: this.dirSync,
+    });
+    return { id, written: true, storedSize: HEADER_SIZE + encoded.payload.length };
+  }
+
+  /** Reads and verifies an object; throws OBJECT_MISSING or OBJECT_CORRUPT naming it. */
+  async read(id: ObjectId): Promise<StoredObject> {
+    const cached = this.#cache.get(id);
+    if (cached) return cached;
+    if (!isObjectId(id)) throw missingObject(id);
+    let file: Buffer;
+    try {
+      file = await fs.readFile(this.pathOf(id));
+    } catch (error) {
+      if (hasErrnoCode(error, 'ENOENT')) throw missingObject(id);
+      throw error;
+    }
+    const { type, codec, rawSize } = decodeHeader(id, file);
+    let data: Buffer;
+    try {
+      data = await decode(codec, file.subarray(HEADER_SIZE), rawSize);
+    } catch (error) {
+      throw corruptObject(id, 'payload does not decompress', error);
+    }
+    if (data.length !== rawSize) throw corruptObject(id, 'size does not match its header');
+    if (hash('sha256', data, 'hex') !== id)
+      throw corruptObject(id, 'content does not match its hash');
+    const object = { type, data };
+    if (type !== 'chunk' && type !== 'blob') this.#cache.set(id, object);
+    return object;
+  }
+
+  async readTyped(id: ObjectId, expected: ObjectTypeName): Promise<Buffer> {
+    const object = await this.read(id);
+    if (object.type !== expected) {
+      throw new MediaGitError(
+        'OBJECT_TYPE',
+        `object ${id} is a ${object.type}, not a ${expected}`,
+        {
+          data: { id, type: object.type, expected },
+        },
+      );
+    }
+    return object.data;
+  }
+
+  async info(id: ObjectId): Promise<ObjectInfo> {
+    const handle = await fs.open(this.pathOf(id)).catch((error: unknown) => {
+      if (hasErrnoCode(error, 'ENOENT')) throw missingObject(id);
+      throw error;
+    });
+    try {
+      const header = Buffer.alloc(HEADER_SIZE);
+      const { bytesRead } = await handle.read(header, 0, HEADER_SIZE, 0);
+      const decoded = decodeHeader(id, header.subarray(0, bytesRead));
+      const stat = await handle.stat();
+      return { ...decoded, storedSize: stat.size };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Makes every object written so far durable (their directories fsynced). */
+  async flush(): Promise<void> {
+    await this.dirSync.flush();
+  }
+
+  /** Lists every loose object ID (for fsck and gc). */
+  async *list(): AsyncGenerator<ObjectId> {
+    let fanouts: string[];
+    try {
+      fanouts = await fs.readdir(this.objectsDir);
+    } catch {
+      return;
+    }
+    for (const fanout of fanouts.sort()) {
+      if (!/^[0-9a-f]{2}$/.test(fanout)) continue;
+      for (const rest of (await fs.readdir(path.join(this.objectsDir, fanout))).sort()) {
+        const id = fanout + rest;
+        if (isObjectId(id)) yield id;
+      }
+    }
+  }
+}

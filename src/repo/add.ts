@@ -1,0 +1,99 @@
+/**
+ * `add`: record the current content of working files in the index.
+ * Like Git 2.x, `add <path>` also stages removals under the path, and
+ * `add -A` covers the whole working tree wherever it is run from.
+ */
+import { MediaGitError } from '../errors.ts';
+import type { StoreStats } from '../odb/file-store.ts';
+import { StagingIndex } from './index-file.ts';
+import type { Repository } from './repository.ts';
+import { stageFiles, vanishedPaths, type StageOptions } from './stage.ts';
+import { IgnoreRules, isUnder, toRepoPath, walkWorkTree, type WorkFile } from './worktree.ts';
+
+export interface AddOptions extends StageOptions {
+  readonly paths: readonly string[];
+  readonly all?: boolean;
+  /** Only files already tracked (`add -u`). */
+  readonly update?: boolean;
+  readonly dryRun?: boolean;
+  /** Directory the user paths are relative to. */
+  readonly cwd: string;
+}
+
+export interface AddResult {
+  readonly added: string[];
+  readonly removed: string[];
+  readonly stats: StoreStats;
+}
+
+export async function add(repo: Repository, options: AddOptions): Promise<AddResult> {
+  const workTree = repo.requireWorkTree('add');
+  if (options.paths.length === 0 && !options.all && !options.update) {
+    throw new MediaGitError('NOTHING_SPECIFIED', 'Nothing specified, nothing added.', {
+      kind: 'usage',
+    });
+  }
+  const prefixes =
+    options.paths.length === 0
+      ? ['']
+      : options.paths.map((p) => toRepoPath(workTree, options.cwd, p));
+  const lock = options.dryRun ? undefined : await StagingIndex.lock(repo.gitDir);
+  try {
+    const index = await StagingIndex.load(repo.gitDir);
+    const rules = new IgnoreRules(workTree);
+    const files = new Map<string, WorkFile>();
+    for (const [i, prefix] of prefixes.entries()) {
+      const found = walkWorkTree(workTree, prefix, rules);
+      const tracked = index.sortedPaths().some((p) => isUnder(p, prefix));
+      if (found.length === 0 && !tracked) {
+        if (prefix !== '' && rules.ignores(prefix, false)) {
+          throw new MediaGitError(
+            'PATH_IGNORED',
+            `The following paths are ignored by one of your .mediagitignore files: ${options.paths[i]}`,
+            { kind: 'user', data: { path: prefix } },
+          );
+        }
+        if (prefix !== '' || options.paths.length > 0) {
+          throw new MediaGitError(
+            'PATHSPEC_NO_MATCH',
+            `pathspec '${options.paths[i] ?? prefix}' did not match any files`,
+            {
+              kind: 'usage',
+              data: { pathspec: options.paths[i] ?? prefix },
+            },
+          );
+        }
+      }
+      for (const file of found) {
+        if (options.update && !index.entries.has(file.path)) continue;
+        files.set(file.path, file);
+      }
+    }
+    // Tracked files count as present even when ignored.
+    const present = new Set(files.keys());
+    for (const p of index.sortedPaths()) {
+      if (!present.has(p) && prefixes.some((prefix) => isUnder(p, prefix))) {
+        for (const file of walkWorkTree(workTree, p, rules, { includeIgnored: true })) {
+          files.set(file.path, file);
+          present.add(file.path);
+        }
+      }
+    }
+    const removed = vanishedPaths(index, present, prefixes);
+    if (options.dryRun) {
+      const added = [...files.values()]
+        .filter((f) => {
+          const entry = index.entries.get(f.path);
+          return !entry || entry.size !== f.stats.size || entry.mtimeMs !== f.stats.mtimeMs;
+        })
+        .map((f) => f.path);
+      return { added, removed, stats: { chunks: 0, newChunks: 0, newBytes: 0 } };
+    }
+    const { staged, stats } = await stageFiles(repo, index, [...files.values()], options);
+    for (const p of removed) index.entries.delete(p);
+    await index.save(lock!);
+    return { added: staged, removed, stats };
+  } finally {
+    await lock?.release();
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * `commit`: record the index as a new commit on the current branch (or
+ * detached HEAD). The ref moves by compare-and-swap after every object is
+ * durable, so a crash at any instant leaves either the old or the new commit.
+ */
+import { MediaGitError } from '../errors.ts';
+import { encodeCommit, type Signature } from '../odb/commit.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+import { add } from './add.ts';
+import { StagingIndex } from './index-file.ts';
+import { Refs } from './refs.ts';
+import type { Repository } from './repository.ts';
+import { flattenTree, readCommit, writeTreeFromFiles } from './tree-ops.ts';
+import type { StageOptions } from './stage.ts';
+
+export interface CommitOptions extends StageOptions {
+  readonly message?: string | undefined;
+  /** Stage modified and deleted tracked files first (`-a`). */
+  readonly all?: boolean;
+  readonly amend?: boolean;
+  readonly allowEmpty?: boolean;
+  readonly cwd: string;
+}
+
+export interface CommitResult {
+  readonly id: ObjectId;
+  readonly branch: string | undefined;
+  readonly root: boolean;
+  readonly subject: string;
+  readonly filesChanged: number;
+}
+
+export function signatureFor(repo: Repository): Signature {
+  const name = repo.context.authorName ?? repo.config('user.name');
+  const email = repo.context.authorEmail ?? repo.config('user.email');
+  if (typeof name !== 'string' || name === '' || typeof email !== 'string' || email === '') {
+    throw new MediaGitError(
+      'NO_IDENTITY',
+      'Author identity unknown: run `mediagit config --global user.name "Your Name"` and `mediagit config --global user.email you@example.com` (or set MEDIAGIT_AUTHOR_NAME and MEDIAGIT_AUTHOR_EMAIL)',
+      { kind: 'config' },
+    );
+  }
+  const now = repo.now();
+  return {
+    name,
+    email,
+    time: Math.floor(now.getTime() / 1000),
+    tzOffset: -now.getTimezoneOffset(),
+  };
+}
+
+export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {
+  const refs = new Refs(repo);
+  const head = await refs.head();
+  if (options.all) await add(repo, { ...options, paths: [], update: true });
+  const signature = signatureFor(repo);
+  const index = await StagingIndex.load(repo.gitDir);
+  const lock = await StagingIndex.lock(repo.gitDir);
+  try {
+    const tree = await writeTreeFromFiles(repo.objects, index.entries.values());
+    let parents: ObjectId[] = head.id ? [head.id] : [];
+    let message = options.message;
+    let author = signature;
+    let parentTree: ObjectId | undefined;
+    if (options.amend) {
+      if (!head.id)
+        throw new MediaGitError('NOTHING_TO_AMEND', 'You have nothing to amend.', {
+          kind: 'usage',
+        });
+      const previous = await readCommit(repo.objects, head.id);
+      parents = [...previous.parents];
+      message ??= previous.message;
+      author = previous.author;
+    } else if (head.id) {
+      parentTree = (await readCommit(repo.objects, head.id)).tree;
+    }
+    if (message === undefined || message.trim() === '') {
+      throw new MediaGitError(
+        'EMPTY_MESSAGE',
+        'Aborting commit due to empty commit message (use -m <msg>).',
+        {
+          kind: 'usage',
+        },
+      );
+    }
+    if (!message.endsWith('\n')) message += '\n';
+    if (
+      !options.amend &&
+      !options.allowEmpty &&
+      (parentTree === tree || (!head.id && index.entries.size === 0))
+    ) {
+      throw new MediaGitError('NOTHING_TO_COMMIT', 'nothing to commit, working tree clean', {
+        kind: 'user',
+        data: { exitCode: 1 },
+      });
+    }
+    const id = (
+      await repo.objects.write(
+        'commit',
+        encodeCommit({ tree, parents, author, committer: signature, message }),
+        'text',
+      )
+    ).id;
+    await repo.objects.flush();
+    const subject = message.split('\n')[0] ?? '';
+    const kind = options.amend
+      ? 'commit (amend)'
+      : parents.length === 0
+        ? 'commit (initial)'
+        : 'commit';
+    await refs.updateHead(id, `${kind}: ${subject}`, head.id ?? null);
+    const before = parents[0]
+      ? await flattenTree(repo.objects, (await readCommit(repo.objects, parents[0])).tree)
+      : new Map();
+    const after = await flattenTree(repo.objects, tree);
+    let filesChanged = 0;
+    for (const [p, file] of after)
+      if (before.get(p)?.id !== file.id || before.get(p)?.mode !== file.mode) filesChanged++;
+    for (const p of before.keys()) if (!after.has(p)) filesChanged++;
+    return { id, branch: head.branch, root: parents.length === 0, subject, filesChanged };
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The staging index (`.mediagit/index`), with a stat cache.
+ *
+ * Binary layout (all integers little-endian):
+ *   "MGIX" | u32 version (1) | u32 entry count
+ *   per entry, sorted by path bytes:
+ *     u16 path length | path (UTF-8, "/"-separated, relative to the work tree)
+ *     u8 mode (0 100644, 1 100755, 2 120000) | u8 kind (0 blob, 1 manifest)
+ *     u8 stage (0; conflict stages come later) | u8 reserved
+ *     32 bytes object ID | 32 bytes whole-content SHA-256
+ *     f64 size | f64 mtimeMs | f64 ctimeMs | f64 ino | f64 dev
+ *   32-byte SHA-256 of everything before it.
+ * `status` trusts an entry without reading the file when size, mtime, ctime,
+ * inode and mode all match and the mtime is older than the index file itself
+ * (a file changed in the same instant as the index was written is "racy" and
+ * is re-hashed, as in Git).
+ */
+import { hash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import path from 'node:path';
+import { LockFile } from '../storage/durable-file.ts';
+import { MediaGitError, hasErrnoCode } from '../errors.ts';
+import type { FileMode } from '../odb/tree.ts';
+import type { FileObjectKind } from '../odb/file-store.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+
+export interface IndexEntry {
+  readonly path: string;
+  readonly mode: Exclude<FileMode, '40000'>;
+  readonly kind: FileObjectKind;
+  readonly id: ObjectId;
+  readonly sha256: ObjectId;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly ino: number;
+  readonly dev: number;
+}
+
+const MAGIC = 'MGIX';
+const VERSION = 1;
+const MODES = ['100644', '100755', '120000'] as const;
+const FIXED = 4 + 64 + 40;
+
+export function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+export class StagingIndex {
+  readonly entries = new Map<string, IndexEntry>();
+  /** mtime of the index file when read; entries at or after it are racy. */
+  fileMtimeMs = 0;
+  readonly #file: string;
+
+  constructor(gitDir: string) {
+    this.#file = path.join(gitDir, 'index');
+  }
+
+  static async load(gitDir: string): Promise<StagingIndex> {
+    const index = new StagingIndex(gitDir);
+    let data: Buffer;
+    try {
+      data = await fs.readFile(index.#file);
+      index.fileMtimeMs = (await fs.stat(index.#file)).mtimeMs;
+    } catch (error) {
+      if (hasErrnoCode(error, 'ENOENT')) return index;
+      throw error;
+    }
+    index.#decode(data);
+    return index;
+  }
+
+  #corrupt(reason: string): MediaGitError {
+    return new MediaGitError('INDEX_CORRUPT', `index file ${this.#file} is corrupt: ${reason}`, {
+      kind: 'corrupt',
+    });
+  }
+
+  #decode(data: Buffer): void {
+    if (data.length < 44 || data.toString('latin1', 0, 4) !== MAGIC)
+      throw this.#corrupt('bad header');
+    const body = data.subarray(0, data.length - 32);
+    if (hash('sha256', body, 'hex') !== data.subarray(data.length - 32).toString('hex')) {
+      throw this.#corrupt('checksum mismatch');
+    }
+    if (data.readUInt32LE(4) !== VERSION)
+      throw this.#corrupt(`unsupported version ${data.readUInt32LE(4)}`);
+    const count = data.readUInt32LE(8);
+    let offset = 12;
+    for (let i = 0; i < count; i++) {
+      if (offset + 2 > body.length) throw this.#corrupt('truncated');
+      const pathLength = data.readUInt16LE(offset);
+      offset += 2;
+      if (offset + pathLength + FIXED > body.length) throw this.#corrupt('truncated');
+      const entryPath = data.toString('utf8', offset, offset + pathLength);
+      offset += pathLength;
+      const mode = MODES[data[offset] ?? 9];
+      const kind = data[offset + 1] === 1 ? 'manifest' : 'blob';
+      if (!mode) throw this.#corrupt('bad mode');
+      offset += 4;
+      const id = data.toString('hex', offset, offset + 32);
+      const sha256 = data.toString('hex', offset + 32, offset + 64);
+      offset += 64;
+      this.entries.set(entryPath, {
+        path: entryPath,
+        mode,
+        kind,
+        id,
+        sha256,
+        size: data.readDoubleLE(offset),
+        mtimeMs: data.readDoubleLE(offset + 8),
+        ctimeMs: data.readDoubleLE(offset + 16),
+        ino: data.readDoubleLE(offset + 24),
+        dev: data.readDoubleLE(offset + 32),
+      });
+      offset += 40;
+    }
+  }
+
+  encode(): Buffer {
+    const sorted = [...this.entries.values()].sort((a, b) => compareBytes(a.path, b.path));
+    const parts: Buffer[] = [];
+    const header = Buffer.alloc(12);
+    header.write(MAGIC, 0, 'latin1');
+    header.writeUInt32LE(VERSION, 4);
+    header.writeUInt32LE(sorted.length, 8);
+    parts.push(header);
+    for (const entry of sorted) {
+      const name = Buffer.from(entry.path, 'utf8');
+      const record = Buffer.alloc(2 + name.length + FIXED);
+      record.writeUInt16LE(name.length, 0);
+      name.copy(record, 2);
+      let offset = 2 + name.length;
+      record[offset] = MODES.indexOf(entry.mode);
+      record[offset + 1] = entry.kind === 'manifest' ? 1 : 0;
+      offset += 4;
+      record.write(entry.id, offset, 'hex');
+      record.write(entry.sha256, offset + 32, 'hex');
+      offset += 64;
+      record.writeDoubleLE(entry.size, offset);
+      record.writeDoubleLE(entry.mtimeMs, offset + 8);
+      record.writeDoubleLE(entry.ctimeMs, offset + 16);
+      record.writeDoubleLE(entry.ino, offset + 24);
+      record.writeDoubleLE(entry.dev, offset + 32);
+      parts.push(record);
+    }
+    const body = Buffer.concat(parts);
+    return Buffer.concat([body, Buffer.from(hash('sha256', body, 'hex'), 'hex')]);
+  }
+
+  /** Takes index.lock; the caller writes with `save` or gives up with `release`. */
+  static async lock(gitDir: string): Promise<LockFile> {
+    try {
+      return await LockFile.acquire(path.join(gitDir, 'index'));
+    } catch (error) {
+      if (hasErrnoCode(error, 'EEXIST')) {
+        throw new MediaGitError(
+          'INDEX_LOCKED',
+          `unable to create '${path.join(gitDir, 'index.lock')}': File exists. Another mediagit process seems to be running in this repository; if it crashed, remove the file and try again`,
+          { kind: 'conflict' },
+        );
+      }
+      throw error;
+    }
+  }
+
+  async save(lock: LockFile): Promise<void> {
+    await lock.commit(this.encode());
+  }
+
+  sortedPaths(): string[] {
+    return [...this.entries.keys()].sort(compareBytes);
+  }
+}
+
+export function modeFromStats(stats: Stats): Exclude<FileMode, '40000'> {
+  if (stats.isSymbolicLink()) return '120000';
+  return stats.mode & 0o100 ? '100755' : '100644';
+}
+
+/** True when the entry's stat data proves the file unchanged without reading it. */
+export function statMatches(entry: IndexEntry, stats: Stats, indexMtimeMs: number): boolean {
+  return (
+    entry.size === stats.size &&
+    entry.mtimeMs === stats.mtimeMs &&
+    entry.ctimeMs === stats.ctimeMs &&
+    entry.ino === stats.ino &&
+    entry.dev === stats.dev &&
+    entry.mode === modeFromStats(stats) &&
+    stats.mtimeMs < indexMtimeMs
+  );
+}
+
+export function entryFromStats(
+  entryPath: string,
+  stored: { kind: FileObjectKind; id: ObjectId; sha256: ObjectId },
+  stats: Stats,
+): IndexEntry {
+  return {
+    path: entryPath,
+    mode: modeFromStats(stats),
+    kind: stored.kind,
+    id: stored.id,
+    sha256: stored.sha256,
+    size: stats.size,
+    mtimeMs: stats.mtimeMs,
+    ctimeMs: stats.ctimeMs,
+    ino: stats.ino,
+    dev: stats.dev,
+  };
+}

@@ -1,0 +1,22 @@
+/** `init`: create an empty repository, or reinitialize one (which changes nothing stored). */
+import { assertBranchName } from './refs.ts';
+import { Repository, type RepoContext } from './repository.ts';
+
+export interface InitOptions {
+  readonly bare: boolean;
+  readonly initialBranch?: string | undefined;
+  readonly context?: RepoContext;
+}
+
+export async function init(
+  dir: string,
+  options: InitOptions,
+): Promise<{ gitDir: string; reinitialized: boolean }> {
+  if (options.initialBranch !== undefined) assertBranchName(options.initialBranch);
+  const { repo, reinitialized } = await Repository.init(
+    dir,
+    { bare: options.bare, initialBranch: options.initialBranch },
+    options.context,
+  );
+  return { gitDir: repo.gitDir, reinitialized };
+}

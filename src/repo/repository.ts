@@ -1,0 +1,162 @@
+/**
+ * Opening and creating repositories.
+ *
+ * A repository is a `.mediagit/` folder inside a working tree, or a bare
+ * folder holding the same layout with no working tree (docs/format.md).
+ * Nothing here reads the environment: callers pass the global config path and
+ * author identity they resolved.
+ */
+import fs from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import {
+  getConfigValue,
+  readConfigFile,
+  writeConfigFile,
+  type ConfigTable,
+  type ConfigValue,
+} from '../config/config.ts';
+import { MediaGitError } from '../errors.ts';
+import { ObjectStore } from '../odb/object-store.ts';
+import { DEFAULT_CHUNK_THRESHOLD } from '../odb/file-store.ts';
+
+export const FORMAT_VERSION = 1;
+export const REPO_DIR = '.mediagit';
+
+/** What the caller (CLI or server) resolved from its environment. */
+export interface RepoContext {
+  readonly globalConfigPath?: string | undefined;
+  /** Identity from the environment; wins over config, as GIT_AUTHOR_* does. */
+  readonly authorName?: string | undefined;
+  readonly authorEmail?: string | undefined;
+  /** Clock for commit and reflog times (tests pin it). */
+  readonly now?: (() => Date) | undefined;
+}
+
+export class Repository {
+  /** The folder holding objects, refs, HEAD, index and config. */
+  readonly gitDir: string;
+  /** The working tree root, absent for a bare repository. */
+  readonly workTree: string | undefined;
+  readonly objects: ObjectStore;
+  readonly context: RepoContext;
+  readonly localConfig: ConfigTable;
+  readonly globalConfig: ConfigTable;
+
+  private constructor(
+    gitDir: string,
+    workTree: string | undefined,
+    context: RepoContext,
+    localConfig: ConfigTable,
+    globalConfig: ConfigTable,
+  ) {
+    this.gitDir = gitDir;
+    this.workTree = workTree;
+    this.context = context;
+    this.localConfig = localConfig;
+    this.globalConfig = globalConfig;
+    this.objects = new ObjectStore(path.join(gitDir, 'objects'), path.join(gitDir, 'tmp'));
+  }
+
+  get bare(): boolean {
+    return this.workTree === undefined;
+  }
+
+  get configPath(): string {
+    return path.join(this.gitDir, 'config');
+  }
+
+  /** The working tree, or a usage error for verbs that need one. */
+  requireWorkTree(verb: string): string {
+    if (this.workTree === undefined) {
+      throw new MediaGitError('BARE_REPO', `${verb} cannot be used in a bare repository`, {
+        kind: 'usage',
+      });
+    }
+    return this.workTree;
+  }
+
+  config(key: string): ConfigValue | undefined {
+    return getConfigValue(this.localConfig, key) ?? getConfigValue(this.globalConfig, key);
+  }
+
+  get chunkThreshold(): number {
+    const value = this.config('core.chunkThreshold');
+    return typeof value === 'number' && value > 0 ? value : DEFAULT_CHUNK_THRESHOLD;
+  }
+
+  now(): Date {
+    return this.context.now?.() ?? new Date();
+  }
+
+  /** Finds the repository containing `start` (walking up), as Git does. */
+  static async discover(start: string, context: RepoContext = {}): Promise<Repository> {
+    let dir = path.resolve(start);
+    while (true) {
+      const dotDir = path.join(dir, REPO_DIR);
+      if (existsSync(path.join(dotDir, 'HEAD'))) return Repository.#load(dotDir, dir, context);
+      if (existsSync(path.join(dir, 'HEAD')) && existsSync(path.join(dir, 'objects'))) {
+        const config = await readConfigFile(path.join(dir, 'config'));
+        if (getConfigValue(config, 'core.bare') === true)
+          return Repository.#load(dir, undefined, context);
+      }
+      const parent = path.dirname(dir);
+      if (parent === dir) {
+        throw new MediaGitError(
+          'NOT_A_REPOSITORY',
+          'not a mediagit repository (or any of the parent directories): .mediagit',
+          { kind: 'usage', data: { start } },
+        );
+      }
+      dir = parent;
+    }
+  }
+
+  static async #load(
+    gitDir: string,
+    workTree: string | undefined,
+    context: RepoContext,
+  ): Promise<Repository> {
+    const localConfig = await readConfigFile(path.join(gitDir, 'config'));
+    const version = getConfigValue(localConfig, 'core.formatVersion');
+    if (version !== FORMAT_VERSION) {
+      throw new MediaGitError(
+        'FORMAT_VERSION',
+        `repository format version ${String(version)} is not supported (this MediaGit reads version ${FORMAT_VERSION})`,
+        { kind: 'config', data: { version } },
+      );
+    }
+    const globalConfig = context.globalConfigPath
+      ? await readConfigFile(context.globalConfigPath)
+      : {};
+    return new Repository(gitDir, workTree, context, localConfig, globalConfig);
+  }
+
+  /** Creates (or reinitializes) a repository. Returns it and whether it existed. */
+  static async init(
+    dir: string,
+    options: { bare?: boolean; initialBranch?: string | undefined },
+    context: RepoContext = {},
+  ): Promise<{ repo: Repository; reinitialized: boolean }> {
+    const root = path.resolve(dir);
+    const gitDir = options.bare ? root : path.join(root, REPO_DIR);
+    const reinitialized = existsSync(path.join(gitDir, 'HEAD'));
+    for (const sub of ['objects', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'tmp']) {
+      await fs.mkdir(path.join(gitDir, sub), { recursive: true });
+    }
+    if (!reinitialized) {
+      const globalConfig = context.globalConfigPath
+        ? await readConfigFile(context.globalConfigPath)
+        : {};
+      const configured = getConfigValue(globalConfig, 'init.defaultBranch');
+      const branch =
+        options.initialBranch ?? (typeof configured === 'string' ? configured : 'main');
+      await writeConfigFile(path.join(gitDir, 'config'), {
+        core: { formatVersion: FORMAT_VERSION, bare: options.bare === true },
+      });
+      await fs.writeFile(path.join(gitDir, 'HEAD'), `ref: refs/heads/${branch}\n`);
+    }
+    const repo = await Repository.#load(gitDir, options.bare ? undefined : root, context);
+    return { repo, reinitialized };
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Trees as flat path maps: reading a commit's tree into `path -> file`, and
+ * writing the index back as nested tree objects.
+ */
+import { decodeCommit, type Commit } from '../odb/commit.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+import type { ObjectStore } from '../odb/object-store.ts';
+import { decodeTree, encodeTree, type TreeEntry, type FileMode } from '../odb/tree.ts';
+import type { FileObjectKind } from '../odb/file-store.ts';
+import type { IndexEntry } from './index-file.ts';
+
+export interface TreeFile {
+  readonly path: string;
+  readonly mode: Exclude<FileMode, '40000'>;
+  readonly kind: FileObjectKind;
+  readonly id: ObjectId;
+  readonly size: number;
+}
+
+export async function readCommit(store: ObjectStore, id: ObjectId): Promise<Commit> {
+  return decodeCommit(id, await store.readTyped(id, 'commit'));
+}
+
+export async function readTree(store: ObjectStore, id: ObjectId): Promise<TreeEntry[]> {
+  return decodeTree(id, await store.readTyped(id, 'tree'));
+}
+
+/** Every file of a tree, keyed by repository path. */
+export async function flattenTree(
+  store: ObjectStore,
+  treeId: ObjectId,
+): Promise<Map<string, TreeFile>> {
+  const out = new Map<string, TreeFile>();
+  const visit = async (id: ObjectId, prefix: string): Promise<void> => {
+    for (const entry of await readTree(store, id)) {
+      const p = prefix + entry.name;
+      if (entry.kind === 'tree') await visit(entry.id, `${p}/`);
+      else
+        out.set(p, {
+          path: p,
+          mode: entry.mode as TreeFile['mode'],
+          kind: entry.kind,
+          id: entry.id,
+          size: entry.size,
+        });
+    }
+  };
+  await visit(treeId, '');
+  return out;
+}
+
+export async function flattenCommit(
+  store: ObjectStore,
+  commitId: ObjectId | undefined,
+): Promise<Map<string, TreeFile>> {
+  if (!commitId) return new Map();
+  return flattenTree(store, (await readCommit(store, commitId)).tree);
+}
+
+/** Writes nested trees for a set of files; returns the root tree ID. */
+export async function writeTreeFromFiles(
+  store: ObjectStore,
+  files: Iterable<TreeFile | IndexEntry>,
+): Promise<ObjectId> {
+  interface Dir {
+    files: TreeEntry[];
+    dirs: Map<string, Dir>;
+  }
+  const root: Dir = { files: [], dirs: new Map() };
+  for (const file of files) {
+    const parts = file.path.split('/');
+    const name = parts.pop()!;
+    let dir = root;
+    for (const part of parts) {
+      let child = dir.dirs.get(part);
+      if (!child) {
+        child = { files: [], dirs: new Map() };
+        dir.dirs.set(part, child);
+      }
+      dir = child;
+    }
+    dir.files.push({ name, mode: file.mode, kind: file.kind, id: file.id, size: file.size });
+  }
+  const write = async (dir: Dir): Promise<ObjectId> => {
+    const entries = [...dir.files];
+    for (const [name, child] of dir.dirs) {
+      entries.push({ name, mode: '40000', kind: 'tree', id: await write(child), size: 0 });
+    }
+    return (await store.write('tree', encodeTree(entries), 'text')).id;
+  };
+  return write(root);
+}

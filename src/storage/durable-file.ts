@@ -1,0 +1,122 @@
+/**
+ * Crash-safe file writes on a local filesystem.
+ *
+ * Contract: a file written through `writeFileAtomic` is either absent or
+ * complete at its final path, whatever instant the process dies: bytes go to a
+ * temp file in the same filesystem, are fsynced, then renamed into place. The
+ * rename itself becomes durable when the parent directory is fsynced, which
+ * `DirectorySync` batches to once per directory per command.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { hasErrnoCode } from '../errors.ts';
+
+export function tempName(dir: string, label: string): string {
+  return path.join(dir, `${label}-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Directories whose entries changed and must be fsynced before a commit point. */
+export class DirectorySync {
+  readonly #dirs = new Set<string>();
+
+  add(dir: string): void {
+    this.#dirs.add(dir);
+  }
+
+  /** Fsyncs every recorded directory, a few at a time, then forgets them. */
+  async flush(): Promise<void> {
+    const dirs = [...this.#dirs];
+    this.#dirs.clear();
+    const workers = Array.from({ length: Math.min(8, dirs.length) }, async () => {
+      for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) await fsyncDirectory(dir);
+    });
+    await Promise.all(workers);
+  }
+}
+
+export async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes `parts` to `finalPath` through a fsynced temp file in `tmpDir`.
+ * With `exclusive`, an existing final file wins and the temp file is dropped
+ * (content-addressed files with the same name have the same bytes).
+ */
+export async function writeFileAtomic(
+  finalPath: string,
+  parts: readonly Uint8Array[],
+  options: { tmpDir: string; dirSync?: DirectorySync | undefined; mode?: number },
+): Promise<void> {
+  const tmp = tempName(options.tmpDir, path.basename(finalPath));
+  const handle = await fs.open(tmp, 'wx', options.mode ?? 0o444);
+  try {
+    await handle.writev(parts as Uint8Array[]);
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  try {
+    await fs.rename(tmp, finalPath);
+  } catch (error) {
+    if (!hasErrnoCode(error, 'ENOENT')) {
+      await fs.rm(tmp, { force: true });
+      throw error;
+    }
+    await fs.mkdir(path.dirname(finalPath), { recursive: true });
+    await fs.rename(tmp, finalPath);
+  }
+  options.dirSync?.add(path.dirname(finalPath));
+}
+
+/** A lock file taken with O_EXCL, as Git's `*.lock` files: present means held. */
+export class LockFile {
+  readonly path: string;
+  readonly #handle: fs.FileHandle;
+  #done = false;
+
+  private constructor(lockPath: string, handle: fs.FileHandle) {
+    this.path = lockPath;
+    this.#handle = handle;
+  }
+
+  /** Takes the lock for `target`, or throws EEXIST when another process holds it. */
+  static async acquire(target: string): Promise<LockFile> {
+    const lockPath = `${target}.lock`;
+    const handle = await fs.open(lockPath, 'wx', 0o644);
+    return new LockFile(lockPath, handle);
+  }
+
+  /** Writes the new content into the lock file and renames it over the target. */
+  async commit(content: Uint8Array, dirSync?: DirectorySync): Promise<void> {
+    if (this.#done) throw new Error('lock already released');
+    this.#done = true;
+    try {
+      await this.#handle.writeFile(content);
+      await this.#handle.sync();
+    } finally {
+      await this.#handle.close();
+    }
+    const target = this.path.slice(0, -'.lock'.length);
+    await fs.rename(this.path, target);
+    if (dirSync) dirSync.add(path.dirname(target));
+    else await fsyncDirectory(path.dirname(target));
+  }
+
+  async release(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.#handle.close().catch(() => undefined);
+    await fs.rm(this.path, { force: true });
+  }
+}
