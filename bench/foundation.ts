@@ -71,7 +71,7 @@ function parseOptions(argv: readonly string[]): Options {
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split('=', 2) : [arg];
     if (flag === '--quick') {
       options.quick = true;
-      options.fileBytes = 64 * MiB;
+      if (!options.onlyItem1) options.fileBytes = 64 * MiB;
       options.smallDirs = 10;
     } else if (flag === '--size') {
       const text = inline ?? argv[++i];
@@ -555,7 +555,7 @@ class Report {
       numerator === null || denominator === null || denominator === 0
         ? null
         : numerator / denominator;
-    this.add(item, key, `  ${label}`, value, value === null ? 'n/a' : `${value.toFixed(2)}x`, '');
+    this.add(item, key, `  ${label}`, value, value === null ? 'n/a' : formatRatio(value), '');
   }
 
   skipped(item: number, label: string, reason: string): void {
@@ -588,6 +588,10 @@ class Report {
     }
     return lines.join('\n');
   }
+}
+
+function formatRatio(ratio: number): string {
+  return `${ratio >= 0.1 ? ratio.toFixed(2) : ratio.toPrecision(2)}x`;
 }
 
 function formatSeconds(seconds: number): string {
@@ -909,13 +913,17 @@ async function measureMediaGit(
       fs.rmSync(working);
       await sync();
       let result = await run(process.execPath, [cliPath, ...verb, 'big.bin'], repo, ctx.timeout);
+      let checkoutFailure = '';
       if (result.status !== 0 && i === 0) {
-        progress(`mediagit checkout failed (${lastLines(result.stderr, 1)}); trying restore`);
+        checkoutFailure = `${new CommandFailed('mediagit checkout HEAD -- big.bin', result).message}; `;
+        progress(`${checkoutFailure}trying restore`);
         verb = ['restore'];
         result = await run(process.execPath, [cliPath, ...verb, 'big.bin'], repo, ctx.timeout);
       }
-      if (result.status !== 0)
-        throw new CommandFailed(`mediagit ${verb.join(' ')} big.bin`, result);
+      if (result.status !== 0) {
+        const failure = new CommandFailed(`mediagit ${verb.join(' ')} big.bin`, result);
+        throw new Error(`${checkoutFailure}${failure.message}`);
+      }
       times.push(result.seconds + (await sync()));
       const digest = sha256OfFile(working);
       if (digest !== ctx.second.sha256) {
@@ -1163,7 +1171,7 @@ async function main(): Promise<number> {
   const cpus = os.cpus();
   const meta = {
     date: new Date().toISOString(),
-    mode: options.quick ? 'quick' : options.onlyItem1 ? 'size' : 'full',
+    mode: options.onlyItem1 ? 'size' : options.quick ? 'quick' : 'full',
     fileBytes,
     secondVersionBytes: second?.bytes ?? null,
     smallFiles: options.onlyItem1 ? null : options.smallDirs * options.smallFilesPerDir,

@@ -10,5 +10,9 @@ if (major < 22 || (major === 22 && minor < 15)) {
   );
   process.exit(1);
 }
+// Reuse V8's compiled code across runs: a short command such as `status`
+// spends much of its time compiling modules otherwise.
+const { default: module } = await import('node:module');
+module.enableCompileCache?.();
 const { main } = await import('../dist/cli/main.js');
 await main(process.argv.slice(2));

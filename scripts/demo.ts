@@ -68,7 +68,9 @@ console.log(`MediaGit demo in ${work}\n`);
 mediagit('init', '-q');
 const original = wav(60, (t) => 220 + t * 4);
 fs.writeFileSync(path.join(work, 'take.wav'), original);
-console.log(`$ mediagit add take.wav && mediagit commit -m "first take"   (${mib(original.length)} WAV)`);
+console.log(
+  `$ mediagit add take.wav && mediagit commit -m "first take"   (${mib(original.length)} WAV)`,
+);
 mediagit('add', 'take.wav');
 process.stdout.write(mediagit('commit', '-m', 'first take'));
 const afterFirst = dirSize(path.join(work, '.mediagit'));
@@ -84,16 +86,30 @@ const afterSecond = dirSize(path.join(work, '.mediagit'));
 
 console.log('\n$ mediagit log --oneline');
 process.stdout.write(mediagit('log', '--oneline'));
-const first = execFileSync(process.execPath, [bin, 'show', 'HEAD~1:take.wav'], { cwd: work, env, maxBuffer: 1 << 30 });
-const second = execFileSync(process.execPath, [bin, 'show', 'HEAD:take.wav'], { cwd: work, env, maxBuffer: 1 << 30 });
+const first = execFileSync(process.execPath, [bin, 'show', 'HEAD~1:take.wav'], {
+  cwd: work,
+  env,
+  maxBuffer: 1 << 30,
+});
+const second = execFileSync(process.execPath, [bin, 'show', 'HEAD:take.wav'], {
+  cwd: work,
+  env,
+  maxBuffer: 1 << 30,
+});
 
 console.log('\nWhat was stored:');
-console.log(`  first version:  repository is ${mib(afterFirst)} for a ${mib(original.length)} file`);
+console.log(
+  `  first version:  repository is ${mib(afterFirst)} for a ${mib(original.length)} file`,
+);
 console.log(
   `  second version: repository grew by ${mib(afterSecond - afterFirst)} ` +
     `(${(((afterSecond - afterFirst) / edited.length) * 100).toFixed(1)}% of the file; only the changed chunks)`,
 );
-console.log(`  HEAD~1:take.wav is byte-identical to the first take: ${sha(first) === sha(original)}`);
-console.log(`  HEAD:take.wav   is byte-identical to the edited take: ${sha(second) === sha(edited)}`);
+console.log(
+  `  HEAD~1:take.wav is byte-identical to the first take: ${sha(first) === sha(original)}`,
+);
+console.log(
+  `  HEAD:take.wav   is byte-identical to the edited take: ${sha(second) === sha(edited)}`,
+);
 if (sha(first) !== sha(original) || sha(second) !== sha(edited)) process.exitCode = 1;
 fs.rmSync(work, { recursive: true, force: true });

@@ -5,9 +5,13 @@
 import { Command, CommanderError } from 'commander';
 import { createCli, type Cli } from './context.ts';
 import { EXIT_USAGE, reportError } from './exit.ts';
-import { commands } from './commands/index.ts';
+import { commandLoaders } from './commands/index.ts';
 
-export function buildProgram(cli: Cli): Command {
+/**
+ * Builds the command tree. With `verb`, only that verb is loaded; otherwise
+ * (help, unknown verbs) all of them are, so help and suggestions are complete.
+ */
+export async function buildProgram(cli: Cli, verb?: string): Promise<Command> {
   const program = new Command('mediagit')
     .description('Version control for large media files and binary assets')
     .version('0.1.0', '--version')
@@ -17,14 +21,17 @@ export function buildProgram(cli: Cli): Command {
       writeOut: (text) => cli.out(text),
       writeErr: (text) => cli.err(text),
     });
-  for (const register of commands) register(program, cli);
+  const loader = verb === undefined ? undefined : commandLoaders[verb];
+  const loaders = loader ? [loader] : Object.values(commandLoaders);
+  for (const module of await Promise.all(loaders.map((load) => load())))
+    module.register(program, cli);
   return program;
 }
 
 export async function main(argv: readonly string[], cli: Cli = createCli()): Promise<number> {
-  const program = buildProgram(cli);
   let code = 0;
   try {
+    const program = await buildProgram(cli, argv[0]);
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -19,7 +19,13 @@ import { tempName, writeFileAtomic } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../errors.ts';
 import { encodeManifest, decodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
 import { sha256Hex, type ObjectId } from './object-id.ts';
-import { decodeHeader, encodeHeader, HEADER_SIZE, type ObjectStore } from './object-store.ts';
+import {
+  decodeHeader,
+  encodeHeader,
+  HEADER_SIZE,
+  isFileContent,
+  type ObjectStore,
+} from './object-store.ts';
 import { WholeFileHasher } from './whole-file-hasher.ts';
 
 export type FileObjectKind = 'blob' | 'manifest';
@@ -48,7 +54,7 @@ export interface StoreFileOptions {
 
 export const DEFAULT_CHUNK_THRESHOLD = 4 * 1024 * 1024;
 const CHUNKER_NAME = 'fastcdc-v1';
-const BUFFER_SIZE = 32 * 1024 * 1024;
+const BUFFER_SIZE = 16 * 1024 * 1024;
 
 /** Stores files; holds the worker thread and stats for one command. */
 export class FileStore {
@@ -95,7 +101,7 @@ export class FileStore {
     options: StoreFileOptions,
   ): Promise<StoredFile> {
     const sizes = chunkSizesForFile(size);
-    const capacity = Math.max(BUFFER_SIZE, sizes.max * 4);
+    const capacity = Math.max(BUFFER_SIZE, sizes.max * 2);
     const shared = [new SharedArrayBuffer(capacity), new SharedArrayBuffer(capacity)];
     const buffers = shared.map((sab) => Buffer.from(sab));
     const pending: Promise<unknown>[][] = [[], []];
@@ -284,7 +290,8 @@ async function readChunkInto(
   try {
     const { bytesRead } = await handle.read(scratch, 0, scratch.length, 0);
     const header = decodeHeader(chunk.id, scratch.subarray(0, bytesRead));
-    if (header.type !== 'chunk') throw corruptObject(chunk.id, `is a ${header.type}, not a chunk`);
+    if (!isFileContent(header.type))
+      throw corruptObject(chunk.id, `is a ${header.type}, not a chunk`);
     if (header.rawSize !== chunk.length)
       throw corruptObject(chunk.id, 'length differs from manifest');
     if (header.codec === 0) {

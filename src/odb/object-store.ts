@@ -66,8 +66,19 @@ export function decodeHeader(
   if (!type) throw corruptObject(id, `unknown object type ${view[4]}`);
   const codec = view[5] ?? 255;
   if (codec > 2) throw corruptObject(id, `unknown codec ${codec}`);
+  if (view[6] !== 0 || view[7] !== 0) throw corruptObject(id, 'reserved header bytes are not zero');
   const rawSize = Number(view.readBigUInt64LE(8));
   return { type, codec: codec as Codec, rawSize };
+}
+
+/**
+ * Blobs and chunks are both plain file bytes named by their SHA-256, so the
+ * same bytes stored as one (a small file) and needed as the other (a chunk of
+ * a file added with a lower chunk threshold or with --no-chunking) share one
+ * object file: whichever was stored first serves both.
+ */
+export function isFileContent(type: ObjectTypeName): boolean {
+  return type === 'blob' || type === 'chunk';
 }
 
 export interface WriteResult {
@@ -155,7 +166,7 @@ export class ObjectStore {
 
   async readTyped(id: ObjectId, expected: ObjectTypeName): Promise<Buffer> {
     const object = await this.read(id);
-    if (object.type !== expected) {
+    if (object.type !== expected && !(isFileContent(object.type) && isFileContent(expected))) {
       throw new MediaGitError(
         'OBJECT_TYPE',
         `object ${id} is a ${object.type}, not a ${expected}`,

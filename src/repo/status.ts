@@ -18,7 +18,7 @@ import {
 } from './index-file.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
-import { flattenCommit } from './tree-ops.ts';
+import { computeTreeId, flattenCommit, readCommit } from './tree-ops.ts';
 import { absolutePath, IgnoreRules, walkWorkTree } from './worktree.ts';
 
 export type ChangeKind = 'added' | 'modified' | 'deleted' | 'typechange';
@@ -116,7 +116,7 @@ export async function worktreeChanges(
   changes.sort((a, b) => (a.path < b.path ? -1 : 1));
   return {
     changes,
-    untracked: options.untracked ? collapseUntracked(untracked, index) : [],
+    untracked: options.untracked && untracked.length > 0 ? collapseUntracked(untracked, index) : [],
     refreshed,
     contentReads,
   };
@@ -169,8 +169,12 @@ export async function status(
 ): Promise<StatusResult> {
   const head = await new Refs(repo).head();
   const index = await StagingIndex.load(repo.gitDir);
-  const headFiles = await flattenCommit(repo.objects, head.id);
-  const staged = diffIndexAgainstTree(index, headFiles);
+  // When the index's tree is HEAD's tree nothing is staged: skip reading HEAD's trees.
+  const headTree = head.id ? (await readCommit(repo.objects, head.id)).tree : undefined;
+  const staged =
+    headTree !== undefined && computeTreeId(index.entries.values()) === headTree
+      ? []
+      : diffIndexAgainstTree(index, await flattenCommit(repo.objects, head.id));
   const work = await worktreeChanges(repo, index, { untracked: options.untracked !== false });
   if (work.refreshed.length > 0) await refreshIndex(repo, work.refreshed);
   return {

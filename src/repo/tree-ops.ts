@@ -3,7 +3,7 @@
  * writing the index back as nested tree objects.
  */
 import { decodeCommit, type Commit } from '../odb/commit.ts';
-import type { ObjectId } from '../odb/object-id.ts';
+import { sha256Hex, type ObjectId } from '../odb/object-id.ts';
 import type { ObjectStore } from '../odb/object-store.ts';
 import { decodeTree, encodeTree, type TreeEntry, type FileMode } from '../odb/tree.ts';
 import type { FileObjectKind } from '../odb/file-store.ts';
@@ -62,6 +62,23 @@ export async function writeTreeFromFiles(
   store: ObjectStore,
   files: Iterable<TreeFile | IndexEntry>,
 ): Promise<ObjectId> {
+  const pending: Promise<unknown>[] = [];
+  const id = buildTrees(files, (id, data) => {
+    pending.push(store.write('tree', data, 'text', id));
+  });
+  await Promise.all(pending);
+  return id;
+}
+
+/** The root tree ID the files would get, computed in memory without writing anything. */
+export function computeTreeId(files: Iterable<TreeFile | IndexEntry>): ObjectId {
+  return buildTrees(files, () => undefined);
+}
+
+function buildTrees(
+  files: Iterable<TreeFile | IndexEntry>,
+  emit: (id: ObjectId, data: Buffer) => void,
+): ObjectId {
   interface Dir {
     files: TreeEntry[];
     dirs: Map<string, Dir>;
@@ -81,12 +98,15 @@ export async function writeTreeFromFiles(
     }
     dir.files.push({ name, mode: file.mode, kind: file.kind, id: file.id, size: file.size });
   }
-  const write = async (dir: Dir): Promise<ObjectId> => {
+  const build = (dir: Dir): ObjectId => {
     const entries = [...dir.files];
     for (const [name, child] of dir.dirs) {
-      entries.push({ name, mode: '40000', kind: 'tree', id: await write(child), size: 0 });
+      entries.push({ name, mode: '40000', kind: 'tree', id: build(child), size: 0 });
     }
-    return (await store.write('tree', encodeTree(entries), 'text')).id;
+    const data = encodeTree(entries);
+    const id = sha256Hex(data);
+    emit(id, data);
+    return id;
   };
-  return write(root);
+  return build(root);
 }

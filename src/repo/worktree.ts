@@ -68,6 +68,8 @@ export interface WorkFile {
 export class IgnoreRules {
   readonly #workTree: string;
   readonly #byDir = new Map<string, Ignore | null>();
+  /** Per directory: the rule sets that apply inside it, with their base directory. */
+  readonly #chains = new Map<string, readonly RuleSet[]>();
 
   constructor(workTree: string) {
     this.#workTree = workTree;
@@ -89,35 +91,49 @@ export class IgnoreRules {
     return rules;
   }
 
+  /** The rule sets that apply to entries of `dir`, root first. */
+  chainFor(dir: string): readonly RuleSet[] {
+    let chain = this.#chains.get(dir);
+    if (chain) return chain;
+    const parent =
+      dir === '' ? [] : this.chainFor(dir.includes('/') ? dir.slice(0, dir.lastIndexOf('/')) : '');
+    const own = this.#rulesFor(dir);
+    chain = own ? [...parent, { base: dir, rules: own }] : parent;
+    this.#chains.set(dir, chain);
+    return chain;
+  }
+
   /** Whether `repoPath` (a directory when `isDir`) is ignored, checking every level. */
   ignores(repoPath: string, isDir: boolean): boolean {
     const parts = repoPath.split('/');
     // A path inside an ignored directory is ignored.
     for (let depth = 1; depth < parts.length; depth++) {
-      if (this.#matches(parts.slice(0, depth).join('/'), true)) return true;
+      const parent = parts.slice(0, depth - 1).join('/');
+      if (this.ignoresEntry(parent, parts[depth - 1]!, true)) return true;
     }
-    return this.#matches(repoPath, isDir);
+    const parent = parts.slice(0, -1).join('/');
+    return this.ignoresEntry(parent, parts[parts.length - 1]!, isDir);
   }
 
-  #matches(repoPath: string, isDir: boolean): boolean {
-    const parts = repoPath.split('/');
+  /** Checks one directory entry whose parent is already known not ignored. */
+  ignoresEntry(parent: string, name: string, isDir: boolean): boolean {
+    const chain = this.chainFor(parent);
+    if (chain.length === 0) return false;
+    const repoPath = parent ? `${parent}/${name}` : name;
     let ignored = false;
-    for (let depth = 0; depth < parts.length; depth++) {
-      const rules = this.#rulesFor(parts.slice(0, depth).join('/'));
-      if (!rules) continue;
-      const rel = parts.slice(depth).join('/') + (isDir ? '/' : '');
+    for (const { base, rules } of chain) {
+      const rel = (base === '' ? repoPath : repoPath.slice(base.length + 1)) + (isDir ? '/' : '');
       const result = rules.test(rel);
       if (result.ignored) ignored = true;
       else if (result.unignored) ignored = false;
     }
     return ignored;
   }
+}
 
-  /** Checks one directory entry whose parent is already known not ignored. */
-  ignoresEntry(parent: string, name: string, isDir: boolean): boolean {
-    const repoPath = parent ? `${parent}/${name}` : name;
-    return this.#matches(repoPath, isDir);
-  }
+interface RuleSet {
+  readonly base: string;
+  readonly rules: Ignore;
 }
 
 /**
@@ -133,41 +149,36 @@ export function walkWorkTree(
 ): WorkFile[] {
   const out: WorkFile[] = [];
   const visit = (dir: string): void => {
+    const dirAbs = dir === '' ? workTree : absolutePath(workTree, dir);
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(absolutePath(workTree, dir || '.'), { withFileTypes: true });
+      entries = fs.readdirSync(dirAbs, { withFileTypes: true });
     } catch {
       return;
     }
+    const checkIgnore = !options.includeIgnored && rules.chainFor(dir).length > 0;
     for (const entry of entries) {
       const name = entry.name;
       if (!isSafeName(name)) continue;
       const repoPath = dir ? `${dir}/${name}` : name;
       const isDir = entry.isDirectory();
-      if (!options.includeIgnored && rules.ignoresEntry(dir, name, isDir)) {
+      if (checkIgnore && rules.ignoresEntry(dir, name, isDir)) {
         options.onIgnored?.(repoPath);
         continue;
       }
       if (isDir) {
         visit(repoPath);
       } else if (entry.isFile() || entry.isSymbolicLink()) {
-        try {
-          out.push({ path: repoPath, stats: fs.lstatSync(absolutePath(workTree, repoPath)) });
-        } catch {
-          // Vanished between readdir and lstat: it is simply not there.
-        }
+        const stats = fs.lstatSync(`${dirAbs}${path.sep}${name}`, { throwIfNoEntry: false });
+        // Vanished between readdir and lstat: it is simply not there.
+        if (stats) out.push({ path: repoPath, stats });
       }
     }
   };
   if (start === '') {
     visit('');
   } else {
-    let stats: fs.Stats | undefined;
-    try {
-      stats = fs.lstatSync(absolutePath(workTree, start));
-    } catch {
-      stats = undefined;
-    }
+    const stats = fs.lstatSync(absolutePath(workTree, start), { throwIfNoEntry: false });
     if (stats?.isDirectory()) visit(start);
     else if (stats && (stats.isFile() || stats.isSymbolicLink())) out.push({ path: start, stats });
   }
