@@ -2,7 +2,7 @@
  * The staging index (`.mediagit/index`), with a stat cache.
  *
  * Binary layout (all integers little-endian):
- *   "MGIX" | u32 version (1) | u32 entry count
+ *   "MGIX" | u32 version (1) | u32 entry count | 32 bytes tree ID
  *   per entry, sorted by path bytes:
  *     u16 path length | path (UTF-8, "/"-separated, relative to the work tree)
  *     u8 mode (0 100644, 1 100755, 2 120000) | u8 kind (0 blob, 1 manifest)
@@ -10,6 +10,8 @@
  *     32 bytes object ID | 32 bytes whole-content SHA-256
  *     f64 size | f64 mtimeMs | f64 ctimeMs | f64 ino | f64 dev
  *   32-byte SHA-256 of everything before it.
+ * The tree ID is the root tree the entries would be committed as (as Git's
+ * cache-tree), so `status` knows "nothing staged" without reading HEAD's trees.
  * `status` trusts an entry without reading the file when size, mtime, ctime,
  * inode and mode all match and the mtime is older than the index file itself
  * (a file changed in the same instant as the index was written is "racy" and
@@ -24,6 +26,7 @@ import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import type { FileMode } from '../odb/tree.ts';
 import type { FileObjectKind } from '../odb/file-store.ts';
 import type { ObjectId } from '../odb/object-id.ts';
+import { computeTreeId } from './tree-ops.ts';
 
 export interface IndexEntry {
   readonly path: string;
@@ -49,6 +52,8 @@ export function compareBytes(a: string, b: string): number {
 
 export class StagingIndex {
   readonly entries = new Map<string, IndexEntry>();
+  /** Root tree ID of the entries as last saved; undefined for a new index. */
+  treeId: ObjectId | undefined;
   /** mtime of the index file when read; entries at or after it are racy. */
   fileMtimeMs = 0;
   readonly #file: string;
@@ -87,7 +92,8 @@ export class StagingIndex {
     if (data.readUInt32LE(4) !== VERSION)
       throw this.#corrupt(`unsupported version ${data.readUInt32LE(4)}`);
     const count = data.readUInt32LE(8);
-    let offset = 12;
+    this.treeId = data.toString('hex', 12, 44);
+    let offset = 44;
     for (let i = 0; i < count; i++) {
       if (offset + 2 > body.length) throw this.#corrupt('truncated');
       const pathLength = data.readUInt16LE(offset);
@@ -121,10 +127,12 @@ export class StagingIndex {
   encode(): Buffer {
     const sorted = [...this.entries.values()].sort((a, b) => compareBytes(a.path, b.path));
     const parts: Buffer[] = [];
-    const header = Buffer.alloc(12);
+    const header = Buffer.alloc(44);
     header.write(MAGIC, 0, 'latin1');
     header.writeUInt32LE(VERSION, 4);
     header.writeUInt32LE(sorted.length, 8);
+    this.treeId = computeTreeId(sorted);
+    header.write(this.treeId, 12, 'hex');
     parts.push(header);
     for (const entry of sorted) {
       const name = Buffer.from(entry.path, 'utf8');

@@ -18,7 +18,7 @@ import {
 } from './index-file.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
-import { computeTreeId, flattenCommit, readCommit } from './tree-ops.ts';
+import { flattenCommit, readCommit } from './tree-ops.ts';
 import { absolutePath, IgnoreRules, walkWorkTree } from './worktree.ts';
 
 export type ChangeKind = 'added' | 'modified' | 'deleted' | 'typechange';
@@ -172,7 +172,7 @@ export async function status(
   // When the index's tree is HEAD's tree nothing is staged: skip reading HEAD's trees.
   const headTree = head.id ? (await readCommit(repo.objects, head.id)).tree : undefined;
   const staged =
-    headTree !== undefined && computeTreeId(index.entries.values()) === headTree
+    headTree !== undefined && index.treeId === headTree
       ? []
       : diffIndexAgainstTree(index, await flattenCommit(repo.objects, head.id));
   const work = await worktreeChanges(repo, index, { untracked: options.untracked !== false });
