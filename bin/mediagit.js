@@ -14,5 +14,20 @@ if (major < 22 || (major === 22 && minor < 15)) {
 // spends much of its time compiling modules otherwise.
 const { default: module } = await import('node:module');
 module.enableCompileCache?.();
-const { main } = await import('../dist/cli/main.js');
-await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+let answer;
+if (argv[0] === 'status' && !process.env.MEDIAGIT_NO_FSMONITOR) {
+  // A running fsmonitor daemon answers status without loading the CLI.
+  const { askDaemon } = await import('../dist/cli/fsmonitor-client.js');
+  const color =
+    !process.env.NO_COLOR && process.stdout.isTTY === true && process.env.TERM !== 'dumb';
+  answer = await askDaemon(argv, process.cwd(), process.env, color);
+}
+if (answer) {
+  process.stdout.write(answer.stdout);
+  process.stderr.write(answer.stderr);
+  process.exitCode = answer.code;
+} else {
+  const { main } = await import('../dist/cli/main.js');
+  process.exitCode = await main(argv);
+}

@@ -44,6 +44,5 @@ export async function main(argv: readonly string[], cli: Cli = createCli()): Pro
       code = reportError(cli, error);
     }
   }
-  process.exitCode = code;
   return code;
 }

@@ -20,6 +20,7 @@ const KNOWN_KEYS: Record<string, 'string' | 'integer' | 'boolean'> = {
   'core.formatVersion': 'integer',
   'core.bare': 'boolean',
   'core.chunkThreshold': 'integer',
+  'core.fsmonitor': 'boolean',
   'user.name': 'string',
   'user.email': 'string',
   'init.defaultBranch': 'string',

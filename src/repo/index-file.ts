@@ -50,6 +50,8 @@ export function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
+const sharedIndexes = new Map<string, { stamp: string; index: StagingIndex }>();
+
 export class StagingIndex {
   readonly entries = new Map<string, IndexEntry>();
   /** Root tree ID of the entries as last saved; undefined for a new index. */
@@ -62,18 +64,32 @@ export class StagingIndex {
     this.#file = path.join(gitDir, 'index');
   }
 
-  static async load(gitDir: string): Promise<StagingIndex> {
+  /**
+   * Reads the index. With `shared`, a long-running process gets the instance
+   * it decoded before while the file is unchanged; such an instance must be
+   * treated as read-only.
+   */
+  static async load(gitDir: string, options: { shared?: boolean } = {}): Promise<StagingIndex> {
     const index = new StagingIndex(gitDir);
-    let data: Buffer;
+    let handle: fs.FileHandle;
     try {
-      data = await fs.readFile(index.#file);
-      index.fileMtimeMs = (await fs.stat(index.#file)).mtimeMs;
+      handle = await fs.open(index.#file, 'r');
     } catch (error) {
       if (hasErrnoCode(error, 'ENOENT')) return index;
       throw error;
     }
-    index.#decode(data);
-    return index;
+    try {
+      const stats = await handle.stat();
+      const stamp = `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
+      const cached = options.shared ? sharedIndexes.get(index.#file) : undefined;
+      if (cached && cached.stamp === stamp) return cached.index;
+      index.fileMtimeMs = stats.mtimeMs;
+      index.#decode(await handle.readFile());
+      if (options.shared) sharedIndexes.set(index.#file, { stamp, index });
+      return index;
+    } finally {
+      await handle.close();
+    }
   }
 
   #corrupt(reason: string): MediaGitError {

@@ -19,6 +19,7 @@ import {
 import { MediaGitError } from '../errors.ts';
 import { ObjectStore } from '../odb/object-store.ts';
 import { DEFAULT_CHUNK_THRESHOLD } from '../odb/file-store.ts';
+import type { WorkFile } from './worktree.ts';
 
 export const FORMAT_VERSION = 1;
 export const REPO_DIR = '.mediagit';
@@ -31,6 +32,13 @@ export interface RepoContext {
   readonly authorEmail?: string | undefined;
   /** Clock for commit and reflog times (tests pin it). */
   readonly now?: (() => Date) | undefined;
+  /**
+   * The working tree's files as a live monitor knows them (fsmonitor daemon);
+   * `status` walks the tree itself when absent.
+   */
+  readonly scanWorkTree?: (() => WorkFile[]) | undefined;
+  /** A long-running process keeps the decoded index while its file is unchanged. */
+  readonly shareIndex?: boolean | undefined;
 }
 
 export class Repository {

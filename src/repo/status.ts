@@ -66,8 +66,8 @@ export async function worktreeChanges(
 }> {
   const workTree = repo.requireWorkTree('status');
   const rules = new IgnoreRules(workTree);
-  const files = walkWorkTree(workTree, '', rules);
-  const seen = new Set<string>();
+  const files = repo.context.scanWorkTree?.() ?? walkWorkTree(workTree, '', rules);
+  let seenCount = 0;
   const changes: PathChange[] = [];
   const untracked: string[] = [];
   const refreshed: IndexEntry[] = [];
@@ -78,7 +78,7 @@ export async function worktreeChanges(
       untracked.push(file.path);
       continue;
     }
-    seen.add(file.path);
+    seenCount++;
     if (statMatches(entry, file.stats, index.fileMtimeMs)) continue;
     if (modeFromStats(file.stats) !== entry.mode) {
       const typeChanged = (entry.mode === '120000') !== file.stats.isSymbolicLink();
@@ -94,8 +94,11 @@ export async function worktreeChanges(
     if (sha === entry.sha256) refreshed.push(entryFromStats(entry.path, entry, file.stats));
     else changes.push({ path: file.path, change: 'modified' });
   }
-  for (const p of index.entries.keys()) {
-    if (seen.has(p)) continue;
+  // Every tracked path was seen in the common case; otherwise find the missing ones.
+  const seen =
+    seenCount === index.entries.size ? undefined : new Set(files.map((file) => file.path));
+  for (const p of seen ? index.entries.keys() : []) {
+    if (seen?.has(p)) continue;
     // Ignored but tracked files are still tracked: look at them directly.
     let stats: fs.Stats | undefined;
     try {
@@ -122,12 +125,20 @@ export async function worktreeChanges(
   };
 }
 
+/** Directories holding tracked files, per (shared, read-only) index instance. */
+const trackedDirsByIndex = new WeakMap<StagingIndex, Set<string>>();
+
 /** Shows a directory holding only untracked files as "dir/", as Git does. */
 function collapseUntracked(paths: string[], index: StagingIndex): string[] {
-  const trackedDirs = new Set<string>();
-  for (const p of index.entries.keys()) {
-    const parts = p.split('/');
-    for (let i = 1; i < parts.length; i++) trackedDirs.add(parts.slice(0, i).join('/'));
+  let trackedDirs = trackedDirsByIndex.get(index);
+  if (!trackedDirs) {
+    trackedDirs = new Set<string>();
+    for (const p of index.entries.keys()) {
+      for (let slash = p.indexOf('/'); slash >= 0; slash = p.indexOf('/', slash + 1)) {
+        trackedDirs.add(p.slice(0, slash));
+      }
+    }
+    trackedDirsByIndex.set(index, trackedDirs);
   }
   const out = new Set<string>();
   for (const p of paths) {
@@ -168,7 +179,7 @@ export async function status(
   options: { untracked?: boolean } = {},
 ): Promise<StatusResult> {
   const head = await new Refs(repo).head();
-  const index = await StagingIndex.load(repo.gitDir);
+  const index = await StagingIndex.load(repo.gitDir, { shared: repo.context.shareIndex === true });
   // When the index's tree is HEAD's tree nothing is staged: skip reading HEAD's trees.
   const headTree = head.id ? (await readCommit(repo.objects, head.id)).tree : undefined;
   const staged =

@@ -145,10 +145,16 @@ export function walkWorkTree(
   workTree: string,
   start: string,
   rules: IgnoreRules,
-  options: { includeIgnored?: boolean; onIgnored?: (p: string) => void } = {},
+  options: {
+    includeIgnored?: boolean;
+    onIgnored?: (p: string) => void;
+    /** Called for every directory visited, `start` included. */
+    onDirectory?: (dir: string) => void;
+  } = {},
 ): WorkFile[] {
   const out: WorkFile[] = [];
   const visit = (dir: string): void => {
+    options.onDirectory?.(dir);
     const dirAbs = dir === '' ? workTree : absolutePath(workTree, dir);
     let entries: fs.Dirent[];
     try {

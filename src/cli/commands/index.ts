@@ -25,4 +25,5 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   reset: () => import('./reset.ts'),
   tag: () => import('./tag.ts'),
   config: () => import('./config.ts'),
+  fsmonitor: () => import('./fsmonitor.ts'),
 };

@@ -32,6 +32,15 @@ export function register(program: Command, cli: Cli): void {
       }) => {
         const repo = await cli.openRepo();
         const result = await status(repo, { untracked: opts.untrackedFiles !== 'no' });
+        if (
+          repo.config('core.fsmonitor') === true &&
+          !cli.env['MEDIAGIT_FSMONITOR_DAEMON'] &&
+          repo.workTree
+        ) {
+          // The next status will be answered by the daemon (docs/design.md).
+          const { startDaemonProcess } = await import('./fsmonitor.ts');
+          startDaemonProcess(cli, repo.gitDir);
+        }
         if (opts.json) {
           printJson(cli, result);
           return;

@@ -1,0 +1,98 @@
+/**
+ * The fsmonitor daemon answers `status` exactly as a fresh walk would, across
+ * every kind of change the kernel reports: edits, new files, deletions, new
+ * nested directories, renamed directories, ignore-rule changes, symlinks and
+ * mode changes.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+import { TempRepo } from './helpers.ts';
+
+let repo: TempRepo;
+
+before(async () => {
+  repo = await TempRepo.create();
+  for (let d = 0; d < 5; d++) {
+    await fs.mkdir(repo.path(`dir${d}`));
+    for (let f = 0; f < 20; f++)
+      await fs.writeFile(repo.path(`dir${d}/file${f}.txt`), `content ${d} ${f}\n`);
+  }
+  await fs.writeFile(repo.path('.mediagitignore'), '*.tmp\n');
+  await repo.ok(['add', '-A']);
+  await repo.ok(['commit', '-q', '-m', 'base']);
+  await repo.ok(['fsmonitor', 'start']);
+  await repo.ok(['fsmonitor', 'status']);
+});
+
+after(async () => {
+  await repo.run(['fsmonitor', 'stop']);
+  await repo.cleanup();
+});
+
+/** Status through the daemon, and status computed directly, must agree. */
+async function assertSameStatus(label: string): Promise<string> {
+  for (const args of [['status', '--porcelain'], ['status', '--json'], ['status']]) {
+    const viaDaemon = await repo.ok(args);
+    const direct = await repo.withEnv({ MEDIAGIT_NO_FSMONITOR: '1' }).ok(args);
+    const normalize = (text: string): string => text.replace(/"contentReads": \d+/, '');
+    assert.equal(normalize(viaDaemon.out), normalize(direct.out), `${label}: ${args.join(' ')}`);
+  }
+  // The comparison means something only while the daemon is the one answering.
+  assert.match((await repo.ok(['fsmonitor', 'status'])).out, /is watching/, label);
+  return (await repo.ok(['status', '--porcelain'])).out;
+}
+
+test('the daemon is the one answering', async () => {
+  const answered = await repo.ok(['fsmonitor', 'status']);
+  assert.match(answered.out, /is watching/);
+  assert.equal(await assertSameStatus('clean'), '');
+});
+
+test('edits, new files and deletions', async () => {
+  await fs.appendFile(repo.path('dir0/file1.txt'), 'more\n');
+  await fs.writeFile(repo.path('dir1/new.txt'), 'new\n');
+  await fs.rm(repo.path('dir2/file3.txt'));
+  const out = await assertSameStatus('edits');
+  assert.equal(out, ' M dir0/file1.txt\n D dir2/file3.txt\n?? dir1/new.txt\n');
+});
+
+test('same-size rewrite within the same second is still seen', async () => {
+  await fs.writeFile(repo.path('dir3/file0.txt'), 'CONTENT 3 0\n');
+  const out = await assertSameStatus('rewrite');
+  assert.match(out, / M dir3\/file0.txt/);
+});
+
+test('new nested directories, renamed directories and removed directories', async () => {
+  await fs.mkdir(repo.path('fresh/deep/er'), { recursive: true });
+  await fs.writeFile(repo.path('fresh/deep/er/x.bin'), Buffer.from([0, 1, 2]));
+  await fs.rename(repo.path('dir4'), repo.path('dir4-renamed'));
+  const out = await assertSameStatus('dirs');
+  assert.match(out, /\?\? fresh\//);
+  assert.match(out, / D dir4\/file0.txt/);
+  assert.match(out, /\?\? dir4-renamed\//);
+  await fs.rm(repo.path('fresh'), { recursive: true });
+  await fs.rename(repo.path('dir4-renamed'), repo.path('dir4'));
+  const restored = await assertSameStatus('dirs restored');
+  assert.doesNotMatch(restored, /dir4|fresh/);
+});
+
+test('ignore rules, symlinks and modes', async () => {
+  await fs.writeFile(repo.path('dir0/scratch.tmp'), 'ignored\n');
+  assert.doesNotMatch(await assertSameStatus('ignored file'), /scratch/);
+  await fs.writeFile(repo.path('.mediagitignore'), '');
+  assert.match(await assertSameStatus('ignore file changed'), /\?\? dir0\/scratch.tmp/);
+  await fs.symlink('file0.txt', repo.path('dir0/link'));
+  await fs.chmod(repo.path('dir0/file2.txt'), 0o755);
+  const out = await assertSameStatus('link and mode');
+  assert.match(out, /\?\? dir0\/link/);
+  assert.match(out, / M dir0\/file2.txt/);
+});
+
+test('index and HEAD changes made by other commands are seen', async () => {
+  await repo.ok(['add', '-A']);
+  const staged = await assertSameStatus('after add');
+  assert.match(staged, /^M {2}dir0\/file1.txt/m);
+  await repo.ok(['commit', '-q', '-m', 'second']);
+  assert.equal(await assertSameStatus('after commit'), '');
+});
