@@ -38,6 +38,11 @@ export async function runDaemon(cli: Cli, options: { idleMs?: number } = {}): Pr
       if (newline < 0) return;
       const line = buffered.slice(0, newline);
       queue = queue.then(async () => {
+        if (line.includes('"argv":["fsmonitor-stop"]')) {
+          connection.end(JSON.stringify({ code: 0, stdout: '', stderr: '' }));
+          stop();
+          return;
+        }
         const response = await answer(line, monitor, main, cli);
         connection.end(JSON.stringify(response));
       });

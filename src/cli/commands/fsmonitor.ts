@@ -44,6 +44,8 @@ export function register(program: Command, cli: Cli): void {
     .description('stop the daemon for this working tree')
     .action(async () => {
       const repo = await cli.openRepo();
+      // Ask it to stop; removing the socket makes a daemon that does not answer stop too.
+      await askDaemon(['fsmonitor-stop'], cli.cwd, cli.env, false);
       fs.rmSync(socketPathFor(repo.gitDir), { force: true });
     });
   fsmonitor
