@@ -202,6 +202,20 @@ export class Refs {
     else await this.setHeadDetached(newId, message, expected ?? undefined);
   }
 
+  /**
+   * Moves the reflog of ref `from` to ref `to` (replacing any stale log
+   * there), for renaming a branch with its history. No-op when `from` has none.
+   */
+  async renameLog(from: string, to: string): Promise<void> {
+    const target = this.#file(`logs/${to}`);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    try {
+      await fs.rename(this.#file(`logs/${from}`), target);
+    } catch (error) {
+      if (!hasErrnoCode(error, 'ENOENT')) throw error;
+    }
+  }
+
   async appendLog(
     name: string,
     oldId: ObjectId | undefined,

@@ -15,7 +15,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isSafeName } from '../odb/tree.ts';
-import { IGNORE_FILE, IgnoreRules, isUnder, walkWorkTree, type WorkFile } from './worktree.ts';
+import {
+  IGNORE_FILE,
+  IgnoreRules,
+  isUnder,
+  lstatOrUndefined,
+  walkWorkTree,
+  type WorkFile,
+} from './worktree.ts';
 
 const COOKIE_PREFIX = 'fsmonitor--cookie-';
 
@@ -138,9 +145,7 @@ export class WorkTreeMonitor {
       if (!isSafeName(name)) continue;
       // Whatever was there before is replaced by what is there now.
       this.#forget(p);
-      const stats = fs.lstatSync(path.join(this.workTree, ...p.split('/')), {
-        throwIfNoEntry: false,
-      });
+      const stats = lstatOrUndefined(path.join(this.workTree, ...p.split('/')));
       if (!stats) continue;
       if (this.#rules.ignores(p, stats.isDirectory())) continue;
       if (stats.isDirectory()) {

@@ -175,7 +175,7 @@ export function walkWorkTree(
       if (isDir) {
         visit(repoPath);
       } else if (entry.isFile() || entry.isSymbolicLink()) {
-        const stats = fs.lstatSync(`${dirAbs}${path.sep}${name}`, { throwIfNoEntry: false });
+        const stats = lstatOrUndefined(`${dirAbs}${path.sep}${name}`);
         // Vanished between readdir and lstat: it is simply not there.
         if (stats) out.push({ path: repoPath, stats });
       }
@@ -184,9 +184,18 @@ export function walkWorkTree(
   if (start === '') {
     visit('');
   } else {
-    const stats = fs.lstatSync(absolutePath(workTree, start), { throwIfNoEntry: false });
+    const stats = lstatOrUndefined(absolutePath(workTree, start));
     if (stats?.isDirectory()) visit(start);
     else if (stats && (stats.isFile() || stats.isSymbolicLink())) out.push({ path: start, stats });
   }
   return out;
+}
+
+/** lstat, or undefined when the path is gone or a parent is no longer a directory. */
+export function lstatOrUndefined(full: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(full, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }

@@ -1,17 +1,139 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
-import type { Cli } from '../context.ts';
+import {
+  createBranch,
+  currentBranch,
+  deleteBranches,
+  listBranches,
+  renameBranch,
+} from '../../repo/branch.ts';
+import type { Repository } from '../../repo/repository.ts';
+import { shortId } from '../../repo/revision.ts';
+import { ExitRequest } from '../exit.ts';
+import { printJson, type Cli } from '../context.ts';
 
-// Placeholder until the verb lands: it says so instead of pretending.
-export function register(program: Command, _cli: Cli): void {
+interface BranchOptions {
+  delete?: boolean;
+  D?: boolean;
+  move?: boolean;
+  M?: boolean;
+  force?: boolean;
+  verbose?: boolean;
+  list?: boolean;
+  json?: boolean;
+  showCurrent?: boolean;
+}
+
+export function register(program: Command, cli: Cli): void {
   program
     .command('branch')
-    .description('(branch is not implemented yet)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new MediaGitError('NOT_IMPLEMENTED', 'branch is not implemented yet', {
-        kind: 'usage',
-      });
+    .description('List, create, rename or delete branches')
+    .argument(
+      '[args...]',
+      '<name> [<start-point>] | -d <name>... | -m [<old>] <new> | -l [<pattern>...]',
+    )
+    .option('-d, --delete', 'delete branches merged into HEAD')
+    .option('-D', 'delete branches even when not merged')
+    .option('-m, --move', 'rename a branch (and its reflog)')
+    .option('-M', 'rename a branch even if the new name exists')
+    .option('-f, --force', 'move an existing branch to the start point')
+    .option('-v, --verbose', 'show the tip commit of each branch')
+    .option('-l, --list', 'list branches, optionally matching patterns')
+    .option('--show-current', 'print the name of the current branch')
+    .option('--json', 'print the branch list as JSON')
+    .action(async (args: string[], opts: BranchOptions) => {
+      const repo = await cli.openRepo();
+      if (opts.showCurrent) {
+        const name = await currentBranch(repo);
+        if (name !== undefined) cli.out(name);
+        return;
+      }
+      if (opts.delete || opts.D) {
+        if (args.length === 0) throw usage('branch name required');
+        const results = await deleteBranches(repo, {
+          names: args,
+          force: opts.D === true || (opts.delete === true && opts.force === true),
+        });
+        let failed = false;
+        for (const result of results) {
+          switch (result.outcome) {
+            case 'deleted':
+              cli.out(`Deleted branch ${result.name} (was ${shortId(result.id ?? '')}).`);
+              break;
+            case 'not-found':
+              failed = true;
+              cli.err(`error: branch '${result.name}' not found.`);
+              break;
+            case 'checked-out':
+              failed = true;
+              cli.err(
+                `error: Cannot delete branch '${result.name}' checked out at '${repo.workTree ?? repo.gitDir}'`,
+              );
+              break;
+            case 'not-merged':
+              failed = true;
+              cli.err(
+                `error: The branch '${result.name}' is not fully merged.\n` +
+                  `If you are sure you want to delete it, run 'mediagit branch -D ${result.name}'.`,
+              );
+              break;
+          }
+        }
+        if (failed) throw new ExitRequest(1);
+        return;
+      }
+      if (opts.move || opts.M) {
+        if (args.length === 0 || args.length > 2) throw usage('branch name required');
+        const [from, to] = args.length === 2 ? args : [undefined, args[0]!];
+        await renameBranch(repo, { from, to: to!, force: opts.M === true || opts.force === true });
+        return;
+      }
+      if (args.length === 0 || opts.list || opts.json) {
+        await printBranches(cli, repo, args, opts);
+        return;
+      }
+      if (args.length > 2) throw usage('too many arguments for a create operation');
+      await createBranch(repo, { name: args[0]!, start: args[1], force: opts.force === true });
     });
+}
+
+function usage(message: string): MediaGitError {
+  return new MediaGitError('BRANCH_USAGE', message, { kind: 'usage' });
+}
+
+async function printBranches(
+  cli: Cli,
+  repo: Repository,
+  patterns: string[],
+  opts: BranchOptions,
+): Promise<void> {
+  const list = await listBranches(repo, { patterns });
+  if (opts.json) {
+    printJson(cli, list);
+    return;
+  }
+  const rows: { marker: string; label: string; id: string; subject: string }[] = [];
+  if (list.detached && list.head !== undefined) {
+    rows.push({
+      marker: '*',
+      label: `(HEAD detached at ${shortId(list.head)})`,
+      id: list.head,
+      subject: list.headSubject ?? '',
+    });
+  }
+  for (const branch of list.branches) {
+    rows.push({
+      marker: branch.current ? '*' : ' ',
+      label: branch.name,
+      id: branch.id,
+      subject: branch.subject,
+    });
+  }
+  const width = Math.max(0, ...rows.map((r) => r.label.length));
+  const lines = rows.map((r) =>
+    opts.verbose
+      ? `${r.marker} ${r.label.padEnd(width)} ${shortId(r.id)} ${r.subject}`
+      : `${r.marker} ${r.label}`,
+  );
+  if (lines.length > 0) cli.out(lines.join('\n'));
 }

@@ -1,17 +1,38 @@
 import type { Command } from 'commander';
-import { MediaGitError } from '../../errors.ts';
+import { restore } from '../../repo/restore.ts';
 import type { Cli } from '../context.ts';
+import { progressReporter } from '../progress.ts';
 
-// Placeholder until the verb lands: it says so instead of pretending.
-export function register(program: Command, _cli: Cli): void {
+export function register(program: Command, cli: Cli): void {
   program
     .command('restore')
-    .description('(restore is not implemented yet)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new MediaGitError('NOT_IMPLEMENTED', 'restore is not implemented yet', {
-        kind: 'usage',
-      });
-    });
+    .description(
+      'Restore working tree files (from the index) or index entries (--staged, from HEAD)',
+    )
+    .argument('[pathspec...]', 'files or directories to restore')
+    .option('-s, --source <tree>', 'restore from this commit')
+    .option('-S, --staged', 'restore the index')
+    .option('-W, --worktree', 'restore the working tree (the default)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .action(
+      async (
+        paths: string[],
+        opts: { source?: string; staged?: boolean; worktree?: boolean; quiet?: boolean },
+      ) => {
+        const repo = await cli.openRepo();
+        const progress = progressReporter(cli, 'Restoring');
+        try {
+          await restore(repo, {
+            paths,
+            cwd: cli.cwd,
+            source: opts.source,
+            staged: opts.staged === true,
+            worktree: opts.worktree === true,
+            onProgress: progress.update,
+          });
+        } finally {
+          progress.stop();
+        }
+      },
+    );
 }

@@ -1,15 +1,43 @@
 import type { Command } from 'commander';
-import { MediaGitError } from '../../errors.ts';
+import { rm } from '../../repo/rm.ts';
 import type { Cli } from '../context.ts';
 
-// Placeholder until the verb lands: it says so instead of pretending.
-export function register(program: Command, _cli: Cli): void {
+export function register(program: Command, cli: Cli): void {
   program
     .command('rm')
-    .description('(rm is not implemented yet)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new MediaGitError('NOT_IMPLEMENTED', 'rm is not implemented yet', { kind: 'usage' });
-    });
+    .description('Remove files from the working tree and the index')
+    .argument('[pathspec...]', 'files (or, with -r, directories) to remove')
+    .option('--cached', 'only remove from the index; keep the working files')
+    .option('-r', 'allow recursive removal of directories')
+    .option('-f, --force', 'remove even files with staged or local changes')
+    .option('-n, --dry-run', 'only show what would be removed')
+    .option('-q, --quiet', 'do not list removed files')
+    .option('--ignore-unmatch', 'exit with success even if nothing matched')
+    .action(
+      async (
+        paths: string[],
+        opts: {
+          cached?: boolean;
+          r?: boolean;
+          force?: boolean;
+          dryRun?: boolean;
+          quiet?: boolean;
+          ignoreUnmatch?: boolean;
+        },
+      ) => {
+        const repo = await cli.openRepo();
+        const result = await rm(repo, {
+          paths,
+          cwd: cli.cwd,
+          cached: opts.cached === true,
+          recursive: opts.r === true,
+          force: opts.force === true,
+          dryRun: opts.dryRun === true,
+          ignoreUnmatch: opts.ignoreUnmatch === true,
+        });
+        if (!opts.quiet && result.removed.length > 0) {
+          cli.out(result.removed.map((p) => `rm '${p}'`).join('\n'));
+        }
+      },
+    );
 }

@@ -1,15 +1,86 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
-import type { Cli } from '../context.ts';
+import { shortId } from '../../repo/revision.ts';
+import { createTag, deleteTags, listTags } from '../../repo/tag.ts';
+import { ExitRequest } from '../exit.ts';
+import { printJson, type Cli } from '../context.ts';
 
-// Placeholder until the verb lands: it says so instead of pretending.
-export function register(program: Command, _cli: Cli): void {
+export function register(program: Command, cli: Cli): void {
   program
     .command('tag')
-    .description('(tag is not implemented yet)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new MediaGitError('NOT_IMPLEMENTED', 'tag is not implemented yet', { kind: 'usage' });
-    });
+    .description('List, create or delete tags')
+    .argument('[args...]', '<name> [<commit>] | -d <name>... | -l [<pattern>...]')
+    .option('-a, --annotate', 'make an annotated tag (needs -m)')
+    .option(
+      '-m, --message <msg>',
+      'tag message (repeat for paragraphs); implies -a',
+      collect,
+      [] as string[],
+    )
+    .option('-d, --delete', 'delete tags')
+    .option('-f, --force', 'replace an existing tag')
+    .option('-l, --list', 'list tags, optionally matching patterns')
+    .option('-n', 'show the first line of each annotation or commit message')
+    .option('--json', 'print the tag list as JSON')
+    .action(
+      async (
+        args: string[],
+        opts: {
+          annotate?: boolean;
+          message: string[];
+          delete?: boolean;
+          force?: boolean;
+          list?: boolean;
+          n?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const repo = await cli.openRepo();
+        if (opts.delete) {
+          if (args.length === 0) {
+            throw new MediaGitError('TAG_USAGE', 'tag name required', { kind: 'usage' });
+          }
+          let failed = false;
+          for (const result of await deleteTags(repo, args)) {
+            if (result.id === undefined) {
+              failed = true;
+              cli.err(`error: tag '${result.name}' not found.`);
+            } else cli.out(`Deleted tag '${result.name}' (was ${shortId(result.id)})`);
+          }
+          if (failed) throw new ExitRequest(1);
+          return;
+        }
+        if (args.length === 0 || opts.list || opts.json) {
+          const tags = await listTags(repo, { patterns: args });
+          if (opts.json) printJson(cli, tags);
+          else if (tags.length > 0) {
+            cli.out(
+              tags
+                .map((t) =>
+                  opts.n ? `${t.name.padEnd(15)} ${t.message.split('\n')[0] ?? ''}` : t.name,
+                )
+                .join('\n'),
+            );
+          }
+          return;
+        }
+        if (args.length > 2) {
+          throw new MediaGitError('TAG_USAGE', 'too many arguments', { kind: 'usage' });
+        }
+        const result = await createTag(repo, {
+          name: args[0]!,
+          rev: args[1],
+          annotate: opts.annotate === true,
+          message: opts.message.length > 0 ? opts.message.join('\n\n') : undefined,
+          force: opts.force === true,
+        });
+        if (result.previous !== undefined && result.previous !== result.id) {
+          cli.out(`Updated tag '${result.name}' (was ${shortId(result.previous)})`);
+        }
+      },
+    );
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

@@ -1,0 +1,252 @@
+/**
+ * `switch`: move HEAD to another branch (or detach it at a commit), taking
+ * the index and working tree along with Git's two-way merge
+ * (worktree-update.ts): local changes to paths the two commits agree on come
+ * along, and the switch is refused, changing nothing, when a local change or
+ * an untracked file would be lost.
+ *
+ * Order of effects: working tree and index first, then the branch ref (for
+ * `-c`), then HEAD, so a refused or failed update leaves every ref as it was.
+ * A branch with no commits yet ("unborn") is a valid place to switch from
+ * and, with `-c`/`--orphan`, to.
+ */
+import { MediaGitError } from '../errors.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+import {
+  assertNoRefConflict,
+  branchExists,
+  branchRef,
+  BRANCH_PREFIX,
+  commitSubject,
+  shortBranchName,
+} from './branch.ts';
+import { StagingIndex } from './index-file.ts';
+import { assertBranchName, Refs } from './refs.ts';
+import type { Repository } from './repository.ts';
+import { resolveCommit } from './revision.ts';
+import { flattenCommit } from './tree-ops.ts';
+import {
+  localChangesAgainst,
+  updateWorkTree,
+  type FileVersion,
+  type LocalChange,
+  type WorkTreeUpdateOptions,
+} from './worktree-update.ts';
+
+export type SwitchTarget =
+  /** An existing branch ("-" is the previously checked-out one). */
+  | { readonly kind: 'branch'; readonly name: string }
+  /** A new branch at `start` (HEAD by default); `reset` moves an existing one (`-C`). */
+  | {
+      readonly kind: 'create';
+      readonly name: string;
+      readonly start?: string | undefined;
+      readonly reset?: boolean | undefined;
+    }
+  /** Detached HEAD at a commit. */
+  | { readonly kind: 'detach'; readonly rev: string }
+  /**
+   * A new branch with no commits; tracked files are removed unless
+   * `keepFiles` (which is what `checkout --orphan` does).
+   */
+  | { readonly kind: 'orphan'; readonly name: string; readonly keepFiles?: boolean | undefined };
+
+export interface SwitchOptions extends WorkTreeUpdateOptions {
+  /** Compute the paths that stay locally changed (Git prints them); default true. */
+  readonly reportLocalChanges?: boolean | undefined;
+}
+
+export interface HeadSummary {
+  /** Branch name (short), absent when detached. */
+  readonly branch: string | undefined;
+  readonly id: ObjectId | undefined;
+  readonly subject: string | undefined;
+}
+
+export type SwitchOutcome = 'switched' | 'already' | 'created' | 'reset' | 'detached' | 'orphan';
+
+export interface SwitchResult {
+  readonly outcome: SwitchOutcome;
+  readonly previous: HeadSummary;
+  readonly head: HeadSummary;
+  readonly localChanges: LocalChange[];
+  readonly written: number;
+  readonly removed: number;
+}
+
+/** The branch or commit checked out before the current one (Git's `@{-1}`, `-`). */
+export async function previousCheckout(repo: Repository): Promise<string> {
+  for (const entry of await new Refs(repo).log('HEAD')) {
+    const match = /^checkout: moving from (.+) to .+$/.exec(entry.message);
+    if (match) return match[1]!;
+  }
+  throw new MediaGitError('NO_PREVIOUS_CHECKOUT', 'invalid reference: @{-1}', {
+    kind: 'usage',
+  });
+}
+
+/** Why a name is not a branch: Git's two messages. */
+async function notABranch(repo: Repository, name: string): Promise<MediaGitError> {
+  try {
+    await resolveCommit(repo, name);
+  } catch {
+    return new MediaGitError('INVALID_REFERENCE', `invalid reference: ${name}`, {
+      kind: 'usage',
+      data: { name },
+    });
+  }
+  const isTag =
+    (await new Refs(repo).read(`refs/tags/${name}`).catch(() => undefined)) !== undefined;
+  return new MediaGitError(
+    'NOT_A_BRANCH',
+    `a branch is expected, got ${isTag ? 'tag' : 'commit'} '${name}'\n` +
+      'hint: If you want to detach HEAD at the commit, try again with the --detach option.',
+    { kind: 'usage', data: { name } },
+  );
+}
+
+async function summarize(
+  repo: Repository,
+  branch: string | undefined,
+  id: ObjectId | undefined,
+): Promise<HeadSummary> {
+  return {
+    branch: branch === undefined ? undefined : shortBranchName(branch),
+    id,
+    subject: id === undefined ? undefined : await commitSubject(repo, id),
+  };
+}
+
+/**
+ * Moves the index and working tree from commit `from` to commit `to` (either
+ * may be absent: the empty tree) under the index lock; returns the target's files.
+ */
+export async function checkoutCommit(
+  repo: Repository,
+  from: ObjectId | undefined,
+  to: ObjectId | undefined,
+  options: WorkTreeUpdateOptions,
+): Promise<{ target: Map<string, FileVersion>; written: number; removed: number }> {
+  const lock = await StagingIndex.lock(repo.gitDir);
+  try {
+    const index = await StagingIndex.load(repo.gitDir);
+    const current = await flattenCommit(repo.objects, from);
+    const target = from === to ? current : await flattenCommit(repo.objects, to);
+    const result = await updateWorkTree(repo, index, current, target, options);
+    await index.save(lock);
+    return { target, written: result.written.length, removed: result.removed.length };
+  } finally {
+    await lock.release();
+  }
+}
+
+export async function switchTo(
+  repo: Repository,
+  target: SwitchTarget,
+  options: SwitchOptions = {},
+): Promise<SwitchResult> {
+  repo.requireWorkTree('switch');
+  const refs = new Refs(repo);
+  const head = await refs.head();
+  const previous = await summarize(repo, head.branch, head.id);
+  const from = head.branch ? shortBranchName(head.branch) : (head.id ?? 'HEAD');
+  let outcome: SwitchOutcome;
+  let files = new Map<string, FileVersion>();
+  let written = 0;
+  let removed = 0;
+  const move = async (to: ObjectId | undefined): Promise<void> => {
+    const moved = await checkoutCommit(repo, head.id, to, options);
+    files = moved.target;
+    written = moved.written;
+    removed = moved.removed;
+  };
+
+  switch (target.kind) {
+    case 'branch': {
+      const name = target.name === '-' ? await previousCheckout(repo) : target.name;
+      const ref = branchRef(name);
+      const id = ref ? await refs.read(ref) : undefined;
+      if (ref !== undefined && ref === head.branch) {
+        outcome = 'already';
+        files = await flattenCommit(repo.objects, head.id);
+        break;
+      }
+      if (!ref || !id) throw await notABranch(repo, name);
+      await move(id);
+      await refs.setHeadBranch(ref, `checkout: moving from ${from} to ${name}`, head.id);
+      outcome = 'switched';
+      break;
+    }
+    case 'detach': {
+      const id = await resolveCommit(repo, target.rev);
+      await move(id);
+      await refs.setHeadDetached(id, `checkout: moving from ${from} to ${target.rev}`, head.id);
+      outcome = 'detached';
+      break;
+    }
+    case 'create': {
+      assertBranchName(target.name);
+      const ref = `${BRANCH_PREFIX}${target.name}`;
+      const existing = await refs.read(ref);
+      if (existing && !target.reset) throw branchExists(target.name);
+      if (!existing) await assertNoRefConflict(refs, ref);
+      const startLabel = target.start ?? 'HEAD';
+      let start: ObjectId | undefined = head.id;
+      if (target.start !== undefined) {
+        try {
+          start = await resolveCommit(repo, target.start);
+        } catch (error) {
+          if (error instanceof MediaGitError && error.code === 'UNKNOWN_REVISION') {
+            throw new MediaGitError('INVALID_REFERENCE', `invalid reference: ${target.start}`, {
+              kind: 'usage',
+              data: { name: target.start },
+            });
+          }
+          throw error;
+        }
+      }
+      if (start === undefined) {
+        // HEAD has no commits and no start point was given: the new branch is unborn too.
+        if (existing) {
+          throw new MediaGitError('NOT_AN_OBJECT', `not a valid object name: 'HEAD'`, {
+            kind: 'usage',
+          });
+        }
+        await refs.setHeadBranch(ref, `checkout: moving from ${from} to ${target.name}`);
+        outcome = 'created';
+        break;
+      }
+      await move(start);
+      await refs.update(ref, start, {
+        expected: existing ?? null,
+        message: existing ? `branch: Reset to ${startLabel}` : `branch: Created from ${startLabel}`,
+        logHead: true,
+      });
+      await refs.setHeadBranch(ref, `checkout: moving from ${from} to ${target.name}`, head.id);
+      outcome = existing ? 'reset' : 'created';
+      break;
+    }
+    case 'orphan': {
+      assertBranchName(target.name);
+      const ref = `${BRANCH_PREFIX}${target.name}`;
+      if (await refs.read(ref)) throw branchExists(target.name);
+      await assertNoRefConflict(refs, ref);
+      if (!target.keepFiles) await move(undefined);
+      await refs.setHeadBranch(ref, `checkout: moving from ${from} to ${target.name}`);
+      outcome = 'orphan';
+      break;
+    }
+  }
+
+  const after = await refs.head();
+  const localChanges =
+    options.reportLocalChanges === false ? [] : await localChangesAgainst(repo, files);
+  return {
+    outcome,
+    previous,
+    head: await summarize(repo, after.branch, after.id),
+    localChanges,
+    written,
+    removed,
+  };
+}
