@@ -345,3 +345,51 @@ export async function materializeFile(
     throw error;
   }
 }
+
+/**
+ * Hands a stored file's exact bytes, in order, to `write`, verifying every
+ * chunk before it is handed over; for sinks that cannot seek (pipes, sockets,
+ * hashes). Memory stays bounded by two chunk buffers whatever the file size:
+ * the next chunk is read while the previous one is being written. A chunk
+ * passed to `write` may be reused once the promise `write` returned settles,
+ * so `write` must finish with it (or copy it) before resolving.
+ */
+export async function streamFileContent(
+  store: ObjectStore,
+  kind: FileObjectKind,
+  id: ObjectId,
+  write: (chunk: Uint8Array) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<number> {
+  if (kind === 'blob') {
+    const data = await store.readTyped(id, 'blob');
+    await write(data);
+    return data.length;
+  }
+  const manifest = await readManifest(store, id);
+  const chunks = manifest.chunks;
+  let largest = 0;
+  for (const chunk of chunks) largest = Math.max(largest, chunk.length);
+  const scratch = [
+    Buffer.allocUnsafe(HEADER_SIZE + largest),
+    Buffer.allocUnsafe(HEADER_SIZE + largest),
+  ];
+  const read = (index: number): Promise<Buffer> | undefined => {
+    const chunk = chunks[index];
+    if (!chunk) return undefined;
+    const pending = readChunkInto(store, chunk, scratch[index % 2]!);
+    // A read may fail while the previous chunk is still being written.
+    pending.catch(() => undefined);
+    return pending;
+  };
+  let next = read(0);
+  let total = 0;
+  for (let index = 0; next; index++) {
+    signal?.throwIfAborted();
+    const data = await next;
+    next = read(index + 1);
+    await write(data);
+    total += data.length;
+  }
+  return total;
+}

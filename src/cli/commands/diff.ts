@@ -1,15 +1,114 @@
 import type { Command } from 'commander';
-import { MediaGitError } from '../../errors.ts';
-import type { Cli } from '../context.ts';
+import { diff, splitRevisionsAndPaths, type DiffDetail, type FileDiff } from '../../repo/diff.ts';
+import { printJson, type Cli } from '../context.ts';
+import {
+  formatNameOnly,
+  formatNameStatus,
+  formatNumstat,
+  formatPatch,
+  formatStat,
+  statWidth,
+} from '../diff-format.ts';
+import { ExitRequest } from '../exit.ts';
 
-// Placeholder until the verb lands: it says so instead of pretending.
-export function register(program: Command, _cli: Cli): void {
+interface DiffFlags {
+  cached?: boolean;
+  staged?: boolean;
+  stat?: boolean;
+  numstat?: boolean;
+  nameOnly?: boolean;
+  nameStatus?: boolean;
+  exitCode?: boolean;
+  quiet?: boolean;
+  renames: boolean;
+  unified?: string;
+  json?: boolean;
+}
+
+/**
+ * Splits a command's operands at `--`, which commander drops: everything the
+ * user wrote after the first `--` that follows the verb is a path.
+ */
+export function operandsAndPaths(
+  command: Command,
+  operands: readonly string[],
+): { operands: string[]; paths: string[] } {
+  // `rawArgs` is commander's public (untyped) copy of the program's argv.
+  const parent = command.parent as (Command & { rawArgs?: string[] }) | null;
+  const raw = parent?.rawArgs ?? [];
+  const dash = raw.indexOf('--', raw.indexOf(command.name()) + 1);
+  const paths = dash >= 0 ? raw.slice(dash + 1) : [];
+  return { operands: operands.slice(0, operands.length - paths.length), paths };
+}
+
+/** `-U<n>` as a non-negative integer, or a usage error. */
+export function contextLines(command: Command, value: string | undefined): number {
+  if (value === undefined) return 3;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) command.error(`error: invalid -U value '${value}'`);
+  return n;
+}
+
+/** Which diff detail a set of output flags needs. */
+export function detailFor(flags: {
+  stat?: boolean | undefined;
+  numstat?: boolean | undefined;
+  nameOnly?: boolean | undefined;
+  nameStatus?: boolean | undefined;
+}): DiffDetail {
+  if (flags.stat || flags.numstat) return 'stat';
+  if (flags.nameOnly || flags.nameStatus) return 'names';
+  return 'patch';
+}
+
+/** Renders changed files in the format the flags ask for (patch by default). */
+export function renderFiles(
+  cli: Cli,
+  files: readonly FileDiff[],
+  flags: Parameters<typeof detailFor>[0],
+): string[] {
+  if (flags.stat) return formatStat(cli, files, statWidth(cli));
+  if (flags.numstat) return formatNumstat(files);
+  if (flags.nameStatus) return formatNameStatus(files);
+  if (flags.nameOnly) return formatNameOnly(files);
+  return formatPatch(cli, files);
+}
+
+export function register(program: Command, cli: Cli): void {
   program
     .command('diff')
-    .description('(diff is not implemented yet)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new MediaGitError('NOT_IMPLEMENTED', 'diff is not implemented yet', { kind: 'usage' });
+    .description('Show changes between commits, the index and the working tree')
+    .argument('[revisions...]', 'zero, one or two revisions (or a..b); paths go after --')
+    .option('--cached', 'compare the index with HEAD (or the given revision)')
+    .option('--staged', 'synonym for --cached')
+    .option('--stat', 'show a diffstat instead of a patch')
+    .option('--numstat', 'show added and deleted line counts per file')
+    .option('--name-only', 'show only the names of changed files')
+    .option('--name-status', 'show names and the kind of change (A, D, M, T, R)')
+    .option('--exit-code', 'exit with 1 when there are differences')
+    .option('--quiet', 'print nothing; implies --exit-code')
+    .option('--no-renames', 'do not pair deleted and added files with identical content')
+    .option('-U, --unified <n>', 'lines of context around each change', undefined)
+    .option('--json', 'print the changes as JSON')
+    .action(async (args: string[], opts: DiffFlags, command: Command) => {
+      const repo = await cli.openRepo();
+      const split = operandsAndPaths(command, args);
+      const { revisions, paths } = await splitRevisionsAndPaths(repo, cli.cwd, split.operands);
+      const detail = opts.quiet && !opts.json ? 'names' : detailFor(opts);
+      const result = await diff(repo, {
+        cwd: cli.cwd,
+        cached: opts.cached === true || opts.staged === true,
+        revisions,
+        paths: [...paths, ...split.paths],
+        detail,
+        renames: opts.renames,
+        context: contextLines(command, opts.unified),
+      });
+      if (opts.json) printJson(cli, result.files);
+      else if (!opts.quiet) {
+        const lines = renderFiles(cli, result.files, opts);
+        if (lines.length > 0) cli.out(lines.join('\n'));
+      }
+      if ((opts.exitCode || opts.quiet) && result.files.length > 0) throw new ExitRequest(1);
     });
 }

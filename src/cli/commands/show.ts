@@ -1,15 +1,116 @@
 import type { Command } from 'commander';
-import { MediaGitError } from '../../errors.ts';
-import type { Cli } from '../context.ts';
+import { streamFileContent } from '../../odb/file-store.ts';
+import { hasErrnoCode } from '../../errors.ts';
+import { refDecorations } from '../../repo/log.ts';
+import { show, type ShowResult, type ShownFile } from '../../repo/show.ts';
+import type { Repository } from '../../repo/repository.ts';
+import { printJson, type Cli } from '../context.ts';
+import { formatCommit, formatTag } from '../diff-format.ts';
+import { ExitRequest } from '../exit.ts';
+import { contextLines, detailFor, renderFiles } from './diff.ts';
+import { commitJson } from './log.ts';
 
-// Placeholder until the verb lands: it says so instead of pretending.
-export function register(program: Command, _cli: Cli): void {
+interface ShowFlags {
+  stat?: boolean;
+  numstat?: boolean;
+  nameOnly?: boolean;
+  nameStatus?: boolean;
+  patch: boolean;
+  unified?: string;
+  decorate?: boolean;
+  json?: boolean;
+}
+
+/** Exit status of a process killed by SIGPIPE, which is what Git reports for `| head`. */
+const EXIT_SIGPIPE = 141;
+
+/**
+ * Streams a stored file's exact bytes to stdout, one verified chunk at a time,
+ * waiting for each write to be taken before reading on, so memory stays flat
+ * for any size and a closed pipe stops the read.
+ */
+async function writeFileToStdout(repo: Repository, file: ShownFile): Promise<void> {
+  const stdout = process.stdout;
+  const ignore = (): void => undefined;
+  // A closed pipe is reported through the write callback; keep the stream's
+  // 'error' event from becoming an uncaught exception meanwhile.
+  stdout.on('error', ignore);
+  try {
+    await streamFileContent(
+      repo.objects,
+      file.kind,
+      file.id,
+      (chunk) =>
+        new Promise<void>((resolve, reject) => {
+          stdout.write(chunk, (error) => (error ? reject(error) : resolve()));
+        }),
+    );
+  } catch (error) {
+    if (hasErrnoCode(error, 'EPIPE')) throw new ExitRequest(EXIT_SIGPIPE);
+    throw error;
+  } finally {
+    stdout.off('error', ignore);
+  }
+}
+
+export function register(program: Command, cli: Cli): void {
   program
     .command('show')
-    .description('(show is not implemented yet)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new MediaGitError('NOT_IMPLEMENTED', 'show is not implemented yet', { kind: 'usage' });
+    .description('Show a commit with its changes, a tag, or a file as committed (<rev>:<path>)')
+    .argument('[object]', 'a revision, a tag, or <rev>:<path> (default HEAD)')
+    .option('--stat', 'show a diffstat instead of a patch')
+    .option('--numstat', 'show added and deleted line counts per file')
+    .option('--name-only', 'show only the names of changed files')
+    .option('--name-status', 'show names and the kind of change')
+    .option('-s, --no-patch', 'show the commit header only')
+    .option('-U, --unified <n>', 'lines of context in the patch')
+    .option('--decorate', 'show ref names (default when writing to a terminal)')
+    .option('--no-decorate', 'do not show ref names')
+    .option('--json', 'print the commit (or file metadata) as JSON')
+    .action(async (spec: string | undefined, opts: ShowFlags, command: Command) => {
+      const repo = await cli.openRepo();
+      const result = await show(repo, spec, {
+        cwd: cli.cwd,
+        files: opts.patch ? detailFor(opts) : 'none',
+        context: contextLines(command, opts.unified),
+      });
+      if (opts.json) {
+        printJson(cli, showJson(result));
+        return;
+      }
+      const header: string[] = [];
+      for (const { tag } of result.tags) header.push(...formatTag(tag), '');
+      if (result.type === 'file') {
+        if (header.length > 0) cli.out(header.join('\n'));
+        await writeFileToStdout(repo, result.file);
+        return;
+      }
+      if (result.type === 'tree') {
+        header.push(`tree ${result.label}`, '');
+        for (const entry of result.entries)
+          header.push(entry.directory ? `${entry.name}/` : entry.name);
+        cli.out(header.join('\n'));
+        return;
+      }
+      const decorate = opts.decorate ?? cli.color;
+      const decorations = decorate ? ((await refDecorations(repo)).get(result.id) ?? []) : [];
+      const lines = [...header, ...formatCommit(cli, result, decorations)];
+      if (result.files.length > 0) lines.push('', ...renderFiles(cli, result.files, opts));
+      cli.out(lines.join('\n'));
     });
+}
+
+function showJson(result: ShowResult): object {
+  const tags = result.tags.map(({ id, tag }) => ({
+    id,
+    name: tag.tag,
+    object: tag.object,
+    type: tag.type,
+    tagger: tag.tagger,
+    message: tag.message,
+  }));
+  if (result.type === 'commit')
+    return { ...commitJson(result.id, result.commit, result.files), tags };
+  if (result.type === 'file') return { path: result.path, ...result.file, tags };
+  return { tree: result.label, entries: result.entries, tags };
 }
