@@ -118,11 +118,16 @@ export class TempRepo {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-test-'));
     const repo = new TempRepo(root);
     await fs.mkdir(repo.dir);
-    if (options.init !== false) {
-      await repo.ok(['init', '-q']);
-      if (options.chunkThreshold !== undefined) {
-        await repo.ok(['config', 'core.chunkThreshold', String(options.chunkThreshold)]);
+    try {
+      if (options.init !== false) {
+        await repo.ok(['init', '-q']);
+        if (options.chunkThreshold !== undefined) {
+          await repo.ok(['config', 'core.chunkThreshold', String(options.chunkThreshold)]);
+        }
       }
+    } catch (error) {
+      await repo.cleanup();
+      throw error;
     }
     return repo;
   }

@@ -53,6 +53,12 @@ export interface StoreFileOptions {
 }
 
 export const DEFAULT_CHUNK_THRESHOLD = 4 * 1024 * 1024;
+/**
+ * Largest file stored whole: a blob is read and verified in memory, so above
+ * this a file is always chunked (a configured threshold is capped here) and
+ * `--no-chunking` is refused, keeping memory bounded whatever the file size.
+ */
+export const MAX_BLOB_SIZE = 256 * 1024 * 1024;
 const CHUNKER_NAME = 'fastcdc-v1';
 const BUFFER_SIZE = 16 * 1024 * 1024;
 
@@ -75,7 +81,14 @@ export class FileStore {
     const handle = await fs.open(filePath, constants.O_RDONLY);
     try {
       const { size } = await handle.stat();
-      if (size < options.chunkThreshold || options.noChunking) {
+      if (options.noChunking && size > MAX_BLOB_SIZE) {
+        throw new MediaGitError(
+          'BLOB_TOO_LARGE',
+          `${filePath} is ${size} bytes; files above ${MAX_BLOB_SIZE} bytes are always stored as chunks (drop --no-chunking)`,
+          { kind: 'usage', data: { path: filePath, size, limit: MAX_BLOB_SIZE } },
+        );
+      }
+      if (size < Math.min(options.chunkThreshold, MAX_BLOB_SIZE) || options.noChunking) {
         const data = await handle.readFile();
         if (data.length !== size) throw fileChanged(filePath);
         options.onBytes?.(size);
