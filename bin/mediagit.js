@@ -10,10 +10,6 @@ if (major < 22 || (major === 22 && minor < 15)) {
   );
   process.exit(1);
 }
-// Reuse V8's compiled code across runs: a short command such as `status`
-// spends much of its time compiling modules otherwise.
-const { default: module } = await import('node:module');
-module.enableCompileCache?.();
 const argv = process.argv.slice(2);
 let answer;
 if (argv[0] === 'status' && !process.env.MEDIAGIT_NO_FSMONITOR) {
@@ -28,6 +24,10 @@ if (answer) {
   process.stderr.write(answer.stderr);
   process.exitCode = answer.code;
 } else {
+  // Reuse V8's compiled code across runs: a short command such as `status`
+  // spends much of its time compiling modules otherwise.
+  const { default: module } = await import('node:module');
+  module.enableCompileCache?.();
   const { main } = await import('../dist/cli/main.js');
   process.exitCode = await main(argv);
 }

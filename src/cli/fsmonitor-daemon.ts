@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { Repository } from '../repo/repository.ts';
 import { WorkTreeMonitor } from '../repo/worktree-monitor.ts';
 import { createCli, type Cli } from './context.ts';
@@ -94,9 +95,17 @@ async function answer(
     return { code: 128, stdout: '', stderr: 'fatal: the fsmonitor daemon only answers status\n' };
   }
   await monitor.sync();
+  const base = createCli({ ...request.env, MEDIAGIT_FSMONITOR_DAEMON: '1' }, request.cwd);
+  // The answer depends only on the request, the file list, and the files below:
+  // when none changed since the last answer, it is the last answer.
+  const key = [
+    line,
+    monitor.generation,
+    stamps(monitor.gitDir, base.repoContext.globalConfigPath),
+  ].join('\n');
+  if (lastAnswer?.key === key) return lastAnswer.response;
   let stdout = '';
   let stderr = '';
-  const base = createCli({ ...request.env, MEDIAGIT_FSMONITOR_DAEMON: '1' }, request.cwd);
   const cli: Cli = {
     ...base,
     color: request.color,
@@ -115,7 +124,36 @@ async function answer(
   };
   void daemonCli;
   const code = await main(request.argv, cli);
-  return { code, stdout, stderr };
+  const response = { code, stdout, stderr };
+  // Stamps are taken after the answer: a status that refreshed the index is
+  // cached against the refreshed index.
+  lastAnswer = {
+    key: [line, monitor.generation, stamps(monitor.gitDir, base.repoContext.globalConfigPath)].join(
+      '\n',
+    ),
+    response,
+  };
+  return response;
+}
+
+let lastAnswer: { key: string; response: DaemonResponse } | undefined;
+
+/** Identity of the repository files `status` reads besides the work tree. */
+function stamps(gitDir: string, globalConfig: string | undefined): string {
+  const files = ['index', 'HEAD', 'config'].map((name) => path.join(gitDir, name));
+  if (globalConfig) files.push(globalConfig);
+  try {
+    const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
+    if (head.startsWith('ref: ')) files.push(path.join(gitDir, ...head.slice(5).split('/')));
+  } catch {
+    // No HEAD: the stamp of HEAD below says so.
+  }
+  return files
+    .map((file) => {
+      const s = fs.statSync(file, { throwIfNoEntry: false });
+      return s ? `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}` : '-';
+    })
+    .join('|');
 }
 
 async function isAnswering(socket: string): Promise<boolean> {

@@ -37,6 +37,8 @@ export class WorkTreeMonitor {
   #cookieSeq = 0;
   readonly #cookieWaiters = new Map<string, () => void>();
   #gitDirWatcher: fs.FSWatcher | undefined;
+  /** Grows whenever the file list may have changed; equal values mean identical lists. */
+  generation = 0;
   /** Set when the work tree or repository disappeared; the owner should stop. */
   gone = false;
 
@@ -134,6 +136,7 @@ export class WorkTreeMonitor {
   }
 
   #apply(): void {
+    if (this.#rescan || this.#dirty.size > 0) this.generation++;
     if (this.#rescan) {
       this.#fullScan();
       return;
