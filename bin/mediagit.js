@@ -13,17 +13,18 @@ if (major < 22 || (major === 22 && minor < 15)) {
 const argv = process.argv.slice(2);
 let answer;
 if (argv[0] === 'status' && !process.env.MEDIAGIT_NO_FSMONITOR) {
-  // A running fsmonitor daemon answers status without loading the CLI.
-  const { askDaemon } = await import('../dist/cli/fsmonitor-client.js');
-  const color =
-    !process.env.NO_COLOR && process.stdout.isTTY === true && process.env.TERM !== 'dumb';
-  answer = await askDaemon(argv, process.cwd(), process.env, color);
+  // A running fsmonitor daemon answers status without loading the CLI. This
+  // path avoids process.stdout (building the stream costs more than the answer).
+  const { askDaemon, isTerminal, writeFully } = await import('../dist/cli/fsmonitor-client.js');
+  const color = !process.env.NO_COLOR && isTerminal(1) && process.env.TERM !== 'dumb';
+  answer = askDaemon(argv, process.cwd(), process.env, color);
+  if (answer) {
+    writeFully(1, answer.stdout);
+    writeFully(2, answer.stderr);
+    process.exitCode = answer.code;
+  }
 }
-if (answer) {
-  process.stdout.write(answer.stdout);
-  process.stderr.write(answer.stderr);
-  process.exitCode = answer.code;
-} else {
+if (!answer) {
   // Reuse V8's compiled code across runs: a short command such as `status`
   // spends much of its time compiling modules otherwise.
   const { default: module } = await import('node:module');

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { TempRepo } from './helpers.ts';
 
@@ -95,4 +96,16 @@ test('index and HEAD changes made by other commands are seen', async () => {
   assert.match(staged, /^M {2}dir0\/file1.txt/m);
   await repo.ok(['commit', '-q', '-m', 'second']);
   assert.equal(await assertSameStatus('after commit'), '');
+});
+
+test('a daemon that died leaves nothing that blocks status or a new daemon', async () => {
+  await repo.ok(['fsmonitor', 'stop']);
+  await fs.writeFile(path.join(repo.gitDir, 'fsmonitor.pid'), '2147483646\n');
+  await fs.writeFile(path.join(repo.gitDir, 'fsmonitor.lock'), '2147483646\n');
+  await repo.fails(['fsmonitor', 'status'], 1);
+  assert.equal((await repo.ok(['status', '--porcelain'])).out, '');
+  await repo.ok(['fsmonitor', 'start']);
+  const pid = Number((await fs.readFile(path.join(repo.gitDir, 'fsmonitor.pid'), 'utf8')).trim());
+  assert.notEqual(pid, 2147483646);
+  assert.equal(await assertSameStatus('after restart'), '');
 });

@@ -1,10 +1,19 @@
 /**
- * The client side of the fsmonitor daemon: where its socket lives, and asking
- * it to run `status`. Loaded by the launcher before anything else, so it uses
- * Node built-ins only and costs almost nothing when no daemon runs.
+ * The client side of the fsmonitor daemon. Loaded by the launcher before
+ * anything else, so it uses `fs` and `path` only: a request and its answer are
+ * files in the repository folder, which costs less than loading a socket
+ * library (docs/design.md).
+ *
+ * Protocol, all in `.mediagit/`:
+ *   fsmonitor.pid                  the daemon's PID, present while it serves
+ *   fsmonitor--request-<id>        JSON DaemonRequest, written to a temp name
+ *                                  and renamed, so it appears complete
+ *   fsmonitor--answer-<id>         JSON DaemonResponse, likewise; the client
+ *                                  deletes it once read
+ * The request's own file event is the daemon's synchronisation point: every
+ * change made before the request was written has been delivered by then.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 
 export interface DaemonRequest {
@@ -29,18 +38,29 @@ export const FORWARDED_ENV = [
   'TERM',
   'CI',
 ];
+export const REQUEST_PREFIX = 'fsmonitor--request-';
+export const ANSWER_PREFIX = 'fsmonitor--answer-';
+const ANSWER_TIMEOUT_MS = 3000;
 
-/** A Unix socket path must stay under ~104 bytes; long repository paths use the temp folder. */
-export function socketPathFor(gitDir: string): string {
-  const inRepo = path.join(gitDir, 'fsmonitor.sock');
-  if (Buffer.byteLength(inRepo) < 100) return inRepo;
-  // Loaded only here: this module sits on status's fast path.
-  const { hash } = process.getBuiltinModule('node:crypto');
-  const { tmpdir } = process.getBuiltinModule('node:os');
-  return path.join(
-    tmpdir(),
-    `mediagit-fsmonitor-${hash('sha256', gitDir, 'hex').slice(0, 20)}.sock`,
-  );
+export function pidFileFor(gitDir: string): string {
+  return path.join(gitDir, 'fsmonitor.pid');
+}
+
+/** The PID of the daemon serving this repository, if one is alive. */
+export function daemonPid(gitDir: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(pidFileFor(gitDir), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
 }
 
 /** The `.mediagit` folder of the work tree containing `cwd`, if any. */
@@ -54,44 +74,79 @@ export function findGitDir(cwd: string): string | undefined {
   }
 }
 
+/** Writes `data` to `dir/name` so that the name appears only with complete content. */
+export function publishFile(dir: string, name: string, data: string): void {
+  const tmp = path.join(dir, `${name}.tmp`);
+  fs.writeFileSync(tmp, data, { mode: 0o600 });
+  fs.renameSync(tmp, path.join(dir, name));
+}
+
 /**
- * Asks a running daemon to run the command; undefined when none answers (the
- * caller then runs the command itself), never an error.
+ * Asks a running daemon to run the command; undefined when none answers in
+ * time (the caller then runs the command itself), never an error.
  */
-export async function askDaemon(
+export function askDaemon(
   argv: readonly string[],
   cwd: string,
   env: NodeJS.ProcessEnv,
   color: boolean,
-): Promise<DaemonResponse | undefined> {
+): DaemonResponse | undefined {
   const gitDir = findGitDir(cwd);
-  if (!gitDir) return undefined;
-  const socket = socketPathFor(gitDir);
-  if (!fs.existsSync(socket)) return undefined;
+  if (!gitDir || daemonPid(gitDir) === undefined) return undefined;
   const forwarded: Record<string, string> = {};
   for (const key of FORWARDED_ENV) if (env[key] !== undefined) forwarded[key] = env[key];
   const request: DaemonRequest = { argv, cwd, color, env: forwarded };
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const connection = net.connect(socket);
-    const timer = setTimeout(() => {
-      connection.destroy();
-      resolve(undefined);
-    }, 10_000);
-    connection.on('connect', () => connection.write(`${JSON.stringify(request)}\n`));
-    connection.on('data', (data: Buffer) => chunks.push(data));
-    connection.on('error', () => {
-      clearTimeout(timer);
-      resolve(undefined);
-    });
-    connection.on('end', () => {
-      clearTimeout(timer);
+  const id = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const answerPath = path.join(gitDir, `${ANSWER_PREFIX}${id}`);
+  try {
+    publishFile(gitDir, `${REQUEST_PREFIX}${id}`, JSON.stringify(request));
+  } catch {
+    return undefined;
+  }
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+  for (let wait = 0.05; Date.now() < deadline; wait = Math.min(wait * 2, 2)) {
+    let text: string | undefined;
+    try {
+      text = fs.readFileSync(answerPath, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) {
+      fs.rmSync(answerPath, { force: true });
       try {
-        const response = JSON.parse(Buffer.concat(chunks).toString('utf8')) as DaemonResponse;
-        resolve(typeof response.code === 'number' ? response : undefined);
+        const response = JSON.parse(text) as DaemonResponse;
+        return typeof response.code === 'number' ? response : undefined;
       } catch {
-        resolve(undefined);
+        return undefined;
       }
-    });
-  });
+    }
+    Atomics.wait(sleeper, 0, 0, wait);
+  }
+  fs.rmSync(path.join(gitDir, `${REQUEST_PREFIX}${id}`), { force: true });
+  return undefined;
+}
+
+/** Whether a file descriptor is a terminal, without building process.stdout. */
+export function isTerminal(fd: number): boolean {
+  try {
+    return fs.fstatSync(fd).isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
+
+/** Writes all of `text` to a descriptor, waiting out a non-blocking pipe that is full. */
+export function writeFully(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  let done = 0;
+  while (done < bytes.length) {
+    try {
+      done += fs.writeSync(fd, bytes, done, bytes.length - done);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(sleeper, 0, 0, 1);
+    }
+  }
 }

@@ -35,6 +35,16 @@ export interface Tag {
   readonly message: string;
 }
 
+/** A signature for `name` and `email` at `date`, in the local time zone's offset. */
+export function signatureAt(name: string, email: string, date: Date): Signature {
+  return {
+    name,
+    email,
+    time: Math.floor(date.getTime() / 1000),
+    tzOffset: -date.getTimezoneOffset(),
+  };
+}
+
 export function formatSignature(sig: Signature): string {
   const sign = sig.tzOffset < 0 ? '-' : '+';
   const abs = Math.abs(sig.tzOffset);

@@ -4,7 +4,7 @@
  * durable, so a crash at any instant leaves either the old or the new commit.
  */
 import { MediaGitError } from '../errors.ts';
-import { encodeCommit, type Signature } from '../odb/commit.ts';
+import { encodeCommit, signatureAt, type Signature } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { add } from './add.ts';
 import { StagingIndex } from './index-file.ts';
@@ -40,13 +40,7 @@ export function signatureFor(repo: Repository): Signature {
       { kind: 'config' },
     );
   }
-  const now = repo.now();
-  return {
-    name,
-    email,
-    time: Math.floor(now.getTime() / 1000),
-    tzOffset: -now.getTimezoneOffset(),
-  };
+  return signatureAt(name, email, repo.now());
 }
 
 export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {

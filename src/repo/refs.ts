@@ -12,7 +12,7 @@ import path from 'node:path';
 import { LockFile } from '../storage/durable-file.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
-import { formatSignature, type Signature } from '../odb/commit.ts';
+import { formatSignature, signatureAt, type Signature } from '../odb/commit.ts';
 import type { Repository } from './repository.ts';
 
 export const ZERO_ID = '0'.repeat(64);
@@ -252,13 +252,7 @@ export class Refs {
     const repo = this.#repo;
     const name = repo.context.authorName ?? String(repo.config('user.name') ?? 'unknown');
     const email = repo.context.authorEmail ?? String(repo.config('user.email') ?? 'unknown');
-    const now = repo.now();
-    return {
-      name,
-      email,
-      time: Math.floor(now.getTime() / 1000),
-      tzOffset: -now.getTimezoneOffset(),
-    };
+    return signatureAt(name, email, repo.now());
   }
 }
 

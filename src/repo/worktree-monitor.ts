@@ -37,6 +37,12 @@ export class WorkTreeMonitor {
   #cookieSeq = 0;
   readonly #cookieWaiters = new Map<string, () => void>();
   #gitDirWatcher: fs.FSWatcher | undefined;
+  /**
+   * Called for every event on a file directly in the repository folder, in
+   * order with the work tree's events: when it runs for a file, every change
+   * made before that file was written has been delivered.
+   */
+  onRepositoryFile: ((name: string) => void) | undefined;
   /** Grows whenever the file list may have changed; equal values mean identical lists. */
   generation = 0;
   /** Set when the work tree or repository disappeared; the owner should stop. */
@@ -51,6 +57,7 @@ export class WorkTreeMonitor {
   start(): void {
     this.#gitDirWatcher = fs.watch(this.gitDir, (_event, name) => {
       const file = name?.toString();
+      if (file !== undefined) this.onRepositoryFile?.(file);
       if (file?.startsWith(COOKIE_PREFIX)) {
         const resolve = this.#cookieWaiters.get(file);
         if (resolve) {
@@ -90,7 +97,12 @@ export class WorkTreeMonitor {
     this.#apply();
   }
 
-  /** The files as of the last `sync()`. */
+  /** Applies every event delivered so far (the caller knows they are all in). */
+  applyDelivered(): void {
+    this.#apply();
+  }
+
+  /** The files as of the last `sync()` or `applyDelivered()`. */
   files(): WorkFile[] {
     return [...this.#files.values()];
   }

@@ -1,14 +1,13 @@
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import type { Command } from 'commander';
-import { askDaemon, socketPathFor } from '../fsmonitor-client.ts';
+import { askDaemon, daemonPid } from '../fsmonitor-client.ts';
 import { runDaemon } from '../fsmonitor-daemon.ts';
 import { ExitRequest } from '../exit.ts';
 import type { Cli } from '../context.ts';
 
 /** Starts the daemon for this work tree in the background (detached), if none runs. */
 export function startDaemonProcess(cli: Cli, gitDir: string): void {
-  if (fs.existsSync(socketPathFor(gitDir))) return;
+  if (daemonPid(gitDir) !== undefined) return;
   const launcher = process.argv[1];
   if (!launcher) return;
   const child = spawn(process.execPath, [launcher, 'fsmonitor', 'run'], {
@@ -31,32 +30,41 @@ export function register(program: Command, cli: Cli): void {
       const repo = await cli.openRepo();
       repo.requireWorkTree('fsmonitor');
       startDaemonProcess(cli, repo.gitDir);
-      for (let i = 0; i < 100 && !fs.existsSync(socketPathFor(repo.gitDir)); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+      // Ready once it answers (it has walked the tree and is watching).
+      for (let i = 0; i < 50; i++) {
+        if (
+          daemonPid(repo.gitDir) !== undefined &&
+          askDaemon(['status', '--porcelain'], cli.cwd, cli.env, false)
+        ) {
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      if (!fs.existsSync(socketPathFor(repo.gitDir))) {
-        cli.err('error: the fsmonitor daemon did not start');
-        throw new ExitRequest(1);
-      }
+      cli.err('error: the fsmonitor daemon did not start');
+      throw new ExitRequest(1);
     });
   fsmonitor
     .command('stop')
     .description('stop the daemon for this working tree')
     .action(async () => {
       const repo = await cli.openRepo();
-      // Ask it to stop; removing the socket makes a daemon that does not answer stop too.
-      await askDaemon(['fsmonitor-stop'], cli.cwd, cli.env, false);
-      fs.rmSync(socketPathFor(repo.gitDir), { force: true });
+      const pid = daemonPid(repo.gitDir);
+      if (pid === undefined) return;
+      if (!askDaemon(['fsmonitor-stop'], cli.cwd, cli.env, false)) process.kill(pid, 'SIGTERM');
     });
   fsmonitor
     .command('status')
     .description('tell whether a daemon is watching this working tree')
     .action(async () => {
       const repo = await cli.openRepo();
-      const answer = await askDaemon(['status', '--porcelain'], cli.cwd, cli.env, false);
-      if (answer) cli.out(`fsmonitor-daemon is watching '${repo.workTree ?? repo.gitDir}'`);
-      else {
-        cli.out(`fsmonitor-daemon is not watching '${repo.workTree ?? repo.gitDir}'`);
+      const where = repo.workTree ?? repo.gitDir;
+      if (
+        daemonPid(repo.gitDir) !== undefined &&
+        askDaemon(['status', '--porcelain'], cli.cwd, cli.env, false)
+      ) {
+        cli.out(`fsmonitor-daemon is watching '${where}'`);
+      } else {
+        cli.out(`fsmonitor-daemon is not watching '${where}'`);
         throw new ExitRequest(1);
       }
     });
