@@ -1,5 +1,5 @@
 /**
- * Storing a working file as objects, and getting its exact bytes back.
+ * Storing a working file as objects (reading them back: file-read.ts).
  *
  * A file below the chunking threshold (or added with no-chunking) becomes one
  * blob whose ID is the file's SHA-256. A larger file is cut by FastCDC into
@@ -11,24 +11,16 @@
  */
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { hash } from 'node:crypto';
 import { chunkSizesForFile, findChunkLength, type ChunkSizes } from '../chunking/fastcdc.ts';
-import { classifyContent, decode, encode, type ContentClass } from '../compression/codec.ts';
-import { tempName, writeFileAtomic } from '../storage/durable-file.ts';
-import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../errors.ts';
-import { encodeManifest, decodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
-import { sha256Hex, type ObjectId } from './object-id.ts';
-import {
-  decodeHeader,
-  encodeHeader,
-  HEADER_SIZE,
-  isFileContent,
-  type ObjectStore,
-} from './object-store.ts';
+import { classifyContent, encode, type ContentClass } from '../compression/codec.ts';
+import { writeFileAtomic } from '../storage/durable-file.ts';
+import { hasErrnoCode, MediaGitError } from '../errors.ts';
+import { encodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
+import type { ObjectId } from './object-id.ts';
+import { encodeHeader, HEADER_SIZE, type ObjectStore } from './object-store.ts';
 import { WholeFileHasher } from './whole-file-hasher.ts';
-
-export type FileObjectKind = 'blob' | 'manifest';
+import type { FileObjectKind } from './file-read.ts';
 
 /** What a stored file is: its object, its size and its whole-file SHA-256. */
 export interface StoredFile {
@@ -217,192 +209,11 @@ function fileChanged(filePath: string): MediaGitError {
   });
 }
 
-export async function readManifest(store: ObjectStore, id: ObjectId): Promise<Manifest> {
-  return decodeManifest(id, await store.readTyped(id, 'manifest'));
-}
-
-/** Reads a whole stored file into memory; for small files and text diffs only. */
-export async function readFileBytes(
-  store: ObjectStore,
-  kind: FileObjectKind,
-  id: ObjectId,
-): Promise<Buffer> {
-  if (kind === 'blob') return store.readTyped(id, 'blob');
-  const manifest = await readManifest(store, id);
-  const out = Buffer.allocUnsafe(manifest.size);
-  let offset = 0;
-  for (const chunk of manifest.chunks) {
-    const data = await store.readTyped(chunk.id, 'chunk');
-    data.copy(out, offset);
-    offset += data.length;
-  }
-  return out;
-}
-
-/**
- * Writes a stored file's exact bytes at `offset` 0 of an open file handle,
- * verifying every chunk. Reads several chunks at once into reused buffers.
- */
-export async function writeFileContent(
-  store: ObjectStore,
-  kind: FileObjectKind,
-  id: ObjectId,
-  out: fs.FileHandle,
-  signal?: AbortSignal,
-): Promise<number> {
-  if (kind === 'blob') {
-    const data = await store.readTyped(id, 'blob');
-    await writeAll(out, data, 0);
-    return data.length;
-  }
-  const manifest = await readManifest(store, id);
-  const offsets: number[] = [];
-  let total = 0;
-  let largest = 0;
-  for (const chunk of manifest.chunks) {
-    offsets.push(total);
-    total += chunk.length;
-    largest = Math.max(largest, chunk.length);
-  }
-  let next = 0;
-  const reader = async (): Promise<void> => {
-    const scratch = Buffer.allocUnsafe(HEADER_SIZE + largest);
-    for (let index = next++; index < manifest.chunks.length; index = next++) {
-      signal?.throwIfAborted();
-      const chunk = manifest.chunks[index]!;
-      const data = await readChunkInto(store, chunk, scratch);
-      await writeAll(out, data, offsets[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(4, manifest.chunks.length) }, reader));
-  return total;
-}
-
-async function writeAll(out: fs.FileHandle, data: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await out.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-/** Reads one chunk into `scratch` when stored raw (no allocation), verified by hash. */
-async function readChunkInto(
-  store: ObjectStore,
-  chunk: ChunkRef,
-  scratch: Buffer,
-): Promise<Buffer> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(store.pathOf(chunk.id), constants.O_RDONLY);
-  } catch (error) {
-    if (hasErrnoCode(error, 'ENOENT')) throw missingObject(chunk.id);
-    throw error;
-  }
-  let data: Buffer;
-  try {
-    const { bytesRead } = await handle.read(scratch, 0, scratch.length, 0);
-    const header = decodeHeader(chunk.id, scratch.subarray(0, bytesRead));
-    if (!isFileContent(header.type))
-      throw corruptObject(chunk.id, `is a ${header.type}, not a chunk`);
-    if (header.rawSize !== chunk.length)
-      throw corruptObject(chunk.id, 'length differs from manifest');
-    if (header.codec === 0) {
-      const stat = await handle.stat();
-      if (stat.size !== HEADER_SIZE + chunk.length || bytesRead !== stat.size) {
-        throw corruptObject(chunk.id, 'stored size does not match its header');
-      }
-      data = scratch.subarray(HEADER_SIZE, HEADER_SIZE + chunk.length);
-    } else {
-      const stat = await handle.stat();
-      const whole =
-        bytesRead === stat.size ? scratch.subarray(0, bytesRead) : await handle.readFile();
-      try {
-        data = await decode(header.codec, whole.subarray(HEADER_SIZE), header.rawSize);
-      } catch (error) {
-        throw corruptObject(chunk.id, 'payload does not decompress', error);
-      }
-    }
-  } finally {
-    await handle.close();
-  }
-  if (data.length !== chunk.length || sha256Hex(data) !== chunk.id) {
-    throw corruptObject(chunk.id, 'content does not match its hash');
-  }
-  return data;
-}
-
-/**
- * Replaces `destPath` with the stored file, atomically: the bytes go to a temp
- * file beside it and are renamed over it only once every chunk has verified,
- * so a corrupt object leaves the working file untouched.
- */
-export async function materializeFile(
-  store: ObjectStore,
-  kind: FileObjectKind,
-  id: ObjectId,
-  destPath: string,
-  mode: number,
-  signal?: AbortSignal,
-): Promise<void> {
-  const dir = path.dirname(destPath);
-  const tmp = tempName(dir, '.mediagit-checkout');
-  const handle = await fs.open(tmp, 'wx', mode & 0o111 ? 0o755 : 0o644);
-  try {
-    await writeFileContent(store, kind, id, handle, signal);
-    await handle.close();
-    await fs.rename(tmp, destPath);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true });
-    throw error;
-  }
-}
-
-/**
- * Hands a stored file's exact bytes, in order, to `write`, verifying every
- * chunk before it is handed over; for sinks that cannot seek (pipes, sockets,
- * hashes). Memory stays bounded by two chunk buffers whatever the file size:
- * the next chunk is read while the previous one is being written. A chunk
- * passed to `write` may be reused once the promise `write` returned settles,
- * so `write` must finish with it (or copy it) before resolving.
- */
-export async function streamFileContent(
-  store: ObjectStore,
-  kind: FileObjectKind,
-  id: ObjectId,
-  write: (chunk: Uint8Array) => Promise<void>,
-  signal?: AbortSignal,
-): Promise<number> {
-  if (kind === 'blob') {
-    const data = await store.readTyped(id, 'blob');
-    await write(data);
-    return data.length;
-  }
-  const manifest = await readManifest(store, id);
-  const chunks = manifest.chunks;
-  let largest = 0;
-  for (const chunk of chunks) largest = Math.max(largest, chunk.length);
-  const scratch = [
-    Buffer.allocUnsafe(HEADER_SIZE + largest),
-    Buffer.allocUnsafe(HEADER_SIZE + largest),
-  ];
-  const read = (index: number): Promise<Buffer> | undefined => {
-    const chunk = chunks[index];
-    if (!chunk) return undefined;
-    const pending = readChunkInto(store, chunk, scratch[index % 2]!);
-    // A read may fail while the previous chunk is still being written.
-    pending.catch(() => undefined);
-    return pending;
-  };
-  let next = read(0);
-  let total = 0;
-  for (let index = 0; next; index++) {
-    signal?.throwIfAborted();
-    const data = await next;
-    next = read(index + 1);
-    await write(data);
-    total += data.length;
-  }
-  return total;
-}
+export {
+  materializeFile,
+  readFileBytes,
+  readManifest,
+  streamFileContent,
+  writeFileContent,
+  type FileObjectKind,
+} from './file-read.ts';
