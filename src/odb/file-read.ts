@@ -11,7 +11,7 @@ import { decode } from '../compression/codec.ts';
 import { tempName } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject } from '../errors.ts';
 import { decodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
-import { sha256Hex, type ObjectId } from './object-id.ts';
+import { chunkIdOf, type ObjectId } from './object-id.ts';
 import { decodeHeader, HEADER_SIZE, isFileContent, type ObjectStore } from './object-store.ts';
 
 export type FileObjectKind = 'blob' | 'manifest';
@@ -125,7 +125,7 @@ async function readChunkInto(
   } finally {
     await handle.close();
   }
-  if (data.length !== chunk.length || sha256Hex(data) !== chunk.id) {
+  if (data.length !== chunk.length || chunkIdOf(data) !== chunk.id) {
     throw corruptObject(chunk.id, 'content does not match its hash');
   }
   return data;

@@ -15,7 +15,7 @@ import {
   type StoredFile,
 } from './file-store.ts';
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.ts';
-import { sha256Hex, type ObjectId } from './object-id.ts';
+import { chunkIdOf, sha256Hex, type ObjectId } from './object-id.ts';
 import { HEADER_SIZE, ObjectStore } from './object-store.ts';
 
 const KiB = 1024;
@@ -24,7 +24,7 @@ const THRESHOLD = 64 * KiB;
 
 /** Golden vectors: changing the chunker or the manifest encoding changes these. */
 const GOLDEN_CHUNK_LENGTHS = [1280402, 1382159, 483167];
-const GOLDEN_MANIFEST_ID = 'd4b3213f68f10aa8dac222556f33159688996595a7115770ba987f332fa236b5';
+const GOLDEN_MANIFEST_ID = 'f2bee57e1012bd858da2741f30da9debe5073ee8a744a0805f5c8a020553e754';
 const GOLDEN_MANIFEST_ENCODING_ID =
   '4e9ac7b359c43fc930663eccf6a280efcdee0400f7103fb00b30935d7e6716c3';
 
@@ -157,7 +157,7 @@ test('a chunked file of several MiB round-trips byte for byte', async () => {
     for (const [i, chunk] of manifest.chunks.entries()) {
       assert.ok(chunk.length <= sizes.max);
       if (i < manifest.chunks.length - 1) assert.ok(chunk.length >= sizes.min);
-      assert.equal(chunk.id, sha256Hex(data.subarray(offset, offset + chunk.length)));
+      assert.equal(chunk.id, chunkIdOf(data.subarray(offset, offset + chunk.length)));
       offset += chunk.length;
     }
     assert.equal(offset, data.length);
@@ -294,8 +294,8 @@ test('materializeFile over a corrupt or missing chunk fails and leaves the desti
 });
 
 test('a file stored whole, then chunked under a lower threshold, reads back both ways', async () => {
-  // Regression: a file between the new threshold and the minimum chunk size is
-  // one chunk whose ID is the blob's ID; the blob already stored must serve.
+  // A file between the new threshold and the minimum chunk size is one chunk:
+  // a separate object from the blob (chunks are named by BLAKE3), both readable.
   const f = await fixture();
   try {
     const data = pseudoRandomBytes(300 * KiB, 8);
@@ -304,7 +304,8 @@ test('a file stored whole, then chunked under a lower threshold, reads back both
     const chunked = await storeBytes(f, 'stem copy.wav', data, 256 * KiB);
     assert.equal(chunked.kind, 'manifest');
     const manifest = await readManifest(f.store, chunked.id);
-    assert.deepEqual(manifest.chunks, [{ id: whole.id, length: data.length }]);
+    assert.deepEqual(manifest.chunks, [{ id: chunkIdOf(data), length: data.length }]);
+    assert.notEqual(manifest.chunks[0]?.id, whole.id);
     assert.ok((await readFileBytes(f.store, 'manifest', chunked.id)).equals(data));
     const dest = path.join(f.dir, 'stem-out.wav');
     await materializeFile(f.store, 'manifest', chunked.id, dest, 0o100644);

@@ -11,13 +11,12 @@
  */
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
-import { hash } from 'node:crypto';
 import { chunkSizesForFile, findChunkLength, type ChunkSizes } from '../chunking/fastcdc.ts';
 import { classifyContent, encode, type ContentClass } from '../compression/codec.ts';
-import { writeFileAtomic } from '../storage/durable-file.ts';
+import { beginAtomicWrite } from '../storage/durable-file.ts';
 import { hasErrnoCode, MediaGitError } from '../errors.ts';
 import { encodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
-import type { ObjectId } from './object-id.ts';
+import { chunkIdOf, type ObjectId } from './object-id.ts';
 import { encodeHeader, HEADER_SIZE, type ObjectStore } from './object-store.ts';
 import { WholeFileHasher } from './whole-file-hasher.ts';
 import type { FileObjectKind } from './file-read.ts';
@@ -53,12 +52,16 @@ export const DEFAULT_CHUNK_THRESHOLD = 4 * 1024 * 1024;
 export const MAX_BLOB_SIZE = 256 * 1024 * 1024;
 const CHUNKER_NAME = 'fastcdc-v1';
 const BUFFER_SIZE = 16 * 1024 * 1024;
+/** Chunk files written but not yet fsynced and renamed (each holds a descriptor). */
+const MAX_PENDING_DURABLE = 128;
 
 /** Stores files; holds the worker thread and stats for one command. */
 export class FileStore {
   readonly store: ObjectStore;
   readonly stats: StoreStats = { chunks: 0, newChunks: 0, newBytes: 0 };
   readonly #hasher = new WholeFileHasher();
+  /** Chunk writes whose fsync and rename are still running. */
+  readonly #durable = new Set<Promise<void>>();
 
   constructor(store: ObjectStore) {
     this.store = store;
@@ -148,7 +151,7 @@ export class FileStore {
       while (end - pos >= sizes.max || (eof && pos < end)) {
         const length = findChunkLength(buffer, pos, end, sizes);
         const view = buffer.subarray(pos, pos + length);
-        const id = hash('sha256', view, 'hex');
+        const id = chunkIdOf(view);
         chunks.push({ id, length });
         this.stats.chunks++;
         if (!seen.has(id)) {
@@ -169,6 +172,8 @@ export class FileStore {
     }
     await Promise.all([...pending[0]!, ...pending[1]!]);
     if (failure !== undefined) throw failure;
+    // Every chunk durable and in place before the manifest that names them.
+    await this.#settleDurable();
     const sha256 = await this.#hasher.finish();
     if (fileOffset !== size) throw fileChanged(filePath);
     const manifest: Manifest = { size, sha256, chunker: chunkerLabel(sizes), chunks };
@@ -177,26 +182,41 @@ export class FileStore {
     return { kind: 'manifest', id: result.id, size, sha256 };
   }
 
+  async #settleDurable(): Promise<void> {
+    const results = await Promise.allSettled([...this.#durable]);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw diskError((failed as PromiseRejectedResult).reason);
+  }
+
   async #writeChunk(id: ObjectId, view: Uint8Array, contentClass: ContentClass): Promise<void> {
     if (await this.store.has(id)) return;
     const encoded = await encode(view, contentClass);
     const header = encodeHeader('chunk', encoded.codec, view.length);
     try {
-      await writeFileAtomic(this.store.pathOf(id), [header, encoded.payload], {
+      // Returns once the bytes are written, so the shared buffer can be reused
+      // while the fsync and rename finish in the background.
+      while (this.#durable.size >= MAX_PENDING_DURABLE) await Promise.race(this.#durable);
+      const { durable } = await beginAtomicWrite(this.store.pathOf(id), [header, encoded.payload], {
         tmpDir: this.store.tmpDir,
         dirSync: this.store.dirSync,
       });
+      const tracked = durable.finally(() => this.#durable.delete(tracked));
+      this.#durable.add(tracked);
     } catch (error) {
-      if (hasErrnoCode(error, 'ENOSPC')) {
-        throw new MediaGitError('DISK_FULL', 'no space left on device while storing chunks', {
-          cause: error,
-        });
-      }
-      throw error;
+      throw diskError(error);
     }
     this.stats.newChunks++;
     this.stats.newBytes += HEADER_SIZE + encoded.payload.length;
   }
+}
+
+function diskError(error: unknown): unknown {
+  if (hasErrnoCode(error, 'ENOSPC')) {
+    return new MediaGitError('DISK_FULL', 'no space left on device while storing chunks', {
+      cause: error,
+    });
+  }
+  return error;
 }
 
 function chunkerLabel(sizes: ChunkSizes): string {

@@ -1,8 +1,13 @@
 /**
- * Object IDs: the lowercase hex SHA-256 of an object's canonical bytes.
- * For a file stored whole or chunked, the file's ID equals its Git LFS OID.
+ * Object IDs: 64 lowercase hex digits naming an object's canonical bytes.
+ * Blobs, manifests, trees, commits and tags are named by SHA-256 (so a file
+ * stored whole has its Git LFS OID as its ID, and a manifest records the
+ * file's SHA-256). Chunks are named by BLAKE3-256: nothing outside MediaGit
+ * names a chunk, and BLAKE3 runs about four times as fast here, which is what
+ * lets staging keep pace with the disk (ARCHITECTURE.md §4 allows it).
  */
 import { hash } from 'node:crypto';
+import { blake3 } from '@napi-rs/blake-hash';
 
 export type ObjectId = string;
 
@@ -18,3 +23,13 @@ export function sha256Hex(data: Uint8Array): ObjectId {
 
 /** SHA-256 of the empty string: the ID of an empty blob. */
 export const EMPTY_BLOB_ID = sha256Hex(new Uint8Array(0));
+
+/** The ID of a chunk: BLAKE3-256 of its bytes. */
+export function chunkIdOf(data: Uint8Array): ObjectId {
+  return blake3(data).toString('hex');
+}
+
+/** The ID an object of `type` with these canonical bytes has. */
+export function objectIdOf(type: string, data: Uint8Array): ObjectId {
+  return type === 'chunk' ? chunkIdOf(data) : sha256Hex(data);
+}

@@ -8,7 +8,7 @@ import { Codec } from '../compression/codec.ts';
 import { MediaGitError } from '../errors.ts';
 import { encodeCommit } from './commit.ts';
 import { encodeManifest } from './manifest.ts';
-import { EMPTY_BLOB_ID, sha256Hex, type ObjectId } from './object-id.ts';
+import { chunkIdOf, EMPTY_BLOB_ID, objectIdOf, sha256Hex, type ObjectId } from './object-id.ts';
 import { HEADER_SIZE, ObjectStore, type ObjectTypeName } from './object-store.ts';
 import { encodeTree } from './tree.ts';
 
@@ -77,7 +77,7 @@ function sampleObjects(): { type: ObjectTypeName; data: Buffer; label: string }[
         size: 1500,
         sha256: sha256Hex(chunkA),
         chunker: 'fastcdc-v1 524288 1048576 4194304',
-        chunks: [{ id: sha256Hex(chunkA), length: 1500 }],
+        chunks: [{ id: chunkIdOf(chunkA), length: 1500 }],
       }),
       label: 'manifest',
     },
@@ -117,12 +117,12 @@ test('golden vector: the exact bytes of a stored object file', async () => {
   assert.equal(EMPTY_BLOB_ID, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 });
 
-test('every object type round-trips, is named by its SHA-256 and is stored once', async () => {
+test('every object type round-trips, is named by its hash (chunks BLAKE3, others SHA-256) and is stored once', async () => {
   const store = await freshStore();
   const samples = sampleObjects();
   for (const { type, data, label } of samples) {
     const first = await store.write(type, data);
-    assert.equal(first.id, sha256Hex(data), label);
+    assert.equal(first.id, type === 'chunk' ? chunkIdOf(data) : sha256Hex(data), label);
     assert.equal(first.written, true, label);
     const second = await store.write(type, data);
     assert.deepEqual(second, { id: first.id, written: false, storedSize: 0 }, label);
@@ -135,7 +135,7 @@ test('every object type round-trips, is named by its SHA-256 and is stored once'
   assert.equal(await countFiles(store.objectsDir), samples.length);
   const listed: ObjectId[] = [];
   for await (const id of store.list()) listed.push(id);
-  assert.deepEqual(listed, samples.map((s) => sha256Hex(s.data)).sort());
+  assert.deepEqual(listed, samples.map((s) => objectIdOf(s.type, s.data)).sort());
 });
 
 test('compression never makes an object bigger; text shrinks', async () => {
@@ -226,19 +226,15 @@ test('a missing object is OBJECT_MISSING naming it; a wrong type is OBJECT_TYPE'
   });
 });
 
-test('the same bytes stored as a blob serve as a chunk, and the other way round', async () => {
-  // A file stored whole under one chunk threshold and chunked under another (or
-  // with --no-chunking) yields a blob and a chunk with the same ID: one file.
+test('golden vector: a chunk is named by the BLAKE3-256 of its bytes', async () => {
   const store = await freshStore();
-  const bytes = randomBytes(4096);
-  const asBlob = await store.write('blob', bytes);
-  const asChunk = await store.write('chunk', bytes);
-  assert.equal(asChunk.written, false);
-  assert.deepEqual(await reopen(store).readTyped(asBlob.id, 'chunk'), bytes);
-  const other = randomBytes(4096);
-  const chunkFirst = await store.write('chunk', other);
-  await store.write('blob', other);
-  assert.deepEqual(await reopen(store).readTyped(chunkFirst.id, 'blob'), other);
+  const result = await store.write('chunk', Buffer.from('abc'));
+  assert.equal(result.id, '6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
+  assert.deepEqual(await reopen(store).readTyped(result.id, 'chunk'), Buffer.from('abc'));
+  // The same bytes as a blob are a different object, named by SHA-256.
+  const blob = await store.write('blob', Buffer.from('abc'));
+  assert.equal(blob.id, 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  assert.equal(blob.written, true);
 });
 
 test('writes leave no temporary files behind', async () => {

@@ -10,7 +10,6 @@
  * The file's name is the SHA-256 of the raw bytes, and every read checks it:
  * a mismatch is an error naming the object, never silently-wrong bytes.
  */
-import { hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -23,7 +22,7 @@ import {
 } from '../compression/codec.ts';
 import { DirectorySync, writeFileAtomic } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../errors.ts';
-import { isObjectId, sha256Hex, type ObjectId } from './object-id.ts';
+import { isObjectId, objectIdOf, type ObjectId } from './object-id.ts';
 
 export const ObjectType = { blob: 1, chunk: 2, manifest: 3, tree: 4, commit: 5, tag: 6 } as const;
 export type ObjectTypeName = keyof typeof ObjectType;
@@ -126,7 +125,7 @@ export class ObjectStore {
     contentClass?: ContentClass,
     knownId?: ObjectId,
   ): Promise<WriteResult> {
-    const id = knownId ?? sha256Hex(data);
+    const id = knownId ?? objectIdOf(type, data);
     if (await this.has(id)) return { id, written: false, storedSize: 0 };
     const encoded = await encode(data, contentClass ?? classifyContent(data));
     const header = encodeHeader(type, encoded.codec, data.length);
@@ -157,8 +156,7 @@ export class ObjectStore {
       throw corruptObject(id, 'payload does not decompress', error);
     }
     if (data.length !== rawSize) throw corruptObject(id, 'size does not match its header');
-    if (hash('sha256', data, 'hex') !== id)
-      throw corruptObject(id, 'content does not match its hash');
+    if (objectIdOf(type, data) !== id) throw corruptObject(id, 'content does not match its hash');
     const object = { type, data };
     if (type !== 'chunk' && type !== 'blob') this.#cache.set(id, object);
     return object;

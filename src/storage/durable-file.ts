@@ -79,6 +79,52 @@ export async function writeFileAtomic(
   options.dirSync?.add(path.dirname(finalPath));
 }
 
+/**
+ * The two halves of `writeFileAtomic`, for pipelines: `written` resolves once
+ * the bytes are handed to the kernel (the caller may reuse its buffers), and
+ * `durable` once the file is fsynced and renamed into place. The contract is
+ * the same: the final name appears only with complete, fsynced content.
+ */
+export async function beginAtomicWrite(
+  finalPath: string,
+  parts: readonly Uint8Array[],
+  options: { tmpDir: string; dirSync?: DirectorySync | undefined; mode?: number },
+): Promise<{ durable: Promise<void> }> {
+  const tmp = tempName(options.tmpDir, path.basename(finalPath));
+  const handle = await fs.open(tmp, 'wx', options.mode ?? 0o444);
+  try {
+    await handle.writev(parts as Uint8Array[]);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+    throw error;
+  }
+  const durable = (async () => {
+    try {
+      await handle.sync();
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await fs.rm(tmp, { force: true });
+      throw error;
+    }
+    await handle.close();
+    try {
+      await fs.rename(tmp, finalPath);
+    } catch (error) {
+      if (!hasErrnoCode(error, 'ENOENT')) {
+        await fs.rm(tmp, { force: true });
+        throw error;
+      }
+      await fs.mkdir(path.dirname(finalPath), { recursive: true });
+      await fs.rename(tmp, finalPath);
+    }
+    options.dirSync?.add(path.dirname(finalPath));
+  })();
+  // The caller awaits `durable` later; until then a failure must not be unhandled.
+  durable.catch(() => undefined);
+  return { durable };
+}
+
 /** A lock file taken with O_EXCL, as Git's `*.lock` files: present means held. */
 export class LockFile {
   readonly path: string;
