@@ -1,0 +1,35 @@
+/**
+ * `npm test` runs this first: the tests make real media files with ffmpeg and
+ * compare behaviour with the real git, so both must be on the machine. When one
+ * is missing and this runs as root on Debian/Ubuntu (as CI does), it installs
+ * it with apt-get; otherwise it says exactly what to install and fails.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+
+const needed: { command: string; pkg: string }[] = [
+  { command: 'git', pkg: 'git' },
+  { command: 'ffmpeg', pkg: 'ffmpeg' },
+  { command: 'ffprobe', pkg: 'ffmpeg' },
+];
+
+function has(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+const missing = [...new Set(needed.filter((n) => !has(n.command)).map((n) => n.pkg))];
+if (missing.length > 0) {
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot || !has('apt-get')) {
+    console.error(
+      `The tests need: ${missing.join(', ')}. Install them (e.g. \`sudo apt-get install -y ${missing.join(' ')}\`) and run the tests again.`,
+    );
+    process.exit(1);
+  }
+  console.error(`Installing test tools with apt-get: ${missing.join(', ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env,
+  });
+}
