@@ -91,36 +91,84 @@ export interface Encoded {
 }
 
 /**
+ * How an object is to be compressed, as decided from its format and size
+ * (media/storage-profile.ts) or, with 'auto', from its bytes alone.
+ *
+ * - `auto`: classify a sample (`classifyContent`) and `encode` by its class.
+ * - `brotli`: Brotli, quality 9 below 1 MiB and 5 above (text).
+ * - `zstd`: zstd level 3 (general binaries, large text, creative projects).
+ * - `zstd-fast`: zstd level 1 (ML tensors: same ratio as level 3 on float
+ *   weights; negative levels save nothing on float32).
+ * - `store`: no compression (already-compressed formats).
+ *
+ * A policy is a request, not a promise: the codec actually used is the one in
+ * the returned `Encoded` (and so in the object header).
+ */
+export type CompressionPolicy = 'auto' | 'brotli' | 'zstd' | 'zstd-fast' | 'store';
+
+const BROTLI_SMALL = 1 << 20;
+const BROTLI_QUALITY_SMALL = 9;
+const BROTLI_QUALITY_LARGE = 5;
+const ZSTD_LEVEL = 3;
+const ZSTD_FAST_LEVEL = 1;
+
+const stored = (data: Uint8Array): Encoded => ({ codec: Codec.store, payload: data });
+
+async function brotli(data: Uint8Array): Promise<Buffer> {
+  return brotliCompress(data, {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]:
+        data.length < BROTLI_SMALL ? BROTLI_QUALITY_SMALL : BROTLI_QUALITY_LARGE,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+    },
+  });
+}
+
+async function zstd(data: Uint8Array, level: number): Promise<Buffer> {
+  return zstdCompress(data, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+}
+
+/** Keeps a compressed payload only when it saves at least 1/32 of the input. */
+function smallerOrStored(data: Uint8Array, codec: Codec, payload: Uint8Array): Encoded {
+  return payload.length + (data.length >> 5) >= data.length ? stored(data) : { codec, payload };
+}
+
+/**
  * Compresses `data` by its class, returning the raw bytes with `store` when the
  * codec saves less than 1/32 of the size. Runs in the libuv pool, so several
  * calls overlap with work on the main thread.
  */
 export async function encode(data: Uint8Array, contentClass: ContentClass): Promise<Encoded> {
-  if (data.length < MIN_COMPRESSIBLE || contentClass === 'compressed') {
-    return { codec: Codec.store, payload: data };
-  }
-  if (contentClass === 'binary' && byteEntropy(data) > ENTROPY_LIMIT) {
-    return { codec: Codec.store, payload: data };
-  }
-  let codec: Codec;
-  let payload: Uint8Array;
+  if (data.length < MIN_COMPRESSIBLE || contentClass === 'compressed') return stored(data);
+  if (contentClass === 'binary' && byteEntropy(data) > ENTROPY_LIMIT) return stored(data);
   if (contentClass === 'text' && data.length < BROTLI_TEXT_LIMIT) {
-    codec = Codec.brotli;
-    payload = await brotliCompress(data, {
-      params: {
-        [zlib.constants.BROTLI_PARAM_QUALITY]: data.length < 1 << 20 ? 9 : 5,
-        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
-      },
-    });
-  } else {
-    codec = Codec.zstd;
-    payload = await zstdCompress(data, {
-      params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 },
-    });
+    return smallerOrStored(data, Codec.brotli, await brotli(data));
   }
-  if (payload.length + (data.length >> 5) >= data.length)
-    return { codec: Codec.store, payload: data };
-  return { codec, payload };
+  return smallerOrStored(data, Codec.zstd, await zstd(data, ZSTD_LEVEL));
+}
+
+/**
+ * Compresses `data` as `policy` asks. Every policy but `store` first runs the
+ * entropy probe and stores data it finds incompressible (so a mislabelled
+ * JPEG costs one 16 KiB histogram, not a compression pass), and the result is
+ * stored whenever the codec saves less than 1/32 of the size: the payload is
+ * never longer than `data`.
+ */
+export async function encodeWithPolicy(
+  data: Uint8Array,
+  policy: CompressionPolicy,
+): Promise<Encoded> {
+  if (policy === 'auto') return encode(data, classifyContent(data));
+  if (policy === 'store' || data.length < MIN_COMPRESSIBLE) return stored(data);
+  if (byteEntropy(data) > ENTROPY_LIMIT) return stored(data);
+  switch (policy) {
+    case 'brotli':
+      return smallerOrStored(data, Codec.brotli, await brotli(data));
+    case 'zstd':
+      return smallerOrStored(data, Codec.zstd, await zstd(data, ZSTD_LEVEL));
+    case 'zstd-fast':
+      return smallerOrStored(data, Codec.zstd, await zstd(data, ZSTD_FAST_LEVEL));
+  }
 }
 
 export async function decode(codec: number, payload: Uint8Array, rawSize: number): Promise<Buffer> {
