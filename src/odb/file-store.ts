@@ -12,7 +12,19 @@
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import { chunkSizesForFile, findChunkLength, type ChunkSizes } from '../chunking/fastcdc.ts';
-import { classifyContent, encode, type ContentClass } from '../compression/codec.ts';
+import {
+  classifyContent,
+  encode,
+  encodeWithPolicy,
+  type CompressionPolicy,
+  type ContentClass,
+} from '../compression/codec.ts';
+import {
+  CONTAINER_CUT_RULES,
+  FIXED_CHUNK_SIZE,
+  structuralCuts,
+  type ChunkingStrategy,
+} from '../chunking/containers.ts';
 import { beginAtomicWrite } from '../storage/durable-file.ts';
 import { hasErrnoCode, MediaGitError } from '../errors.ts';
 import { encodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
@@ -38,10 +50,23 @@ export interface StoreStats {
 export interface StoreFileOptions {
   readonly chunkThreshold: number;
   readonly noChunking?: boolean;
+  /**
+   * Chooses how to cut and compress the file from its first bytes (up to
+   * 64 KiB) and size: the caller's format detection. Without it, FastCDC alone
+   * and a codec chosen by content probe.
+   */
+  readonly profile?: ((head: Uint8Array, size: number) => FileProfile) | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Called with bytes consumed so far of this file. */
   readonly onBytes?: ((bytes: number) => void) | undefined;
 }
+
+export interface FileProfile {
+  readonly chunking: ChunkingStrategy;
+  readonly compression: CompressionPolicy;
+}
+
+const PROFILE_HEAD_BYTES = 64 * 1024;
 
 export const DEFAULT_CHUNK_THRESHOLD = 4 * 1024 * 1024;
 /**
@@ -87,17 +112,24 @@ export class FileStore {
         const data = await handle.readFile();
         if (data.length !== size) throw fileChanged(filePath);
         options.onBytes?.(size);
-        return await this.storeBlob(data);
+        const profile = options.profile?.(data.subarray(0, PROFILE_HEAD_BYTES), size);
+        return await this.storeBlob(data, profile?.compression);
       }
-      return await this.#storeChunked(handle, filePath, size, options);
+      let profile: FileProfile = { chunking: 'cdc', compression: 'auto' };
+      if (options.profile) {
+        const head = Buffer.alloc(Math.min(PROFILE_HEAD_BYTES, size));
+        const { bytesRead } = await handle.read(head, 0, head.length, 0);
+        profile = options.profile(head.subarray(0, bytesRead), size);
+      }
+      return await this.#storeChunked(handle, filePath, size, options, profile);
     } finally {
       await handle.close();
     }
   }
 
   /** Stores bytes already in memory as a blob (symlink targets, small files). */
-  async storeBlob(data: Uint8Array): Promise<StoredFile> {
-    const result = await this.store.write('blob', data);
+  async storeBlob(data: Uint8Array, compression?: CompressionPolicy): Promise<StoredFile> {
+    const result = await this.store.write('blob', data, undefined, undefined, compression);
     if (result.written) this.stats.newBytes += result.storedSize;
     return { kind: 'blob', id: result.id, size: data.length, sha256: result.id };
   }
@@ -107,6 +139,7 @@ export class FileStore {
     filePath: string,
     size: number,
     options: StoreFileOptions,
+    profile: FileProfile,
   ): Promise<StoredFile> {
     const sizes = chunkSizesForFile(size);
     const capacity = Math.max(BUFFER_SIZE, sizes.max * 2);
@@ -115,12 +148,25 @@ export class FileStore {
     const pending: Promise<unknown>[][] = [[], []];
     this.#hasher.begin(shared);
 
+    const strategy = profile.chunking;
+    const policy = profile.compression;
+    // Structural cut points (container boundaries) as file offsets; a chunk
+    // always ends at each one, and FastCDC cuts between them.
+    const cuts = await structuralCuts(strategy, {
+      size,
+      read: async (target, position) =>
+        (await handle.read(target, 0, target.length, position)).bytesRead,
+    });
+    const fixed = strategy === 'fixed';
     const chunks: ChunkRef[] = [];
     const seen = new Set<ObjectId>();
     let contentClass: ContentClass | undefined;
     let current = 0;
     let pos = 0;
     let end = 0;
+    /** File offset of buffer[0] of the current buffer. */
+    let base = 0;
+    let cutIndex = 0;
     let fileOffset = 0;
     let eof = false;
     let failure: unknown;
@@ -148,17 +194,31 @@ export class FileStore {
         if (fileOffset > size) throw fileChanged(filePath);
       }
       contentClass ??= classifyContent(buffer.subarray(0, Math.min(end, 64 * 1024)));
-      while (end - pos >= sizes.max || (eof && pos < end)) {
-        const length = findChunkLength(buffer, pos, end, sizes);
+      while (pos < end) {
+        // The next structural cut bounds this chunk like an end of input.
+        const cut = cuts[cutIndex];
+        const cutInBuffer = cut === undefined ? Infinity : cut - base;
+        const limit = Math.min(end, cutInBuffer);
+        const hardEnd = cutInBuffer <= end || eof;
+        const available = limit - pos;
+        let length: number;
+        if (fixed) {
+          if (available < FIXED_CHUNK_SIZE && !hardEnd) break;
+          length = Math.min(FIXED_CHUNK_SIZE, available);
+        } else {
+          if (available < sizes.max && !hardEnd) break;
+          length = findChunkLength(buffer, pos, limit, sizes);
+        }
         const view = buffer.subarray(pos, pos + length);
         const id = chunkIdOf(view);
         chunks.push({ id, length });
         this.stats.chunks++;
         if (!seen.has(id)) {
           seen.add(id);
-          track(current, this.#writeChunk(id, view, contentClass));
+          track(current, this.#writeChunk(id, view, contentClass, policy));
         }
         pos += length;
+        if (pos === cutInBuffer) cutIndex++;
       }
       if (failure !== undefined) throw failure;
       if (eof) break;
@@ -166,6 +226,7 @@ export class FileStore {
       await Promise.all(pending[next]!);
       pending[next] = [];
       buffer.copy(buffers[next]!, 0, pos, end);
+      base += pos;
       end -= pos;
       pos = 0;
       current = next;
@@ -176,7 +237,7 @@ export class FileStore {
     await this.#settleDurable();
     const sha256 = await this.#hasher.finish();
     if (fileOffset !== size) throw fileChanged(filePath);
-    const manifest: Manifest = { size, sha256, chunker: chunkerLabel(sizes), chunks };
+    const manifest: Manifest = { size, sha256, chunker: chunkerLabel(sizes, strategy), chunks };
     const result = await this.store.write('manifest', encodeManifest(manifest), 'text');
     if (result.written) this.stats.newBytes += result.storedSize;
     return { kind: 'manifest', id: result.id, size, sha256 };
@@ -188,9 +249,15 @@ export class FileStore {
     if (failed) throw diskError((failed as PromiseRejectedResult).reason);
   }
 
-  async #writeChunk(id: ObjectId, view: Uint8Array, contentClass: ContentClass): Promise<void> {
+  async #writeChunk(
+    id: ObjectId,
+    view: Uint8Array,
+    contentClass: ContentClass,
+    policy: CompressionPolicy,
+  ): Promise<void> {
     if (await this.store.has(id)) return;
-    const encoded = await encode(view, contentClass);
+    const encoded =
+      policy === 'auto' ? await encode(view, contentClass) : await encodeWithPolicy(view, policy);
     const header = encodeHeader('chunk', encoded.codec, view.length);
     try {
       // Returns once the bytes are written, so the shared buffer can be reused
@@ -219,8 +286,12 @@ function diskError(error: unknown): unknown {
   return error;
 }
 
-function chunkerLabel(sizes: ChunkSizes): string {
-  return `${CHUNKER_NAME} ${sizes.min} ${sizes.avg} ${sizes.max}`;
+/** The manifest's description of how the file was cut (informational). */
+function chunkerLabel(sizes: ChunkSizes, strategy: ChunkingStrategy): string {
+  const label = `${CHUNKER_NAME} ${sizes.min} ${sizes.avg} ${sizes.max}`;
+  if (strategy === 'cdc') return label;
+  if (strategy === 'fixed') return `${label} fixed-${FIXED_CHUNK_SIZE}`;
+  return `${label} ${CONTAINER_CUT_RULES}-${strategy}`;
 }
 
 function fileChanged(filePath: string): MediaGitError {

@@ -17,12 +17,17 @@ import {
   classifyContent,
   decode,
   encode,
+  encodeWithPolicy,
+  type CompressionPolicy,
   type ContentClass,
   type Codec,
 } from '../compression/codec.ts';
 import { DirectorySync, writeFileAtomic } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../errors.ts';
 import { isObjectId, objectIdOf, type ObjectId } from './object-id.ts';
+import { PackSet, type ObjectHandle } from './pack.ts';
+
+export type { ObjectHandle } from './pack.ts';
 
 export const ObjectType = { blob: 1, chunk: 2, manifest: 3, tree: 4, commit: 5, tag: 6 } as const;
 export type ObjectTypeName = keyof typeof ObjectType;
@@ -96,9 +101,17 @@ export class ObjectStore {
     sizeCalculation: (value) => Math.max(1, value.data.length),
   });
 
+  /**
+   * Packed objects (`objects/pack/`, pack.ts). Every read looks for a loose
+   * object first and then in the packs: repack writes a pack before it
+   * deletes the loose files, so an object is always in one place or the other.
+   */
+  readonly packs: PackSet;
+
   constructor(objectsDir: string, tmpDir: string) {
     this.objectsDir = objectsDir;
     this.tmpDir = tmpDir;
+    this.packs = new PackSet(path.join(objectsDir, 'pack'));
   }
 
   pathOf(id: ObjectId): string {
@@ -111,8 +124,24 @@ export class ObjectStore {
       await fs.access(this.pathOf(id));
       return true;
     } catch {
-      return false;
+      return (await this.packs.find(id)) !== undefined;
     }
+  }
+
+  /**
+   * Opens an object's stored bytes (header + payload), loose or packed, for
+   * readers that verify it themselves (file-read.ts); OBJECT_MISSING when absent.
+   */
+  async open(id: ObjectId): Promise<ObjectHandle> {
+    if (!isObjectId(id)) throw missingObject(id);
+    try {
+      return await fs.open(this.pathOf(id), 'r');
+    } catch (error) {
+      if (!hasErrnoCode(error, 'ENOENT')) throw error;
+    }
+    const packed = await this.packs.open(id);
+    if (!packed) throw this.packs.notFound(id, missingObject(id));
+    return packed;
   }
 
   /**
@@ -124,10 +153,14 @@ export class ObjectStore {
     data: Uint8Array,
     contentClass?: ContentClass,
     knownId?: ObjectId,
+    policy: CompressionPolicy = 'auto',
   ): Promise<WriteResult> {
     const id = knownId ?? objectIdOf(type, data);
     if (await this.has(id)) return { id, written: false, storedSize: 0 };
-    const encoded = await encode(data, contentClass ?? classifyContent(data));
+    const encoded =
+      policy === 'auto'
+        ? await encode(data, contentClass ?? classifyContent(data))
+        : await encodeWithPolicy(data, policy);
     const header = encodeHeader(type, encoded.codec, data.length);
     await writeFileAtomic(this.pathOf(id), [header, encoded.payload], {
       tmpDir: this.tmpDir,
@@ -145,8 +178,10 @@ export class ObjectStore {
     try {
       file = await fs.readFile(this.pathOf(id));
     } catch (error) {
-      if (hasErrnoCode(error, 'ENOENT')) throw missingObject(id);
-      throw error;
+      if (!hasErrnoCode(error, 'ENOENT')) throw error;
+      const record = await this.packs.readRecord(id);
+      if (!record) throw this.packs.notFound(id, missingObject(id));
+      file = record;
     }
     const { type, codec, rawSize } = decodeHeader(id, file);
     let data: Buffer;
@@ -177,10 +212,7 @@ export class ObjectStore {
   }
 
   async info(id: ObjectId): Promise<ObjectInfo> {
-    const handle = await fs.open(this.pathOf(id)).catch((error: unknown) => {
-      if (hasErrnoCode(error, 'ENOENT')) throw missingObject(id);
-      throw error;
-    });
+    const handle = await this.open(id);
     try {
       const header = Buffer.alloc(HEADER_SIZE);
       const { bytesRead } = await handle.read(header, 0, HEADER_SIZE, 0);
@@ -197,8 +229,44 @@ export class ObjectStore {
     await this.dirSync.flush();
   }
 
-  /** Lists every loose object ID (for fsck and gc). */
+  /**
+   * Lists every stored object ID once (for fsck and gc): loose ones, sorted,
+   * then packed ones not also loose. Throws PACK_CORRUPT when a pack's index
+   * cannot be read, rather than list less than is stored.
+   */
   async *list(): AsyncGenerator<ObjectId> {
+    const loose = new Set<ObjectId>();
+    for await (const id of this.listLoose()) {
+      loose.add(id);
+      yield id;
+    }
+    for (const pack of await this.packs.all()) {
+      for (const id of pack.ids()) {
+        if (loose.has(id)) continue;
+        loose.add(id);
+        yield id;
+      }
+    }
+  }
+
+  /** IDs of stored objects starting with `prefix` (hex, 2 to 64 digits), loose or packed. */
+  async idsWithPrefix(prefix: string): Promise<ObjectId[]> {
+    if (!/^[0-9a-f]{2,64}$/.test(prefix)) return [];
+    const found = new Set<ObjectId>();
+    try {
+      for (const rest of await fs.readdir(path.join(this.objectsDir, prefix.slice(0, 2)))) {
+        const id = prefix.slice(0, 2) + rest;
+        if (id.startsWith(prefix) && isObjectId(id)) found.add(id);
+      }
+    } catch (error) {
+      if (!hasErrnoCode(error, 'ENOENT')) throw error;
+    }
+    for (const id of await this.packs.idsWithPrefix(prefix)) found.add(id);
+    return [...found].sort();
+  }
+
+  /** Lists every loose object ID, sorted. */
+  async *listLoose(): AsyncGenerator<ObjectId> {
     let fanouts: string[];
     try {
       fanouts = await fs.readdir(this.objectsDir);

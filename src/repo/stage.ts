@@ -4,7 +4,9 @@
  */
 import fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { FileStore, type StoreStats } from '../odb/file-store.ts';
+import { FileStore, type FileProfile, type StoreStats } from '../odb/file-store.ts';
+import { detectFormat } from '../media/detect.ts';
+import { storageProfileFor } from '../media/storage-profile.ts';
 import { entryFromStats, statMatches, type StagingIndex } from './index-file.ts';
 import { absolutePath, isUnder, type WorkFile } from './worktree.ts';
 import type { Repository } from './repository.ts';
@@ -47,6 +49,7 @@ export async function stageFiles(
       ? await fileStore.storeBlob(Buffer.from(await fs.readlink(full, { encoding: 'buffer' })))
       : await fileStore.storeFile(full, {
           chunkThreshold: repo.chunkThreshold,
+          profile: (head, size) => profileFor(head, file.path, size),
           noChunking: options.noChunking === true,
           signal: options.signal,
           onBytes: (bytes) => options.onProgress?.({ path: file.path, bytes: done + bytes, total }),
@@ -80,6 +83,12 @@ export async function stageFiles(
     await fileStore.close();
   }
   return { staged: staged.sort(), stats: fileStore.stats };
+}
+
+/** How a file is cut and compressed, from its detected format (src/media). */
+function profileFor(head: Uint8Array, repoPath: string, size: number): FileProfile {
+  const profile = storageProfileFor(detectFormat(head, repoPath), size);
+  return { chunking: profile.chunking, compression: profile.compression };
 }
 
 /** Index paths under any of `prefixes` whose files are gone from the work tree. */
