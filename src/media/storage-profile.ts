@@ -16,7 +16,9 @@ import type { MediaCategory } from './formats.ts';
  * a container (MP4/MOV atoms, EBML clusters, RIFF and AIFF chunks, GLB chunks)
  * with CDC inside large units.
  */
-export type ChunkingStrategy = 'cdc' | 'fixed' | 'mp4' | 'ebml' | 'riff' | 'aiff' | 'glb';
+import type { ChunkingStrategy } from '../chunking/containers.ts';
+
+export type { ChunkingStrategy };
 
 export interface DeltaPolicy {
   readonly enabled: boolean;

@@ -152,11 +152,15 @@ export class FileStore {
     const policy = profile.compression;
     // Structural cut points (container boundaries) as file offsets; a chunk
     // always ends at each one, and FastCDC cuts between them.
-    const cuts = await structuralCuts(strategy, {
-      size,
-      read: async (target, position) =>
-        (await handle.read(target, 0, target.length, position)).bytesRead,
-    });
+    const cuts = await structuralCuts(
+      strategy,
+      {
+        size,
+        read: async (target, position) =>
+          (await handle.read(target, 0, target.length, position)).bytesRead,
+      },
+      { signal: options.signal },
+    );
     const fixed = strategy === 'fixed';
     const chunks: ChunkRef[] = [];
     const seen = new Set<ObjectId>();
