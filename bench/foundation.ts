@@ -16,21 +16,39 @@
 // - A MediaGit failure does not stop the run: the baselines are still measured, the failure is
 //   printed and recorded, and the process exits 1.
 
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  CommandFailed,
+  GiB,
+  MiB,
+  cliPath,
+  configureRunner,
+  ensureSource,
+  formatBytes,
+  formatRatio,
+  formatSeconds,
+  freshDir,
+  installMissing,
+  killRunning,
+  makeSecondVersion,
+  mediagit,
+  median,
+  must,
+  onPath,
+  probeMediaGit,
+  progress,
+  run,
+  sync,
+  toolVersion,
+  treeBytes,
+  workRoot,
+  type RunResult,
+  type SecondVersion,
+} from './lib.ts';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
-
-const projectRoot = fileURLToPath(new URL('..', import.meta.url));
-// MEDIAGIT_BENCH_CLI points at another entry script, to measure another build of the CLI.
-const cliPath = process.env['MEDIAGIT_BENCH_CLI'] ?? path.join(projectRoot, 'bin', 'mediagit.js');
-const workRoot = path.join(projectRoot, 'bench-work');
 const runRoot = path.join(workRoot, 'run');
 
 // One reused I/O buffer: fresh memory costs ~4 s per GiB in page faults on this machine kind.
@@ -98,30 +116,8 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function progress(message: string): void {
-  process.stderr.write(`· ${message}\n`);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tools
-
-function onPath(name: string): string | null {
-  if (name.includes('/')) return isExecutable(name) ? name : null;
-  for (const dir of (process.env['PATH'] ?? '').split(':')) {
-    const candidate = path.join(dir || '.', name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return null;
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
 
 interface Tools {
   git: boolean;
@@ -134,37 +130,12 @@ interface Tools {
 
 /** Finds the baseline tools and, as root, installs the missing ones from Debian's packages. */
 function ensureTools(): Tools {
-  const wanted: Array<{ command: string; pkg: string }> = [
+  installMissing([
     { command: 'git', pkg: 'git' },
     { command: 'git-lfs', pkg: 'git-lfs' },
     { command: 'borg', pkg: 'borgbackup' },
     { command: '/usr/bin/time', pkg: 'time' },
-  ];
-  const missing = wanted.filter((tool) => onPath(tool.command) === null);
-  if (missing.length > 0) {
-    const names = missing.map((tool) => tool.pkg).join(' ');
-    if (process.getuid?.() !== 0) {
-      progress(`missing ${names} and not root: the baselines that need them are skipped`);
-    } else {
-      progress(`installing ${names} (apt-get update && apt-get install -y ${names})`);
-      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-      for (const args of [
-        ['update', '-qq'],
-        ['install', '-y', '-qq', ...missing.map((t) => t.pkg)],
-      ]) {
-        const result = spawnSync('apt-get', args, { env, encoding: 'utf8', timeout: 300_000 });
-        if (result.status !== 0) {
-          const detail = `${result.stderr ?? ''}${result.error?.message ?? ''}`.trim();
-          progress(`apt-get ${args[0]} failed: ${lastLines(detail, 3)}`);
-          break;
-        }
-      }
-    }
-  }
-  const version = (command: string, args: string[]): string => {
-    const result = spawnSync(command, args, { encoding: 'utf8' });
-    return result.status === 0 ? (result.stdout.trim().split('\n')[0] ?? '') : '';
-  };
+  ]);
   const tools: Tools = {
     git: onPath('git') !== null,
     gitLfs: onPath('git') !== null && onPath('git-lfs') !== null,
@@ -172,152 +143,16 @@ function ensureTools(): Tools {
     gnuTime: onPath('/usr/bin/time'),
     versions: {},
   };
-  if (tools.git) tools.versions['git'] = version('git', ['--version']);
-  if (tools.gitLfs) tools.versions['gitLfs'] = version('git-lfs', ['version']);
-  if (tools.borg) tools.versions['borg'] = version('borg', ['--version']);
-  for (const tool of missing) {
-    if (onPath(tool.command) === null) {
-      progress(`${tool.command} is not available: its baseline is skipped`);
-    }
-  }
+  if (tools.git) tools.versions['git'] = toolVersion('git', ['--version']);
+  if (tools.gitLfs) tools.versions['gitLfs'] = toolVersion('git-lfs', ['version']);
+  if (tools.borg) tools.versions['borg'] = toolVersion('borg', ['--version']);
   return tools;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Running commands
 
-interface RunResult {
-  seconds: number;
-  /** Peak resident set size of the command (GNU time %M, or polled VmHWM); null if unknown. */
-  peakRssBytes: number | null;
-  status: number | null;
-  signal: string | null;
-  timedOut: boolean;
-  stdout: string;
-  stderr: string;
-}
-
-class CommandFailed extends Error {
-  readonly result: RunResult;
-  constructor(what: string, result: RunResult) {
-    const how = result.timedOut
-      ? 'timed out'
-      : result.signal !== null
-        ? `killed by ${result.signal}`
-        : `exit ${String(result.status)}`;
-    const detail = failureSummary(`${result.stderr}\n${result.stdout}`);
-    super(`${what} failed (${how})${detail ? `: ${detail}` : ''}`);
-    this.name = 'CommandFailed';
-    this.result = result;
-  }
-}
-
 let tools: Tools;
-let childEnv: NodeJS.ProcessEnv = process.env;
-let runningGroup: number | null = null;
-
-const outputCap = 4 * MiB;
-
-/**
- * Runs one command in its own process group (so a timeout or Ctrl-C ends all of it) and
- * measures its wall time from spawn to exit, plus its peak RSS.
- */
-async function run(
-  command: string,
-  args: readonly string[],
-  cwd: string,
-  timeoutSeconds = 300,
-): Promise<RunResult> {
-  const rssFile = path.join(workRoot, `.peak-rss-${process.pid}`);
-  const viaTime = tools.gnuTime !== null;
-  const file = viaTime && tools.gnuTime !== null ? tools.gnuTime : command;
-  const argv = viaTime ? ['-o', rssFile, '-f', '%M', command, ...args] : [...args];
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  let outBytes = 0;
-  const keep = (into: Buffer[]) => (chunk: Buffer) => {
-    if (outBytes < outputCap) into.push(chunk);
-    outBytes += chunk.length;
-  };
-  let polledHwmKiB = 0;
-  let timedOut = false;
-  let end = 0n;
-
-  const start = process.hrtime.bigint();
-  const child = spawn(file, argv, { cwd, env: childEnv, detached: true, stdio: 'pipe' });
-  child.stdin.end();
-  child.stdout.on('data', keep(stdout));
-  child.stderr.on('data', keep(stderr));
-  const pid = child.pid;
-  runningGroup = pid ?? null;
-  // Without GNU time, poll the high-water mark; it is lost when the process exits, so this
-  // can miss a peak reached in the last few milliseconds.
-  const poller = viaTime
-    ? null
-    : setInterval(() => {
-        const match = /VmHWM:\s+(\d+) kB/.exec(readOrEmpty(`/proc/${String(pid)}/status`));
-        if (match?.[1] !== undefined) polledHwmKiB = Math.max(polledHwmKiB, Number(match[1]));
-      }, 20);
-  const timer = setTimeout(() => {
-    timedOut = true;
-    if (pid !== undefined) killGroup(pid);
-  }, timeoutSeconds * 1000);
-
-  const { status, signal } = await new Promise<{ status: number | null; signal: string | null }>(
-    (resolve) => {
-      child.on('exit', () => {
-        end = process.hrtime.bigint();
-      });
-      child.on('error', (error) => {
-        stderr.push(Buffer.from(String(error.message)));
-        resolve({ status: null, signal: null });
-      });
-      child.on('close', (code, sig) => resolve({ status: code, signal: sig }));
-    },
-  );
-  clearTimeout(timer);
-  if (poller !== null) clearInterval(poller);
-  runningGroup = null;
-  if (end === 0n) end = process.hrtime.bigint();
-
-  let peakRssBytes: number | null = polledHwmKiB > 0 ? polledHwmKiB * KiB : null;
-  if (viaTime) {
-    // GNU time writes "Command exited with non-zero status N" before the figure on failure.
-    const figure = readOrEmpty(rssFile).trim().split('\n').pop() ?? '';
-    peakRssBytes = /^\d+$/.test(figure) ? Number(figure) * KiB : null;
-    fs.rmSync(rssFile, { force: true });
-  }
-  return {
-    seconds: Number(end - start) / 1e9,
-    peakRssBytes,
-    status,
-    signal,
-    timedOut,
-    stdout: Buffer.concat(stdout).toString('utf8'),
-    stderr: Buffer.concat(stderr).toString('utf8'),
-  };
-}
-
-function killGroup(pgid: number): void {
-  try {
-    process.kill(-pgid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Runs a command and throws CommandFailed unless it exits 0. */
-async function must(
-  what: string,
-  command: string,
-  args: readonly string[],
-  cwd: string,
-  timeoutSeconds?: number,
-): Promise<RunResult> {
-  const result = await run(command, args, cwd, timeoutSeconds);
-  if (result.status !== 0) throw new CommandFailed(what, result);
-  return result;
-}
 
 const gitConfig = [
   '-c',
@@ -338,60 +173,8 @@ function borg(args: readonly string[], cwd: string, timeoutSeconds?: number): Pr
   return must(`borg ${args[0] ?? ''}`, 'borg', args, cwd, timeoutSeconds);
 }
 
-function mediagit(
-  args: readonly string[],
-  cwd: string,
-  timeoutSeconds?: number,
-): Promise<RunResult> {
-  return must(
-    `mediagit ${args.join(' ')}`,
-    process.execPath,
-    [cliPath, ...args],
-    cwd,
-    timeoutSeconds,
-  );
-}
-
-/** Flushes everything dirty; returns how long that took. */
-async function sync(): Promise<number> {
-  return (await must('sync', 'sync', [], workRoot)).seconds;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Files
-
-function readOrEmpty(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** The lines of a failed command's output worth one report line: its error lines, else its tail. */
-function failureSummary(text: string): string {
-  const lines = text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter(Boolean);
-  const errors = lines.filter((line) => /^(fatal|error)\b|\w*Error\b/i.test(line));
-  return (errors.length > 0 ? errors.slice(0, 2) : lines.slice(-3)).join(' | ');
-}
-
-function lastLines(text: string, count: number): string {
-  return text.split('\n').filter(Boolean).slice(-count).join(' | ');
-}
-
-/** Sum of the sizes of the regular files under `dir` (du -sb without directory entries). */
-function treeBytes(dir: string): number {
-  let total = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += treeBytes(full);
-    else if (entry.isFile()) total += fs.lstatSync(full).size;
-  }
-  return total;
-}
 
 function sha256OfFile(file: string): string {
   const hash = createHash('sha256');
@@ -406,88 +189,6 @@ function sha256OfFile(file: string): string {
     fs.closeSync(fd);
   }
   return hash.digest('hex');
-}
-
-/** Returns the cached random file of exactly `bytes` bytes, generating it if needed. */
-function ensureSource(bytes: number): string {
-  const file = path.join(workRoot, `source-${bytes}.bin`);
-  const existing = fs.statSync(file, { throwIfNoEntry: false });
-  if (existing?.isFile() === true && existing.size === bytes) {
-    progress(`reusing ${path.relative(projectRoot, file)}`);
-    return file;
-  }
-  progress(
-    `generating ${formatBytes(bytes)} of random data into ${path.relative(projectRoot, file)}`,
-  );
-  // Written under another name and renamed, so an interrupted run never leaves a short file
-  // that a later run would take for the cached one.
-  const partial = `${file}.partial`;
-  const fd = fs.openSync(partial, 'w');
-  try {
-    for (let written = 0; written < bytes;) {
-      const n = Math.min(ioBuffer.length, bytes - written);
-      randomFillSync(ioBuffer, 0, n);
-      written += fs.writeSync(fd, ioBuffer, 0, n);
-    }
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(partial, file);
-  return file;
-}
-
-interface SecondVersion {
-  file: string;
-  bytes: number;
-  sha256: string;
-  insertAt: number;
-  overwriteAt: number;
-}
-
-const insertBytes = 4 * KiB;
-const overwriteBytes = 64 * KiB;
-
-/**
- * Streams `source` into a second version with 4 KiB of new random bytes inserted at 300/1024
- * of the source (300 MiB for 1 GiB) and 64 KiB overwritten at 700/1024 of the output (700 MiB),
- * in bounded memory, hashing the output on the way.
- */
-function makeSecondVersion(source: string, target: string, sourceBytes: number): SecondVersion {
-  const insertAt = Math.floor((sourceBytes * 300) / 1024);
-  const overwriteAt = Math.floor((sourceBytes * 700) / 1024);
-  const inserted = randomBytes(insertBytes);
-  const overwrite = randomBytes(overwriteBytes);
-  const hash = createHash('sha256');
-  const input = fs.openSync(source, 'r');
-  const output = fs.openSync(target, 'w');
-  let outPos = 0;
-  const emit = (piece: Buffer): void => {
-    const lo = Math.max(outPos, overwriteAt);
-    const hi = Math.min(outPos + piece.length, overwriteAt + overwrite.length);
-    if (lo < hi) overwrite.copy(piece, lo - outPos, lo - overwriteAt, hi - overwriteAt);
-    hash.update(piece);
-    for (let done = 0; done < piece.length;) {
-      done += fs.writeSync(output, piece, done, piece.length - done);
-    }
-    outPos += piece.length;
-  };
-  try {
-    let inPos = 0;
-    while (inPos < sourceBytes) {
-      const limit = inPos < insertAt ? insertAt : sourceBytes;
-      const n = fs.readSync(input, ioBuffer, 0, Math.min(ioBuffer.length, limit - inPos), inPos);
-      if (n === 0) throw new Error(`${source} is shorter than ${sourceBytes} bytes`);
-      emit(ioBuffer.subarray(0, n));
-      inPos += n;
-      if (inPos === insertAt) emit(inserted);
-    }
-    fs.fsyncSync(output);
-  } finally {
-    fs.closeSync(input);
-    fs.closeSync(output);
-  }
-  return { file: target, bytes: outPos, sha256: hash.digest('hex'), insertAt, overwriteAt };
 }
 
 /** Writes `dirs` x `perDir` files of about 100 bytes each; the same content every call. */
@@ -505,12 +206,6 @@ function writeSmallTree(root: string, dirs: number, perDir: number): number {
     }
   }
   return count;
-}
-
-function freshDir(dir: string): string {
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  return dir;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -588,32 +283,6 @@ class Report {
     }
     return lines.join('\n');
   }
-}
-
-function formatRatio(ratio: number): string {
-  return `${ratio >= 0.1 ? ratio.toFixed(2) : ratio.toPrecision(2)}x`;
-}
-
-function formatSeconds(seconds: number): string {
-  if (seconds >= 10) return `${seconds.toFixed(1)} s`;
-  if (seconds >= 0.1) return `${seconds.toFixed(2)} s`;
-  return `${(seconds * 1000).toFixed(1)} ms`;
-}
-
-function formatBytes(bytes: number): string {
-  const abs = Math.abs(bytes);
-  if (abs >= GiB) return `${(bytes / GiB).toFixed(2)} GiB`;
-  if (abs >= MiB) return `${(bytes / MiB).toFixed(2)} MiB`;
-  if (abs >= KiB) return `${(bytes / KiB).toFixed(1)} KiB`;
-  return `${bytes} B`;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] ?? NaN)
-    : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
 /** Runs one tool's part of an item; a failure is recorded and the run goes on. */
@@ -967,29 +636,6 @@ async function measureMediaGit(
 }
 
 /**
- * Checks that the CLI can at least create a repository, so that a CLI that does not work yet
- * costs one clear error instead of one per item. Returns the problem, or null.
- */
-async function probeMediaGit(): Promise<string | null> {
-  const hint = fs.existsSync(path.join(projectRoot, 'dist', 'cli', 'main.js'))
-    ? ''
-    : ' (dist/cli/main.js is missing: `npm run bench` builds it; did the build fail?)';
-  const dir = freshDir(path.join(runRoot, 'probe'));
-  try {
-    await mediagit(['init'], dir, 60);
-    if (!fs.existsSync(path.join(dir, '.mediagit'))) {
-      return 'MediaGit CLI: `mediagit init` made no .mediagit directory; repository sizes cannot be measured';
-    }
-    return null;
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    return `MediaGit CLI unusable, all MediaGit figures skipped: ${message}${hint}`;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/**
  * Item 4: status on a tree of small unchanged files, MediaGit against plain git.
  * Both repositories exist side by side and their status runs alternate, so
  * machine noise hits both alike. MediaGit is measured twice: walking the tree
@@ -1126,7 +772,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   fs.mkdirSync(workRoot, { recursive: true });
   tools = ensureTools();
-  childEnv = {
+  const childEnv: NodeJS.ProcessEnv = {
     ...process.env,
     LC_ALL: 'C',
     MEDIAGIT_AUTHOR_NAME: 'bench',
@@ -1139,8 +785,9 @@ async function main(): Promise<number> {
     BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes',
     BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
   };
+  configureRunner({ gnuTime: tools.gnuTime, env: childEnv });
   process.on('SIGINT', () => {
-    if (runningGroup !== null) killGroup(runningGroup);
+    killRunning();
     process.exit(130);
   });
 
@@ -1157,7 +804,7 @@ async function main(): Promise<number> {
   }
 
   freshDir(runRoot);
-  const mediagitProblem = await probeMediaGit();
+  const mediagitProblem = await probeMediaGit(path.join(runRoot, 'probe'));
   if (mediagitProblem !== null) report.error(mediagitProblem);
   const size = formatBytes(fileBytes);
   report.title(1, `add + commit of a ${size} incompressible file (time up to a trailing sync)`);

@@ -79,12 +79,16 @@ const CHUNKER_NAME = 'fastcdc-v1';
 const BUFFER_SIZE = 16 * 1024 * 1024;
 /** Chunk files written but not yet fsynced and renamed (each holds a descriptor). */
 const MAX_PENDING_DURABLE = 128;
+/** Chunk compressions running at once (the libuv pool has four threads). */
+const MAX_PARALLEL_ENCODES = 4;
 
 /** Stores files; holds the worker thread and stats for one command. */
 export class FileStore {
   readonly store: ObjectStore;
   readonly stats: StoreStats = { chunks: 0, newChunks: 0, newBytes: 0 };
   readonly #hasher = new WholeFileHasher();
+  #encoding = 0;
+  readonly #encodeWaiters: (() => void)[] = [];
   /** Chunk writes whose fsync and rename are still running. */
   readonly #durable = new Set<Promise<void>>();
 
@@ -260,8 +264,20 @@ export class FileStore {
     policy: CompressionPolicy,
   ): Promise<void> {
     if (await this.store.has(id)) return;
-    const encoded =
-      policy === 'auto' ? await encode(view, contentClass) : await encodeWithPolicy(view, policy);
+    // Compression holds an output buffer and a codec context per job: a few at a
+    // time keep both cores busy, more would only hold memory.
+    while (this.#encoding >= MAX_PARALLEL_ENCODES) {
+      await new Promise<void>((resolve) => this.#encodeWaiters.push(resolve));
+    }
+    this.#encoding++;
+    let encoded;
+    try {
+      encoded =
+        policy === 'auto' ? await encode(view, contentClass) : await encodeWithPolicy(view, policy);
+    } finally {
+      this.#encoding--;
+      this.#encodeWaiters.shift()?.();
+    }
     const header = encodeHeader('chunk', encoded.codec, view.length);
     try {
       // Returns once the bytes are written, so the shared buffer can be reused
