@@ -4,7 +4,6 @@
  * buffers), atomically over a working file, or as an ordered stream (`show`).
  * Every chunk is verified against its ID before a byte of it is used.
  */
-import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { decode } from '../compression/codec.ts';
@@ -12,7 +11,13 @@ import { tempName } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject } from '../errors.ts';
 import { decodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
 import { chunkIdOf, type ObjectId } from './object-id.ts';
-import { decodeHeader, HEADER_SIZE, isFileContent, type ObjectStore } from './object-store.ts';
+import {
+  decodeHeader,
+  HEADER_SIZE,
+  isFileContent,
+  type ObjectHandle,
+  type ObjectStore,
+} from './object-store.ts';
 
 export type FileObjectKind = 'blob' | 'manifest';
 
@@ -85,15 +90,19 @@ async function writeAll(out: fs.FileHandle, data: Uint8Array, position: number):
   }
 }
 
-/** Reads one chunk into `scratch` when stored raw (no allocation), verified by hash. */
+/**
+ * Reads one chunk into `scratch` when stored raw (no allocation), verified by
+ * hash. A loose chunk is its own file; a packed one is a window on its pack,
+ * read with one positional read of exactly the record (ObjectStore.open).
+ */
 async function readChunkInto(
   store: ObjectStore,
   chunk: ChunkRef,
   scratch: Buffer,
 ): Promise<Buffer> {
-  let handle: fs.FileHandle;
+  let handle: ObjectHandle;
   try {
-    handle = await fs.open(store.pathOf(chunk.id), constants.O_RDONLY);
+    handle = await store.open(chunk.id);
   } catch (error) {
     if (hasErrnoCode(error, 'ENOENT')) throw missingObject(chunk.id);
     throw error;

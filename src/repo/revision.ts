@@ -3,8 +3,6 @@
  * short object IDs (at least 4 hex digits), <ref>@{n} reflog entries, and any
  * number of ~N and ^N suffixes, as in gitrevisions(7).
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
 import { decodeTag } from '../odb/commit.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
@@ -115,16 +113,7 @@ async function resolveRefName(repo: Repository, name: string): Promise<string | 
 }
 
 async function resolveShortId(repo: Repository, prefix: string, rev: string): Promise<ObjectId> {
-  const dir = path.join(repo.objects.objectsDir, prefix.slice(0, 2));
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch {
-    throw unknownRevision(rev);
-  }
-  const candidates = names
-    .filter((n) => n.startsWith(prefix.slice(2)))
-    .map((n) => prefix.slice(0, 2) + n);
+  const candidates = await repo.objects.idsWithPrefix(prefix);
   if (candidates.length > 1) {
     // Prefer commits and tags: chunks and blobs are never what a short ID means in a revision.
     const named: ObjectId[] = [];

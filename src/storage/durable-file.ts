@@ -30,7 +30,13 @@ export class DirectorySync {
     const dirs = [...this.#dirs];
     this.#dirs.clear();
     const workers = Array.from({ length: Math.min(8, dirs.length) }, async () => {
-      for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) await fsyncDirectory(dir);
+      for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+        await fsyncDirectory(dir).catch((error: unknown) => {
+          // A folder removed meanwhile has no entry left to make durable
+          // (repack removes objects/xx/ folders it emptied by packing them).
+          if (!hasErrnoCode(error, 'ENOENT')) throw error;
+        });
+      }
     });
     await Promise.all(workers);
   }
@@ -75,6 +81,8 @@ export async function writeFileAtomic(
     }
     await fs.mkdir(path.dirname(finalPath), { recursive: true });
     await fs.rename(tmp, finalPath);
+    // The new folder's own entry must become durable too.
+    options.dirSync?.add(path.dirname(path.dirname(finalPath)));
   }
   options.dirSync?.add(path.dirname(finalPath));
 }

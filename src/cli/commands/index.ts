@@ -26,4 +26,5 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   tag: () => import('./tag.ts'),
   config: () => import('./config.ts'),
   fsmonitor: () => import('./fsmonitor.ts'),
+  repack: () => import('./repack.ts'),
 };
