@@ -26,7 +26,10 @@ export const EMPTY_BLOB_ID = sha256Hex(new Uint8Array(0));
 
 /** The ID of a chunk: BLAKE3-256 of its bytes. */
 export function chunkIdOf(data: Uint8Array): ObjectId {
-  return blake3(data).toString('hex');
+  const bytes = Buffer.isBuffer(data)
+    ? data
+    : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return blake3(bytes).toString('hex');
 }
 
 /** The ID an object of `type` with these canonical bytes has. */
