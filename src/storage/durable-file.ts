@@ -52,39 +52,17 @@ export async function fsyncDirectory(dir: string): Promise<void> {
 }
 
 /**
- * Writes `parts` to `finalPath` through a fsynced temp file in `tmpDir`.
- * With `exclusive`, an existing final file wins and the temp file is dropped
- * (content-addressed files with the same name have the same bytes).
+ * Writes `parts` to `finalPath` through a fsynced temp file in `tmpDir`,
+ * renamed into place (replacing a file of the same name: content-addressed
+ * files with the same name have the same bytes).
  */
 export async function writeFileAtomic(
   finalPath: string,
   parts: readonly Uint8Array[],
   options: { tmpDir: string; dirSync?: DirectorySync | undefined; mode?: number },
 ): Promise<void> {
-  const tmp = tempName(options.tmpDir, path.basename(finalPath));
-  const handle = await fs.open(tmp, 'wx', options.mode ?? 0o444);
-  try {
-    await handle.writev(parts as Uint8Array[]);
-    await handle.sync();
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true });
-    throw error;
-  }
-  await handle.close();
-  try {
-    await fs.rename(tmp, finalPath);
-  } catch (error) {
-    if (!hasErrnoCode(error, 'ENOENT')) {
-      await fs.rm(tmp, { force: true });
-      throw error;
-    }
-    await fs.mkdir(path.dirname(finalPath), { recursive: true });
-    await fs.rename(tmp, finalPath);
-    // The new folder's own entry must become durable too.
-    options.dirSync?.add(path.dirname(path.dirname(finalPath)));
-  }
-  options.dirSync?.add(path.dirname(finalPath));
+  const { durable } = await beginAtomicWrite(finalPath, parts, options);
+  await durable;
 }
 
 /**
