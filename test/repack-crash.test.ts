@@ -168,11 +168,11 @@ test(
         const label = `iteration ${i}`;
         await commit(i);
         const before = await objectFiles(repo);
-        // Each run merges all history, so it takes a little longer than the last
-        // full one; every other kill aims at its end (fsync, verify, deletions).
-        const window = longest * 1.2;
-        const from = i % 2 === 0 ? window * 0.75 : startupMs * 0.8;
-        const delay = Math.round(from + random() * (window - from));
+        // Each run does about what the last full one did (plus one commit);
+        // every other kill aims at its end: fsyncs, the check, the deletions.
+        const [from, to] =
+          i % 2 === 0 ? [longest * 0.7, longest * 1.05] : [startupMs * 0.8, longest * 1.1];
+        const delay = Math.round(from + random() * (to - from));
         const child = repo.spawn(['repack', '-a', '-d', '-q']);
         const finished = collect(child);
         const timer = setTimeout(() => child.kill('SIGKILL'), delay);

@@ -230,7 +230,9 @@ test('repack while commits land and another repack runs loses no object', async 
         commits.set(await commitTree(repo, tree, `round ${round} ${i}`), new Map(tree));
       }
       for (const result of await Promise.all(repacks)) {
-        assert.equal(result.code, 0, result.stderr);
+        // A repack whose new pack another one merged first stops before deleting anything.
+        const superseded = result.code === 1 && /concurrent repack/.test(result.stderr);
+        assert.ok(result.code === 0 || superseded, result.stderr);
       }
     }
     await repo.ok(['repack', '-a', '-d', '-q']);

@@ -275,7 +275,12 @@ export class ObjectStore {
     }
     for (const fanout of fanouts.sort()) {
       if (!/^[0-9a-f]{2}$/.test(fanout)) continue;
-      for (const rest of (await fs.readdir(path.join(this.objectsDir, fanout))).sort()) {
+      // A repack may remove a folder it emptied between the two reads.
+      const names = await fs.readdir(path.join(this.objectsDir, fanout)).catch((error: unknown) => {
+        if (hasErrnoCode(error, 'ENOENT')) return [];
+        throw error;
+      });
+      for (const rest of names.sort()) {
         const id = fanout + rest;
         if (isObjectId(id)) yield id;
       }

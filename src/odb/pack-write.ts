@@ -22,7 +22,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { decode } from '../compression/codec.ts';
 import { fsyncDirectory, tempName, writeFileAtomic } from '../storage/durable-file.ts';
-import { corruptObject } from '../errors.ts';
+import { corruptObject, hasErrnoCode, MediaGitError } from '../errors.ts';
 import { objectIdOf, type ObjectId } from './object-id.ts';
 import {
   decodeHeader,
@@ -130,8 +130,20 @@ export async function packObjects(
   await fsyncDirectory(packDir);
 
   // Step 4: read it back as any reader would, before anyone relies on it.
-  const pack = await store.packs.load(name);
-  await verifyPack(pack, options.signal);
+  let pack: Pack;
+  try {
+    pack = await store.packs.load(name);
+    await verifyPack(pack, options.signal);
+  } catch (error) {
+    if (!hasErrnoCode(error, 'ENOENT')) throw error;
+    // Another `repack -a -d` merged it and removed it: its objects are safe
+    // in that pack, but this one cannot vouch for them, so it deletes nothing.
+    throw new MediaGitError(
+      'PACK_SUPERSEDED',
+      `pack ${name} was merged into another pack by a concurrent repack before it could be checked; nothing was deleted`,
+      { data: { pack: name }, cause: error },
+    );
+  }
   if (pack.count !== entries.length) {
     throw new Error(
       `pack ${name} indexes ${pack.count} objects, not the ${entries.length} written`,

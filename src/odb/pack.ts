@@ -124,13 +124,62 @@ export interface ObjectHandle {
   close(): Promise<void>;
 }
 
+/** How long an unused pack file stays open for the next read. */
+const IDLE_CLOSE_MS = 1000;
+
+/**
+ * One open pack file shared by every read of it, so a packed read is one
+ * positional read rather than open, read, close. It closes once unused for
+ * a moment, so a pack that a repack deleted does not keep its disk space, and
+ * a long-running process does not gather open files. (A pack renamed over by
+ * another with the same name has the same bytes: the name is the checksum.)
+ */
+class SharedPackFile {
+  readonly #path: string;
+  #open: Promise<fs.FileHandle> | undefined;
+  #users = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(filePath: string) {
+    this.#path = filePath;
+  }
+
+  async acquire(): Promise<fs.FileHandle> {
+    this.#users++;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const opening = (this.#open ??= fs.open(this.#path, 'r'));
+    try {
+      return await opening;
+    } catch (error) {
+      if (this.#open === opening) this.#open = undefined;
+      this.release();
+      throw error;
+    }
+  }
+
+  release(): void {
+    if (--this.#users > 0) return;
+    this.#timer = setTimeout(() => {
+      const opening = this.#open;
+      if (this.#users > 0 || !opening) return;
+      this.#open = undefined;
+      opening.then((file) => file.close()).catch(() => undefined);
+    }, IDLE_CLOSE_MS);
+    this.#timer.unref();
+  }
+}
+
 /** A window on one record of an open pack file. */
 class PackedObjectHandle implements ObjectHandle {
+  readonly #shared: SharedPackFile;
   readonly #file: fs.FileHandle;
   readonly #offset: number;
   readonly #length: number;
+  #closed = false;
 
-  constructor(file: fs.FileHandle, offset: number, length: number) {
+  constructor(shared: SharedPackFile, file: fs.FileHandle, offset: number, length: number) {
+    this.#shared = shared;
     this.#file = file;
     this.#offset = offset;
     this.#length = length;
@@ -157,8 +206,10 @@ class PackedObjectHandle implements ObjectHandle {
     return out.subarray(0, bytesRead);
   }
 
-  close(): Promise<void> {
-    return this.#file.close();
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#shared.release();
   }
 }
 
@@ -187,6 +238,8 @@ export class Pack {
   readonly indexPath: string;
   readonly count: number;
   readonly packSize: number;
+  /** The pack file, kept open between reads. */
+  readonly file: SharedPackFile;
   readonly #index: Buffer;
   readonly #fanout: Uint32Array;
   readonly #idsAt: number;
@@ -205,6 +258,7 @@ export class Pack {
     this.#offsetsAt = this.#idsAt + this.count * ID_BYTES;
     this.#lengthsAt = this.#offsetsAt + this.count * 8;
     this.packSize = packSize;
+    this.file = new SharedPackFile(this.packPath);
   }
 
   /**
@@ -496,8 +550,9 @@ export class PackSet {
       const found = await this.find(id);
       if (!found) return undefined;
       try {
-        const file = await fs.open(found.pack.packPath, 'r');
-        return new PackedObjectHandle(file, found.entry.offset, found.entry.length);
+        const file = await found.pack.file.acquire();
+        const { offset, length } = found.entry;
+        return new PackedObjectHandle(found.pack.file, file, offset, length);
       } catch (error) {
         if (!hasErrnoCode(error, 'ENOENT') || attempt >= 2) throw error;
         await this.scan();

@@ -103,6 +103,9 @@ export async function beginAtomicWrite(
       }
       await fs.mkdir(path.dirname(finalPath), { recursive: true });
       await fs.rename(tmp, finalPath);
+      // The new folder's own entry must become durable too (repack -d
+      // removes emptied objects/xx/ folders, so they are created often).
+      options.dirSync?.add(path.dirname(path.dirname(finalPath)));
     }
     options.dirSync?.add(path.dirname(finalPath));
   })();
