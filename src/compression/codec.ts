@@ -120,6 +120,12 @@ async function brotli(data: Uint8Array): Promise<Buffer> {
       [zlib.constants.BROTLI_PARAM_QUALITY]:
         data.length < BROTLI_SMALL ? BROTLI_QUALITY_SMALL : BROTLI_QUALITY_LARGE,
       [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+      // A window no larger than the data: the encoder's memory follows the
+      // window (4 MiB by default), which many small objects at once multiply.
+      [zlib.constants.BROTLI_PARAM_LGWIN]: Math.min(
+        zlib.constants.BROTLI_DEFAULT_WINDOW,
+        Math.max(zlib.constants.BROTLI_MIN_WINDOW_BITS, Math.ceil(Math.log2(data.length + 1))),
+      ),
     },
   });
 }

@@ -6,7 +6,7 @@
  * that an unchanged tree costs no file reads. When hashing proved a file
  * unchanged, the refreshed stat data is saved if the index lock is free.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs';
 import type { ObjectId } from '../odb/object-id.ts';
 import {
@@ -44,11 +44,16 @@ export async function hashWorkFile(full: string, stats: fs.Stats): Promise<Objec
       .update(fs.readlinkSync(full, { encoding: 'buffer' }))
       .digest('hex');
   }
+  // Small files in one read: a stream per file costs more than its hashing.
+  if (stats.size <= SMALL_FILE_READ) return hash('sha256', fs.readFileSync(full), 'hex');
   const hasher = createHash('sha256');
-  for await (const piece of fs.createReadStream(full, { highWaterMark: 4 << 20 }))
+  for await (const piece of fs.createReadStream(full, { highWaterMark: 4 << 20 })) {
     hasher.update(piece as Buffer);
+  }
   return hasher.digest('hex');
 }
+
+const SMALL_FILE_READ = 1 << 20;
 
 /**
  * Working-tree changes against the index. Files whose stat data changed are

@@ -62,11 +62,17 @@ export async function writeTreeFromFiles(
   store: ObjectStore,
   files: Iterable<TreeFile | IndexEntry>,
 ): Promise<ObjectId> {
-  const pending: Promise<unknown>[] = [];
-  const id = buildTrees(files, (id, data) => {
-    pending.push(store.write('tree', data, 'text', id));
-  });
-  await Promise.all(pending);
+  const trees: [ObjectId, Buffer][] = [];
+  const id = buildTrees(files, (treeId, data) => trees.push([treeId, data]));
+  // A few at a time: each compression holds an encoder and its buffers.
+  let next = 0;
+  const writer = async (): Promise<void> => {
+    for (let i = next++; i < trees.length; i = next++) {
+      const [treeId, data] = trees[i]!;
+      await store.write('tree', data, 'text', treeId);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, trees.length) }, writer));
   return id;
 }
 
