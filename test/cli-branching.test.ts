@@ -109,8 +109,6 @@ class GitTwin {
   }
 }
 
-const gitAvailable = spawnSync('git', ['--version']).status === 0;
-
 /** A MediaGit repository and a Git twin that receive the same commands and files. */
 class Pair {
   readonly m: TempRepo;
@@ -226,7 +224,7 @@ async function lastReflogMessage(repo: TempRepo, ref = 'HEAD'): Promise<string> 
 
 // ---------------------------------------------------------------------------
 
-describe('switch and checkout restore every kind of file', { skip: !gitAvailable }, () => {
+describe('switch and checkout restore every kind of file', () => {
   it('brings back exact bytes and modes after commit, branch switch and old-commit checkout', async () => {
     const pair = await Pair.create();
     const { m } = pair;
@@ -313,7 +311,7 @@ async function headOfFeature(repo: TempRepo): Promise<string> {
   return (await new Refs(r).read('refs/heads/feature'))!;
 }
 
-describe('switching refuses to lose work, like git', { skip: !gitAvailable }, () => {
+describe('switching refuses to lose work, like git', () => {
   it('refuses local changes and untracked files in the way, carries other changes along', async () => {
     const pair = await Pair.create();
     const { m } = pair;
@@ -431,7 +429,7 @@ describe('switching refuses to lose work, like git', { skip: !gitAvailable }, ()
   });
 });
 
-describe('branches with no commits yet', { skip: !gitAvailable }, () => {
+describe('branches with no commits yet', () => {
   it('switches away from and between unborn branches like git', async () => {
     const pair = await Pair.create();
     const { m } = pair;
@@ -478,7 +476,7 @@ describe('branches with no commits yet', { skip: !gitAvailable }, () => {
   });
 });
 
-describe('reset', { skip: !gitAvailable }, () => {
+describe('reset', () => {
   it('moves HEAD and resets the index and working tree per mode', async () => {
     const pair = await Pair.create();
     const { m } = pair;
@@ -554,7 +552,7 @@ describe('reset', { skip: !gitAvailable }, () => {
   });
 });
 
-describe('tag', { skip: !gitAvailable }, () => {
+describe('tag', () => {
   it('creates lightweight and annotated tags, refuses duplicates, deletes', async () => {
     const pair = await Pair.create();
     const { m } = pair;
@@ -632,7 +630,7 @@ describe('tag', { skip: !gitAvailable }, () => {
   });
 });
 
-describe('rm and mv', { skip: !gitAvailable }, () => {
+describe('rm and mv', () => {
   it('removes files with git’s safety checks', async () => {
     const pair = await Pair.create();
     await pair.write(
@@ -715,7 +713,7 @@ describe('rm and mv', { skip: !gitAvailable }, () => {
   });
 });
 
-describe('restore and checkout -- paths', { skip: !gitAvailable }, () => {
+describe('restore and checkout -- paths', () => {
   it('restores from the index, from HEAD, or from another commit', async () => {
     const pair = await Pair.create();
     const { m } = pair;
@@ -775,7 +773,7 @@ describe('restore and checkout -- paths', { skip: !gitAvailable }, () => {
   });
 });
 
-describe('branch', { skip: !gitAvailable }, () => {
+describe('branch', () => {
   it('lists, creates, deletes and renames like git', async () => {
     const pair = await Pair.create();
     const { m } = pair;

@@ -553,11 +553,7 @@ test('bounded work on huge virtual files of tiny units', async () => {
 // ---------------------------------------------------------------------------------------
 // Real files
 
-const hasFfmpeg = await run('ffmpeg', ['-version']).then(
-  () => true,
-  () => false,
-);
-const skipFfmpeg = hasFfmpeg ? false : 'ffmpeg/ffprobe not installed';
+// No skip when ffmpeg is missing: `npm test` installs it first (scripts/ensure-tools.ts).
 
 interface Fixture {
   readonly name: string;
@@ -633,13 +629,11 @@ before(async () => {
   const glbFile = path.join(dir, 'a.glb');
   await fs.writeFile(glbFile, await makeGlb());
   fixtures.push({ name: 'a.glb', strategy: 'glb', file: glbFile, data: Buffer.alloc(0) });
-  if (hasFfmpeg) {
-    await Promise.all(
-      FIXTURE_SPECS.map(async ({ name, args }) => ffmpeg(...args, path.join(dir, name))),
-    );
-    for (const { name, strategy } of FIXTURE_SPECS) {
-      fixtures.push({ name, strategy, file: path.join(dir, name), data: Buffer.alloc(0) });
-    }
+  await Promise.all(
+    FIXTURE_SPECS.map(async ({ name, args }) => ffmpeg(...args, path.join(dir, name))),
+  );
+  for (const { name, strategy } of FIXTURE_SPECS) {
+    fixtures.push({ name, strategy, file: path.join(dir, name), data: Buffer.alloc(0) });
   }
   for (const fixture of fixtures) fixture.data = await fs.readFile(fixture.file);
 });
@@ -761,37 +755,31 @@ test('real files: cuts are the structure read independently, and few reads', asy
   }
 });
 
-test(
-  'real files: cuts never split a frame, and the media starts on a cut',
-  {
-    skip: skipFfmpeg,
-  },
-  async () => {
-    // What must be right before (or at) the first frame's preceding cut, per container.
-    const mediaStart: Record<string, (d: Buffer, cut: number) => boolean> = {
-      'a.mp4': (d, c) => d.toString('latin1', c - 4, c) === 'mdat',
-      'a.mov': (d, c) => d.toString('latin1', c - 4, c) === 'mdat',
-      'a.mkv': (d, c) => d.readUInt32BE(c) === 0x1f43b675,
-      'a.webm': (d, c) => d.readUInt32BE(c) === 0x1f43b675,
-      'a.wav': (d, c) => d.toString('latin1', c - 8, c - 4) === 'data',
-      'a.avi': (d, c) => d.toString('latin1', c - 4, c) === 'movi',
-      'a.aiff': (d, c) => d.toString('latin1', c - 16, c - 12) === 'SSND', // offset 0
-    };
-    for (const { name, strategy, file, data } of fixtures.filter((f) => f.strategy !== 'glb')) {
-      const { cuts } = await fileCuts(strategy, file);
-      const packets = await ffprobePackets(file);
-      assert.ok(packets.length > 5, `${name}: ${packets.length} packets`);
-      for (const { pos, size } of packets) {
-        const inside = cuts.filter((c) => c > pos && c < pos + size);
-        assert.deepEqual(inside, [], `${name}: cut inside the frame at ${pos} (+${size})`);
-      }
-      const first = cutAtOrBefore(cuts, packets[0]!.pos);
-      assert.ok(mediaStart[name]!(data, first), `${name}: media does not start at cut ${first}`);
+test('real files: cuts never split a frame, and the media starts on a cut', async () => {
+  // What must be right before (or at) the first frame's preceding cut, per container.
+  const mediaStart: Record<string, (d: Buffer, cut: number) => boolean> = {
+    'a.mp4': (d, c) => d.toString('latin1', c - 4, c) === 'mdat',
+    'a.mov': (d, c) => d.toString('latin1', c - 4, c) === 'mdat',
+    'a.mkv': (d, c) => d.readUInt32BE(c) === 0x1f43b675,
+    'a.webm': (d, c) => d.readUInt32BE(c) === 0x1f43b675,
+    'a.wav': (d, c) => d.toString('latin1', c - 8, c - 4) === 'data',
+    'a.avi': (d, c) => d.toString('latin1', c - 4, c) === 'movi',
+    'a.aiff': (d, c) => d.toString('latin1', c - 16, c - 12) === 'SSND', // offset 0
+  };
+  for (const { name, strategy, file, data } of fixtures.filter((f) => f.strategy !== 'glb')) {
+    const { cuts } = await fileCuts(strategy, file);
+    const packets = await ffprobePackets(file);
+    assert.ok(packets.length > 5, `${name}: ${packets.length} packets`);
+    for (const { pos, size } of packets) {
+      const inside = cuts.filter((c) => c > pos && c < pos + size);
+      assert.deepEqual(inside, [], `${name}: cut inside the frame at ${pos} (+${size})`);
     }
-  },
-);
+    const first = cutAtOrBefore(cuts, packets[0]!.pos);
+    assert.ok(mediaStart[name]!(data, first), `${name}: media does not start at cut ${first}`);
+  }
+});
 
-test('real files: unknown-size clusters cut like known sizes', { skip: skipFfmpeg }, async () => {
+test('real files: unknown-size clusters cut like known sizes', async () => {
   const { data } = fixture('a.webm');
   const expected = await memoryCuts('ebml', data);
   const live = Buffer.from(data);
@@ -1066,7 +1054,7 @@ function unsharedBytes(
     .reduce((sum, c) => sum + c.length, 0);
 }
 
-test('metadata-only re-mux: only the changed boxes are new', { skip: skipFfmpeg }, async (t) => {
+test('metadata-only re-mux: only the changed boxes are new', async (t) => {
   // As in the issue: `a` is what the encoder wrote, `b` is `ffmpeg -i a -c copy -metadata
   // title=x b` (with the same muxer flags).
   const cases: { label: string; strategy: ChunkingStrategy; ext: string; flags: string[] }[] = [
