@@ -44,6 +44,7 @@ import {
   treeBytes,
   workRoot,
   type RunResult,
+  fail,
 } from './lib.ts';
 
 /** Names the generators below; bump it when one of them changes its output. */
@@ -114,11 +115,6 @@ function parseOptions(argv: readonly string[]): Options {
     }
   }
   return options;
-}
-
-function fail(message: string): never {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(2);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ import {
   workRoot,
   type RunResult,
   type SecondVersion,
+  fail,
 } from './lib.ts';
 
 const runRoot = path.join(workRoot, 'run');
@@ -109,11 +110,6 @@ function parseOptions(argv: readonly string[]): Options {
     }
   }
   return options;
-}
-
-function fail(message: string): never {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(2);
 }
 
 // ---------------------------------------------------------------------------------------------

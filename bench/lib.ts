@@ -31,6 +31,12 @@ export const workRoot = path.join(projectRoot, 'bench-work');
 // One reused I/O buffer: fresh memory costs ~4 s per GiB in page faults on this machine kind.
 const ioBuffer = Buffer.allocUnsafe(8 * MiB);
 
+/** Stops with a usage error (exit 2), as a CLI does for bad arguments. */
+export function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
 export function progress(message: string): void {
   process.stderr.write(`· ${message}\n`);
 }
