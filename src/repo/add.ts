@@ -7,7 +7,7 @@ import { MediaGitError } from '../errors.ts';
 import type { StoreStats } from '../odb/file-store.ts';
 import { StagingIndex } from './index-file.ts';
 import type { Repository } from './repository.ts';
-import { stageFiles, vanishedPaths, type StageOptions } from './stage.ts';
+import { stageFiles, type StageOptions } from './stage.ts';
 import { IgnoreRules, isUnder, toRepoPath, walkWorkTree, type WorkFile } from './worktree.ts';
 
 export interface AddOptions extends StageOptions {
@@ -42,9 +42,10 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
     const index = await StagingIndex.load(repo.gitDir);
     const rules = new IgnoreRules(workTree);
     const files = new Map<string, WorkFile>();
+    const trackedPaths = index.sortedPaths();
     for (const [i, prefix] of prefixes.entries()) {
       const found = walkWorkTree(workTree, prefix, rules);
-      const tracked = index.sortedPaths().some((p) => isUnder(p, prefix));
+      const tracked = trackedPaths.some((p) => isUnder(p, prefix));
       if (found.length === 0 && !tracked) {
         if (prefix !== '' && rules.ignores(prefix, false)) {
           throw new MediaGitError(
@@ -71,7 +72,7 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
     }
     // Tracked files count as present even when ignored.
     const present = new Set(files.keys());
-    for (const p of index.sortedPaths()) {
+    for (const p of trackedPaths) {
       if (!present.has(p) && prefixes.some((prefix) => isUnder(p, prefix))) {
         for (const file of walkWorkTree(workTree, p, rules, { includeIgnored: true })) {
           files.set(file.path, file);
@@ -79,7 +80,10 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
         }
       }
     }
-    const removed = vanishedPaths(index, present, prefixes);
+    // Tracked paths under the pathspecs that are gone from the work tree.
+    const removed = trackedPaths.filter(
+      (p) => !present.has(p) && prefixes.some((prefix) => isUnder(p, prefix)),
+    );
     if (options.dryRun) {
       const added = [...files.values()]
         .filter((f) => {

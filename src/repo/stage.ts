@@ -3,12 +3,11 @@
  * and `add -u`.
  */
 import fs from 'node:fs/promises';
-import type { Stats } from 'node:fs';
 import { FileStore, type FileProfile, type StoreStats } from '../odb/file-store.ts';
 import { detectFormat } from '../media/detect.ts';
 import { storageProfileFor } from '../media/storage-profile.ts';
 import { entryFromStats, statMatches, type StagingIndex } from './index-file.ts';
-import { absolutePath, isUnder, type WorkFile } from './worktree.ts';
+import { absolutePath, type WorkFile } from './worktree.ts';
 import type { Repository } from './repository.ts';
 
 export interface StageOptions {
@@ -90,16 +89,3 @@ function profileFor(head: Uint8Array, repoPath: string, size: number): FileProfi
   const profile = storageProfileFor(detectFormat(head, repoPath), size);
   return { chunking: profile.chunking, compression: profile.compression };
 }
-
-/** Index paths under any of `prefixes` whose files are gone from the work tree. */
-export function vanishedPaths(
-  index: StagingIndex,
-  present: ReadonlySet<string>,
-  prefixes: readonly string[],
-): string[] {
-  return index
-    .sortedPaths()
-    .filter((p) => !present.has(p) && prefixes.some((prefix) => isUnder(p, prefix)));
-}
-
-export type { Stats };
