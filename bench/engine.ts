@@ -441,7 +441,7 @@ async function checkpointPair(bytes: number): Promise<Pair> {
     return [v1, v2];
   });
   const description = 'float32 checkpoint, normal-ish values; v2: every 20th value perturbed';
-  return pairOf('checkpoint', description, 'model.f32', 'zstd,3', files);
+  return pairOf('checkpoint', description, 'model.ckpt', 'zstd,3', files);
 }
 
 function writeCheckpointPair(count: number, fd1: number, fd2: number): void {

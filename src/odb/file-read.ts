@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { decode } from '../compression/codec.ts';
 import { tempName } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject } from '../errors.ts';
 import { decodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
@@ -125,11 +124,8 @@ async function readChunkInto(
       const stat = await handle.stat();
       const whole =
         bytesRead === stat.size ? scratch.subarray(0, bytesRead) : await handle.readFile();
-      try {
-        data = await decode(header.codec, whole.subarray(HEADER_SIZE), header.rawSize);
-      } catch (error) {
-        throw corruptObject(chunk.id, 'payload does not decompress', error);
-      }
+      // Decoded and verified as any read (a delta's base read from the store).
+      return (await store.decodeVerified(chunk.id, whole)).data;
     }
   } finally {
     await handle.close();

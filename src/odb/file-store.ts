@@ -13,12 +13,16 @@ import { constants, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { chunkSizesForFile, findChunkLength, type ChunkSizes } from '../chunking/fastcdc.ts';
 import {
+  Codec,
   classifyContent,
   encode,
+  encodeDelta,
   encodeWithPolicy,
   type CompressionPolicy,
   type ContentClass,
+  type Encoded,
 } from '../compression/codec.ts';
+import { sketchOf } from '../chunking/sketch.ts';
 import {
   CONTAINER_CUT_RULES,
   FIXED_CHUNK_SIZE,
@@ -27,8 +31,9 @@ import {
 } from '../chunking/containers.ts';
 import { beginAtomicWrite } from '../storage/durable-file.ts';
 import { hasErrnoCode, MediaGitError } from '../errors.ts';
+import { deltaPrefix, SketchIndex, type DeltaOptions } from './delta.ts';
 import { encodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
-import { chunkIdOf, type ObjectId } from './object-id.ts';
+import { chunkIdOf, objectIdOf, type ObjectId } from './object-id.ts';
 import { encodeHeader, HEADER_SIZE, type ObjectStore } from './object-store.ts';
 import { WholeFileHasher } from './whole-file-hasher.ts';
 import type { FileObjectKind } from './file-read.ts';
@@ -45,6 +50,8 @@ export interface StoreStats {
   chunks: number;
   newChunks: number;
   newBytes: number;
+  /** New objects stored as deltas against similar earlier ones. */
+  deltas: number;
 }
 
 export interface StoreFileOptions {
@@ -64,7 +71,21 @@ export interface StoreFileOptions {
 export interface FileProfile {
   readonly chunking: ChunkingStrategy;
   readonly compression: CompressionPolicy;
+  /** Store new objects as deltas against similar earlier ones; absent: never. */
+  readonly delta?: DeltaOptions | undefined;
 }
+
+/** An object ready to write, and what delta bookkeeping it needs. */
+interface EncodedObject {
+  readonly codec: Codec;
+  readonly parts: readonly Uint8Array[];
+  readonly storedSize: number;
+  /** Its delta chain depth (0: stored whole) and sketch, when it may serve as a base. */
+  readonly base?: { readonly depth: number; readonly sketch: Uint32Array } | undefined;
+}
+
+/** A delta this much smaller than the raw object is kept without trying a full encoding. */
+const CLEARLY_SMALLER = 8;
 
 const PROFILE_HEAD_BYTES = 64 * 1024;
 
@@ -85,19 +106,27 @@ const MAX_PARALLEL_ENCODES = 4;
 /** Stores files; holds the worker thread and stats for one command. */
 export class FileStore {
   readonly store: ObjectStore;
-  readonly stats: StoreStats = { chunks: 0, newChunks: 0, newBytes: 0 };
+  readonly stats: StoreStats = { chunks: 0, newChunks: 0, newBytes: 0, deltas: 0 };
   readonly #hasher = new WholeFileHasher();
   #encoding = 0;
   readonly #encodeWaiters: (() => void)[] = [];
   /** Chunk writes whose fsync and rename are still running. */
   readonly #durable = new Set<Promise<void>>();
+  #sketches: Promise<SketchIndex> | undefined;
+  /** Objects of the file being stored that may serve as bases once it is stored. */
+  #newBases: { id: ObjectId; depth: number; length: number; sketch: Uint32Array }[] = [];
 
   constructor(store: ObjectStore) {
     this.store = store;
   }
 
+  /** Saves the sketches of new objects (for later deltas) and stops the worker. */
   async close(): Promise<void> {
-    await this.#hasher.close();
+    try {
+      if (this.#sketches) await (await this.#sketches).save();
+    } finally {
+      await this.#hasher.close();
+    }
   }
 
   /** Stores the regular file at `filePath`. */
@@ -117,7 +146,7 @@ export class FileStore {
         if (data.length !== size) throw fileChanged(filePath);
         options.onBytes?.(size);
         const profile = options.profile?.(data.subarray(0, PROFILE_HEAD_BYTES), size);
-        return await this.storeBlob(data, profile?.compression);
+        return await this.storeBlob(data, profile?.compression, profile?.delta);
       }
       let profile: FileProfile = { chunking: 'cdc', compression: 'auto' };
       if (options.profile) {
@@ -132,10 +161,80 @@ export class FileStore {
   }
 
   /** Stores bytes already in memory as a blob (symlink targets, small files). */
-  async storeBlob(data: Uint8Array, compression?: CompressionPolicy): Promise<StoredFile> {
-    const result = await this.store.write('blob', data, undefined, undefined, compression);
-    if (result.written) this.stats.newBytes += result.storedSize;
-    return { kind: 'blob', id: result.id, size: data.length, sha256: result.id };
+  async storeBlob(
+    data: Uint8Array,
+    compression: CompressionPolicy = 'auto',
+    delta?: DeltaOptions,
+  ): Promise<StoredFile> {
+    const id = objectIdOf('blob', data);
+    if (!(await this.store.has(id))) {
+      const encoded = await this.#encodeObject(
+        data,
+        compression,
+        classifyContent(data.subarray(0, 64 * 1024)),
+        delta,
+      );
+      const result = await this.store.writeEncoded('blob', id, data.length, {
+        codec: encoded.codec,
+        payload: encoded.parts.length === 1 ? encoded.parts[0]! : Buffer.concat(encoded.parts),
+      });
+      if (result.written) {
+        this.stats.newBytes += result.storedSize;
+        if (encoded.base) {
+          (await this.#sketchIndex()).add(id, encoded.base.depth, data.length, encoded.base.sketch);
+        }
+      }
+    }
+    return { kind: 'blob', id, size: data.length, sha256: id };
+  }
+
+  #sketchIndex(): Promise<SketchIndex> {
+    this.#sketches ??= SketchIndex.load(this.store.objectsDir);
+    return this.#sketches;
+  }
+
+  /**
+   * Encodes a new object: as a delta against the most similar earlier object
+   * when `delta` allows and the delta is smaller than the object compressed
+   * on its own, else compressed by `policy`.
+   */
+  async #encodeObject(
+    data: Uint8Array,
+    policy: CompressionPolicy,
+    contentClass: ContentClass,
+    delta: DeltaOptions | undefined,
+  ): Promise<EncodedObject> {
+    const sketch = delta ? sketchOf(data) : undefined;
+    let viaDelta: EncodedObject | undefined;
+    const found = delta && sketch && (await this.#sketchIndex()).find(sketch, data.length, delta);
+    if (found) {
+      const bases = await Promise.all(
+        found.ids.map((id) => this.store.read(id).then((object) => object.data)),
+      ).catch(() => undefined); // a base gone since it was sketched: no delta
+      if (bases) {
+        const frame = await encodeDelta(
+          data,
+          bases.length === 1 ? bases[0]! : Buffer.concat(bases),
+        );
+        const prefix = deltaPrefix(found.ids, found.depth);
+        viaDelta = {
+          codec: Codec.delta,
+          parts: [prefix, frame],
+          storedSize: HEADER_SIZE + prefix.length + frame.length,
+          base: { depth: found.depth, sketch: sketch! },
+        };
+        if (frame.length * CLEARLY_SMALLER < data.length) return viaDelta;
+      }
+    }
+    const whole: Encoded =
+      policy === 'auto' ? await encode(data, contentClass) : await encodeWithPolicy(data, policy);
+    if (viaDelta && viaDelta.storedSize < HEADER_SIZE + whole.payload.length) return viaDelta;
+    return {
+      codec: whole.codec,
+      parts: [whole.payload],
+      storedSize: HEADER_SIZE + whole.payload.length,
+      base: sketch && { depth: 0, sketch },
+    };
   }
 
   async #storeChunked(
@@ -153,7 +252,7 @@ export class FileStore {
     this.#hasher.begin(shared);
 
     const strategy = profile.chunking;
-    const policy = profile.compression;
+    this.#newBases = [];
     // Structural cut points (container boundaries) as file offsets; a chunk
     // always ends at each one, and FastCDC cuts between them.
     const cuts = await structuralCuts(
@@ -225,7 +324,7 @@ export class FileStore {
         this.stats.chunks++;
         if (!seen.has(id)) {
           seen.add(id);
-          track(current, this.#writeChunk(id, view, contentClass, policy));
+          track(current, this.#writeChunk(id, view, contentClass, profile));
         }
         pos += length;
         if (pos === cutInBuffer) cutIndex++;
@@ -245,6 +344,13 @@ export class FileStore {
     if (failure !== undefined) throw failure;
     // Every chunk durable and in place before the manifest that names them.
     await this.#settleDurable();
+    // Now readable, this file's chunks may serve as bases for the next file.
+    if (this.#newBases.length > 0) {
+      const index = await this.#sketchIndex();
+      for (const { id, depth, length, sketch } of this.#newBases)
+        index.add(id, depth, length, sketch);
+      this.#newBases = [];
+    }
     const sha256 = await this.#hasher.finish();
     if (fileOffset !== size) throw fileChanged(filePath);
     const manifest: Manifest = { size, sha256, chunker: chunkerLabel(sizes, strategy), chunks };
@@ -263,7 +369,7 @@ export class FileStore {
     id: ObjectId,
     view: Uint8Array,
     contentClass: ContentClass,
-    policy: CompressionPolicy,
+    profile: FileProfile,
   ): Promise<void> {
     if (await this.store.has(id)) return;
     // Compression holds an output buffer and a codec context per job: a few at a
@@ -274,8 +380,7 @@ export class FileStore {
     this.#encoding++;
     let encoded;
     try {
-      encoded =
-        policy === 'auto' ? await encode(view, contentClass) : await encodeWithPolicy(view, policy);
+      encoded = await this.#encodeObject(view, profile.compression, contentClass, profile.delta);
     } finally {
       this.#encoding--;
       this.#encodeWaiters.shift()?.();
@@ -285,17 +390,23 @@ export class FileStore {
       // Returns once the bytes are written, so the shared buffer can be reused
       // while the fsync and rename finish in the background.
       while (this.#durable.size >= MAX_PENDING_DURABLE) await Promise.race(this.#durable);
-      const { durable } = await beginAtomicWrite(this.store.pathOf(id), [header, encoded.payload], {
-        tmpDir: this.store.tmpDir,
-        dirSync: this.store.dirSync,
-      });
+      const { durable } = await beginAtomicWrite(
+        this.store.pathOf(id),
+        [header, ...encoded.parts],
+        {
+          tmpDir: this.store.tmpDir,
+          dirSync: this.store.dirSync,
+        },
+      );
       const tracked = durable.finally(() => this.#durable.delete(tracked));
       this.#durable.add(tracked);
     } catch (error) {
       throw diskError(error);
     }
     this.stats.newChunks++;
-    this.stats.newBytes += HEADER_SIZE + encoded.payload.length;
+    this.stats.newBytes += encoded.storedSize;
+    if (encoded.codec === Codec.delta) this.stats.deltas++;
+    if (encoded.base) this.#newBases.push({ id, length: view.length, ...encoded.base });
   }
 }
 

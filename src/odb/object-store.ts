@@ -15,13 +15,16 @@ import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import {
   classifyContent,
+  Codec,
   decode,
+  decodeDelta,
   encode,
   encodeWithPolicy,
   type CompressionPolicy,
   type ContentClass,
-  type Codec,
+  type Encoded,
 } from '../compression/codec.ts';
+import { MAX_DELTA_DEPTH, parseDeltaPayload } from './delta.ts';
 import { DirectorySync, writeFileAtomic } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../errors.ts';
 import { isObjectId, objectIdOf, type ObjectId } from './object-id.ts';
@@ -69,7 +72,7 @@ export function decodeHeader(
   const type = TYPE_NAMES.get(view[4] ?? 0);
   if (!type) throw corruptObject(id, `unknown object type ${view[4]}`);
   const codec = view[5] ?? 255;
-  if (codec > 2) throw corruptObject(id, `unknown codec ${codec}`);
+  if (codec > Codec.delta) throw corruptObject(id, `unknown codec ${codec}`);
   if (view[6] !== 0 || view[7] !== 0) throw corruptObject(id, 'reserved header bytes are not zero');
   const rawSize = Number(view.readBigUInt64LE(8));
   return { type, codec: codec as Codec, rawSize };
@@ -171,6 +174,10 @@ export class ObjectStore {
 
   /** Reads and verifies an object; throws OBJECT_MISSING or OBJECT_CORRUPT naming it. */
   async read(id: ObjectId): Promise<StoredObject> {
+    return this.#read(id, 0);
+  }
+
+  async #read(id: ObjectId, nesting: number): Promise<StoredObject> {
     const cached = this.#cache.get(id);
     if (cached) return cached;
     if (!isObjectId(id)) throw missingObject(id);
@@ -183,18 +190,77 @@ export class ObjectStore {
       if (!record) throw this.packs.notFound(id, missingObject(id));
       file = record;
     }
-    const { type, codec, rawSize } = decodeHeader(id, file);
+    const object = await this.#decodeVerified(id, file, nesting);
+    if (object.type !== 'chunk' && object.type !== 'blob') this.#cache.set(id, object);
+    return object;
+  }
+
+  /**
+   * Decodes an object's stored bytes (header + payload, as in a loose file or
+   * a pack record) and verifies them as a read does; a delta's base is read
+   * from this store, verified too.
+   */
+  async decodeVerified(id: ObjectId, record: Buffer): Promise<StoredObject> {
+    return this.#decodeVerified(id, record, 0);
+  }
+
+  async #decodeVerified(id: ObjectId, record: Buffer, nesting: number): Promise<StoredObject> {
+    const { type, codec, rawSize } = decodeHeader(id, record);
+    const payload = record.subarray(HEADER_SIZE);
     let data: Buffer;
-    try {
-      data = await decode(codec, file.subarray(HEADER_SIZE), rawSize);
-    } catch (error) {
-      throw corruptObject(id, 'payload does not decompress', error);
+    if (codec === Codec.delta) {
+      const delta = parseDeltaPayload(id, payload);
+      // Each step of a chain is one level deeper; a chain can only be longer
+      // than the limit if its objects were tampered with.
+      if (nesting >= MAX_DELTA_DEPTH) {
+        throw corruptObject(id, `delta chain longer than ${MAX_DELTA_DEPTH}`);
+      }
+      let bases: Buffer[];
+      try {
+        bases = await Promise.all(
+          delta.bases.map(async (base) => (await this.#read(base, nesting + 1)).data),
+        );
+      } catch (error) {
+        if (error instanceof MediaGitError && error.code === 'OBJECT_MISSING') {
+          throw corruptObject(id, `a delta base of it is missing: ${error.message}`, error);
+        }
+        throw error;
+      }
+      try {
+        const dictionary = bases.length === 1 ? bases[0]! : Buffer.concat(bases);
+        data = await decodeDelta(delta.frame, dictionary, rawSize);
+      } catch (error) {
+        throw corruptObject(id, 'delta does not decode against its bases', error);
+      }
+    } else {
+      try {
+        data = await decode(codec, payload, rawSize);
+      } catch (error) {
+        throw corruptObject(id, 'payload does not decompress', error);
+      }
     }
     if (data.length !== rawSize) throw corruptObject(id, 'size does not match its header');
     if (objectIdOf(type, data) !== id) throw corruptObject(id, 'content does not match its hash');
-    const object = { type, data };
-    if (type !== 'chunk' && type !== 'blob') this.#cache.set(id, object);
-    return object;
+    return { type, data };
+  }
+
+  /**
+   * Stores an object already encoded by the caller (a delta, or a payload
+   * compressed off the main path) under its known ID, unless already stored.
+   */
+  async writeEncoded(
+    type: ObjectTypeName,
+    id: ObjectId,
+    rawSize: number,
+    encoded: Encoded,
+  ): Promise<WriteResult> {
+    if (await this.has(id)) return { id, written: false, storedSize: 0 };
+    const header = encodeHeader(type, encoded.codec, rawSize);
+    await writeFileAtomic(this.pathOf(id), [header, encoded.payload], {
+      tmpDir: this.tmpDir,
+      dirSync: this.dirSync,
+    });
+    return { id, written: true, storedSize: HEADER_SIZE + encoded.payload.length };
   }
 
   async readTyped(id: ObjectId, expected: ObjectTypeName): Promise<Buffer> {

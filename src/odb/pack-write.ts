@@ -20,16 +20,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { decode } from '../compression/codec.ts';
 import { fsyncDirectory, tempName, writeFileAtomic } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, MediaGitError } from '../errors.ts';
-import { objectIdOf, type ObjectId } from './object-id.ts';
-import {
-  decodeHeader,
-  HEADER_SIZE,
-  type ObjectStore,
-  type ObjectTypeName,
-} from './object-store.ts';
+import type { ObjectId } from './object-id.ts';
+import { decodeHeader, type ObjectStore, type ObjectTypeName } from './object-store.ts';
 import {
   corruptPack,
   encodePackHeader,
@@ -104,7 +98,7 @@ export async function packObjects(
       const id = order[i]!;
       const record = await reads[i]!;
       delete reads[i];
-      await verifyRecord(id, record);
+      await verifyRecord(store, id, record);
       entries.push({ id, offset: writer.position, length: record.length });
       await writer.append(record);
       startRead(i + slots.length);
@@ -133,7 +127,7 @@ export async function packObjects(
   let pack: Pack;
   try {
     pack = await store.packs.load(name);
-    await verifyPack(pack, options.signal);
+    await verifyPack(pack, store, options.signal);
   } catch (error) {
     if (!hasErrnoCode(error, 'ENOENT')) throw error;
     // Another `repack -a -d` merged it and removed it: its objects are safe
@@ -248,7 +242,11 @@ async function readStoredBytes(
  * object that fails, PACK_CORRUPT when the records do not tile the pack.
  * (For chunks this is cheaper than re-hashing the pack: BLAKE3 names them.)
  */
-export async function verifyPack(pack: Pack, signal?: AbortSignal): Promise<void> {
+export async function verifyPack(
+  pack: Pack,
+  store: ObjectStore,
+  signal?: AbortSignal,
+): Promise<void> {
   const entries: PackEntry[] = [];
   for (let i = 0; i < pack.count; i++) entries.push(pack.entryAt(i));
   entries.sort((a, b) => a.offset - b.offset);
@@ -276,7 +274,7 @@ export async function verifyPack(pack: Pack, signal?: AbortSignal): Promise<void
         if (bytesRead === 0) throw corruptObject(entry.id, 'record is cut short in its pack');
         filled += bytesRead;
       }
-      await verifyRecord(entry.id, buffer.subarray(pos, pos + entry.length));
+      await verifyRecord(store, entry.id, buffer.subarray(pos, pos + entry.length));
       pos += entry.length;
       start += entry.length;
     }
@@ -289,20 +287,16 @@ export async function verifyPack(pack: Pack, signal?: AbortSignal): Promise<void
 }
 
 /**
- * Checks stored bytes exactly as a read does (header, decode, size, hash) and
- * returns the object's type; OBJECT_CORRUPT naming the object otherwise.
+ * Checks stored bytes exactly as a read does (header, decode, size, hash; a
+ * delta against its base, read from `store`) and returns the object's type;
+ * OBJECT_CORRUPT naming the object otherwise.
  */
-export async function verifyRecord(id: ObjectId, record: Buffer): Promise<ObjectTypeName> {
-  const { type, codec, rawSize } = decodeHeader(id, record);
-  let data: Buffer;
-  try {
-    data = await decode(codec, record.subarray(HEADER_SIZE), rawSize);
-  } catch (error) {
-    throw corruptObject(id, 'payload does not decompress', error);
-  }
-  if (data.length !== rawSize) throw corruptObject(id, 'size does not match its header');
-  if (objectIdOf(type, data) !== id) throw corruptObject(id, 'content does not match its hash');
-  return type;
+export async function verifyRecord(
+  store: ObjectStore,
+  id: ObjectId,
+  record: Buffer,
+): Promise<ObjectTypeName> {
+  return (await store.decodeVerified(id, record)).type;
 }
 
 /** Appends records to a temp pack file, hashing everything for the trailer. */

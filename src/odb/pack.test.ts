@@ -301,7 +301,7 @@ test('a damaged index or pack header/trailer is PACK_CORRUPT naming the file', a
   await fs.writeFile(pack.packPath, flipped(packBytes, PACK_HEADER_SIZE + HEADER_SIZE + 1));
   const loaded = await Pack.load(path.dirname(pack.packPath), pack.name);
   await assertError(loaded.verifyChecksum(), 'PACK_CORRUPT', [pack.packPath], 'full check');
-  await assertError(verifyPack(loaded), 'OBJECT_CORRUPT', [id], 'record check');
+  await assertError(verifyPack(loaded, reopen(store)), 'OBJECT_CORRUPT', [id], 'record check');
 });
 
 function flipped(bytes: Buffer, position: number): Buffer {

@@ -91,7 +91,7 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
           return !entry || entry.size !== f.stats.size || entry.mtimeMs !== f.stats.mtimeMs;
         })
         .map((f) => f.path);
-      return { added, removed, stats: { chunks: 0, newChunks: 0, newBytes: 0 } };
+      return { added, removed, stats: { chunks: 0, newChunks: 0, newBytes: 0, deltas: 0 } };
     }
     const { staged, stats } = await stageFiles(repo, index, [...files.values()], options);
     for (const p of removed) index.entries.delete(p);

@@ -12,6 +12,8 @@ import type { Repository } from './repository.ts';
 
 export interface StageOptions {
   readonly noChunking?: boolean | undefined;
+  /** Never store new objects as deltas (`add --no-delta`). */
+  readonly noDelta?: boolean | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ((event: StageProgress) => void) | undefined;
 }
@@ -48,7 +50,7 @@ export async function stageFiles(
       ? await fileStore.storeBlob(Buffer.from(await fs.readlink(full, { encoding: 'buffer' })))
       : await fileStore.storeFile(full, {
           chunkThreshold: repo.chunkThreshold,
-          profile: (head, size) => profileFor(head, file.path, size),
+          profile: (head, size) => profileFor(head, file.path, size, options.noDelta === true),
           noChunking: options.noChunking === true,
           signal: options.signal,
           onBytes: (bytes) => options.onProgress?.({ path: file.path, bytes: done + bytes, total }),
@@ -85,7 +87,16 @@ export async function stageFiles(
 }
 
 /** How a file is cut and compressed, from its detected format (src/media). */
-function profileFor(head: Uint8Array, repoPath: string, size: number): FileProfile {
+function profileFor(
+  head: Uint8Array,
+  repoPath: string,
+  size: number,
+  noDelta: boolean,
+): FileProfile {
   const profile = storageProfileFor(detectFormat(head, repoPath), size);
-  return { chunking: profile.chunking, compression: profile.compression };
+  return {
+    chunking: profile.chunking,
+    compression: profile.compression,
+    delta: profile.delta.enabled && !noDelta ? profile.delta : undefined,
+  };
 }

@@ -12,6 +12,7 @@ export function register(program: Command, cli: Cli): void {
     .option('-u, --update', 'stage modified and deleted tracked files only')
     .option('-n, --dry-run', 'show what would be added without storing anything')
     .option('--no-chunking', 'store large files whole instead of as chunks')
+    .option('--no-delta', 'never store new objects as deltas against similar earlier ones')
     .option('-v, --verbose', 'list every added file')
     .action(
       async (
@@ -21,6 +22,7 @@ export function register(program: Command, cli: Cli): void {
           update?: boolean;
           dryRun?: boolean;
           chunking: boolean;
+          delta: boolean;
           verbose?: boolean;
         },
       ) => {
@@ -33,6 +35,7 @@ export function register(program: Command, cli: Cli): void {
             update: opts.update === true,
             dryRun: opts.dryRun === true,
             noChunking: !opts.chunking,
+            noDelta: !opts.delta,
             cwd: cli.cwd,
             onProgress: progress.update,
           });
