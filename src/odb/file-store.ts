@@ -4,10 +4,11 @@
  * A file below the chunking threshold (or added with no-chunking) becomes one
  * blob whose ID is the file's SHA-256. A larger file is cut by FastCDC into
  * chunks, each stored once however many files and versions share it, plus a
- * manifest listing them. Storing streams the file through two reused shared
- * buffers: the main thread cuts and hashes chunks, a worker hashes the whole
- * file, and the libuv pool compresses and writes chunks, so memory stays
- * bounded by the buffers whatever the file size.
+ * manifest listing them. Storing streams the file through three reused shared
+ * buffers: the main thread reads and cuts, a worker computes the chunk IDs
+ * (BLAKE3) and the whole-file SHA-256, and the libuv pool compresses and
+ * writes chunks (into one ingest pack for a file of 64 MiB or more), so
+ * memory stays bounded by the buffers whatever the file size.
  */
 import { constants, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -32,8 +33,9 @@ import {
 import { beginAtomicWrite } from '../storage/durable-file.ts';
 import { hasErrnoCode, MediaGitError } from '../errors.ts';
 import { deltaPrefix, SketchIndex, type DeltaOptions } from './delta.ts';
+import { IngestPack } from './ingest-pack.ts';
 import { encodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
-import { chunkIdOf, objectIdOf, type ObjectId } from './object-id.ts';
+import { objectIdOf, type ObjectId } from './object-id.ts';
 import { encodeHeader, HEADER_SIZE, type ObjectStore } from './object-store.ts';
 import { WholeFileHasher } from './whole-file-hasher.ts';
 import type { FileObjectKind } from './file-read.ts';
@@ -98,6 +100,13 @@ export const DEFAULT_CHUNK_THRESHOLD = 4 * 1024 * 1024;
 export const MAX_BLOB_SIZE = 256 * 1024 * 1024;
 const CHUNKER_NAME = 'fastcdc-v1';
 const BUFFER_SIZE = 16 * 1024 * 1024;
+/**
+ * Buffers in the ring: one being read and cut while the worker hashes the one
+ * before and its chunks are written (two left the reader waiting ~15% of the time).
+ */
+const BUFFERS = 3;
+/** Files at least this large put their new chunks in one pack, not a file each. */
+export const INGEST_PACK_MIN_SIZE = 64 * 1024 * 1024;
 /** Chunk files written but not yet fsynced and renamed (each holds a descriptor). */
 const MAX_PENDING_DURABLE = 128;
 /** Chunk compressions running at once (the libuv pool has four threads). */
@@ -246,13 +255,18 @@ export class FileStore {
   ): Promise<StoredFile> {
     const sizes = chunkSizesForFile(size);
     const capacity = Math.max(BUFFER_SIZE, sizes.max * 2);
-    const shared = [new SharedArrayBuffer(capacity), new SharedArrayBuffer(capacity)];
+    const shared = Array.from({ length: BUFFERS }, () => new SharedArrayBuffer(capacity));
     const buffers = shared.map((sab) => Buffer.from(sab));
-    const pending: Promise<unknown>[][] = [[], []];
+    const pending: Promise<unknown>[][] = shared.map(() => []);
     this.#hasher.begin(shared);
 
     const strategy = profile.chunking;
     this.#newBases = [];
+    // A large file's new chunks go into one pack (ingest-pack.ts), a smaller
+    // one's into loose files.
+    let ingest: Promise<IngestPack> | undefined;
+    const packFor =
+      size >= INGEST_PACK_MIN_SIZE ? () => (ingest ??= IngestPack.create(this.store)) : undefined;
     // Structural cut points (container boundaries) as file offsets; a chunk
     // always ends at each one, and FastCDC cuts between them.
     const cuts = await structuralCuts(
@@ -267,6 +281,8 @@ export class FileStore {
     const fixed = strategy === 'fixed';
     const chunks: ChunkRef[] = [];
     const seen = new Set<ObjectId>();
+    /** Chunks cut from the current buffer whose IDs are yet to be asked: start, length pairs. */
+    let ranges: number[] = [];
     let contentClass: ContentClass | undefined;
     let current = 0;
     let pos = 0;
@@ -285,65 +301,92 @@ export class FileStore {
       );
     };
 
-    while (true) {
-      options.signal?.throwIfAborted();
-      const buffer = buffers[current]!;
-      while (end < capacity && !eof) {
-        // Synchronous: from the page cache this is a memcpy at several GB/s, and
-        // an async read would leave the cutting thread idle for each refill.
-        const bytesRead = readSync(handle.fd, buffer, end, capacity - end, fileOffset);
-        if (bytesRead === 0) {
-          eof = true;
-          break;
+    try {
+      while (true) {
+        options.signal?.throwIfAborted();
+        const buffer = buffers[current]!;
+        while (end < capacity && !eof) {
+          // Synchronous: from the page cache this is a memcpy at several GB/s, and
+          // an async read would leave the cutting thread idle for each refill.
+          const bytesRead = readSync(handle.fd, buffer, end, capacity - end, fileOffset);
+          if (bytesRead === 0) {
+            eof = true;
+            break;
+          }
+          track(current, this.#hasher.update(current, end, end + bytesRead));
+          end += bytesRead;
+          fileOffset += bytesRead;
+          options.onBytes?.(fileOffset);
+          if (fileOffset > size) throw fileChanged(filePath);
         }
-        track(current, this.#hasher.update(current, end, end + bytesRead));
-        end += bytesRead;
-        fileOffset += bytesRead;
-        options.onBytes?.(fileOffset);
-        if (fileOffset > size) throw fileChanged(filePath);
+        contentClass ??= classifyContent(buffer.subarray(0, Math.min(end, 64 * 1024)));
+        while (pos < end) {
+          // The next structural cut bounds this chunk like an end of input.
+          const cut = cuts[cutIndex];
+          const cutInBuffer = cut === undefined ? Infinity : cut - base;
+          const limit = Math.min(end, cutInBuffer);
+          const hardEnd = cutInBuffer <= end || eof;
+          const available = limit - pos;
+          let length: number;
+          if (fixed) {
+            if (available < FIXED_CHUNK_SIZE && !hardEnd) break;
+            length = Math.min(FIXED_CHUNK_SIZE, available);
+          } else {
+            if (available < sizes.max && !hardEnd) break;
+            length = findChunkLength(buffer, pos, limit, sizes);
+          }
+          ranges.push(pos, length);
+          pos += length;
+          if (pos === cutInBuffer) cutIndex++;
+        }
+        if (ranges.length > 0) {
+          // IDs come from the worker; writes start as they arrive, and the
+          // buffer is reused only once they are done.
+          const first = chunks.length;
+          chunks.length += ranges.length / 2;
+          this.stats.chunks += ranges.length / 2;
+          const batch = ranges;
+          const cc = contentClass;
+          ranges = [];
+          track(
+            current,
+            this.#hasher.chunkIds(current, batch).then((ids) =>
+              settleAll(
+                ids.map((id, k) => {
+                  const start = batch[2 * k]!;
+                  const length = batch[2 * k + 1]!;
+                  chunks[first + k] = { id, length };
+                  if (seen.has(id)) return undefined;
+                  seen.add(id);
+                  const view = buffer.subarray(start, start + length);
+                  return this.#writeChunk(id, view, cc, profile, packFor);
+                }),
+              ),
+            ),
+          );
+        }
+        if (failure !== undefined) throw failure;
+        if (eof) break;
+        const next = (current + 1) % BUFFERS;
+        await Promise.all(pending[next]!);
+        pending[next] = [];
+        buffer.copy(buffers[next]!, 0, pos, end);
+        base += pos;
+        end -= pos;
+        pos = 0;
+        current = next;
       }
-      contentClass ??= classifyContent(buffer.subarray(0, Math.min(end, 64 * 1024)));
-      while (pos < end) {
-        // The next structural cut bounds this chunk like an end of input.
-        const cut = cuts[cutIndex];
-        const cutInBuffer = cut === undefined ? Infinity : cut - base;
-        const limit = Math.min(end, cutInBuffer);
-        const hardEnd = cutInBuffer <= end || eof;
-        const available = limit - pos;
-        let length: number;
-        if (fixed) {
-          if (available < FIXED_CHUNK_SIZE && !hardEnd) break;
-          length = Math.min(FIXED_CHUNK_SIZE, available);
-        } else {
-          if (available < sizes.max && !hardEnd) break;
-          length = findChunkLength(buffer, pos, limit, sizes);
-        }
-        const view = buffer.subarray(pos, pos + length);
-        const id = chunkIdOf(view);
-        chunks.push({ id, length });
-        this.stats.chunks++;
-        if (!seen.has(id)) {
-          seen.add(id);
-          track(current, this.#writeChunk(id, view, contentClass, profile));
-        }
-        pos += length;
-        if (pos === cutInBuffer) cutIndex++;
-      }
+      await Promise.all(pending.flat());
       if (failure !== undefined) throw failure;
-      if (eof) break;
-      const next = 1 - current;
-      await Promise.all(pending[next]!);
-      pending[next] = [];
-      buffer.copy(buffers[next]!, 0, pos, end);
-      base += pos;
-      end -= pos;
-      pos = 0;
-      current = next;
+      // Every chunk durable and in place before the manifest that names them.
+      if (ingest) await (await ingest).finish();
+      await this.#settleDurable();
+    } catch (error) {
+      // Writes still running end first (each is caught into `failure`).
+      await Promise.all(pending.flat());
+      if (ingest) await (await ingest.catch(() => undefined))?.abort();
+      throw error;
     }
-    await Promise.all([...pending[0]!, ...pending[1]!]);
-    if (failure !== undefined) throw failure;
-    // Every chunk durable and in place before the manifest that names them.
-    await this.#settleDurable();
     // Now readable, this file's chunks may serve as bases for the next file.
     if (this.#newBases.length > 0) {
       const index = await this.#sketchIndex();
@@ -360,9 +403,9 @@ export class FileStore {
   }
 
   async #settleDurable(): Promise<void> {
-    const results = await Promise.allSettled([...this.#durable]);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw diskError((failed as PromiseRejectedResult).reason);
+    await settleAll([...this.#durable]).catch((error: unknown) => {
+      throw diskError(error);
+    });
   }
 
   async #writeChunk(
@@ -370,6 +413,7 @@ export class FileStore {
     view: Uint8Array,
     contentClass: ContentClass,
     profile: FileProfile,
+    packFor: (() => Promise<IngestPack>) | undefined,
   ): Promise<void> {
     if (await this.store.has(id)) return;
     // Compression holds an output buffer and a codec context per job: a few at a
@@ -385,21 +429,21 @@ export class FileStore {
       this.#encoding--;
       this.#encodeWaiters.shift()?.();
     }
-    const header = encodeHeader('chunk', encoded.codec, view.length);
+    const record = [encodeHeader('chunk', encoded.codec, view.length), ...encoded.parts];
     try {
-      // Returns once the bytes are written, so the shared buffer can be reused
-      // while the fsync and rename finish in the background.
-      while (this.#durable.size >= MAX_PENDING_DURABLE) await Promise.race(this.#durable);
-      const { durable } = await beginAtomicWrite(
-        this.store.pathOf(id),
-        [header, ...encoded.parts],
-        {
+      if (packFor) {
+        await (await packFor()).append(id, record);
+      } else {
+        // Returns once the bytes are written, so the shared buffer can be reused
+        // while the fsync and rename finish in the background.
+        while (this.#durable.size >= MAX_PENDING_DURABLE) await Promise.race(this.#durable);
+        const { durable } = await beginAtomicWrite(this.store.pathOf(id), record, {
           tmpDir: this.store.tmpDir,
           dirSync: this.store.dirSync,
-        },
-      );
-      const tracked = durable.finally(() => this.#durable.delete(tracked));
-      this.#durable.add(tracked);
+        });
+        const tracked = durable.finally(() => this.#durable.delete(tracked));
+        this.#durable.add(tracked);
+      }
     } catch (error) {
       throw diskError(error);
     }
@@ -408,6 +452,13 @@ export class FileStore {
     if (encoded.codec === Codec.delta) this.stats.deltas++;
     if (encoded.base) this.#newBases.push({ id, length: view.length, ...encoded.base });
   }
+}
+
+/** Waits for every promise, then rejects with the first failure if any. */
+async function settleAll(work: readonly (Promise<unknown> | undefined)[]): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 function diskError(error: unknown): unknown {

@@ -1,6 +1,7 @@
 /**
- * Runs the whole-file SHA-256 of a chunked file on a worker thread, fed with
- * ranges of shared buffers in file order (see hash-worker.ts for the protocol).
+ * Runs the whole-file SHA-256 of a chunked file, and the BLAKE3 IDs of its
+ * chunks, on a worker thread fed with ranges of shared buffers (see
+ * hash-worker.ts for the protocol): the main thread only reads and cuts.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -12,7 +13,10 @@ const workerUrl = new URL(
 export class WholeFileHasher {
   #worker: Worker | undefined;
   #seq = 0;
-  readonly #waiting = new Map<number, () => void>();
+  readonly #waiting = new Map<
+    number,
+    { resolve: (ids: string[]) => void; reject: (error: Error) => void }
+  >();
   #onDigest: ((digest: string) => void) | undefined;
   #failure: Error | undefined;
 
@@ -20,20 +24,20 @@ export class WholeFileHasher {
     if (this.#worker) return this.#worker;
     const worker = new Worker(workerUrl);
     worker.unref();
-    worker.on('message', (message: { seq?: number; digest?: string }) => {
+    worker.on('message', (message: { seq?: number; digest?: string; ids?: string[] }) => {
       if (message.digest !== undefined) {
         const done = this.#onDigest;
         this.#onDigest = undefined;
         done?.(message.digest);
       } else if (message.seq !== undefined) {
-        const resolve = this.#waiting.get(message.seq);
+        const waiter = this.#waiting.get(message.seq);
         this.#waiting.delete(message.seq);
-        resolve?.();
+        waiter?.resolve(message.ids ?? []);
       }
     });
     worker.on('error', (error) => {
       this.#failure = error;
-      for (const resolve of this.#waiting.values()) resolve();
+      for (const waiter of this.#waiting.values()) waiter.reject(error);
       this.#waiting.clear();
     });
     this.#worker = worker;
@@ -46,11 +50,24 @@ export class WholeFileHasher {
   }
 
   /** Hashes buffers[buffer][start, end); resolves once the range may be overwritten. */
-  update(buffer: number, start: number, end: number): Promise<void> {
+  async update(buffer: number, start: number, end: number): Promise<void> {
+    await this.#request({ buffer, start, end });
+  }
+
+  /**
+   * The chunk IDs (BLAKE3-256, hex) of buffers[buffer] ranges given as
+   * start, length pairs, in order.
+   */
+  chunkIds(buffer: number, ranges: readonly number[]): Promise<string[]> {
+    return this.#request({ buffer, ranges });
+  }
+
+  #request(body: object): Promise<string[]> {
     const seq = ++this.#seq;
-    return new Promise((resolve) => {
-      this.#waiting.set(seq, resolve);
-      this.#start().postMessage({ seq, buffer, start, end });
+    return new Promise((resolve, reject) => {
+      if (this.#failure) return reject(this.#failure);
+      this.#waiting.set(seq, { resolve, reject });
+      this.#start().postMessage({ seq, ...body });
     });
   }
 
