@@ -59,6 +59,8 @@ export interface StoreStats {
 export interface StoreFileOptions {
   readonly chunkThreshold: number;
   readonly noChunking?: boolean;
+  /** Files at least this large put their new chunks in one pack (default INGEST_PACK_MIN_SIZE). */
+  readonly packThreshold?: number | undefined;
   /**
    * Chooses how to cut and compress the file from its first bytes (up to
    * 64 KiB) and size: the caller's format detection. Without it, FastCDC alone
@@ -266,7 +268,9 @@ export class FileStore {
     // one's into loose files.
     let ingest: Promise<IngestPack> | undefined;
     const packFor =
-      size >= INGEST_PACK_MIN_SIZE ? () => (ingest ??= IngestPack.create(this.store)) : undefined;
+      size >= (options.packThreshold ?? INGEST_PACK_MIN_SIZE)
+        ? () => (ingest ??= IngestPack.create(this.store))
+        : undefined;
     // Structural cut points (container boundaries) as file offsets; a chunk
     // always ends at each one, and FastCDC cuts between them.
     const cuts = await structuralCuts(

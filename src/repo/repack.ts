@@ -64,7 +64,10 @@ export async function repack(repo: Repository, options: RepackOptions = {}): Pro
   const merged: Pack[] = options.all ? await store.packs.all() : [];
   const nothing = { pack: undefined, objects: 0, bytes: 0, looseRemoved: 0, packsRemoved: 0 };
   if (loose.length === 0 && merged.length <= 1) {
-    if (options.deleteRedundant) await removeOrphanPacks(store.packs.dir);
+    if (options.deleteRedundant) {
+      await removeOrphanPacks(store.packs.dir);
+      await removeDeadTemps(store.tmpDir);
+    }
     return nothing;
   }
 
@@ -110,6 +113,7 @@ export async function repack(repo: Repository, options: RepackOptions = {}): Pro
     packsRemoved++;
   }
   await removeOrphanPacks(store.packs.dir);
+  await removeDeadTemps(store.tmpDir);
   return { ...result, looseRemoved, packsRemoved };
 }
 
@@ -171,6 +175,36 @@ async function removeOrphanPacks(dir: string): Promise<void> {
     if (stats && Date.now() - stats.mtimeMs > ORPHAN_PACK_AGE_MS) {
       await fs.rm(full, { force: true });
     }
+  }
+}
+
+/**
+ * Deletes temp files left by commands that died (a killed add can leave a
+ * whole ingest pack there): each temp name carries its writer's PID
+ * (storage/durable-file.ts `tempName`), and one whose process is gone is
+ * debris. A live process's files are never touched, however old.
+ */
+async function removeDeadTemps(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (error) {
+    if (hasErrnoCode(error, 'ENOENT')) return;
+    throw error;
+  }
+  for (const file of names) {
+    const pid = Number(/-(\d+)-[0-9a-f]{12}\.tmp$/.exec(file)?.[1] ?? NaN);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    await fs.rm(path.join(dir, file), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return !hasErrnoCode(error, 'ESRCH');
   }
 }
 

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { createCipheriv, createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { MediaGitError } from '../errors.ts';
+import { FileStore, readFileBytes, type StoredFile } from './file-store.ts';
+import { readManifest } from './file-read.ts';
+import { ObjectStore } from './object-store.ts';
+import { Pack, INGEST_PACK_VERSION, packFileName, packIndexFileName } from './pack.ts';
+import { verifyPack } from './pack-write.ts';
+
+const MiB = 1024 * 1024;
+/** Small enough to test quickly; the default is 64 MiB. */
+const PACK_THRESHOLD = 4 * MiB;
+
+let root: string;
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-ingest-'));
+});
+after(async () => {
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+function pseudoRandomBytes(length: number, seed: number): Buffer {
+  const key = createHash('sha256').update(`mediagit-ingest-${seed}`).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
+}
+
+async function fixture(): Promise<{ dir: string; store: ObjectStore }> {
+  const dir = await fs.mkdtemp(path.join(root, 'repo-'));
+  await fs.mkdir(path.join(dir, 'tmp'));
+  return { dir, store: new ObjectStore(path.join(dir, 'objects'), path.join(dir, 'tmp')) };
+}
+
+async function store(
+  f: { dir: string; store: ObjectStore },
+  data: Uint8Array,
+  signal?: AbortSignal,
+): Promise<StoredFile> {
+  const file = path.join(f.dir, 'input.bin');
+  await fs.writeFile(file, data);
+  const files = new FileStore(f.store);
+  try {
+    return await files.storeFile(file, {
+      chunkThreshold: 64 * 1024,
+      packThreshold: PACK_THRESHOLD,
+      signal,
+    });
+  } finally {
+    await files.close();
+  }
+}
+
+async function packNames(objectsDir: string): Promise<string[]> {
+  return (await fs.readdir(path.join(objectsDir, 'pack')).catch(() => [])).sort();
+}
+
+async function looseFiles(objectsDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await fs.readdir(objectsDir)) {
+    if (/^[0-9a-f]{2}$/.test(entry)) out.push(...(await fs.readdir(path.join(objectsDir, entry))));
+  }
+  return out;
+}
+
+test('a large file goes into one version-2 pack that reads back and verifies', async () => {
+  const f = await fixture();
+  const data = pseudoRandomBytes(12 * MiB, 1);
+  const stored = await store(f, data);
+  const manifest = await readManifest(f.store, stored.id);
+  assert.ok(manifest.chunks.length > 3);
+  // Only the manifest is loose; the chunks are all in one pack and its index.
+  assert.deepEqual(await looseFiles(f.store.objectsDir), [stored.id.slice(2)]);
+  const names = await packNames(f.store.objectsDir);
+  assert.equal(names.length, 2);
+  const name = names[0]!.replace(/^pack-|\.idx$/g, '');
+  const pack = await Pack.load(path.join(f.store.objectsDir, 'pack'), name);
+  assert.equal(pack.version, INGEST_PACK_VERSION);
+  assert.equal(pack.count, new Set(manifest.chunks.map((c) => c.id)).size);
+  await pack.verifyChecksum();
+  await verifyPack(pack, f.store);
+  assert.ok((await readFileBytes(f.store, 'manifest', stored.id)).equals(data));
+  assert.deepEqual(await fs.readdir(path.join(f.dir, 'tmp')), []);
+
+  // The same content again adds no pack.
+  await store(f, data);
+  assert.equal((await packNames(f.store.objectsDir)).length, 2);
+});
+
+test('a version-2 pack that was renamed or whose record changed is caught', async () => {
+  const f = await fixture();
+  const stored = await store(f, pseudoRandomBytes(8 * MiB, 2));
+  const packDir = path.join(f.store.objectsDir, 'pack');
+  const name = (await packNames(f.store.objectsDir))[0]!.replace(/^pack-|\.idx$/g, '');
+  const manifest = await readManifest(f.store, stored.id);
+
+  // Renamed: its checksum is no longer its name.
+  const other = 'f'.repeat(64);
+  await fs.rename(path.join(packDir, packFileName(name)), path.join(packDir, packFileName(other)));
+  await fs.rename(
+    path.join(packDir, packIndexFileName(name)),
+    path.join(packDir, packIndexFileName(other)),
+  );
+  await assert.rejects(Pack.load(packDir, other), (error: unknown) => {
+    assert.ok(error instanceof MediaGitError && error.code === 'PACK_CORRUPT', String(error));
+    return true;
+  });
+  await fs.rename(path.join(packDir, packFileName(other)), path.join(packDir, packFileName(name)));
+  await fs.rename(
+    path.join(packDir, packIndexFileName(other)),
+    path.join(packDir, packIndexFileName(name)),
+  );
+  const loaded = await Pack.load(packDir, name);
+  await loaded.verifyChecksum();
+
+  // A flipped payload byte: the record no longer matches its ID.
+  const packPath = path.join(packDir, packFileName(name));
+  const bytes = await fs.readFile(packPath);
+  const entry = loaded.entryAt(loaded.indexOf(Buffer.from(manifest.chunks[1]!.id, 'hex')));
+  bytes[entry.offset + 16 + 100] = bytes[entry.offset + 16 + 100]! ^ 1;
+  await fs.chmod(packPath, 0o644);
+  await fs.writeFile(packPath, bytes);
+  const reloaded = new ObjectStore(f.store.objectsDir, f.store.tmpDir);
+  await assert.rejects(reloaded.read(manifest.chunks[1]!.id), (error: unknown) => {
+    assert.ok(error instanceof MediaGitError && error.code === 'OBJECT_CORRUPT', String(error));
+    assert.ok(error.message.includes(manifest.chunks[1]!.id));
+    return true;
+  });
+  await assert.rejects(verifyPack(await Pack.load(packDir, name), reloaded));
+});
+
+test('an add stopped halfway leaves no pack and no temp file', async () => {
+  const f = await fixture();
+  const controller = new AbortController();
+  const data = pseudoRandomBytes(40 * MiB, 3);
+  const file = path.join(f.dir, 'input.bin');
+  await fs.writeFile(file, data);
+  const files = new FileStore(f.store);
+  await assert.rejects(
+    files.storeFile(file, {
+      chunkThreshold: 64 * 1024,
+      packThreshold: PACK_THRESHOLD,
+      signal: controller.signal,
+      onBytes: (bytes) => {
+        if (bytes > 20 * MiB) controller.abort();
+      },
+    }),
+    { name: 'AbortError' },
+  );
+  await files.close();
+  assert.deepEqual(await packNames(f.store.objectsDir), []);
+  assert.deepEqual(await fs.readdir(path.join(f.dir, 'tmp')), []);
+  // And the next add stores it whole.
+  const stored = await store(f, data);
+  assert.ok((await readFileBytes(f.store, 'manifest', stored.id)).equals(data));
+});
