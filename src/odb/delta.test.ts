@@ -13,7 +13,13 @@ import {
   SketchIndex,
   type DeltaOptions,
 } from './delta.ts';
-import { FileStore, readFileBytes, type FileProfile, type StoredFile } from './file-store.ts';
+import {
+  FileStore,
+  readFileBytes,
+  type FileProfile,
+  type StoredFile,
+  type StoreFileOptions,
+} from './file-store.ts';
 import { readManifest } from './file-read.ts';
 import { chunkIdOf, type ObjectId } from './object-id.ts';
 import { decodeHeader, HEADER_SIZE, ObjectStore } from './object-store.ts';
@@ -59,13 +65,18 @@ async function storeVersion(
   data: Uint8Array,
   delta: DeltaOptions | undefined,
   chunkThreshold = 64 * 1024,
+  previous?: StoreFileOptions['previous'],
 ): Promise<{ stored: StoredFile; newBytes: number; deltas: number }> {
   const file = path.join(f.dir, 'work.bin');
   await fs.writeFile(file, data);
   const files = new FileStore(f.store);
   const profile: FileProfile = { chunking: 'cdc', compression: 'zstd-fast', delta };
   try {
-    const stored = await files.storeFile(file, { chunkThreshold, profile: () => profile });
+    const stored = await files.storeFile(file, {
+      chunkThreshold,
+      profile: () => profile,
+      previous,
+    });
     return { stored, newBytes: files.stats.newBytes, deltas: files.stats.deltas };
   } finally {
     await files.close();
@@ -222,4 +233,37 @@ test('the sketch cache survives a record cut short by a crash', async () => {
   const again = await storeVersion(f, perturbed(v1, 50, 0), ML);
   assert.equal(again.deltas, 0);
   assert.equal((await SketchIndex.load(f.store.objectsDir)).size, 1);
+});
+
+test('an edited file of any format is stored as deltas against the old chunks at the same place', async () => {
+  const f = await fixture();
+  const v1 = pseudoRandomBytes(12 * MiB, 10);
+  const first = await storeVersion(f, v1, undefined);
+  const v2 = Buffer.concat([
+    v1.subarray(0, 5 * MiB),
+    pseudoRandomBytes(4096, 11), // inserted
+    v1.subarray(5 * MiB, 9 * MiB),
+    pseudoRandomBytes(64 * 1024, 12), // overwritten
+    v1.subarray(9 * MiB + 64 * 1024),
+  ]);
+  const previous = { kind: first.stored.kind, id: first.stored.id };
+  const edited = await storeVersion(f, v2, undefined, 64 * 1024, previous);
+  assert.ok(edited.deltas >= 1, 'no deltas');
+  // The changed chunks cost about the changed bytes, not their whole size.
+  assert.ok(edited.newBytes < 200 * 1024, `edit added ${edited.newBytes} bytes`);
+  assert.ok((await readFileBytes(f.store, 'manifest', edited.stored.id)).equals(v2));
+
+  // Without the previous version (add --no-delta), the changed chunks are stored whole.
+  const g = await fixture();
+  await storeVersion(g, v1, undefined);
+  const whole = await storeVersion(g, v2, undefined);
+  assert.equal(whole.deltas, 0);
+  assert.ok(whole.newBytes > 1024 * 1024, `whole: ${whole.newBytes}`);
+
+  // A rewrite shares nothing with the old chunks: no deltas are kept.
+  const rewrite = await storeVersion(f, pseudoRandomBytes(12 * MiB, 13), undefined, 64 * 1024, {
+    kind: edited.stored.kind,
+    id: edited.stored.id,
+  });
+  assert.equal(rewrite.deltas, 0);
 });

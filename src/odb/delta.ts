@@ -31,7 +31,7 @@ export const MAX_DELTA_DEPTH = 10;
 /** Most bases one delta draws on. */
 export const MAX_BASES = 4;
 /** Most bytes of bases one delta draws on (they are read into memory). */
-const MAX_BASE_BYTES = 16 * 1024 * 1024;
+export const MAX_BASE_BYTES = 16 * 1024 * 1024;
 /** A further base must raise the estimated shared content by this much. */
 const MIN_GAIN = 0.05;
 

@@ -12,6 +12,7 @@
  */
 import { constants, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import { LRUCache } from 'lru-cache';
 import { chunkSizesForFile, findChunkLength, type ChunkSizes } from '../chunking/fastcdc.ts';
 import {
   Codec,
@@ -32,13 +33,13 @@ import {
 } from '../chunking/containers.ts';
 import { beginAtomicWrite } from '../storage/durable-file.ts';
 import { hasErrnoCode, MediaGitError } from '../errors.ts';
-import { deltaPrefix, SketchIndex, type DeltaOptions } from './delta.ts';
+import { deltaPrefix, MAX_BASE_BYTES, MAX_BASES, SketchIndex, type DeltaOptions } from './delta.ts';
 import { IngestPack } from './ingest-pack.ts';
 import { encodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
 import { objectIdOf, type ObjectId } from './object-id.ts';
-import { encodeHeader, HEADER_SIZE, type ObjectStore } from './object-store.ts';
+import { encodeHeader, HEADER_SIZE, type ObjectStore, type StoredObject } from './object-store.ts';
 import { WholeFileHasher } from './whole-file-hasher.ts';
-import type { FileObjectKind } from './file-read.ts';
+import { readManifest, type FileObjectKind } from './file-read.ts';
 
 /** What a stored file is: its object, its size and its whole-file SHA-256. */
 export interface StoredFile {
@@ -67,6 +68,12 @@ export interface StoreFileOptions {
    * and a codec chosen by content probe.
    */
   readonly profile?: ((head: Uint8Array, size: number) => FileProfile) | undefined;
+  /**
+   * The previous version of the same path, if any: a chunked file's new
+   * chunks may be stored as deltas against the old chunks at the same place
+   * (NearbyBases). Leave it out to store no such deltas (`add --no-delta`).
+   */
+  readonly previous?: { readonly kind: FileObjectKind; readonly id: ObjectId } | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Called with bytes consumed so far of this file. */
   readonly onBytes?: ((bytes: number) => void) | undefined;
@@ -79,6 +86,24 @@ export interface FileProfile {
   readonly delta?: DeltaOptions | undefined;
 }
 
+/**
+ * Chunks of the previous version of the same path that overlap a new chunk's
+ * place in the file: the natural delta bases for an edit (an insert, an
+ * overwrite) whatever the format. `budget` is shared by the file's chunks:
+ * after NEARBY_MISSES deltas in a row that do not pay, the file is taken to
+ * be rewritten rather than edited and no more are tried.
+ */
+interface NearbyBases {
+  readonly ids: readonly ObjectId[];
+  readonly maxDepth: number;
+  readonly budget: { misses: number };
+}
+
+/** Consecutive unprofitable nearby deltas after which a file stops trying them. */
+const NEARBY_MISSES = 4;
+/** Chain depth for nearby deltas in formats whose category sets none. */
+const NEARBY_MAX_DEPTH = 3;
+
 /** An object ready to write, and what delta bookkeeping it needs. */
 interface EncodedObject {
   readonly codec: Codec;
@@ -88,6 +113,8 @@ interface EncodedObject {
   readonly base?: { readonly depth: number; readonly sketch: Uint32Array } | undefined;
 }
 
+/** Delta bases kept decoded: a few chunks (2 MiB on average, 8 MiB at most) either side. */
+const BASE_CACHE_ENTRIES = 8;
 /** A delta this much smaller than the raw object is kept without trying a full encoding. */
 const CLEARLY_SMALLER = 8;
 
@@ -124,6 +151,8 @@ export class FileStore {
   /** Chunk writes whose fsync and rename are still running. */
   readonly #durable = new Set<Promise<void>>();
   #sketches: Promise<SketchIndex> | undefined;
+  /** Recently read delta bases (#readBase), by ID. */
+  readonly #bases = new LRUCache<ObjectId, Promise<StoredObject>>({ max: BASE_CACHE_ENTRIES });
   /** Objects of the file being stored that may serve as bases once it is stored. */
   #newBases: { id: ObjectId; depth: number; length: number; sketch: Uint32Array }[] = [];
 
@@ -199,6 +228,66 @@ export class FileStore {
     return { kind: 'blob', id, size: data.length, sha256: id };
   }
 
+  /**
+   * A delta base's bytes, verified. Neighbouring chunks of a new version
+   * usually share bases (an edit that moves a cut point makes each new chunk
+   * straddle two old ones), so recent ones are kept rather than decoded and
+   * hashed again.
+   */
+  #readBase(id: ObjectId): Promise<StoredObject> {
+    let base = this.#bases.get(id);
+    if (!base) {
+      base = this.store.read(id);
+      base.catch(() => this.#bases.delete(id));
+      this.#bases.set(id, base);
+    }
+    return base;
+  }
+
+  /**
+   * For a file whose previous version was chunked: a function giving the old
+   * chunks that overlap a byte range of the new version (NearbyBases).
+   */
+  async #nearbyFinder(
+    previous: StoreFileOptions['previous'],
+    profile: FileProfile,
+  ): Promise<((offset: number, length: number) => NearbyBases | undefined) | undefined> {
+    if (previous?.kind !== 'manifest') return undefined;
+    let old: Manifest;
+    try {
+      old = await readManifest(this.store, previous.id);
+    } catch {
+      return undefined; // unreadable: simply no nearby deltas
+    }
+    const starts: number[] = [];
+    let at = 0;
+    for (const chunk of old.chunks) {
+      starts.push(at);
+      at += chunk.length;
+    }
+    const budget = { misses: 0 };
+    const maxDepth = profile.delta?.maxDepth ?? NEARBY_MAX_DEPTH;
+    return (offset, length) => {
+      // The first old chunk ending after `offset`, then those starting before the end.
+      let lo = 0;
+      let hi = starts.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (starts[mid]! + old.chunks[mid]!.length <= offset) lo = mid + 1;
+        else hi = mid;
+      }
+      const ids: ObjectId[] = [];
+      let bytes = 0;
+      for (let i = lo; i < starts.length && starts[i]! < offset + length; i++) {
+        const chunk = old.chunks[i]!;
+        if (ids.length === MAX_BASES || bytes + chunk.length > MAX_BASE_BYTES) break;
+        if (!ids.includes(chunk.id)) ids.push(chunk.id);
+        bytes += chunk.length;
+      }
+      return ids.length > 0 ? { ids, maxDepth, budget } : undefined;
+    };
+  }
+
   #sketchIndex(): Promise<SketchIndex> {
     this.#sketches ??= SketchIndex.load(this.store.objectsDir);
     return this.#sketches;
@@ -214,37 +303,56 @@ export class FileStore {
     policy: CompressionPolicy,
     contentClass: ContentClass,
     delta: DeltaOptions | undefined,
+    nearby?: NearbyBases,
   ): Promise<EncodedObject> {
     const sketch = delta ? sketchOf(data) : undefined;
-    let viaDelta: EncodedObject | undefined;
     const found = delta && sketch && (await this.#sketchIndex()).find(sketch, data.length, delta);
-    if (found) {
-      const bases = await Promise.all(
-        found.ids.map((id) => this.store.read(id).then((object) => object.data)),
-      ).catch(() => undefined); // a base gone since it was sketched: no delta
-      if (bases) {
-        const frame = await encodeDelta(
-          data,
-          bases.length === 1 ? bases[0]! : Buffer.concat(bases),
-        );
-        const prefix = deltaPrefix(found.ids, found.depth);
-        viaDelta = {
-          codec: Codec.delta,
-          parts: [prefix, frame],
-          storedSize: HEADER_SIZE + prefix.length + frame.length,
-          base: { depth: found.depth, sketch: sketch! },
-        };
-        if (frame.length * CLEARLY_SMALLER < data.length) return viaDelta;
-      }
+    let viaDelta = found
+      ? await this.#deltaAgainst(data, found.ids, delta.maxDepth, sketch)
+      : undefined;
+    const tryNearby = !viaDelta && nearby !== undefined && nearby.budget.misses < NEARBY_MISSES;
+    if (tryNearby) viaDelta = await this.#deltaAgainst(data, nearby.ids, nearby.maxDepth, sketch);
+    if (viaDelta && viaDelta.storedSize * CLEARLY_SMALLER < data.length) {
+      if (tryNearby) nearby.budget.misses = 0;
+      return viaDelta;
     }
     const whole: Encoded =
       policy === 'auto' ? await encode(data, contentClass) : await encodeWithPolicy(data, policy);
-    if (viaDelta && viaDelta.storedSize < HEADER_SIZE + whole.payload.length) return viaDelta;
+    if (viaDelta && viaDelta.storedSize < HEADER_SIZE + whole.payload.length) {
+      if (tryNearby) nearby.budget.misses = 0;
+      return viaDelta;
+    }
+    if (tryNearby) nearby.budget.misses++;
     return {
       codec: whole.codec,
       parts: [whole.payload],
       storedSize: HEADER_SIZE + whole.payload.length,
       base: sketch && { depth: 0, sketch },
+    };
+  }
+
+  /** `data` as a delta against `ids`, unless a base is gone or the chain would pass `maxDepth`. */
+  async #deltaAgainst(
+    data: Uint8Array,
+    ids: readonly ObjectId[],
+    maxDepth: number,
+    sketch: Uint32Array | undefined,
+  ): Promise<EncodedObject | undefined> {
+    const bases = await Promise.all(ids.map((id) => this.#readBase(id))).catch(
+      () => undefined, // a base gone since it was found: no delta
+    );
+    if (!bases) return undefined;
+    const depth = 1 + Math.max(...bases.map((base) => base.depth ?? 0));
+    if (depth > maxDepth) return undefined;
+    const dictionary =
+      bases.length === 1 ? bases[0]!.data : Buffer.concat(bases.map((b) => b.data));
+    const frame = await encodeDelta(data, dictionary);
+    const prefix = deltaPrefix(ids, depth);
+    return {
+      codec: Codec.delta,
+      parts: [prefix, frame],
+      storedSize: HEADER_SIZE + prefix.length + frame.length,
+      base: sketch && { depth, sketch },
     };
   }
 
@@ -271,6 +379,7 @@ export class FileStore {
       size >= (options.packThreshold ?? INGEST_PACK_MIN_SIZE)
         ? () => (ingest ??= IngestPack.create(this.store))
         : undefined;
+    const nearbyFor = await this.#nearbyFinder(options.previous, profile);
     // Structural cut points (container boundaries) as file offsets; a chunk
     // always ends at each one, and FastCDC cuts between them.
     const cuts = await structuralCuts(
@@ -350,6 +459,7 @@ export class FileStore {
           chunks.length += ranges.length / 2;
           this.stats.chunks += ranges.length / 2;
           const batch = ranges;
+          const batchBase = base;
           const cc = contentClass;
           ranges = [];
           track(
@@ -363,7 +473,8 @@ export class FileStore {
                   if (seen.has(id)) return undefined;
                   seen.add(id);
                   const view = buffer.subarray(start, start + length);
-                  return this.#writeChunk(id, view, cc, profile, packFor);
+                  const nearby = nearbyFor?.(batchBase + start, length);
+                  return this.#writeChunk(id, view, cc, profile, packFor, nearby);
                 }),
               ),
             ),
@@ -418,6 +529,7 @@ export class FileStore {
     contentClass: ContentClass,
     profile: FileProfile,
     packFor: (() => Promise<IngestPack>) | undefined,
+    nearby: NearbyBases | undefined,
   ): Promise<void> {
     if (await this.store.has(id)) return;
     // Compression holds an output buffer and a codec context per job: a few at a
@@ -428,7 +540,13 @@ export class FileStore {
     this.#encoding++;
     let encoded;
     try {
-      encoded = await this.#encodeObject(view, profile.compression, contentClass, profile.delta);
+      encoded = await this.#encodeObject(
+        view,
+        profile.compression,
+        contentClass,
+        profile.delta,
+        nearby,
+      );
     } finally {
       this.#encoding--;
       this.#encodeWaiters.shift()?.();

@@ -44,6 +44,8 @@ const MAGIC = 0x314f474d; // "MGO1" read as little-endian uint32
 export interface StoredObject {
   readonly type: ObjectTypeName;
   readonly data: Buffer;
+  /** Its delta chain depth: 0 when stored whole (odb/delta.ts). */
+  readonly depth?: number;
 }
 
 export interface ObjectInfo {
@@ -208,8 +210,10 @@ export class ObjectStore {
     const { type, codec, rawSize } = decodeHeader(id, record);
     const payload = record.subarray(HEADER_SIZE);
     let data: Buffer;
+    let depth = 0;
     if (codec === Codec.delta) {
       const delta = parseDeltaPayload(id, payload);
+      depth = delta.depth;
       // Each step of a chain is one level deeper; a chain can only be longer
       // than the limit if its objects were tampered with.
       if (nesting >= MAX_DELTA_DEPTH) {
@@ -241,7 +245,7 @@ export class ObjectStore {
     }
     if (data.length !== rawSize) throw corruptObject(id, 'size does not match its header');
     if (objectIdOf(type, data) !== id) throw corruptObject(id, 'content does not match its hash');
-    return { type, data };
+    return { type, data, depth };
   }
 
   /**

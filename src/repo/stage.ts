@@ -51,6 +51,8 @@ export async function stageFiles(
       : await fileStore.storeFile(full, {
           chunkThreshold: repo.chunkThreshold,
           profile: (head, size) => profileFor(head, file.path, size, options.noDelta === true),
+          // The staged version: an edited large file's new chunks may be deltas against it.
+          previous: options.noDelta ? undefined : index.entries.get(file.path),
           noChunking: options.noChunking === true,
           signal: options.signal,
           onBytes: (bytes) => options.onProgress?.({ path: file.path, bytes: done + bytes, total }),
