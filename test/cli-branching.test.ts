@@ -9,24 +9,21 @@
  * Run `npm run build` first: the CLI runs from dist/.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { decodeTag } from '../src/odb/commit.ts';
 import { readManifest } from '../src/odb/file-store.ts';
-import { StagingIndex } from '../src/repo/index-file.ts';
 import { Refs } from '../src/repo/refs.ts';
 import { Repository } from '../src/repo/repository.ts';
 import { flattenCommit } from '../src/repo/tree-ops.ts';
+import { Pair, snapshot } from './git-twin.ts';
 import {
   assertWorkTreeEquals,
   pseudoRandomBytes,
   TempRepo,
   textBytes,
   writeTree,
-  type CliResult,
   type TreeItem,
   type TreeSpec,
 } from './helpers.ts';
@@ -56,153 +53,6 @@ async function newRepo(): Promise<TempRepo> {
   return repo;
 }
 
-// ---------------------------------------------------------------------------
-// A twin Git repository driven with the same arguments
-
-interface GitResult {
-  readonly code: number | null;
-  readonly out: string;
-  readonly stderr: string;
-}
-
-class GitTwin {
-  readonly dir: string;
-  readonly env: NodeJS.ProcessEnv;
-
-  constructor(root: string) {
-    this.dir = path.join(root, 'git-twin');
-    this.env = {
-      PATH: process.env['PATH'],
-      HOME: root,
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_CONFIG_GLOBAL: path.join(root, 'gitconfig'),
-      GIT_AUTHOR_NAME: 'Test Author',
-      GIT_AUTHOR_EMAIL: 'test@example.com',
-      GIT_COMMITTER_NAME: 'Test Author',
-      GIT_COMMITTER_EMAIL: 'test@example.com',
-      LC_ALL: 'C',
-    };
-  }
-
-  static async create(root: string): Promise<GitTwin> {
-    const twin = new GitTwin(root);
-    await fs.mkdir(twin.dir);
-    twin.run(['init', '-q', '-b', 'main']);
-    twin.run(['config', 'core.quotePath', 'false']);
-    return twin;
-  }
-
-  run(args: readonly string[]): GitResult {
-    const result = spawnSync('git', args, { cwd: this.dir, env: this.env, encoding: 'utf8' });
-    return { code: result.status, out: result.stdout, stderr: result.stderr };
-  }
-
-  path(repoPath: string): string {
-    return path.join(this.dir, ...repoPath.split('/'));
-  }
-
-  tracked(): string[] {
-    return this.run(['ls-files', '-z'])
-      .out.split('\0')
-      .filter((p) => p !== '')
-      .sort();
-  }
-}
-
-/** A MediaGit repository and a Git twin that receive the same commands and files. */
-class Pair {
-  readonly m: TempRepo;
-  readonly g: GitTwin;
-
-  private constructor(m: TempRepo, g: GitTwin) {
-    this.m = m;
-    this.g = g;
-  }
-
-  static async create(): Promise<Pair> {
-    const m = await newRepo();
-    return new Pair(m, await GitTwin.create(m.root));
-  }
-
-  /** Runs `args` in both; asserts the exit codes agree (and equal `code` when given). */
-  async both(args: readonly string[], code?: number): Promise<{ m: CliResult; g: GitResult }> {
-    const m = await this.m.run(args);
-    const g = this.g.run(args);
-    const context = `${args.join(' ')}\nmediagit (${m.code}): ${m.out}${m.stderr}\ngit (${g.code}): ${g.out}${g.stderr}`;
-    assert.equal(m.code, g.code, `exit codes differ: ${context}`);
-    if (code !== undefined) assert.equal(m.code, code, context);
-    return { m, g };
-  }
-
-  async write(tree: TreeSpec): Promise<void> {
-    await writeTree(this.m.dir, tree);
-    await writeTree(this.g.dir, tree);
-  }
-
-  /** Makes both working trees hold exactly `tree` (their .mediagit / .git folders stay). */
-  async replace(tree: TreeSpec): Promise<void> {
-    for (const dir of [this.m.dir, this.g.dir]) {
-      for (const name of await fs.readdir(dir)) {
-        if (name !== '.git' && name !== '.mediagit') {
-          await fs.rm(path.join(dir, name), { recursive: true, force: true });
-        }
-      }
-      await writeTree(dir, tree);
-    }
-  }
-
-  async writeFile(repoPath: string, content: string): Promise<void> {
-    for (const p of [this.m.path(repoPath), this.g.path(repoPath)]) {
-      await fs.mkdir(path.dirname(p), { recursive: true });
-      await fs.writeFile(p, content);
-    }
-  }
-
-  async remove(repoPath: string): Promise<void> {
-    await fs.rm(this.m.path(repoPath), { recursive: true, force: true });
-    await fs.rm(this.g.path(repoPath), { recursive: true, force: true });
-  }
-
-  /** Asserts both working trees hold the same files, bytes, modes and folders. */
-  async assertSameWorkTrees(label: string): Promise<void> {
-    assert.deepEqual(await snapshot(this.m.dir), await snapshot(this.g.dir), label);
-  }
-
-  /** Asserts both indexes track the same paths. */
-  async assertSameTracked(label: string): Promise<void> {
-    assert.deepEqual(await trackedPaths(this.m), this.g.tracked(), label);
-  }
-}
-
-/** Every file, symlink and folder under `dir` (skipping .git and .mediagit), described. */
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const visit = async (rel: string): Promise<void> => {
-    const abs = rel === '' ? dir : path.join(dir, ...rel.split('/'));
-    for (const entry of await fs.readdir(abs, { withFileTypes: true })) {
-      const child = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      const full = path.join(abs, entry.name);
-      if (child === '.git' || child === '.mediagit') continue;
-      if (entry.isSymbolicLink()) out[child] = `symlink -> ${await fs.readlink(full)}`;
-      else if (entry.isDirectory()) {
-        out[child] = 'folder';
-        await visit(child);
-      } else {
-        const stats = await fs.lstat(full);
-        const data = await fs.readFile(full);
-        const mode = stats.mode & 0o100 ? '755' : '644';
-        out[child] = `file ${mode} ${data.length} ${hash('sha256', data, 'hex')}`;
-      }
-    }
-  };
-  await visit('');
-  return out;
-}
-
-async function trackedPaths(repo: TempRepo): Promise<string[]> {
-  return (await StagingIndex.load(repo.gitDir)).sortedPaths().sort();
-}
-
 async function assertClean(repo: TempRepo, label: string): Promise<void> {
   const status = await repo.status();
   assert.deepEqual(
@@ -226,7 +76,7 @@ async function lastReflogMessage(repo: TempRepo, ref = 'HEAD'): Promise<string> 
 
 describe('switch and checkout restore every kind of file', () => {
   it('brings back exact bytes and modes after commit, branch switch and old-commit checkout', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     const { m } = pair;
     const big = pseudoRandomBytes(5 * MiB + 123_457, 1);
     const treeA: TreeSpec = new Map([
@@ -313,7 +163,7 @@ async function headOfFeature(repo: TempRepo): Promise<string> {
 
 describe('switching refuses to lose work, like git', () => {
   it('refuses local changes and untracked files in the way, carries other changes along', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     const { m } = pair;
     await pair.write(
       new Map([
@@ -400,7 +250,7 @@ describe('switching refuses to lose work, like git', () => {
   });
 
   it('never writes through a symlink standing where a folder goes', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     const { m } = pair;
     await pair.write(new Map([['readme', file('hi\n')]]));
     await pair.both(['add', '-A'], 0);
@@ -431,7 +281,7 @@ describe('switching refuses to lose work, like git', () => {
 
 describe('branches with no commits yet', () => {
   it('switches away from and between unborn branches like git', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     const { m } = pair;
     await pair.write(new Map([['a.txt', file('a\n')]]));
     await pair.both(['add', 'a.txt'], 0);
@@ -465,7 +315,7 @@ describe('branches with no commits yet', () => {
   });
 
   it('resets an unborn branch to the empty tree', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     await pair.write(new Map([['a.txt', file('a\n')]]));
     await pair.both(['add', 'a.txt'], 0);
     await pair.both(['reset', '-q'], 0);
@@ -478,7 +328,7 @@ describe('branches with no commits yet', () => {
 
 describe('reset', () => {
   it('moves HEAD and resets the index and working tree per mode', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     const { m } = pair;
     await pair.write(new Map([['a', file('1\n')]]));
     await pair.both(['add', '-A'], 0);
@@ -554,7 +404,7 @@ describe('reset', () => {
 
 describe('tag', () => {
   it('creates lightweight and annotated tags, refuses duplicates, deletes', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     const { m } = pair;
     await pair.write(new Map([['a', file('1\n')]]));
     await pair.both(['add', '-A'], 0);
@@ -632,7 +482,7 @@ describe('tag', () => {
 
 describe('rm and mv', () => {
   it('removes files with git’s safety checks', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     await pair.write(
       new Map([
         ['d/e/f', file('f\n')],
@@ -680,7 +530,7 @@ describe('rm and mv', () => {
   });
 
   it('renames files and folders in the working tree and index', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     const { m } = pair;
     await pair.write(
       new Map([
@@ -715,7 +565,7 @@ describe('rm and mv', () => {
 
 describe('restore and checkout -- paths', () => {
   it('restores from the index, from HEAD, or from another commit', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     const { m } = pair;
     await pair.write(
       new Map([
@@ -775,7 +625,7 @@ describe('restore and checkout -- paths', () => {
 
 describe('branch', () => {
   it('lists, creates, deletes and renames like git', async () => {
-    const pair = await Pair.create();
+    const pair = await Pair.create(newRepo);
     const { m } = pair;
     await pair.write(new Map([['a', file('1\n')]]));
     await pair.both(['add', '-A'], 0);

@@ -1,0 +1,162 @@
+/**
+ * `merge` and `merge-base` on the real binary, each scenario run the same way
+ * on a twin Git repository: exit codes, working trees, tracked paths and the
+ * merge bases found (by commit subject, since IDs differ) must agree.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { Refs } from '../src/repo/refs.ts';
+import { Repository } from '../src/repo/repository.ts';
+import { readCommit } from '../src/repo/tree-ops.ts';
+import { Pair } from './git-twin.ts';
+import { pseudoRandomBytes, TempRepo } from './helpers.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const cleanup of cleanups) await cleanup();
+});
+
+async function newRepo(): Promise<TempRepo> {
+  const repo = await TempRepo.create();
+  cleanups.push(() => repo.cleanup());
+  return repo;
+}
+
+async function commitAll(pair: Pair, message: string): Promise<void> {
+  await pair.both(['add', '-A'], 0);
+  await pair.both(['commit', '-q', '-m', message], 0);
+}
+
+async function assertSame(pair: Pair, label: string): Promise<void> {
+  await pair.assertSameWorkTrees(label);
+  await pair.assertSameTracked(label);
+}
+
+async function parentsOfHead(repo: TempRepo): Promise<number> {
+  const head = await repo.head();
+  const opened = await Repository.discover(repo.dir);
+  return (await readCommit(opened.objects, head.id!)).parents.length;
+}
+
+/** The subject of each commit `merge-base --all` prints, sorted. */
+async function baseSubjects(
+  pair: Pair,
+  a: string,
+  b: string,
+): Promise<{ m: string[]; g: string[] }> {
+  const { m, g } = await pair.both(['merge-base', '--all', a, b], 0);
+  const subjects = async (ids: string, run: (args: string[]) => Promise<string>) => {
+    const out: string[] = [];
+    for (const id of ids.split('\n').filter((line) => line !== '')) {
+      out.push((await run(['log', '--oneline', '-n', '1', id])).trim().replace(/^\S+ /, ''));
+    }
+    return out.sort();
+  };
+  return {
+    m: await subjects(m.out, async (args) => (await pair.m.ok(args)).out),
+    g: await subjects(g.out, async (args) => pair.g.run(args).out),
+  };
+}
+
+test('fast-forward, --ff-only, up to date and a clean three-way merge match git', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('a.txt', 'one\ntwo\nthree\n');
+  await pair.writeFile('docs/readme.md', '# shot list\n');
+  await commitAll(pair, 'base');
+  await pair.both(['switch', '-q', '-c', 'feature'], 0);
+  await pair.writeFile('b.txt', 'feature file\n');
+  await commitAll(pair, 'feature adds b');
+  await pair.both(['switch', '-q', 'main'], 0);
+
+  await pair.both(['merge', '--ff-only', 'feature'], 0);
+  await assertSame(pair, 'after fast-forward');
+  const feature = await new Refs(await Repository.discover(pair.m.dir)).read('refs/heads/feature');
+  assert.equal((await pair.m.head()).id, feature, 'main is now at feature');
+  const up = await pair.both(['merge', 'feature'], 0);
+  assert.match(up.m.out, /Already up to date\./);
+  assert.match(up.g.out, /Already up to date\./);
+
+  // Diverged: main edits a.txt, feature adds a large binary and removes the readme.
+  await pair.writeFile('a.txt', 'one\ntwo\nthree\nfour\n');
+  await commitAll(pair, 'main edits a');
+  await pair.both(['switch', '-q', 'feature'], 0);
+  const big = pseudoRandomBytes(6 * 1024 * 1024, 41);
+  for (const dir of [pair.m.dir, pair.g.dir]) await fs.writeFile(path.join(dir, 'plate.exr'), big);
+  await pair.remove('docs/readme.md');
+  await commitAll(pair, 'feature adds a plate');
+  await pair.both(['switch', '-q', 'main'], 0);
+
+  await pair.both(['merge', '--ff-only', 'feature'], 128);
+  await assertSame(pair, 'after refused --ff-only');
+  await pair.both(['merge', '-q', '-m', 'merge feature', 'feature'], 0);
+  await assertSame(pair, 'after three-way merge');
+  assert.equal(await parentsOfHead(pair.m), 2);
+  assert.equal(
+    pair.g.run(['rev-list', '--parents', '-n', '1', 'HEAD']).out.trim().split(' ').length,
+    3,
+  );
+
+  // --no-ff on a fast-forwardable branch still makes a merge commit.
+  await pair.both(['switch', '-q', '-c', 'topic'], 0);
+  await pair.writeFile('c.txt', 'topic\n');
+  await commitAll(pair, 'topic adds c');
+  await pair.both(['switch', '-q', 'main'], 0);
+  await pair.both(['merge', '-q', '--no-ff', '-m', 'merge topic', 'topic'], 0);
+  await assertSame(pair, 'after --no-ff');
+  assert.equal(await parentsOfHead(pair.m), 2);
+});
+
+test('a conflicting merge exits 1 like git; MediaGit changes nothing (content merge not built)', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('a.txt', 'one\n');
+  await pair.writeFile('keep.txt', 'same\n');
+  await commitAll(pair, 'base');
+  await pair.both(['switch', '-q', '-c', 'feature'], 0);
+  await pair.writeFile('a.txt', 'theirs\n');
+  await commitAll(pair, 'feature edits a');
+  await pair.both(['switch', '-q', 'main'], 0);
+  await pair.writeFile('a.txt', 'ours\n');
+  await commitAll(pair, 'main edits a');
+  const before = (await pair.m.head()).id;
+  const { m } = await pair.both(['merge', 'feature'], 1);
+  assert.match(m.stderr, /CONFLICT \(ModifyModify\): a\.txt/);
+  assert.match(m.stderr, /not implemented/);
+  assert.equal((await pair.m.head()).id, before);
+  assert.deepEqual((await pair.m.status()).unstaged, []);
+});
+
+test('merge-base finds every lowest common ancestor of a criss-cross history, as git does', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('base.txt', 'base\n');
+  await commitAll(pair, 'A');
+  await pair.both(['switch', '-q', '-c', 'x'], 0);
+  await pair.writeFile('x.txt', 'x1\n');
+  await commitAll(pair, 'X1');
+  await pair.both(['switch', '-q', '-c', 'y', 'main'], 0);
+  await pair.writeFile('y.txt', 'y1\n');
+  await commitAll(pair, 'Y1');
+  await pair.both(['branch', 'y1', 'y'], 0);
+  // Criss-cross: x merges Y1, y merges X1.
+  await pair.both(['switch', '-q', 'x'], 0);
+  await pair.both(['merge', '-q', '--no-ff', '-m', 'X2', 'y1'], 0);
+  await pair.both(['switch', '-q', 'y'], 0);
+  await pair.both(['merge', '-q', '--no-ff', '-m', 'Y2', 'x~1'], 0);
+  await assertSame(pair, 'after the criss-cross');
+
+  const bases = await baseSubjects(pair, 'x', 'y');
+  assert.deepEqual(bases.m, ['X1', 'Y1']);
+  assert.deepEqual(bases.m, bases.g);
+  await pair.both(['merge-base', '--is-ancestor', 'main', 'x'], 0);
+  await pair.both(['merge-base', '--is-ancestor', 'x', 'main'], 1);
+
+  // Each side then changes its own file; merging them uses a virtual base.
+  await pair.writeFile('y.txt', 'y3\n');
+  await commitAll(pair, 'Y3');
+  await pair.both(['switch', '-q', 'x'], 0);
+  await pair.writeFile('x.txt', 'x3\n');
+  await commitAll(pair, 'X3');
+  await pair.both(['merge', '-q', '-m', 'criss-cross merge', 'y'], 0);
+  await assertSame(pair, 'after merging the criss-cross');
+});
