@@ -388,6 +388,28 @@ function isSpaceByte(c: number): boolean {
 }
 
 /**
+ * The changed runs between two texts, as Git's xdiff computes them (after its
+ * change compaction): old lines [i1, i1 + chg1) become new lines
+ * [i2, i2 + chg2). Used by the three-way text merge.
+ */
+export function lineChanges(
+  oldContent: string,
+  newContent: string,
+): { i1: number; chg1: number; i2: number; chg2: number }[] {
+  const intern = new Map<string, number>();
+  return compactedScript(splitLines(oldContent, intern), splitLines(newContent, intern));
+}
+
+function compactedScript(a: Lines, b: Lines): Change[] {
+  const marks = markChanges(a, b);
+  const oldSide: Side = { ids: a.ids, text: a.text, changed: marks.oldChanged };
+  const newSide: Side = { ids: b.ids, text: b.text, changed: marks.newChanged };
+  compact(oldSide, newSide);
+  compact(newSide, oldSide);
+  return changeScript(oldSide, newSide);
+}
+
+/**
  * Diffs two texts line by line. `context` is the number of unchanged lines
  * shown around each change (Git's default is 3).
  */
@@ -395,12 +417,7 @@ export function diffText(oldContent: string, newContent: string, context = 3): T
   const intern = new Map<string, number>();
   const a = splitLines(oldContent, intern);
   const b = splitLines(newContent, intern);
-  const marks = markChanges(a, b);
-  const oldSide: Side = { ids: a.ids, text: a.text, changed: marks.oldChanged };
-  const newSide: Side = { ids: b.ids, text: b.text, changed: marks.newChanged };
-  compact(oldSide, newSide);
-  compact(newSide, oldSide);
-  const script = changeScript(oldSide, newSide);
+  const script = compactedScript(a, b);
   let added = 0;
   let deleted = 0;
   for (const change of script) {
