@@ -108,23 +108,102 @@ test('fast-forward, --ff-only, up to date and a clean three-way merge match git'
   assert.equal(await parentsOfHead(pair.m), 2);
 });
 
-test('a conflicting merge exits 1 like git; MediaGit changes nothing (content merge not built)', async () => {
-  const pair = await Pair.create(newRepo);
-  await pair.writeFile('a.txt', 'one\n');
-  await pair.writeFile('keep.txt', 'same\n');
+/** Unmerged entries of `status --porcelain` (XY codes U?, ?U, AA, DD), sorted. */
+function unmergedLines(porcelain: string): string[] {
+  return porcelain
+    .split('\n')
+    .filter((line) => /^(U.|.U|AA|DD) /.test(line))
+    .sort();
+}
+
+/** Both sides of the four conflict types, a clean text merge, and a large binary. */
+async function conflictingBranches(pair: Pair): Promise<void> {
+  const big = pseudoRandomBytes(6 * 1024 * 1024, 51);
+  await pair.writeFile('a.txt', 'one\ntwo\nthree\nfour\nfive\n');
+  await pair.writeFile('clean.txt', 'alpha\nbeta\ngamma\ndelta\nepsilon\n');
+  await pair.writeFile('del-ours.txt', 'keep me?\n');
+  await pair.writeFile('del-theirs.txt', 'keep me?\n');
+  for (const dir of [pair.m.dir, pair.g.dir]) await fs.writeFile(path.join(dir, 'plate.exr'), big);
   await commitAll(pair, 'base');
   await pair.both(['switch', '-q', '-c', 'feature'], 0);
-  await pair.writeFile('a.txt', 'theirs\n');
-  await commitAll(pair, 'feature edits a');
+  await pair.writeFile('a.txt', 'one\nTWO theirs\nthree\nfour\nfive\n');
+  await pair.writeFile('clean.txt', 'alpha\nbeta\ngamma\ndelta\nEPSILON\n');
+  await pair.writeFile('del-ours.txt', 'changed by them\n');
+  await pair.remove('del-theirs.txt');
+  await pair.writeFile('added.txt', 'theirs\n');
+  const theirsBig = Buffer.from(big);
+  theirsBig.write('theirs', 3 * 1024 * 1024);
+  for (const dir of [pair.m.dir, pair.g.dir])
+    await fs.writeFile(path.join(dir, 'plate.exr'), theirsBig);
+  await commitAll(pair, 'feature');
   await pair.both(['switch', '-q', 'main'], 0);
-  await pair.writeFile('a.txt', 'ours\n');
-  await commitAll(pair, 'main edits a');
-  const before = (await pair.m.head()).id;
+  await pair.writeFile('a.txt', 'one\nTWO ours\nthree\nfour\nfive\n');
+  await pair.writeFile('clean.txt', 'ALPHA\nbeta\ngamma\ndelta\nepsilon\n');
+  await pair.remove('del-ours.txt');
+  await pair.writeFile('del-theirs.txt', 'changed by us\n');
+  await pair.writeFile('added.txt', 'ours\n');
+  const oursBig = Buffer.from(big);
+  oursBig.write('ours!!', 1024);
+  for (const dir of [pair.m.dir, pair.g.dir])
+    await fs.writeFile(path.join(dir, 'plate.exr'), oursBig);
+  await commitAll(pair, 'main');
+}
+
+test('the four conflict types stop the merge as in git; resolving and committing concludes it', async () => {
+  const pair = await Pair.create(newRepo);
+  await conflictingBranches(pair);
   const { m } = await pair.both(['merge', 'feature'], 1);
   assert.match(m.stderr, /CONFLICT \(ModifyModify\): a\.txt/);
-  assert.match(m.stderr, /not implemented/);
+  // Same conflicted paths with the same codes, same working files (markers in
+  // text, ours for the binary, theirs' copy of the file we deleted).
+  const porcelain = await pair.both(['status', '--porcelain'], 0);
+  assert.deepEqual(unmergedLines(porcelain.m.out), unmergedLines(porcelain.g.out));
+  assert.deepEqual(unmergedLines(porcelain.m.out), [
+    'AA added.txt',
+    'DU del-ours.txt',
+    'UD del-theirs.txt',
+    'UU a.txt',
+    'UU plate.exr',
+  ]);
+  const json = JSON.parse((await pair.m.ok(['status', '--json'])).out) as {
+    unmerged: { path: string; type: string }[];
+  };
+  assert.deepEqual(json.unmerged.map((c) => `${c.type} ${c.path}`).sort(), [
+    'AddAdd added.txt',
+    'DeleteModify del-ours.txt',
+    'ModifyDelete del-theirs.txt',
+    'ModifyModify a.txt',
+    'ModifyModify plate.exr',
+  ]);
+  await pair.assertSameWorkTrees('after the conflicted merge');
+
+  await pair.both(['commit', '-q', '-m', 'too early'], 128);
+  await pair.both(['merge', 'feature'], 128);
+
+  await pair.writeFile('a.txt', 'one\nTWO both\nthree\nfour\nfive\n');
+  await pair.writeFile('added.txt', 'both\n');
+  await pair.both(['add', 'a.txt', 'added.txt', 'plate.exr', 'del-ours.txt'], 0);
+  await pair.both(['rm', '-q', 'del-theirs.txt'], 0);
+  await pair.both(['commit', '-q', '-m', 'merge feature'], 0);
+  await assertSame(pair, 'after concluding the merge');
+  assert.equal(await parentsOfHead(pair.m), 2);
+  await pair.both(['merge', '--abort'], 128);
+});
+
+test('merge --abort restores the exact state before the merge, large binaries included', async () => {
+  const pair = await Pair.create(newRepo);
+  await conflictingBranches(pair);
+  await pair.writeFile('untracked-notes.txt', 'mine\n');
+  const before = (await pair.m.head()).id;
+  await pair.both(['merge', 'feature'], 1);
+  await pair.both(['merge', '--abort'], 0);
+  await assertSame(pair, 'after --abort');
   assert.equal((await pair.m.head()).id, before);
-  assert.deepEqual((await pair.m.status()).unstaged, []);
+  const status = await pair.m.status();
+  assert.deepEqual(
+    [status.staged, status.unstaged, status.untracked],
+    [[], [], ['untracked-notes.txt']],
+  );
 });
 
 test('merge-base finds every lowest common ancestor of a criss-cross history, as git does', async () => {

@@ -6,6 +6,7 @@
 import { MediaGitError } from '../errors.ts';
 import type { StoreStats } from '../odb/file-store.ts';
 import { StagingIndex } from './index-file.ts';
+import { resolveConflicts } from './merge-state.ts';
 import type { Repository } from './repository.ts';
 import { stageFiles, type StageOptions } from './stage.ts';
 import { IgnoreRules, isUnder, toRepoPath, walkWorkTree, type WorkFile } from './worktree.ts';
@@ -96,6 +97,8 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
     const { staged, stats } = await stageFiles(repo, index, [...files.values()], options);
     for (const p of removed) index.entries.delete(p);
     await index.save(lock!);
+    // Adding a conflicted path (or its removal) marks it resolved, as in Git.
+    await resolveConflicts(repo, [...files.keys(), ...removed]);
     return { added: staged, removed, stats };
   } finally {
     await lock?.release();

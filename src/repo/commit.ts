@@ -8,6 +8,7 @@ import { encodeCommit, signatureAt, type Signature } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { add } from './add.ts';
 import { StagingIndex } from './index-file.ts';
+import { clearMergeState, readMergeState } from './merge-state.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { flattenTree, readCommit, writeTreeFromFiles } from './tree-ops.ts';
@@ -46,7 +47,25 @@ export function signatureFor(repo: Repository): Signature {
 export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {
   const refs = new Refs(repo);
   const head = await refs.head();
+  const merging = await readMergeState(repo);
+  if (merging && options.amend) {
+    throw new MediaGitError(
+      'MERGE_IN_PROGRESS',
+      'You are in the middle of a merge -- cannot amend.',
+      {
+        kind: 'conflict',
+      },
+    );
+  }
   if (options.all) await add(repo, { ...options, paths: [], update: true });
+  const unresolved = merging ? (await readMergeState(repo))!.conflicts : [];
+  if (unresolved.length > 0) {
+    throw new MediaGitError(
+      'UNMERGED_PATHS',
+      `Committing is not possible because you have unmerged files:\n${unresolved.map((c) => `\t${c.path}`).join('\n')}\nFix them up in the work tree, and then use 'mediagit add/rm <file>' as appropriate to mark resolution and make a commit.`,
+      { kind: 'conflict', data: { paths: unresolved.map((c) => c.path) } },
+    );
+  }
   const signature = signatureFor(repo);
   const index = await StagingIndex.load(repo.gitDir);
   const lock = await StagingIndex.lock(repo.gitDir);
@@ -54,6 +73,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     const tree = await writeTreeFromFiles(repo.objects, index.entries.values());
     let parents: ObjectId[] = head.id ? [head.id] : [];
     let message = options.message;
+    if (merging && head.id) {
+      // Concluding a merge: its commit has both parents and, by default, its message.
+      parents = [head.id, merging.theirs];
+      message ??= merging.message;
+    }
     let author = signature;
     let parentTree: ObjectId | undefined;
     if (options.amend) {
@@ -65,7 +89,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       parents = [...previous.parents];
       message ??= previous.message;
       author = previous.author;
-    } else if (head.id) {
+    } else if (head.id && !merging) {
       parentTree = (await readCommit(repo.objects, head.id)).tree;
     }
     if (message === undefined || message.trim() === '') {
@@ -102,7 +126,8 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       : parents.length === 0
         ? 'commit (initial)'
         : 'commit';
-    await refs.updateHead(id, `${kind}: ${subject}`, head.id ?? null);
+    await refs.updateHead(id, `${merging ? 'commit (merge)' : kind}: ${subject}`, head.id ?? null);
+    if (merging) await clearMergeState(repo);
     const before = parents[0]
       ? await flattenTree(repo.objects, (await readCommit(repo.objects, parents[0])).tree)
       : new Map();

@@ -4,34 +4,56 @@
  * commit is its ancestor (unless `--no-ff`), otherwise a three-way merge
  * against the merge base and a merge commit with two parents.
  *
- * What is implemented so far (docs/design.md, "Merge"): the path-level
- * three-way merge. A path changed on one side only, or the same way on both,
- * merges cleanly; anything else is one of the four conflict types
- * (ModifyModify, AddAdd, DeleteModify, ModifyDelete). Content-level merging
- * and the conflict state (markers, `--abort`, `--continue`) are not built
- * yet: a merge that would conflict is refused with the conflicting paths and
- * their types, and changes nothing. With several merge bases (criss-cross
- * history) the bases are first merged into a virtual base the same way, as
- * Git's ort strategy does; a conflict there is refused likewise.
+ * The three-way merge is path-level first: a path changed on one side only,
+ * or the same way on both, merges cleanly; anything else is one of the four
+ * conflict types (ModifyModify, AddAdd, DeleteModify, ModifyDelete). Text
+ * files both sides changed are then merged line by line (text-merge.ts);
+ * what still conflicts stops the merge (merge-state.ts): text files get
+ * Git-style markers, binary files keep ours in the working tree (never
+ * mangled), a file we deleted and they modified is left as theirs, and the
+ * index keeps ours. `commit` (or `merge --continue`) concludes it once every
+ * path is resolved with `add`/`rm`; `merge --abort` returns to ORIG_HEAD.
+ * With several merge bases (criss-cross history) the bases are first merged
+ * into a virtual base the same way, as Git's ort strategy does; a conflict
+ * inside that virtual base is refused as not implemented.
  *
  * Order of effects: working tree and index first (refusing, unchanged, when a
  * local change would be lost), then objects, then HEAD's branch by
  * compare-and-swap with a reflog entry.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
+import { FileStore, readFileBytes } from '../odb/file-store.ts';
 import { encodeCommit } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { shortBranchName } from './branch.ts';
 import { signatureFor } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
 import { isAncestor, mergeBases } from './merge-base.ts';
+import {
+  clearMergeState,
+  readMergeState,
+  writeMergeState,
+  type ConflictRecord,
+  type ConflictType,
+  type Version,
+} from './merge-state.ts';
+import { looksBinary } from './text-diff.ts';
+import { mergeText } from './text-merge.ts';
+import { absolutePath } from './worktree.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { resolveCommit } from './revision.ts';
 import { flattenCommit, writeTreeFromFiles, type TreeFile } from './tree-ops.ts';
-import { sameVersion, updateWorkTree, type WorkTreeUpdateOptions } from './worktree-update.ts';
+import {
+  materializeVersion,
+  sameVersion,
+  updateWorkTree,
+  type WorkTreeUpdateOptions,
+} from './worktree-update.ts';
 
-export type ConflictType = 'ModifyModify' | 'AddAdd' | 'DeleteModify' | 'ModifyDelete';
+export type { ConflictType } from './merge-state.ts';
 
 export interface PathConflict {
   readonly path: string;
@@ -56,6 +78,13 @@ type Files = ReadonlyMap<string, TreeFile>;
 
 export async function merge(repo: Repository, options: MergeOptions): Promise<MergeResult> {
   repo.requireWorkTree('merge');
+  if (await readMergeState(repo)) {
+    throw new MediaGitError(
+      'MERGE_IN_PROGRESS',
+      'You have not concluded your merge (MERGE_HEAD exists).\nPlease, commit your changes before you merge.',
+      { kind: 'conflict' },
+    );
+  }
   const refs = new Refs(repo);
   const head = await refs.head();
   const theirs = await resolveCommit(repo, options.rev);
@@ -90,14 +119,34 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
       return { outcome: 'fast-forward', from: head.id, to: theirs, bases };
     }
     const base = await baseFiles(repo, bases);
-    const merged = mergeFiles(base, ours, await flattenCommit(repo.objects, theirs));
-    if (merged.conflicts.length > 0) throw conflictsNotSupported(merged.conflicts);
+    const theirsFiles = await flattenCommit(repo.objects, theirs);
+    const merged = mergeFiles(base, ours, theirsFiles);
+    const message = withNewline(
+      options.message ?? (await defaultMessage(repo, options.rev, head.branch)),
+    );
+    const stopped = await resolveContent(
+      repo,
+      merged,
+      { base, ours, theirs: theirsFiles },
+      options.rev,
+    );
+    if (stopped.conflicts.length > 0) {
+      await updateWorkTree(repo, index, ours, merged.files, options);
+      for (const [p, write] of stopped.workFiles)
+        await write(absolutePath(repo.requireWorkTree('merge'), p));
+      await index.save(lock);
+      await writeMergeState(repo, {
+        theirs,
+        origHead: head.id!,
+        message,
+        conflicts: stopped.conflicts,
+      });
+      throw mergeStopped(stopped.conflicts);
+    }
     target = merged.files;
     await updateWorkTree(repo, index, ours, target, options);
     const tree = await writeTreeFromFiles(repo.objects, index.entries.values());
     const signature = signatureFor(repo);
-    let message = options.message ?? (await defaultMessage(repo, options.rev, head.branch));
-    if (!message.endsWith('\n')) message += '\n';
     commitId = (
       await repo.objects.write(
         'commit',
@@ -122,6 +171,52 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     head.id ?? null,
   );
   return { outcome: 'merged', from: head.id, to: commitId, bases };
+}
+
+/**
+ * `merge --abort`: back to ORIG_HEAD, as before the merge: the index and
+ * every path the merge touched are reset (local changes the merge refused
+ * to touch could not exist on those paths), and the merge state removed.
+ */
+export async function abortMerge(
+  repo: Repository,
+  options: WorkTreeUpdateOptions = {},
+): Promise<void> {
+  const state = await readMergeState(repo);
+  if (!state) {
+    throw new MediaGitError('NO_MERGE', 'There is no merge to abort (MERGE_HEAD missing).', {
+      kind: 'conflict',
+    });
+  }
+  const lock = await StagingIndex.lock(repo.gitDir);
+  try {
+    const index = await StagingIndex.load(repo.gitDir);
+    const current = new Map<string, TreeFile>();
+    for (const entry of index.entries.values()) {
+      current.set(entry.path, {
+        path: entry.path,
+        mode: entry.mode,
+        kind: entry.kind,
+        id: entry.id,
+        size: entry.size,
+      });
+    }
+    const target = await flattenCommit(repo.objects, state.origHead);
+    await updateWorkTree(repo, index, current, target, { ...options, force: true });
+    // Conflicted paths hold markers or theirs' copy while the index holds
+    // ours: put ORIG_HEAD's version back whatever the plan thought unchanged.
+    const workTree = repo.requireWorkTree('merge');
+    for (const c of state.conflicts) {
+      const full = absolutePath(workTree, c.path);
+      const file = target.get(c.path);
+      if (!file) await fs.rm(full, { force: true });
+      else await materializeVersion(repo.objects, file, full);
+    }
+    await index.save(lock);
+    await clearMergeState(repo);
+  } finally {
+    await lock.release();
+  }
 }
 
 /**
@@ -187,6 +282,118 @@ export function mergeFiles(
     }
   }
   return { files, conflicts };
+}
+
+const TEXT_MERGE_LIMIT = 32 * 1024 * 1024;
+
+interface Sides {
+  readonly base: Files;
+  readonly ours: Files;
+  readonly theirs: Files;
+}
+
+/**
+ * Resolves what content can: text files both sides changed are merged line by
+ * line (a clean result becomes the merged file). Returns the conflicts that
+ * remain, with what to write in the working tree for each (markers, or
+ * theirs for a file we deleted); `merged.files` gets the index's version of
+ * each conflicted path (ours, or nothing when ours is gone).
+ */
+async function resolveContent(
+  repo: Repository,
+  merged: { files: Map<string, TreeFile>; conflicts: PathConflict[] },
+  sides: Sides,
+  theirsLabel: string,
+): Promise<{
+  conflicts: ConflictRecord[];
+  workFiles: Map<string, (full: string) => Promise<void>>;
+}> {
+  const conflicts: ConflictRecord[] = [];
+  const workFiles = new Map<string, (full: string) => Promise<void>>();
+  const store = repo.objects;
+  const fileStore = new FileStore(store);
+  try {
+    for (const { path: p, type } of merged.conflicts) {
+      const b = sides.base.get(p);
+      const o = sides.ours.get(p);
+      const t = sides.theirs.get(p);
+      if (
+        (type === 'ModifyModify' || type === 'AddAdd') &&
+        o &&
+        t &&
+        o.mode === t.mode &&
+        o.mode !== '120000'
+      ) {
+        const texts = await textsOf(store, [b, o, t]);
+        if (texts) {
+          const result = mergeText(texts[0], texts[1], texts[2], {
+            ours: 'HEAD',
+            theirs: theirsLabel,
+          });
+          const bytes = Buffer.from(result.text);
+          if (result.conflicts === 0) {
+            const stored = await fileStore.storeBlob(bytes);
+            merged.files.set(p, {
+              path: p,
+              mode: o.mode,
+              kind: 'blob',
+              id: stored.id,
+              size: bytes.length,
+            });
+            continue;
+          }
+          workFiles.set(p, (full) => fs.writeFile(full, bytes));
+        }
+      }
+      if (type === 'DeleteModify' && t) {
+        workFiles.set(p, async (full) => {
+          await fs.mkdir(path.dirname(full), { recursive: true });
+          await materializeVersion(store, t, full);
+        });
+      }
+      if (o) merged.files.set(p, o);
+      conflicts.push({ path: p, type, base: version(b), ours: version(o), theirs: version(t) });
+    }
+  } finally {
+    await fileStore.close();
+  }
+  return { conflicts, workFiles };
+}
+
+function version(file: TreeFile | undefined): Version | undefined {
+  return file && { mode: file.mode, kind: file.kind, id: file.id, size: file.size };
+}
+
+/** The three versions as text, or undefined when any is binary or too large to merge in memory. */
+async function textsOf(
+  store: Repository['objects'],
+  files: readonly (TreeFile | undefined)[],
+): Promise<[string, string, string] | undefined> {
+  const out: string[] = [];
+  for (const file of files) {
+    if (!file) {
+      out.push('');
+      continue;
+    }
+    if (file.size > TEXT_MERGE_LIMIT) return undefined;
+    const bytes = await readFileBytes(store, file.kind, file.id);
+    if (looksBinary(bytes)) return undefined;
+    out.push(bytes.toString('utf8'));
+  }
+  return out as [string, string, string];
+}
+
+function mergeStopped(conflicts: readonly ConflictRecord[]): MediaGitError {
+  const lines = conflicts.map((c) => `CONFLICT (${c.type}): ${c.path}`);
+  lines.push('Automatic merge failed; fix conflicts and then commit the result.');
+  return new MediaGitError('MERGE_CONFLICT', lines.join('\n'), {
+    kind: 'user',
+    data: { conflicts: conflicts.map((c) => ({ path: c.path, type: c.type })), exitCode: 1 },
+  });
+}
+
+function withNewline(message: string): string {
+  return message.endsWith('\n') ? message : `${message}\n`;
 }
 
 function conflictsNotSupported(conflicts: readonly PathConflict[], where?: string): MediaGitError {

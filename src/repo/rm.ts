@@ -12,6 +12,7 @@ import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { StagingIndex } from './index-file.ts';
 import { matchesPathspec, parsePathspecs, type Pathspec } from './pathspec.ts';
 import { Refs } from './refs.ts';
+import { resolveConflicts } from './merge-state.ts';
 import type { Repository } from './repository.ts';
 import { flattenCommit } from './tree-ops.ts';
 import { absolutePath } from './worktree.ts';
@@ -145,6 +146,8 @@ export async function rm(repo: Repository, options: RmOptions): Promise<RmResult
 
     for (const p of removed) index.entries.delete(p);
     await index.save(lock);
+    // Removing a conflicted path is one way to resolve it.
+    await resolveConflicts(repo, removed);
     if (!options.cached) {
       const parents = new Set<string>();
       for (const p of removed) {

@@ -17,6 +17,7 @@ import {
   type IndexEntry,
 } from './index-file.ts';
 import { Refs } from './refs.ts';
+import { readMergeState, type ConflictType } from './merge-state.ts';
 import type { Repository } from './repository.ts';
 import { flattenCommit, readCommit } from './tree-ops.ts';
 import { absolutePath, IgnoreRules, walkWorkTree } from './worktree.ts';
@@ -34,6 +35,8 @@ export interface StatusResult {
   readonly staged: PathChange[];
   readonly unstaged: PathChange[];
   readonly untracked: string[];
+  /** Paths a stopped merge left in conflict (merge-state.ts), with their types. */
+  readonly unmerged: { readonly path: string; readonly type: ConflictType }[];
   readonly contentReads: number;
 }
 
@@ -193,12 +196,19 @@ export async function status(
       : diffIndexAgainstTree(index, await flattenCommit(repo.objects, head.id));
   const work = await worktreeChanges(repo, index, { untracked: options.untracked !== false });
   if (work.refreshed.length > 0) await refreshIndex(repo, work.refreshed);
+  // A conflicted path is listed as unmerged only, as Git does.
+  const unmerged = ((await readMergeState(repo))?.conflicts ?? []).map((c) => ({
+    path: c.path,
+    type: c.type,
+  }));
+  const conflicted = new Set(unmerged.map((c) => c.path));
   return {
     branch: head.branch?.replace(/^refs\/heads\//, ''),
     head: head.id,
-    staged,
-    unstaged: work.changes,
-    untracked: work.untracked,
+    staged: staged.filter((c) => !conflicted.has(c.path)),
+    unstaged: work.changes.filter((c) => !conflicted.has(c.path)),
+    untracked: work.untracked.filter((p) => !conflicted.has(p)),
+    unmerged,
     contentReads: work.contentReads,
   };
 }

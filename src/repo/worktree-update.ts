@@ -460,7 +460,7 @@ async function stageWrites(
 }
 
 /** Writes one version at `dest` (a regular file, or a symlink for mode 120000), atomically. */
-async function materializeVersion(
+export async function materializeVersion(
   store: ObjectStore,
   file: FileVersion,
   dest: string,

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
-import { merge } from '../../repo/merge.ts';
+import { commit } from '../../repo/commit.ts';
+import { abortMerge, merge } from '../../repo/merge.ts';
+import { readMergeState } from '../../repo/merge-state.ts';
 import { shortId } from '../../repo/revision.ts';
 import type { Cli } from '../context.ts';
 import { progressReporter } from '../progress.ts';
@@ -9,17 +11,58 @@ export function register(program: Command, cli: Cli): void {
   program
     .command('merge')
     .description('Join another commit into the current branch (fast-forward or three-way merge)')
-    .argument('<commit>', 'the branch, tag or commit to merge')
+    .argument('[commit]', 'the branch, tag or commit to merge')
     .option('--ff', 'fast-forward when possible (the default)')
     .option('--no-ff', 'always create a merge commit')
     .option('--ff-only', 'refuse unless the merge is a fast-forward')
     .option('-m, --message <msg>', 'the merge commit message')
+    .option('--abort', 'give up a merge that stopped on conflicts, back to where it started')
+    .option('--continue', 'conclude a merge whose conflicts are resolved (commits it)')
     .option('-q, --quiet', 'print nothing but errors')
     .action(
       async (
-        rev: string,
-        opts: { ff?: boolean; ffOnly?: boolean; message?: string; quiet?: boolean },
+        rev: string | undefined,
+        opts: {
+          ff?: boolean;
+          ffOnly?: boolean;
+          message?: string;
+          quiet?: boolean;
+          abort?: boolean;
+          continue?: boolean;
+        },
       ) => {
+        if (opts.abort || opts.continue) {
+          if (rev !== undefined || (opts.abort && opts.continue)) {
+            throw new MediaGitError('MERGE_USAGE', '--abort and --continue take no commit', {
+              kind: 'usage',
+            });
+          }
+          const repo = await cli.openRepo();
+          if (opts.abort) {
+            await abortMerge(repo);
+            return;
+          }
+          if (!(await readMergeState(repo))) {
+            throw new MediaGitError(
+              'NO_MERGE',
+              'There is no merge in progress (MERGE_HEAD missing).',
+              {
+                kind: 'conflict',
+              },
+            );
+          }
+          const result = await commit(repo, { cwd: cli.cwd, message: opts.message });
+          if (!opts.quiet)
+            cli.out(
+              `[${result.branch ?? 'detached HEAD'} ${shortId(result.id)}] ${result.subject}`,
+            );
+          return;
+        }
+        if (rev === undefined) {
+          throw new MediaGitError('MERGE_USAGE', 'merge needs a commit to merge', {
+            kind: 'usage',
+          });
+        }
         if (opts.ffOnly && opts.ff === false) {
           throw new MediaGitError('MERGE_USAGE', '--ff-only and --no-ff are incompatible', {
             kind: 'usage',

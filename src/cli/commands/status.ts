@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { status, type ChangeKind } from '../../repo/status.ts';
+import type { ConflictType } from '../../repo/merge-state.ts';
 import { paint, printJson, type Cli } from '../context.ts';
 
 const LONG: Record<ChangeKind, string> = {
@@ -13,6 +14,20 @@ const SHORT: Record<ChangeKind, string> = {
   modified: 'M',
   deleted: 'D',
   typechange: 'T',
+};
+
+/** Git's short codes and labels for unmerged paths. */
+const UNMERGED_SHORT: Record<ConflictType, string> = {
+  ModifyModify: 'UU',
+  AddAdd: 'AA',
+  DeleteModify: 'DU',
+  ModifyDelete: 'UD',
+};
+const UNMERGED_LONG: Record<ConflictType, string> = {
+  ModifyModify: 'both modified:   ',
+  AddAdd: 'both added:      ',
+  DeleteModify: 'deleted by us:   ',
+  ModifyDelete: 'deleted by them: ',
 };
 
 export function register(program: Command, cli: Cli): void {
@@ -47,6 +62,10 @@ export function register(program: Command, cli: Cli): void {
         }
         if (opts.short || opts.porcelain) {
           const codes = new Map<string, [string, string]>();
+          for (const c of result.unmerged) {
+            const code = UNMERGED_SHORT[c.type];
+            codes.set(c.path, [code[0]!, code[1]!]);
+          }
           for (const c of result.staged) codes.set(c.path, [SHORT[c.change], ' ']);
           for (const c of result.unstaged)
             codes.set(c.path, [codes.get(c.path)?.[0] ?? ' ', SHORT[c.change]]);
@@ -64,6 +83,18 @@ export function register(program: Command, cli: Cli): void {
             : `HEAD detached at ${result.head?.slice(0, 7)}`,
         );
         if (!result.head) lines.push('', 'No commits yet');
+        if (result.unmerged.length > 0) {
+          lines.push(
+            'You have unmerged paths.',
+            '  (fix conflicts and run "mediagit commit")',
+            '  (use "mediagit merge --abort" to abort the merge)',
+            '',
+            'Unmerged paths:',
+            '  (use "mediagit add <file>..." to mark resolution)',
+          );
+          for (const c of result.unmerged)
+            lines.push(paint(cli, 'red', `\t${UNMERGED_LONG[c.type]}${c.path}`));
+        }
         if (result.staged.length > 0) {
           lines.push(
             '',
@@ -90,7 +121,11 @@ export function register(program: Command, cli: Cli): void {
           );
           for (const p of result.untracked) lines.push(paint(cli, 'red', `\t${p}`));
         }
-        if (result.staged.length === 0 && result.unstaged.length === 0) {
+        if (
+          result.staged.length === 0 &&
+          result.unstaged.length === 0 &&
+          result.unmerged.length === 0
+        ) {
           lines.push('');
           if (result.untracked.length > 0)
             lines.push(

@@ -1,0 +1,113 @@
+/**
+ * The state of a merge that stopped on conflicts, kept in the repository
+ * folder as Git keeps it (docs/format.md, "Merge state"):
+ *
+ *   MERGE_HEAD       the commit being merged
+ *   ORIG_HEAD        HEAD before the merge (what --abort returns to)
+ *   MERGE_MSG        the message the merge commit will get
+ *   MERGE_CONFLICTS  JSON: each unresolved path, its conflict type and the
+ *                    base, ours and theirs versions (absent when that side
+ *                    has no such file)
+ *
+ * The index holds "ours" for a conflicted path (nothing when we deleted it);
+ * resolving is `add` (or `rm`) of the path, which removes it from the list.
+ * Every file is written atomically.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { hasErrnoCode, MediaGitError } from '../errors.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+import { writeFileAtomic } from '../storage/durable-file.ts';
+import type { Repository } from './repository.ts';
+import type { TreeFile } from './tree-ops.ts';
+
+export type ConflictType = 'ModifyModify' | 'AddAdd' | 'DeleteModify' | 'ModifyDelete';
+
+export type Version = Pick<TreeFile, 'mode' | 'kind' | 'id' | 'size'>;
+
+export interface ConflictRecord {
+  readonly path: string;
+  readonly type: ConflictType;
+  readonly base?: Version | undefined;
+  readonly ours?: Version | undefined;
+  readonly theirs?: Version | undefined;
+}
+
+export interface MergeState {
+  readonly theirs: ObjectId;
+  readonly origHead: ObjectId;
+  readonly message: string;
+  readonly conflicts: readonly ConflictRecord[];
+}
+
+const FILES = ['MERGE_CONFLICTS', 'MERGE_MSG', 'MERGE_HEAD'] as const;
+
+export async function readMergeState(repo: Repository): Promise<MergeState | undefined> {
+  const read = async (name: string): Promise<string | undefined> => {
+    try {
+      return await fs.readFile(path.join(repo.gitDir, name), 'utf8');
+    } catch (error) {
+      if (hasErrnoCode(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+  };
+  const theirs = (await read('MERGE_HEAD'))?.trim();
+  if (theirs === undefined) return undefined;
+  let conflicts: ConflictRecord[] = [];
+  const listed = await read('MERGE_CONFLICTS');
+  if (listed !== undefined) {
+    try {
+      conflicts = (JSON.parse(listed) as { conflicts: ConflictRecord[] }).conflicts;
+    } catch (error) {
+      throw new MediaGitError(
+        'MERGE_STATE_CORRUPT',
+        `${repo.gitDir}/MERGE_CONFLICTS is not valid JSON`,
+        {
+          kind: 'corrupt',
+          cause: error,
+        },
+      );
+    }
+  }
+  return {
+    theirs,
+    origHead: (await read('ORIG_HEAD'))?.trim() ?? theirs,
+    message: (await read('MERGE_MSG')) ?? `Merge commit '${theirs}'\n`,
+    conflicts,
+  };
+}
+
+export async function writeMergeState(repo: Repository, state: MergeState): Promise<void> {
+  const write = (name: string, text: string) =>
+    writeFileAtomic(path.join(repo.gitDir, name), [Buffer.from(text)], {
+      tmpDir: repo.objects.tmpDir,
+    });
+  await write('ORIG_HEAD', `${state.origHead}\n`);
+  await write('MERGE_MSG', state.message);
+  await write(
+    'MERGE_CONFLICTS',
+    `${JSON.stringify({ version: 1, conflicts: state.conflicts }, null, 1)}\n`,
+  );
+  // Last: its presence is what says a merge is in progress.
+  await write('MERGE_HEAD', `${state.theirs}\n`);
+}
+
+/** Ends the merge state (after its commit, or an abort); ORIG_HEAD stays, as in Git. */
+export async function clearMergeState(repo: Repository): Promise<void> {
+  for (const name of FILES) await fs.rm(path.join(repo.gitDir, name), { force: true });
+}
+
+/** Marks `paths` resolved (after `add`/`rm` of them); returns how many were conflicted. */
+export async function resolveConflicts(repo: Repository, paths: Iterable<string>): Promise<number> {
+  const state = await readMergeState(repo);
+  if (!state || state.conflicts.length === 0) return 0;
+  const resolved = new Set(paths);
+  const left = state.conflicts.filter((c) => !resolved.has(c.path));
+  if (left.length === state.conflicts.length) return 0;
+  await writeFileAtomic(
+    path.join(repo.gitDir, 'MERGE_CONFLICTS'),
+    [Buffer.from(`${JSON.stringify({ version: 1, conflicts: left }, null, 1)}\n`)],
+    { tmpDir: repo.objects.tmpDir },
+  );
+  return state.conflicts.length - left.length;
+}
