@@ -180,6 +180,13 @@ test('the four conflict types stop the merge as in git; resolving and committing
   await pair.both(['commit', '-q', '-m', 'too early'], 128);
   await pair.both(['merge', 'feature'], 128);
 
+  // Picking a side of a binary and of a text conflict, as in git.
+  await pair.both(['checkout', '--theirs', 'plate.exr'], 0);
+  await pair.both(['checkout', '--ours', '--', 'added.txt'], 0);
+  await pair.assertSameWorkTrees('after checkout --theirs/--ours');
+  const merged = await pair.m.run(['show', 'MERGE_HEAD:del-ours.txt']);
+  assert.equal(merged.out, 'changed by them\n');
+
   await pair.writeFile('a.txt', 'one\nTWO both\nthree\nfour\nfive\n');
   await pair.writeFile('added.txt', 'both\n');
   await pair.both(['add', 'a.txt', 'added.txt', 'plate.exr', 'del-ours.txt'], 0);

@@ -41,7 +41,7 @@ import {
 } from './merge-state.ts';
 import { looksBinary } from './text-diff.ts';
 import { mergeText } from './text-merge.ts';
-import { absolutePath } from './worktree.ts';
+import { absolutePath, toRepoPath } from './worktree.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { resolveCommit } from './revision.ts';
@@ -217,6 +217,40 @@ export async function abortMerge(
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * `checkout --ours|--theirs <path>...`: writes one side's version of each
+ * conflicted path into the working tree (the conflict stays until `add`).
+ * A path that is not conflicted is left alone, as Git does.
+ */
+export async function checkoutConflictSide(
+  repo: Repository,
+  side: 'ours' | 'theirs',
+  paths: readonly string[],
+  cwd: string,
+): Promise<string[]> {
+  const workTree = repo.requireWorkTree('checkout');
+  const state = await readMergeState(repo);
+  const written: string[] = [];
+  for (const userPath of paths) {
+    const p = toRepoPath(workTree, cwd, userPath);
+    const conflict = state?.conflicts.find((c) => c.path === p);
+    if (!conflict) continue;
+    const version = conflict[side];
+    if (!version) {
+      throw new MediaGitError(
+        'NO_SIDE_VERSION',
+        `path '${p}' does not have ${side === 'ours' ? 'our' : 'their'} version`,
+        { kind: 'user', data: { path: p } },
+      );
+    }
+    const full = absolutePath(workTree, p);
+    await fs.mkdir(path.dirname(full), { recursive: true });
+    await materializeVersion(repo.objects, { path: p, ...version }, full);
+    written.push(p);
+  }
+  return written;
 }
 
 /**

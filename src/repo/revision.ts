@@ -1,8 +1,10 @@
 /**
  * Revision parsing: HEAD (or @), branch and tag names, full and unambiguous
  * short object IDs (at least 4 hex digits), <ref>@{n} reflog entries, and any
- * number of ~N and ^N suffixes, as in gitrevisions(7).
+ * number of ~N and ^N suffixes, as in gitrevisions(7); MERGE_HEAD and ORIG_HEAD.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
 import { decodeTag } from '../odb/commit.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
@@ -65,6 +67,9 @@ export async function resolveObject(repo: Repository, rev: string): Promise<Obje
   return id;
 }
 
+/** Git's pseudo-refs that MediaGit writes (merge-state.ts). */
+const PSEUDO_REFS = new Set(['MERGE_HEAD', 'ORIG_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD']);
+
 async function resolveBase(repo: Repository, base: string, rev: string): Promise<ObjectId> {
   const refs = new Refs(repo);
   const reflog = /^(.*)@\{(\d+)\}$/.exec(base);
@@ -88,6 +93,13 @@ async function resolveBase(repo: Repository, base: string, rev: string): Promise
     const head = await refs.head();
     if (!head.id) throw unknownRevision(rev);
     return head.id;
+  }
+  if (PSEUDO_REFS.has(base)) {
+    // MERGE_HEAD, ORIG_HEAD...: a commit ID in a file of the repository folder.
+    const text = await fs.readFile(path.join(repo.gitDir, base), 'utf8').catch(() => '');
+    const id = text.trim();
+    if (!isObjectId(id)) throw unknownRevision(rev);
+    return id;
   }
   for (const name of [base, `refs/${base}`, `refs/tags/${base}`, `refs/heads/${base}`]) {
     if (!name.startsWith('refs/')) continue;

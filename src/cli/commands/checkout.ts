@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { checkoutPaths, interpretCheckoutArgs, switchTargetFor } from '../../repo/checkout.ts';
+import { checkoutConflictSide } from '../../repo/merge.ts';
 import { shortId } from '../../repo/revision.ts';
 import { switchTo, type SwitchTarget } from '../../repo/switch.ts';
 import type { Cli } from '../context.ts';
@@ -18,6 +19,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--detach', 'detach HEAD at the commit')
     .option('--orphan <new-branch>', 'start a new branch with no commits, keeping the files')
     .option('-f, --force', 'throw away local changes when switching')
+    .option('--ours', 'for conflicted paths of a stopped merge: write our version')
+    .option('--theirs', 'for conflicted paths of a stopped merge: write their version')
     .option('-q, --quiet', 'print nothing but errors')
     .action(
       async (
@@ -29,11 +32,27 @@ export function register(program: Command, cli: Cli): void {
           orphan?: string;
           force?: boolean;
           quiet?: boolean;
+          ours?: boolean;
+          theirs?: boolean;
         },
         command: Command,
       ) => {
         const { before, after } = splitAtDoubleDash(command, args);
         const repo = await cli.openRepo();
+        if (opts.ours || opts.theirs) {
+          const paths = [...before, ...(after ?? [])];
+          if ((opts.ours && opts.theirs) || paths.length === 0) {
+            throw new MediaGitError(
+              'CHECKOUT_USAGE',
+              '--ours/--theirs need paths, and only one of them',
+              {
+                kind: 'usage',
+              },
+            );
+          }
+          await checkoutConflictSide(repo, opts.ours ? 'ours' : 'theirs', paths, cli.cwd);
+          return;
+        }
         const progress = progressReporter(cli, 'Updating files');
         try {
           let target: SwitchTarget | undefined;
