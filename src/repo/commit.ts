@@ -73,12 +73,14 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     const tree = await writeTreeFromFiles(repo.objects, index.entries.values());
     let parents: ObjectId[] = head.id ? [head.id] : [];
     let message = options.message;
-    if (merging && head.id) {
-      // Concluding a merge: its commit has both parents and, by default, its message.
-      parents = [head.id, merging.theirs];
-      message ??= merging.message;
-    }
     let author = signature;
+    if (merging && head.id) {
+      // Concluding a merge (both parents) or a cherry-pick or revert (one),
+      // by default with its message; a cherry-pick keeps its author.
+      if (merging.operation === 'merge') parents = [head.id, merging.theirs];
+      message ??= merging.message;
+      author = merging.author ?? author;
+    }
     let parentTree: ObjectId | undefined;
     if (options.amend) {
       if (!head.id)
@@ -126,7 +128,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       : parents.length === 0
         ? 'commit (initial)'
         : 'commit';
-    await refs.updateHead(id, `${merging ? 'commit (merge)' : kind}: ${subject}`, head.id ?? null);
+    await refs.updateHead(
+      id,
+      `${merging ? `commit (${merging.operation})` : kind}: ${subject}`,
+      head.id ?? null,
+    );
     if (merging) await clearMergeState(repo);
     const before = parents[0]
       ? await flattenTree(repo.objects, (await readCommit(repo.objects, parents[0])).tree)

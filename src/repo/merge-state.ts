@@ -2,7 +2,8 @@
  * The state of a merge that stopped on conflicts, kept in the repository
  * folder as Git keeps it (docs/format.md, "Merge state"):
  *
- *   MERGE_HEAD       the commit being merged
+ *   MERGE_HEAD       the commit being merged (CHERRY_PICK_HEAD or REVERT_HEAD
+ *                    for a cherry-pick or revert that stopped the same way)
  *   ORIG_HEAD        HEAD before the merge (what --abort returns to)
  *   MERGE_MSG        the message the merge commit will get
  *   MERGE_CONFLICTS  JSON: each unresolved path, its conflict type and the
@@ -16,6 +17,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { hasErrnoCode, MediaGitError } from '../errors.ts';
+import type { Signature } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
 import type { Repository } from './repository.ts';
@@ -33,14 +35,26 @@ export interface ConflictRecord {
   readonly theirs?: Version | undefined;
 }
 
+/** What stopped: a merge (two parents), or a cherry-pick or revert (one). */
+export type Operation = 'merge' | 'cherry-pick' | 'revert';
+
+const HEAD_FILES: Record<Operation, string> = {
+  merge: 'MERGE_HEAD',
+  'cherry-pick': 'CHERRY_PICK_HEAD',
+  revert: 'REVERT_HEAD',
+};
+
 export interface MergeState {
+  readonly operation: Operation;
   readonly theirs: ObjectId;
+  /** The author the concluding commit keeps (a cherry-pick keeps the original's). */
+  readonly author?: Signature | undefined;
   readonly origHead: ObjectId;
   readonly message: string;
   readonly conflicts: readonly ConflictRecord[];
 }
 
-const FILES = ['MERGE_CONFLICTS', 'MERGE_MSG', 'MERGE_HEAD'] as const;
+const FILES = ['MERGE_CONFLICTS', 'MERGE_MSG', ...Object.values(HEAD_FILES)];
 
 export async function readMergeState(repo: Repository): Promise<MergeState | undefined> {
   const read = async (name: string): Promise<string | undefined> => {
@@ -51,13 +65,24 @@ export async function readMergeState(repo: Repository): Promise<MergeState | und
       throw error;
     }
   };
-  const theirs = (await read('MERGE_HEAD'))?.trim();
-  if (theirs === undefined) return undefined;
+  let operation: Operation | undefined;
+  let theirs: string | undefined;
+  for (const [op, file] of Object.entries(HEAD_FILES) as [Operation, string][]) {
+    theirs = (await read(file))?.trim();
+    if (theirs !== undefined) {
+      operation = op;
+      break;
+    }
+  }
+  if (theirs === undefined || operation === undefined) return undefined;
   let conflicts: ConflictRecord[] = [];
+  let author: Signature | undefined;
   const listed = await read('MERGE_CONFLICTS');
   if (listed !== undefined) {
     try {
-      conflicts = (JSON.parse(listed) as { conflicts: ConflictRecord[] }).conflicts;
+      const parsed = JSON.parse(listed) as { conflicts: ConflictRecord[]; author?: Signature };
+      conflicts = parsed.conflicts;
+      author = parsed.author;
     } catch (error) {
       throw new MediaGitError(
         'MERGE_STATE_CORRUPT',
@@ -70,7 +95,9 @@ export async function readMergeState(repo: Repository): Promise<MergeState | und
     }
   }
   return {
+    operation,
     theirs,
+    author,
     origHead: (await read('ORIG_HEAD'))?.trim() ?? theirs,
     message: (await read('MERGE_MSG')) ?? `Merge commit '${theirs}'\n`,
     conflicts,
@@ -84,12 +111,10 @@ export async function writeMergeState(repo: Repository, state: MergeState): Prom
     });
   await write('ORIG_HEAD', `${state.origHead}\n`);
   await write('MERGE_MSG', state.message);
-  await write(
-    'MERGE_CONFLICTS',
-    `${JSON.stringify({ version: 1, conflicts: state.conflicts }, null, 1)}\n`,
-  );
-  // Last: its presence is what says a merge is in progress.
-  await write('MERGE_HEAD', `${state.theirs}\n`);
+  const record = { version: 1, conflicts: state.conflicts, author: state.author };
+  await write('MERGE_CONFLICTS', `${JSON.stringify(record, null, 1)}\n`);
+  // Last: its presence is what says the operation is in progress.
+  await write(HEAD_FILES[state.operation], `${state.theirs}\n`);
 }
 
 /** Ends the merge state (after its commit, or an abort); ORIG_HEAD stays, as in Git. */
@@ -104,9 +129,10 @@ export async function resolveConflicts(repo: Repository, paths: Iterable<string>
   const resolved = new Set(paths);
   const left = state.conflicts.filter((c) => !resolved.has(c.path));
   if (left.length === state.conflicts.length) return 0;
+  const record = { version: 1, conflicts: left, author: state.author };
   await writeFileAtomic(
     path.join(repo.gitDir, 'MERGE_CONFLICTS'),
-    [Buffer.from(`${JSON.stringify({ version: 1, conflicts: left }, null, 1)}\n`)],
+    [Buffer.from(`${JSON.stringify(record, null, 1)}\n`)],
     { tmpDir: repo.objects.tmpDir },
   );
   return state.conflicts.length - left.length;

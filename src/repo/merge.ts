@@ -78,13 +78,7 @@ type Files = ReadonlyMap<string, TreeFile>;
 
 export async function merge(repo: Repository, options: MergeOptions): Promise<MergeResult> {
   repo.requireWorkTree('merge');
-  if (await readMergeState(repo)) {
-    throw new MediaGitError(
-      'MERGE_IN_PROGRESS',
-      'You have not concluded your merge (MERGE_HEAD exists).\nPlease, commit your changes before you merge.',
-      { kind: 'conflict' },
-    );
-  }
+  await refuseWhileStopped(repo);
   const refs = new Refs(repo);
   const head = await refs.head();
   const theirs = await resolveCommit(repo, options.rev);
@@ -136,6 +130,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
         await write(absolutePath(repo.requireWorkTree('merge'), p));
       await index.save(lock);
       await writeMergeState(repo, {
+        operation: 'merge',
         theirs,
         origHead: head.id!,
         message,
@@ -171,6 +166,18 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     head.id ?? null,
   );
   return { outcome: 'merged', from: head.id, to: commitId, bases };
+}
+
+/** Refuses to start a merge, cherry-pick or revert while one is stopped on conflicts. */
+export async function refuseWhileStopped(repo: Repository): Promise<void> {
+  const state = await readMergeState(repo);
+  if (!state) return;
+  const what = state.operation === 'merge' ? 'merge (MERGE_HEAD exists)' : `${state.operation}`;
+  throw new MediaGitError(
+    'OPERATION_IN_PROGRESS',
+    `You have not concluded your ${what}.\nPlease, commit your changes (or --abort) first.`,
+    { kind: 'conflict', data: { operation: state.operation } },
+  );
 }
 
 /**
@@ -333,7 +340,7 @@ interface Sides {
  * theirs for a file we deleted); `merged.files` gets the index's version of
  * each conflicted path (ours, or nothing when ours is gone).
  */
-async function resolveContent(
+export async function resolveContent(
   repo: Repository,
   merged: { files: Map<string, TreeFile>; conflicts: PathConflict[] },
   sides: Sides,
@@ -417,7 +424,7 @@ async function textsOf(
   return out as [string, string, string];
 }
 
-function mergeStopped(conflicts: readonly ConflictRecord[]): MediaGitError {
+export function mergeStopped(conflicts: readonly ConflictRecord[]): MediaGitError {
   const lines = conflicts.map((c) => `CONFLICT (${c.type}): ${c.path}`);
   lines.push('Automatic merge failed; fix conflicts and then commit the result.');
   return new MediaGitError('MERGE_CONFLICT', lines.join('\n'), {
@@ -426,7 +433,7 @@ function mergeStopped(conflicts: readonly ConflictRecord[]): MediaGitError {
   });
 }
 
-function withNewline(message: string): string {
+export function withNewline(message: string): string {
   return message.endsWith('\n') ? message : `${message}\n`;
 }
 
