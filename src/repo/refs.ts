@@ -13,6 +13,7 @@ import { LockFile } from '../storage/durable-file.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { formatSignature, signatureAt, type Signature } from '../odb/commit.ts';
+import { assertMayMove } from './protect.ts';
 import type { Repository } from './repository.ts';
 
 export const ZERO_ID = '0'.repeat(64);
@@ -147,6 +148,8 @@ export class Refs {
           { kind: 'conflict', data: { ref: name, expected: options.expected, actual: current } },
         );
       }
+      // A protected branch only moves forward (protect.ts), whoever moves it.
+      await assertMayMove(this.#repo, name, current, newId);
       if (newId === null) {
         await fs.rm(file, { force: true });
         await lock.release();

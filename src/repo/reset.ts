@@ -20,6 +20,7 @@ import { absolutePath, isUnder, toRepoPath } from './worktree.ts';
 import { parentsAreDirectories } from './worktree-update.ts';
 import fs from 'node:fs/promises';
 import { Refs } from './refs.ts';
+import { assertMayMove } from './protect.ts';
 import type { Repository } from './repository.ts';
 import { namesCommit, revisionFiles } from './restore.ts';
 import { resolveCommit } from './revision.ts';
@@ -62,6 +63,8 @@ export async function reset(repo: Repository, options: ResetOptions): Promise<Re
   const rev = options.rev ?? 'HEAD';
   const id =
     options.rev === undefined && head.id === undefined ? undefined : await resolveCommit(repo, rev);
+  // Refused before any file changes, not only when the branch would move.
+  if (head.branch && id !== undefined) await assertMayMove(repo, head.branch, head.id, id);
   if (options.mode !== 'soft') {
     const lock = await StagingIndex.lock(repo.gitDir);
     try {

@@ -8,6 +8,8 @@ import {
   renameBranch,
 } from '../../repo/branch.ts';
 import type { Repository } from '../../repo/repository.ts';
+import { Refs } from '../../repo/refs.ts';
+import { setProtected } from '../../repo/protect.ts';
 import { shortId } from '../../repo/revision.ts';
 import { ExitRequest } from '../exit.ts';
 import { printJson, type Cli } from '../context.ts';
@@ -22,6 +24,8 @@ interface BranchOptions {
   list?: boolean;
   json?: boolean;
   showCurrent?: boolean;
+  protect?: boolean;
+  unprotect?: boolean;
 }
 
 export function register(program: Command, cli: Cli): void {
@@ -41,8 +45,24 @@ export function register(program: Command, cli: Cli): void {
     .option('-l, --list', 'list branches, optionally matching patterns')
     .option('--show-current', 'print the name of the current branch')
     .option('--json', 'print the branch list as JSON')
+    .option('--protect', 'protect branches: refuse deleting them or moving them backwards')
+    .option('--unprotect', 'remove the protection of branches')
     .action(async (args: string[], opts: BranchOptions) => {
       const repo = await cli.openRepo();
+      if (opts.protect || opts.unprotect) {
+        if (args.length === 0 || (opts.protect && opts.unprotect)) {
+          throw usage('--protect or --unprotect, with branch names');
+        }
+        for (const name of args) {
+          if (opts.protect && (await new Refs(repo).read(`refs/heads/${name}`)) === undefined) {
+            throw new MediaGitError('BRANCH_NOT_FOUND', `branch '${name}' not found`, {
+              kind: 'usage',
+            });
+          }
+          await setProtected(repo, name, opts.protect === true);
+        }
+        return;
+      }
       if (opts.showCurrent) {
         const name = await currentBranch(repo);
         if (name !== undefined) cli.out(name);
