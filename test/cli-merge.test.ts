@@ -246,3 +246,27 @@ test('merge-base finds every lowest common ancestor of a criss-cross history, as
   await pair.both(['merge', '-q', '-m', 'criss-cross merge', 'y'], 0);
   await assertSame(pair, 'after merging the criss-cross');
 });
+
+test('reflog lists where HEAD and a branch have been, as git does', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('a.txt', 'one\n');
+  await commitAll(pair, 'first');
+  await pair.both(['switch', '-q', '-c', 'feature'], 0);
+  await pair.writeFile('a.txt', 'two\n');
+  await commitAll(pair, 'second');
+  await pair.both(['switch', '-q', 'main'], 0);
+  await pair.both(['merge', '-q', 'feature'], 0);
+  await pair.both(['reset', '-q', '--hard', 'HEAD~1'], 0);
+  const withoutIds = (out: string) =>
+    out
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^\S+ /, ''));
+  for (const args of [['reflog'], ['reflog', 'show', 'main'], ['reflog', '-n', '2', 'feature']]) {
+    const { m, g } = await pair.both(args, 0);
+    assert.deepEqual(withoutIds(m.out), withoutIds(g.out), args.join(' '));
+  }
+  // The commit the reset dropped is still reachable through the reflog.
+  await pair.both(['reset', '-q', '--hard', 'HEAD@{1}'], 0);
+  await assertSame(pair, 'after resetting to HEAD@{1}');
+});

@@ -115,7 +115,7 @@ async function resolveBase(repo: Repository, base: string, rev: string): Promise
 }
 
 /** The full ref name a reflog-able name refers to: HEAD, a branch or a tag. */
-async function resolveRefName(repo: Repository, name: string): Promise<string | undefined> {
+export async function resolveRefName(repo: Repository, name: string): Promise<string | undefined> {
   if (name === 'HEAD') return 'HEAD';
   const refs = new Refs(repo);
   for (const full of [name, `refs/heads/${name}`, `refs/tags/${name}`]) {

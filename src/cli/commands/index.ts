@@ -28,6 +28,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   'merge-base': () => import('./merge-base.ts'),
   'cherry-pick': () => import('./cherry-pick.ts'),
   revert: () => import('./revert.ts'),
+  reflog: () => import('./reflog.ts'),
   config: () => import('./config.ts'),
   fsmonitor: () => import('./fsmonitor.ts'),
   repack: () => import('./repack.ts'),
