@@ -29,6 +29,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   'cherry-pick': () => import('./cherry-pick.ts'),
   revert: () => import('./revert.ts'),
   reflog: () => import('./reflog.ts'),
+  bisect: () => import('./bisect.ts'),
   config: () => import('./config.ts'),
   fsmonitor: () => import('./fsmonitor.ts'),
   repack: () => import('./repack.ts'),
