@@ -118,7 +118,7 @@ async function resolveBase(repo: Repository, base: string, rev: string): Promise
 export async function resolveRefName(repo: Repository, name: string): Promise<string | undefined> {
   if (name === 'HEAD') return 'HEAD';
   const refs = new Refs(repo);
-  for (const full of [name, `refs/heads/${name}`, `refs/tags/${name}`]) {
+  for (const full of [name, `refs/${name}`, `refs/heads/${name}`, `refs/tags/${name}`]) {
     if (full.startsWith('refs/') && (await refs.read(full).catch(() => undefined))) return full;
   }
   return undefined;

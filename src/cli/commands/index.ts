@@ -30,6 +30,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   revert: () => import('./revert.ts'),
   reflog: () => import('./reflog.ts'),
   bisect: () => import('./bisect.ts'),
+  stash: () => import('./stash.ts'),
   config: () => import('./config.ts'),
   fsmonitor: () => import('./fsmonitor.ts'),
   repack: () => import('./repack.ts'),
