@@ -45,7 +45,17 @@ test('a protected branch refuses deletion and every rewrite, and still moves for
     await repo.ok(['switch', '-q', 'side']);
     await repo.ok(['merge', '-q', 'main']);
 
+    // Rebasing main onto a branch that forked earlier would rewrite it.
+    await repo.ok(['switch', '-q', '-c', 'fork', 'HEAD~2']);
+    await fs.writeFile(repo.path('fork.txt'), 'fork\n');
+    await repo.ok(['add', 'fork.txt']);
+    await repo.ok(['commit', '-q', '-m', 'fork']);
     await repo.ok(['switch', '-q', 'main']);
+    const mainTip = (await repo.head()).id;
+    await refused(repo, ['rebase', 'fork']);
+    assert.equal((await repo.head()).id, mainTip);
+    assert.equal((await repo.head()).branch, 'refs/heads/main');
+
     await repo.ok(['branch', '--unprotect', 'main']);
     await repo.ok(['reset', '-q', '--hard', 'HEAD~1']);
     assert.equal(await fs.readFile(repo.path('shot.txt'), 'utf8'), 'take 2\n');

@@ -31,6 +31,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   reflog: () => import('./reflog.ts'),
   bisect: () => import('./bisect.ts'),
   stash: () => import('./stash.ts'),
+  rebase: () => import('./rebase.ts'),
   config: () => import('./config.ts'),
   fsmonitor: () => import('./fsmonitor.ts'),
   repack: () => import('./repack.ts'),
