@@ -33,6 +33,8 @@ export interface ConflictRecord {
   readonly base?: Version | undefined;
   readonly ours?: Version | undefined;
   readonly theirs?: Version | undefined;
+  /** Why a media-aware strategy could not merge it, when one tried. */
+  readonly reason?: string | undefined;
 }
 
 /** What stopped: a merge (two parents), or a cherry-pick or revert (one). */

@@ -24,7 +24,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
-import { FileStore, readFileBytes } from '../odb/file-store.ts';
+import { detectFormat } from '../media/detect.ts';
+import { mergeStrategyFor } from '../media/merge-strategy.ts';
+import { FileStore, MAX_BLOB_SIZE, readFileBytes } from '../odb/file-store.ts';
 import { encodeCommit } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { shortBranchName } from './branch.ts';
@@ -350,6 +352,7 @@ export async function resolveContent(
   workFiles: Map<string, (full: string) => Promise<void>>;
 }> {
   const conflicts: ConflictRecord[] = [];
+  const reasons = new Map<string, string>();
   const workFiles = new Map<string, (full: string) => Promise<void>>();
   const store = repo.objects;
   const fileStore = new FileStore(store);
@@ -386,6 +389,14 @@ export async function resolveContent(
           workFiles.set(p, (full) => fs.writeFile(full, bytes));
         }
       }
+      if (type === 'ModifyModify' && b && o && t && o.mode === t.mode && o.mode !== '120000') {
+        const outcome = await mediaMerge(repo, fileStore, p, [b, o, t]);
+        if (outcome && 'file' in outcome) {
+          merged.files.set(p, outcome.file);
+          continue;
+        }
+        if (outcome) reasons.set(p, outcome.reason);
+      }
       if (type === 'DeleteModify' && t) {
         workFiles.set(p, async (full) => {
           await fs.mkdir(path.dirname(full), { recursive: true });
@@ -393,12 +404,48 @@ export async function resolveContent(
         });
       }
       if (o) merged.files.set(p, o);
-      conflicts.push({ path: p, type, base: version(b), ours: version(o), theirs: version(t) });
+      conflicts.push({
+        path: p,
+        type,
+        base: version(b),
+        ours: version(o),
+        theirs: version(t),
+        reason: reasons.get(p),
+      });
     }
   } finally {
     await fileStore.close();
   }
   return { conflicts, workFiles };
+}
+
+/**
+ * A media-aware merge of a binary file both sides changed (media/merge-strategy.ts),
+ * chosen by the file's extension: the merged file, why the strategy could not
+ * merge it, or undefined when no strategy applies.
+ */
+async function mediaMerge(
+  repo: Repository,
+  fileStore: FileStore,
+  p: string,
+  [b, o, t]: [TreeFile, TreeFile, TreeFile],
+): Promise<{ file: TreeFile } | { reason: string } | undefined> {
+  const strategy = mergeStrategyFor(detectFormat(new Uint8Array(0), p));
+  if (!strategy) return undefined;
+  if (Math.max(b.size, o.size, t.size) > strategy.maxBytes) {
+    return { reason: `${strategy.name}: too large to merge in memory` };
+  }
+  const [base, ours, theirs] = await Promise.all(
+    [b, o, t].map((file) => readFileBytes(repo.objects, file.kind, file.id)),
+  );
+  const result = await strategy.merge(base!, ours!, theirs!);
+  if ('conflict' in result) return { reason: `${strategy.name}: ${result.conflict}` };
+  if (result.merged.length > MAX_BLOB_SIZE)
+    return { reason: `${strategy.name}: merged file too large` };
+  const stored = await fileStore.storeBlob(result.merged);
+  return {
+    file: { path: p, mode: o.mode, kind: 'blob', id: stored.id, size: result.merged.length },
+  };
 }
 
 function version(file: TreeFile | undefined): Version | undefined {
@@ -425,7 +472,9 @@ async function textsOf(
 }
 
 export function mergeStopped(conflicts: readonly ConflictRecord[]): MediaGitError {
-  const lines = conflicts.map((c) => `CONFLICT (${c.type}): ${c.path}`);
+  const lines = conflicts.map(
+    (c) => `CONFLICT (${c.type}): ${c.path}${c.reason ? ` (${c.reason})` : ''}`,
+  );
   lines.push('Automatic merge failed; fix conflicts and then commit the result.');
   return new MediaGitError('MERGE_CONFLICT', lines.join('\n'), {
     kind: 'user',
