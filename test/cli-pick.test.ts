@@ -4,9 +4,11 @@
  * unmerged paths and commit subjects must agree.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { after, test } from 'node:test';
 import { Pair } from './git-twin.ts';
-import { TempRepo } from './helpers.ts';
+import { pseudoRandomBytes, TempRepo } from './helpers.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -73,9 +75,24 @@ test('a conflicting cherry-pick stops as in git; --abort and --continue conclude
   await history(pair);
   await pair.writeFile('a.txt', 'one\ntwo\nthree\nfour\nfive\nsix\nseven (main)\n');
   await commitAll(pair, 'main: edits the last line');
+  // The picked commit also retouches a large chunked binary, merged cleanly
+  // before the text conflict stops the pick: --abort must put it back too.
+  const big = pseudoRandomBytes(6 * 1024 * 1024, 81);
+  for (const dir of [pair.m.dir, pair.g.dir]) await fs.writeFile(path.join(dir, 'plate.exr'), big);
+  await commitAll(pair, 'main: adds a plate');
+  await pair.both(['switch', '-q', '-c', 'retouch'], 0);
+  const retouched = Buffer.from(big);
+  retouched.write('retouched', 2 * 1024 * 1024);
+  for (const dir of [pair.m.dir, pair.g.dir])
+    await fs.writeFile(path.join(dir, 'plate.exr'), retouched);
+  await pair.writeFile('a.txt', 'one\ntwo\nthree\nfour\nfive\nsix\nseven (retouch)\n');
+  await commitAll(pair, 'retouch');
+  await pair.both(['switch', '-q', 'main'], 0);
+  await pair.writeFile('a.txt', 'one\ntwo\nthree\nfour\nfive\nsix\nseven (main again)\n');
+  await commitAll(pair, 'main: edits it again');
   const before = (await pair.m.head()).id;
 
-  await pair.both(['cherry-pick', 'feature'], 1);
+  await pair.both(['cherry-pick', 'retouch'], 1);
   const porcelain = await pair.both(['status', '--porcelain'], 0);
   assert.deepEqual(unmergedLines(porcelain.m.out), ['UU a.txt']);
   assert.deepEqual(unmergedLines(porcelain.m.out), unmergedLines(porcelain.g.out));
@@ -83,7 +100,7 @@ test('a conflicting cherry-pick stops as in git; --abort and --continue conclude
   await assertSame(pair, 'after --abort');
   assert.equal((await pair.m.head()).id, before);
 
-  await pair.both(['cherry-pick', 'feature'], 1);
+  await pair.both(['cherry-pick', 'retouch'], 1);
   await pair.writeFile('a.txt', 'one\ntwo\nthree\nfour\nfive\nsix\nSEVEN (both)\n');
   await pair.both(['add', 'a.txt'], 0);
   // Git opens an editor on the message; MediaGit keeps it as it is.
