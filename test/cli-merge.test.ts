@@ -270,3 +270,40 @@ test('reflog lists where HEAD and a branch have been, as git does', async () => 
   await pair.both(['reset', '-q', '--hard', 'HEAD@{1}'], 0);
   await assertSame(pair, 'after resetting to HEAD@{1}');
 });
+
+test('an octopus merge of three branches matches git; a conflicting one is refused whole', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('base.txt', 'base\n');
+  await commitAll(pair, 'base');
+  for (const name of ['audio', 'grade', 'titles']) {
+    await pair.both(['switch', '-q', '-c', name, 'main'], 0);
+    await pair.writeFile(`${name}.txt`, `${name} pass\n`);
+    await commitAll(pair, name);
+  }
+  await pair.both(['switch', '-q', 'main'], 0);
+  await pair.both(['merge', '-q', '--no-ff', '-m', 'octopus', 'audio', 'grade', 'titles'], 0);
+  await assertSame(pair, 'after the octopus merge');
+  const parents = pair.g.run(['rev-list', '--parents', '-n', '1', 'HEAD']).out.trim().split(' ');
+  assert.equal(parents.length, 5); // the commit, then its four parents
+  const head = await pair.m.head();
+  const opened = await Repository.discover(pair.m.dir);
+  assert.equal((await readCommit(opened.objects, head.id!)).parents.length, 4);
+
+  // Two branches that change the same line: git's octopus refuses, and so does MediaGit.
+  for (const name of ['left', 'right']) {
+    await pair.both(['switch', '-q', '-c', name, 'main'], 0);
+    await pair.writeFile('base.txt', `${name}\n`);
+    await commitAll(pair, name);
+  }
+  await pair.both(['switch', '-q', 'main'], 0);
+  await pair.writeFile('main.txt', 'main moves on\n');
+  await commitAll(pair, 'main moves on');
+  const before = (await pair.m.head()).id;
+  // Git leaves such an octopus conflicted (exit 1); MediaGit refuses it whole
+  // (exit 2, Git's code for a failed strategy) and changes nothing: merge
+  // the branches one at a time to resolve (docs/design.md).
+  const m = await pair.m.fails(['merge', '-q', 'left', 'right'], 2);
+  assert.match(m.stderr, /octopus failed/);
+  assert.equal((await pair.m.head()).id, before);
+  assert.deepEqual((await pair.m.status()).unstaged, []);
+});

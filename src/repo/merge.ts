@@ -64,6 +64,8 @@ export interface PathConflict {
 
 export interface MergeOptions extends WorkTreeUpdateOptions {
   readonly rev: string;
+  /** More commits to merge at once (an octopus merge, with `rev`). */
+  readonly more?: readonly string[] | undefined;
   readonly noFastForward?: boolean | undefined;
   readonly fastForwardOnly?: boolean | undefined;
   readonly message?: string | undefined;
@@ -81,6 +83,7 @@ type Files = ReadonlyMap<string, TreeFile>;
 export async function merge(repo: Repository, options: MergeOptions): Promise<MergeResult> {
   repo.requireWorkTree('merge');
   await refuseWhileStopped(repo);
+  if (options.more && options.more.length > 0) return octopus(repo, options);
   const refs = new Refs(repo);
   const head = await refs.head();
   const theirs = await resolveCommit(repo, options.rev);
@@ -166,6 +169,84 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     commitId,
     `merge ${options.rev}: Merge made by the 'ort' strategy.`,
     head.id ?? null,
+  );
+  return { outcome: 'merged', from: head.id, to: commitId, bases };
+}
+
+/**
+ * Several commits at once, as Git's octopus strategy does: each is merged in
+ * turn into the running result against its merge base with HEAD, and the one
+ * commit made has them all as parents. Any conflict refuses the whole merge,
+ * changing nothing (Git's octopus also refuses to record conflicts).
+ */
+async function octopus(repo: Repository, options: MergeOptions): Promise<MergeResult> {
+  const refs = new Refs(repo);
+  const head = await refs.head();
+  if (!head.id)
+    throw new MediaGitError('UNBORN_HEAD', 'cannot octopus-merge into an empty branch', {
+      kind: 'conflict',
+    });
+  const revs = [options.rev, ...(options.more ?? [])];
+  const heads: ObjectId[] = [];
+  for (const rev of revs) {
+    const id = await resolveCommit(repo, rev);
+    if (!(await isAncestor(repo, id, head.id)) && !heads.includes(id)) heads.push(id);
+  }
+  if (heads.length === 0) return { outcome: 'up-to-date', from: head.id, to: head.id, bases: [] };
+  const ours = await flattenCommit(repo.objects, head.id);
+  let running: Files = ours;
+  const bases: ObjectId[] = [];
+  for (const id of heads) {
+    const found = await mergeBases(repo, head.id, id);
+    if (found.length === 0) {
+      throw new MediaGitError('UNRELATED_HISTORIES', 'refusing to merge unrelated histories', {
+        kind: 'conflict',
+      });
+    }
+    bases.push(...found);
+    const base = await baseFiles(repo, found);
+    const theirs = await flattenCommit(repo.objects, id);
+    const step = mergeFiles(base, running, theirs);
+    const stopped = await resolveContent(repo, step, { base, ours: running, theirs }, id);
+    if (stopped.conflicts.length > 0) {
+      throw new MediaGitError(
+        'OCTOPUS_FAILED',
+        `${stopped.conflicts.map((c) => `CONFLICT (${c.type}): ${c.path}`).join('\n')}\nMerge with strategy octopus failed; nothing was changed (merge the commits one at a time to resolve conflicts).`,
+        { kind: 'user', data: { exitCode: 2 } },
+      );
+    }
+    running = step.files;
+  }
+  const lock = await StagingIndex.lock(repo.gitDir);
+  let commitId: ObjectId;
+  try {
+    const index = await StagingIndex.load(repo.gitDir);
+    await updateWorkTree(repo, index, ours, running, options);
+    const tree = await writeTreeFromFiles(repo.objects, index.entries.values());
+    const signature = signatureFor(repo);
+    const message = withNewline(options.message ?? `Merge ${revs.map((r) => `'${r}'`).join(', ')}`);
+    commitId = (
+      await repo.objects.write(
+        'commit',
+        encodeCommit({
+          tree,
+          parents: [head.id, ...heads],
+          author: signature,
+          committer: signature,
+          message,
+        }),
+        'text',
+      )
+    ).id;
+    await repo.objects.flush();
+    await index.save(lock);
+  } finally {
+    await lock.release();
+  }
+  await refs.updateHead(
+    commitId,
+    `merge ${revs.join(' ')}: Merge made by the 'octopus' strategy.`,
+    head.id,
   );
   return { outcome: 'merged', from: head.id, to: commitId, bases };
 }

