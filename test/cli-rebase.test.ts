@@ -87,6 +87,18 @@ test('rebase of a 3-commit branch, and an interactive squash, match git', async 
   await assertSame(pair, 'after interactive squash', 3);
 });
 
+test('interactive rebase: reword one commit and drop another, as git does', async () => {
+  const pair = await Pair.create(newRepo);
+  await branches(pair, false);
+  // One script serves as the todo editor and as the message editor.
+  const script = "sed -i -e '1s/^pick/reword/' -e '3s/^pick/drop/' -e '1s/^f1$/f1, reworded/'";
+  pair.m.env['MEDIAGIT_EDITOR'] = script;
+  pair.g.env['GIT_SEQUENCE_EDITOR'] = script;
+  pair.g.env['GIT_EDITOR'] = script;
+  await pair.both(['rebase', '-q', '-i', 'main'], 0);
+  await assertSame(pair, 'after reword and drop', 4);
+});
+
 test('a conflicting rebase stops like git; --abort restores everything, --continue finishes', async () => {
   const pair = await Pair.create(newRepo);
   await branches(pair, true);
