@@ -7,20 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
-import { Pair } from './git-twin.ts';
-import { TempRepo } from './helpers.ts';
+import { test } from 'node:test';
+import { Pair, repoMaker } from './git-twin.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups) await cleanup();
-});
-
-async function newRepo(): Promise<TempRepo> {
-  const repo = await TempRepo.create();
-  cleanups.push(() => repo.cleanup());
-  return repo;
-}
+const newRepo = repoMaker();
 
 test('bisect run finds the first bad commit among 64, as git does; log replays; reset returns', async () => {
   const pair = await Pair.create(newRepo);

@@ -6,28 +6,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { Refs } from '../src/repo/refs.ts';
 import { Repository } from '../src/repo/repository.ts';
 import { readCommit } from '../src/repo/tree-ops.ts';
-import { Pair } from './git-twin.ts';
+import { commitAll, Pair, repoMaker } from './git-twin.ts';
 import { pseudoRandomBytes, TempRepo } from './helpers.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups) await cleanup();
-});
-
-async function newRepo(): Promise<TempRepo> {
-  const repo = await TempRepo.create();
-  cleanups.push(() => repo.cleanup());
-  return repo;
-}
-
-async function commitAll(pair: Pair, message: string): Promise<void> {
-  await pair.both(['add', '-A'], 0);
-  await pair.both(['commit', '-q', '-m', message], 0);
-}
+const newRepo = repoMaker();
 
 async function assertSame(pair: Pair, label: string): Promise<void> {
   await pair.assertSameWorkTrees(label);

@@ -7,25 +7,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, test } from 'node:test';
-import { Pair } from './git-twin.ts';
-import { pseudoRandomBytes, TempRepo } from './helpers.ts';
+import { test } from 'node:test';
+import { commitAll, Pair, repoMaker } from './git-twin.ts';
+import { pseudoRandomBytes } from './helpers.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups) await cleanup();
-});
-
-async function newRepo(): Promise<TempRepo> {
-  const repo = await TempRepo.create();
-  cleanups.push(() => repo.cleanup());
-  return repo;
-}
-
-async function commitAll(pair: Pair, message: string): Promise<void> {
-  await pair.both(['add', '-A'], 0);
-  await pair.both(['commit', '-q', '-m', message], 0);
-}
+const newRepo = repoMaker();
 
 async function subjects(pair: Pair, n: number): Promise<void> {
   const { m, g } = await pair.both(['log', '--oneline', '-n', String(n)], 0);

@@ -6,20 +6,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, test } from 'node:test';
-import { Pair } from './git-twin.ts';
+import { test } from 'node:test';
+import { Pair, repoMaker } from './git-twin.ts';
 import { pseudoRandomBytes, TempRepo } from './helpers.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups) await cleanup();
-});
-
-async function newRepo(): Promise<TempRepo> {
-  const repo = await TempRepo.create();
-  cleanups.push(() => repo.cleanup());
-  return repo;
-}
+const newRepo = repoMaker();
 
 async function objectBytes(repo: TempRepo): Promise<number> {
   let total = 0;

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { after } from 'node:test';
 import { StagingIndex } from '../src/repo/index-file.ts';
 import { TempRepo, writeTree, type CliResult, type TreeSpec } from './helpers.ts';
 
@@ -153,4 +154,26 @@ export async function snapshot(dir: string): Promise<Record<string, string>> {
 
 export async function trackedPaths(repo: TempRepo): Promise<string[]> {
   return (await StagingIndex.load(repo.gitDir)).sortedPaths().sort();
+}
+
+/**
+ * A maker of MediaGit repositories for `Pair.create` that removes them when
+ * the calling test file ends (call once at the top of a test file).
+ */
+export function repoMaker(): () => Promise<TempRepo> {
+  const made: TempRepo[] = [];
+  after(async () => {
+    for (const repo of made) await repo.cleanup();
+  });
+  return async () => {
+    const repo = await TempRepo.create();
+    made.push(repo);
+    return repo;
+  };
+}
+
+/** `add -A` and `commit -m` in both repositories. */
+export async function commitAll(pair: Pair, message: string): Promise<void> {
+  await pair.both(['add', '-A'], 0);
+  await pair.both(['commit', '-q', '-m', message], 0);
 }

@@ -44,6 +44,30 @@ export function signatureFor(repo: Repository): Signature {
   return signatureAt(name, email, repo.now());
 }
 
+/**
+ * Writes a commit object of `tree` with `parents` (the committer is the
+ * current identity; the author too unless given) and makes it durable.
+ */
+export async function writeCommit(
+  repo: Repository,
+  tree: ObjectId,
+  parents: readonly ObjectId[],
+  message: string,
+  author?: Signature,
+): Promise<ObjectId> {
+  const committer = signatureFor(repo);
+  const body = encodeCommit({
+    tree,
+    parents: [...parents],
+    author: author ?? committer,
+    committer,
+    message,
+  });
+  const id = (await repo.objects.write('commit', body, 'text')).id;
+  await repo.objects.flush();
+  return id;
+}
+
 export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {
   const refs = new Refs(repo);
   const head = await refs.head();

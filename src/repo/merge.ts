@@ -27,10 +27,9 @@ import { MediaGitError } from '../errors.ts';
 import { detectFormat } from '../media/detect.ts';
 import { mergeStrategyFor } from '../media/merge-strategy.ts';
 import { FileStore, MAX_BLOB_SIZE, readFileBytes } from '../odb/file-store.ts';
-import { encodeCommit } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { shortBranchName } from './branch.ts';
-import { signatureFor } from './commit.ts';
+import { writeCommit } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
 import { isAncestor, mergeBases } from './merge-base.ts';
 import {
@@ -146,21 +145,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     target = merged.files;
     await updateWorkTree(repo, index, ours, target, options);
     const tree = await writeTreeFromFiles(repo.objects, index.entries.values());
-    const signature = signatureFor(repo);
-    commitId = (
-      await repo.objects.write(
-        'commit',
-        encodeCommit({
-          tree,
-          parents: [head.id!, theirs],
-          author: signature,
-          committer: signature,
-          message,
-        }),
-        'text',
-      )
-    ).id;
-    await repo.objects.flush();
+    commitId = await writeCommit(repo, tree, [head.id!, theirs], message);
     await index.save(lock);
   } finally {
     await lock.release();
@@ -223,22 +208,8 @@ async function octopus(repo: Repository, options: MergeOptions): Promise<MergeRe
     const index = await StagingIndex.load(repo.gitDir);
     await updateWorkTree(repo, index, ours, running, options);
     const tree = await writeTreeFromFiles(repo.objects, index.entries.values());
-    const signature = signatureFor(repo);
     const message = withNewline(options.message ?? `Merge ${revs.map((r) => `'${r}'`).join(', ')}`);
-    commitId = (
-      await repo.objects.write(
-        'commit',
-        encodeCommit({
-          tree,
-          parents: [head.id, ...heads],
-          author: signature,
-          committer: signature,
-          message,
-        }),
-        'text',
-      )
-    ).id;
-    await repo.objects.flush();
+    commitId = await writeCommit(repo, tree, [head.id, ...heads], message);
     await index.save(lock);
   } finally {
     await lock.release();

@@ -8,9 +8,9 @@
  * `--continue` concludes it and `--abort` returns to ORIG_HEAD.
  */
 import { MediaGitError } from '../errors.ts';
-import { encodeCommit, type Signature } from '../odb/commit.ts';
+import type { Signature } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
-import { signatureFor } from './commit.ts';
+import { writeCommit } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
 import {
   mergeFiles,
@@ -108,21 +108,7 @@ async function apply(
     }
     if (!options.noCommit) {
       const tree = await writeTreeFromFiles(repo.objects, index.entries.values());
-      const signature = signatureFor(repo);
-      id = (
-        await repo.objects.write(
-          'commit',
-          encodeCommit({
-            tree,
-            parents: [head.id],
-            author: author ?? signature,
-            committer: signature,
-            message,
-          }),
-          'text',
-        )
-      ).id;
-      await repo.objects.flush();
+      id = await writeCommit(repo, tree, [head.id], message, author);
     }
     await index.save(lock);
   } finally {

@@ -19,7 +19,7 @@ import { MediaGitError } from '../errors.ts';
 import { encodeCommit } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
-import { commit as commitIndex, signatureFor } from './commit.ts';
+import { commit as commitIndex, signatureFor, writeCommit } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
 import { abortMerge } from './merge.ts';
 import { isAncestor } from './merge-base.ts';
@@ -228,31 +228,8 @@ async function run(repo: Repository, editor: string | undefined): Promise<Rebase
 
 /** Folds the index into HEAD's commit (squash keeps both messages, fixup HEAD's). */
 async function squashIntoHead(repo: Repository, item: TodoItem): Promise<void> {
-  const refs = new Refs(repo);
-  const head = await refs.head();
-  const previous = await readCommit(repo.objects, head.id!);
-  const folded = await readCommit(repo.objects, item.id);
   const index = await StagingIndex.load(repo.gitDir);
-  const tree = await writeTreeFromFiles(repo.objects, index.entries.values());
-  const message =
-    item.action === 'squash'
-      ? `${previous.message.trimEnd()}\n\n${folded.message.trimEnd()}\n`
-      : previous.message;
-  const id = (
-    await repo.objects.write(
-      'commit',
-      encodeCommit({
-        tree,
-        parents: [...previous.parents],
-        author: previous.author,
-        committer: signatureFor(repo),
-        message,
-      }),
-      'text',
-    )
-  ).id;
-  await repo.objects.flush();
-  await refs.updateHead(id, `rebase (${item.action}): ${message.split('\n')[0] ?? ''}`, head.id!);
+  await squashTree(repo, item, await writeTreeFromFiles(repo.objects, index.entries.values()));
 }
 
 async function reword(repo: Repository, editor: string | undefined): Promise<void> {
@@ -314,6 +291,7 @@ export async function rebaseContinue(
   return run(repo, editor);
 }
 
+/** Replaces HEAD's commit by one of `tree` that also carries `item` (squash or fixup). */
 async function squashTree(repo: Repository, item: TodoItem, tree: ObjectId): Promise<void> {
   const refs = new Refs(repo);
   const head = await refs.head();
@@ -323,20 +301,8 @@ async function squashTree(repo: Repository, item: TodoItem, tree: ObjectId): Pro
     item.action === 'squash'
       ? `${previous.message.trimEnd()}\n\n${folded.message.trimEnd()}\n`
       : previous.message;
-  const id = (
-    await repo.objects.write(
-      'commit',
-      encodeCommit({
-        tree,
-        parents: [...previous.parents],
-        author: previous.author,
-        committer: signatureFor(repo),
-        message,
-      }),
-      'text',
-    )
-  ).id;
-  await refs.updateHead(id, `rebase (${item.action})`, head.id!);
+  const id = await writeCommit(repo, tree, previous.parents, message, previous.author);
+  await refs.updateHead(id, `rebase (${item.action}): ${message.split('\n')[0] ?? ''}`, head.id!);
 }
 
 /** `rebase --skip`: drops the stopped step's changes and goes on. */

@@ -15,9 +15,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
-import { encodeCommit } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
-import { signatureFor } from './commit.ts';
+import { writeCommit } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
 import { mergeFiles, resolveContent } from './merge.ts';
 import { Refs } from './refs.ts';
@@ -43,21 +42,13 @@ export interface StashEntry {
   readonly message: string;
 }
 
-async function commitOf(
+function commitOf(
   repo: Repository,
   tree: ObjectId,
   parents: ObjectId[],
   message: string,
 ): Promise<ObjectId> {
-  const signature = signatureFor(repo);
-  const body = encodeCommit({
-    tree,
-    parents,
-    author: signature,
-    committer: signature,
-    message: `${message}\n`,
-  });
-  return (await repo.objects.write('commit', body, 'text')).id;
+  return writeCommit(repo, tree, parents, `${message}\n`);
 }
 
 /** `stash push`: returns the new stash's message, or undefined when nothing changed. */
@@ -109,7 +100,6 @@ export async function stashPush(
   }
   const message = options.message ? `On ${branch}: ${options.message}` : `WIP on ${where}`;
   const stash = await commitOf(repo, workTreeId, parents, message);
-  await repo.objects.flush();
   await refs.update(STASH_REF, stash, { message });
 
   // Back to HEAD, and the stashed untracked files gone.
