@@ -157,15 +157,19 @@ async function removeEmptyFanouts(objectsDir: string): Promise<void> {
   });
 }
 
-/** Removes pack files left without an index by a killed repack, once they are old. */
-async function removeOrphanPacks(dir: string): Promise<void> {
-  let names: string[];
+/** The entries of `dir`, none when it does not exist. */
+async function namesIn(dir: string): Promise<string[]> {
   try {
-    names = await fs.readdir(dir);
+    return await fs.readdir(dir);
   } catch (error) {
-    if (hasErrnoCode(error, 'ENOENT')) return;
+    if (hasErrnoCode(error, 'ENOENT')) return [];
     throw error;
   }
+}
+
+/** Removes pack files left without an index by a killed repack, once they are old. */
+async function removeOrphanPacks(dir: string): Promise<void> {
+  const names = await namesIn(dir);
   const present = new Set(names);
   for (const file of names) {
     const match = /^pack-([0-9a-f]{64})\.pack$/.exec(file);
@@ -185,13 +189,7 @@ async function removeOrphanPacks(dir: string): Promise<void> {
  * debris. A live process's files are never touched, however old.
  */
 async function removeDeadTemps(dir: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch (error) {
-    if (hasErrnoCode(error, 'ENOENT')) return;
-    throw error;
-  }
+  const names = await namesIn(dir);
   for (const file of names) {
     const pid = Number(/-(\d+)-[0-9a-f]{12}\.tmp$/.exec(file)?.[1] ?? NaN);
     if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
