@@ -1,0 +1,188 @@
+/**
+ * The local file-system backend (`file://<dir>`): each key is a file under
+ * the root. Puts go to a temp file in `<root>/.tmp`, are fsynced, then
+ * renamed (or, for `ifNoneMatch: '*'`, hard-linked, which fails if the key
+ * exists: atomic create). `ifMatch` takes a per-key lock file (O_EXCL), the
+ * same discipline as refs, so processes sharing a root compare-and-swap
+ * safely. Keys starting with '.' segments used here (`.tmp`, `*.lock`) are
+ * never listed.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { hasErrnoCode, MediaGitError } from '../errors.ts';
+import {
+  checkKey,
+  checkPrefix,
+  notFound,
+  preconditionFailed,
+  type ObjectHead,
+  type PutOptions,
+  type StorageBackend,
+} from './backend.ts';
+import { fsyncDirectory } from './durable-file.ts';
+
+const LOCK_SUFFIX = '.lock';
+const LOCK_WAIT_MS = 10_000;
+
+export class FsBackend implements StorageBackend {
+  readonly url: string;
+  readonly root: string;
+  readonly capabilities = { conditionalPut: true, rangedGet: true } as const;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.url = pathToFileURL(this.root).href;
+  }
+
+  static fromUrl(url: string): FsBackend {
+    return new FsBackend(fileURLToPath(url));
+  }
+
+  #path(key: string): string {
+    const full = path.join(this.root, ...checkKey(key).split('/'));
+    if (key.endsWith(LOCK_SUFFIX) || key.split('/')[0] === '.tmp') {
+      throw new MediaGitError('STORAGE_BAD_KEY', `storage key ${key} is reserved`, {
+        kind: 'usage',
+        data: { key },
+      });
+    }
+    return full;
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      return await fs.readFile(this.#path(key));
+    } catch (error) {
+      if (hasErrnoCode(error, 'ENOENT') || hasErrnoCode(error, 'ENOTDIR')) throw notFound(key);
+      throw error;
+    }
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.#path(key), 'r');
+    } catch (error) {
+      if (hasErrnoCode(error, 'ENOENT') || hasErrnoCode(error, 'ENOTDIR')) throw notFound(key);
+      throw error;
+    }
+    try {
+      const { size } = await handle.stat();
+      const from = Math.max(0, start);
+      const to = Math.min(size, end);
+      const out = Buffer.alloc(Math.max(0, to - from));
+      for (let done = 0; done < out.length;) {
+        const { bytesRead } = await handle.read(out, done, out.length - done, from + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return out;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<{ etag: string }> {
+    const target = this.#path(key);
+    const etag = createHash('sha256').update(data).digest('hex');
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmpDir = path.join(this.root, '.tmp');
+    await fs.mkdir(tmpDir, { recursive: true });
+    const tmp = path.join(tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
+    const handle = await fs.open(tmp, 'wx', 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      if (options.ifNoneMatch === '*') {
+        try {
+          await fs.link(tmp, target);
+        } catch (error) {
+          if (hasErrnoCode(error, 'EEXIST')) throw preconditionFailed(key, 'no object');
+          throw error;
+        }
+      } else if (options.ifMatch !== undefined) {
+        const release = await this.#lock(target, key);
+        try {
+          const current = await this.head(key);
+          if (current?.etag !== options.ifMatch) throw preconditionFailed(key, options.ifMatch);
+          await fs.rename(tmp, target);
+        } finally {
+          await release();
+        }
+      } else {
+        await fs.rename(tmp, target);
+      }
+      await fsyncDirectory(path.dirname(target));
+      return { etag };
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  /** Takes `<target>.lock` (O_EXCL), waiting for another holder for up to 10 s. */
+  async #lock(target: string, key: string): Promise<() => Promise<void>> {
+    const lock = target + LOCK_SUFFIX;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        await (await fs.open(lock, 'wx')).close();
+        return () => fs.rm(lock, { force: true });
+      } catch (error) {
+        if (!hasErrnoCode(error, 'EEXIST')) throw error;
+        if (Date.now() > deadline) {
+          throw new MediaGitError('STORAGE_LOCKED', `storage key ${key} is locked (${lock})`, {
+            kind: 'conflict',
+            data: { key, lock },
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  async head(key: string): Promise<ObjectHead | undefined> {
+    try {
+      const data = await fs.readFile(this.#path(key));
+      return { size: data.length, etag: createHash('sha256').update(data).digest('hex') };
+    } catch (error) {
+      if (hasErrnoCode(error, 'ENOENT') || hasErrnoCode(error, 'ENOTDIR')) return undefined;
+      throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    checkPrefix(prefix);
+    const keys: string[] = [];
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        if (hasErrnoCode(error, 'ENOENT') || hasErrnoCode(error, 'ENOTDIR')) return;
+        throw error;
+      }
+      for (const entry of entries) {
+        const key = rel === '' ? entry.name : `${rel}/${entry.name}`;
+        if (rel === '' && entry.name === '.tmp') continue;
+        if (entry.name.endsWith(LOCK_SUFFIX)) continue;
+        if (entry.isDirectory()) {
+          if (prefix.startsWith(`${key}/`) || key.startsWith(prefix) || prefix.startsWith(key)) {
+            await walk(path.join(dir, entry.name), key);
+          }
+        } else if (entry.isFile() && key.startsWith(prefix)) keys.push(key);
+      }
+    };
+    await walk(this.root, '');
+    yield* keys.sort();
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.#path(key), { force: true });
+  }
+}

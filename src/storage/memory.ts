@@ -1,0 +1,60 @@
+/** The in-memory backend (`memory://`): for tests and throwaway servers. */
+import { hash } from 'node:crypto';
+import {
+  checkKey,
+  checkPrefix,
+  notFound,
+  preconditionFailed,
+  type ObjectHead,
+  type PutOptions,
+  type StorageBackend,
+} from './backend.ts';
+
+export class MemoryBackend implements StorageBackend {
+  readonly url: string;
+  readonly capabilities = { conditionalPut: true, rangedGet: true } as const;
+  readonly #objects = new Map<string, { data: Uint8Array; etag: string }>();
+
+  constructor(name = 'default') {
+    this.url = `memory://${name}`;
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    const found = this.#objects.get(checkKey(key));
+    if (!found) throw notFound(key);
+    return Uint8Array.from(found.data);
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    const data = await this.get(key);
+    return data.subarray(Math.max(0, start), Math.min(data.length, end));
+  }
+
+  async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<{ etag: string }> {
+    checkKey(key);
+    // Synchronous from check to store: nothing can interleave in one process.
+    const current = this.#objects.get(key);
+    if (options.ifNoneMatch === '*' && current) throw preconditionFailed(key, 'no object');
+    if (options.ifMatch !== undefined && current?.etag !== options.ifMatch) {
+      throw preconditionFailed(key, options.ifMatch);
+    }
+    const etag = hash('sha256', data, 'hex');
+    this.#objects.set(key, { data: Uint8Array.from(data), etag });
+    return { etag };
+  }
+
+  async head(key: string): Promise<ObjectHead | undefined> {
+    const found = this.#objects.get(checkKey(key));
+    return found && { size: found.data.length, etag: found.etag };
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    checkPrefix(prefix);
+    const keys = [...this.#objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    yield* keys;
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#objects.delete(checkKey(key));
+  }
+}
