@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -446,11 +446,26 @@ export async function verbImplemented(verb: string): Promise<boolean> {
 // ---------------------------------------------------------------------------
 // Deterministic content
 
-/** `length` pseudo-random (incompressible) bytes determined by `seed` (AES-CTR keystream). */
-export function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const key = createHash('sha256').update(`mediagit-test-${seed}`).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
+export { pseudoRandomBytes } from './bytes.ts';
+
+/**
+ * The entries of `.mediagit/objects` that hold objects: fan-out folders and
+ * `pack` (not `info`, which holds caches such as the delta sketches), sorted.
+ */
+export async function objectFolders(gitDir: string): Promise<string[]> {
+  return (await fs.readdir(path.join(gitDir, 'objects'))).filter((e) => e !== 'info').sort();
+}
+
+/** Loose object files and the names in `objects/pack/`. */
+export async function objectsLayout(gitDir: string): Promise<{ loose: number; pack: string[] }> {
+  let loose = 0;
+  let pack: string[] = [];
+  for (const entry of await objectFolders(gitDir)) {
+    const dir = path.join(gitDir, 'objects', entry);
+    if (entry === 'pack') pack = (await fs.readdir(dir)).sort();
+    else loose += (await fs.readdir(dir)).length;
+  }
+  return { loose, pack };
 }
 
 const WORDS = 'the quick brown fox jumps over lazy dog frame layer audio track render clip'.split(

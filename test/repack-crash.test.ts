@@ -29,6 +29,8 @@ import {
   collect,
   describeCommitFiles,
   expectedCommitFiles,
+  objectFolders,
+  objectsLayout,
   prng,
   pseudoRandomBytes,
   readCommitFiles,
@@ -49,14 +51,7 @@ const ITERATIONS = 10;
 async function objectFiles(
   repo: TempRepo,
 ): Promise<{ loose: number; indexes: string[]; orphans: number }> {
-  const objects = path.join(repo.gitDir, 'objects');
-  let loose = 0;
-  let names: string[] = [];
-  for (const entry of await fs.readdir(objects)) {
-    if (entry === 'pack') names = await fs.readdir(path.join(objects, 'pack'));
-    else if (/^[0-9a-f]{2}$/.test(entry))
-      loose += (await fs.readdir(path.join(objects, entry))).length;
-  }
+  const { loose, pack: names } = await objectsLayout(repo.gitDir);
   const indexes = names.filter((n) => n.endsWith('.idx')).sort();
   const orphans = names.filter(
     (n) => n.endsWith('.pack') && !names.includes(n.replace(/\.pack$/, '.idx')),
@@ -209,11 +204,7 @@ test(
 
       // Recovery: a full repack leaves one indexed pack and no loose objects.
       await repo.ok(['repack', '-a', '-d', '-q']);
-      // objects/info holds the delta sketches, not objects.
-      assert.deepEqual(
-        (await fs.readdir(path.join(repo.gitDir, 'objects'))).filter((e) => e !== 'info'),
-        ['pack'],
-      );
+      assert.deepEqual(await objectFolders(repo.gitDir), ['pack']);
       const packFiles = await fs.readdir(path.join(repo.gitDir, 'objects', 'pack'));
       assert.equal(packFiles.filter((n) => n.endsWith('.idx')).length, 1, packFiles.join(' '));
       await verify('after recovery', false);

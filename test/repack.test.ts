@@ -15,6 +15,8 @@ import {
   expectedCommitFiles,
   pseudoRandomBytes,
   readCommitFiles,
+  objectFolders,
+  objectsLayout,
   replaceTree,
   sha256,
   TempRepo,
@@ -39,18 +41,6 @@ function file(content: Uint8Array | string, executable = false): TreeItem {
     content: typeof content === 'string' ? Buffer.from(content) : content,
     executable,
   };
-}
-
-/** Loose object files and pack folder entries under `.mediagit/objects`. */
-async function objectsLayout(repo: TempRepo): Promise<{ loose: number; pack: string[] }> {
-  const dir = path.join(repo.gitDir, 'objects');
-  let loose = 0;
-  let pack: string[] = [];
-  for (const entry of await fs.readdir(dir)) {
-    if (entry === 'pack') pack = (await fs.readdir(path.join(dir, 'pack'))).sort();
-    else if (/^[0-9a-f]{2}$/.test(entry)) loose += (await fs.readdir(path.join(dir, entry))).length;
-  }
-  return { loose, pack };
 }
 
 async function repackJson(repo: TempRepo, args: readonly string[]): Promise<RepackJson> {
@@ -117,7 +107,7 @@ test('repack -a -d moves every object into one pack; every verb reads from it; r
     commits.set(second, v2);
     await repo.ok(['branch', 'feature', first]);
 
-    const before = await objectsLayout(repo);
+    const before = await objectsLayout(repo.gitDir);
     let looseBytes = 0;
     for await (const entry of await fs.opendir(path.join(repo.gitDir, 'objects'), {
       recursive: true,
@@ -131,12 +121,8 @@ test('repack -a -d moves every object into one pack; every verb reads from it; r
     assert.equal(result.objects, before.loose);
     assert.equal(result.looseRemoved, before.loose);
     assert.equal(result.packsRemoved, 0);
-    // objects/info holds the delta sketches, not objects.
-    assert.deepEqual(
-      (await fs.readdir(path.join(repo.gitDir, 'objects'))).filter((e) => e !== 'info'),
-      ['pack'],
-    );
-    assert.deepEqual((await objectsLayout(repo)).pack, [
+    assert.deepEqual(await objectFolders(repo.gitDir), ['pack']);
+    assert.deepEqual((await objectsLayout(repo.gitDir)).pack, [
       `pack-${result.pack}.idx`,
       `pack-${result.pack}.pack`,
     ]);
@@ -176,17 +162,13 @@ test('repack -a -d moves every object into one pack; every verb reads from it; r
     v3.delete('notes/new.txt');
     const third = await commitTree(repo, v3, 'third');
     commits.set(third, v3);
-    const loose3 = (await objectsLayout(repo)).loose;
+    const loose3 = (await objectsLayout(repo.gitDir)).loose;
     assert.ok(loose3 > 0);
     const incremental = await repackJson(repo, ['-d']);
     assert.equal(incremental.objects, loose3);
     assert.equal(incremental.looseRemoved, loose3);
-    assert.equal((await objectsLayout(repo)).pack.length, 4);
-    // objects/info holds the delta sketches, not objects.
-    assert.deepEqual(
-      (await fs.readdir(path.join(repo.gitDir, 'objects'))).filter((e) => e !== 'info'),
-      ['pack'],
-    );
+    assert.equal((await objectsLayout(repo.gitDir)).pack.length, 4);
+    assert.deepEqual(await objectFolders(repo.gitDir), ['pack']);
     await assertHistory(repo, commits, 'after an incremental repack');
 
     // More loose objects, then -a -d merges both packs and them into one.
@@ -195,7 +177,7 @@ test('repack -a -d moves every object into one pack; every verb reads from it; r
     v4.set('tools/render.sh', file('#!/bin/sh\necho render 4\n', false));
     const fourth = await commitTree(repo, v4, 'fourth');
     commits.set(fourth, v4);
-    const loose4 = (await objectsLayout(repo)).loose;
+    const loose4 = (await objectsLayout(repo.gitDir)).loose;
     const human = await repo.ok(['repack', '-a', '-d']);
     assert.match(
       human.out,
@@ -203,14 +185,10 @@ test('repack -a -d moves every object into one pack; every verb reads from it; r
         `^Packed \\d+ objects \\([\\d.]+ MiB\\) into pack-[0-9a-f]{64}\\.pack\\nRemoved ${loose4} loose objects? and 2 packs\\n$`,
       ),
     );
-    const layout = await objectsLayout(repo);
+    const layout = await objectsLayout(repo.gitDir);
     assert.equal(layout.loose, 0);
     assert.equal(layout.pack.length, 2);
-    // objects/info holds the delta sketches, not objects.
-    assert.deepEqual(
-      (await fs.readdir(path.join(repo.gitDir, 'objects'))).filter((e) => e !== 'info'),
-      ['pack'],
-    );
+    assert.deepEqual(await objectFolders(repo.gitDir), ['pack']);
     assert.deepEqual(await fs.readdir(path.join(repo.gitDir, 'tmp')), []);
     await assertHistory(repo, commits, 'after merging packs');
     await repo.ok(['switch', '-q', 'feature']);
@@ -248,7 +226,7 @@ test('repack while commits land and another repack runs loses no object', async 
       }
     }
     await repo.ok(['repack', '-a', '-d', '-q']);
-    assert.equal((await objectsLayout(repo)).loose, 0);
+    assert.equal((await objectsLayout(repo.gitDir)).loose, 0);
     // `show` is a process per file: the library reads every file, show the big one.
     await assertHistory(repo, commits, 'after concurrent repacks', (p) => p === 'media/big.bin');
   } finally {

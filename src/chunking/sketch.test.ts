@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { containment, NO_FEATURE, SKETCH_SIZE, sketchOf, unionSketch } from './sketch.ts';
+import { pseudoRandomBytes as randomBytesOf } from '../../test/bytes.ts';
 
-function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const key = createHash('sha256').update(`mediagit-sketch-${seed}`).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
-}
+const pseudoRandomBytes = (length: number, seed: number): Buffer =>
+  randomBytesOf(length, seed, 'mediagit-sketch');
 
 /** Changes one byte in every `every` bytes, like perturbed values of a tensor. */
 function perturbed(data: Buffer, every: number): Buffer {

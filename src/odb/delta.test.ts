@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +22,7 @@ import {
 import { readManifest } from './file-read.ts';
 import { chunkIdOf, type ObjectId } from './object-id.ts';
 import { decodeHeader, HEADER_SIZE, ObjectStore } from './object-store.ts';
+import { pseudoRandomBytes as randomBytesOf } from '../../test/bytes.ts';
 
 const MiB = 1024 * 1024;
 const ML: DeltaOptions = { minSimilarity: 0.75, maxDepth: 8 };
@@ -35,11 +35,8 @@ after(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const key = createHash('sha256').update(`mediagit-delta-${seed}`).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
-}
+const pseudoRandomBytes = (length: number, seed: number): Buffer =>
+  randomBytesOf(length, seed, 'mediagit-delta');
 
 /** A new version with one byte in `every` changed from offset `phase` on. */
 function perturbed(data: Buffer, every: number, phase: number): Buffer {

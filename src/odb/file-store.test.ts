@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import {
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.ts';
 import { chunkIdOf, sha256Hex, type ObjectId } from './object-id.ts';
 import { HEADER_SIZE, ObjectStore } from './object-store.ts';
+import { pseudoRandomBytes } from '../../test/bytes.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -37,13 +37,6 @@ before(async () => {
 after(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
-
-/** Deterministic incompressible bytes (AES-256-CTR keystream of a seed); fixed forever. */
-function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const key = createHash('sha256').update(`mediagit-test-${seed}`).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
-}
 
 function textBytes(length: number): Buffer {
   const line = 'shot 12 take 3: slate, pan left, hold on the actor, cut to wide.\n';

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { readManifest } from './file-read.ts';
 import { ObjectStore } from './object-store.ts';
 import { Pack, INGEST_PACK_VERSION, packFileName, packIndexFileName } from './pack.ts';
 import { verifyPack } from './pack-write.ts';
+import { pseudoRandomBytes as randomBytesOf } from '../../test/bytes.ts';
 
 const MiB = 1024 * 1024;
 /** Small enough to test quickly; the default is 64 MiB. */
@@ -23,11 +23,8 @@ after(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const key = createHash('sha256').update(`mediagit-ingest-${seed}`).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
-}
+const pseudoRandomBytes = (length: number, seed: number): Buffer =>
+  randomBytesOf(length, seed, 'mediagit-ingest');
 
 async function fixture(): Promise<{ dir: string; store: ObjectStore }> {
   const dir = await fs.mkdtemp(path.join(root, 'repo-'));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { HEADER_SIZE, ObjectStore, type ObjectTypeName } from './object-store.ts
 import { Pack, PACK_HEADER_SIZE, packFileName, packIndexFileName } from './pack.ts';
 import { packObjects, verifyPack } from './pack-write.ts';
 import { encodeTree } from './tree.ts';
+import { pseudoRandomBytes } from '../../test/bytes.ts';
 
 const KiB = 1024;
 
@@ -36,12 +37,6 @@ async function freshStore(): Promise<ObjectStore> {
 /** A second store over the same folder: nothing cached, every read hits the files. */
 function reopen(store: ObjectStore): ObjectStore {
   return new ObjectStore(store.objectsDir, store.tmpDir);
-}
-
-function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const key = createHash('sha256').update(`mediagit-test-${seed}`).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
 }
 
 async function listIds(store: ObjectStore): Promise<ObjectId[]> {

@@ -54,8 +54,8 @@ export async function writeCommit(
   parents: readonly ObjectId[],
   message: string,
   author?: Signature,
+  committer: Signature = signatureFor(repo),
 ): Promise<ObjectId> {
-  const committer = signatureFor(repo);
   const body = encodeCommit({
     tree,
     parents: [...parents],
@@ -138,14 +138,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
         data: { exitCode: 1 },
       });
     }
-    const id = (
-      await repo.objects.write(
-        'commit',
-        encodeCommit({ tree, parents, author, committer: signature, message }),
-        'text',
-      )
-    ).id;
-    await repo.objects.flush();
+    const id = await writeCommit(repo, tree, parents, message, author, signature);
     const subject = message.split('\n')[0] ?? '';
     const kind = options.amend
       ? 'commit (amend)'

@@ -252,16 +252,8 @@ export async function abortMerge(
   const lock = await StagingIndex.lock(repo.gitDir);
   try {
     const index = await StagingIndex.load(repo.gitDir);
-    const current = new Map<string, TreeFile>();
-    for (const entry of index.entries.values()) {
-      current.set(entry.path, {
-        path: entry.path,
-        mode: entry.mode,
-        kind: entry.kind,
-        id: entry.id,
-        size: entry.size,
-      });
-    }
+    // Index entries are file versions; a copy, since the update changes the index.
+    const current = new Map<string, TreeFile>(index.entries);
     const target = await flattenCommit(repo.objects, state.origHead);
     await updateWorkTree(repo, index, current, target, { ...options, force: true });
     // Conflicted paths hold markers or theirs' copy while the index holds

@@ -16,10 +16,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
-import { encodeCommit } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
-import { commit as commitIndex, signatureFor, writeCommit } from './commit.ts';
+import { commit as commitIndex, writeCommit } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
 import { abortMerge } from './merge.ts';
 import { isAncestor } from './merge-base.ts';
@@ -242,14 +241,7 @@ async function reword(repo: Repository, editor: string | undefined): Promise<voi
   const message = (await fs.readFile(file, 'utf8')).replace(/^#.*\n?/gm, '');
   if (message.trim() === '')
     throw new MediaGitError('EMPTY_MESSAGE', 'Aborting: empty commit message', { kind: 'usage' });
-  const id = (
-    await repo.objects.write(
-      'commit',
-      encodeCommit({ ...current, committer: signatureFor(repo), message }),
-      'text',
-    )
-  ).id;
-  await repo.objects.flush();
+  const id = await writeCommit(repo, current.tree, current.parents, message, current.author);
   await refs.updateHead(id, `rebase (reword): ${message.split('\n')[0] ?? ''}`, head.id!);
 }
 

@@ -154,9 +154,8 @@ export async function stashApply(
   const lock = await StagingIndex.lock(repo.gitDir);
   try {
     const index = await StagingIndex.load(repo.gitDir);
-    const ours = new Map<string, TreeFile>();
-    for (const e of index.entries.values())
-      ours.set(e.path, { path: e.path, mode: e.mode, kind: e.kind, id: e.id, size: e.size });
+    // Index entries are file versions; a copy, since the update changes the index.
+    const ours = new Map<string, TreeFile>(index.entries);
     const merged = mergeFiles(base, ours, stashed);
     const stopped = await resolveContent(
       repo,
