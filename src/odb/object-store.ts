@@ -113,6 +113,12 @@ export class ObjectStore {
    */
   readonly packs: PackSet;
 
+  /**
+   * Commits of a shallow clone whose parents were not fetched (the
+   * repository's `shallow` file): read as root commits (repo/tree-ops.ts).
+   */
+  shallow: ReadonlySet<ObjectId> = new Set();
+
   constructor(objectsDir: string, tmpDir: string) {
     this.objectsDir = objectsDir;
     this.tmpDir = tmpDir;
@@ -172,6 +178,19 @@ export class ObjectStore {
       dirSync: this.dirSync,
     });
     return { id, written: true, storedSize: HEADER_SIZE + encoded.payload.length };
+  }
+
+  /** An object's stored bytes (header + payload), loose or packed, unverified. */
+  async readRecord(id: ObjectId): Promise<Buffer> {
+    if (!isObjectId(id)) throw missingObject(id);
+    try {
+      return await fs.readFile(this.pathOf(id));
+    } catch (error) {
+      if (!hasErrnoCode(error, 'ENOENT')) throw error;
+    }
+    const record = await this.packs.readRecord(id);
+    if (!record) throw this.packs.notFound(id, missingObject(id));
+    return record;
   }
 
   /** Reads and verifies an object; throws OBJECT_MISSING or OBJECT_CORRUPT naming it. */

@@ -16,7 +16,7 @@ import {
   type ConfigTable,
   type ConfigValue,
 } from '../config/config.ts';
-import { MediaGitError } from '../errors.ts';
+import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { ObjectStore } from '../odb/object-store.ts';
 import { DEFAULT_CHUNK_THRESHOLD } from '../odb/file-store.ts';
 import type { WorkFile } from './worktree.ts';
@@ -137,7 +137,9 @@ export class Repository {
     const globalConfig = context.globalConfigPath
       ? await readConfigFile(context.globalConfigPath)
       : {};
-    return new Repository(gitDir, workTree, context, localConfig, globalConfig);
+    const repo = new Repository(gitDir, workTree, context, localConfig, globalConfig);
+    repo.objects.shallow = await readShallowFile(path.join(gitDir, 'shallow'));
+    return repo;
   }
 
   /** Creates (or reinitializes) a repository. Returns it and whether it existed. */
@@ -166,5 +168,16 @@ export class Repository {
     }
     const repo = await Repository.#load(gitDir, options.bare ? undefined : root, context);
     return { repo, reinitialized };
+  }
+}
+
+/** The commits listed in a shallow clone's `shallow` file (none when it is absent). */
+async function readShallowFile(file: string): Promise<Set<string>> {
+  try {
+    const text = await fs.readFile(file, 'utf8');
+    return new Set(text.split('\n').filter((line) => line.length > 0));
+  } catch (error) {
+    if (hasErrnoCode(error, 'ENOENT')) return new Set();
+    throw error;
   }
 }

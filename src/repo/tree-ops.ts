@@ -17,8 +17,10 @@ export interface TreeFile {
   readonly size: number;
 }
 
+/** A commit; one on a shallow clone's boundary reads as a root (its parents were not fetched). */
 export async function readCommit(store: ObjectStore, id: ObjectId): Promise<Commit> {
-  return decodeCommit(id, await store.readTyped(id, 'commit'));
+  const commit = decodeCommit(id, await store.readTyped(id, 'commit'));
+  return store.shallow.has(id) ? { ...commit, parents: [] } : commit;
 }
 
 export async function readTree(store: ObjectStore, id: ObjectId): Promise<TreeEntry[]> {

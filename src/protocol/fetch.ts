@@ -1,0 +1,285 @@
+/**
+ * `fetch`: brings a remote's branches and tags into this repository.
+ *
+ * Order keeps an interrupted fetch harmless and resumable: the metadata pack
+ * is received and verified first (in memory), then the chunks this
+ * repository lacks are downloaded in parallel and stored (in ingest packs of
+ * at most BATCH_BYTES, each made durable as it fills, so a rerun skips them),
+ * then the metadata objects, and only then the refs.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { MediaGitError } from '../errors.ts';
+import { decodeCommit } from '../odb/commit.ts';
+import { IngestPack } from '../odb/ingest-pack.ts';
+import { decodeManifest } from '../odb/manifest.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+import { decodeHeader, HEADER_SIZE, type ObjectStore } from '../odb/object-store.ts';
+import { decodeRecord } from '../odb/record.ts';
+import { Refs } from '../repo/refs.ts';
+import { findRemote } from '../repo/remote.ts';
+import type { Repository } from '../repo/repository.ts';
+import { decodeTransferPack } from './transfer-pack.ts';
+import { openTransport, type TransportOptions } from './open-transport.ts';
+import type { Transport } from './transport.ts';
+
+const BATCH_BYTES = 128 * 1024 * 1024;
+
+export interface FetchOptions extends TransportOptions {
+  /** A configured remote's name, or a URL / path. */
+  readonly remote: string;
+  readonly prune?: boolean;
+  readonly depth?: number | undefined;
+  readonly unshallow?: boolean;
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: ((done: number, total: number) => void) | undefined;
+}
+
+export interface RefChange {
+  readonly ref: string;
+  readonly remoteRef: string;
+  readonly old: ObjectId | null;
+  readonly new: ObjectId | null;
+}
+
+export interface TransferStats {
+  objects: number;
+  chunks: number;
+  chunksSkipped: number;
+  bytes: number;
+}
+
+export interface FetchResult {
+  readonly url: string;
+  readonly remoteName: string | undefined;
+  readonly head: string | null;
+  readonly refs: Record<string, ObjectId>;
+  readonly changes: RefChange[];
+  readonly stats: TransferStats;
+}
+
+async function writeShallow(repo: Repository, shallow: Set<ObjectId>): Promise<void> {
+  const file = path.join(repo.gitDir, 'shallow');
+  if (shallow.size === 0) {
+    await fs.rm(file, { force: true });
+  } else {
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, [...shallow].sort().join('\n') + '\n');
+    await fs.rename(tmp, file);
+  }
+  repo.objects.shallow = shallow;
+}
+
+export async function resolveRemote(
+  repo: Repository,
+  remote: string,
+): Promise<{ url: string; name: string | undefined }> {
+  const named = await findRemote(repo, remote);
+  if (named) return { url: named.url, name: named.name };
+  if (/^[A-Za-z0-9_.-]+$/.test(remote) && !remote.includes('.') && !remote.includes('/')) {
+    throw new MediaGitError(
+      'NO_SUCH_REMOTE',
+      `'${remote}' does not appear to be a mediagit repository (no remote of that name)`,
+      { kind: 'user', data: { remote } },
+    );
+  }
+  return { url: remote, name: undefined };
+}
+
+export async function fetch(repo: Repository, options: FetchOptions): Promise<FetchResult> {
+  const { url, name } = await resolveRemote(repo, options.remote);
+  const transport = await openTransport(url, options);
+  try {
+    return await fetchWith(repo, transport, name, options);
+  } finally {
+    await transport.close();
+  }
+}
+
+export async function fetchWith(
+  repo: Repository,
+  transport: Transport,
+  remoteName: string | undefined,
+  options: Omit<FetchOptions, 'remote'>,
+): Promise<FetchResult> {
+  const info = await transport.infoRefs();
+  const store = repo.objects;
+  const refs = new Refs(repo);
+  const stats: TransferStats = { objects: 0, chunks: 0, chunksSkipped: 0, bytes: 0 };
+  const shallow = new Set(store.shallow);
+  const wanted = [...new Set(Object.values(info.refs))];
+  const wants: ObjectId[] = [];
+  for (const id of wanted) if (!(await store.has(id))) wants.push(id);
+  if (options.unshallow && shallow.size > 0) wants.push(...shallow);
+  if (wants.length > 0) {
+    const haves = [...new Set((await refs.list('refs/')).map((ref) => ref.id))];
+    const pack = await transport.want({
+      wants,
+      haves,
+      ...(options.depth !== undefined ? { depth: options.depth } : {}),
+      ...(shallow.size > 0 ? { shallow: [...shallow] } : {}),
+    });
+    stats.bytes += pack.length;
+    const entries = decodeTransferPack(pack);
+    const chunkIds: ObjectId[] = [];
+    const seen = new Set<ObjectId>();
+    const commits: { id: ObjectId; parents: readonly ObjectId[] }[] = [];
+    for (const { id, record } of entries) {
+      const object = await decodeRecord(id, record);
+      if (object.type === 'manifest') {
+        for (const chunk of decodeManifest(id, object.data).chunks) {
+          if (!seen.has(chunk.id)) {
+            seen.add(chunk.id);
+            chunkIds.push(chunk.id);
+          }
+        }
+      } else if (object.type === 'commit') {
+        commits.push({ id, parents: decodeCommit(id, object.data).parents });
+      }
+    }
+    const needed: ObjectId[] = [];
+    for (const id of chunkIds) {
+      if (await store.has(id)) stats.chunksSkipped++;
+      else needed.push(id);
+    }
+    await downloadChunks(store, transport, needed, stats, options);
+    for (const { id, record } of entries) {
+      const header = decodeHeader(id, record);
+      const result = await store.writeEncoded(header.type, id, header.rawSize, {
+        codec: header.codec,
+        payload: record.subarray(HEADER_SIZE),
+      });
+      if (result.written) stats.objects++;
+    }
+    await store.flush();
+    // The shallow boundary: received commits whose parents are not here.
+    const inPack = new Set(commits.map((c) => c.id));
+    for (const { id, parents } of commits) {
+      let cut = false;
+      for (const parent of parents) {
+        if (!inPack.has(parent) && !(await store.has(parent))) cut = true;
+      }
+      if (cut) shallow.add(id);
+      else shallow.delete(id);
+    }
+    if (options.unshallow) {
+      for (const id of [...shallow]) {
+        const commit = decodeCommit(id, await store.readTyped(id, 'commit'));
+        let complete = true;
+        for (const parent of commit.parents) if (!(await store.has(parent))) complete = false;
+        if (complete) shallow.delete(id);
+      }
+    }
+    await writeShallow(repo, shallow);
+  }
+
+  const changes: RefChange[] = [];
+  if (remoteName !== undefined) {
+    const prefix = `refs/remotes/${remoteName}/`;
+    const existing = new Map((await refs.list(prefix)).map((ref) => [ref.name, ref.id]));
+    for (const [ref, id] of Object.entries(info.refs)) {
+      if (!ref.startsWith('refs/heads/')) continue;
+      const local = prefix + ref.slice('refs/heads/'.length);
+      const old = existing.get(local) ?? null;
+      existing.delete(local);
+      if (old === id) continue;
+      await refs.update(local, id, { message: `fetch: ${old ? 'fast-forward' : 'storing head'}` });
+      changes.push({ ref: local, remoteRef: ref, old, new: id });
+    }
+    if (options.prune) {
+      for (const [local, old] of existing) {
+        if (local === `${prefix}HEAD`) continue;
+        await refs.update(local, null, { message: 'fetch: prune' });
+        changes.push({ ref: local, remoteRef: '', old, new: null });
+      }
+    }
+    if (info.head) {
+      await fs.mkdir(path.join(repo.gitDir, 'refs', 'remotes', remoteName), { recursive: true });
+      const target = `${prefix}${info.head.slice('refs/heads/'.length)}`;
+      await fs.writeFile(path.join(repo.gitDir, prefix, 'HEAD'), `ref: ${target}\n`);
+    }
+  }
+  // Tags: created when missing, never moved (Git's default without --force).
+  for (const [ref, id] of Object.entries(info.refs)) {
+    if (!ref.startsWith('refs/tags/')) continue;
+    if ((await refs.read(ref)) !== undefined || !(await store.has(id))) continue;
+    await refs.update(ref, id, { expected: null, message: 'fetch: tag' });
+    changes.push({ ref, remoteRef: ref, old: null, new: id });
+  }
+  return {
+    url: transport.url,
+    remoteName,
+    head: info.head,
+    refs: info.refs,
+    changes,
+    stats,
+  };
+}
+
+async function downloadChunks(
+  store: ObjectStore,
+  transport: Transport,
+  ids: readonly ObjectId[],
+  stats: TransferStats,
+  options: Pick<FetchOptions, 'signal' | 'onProgress'>,
+): Promise<void> {
+  if (ids.length === 0) return;
+  let pack: IngestPack | undefined;
+  let packBytes = 0;
+  let next = 0;
+  let done = 0;
+  // Appends run one at a time (downloads and checks run in parallel), so a
+  // pack is never finished while a record is still being written to it.
+  let chain: Promise<void> = Promise.resolve();
+  const appendTo = (id: ObjectId, record: Buffer): Promise<void> => {
+    const run = chain.then(async () => {
+      pack ??= await IngestPack.create(store);
+      await pack.append(id, [record]);
+      packBytes += record.length;
+      if (packBytes >= BATCH_BYTES) {
+        const full = pack;
+        pack = undefined;
+        packBytes = 0;
+        await full.finish();
+      }
+    });
+    chain = run.catch(() => undefined);
+    return run;
+  };
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < ids.length; i = next++) {
+      options.signal?.throwIfAborted();
+      const id = ids[i]!;
+      const record = await transport.getChunk(id);
+      const object = await decodeRecord(id, record);
+      if (object.type !== 'chunk' && object.type !== 'blob') {
+        throw new MediaGitError(
+          'BAD_OBJECT_RECORD',
+          `the remote sent a ${object.type} for chunk ${id}`,
+          {
+            kind: 'user',
+            data: { id },
+          },
+        );
+      }
+      await appendTo(id, record);
+      stats.chunks++;
+      stats.bytes += record.length;
+      options.onProgress?.(++done, ids.length);
+    }
+  };
+  const finishLast = async (): Promise<void> => {
+    await chain;
+    const last = pack;
+    pack = undefined;
+    if (last) await last.finish();
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(transport.parallelism, ids.length) }, worker));
+  } catch (error) {
+    // Keep what arrived (every record in it is verified): a rerun fetches only the rest.
+    await finishLast().catch(() => undefined);
+    throw error;
+  }
+  await finishLast();
+}

@@ -1,0 +1,258 @@
+/**
+ * The HTTP client side of docs/protocol.md: one keep-alive agent per remote,
+ * several chunk transfers in flight, JSON control messages, binary bodies.
+ *
+ * Credentials: a `Bearer` token, either a JWT or an API key (`mgk_...`); an
+ * API key is exchanged once for a short-lived JWT (`POST /auth/token`), so
+ * the server pays its Argon2id check once per command, not per request.
+ * Transient failures (connection reset, 502/503/504, 429 with Retry-After)
+ * are retried a few times; every request is idempotent.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { MediaGitError } from '../errors.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+import type { InfoRefs, RefUpdate, RefUpdateResult, WantRequest } from './service.ts';
+import type { Transport } from './transport.ts';
+
+export interface HttpTransportOptions {
+  /** An API key or a JWT, sent as `Authorization: Bearer`. */
+  readonly token?: string | undefined;
+  /** PEM certificate(s) to trust (a self-signed server). */
+  readonly ca?: string | Buffer | undefined;
+  readonly parallelism?: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
+interface Response {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+const RETRIES = 4;
+const CHECK_BATCH = 20_000;
+
+export class HttpTransport implements Transport {
+  readonly url: string;
+  readonly parallelism: number;
+  readonly #base: URL;
+  readonly #agent: http.Agent;
+  readonly #options: HttpTransportOptions;
+  #bearer: string | undefined;
+  #exchanged = false;
+
+  constructor(url: string, options: HttpTransportOptions = {}) {
+    this.url = url;
+    this.#base = new URL(url.endsWith('/') ? url : `${url}/`);
+    this.#options = options;
+    this.parallelism = options.parallelism ?? 8;
+    const agentOptions = { keepAlive: true, maxSockets: this.parallelism + 2 };
+    this.#agent =
+      this.#base.protocol === 'https:'
+        ? new https.Agent({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) })
+        : new http.Agent(agentOptions);
+    this.#bearer = options.token;
+  }
+
+  async infoRefs(): Promise<InfoRefs> {
+    return this.#json('GET', 'info/refs');
+  }
+
+  async want(request: WantRequest): Promise<Buffer> {
+    const response = await this.#request('POST', 'objects/want', jsonBody(request));
+    return response.body;
+  }
+
+  async missing(ids: readonly ObjectId[]): Promise<ObjectId[]> {
+    const missing: ObjectId[] = [];
+    for (let i = 0; i < ids.length; i += CHECK_BATCH) {
+      const answer = await this.#json<{ missing: ObjectId[] }>(
+        'POST',
+        'chunks/check',
+        jsonBody({ ids: ids.slice(i, i + CHECK_BATCH) }),
+      );
+      missing.push(...answer.missing);
+    }
+    return missing;
+  }
+
+  async putChunk(id: ObjectId, record: Buffer): Promise<void> {
+    await this.#request('PUT', `chunks/${id}`, { type: 'application/octet-stream', data: record });
+  }
+
+  async getChunk(id: ObjectId): Promise<Buffer> {
+    return (await this.#request('GET', `chunks/${id}`)).body;
+  }
+
+  async sendPack(pack: Buffer): Promise<void> {
+    await this.#request('POST', 'objects/pack', {
+      type: 'application/x-mediagit-pack',
+      data: pack,
+    });
+  }
+
+  async updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]> {
+    const answer = await this.#json<{ results: RefUpdateResult[] }>(
+      'POST',
+      'refs/update',
+      jsonBody({ updates }),
+    );
+    return answer.results;
+  }
+
+  async close(): Promise<void> {
+    this.#agent.destroy();
+  }
+
+  async #json<T>(method: string, route: string, body?: Body): Promise<T> {
+    const response = await this.#request(method, route, body);
+    try {
+      return JSON.parse(response.body.toString('utf8')) as T;
+    } catch (error) {
+      throw new MediaGitError(
+        'PROTOCOL_ERROR',
+        `${this.url}: ${route} answered with invalid JSON`,
+        {
+          kind: 'user',
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /** Exchanges an API key for a JWT the first time one is needed. */
+  async #authorization(): Promise<string | undefined> {
+    const token = this.#bearer;
+    if (token === undefined) return undefined;
+    if (!this.#exchanged && token.startsWith('mgk_')) {
+      this.#exchanged = true;
+      const url = new URL('/auth/token', this.#base);
+      const repo = decodeURIComponent(this.#base.pathname.split('/').filter(Boolean).at(-1) ?? '');
+      const response = await this.#send('POST', url, `Bearer ${token}`, jsonBody({ repo }));
+      if (response.status === 200) {
+        this.#bearer = (JSON.parse(response.body.toString('utf8')) as { token: string }).token;
+      } else {
+        throw this.#failure(response, 'auth/token');
+      }
+    }
+    return `Bearer ${this.#bearer}`;
+  }
+
+  async #request(method: string, route: string, body?: Body): Promise<Response> {
+    const url = new URL(route, this.#base);
+    const authorization = await this.#authorization();
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.#send(method, url, authorization, body);
+      } catch (error) {
+        this.#options.signal?.throwIfAborted();
+        if (attempt < RETRIES && isTransient(error)) {
+          await sleep(100 * 2 ** attempt);
+          continue;
+        }
+        throw new MediaGitError(
+          'REMOTE_UNREACHABLE',
+          `cannot reach ${this.url}: ${describe(error)}`,
+          {
+            kind: 'user',
+            data: { url: this.url },
+            cause: error,
+          },
+        );
+      }
+      if (response.status >= 200 && response.status < 300) return response;
+      const retryable = [429, 502, 503, 504].includes(response.status);
+      if (retryable && attempt < RETRIES) {
+        const after = Number(response.headers['retry-after']);
+        await sleep(
+          Number.isFinite(after) && after > 0 ? Math.min(after, 30) * 1000 : 200 * 2 ** attempt,
+        );
+        continue;
+      }
+      throw this.#failure(response, route);
+    }
+  }
+
+  #failure(response: Response, route: string): MediaGitError {
+    let code = 'REMOTE_ERROR';
+    let message = `HTTP ${response.status}`;
+    try {
+      const parsed = JSON.parse(response.body.toString('utf8')) as {
+        error?: { code?: string; message?: string };
+      };
+      if (parsed.error?.message) message = parsed.error.message;
+      if (parsed.error?.code) code = parsed.error.code;
+    } catch {
+      // not JSON: keep the status line
+    }
+    if (response.status === 401) code = 'AUTH_REQUIRED';
+    if (response.status === 403) code = 'AUTH_FORBIDDEN';
+    const hint =
+      response.status === 401 ? ' (set MEDIAGIT_TOKEN or run `mediagit login <url>`)' : '';
+    return new MediaGitError(code, `${this.url}: ${route}: ${message}${hint}`, {
+      kind: 'user',
+      data: { url: this.url, status: response.status },
+    });
+  }
+
+  #send(
+    method: string,
+    url: URL,
+    authorization: string | undefined,
+    body?: Body,
+  ): Promise<Response> {
+    return new Promise((resolve, reject) => {
+      const headers: http.OutgoingHttpHeaders = {
+        accept: 'application/json, application/octet-stream',
+      };
+      if (authorization) headers['authorization'] = authorization;
+      if (body) {
+        headers['content-type'] = body.type;
+        headers['content-length'] = body.data.length;
+      }
+      const request = (url.protocol === 'https:' ? https : http).request(
+        url,
+        { method, headers, agent: this.#agent, signal: this.#options.signal },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (part: Buffer) => parts.push(part));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(parts),
+            }),
+          );
+          res.on('error', reject);
+        },
+      );
+      request.on('error', reject);
+      request.end(body?.data);
+    });
+  }
+}
+
+interface Body {
+  readonly type: string;
+  readonly data: Buffer;
+}
+
+function jsonBody(value: unknown): Body {
+  return { type: 'application/json', data: Buffer.from(JSON.stringify(value)) };
+}
+
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED'].includes(code ?? '');
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  return code ?? (error instanceof Error ? error.message : String(error));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

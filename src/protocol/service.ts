@@ -1,0 +1,225 @@
+/**
+ * The operations behind every endpoint of docs/protocol.md, on one
+ * repository seen through the storage interface. The HTTP server's routes
+ * call these after authentication; local-path remotes call them directly,
+ * so both transports behave the same.
+ */
+import { MediaGitError } from '../errors.ts';
+import { decodeCommit } from '../odb/commit.ts';
+import { isObjectId, type ObjectId } from '../odb/object-id.ts';
+import { decodeRecord, recordType } from '../odb/record.ts';
+import { isValidRefName } from '../repo/refs.ts';
+import { BackendRepo } from './backend-repo.ts';
+import { collectObjects } from './reachability.ts';
+import { decodeTransferPack, encodeTransferPack } from './transfer-pack.ts';
+
+export interface InfoRefs {
+  /** The branch HEAD names, or null. */
+  readonly head: string | null;
+  readonly refs: Record<string, ObjectId>;
+}
+
+export interface WantRequest {
+  readonly wants: readonly ObjectId[];
+  readonly haves?: readonly ObjectId[];
+  readonly depth?: number;
+  /** The client's shallow boundary: commits it has without their parents. */
+  readonly shallow?: readonly ObjectId[];
+}
+
+export interface RefUpdate {
+  readonly ref: string;
+  /** What the client believes the ref holds (null: absent); it must still hold it. */
+  readonly old: ObjectId | null;
+  /** The new value; null deletes the ref. */
+  readonly new: ObjectId | null;
+  /** Allow a move that is not a fast-forward (force push). */
+  readonly force?: boolean;
+}
+
+export type RefRejection =
+  'stale' | 'non-fast-forward' | 'protected' | 'already-exists' | 'missing-objects' | 'invalid';
+
+export interface RefUpdateResult {
+  readonly ref: string;
+  readonly ok: boolean;
+  readonly old: ObjectId | null;
+  readonly new: ObjectId | null;
+  readonly reason?: RefRejection;
+  readonly message?: string;
+}
+
+const METADATA_TYPES = ['commit', 'tree', 'manifest', 'blob', 'tag'] as const;
+const FILE_CONTENT_TYPES = ['chunk', 'blob'] as const;
+const CHECK_CONCURRENCY = 16;
+
+export function protocolError(code: string, message: string, data: Record<string, unknown> = {}) {
+  return new MediaGitError(code, message, { kind: 'user', data });
+}
+
+export class RepoService {
+  readonly repo: BackendRepo;
+
+  constructor(repo: BackendRepo) {
+    this.repo = repo;
+  }
+
+  async infoRefs(): Promise<InfoRefs> {
+    const refs: Record<string, ObjectId> = {};
+    for (const { name, id } of await this.repo.listRefs()) refs[name] = id;
+    return { head: (await this.repo.head()) ?? null, refs };
+  }
+
+  /** A transfer pack of every metadata object the client lacks. */
+  async want(request: WantRequest, signal?: AbortSignal): Promise<Buffer> {
+    for (const id of request.wants) {
+      if (!(await this.repo.has(id))) {
+        throw protocolError('WANT_UNKNOWN', `the server has no object ${id}`, { id });
+      }
+    }
+    const collected = await collectObjects(this.repo, request.wants, {
+      haves: request.haves,
+      depth: request.depth,
+      receiverShallow: request.shallow,
+      signal,
+    });
+    const entries = [];
+    for (const id of collected.objects) entries.push({ id, record: await this.repo.getRecord(id) });
+    return encodeTransferPack(entries);
+  }
+
+  /** Which of these chunk IDs the repository lacks, in the order given. */
+  async missing(ids: readonly ObjectId[]): Promise<ObjectId[]> {
+    const present = new Array<boolean>(ids.length);
+    let next = 0;
+    const workers = Array.from({ length: Math.min(CHECK_CONCURRENCY, ids.length) }, async () => {
+      for (let i = next++; i < ids.length; i = next++) present[i] = await this.repo.has(ids[i]!);
+    });
+    await Promise.all(workers);
+    return ids.filter((_, i) => !present[i]);
+  }
+
+  /** Stores an uploaded chunk after verifying it hashes to `id`. */
+  async putChunk(id: ObjectId, record: Uint8Array): Promise<boolean> {
+    return this.repo.putRecord(id, record, FILE_CONTENT_TYPES);
+  }
+
+  async getChunk(id: ObjectId): Promise<Buffer> {
+    const record = await this.repo.getRecord(id);
+    const type = recordType(id, record);
+    if (type !== 'chunk' && type !== 'blob') {
+      throw protocolError('NOT_A_CHUNK', `object ${id} is a ${type}, not a chunk`, { id });
+    }
+    return record;
+  }
+
+  /**
+   * Stores the metadata objects of a pushed transfer pack: every record is
+   * verified before the first is stored, so a bad pack stores nothing.
+   */
+  async receivePack(body: Uint8Array): Promise<{ objects: number; stored: number }> {
+    const entries = decodeTransferPack(body);
+    for (const { id, record } of entries) {
+      const object = await decodeRecord(id, record);
+      if (!(METADATA_TYPES as readonly string[]).includes(object.type)) {
+        throw protocolError('BAD_TRANSFER_PACK', `a ${object.type} does not travel in a pack`, {
+          id,
+        });
+      }
+    }
+    let stored = 0;
+    for (const { id, record } of entries) {
+      if (await this.repo.putRecord(id, record, METADATA_TYPES)) stored++;
+    }
+    return { objects: entries.length, stored };
+  }
+
+  /** Applies each update on its own (not atomically as a group), as Git does by default. */
+  async updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]> {
+    const results: RefUpdateResult[] = [];
+    for (const update of updates) results.push(await this.#updateRef(update));
+    return results;
+  }
+
+  async #updateRef(update: RefUpdate): Promise<RefUpdateResult> {
+    const { ref } = update;
+    const reject = (reason: RefRejection, message: string): RefUpdateResult => ({
+      ref,
+      ok: false,
+      old: update.old,
+      new: update.new,
+      reason,
+      message,
+    });
+    const validName =
+      isValidRefName(ref) && (ref.startsWith('refs/heads/') || ref.startsWith('refs/tags/'));
+    if (!validName) return reject('invalid', `${ref} is not a branch or tag name`);
+    for (const id of [update.old, update.new]) {
+      if (id !== null && !isObjectId(id)) return reject('invalid', `${id} is not an object ID`);
+    }
+    const current = await this.repo.readRef(ref);
+    const currentId = current?.id ?? null;
+    if (currentId !== update.old) {
+      return reject(
+        'stale',
+        `${ref} is at ${currentId ?? 'nothing'}, not ${update.old ?? 'nothing'}`,
+      );
+    }
+    if (update.new === currentId) return { ref, ok: true, old: currentId, new: update.new };
+    const protectedBranch = await this.repo.isProtected(ref);
+    if (update.new === null) {
+      if (protectedBranch) return reject('protected', `${ref} is protected: it cannot be deleted`);
+    } else {
+      const missing = await this.#missingObjects(update.new);
+      if (missing) return reject('missing-objects', missing);
+      if (currentId !== null) {
+        if (ref.startsWith('refs/tags/') && !update.force) {
+          return reject('already-exists', `${ref} already exists`);
+        }
+        const fastForward = await this.#isAncestor(currentId, update.new);
+        if (!fastForward && protectedBranch) {
+          return reject('protected', `${ref} is protected: only fast-forwards are allowed`);
+        }
+        if (!fastForward && !update.force) {
+          return reject('non-fast-forward', `${ref} cannot be fast-forwarded to ${update.new}`);
+        }
+      }
+    }
+    const swapped = await this.repo.casRef(ref, current?.etag, update.new);
+    if (!swapped) return reject('stale', `${ref} changed while it was being updated`);
+    return { ref, ok: true, old: currentId, new: update.new };
+  }
+
+  /** Undefined when `id` and everything it reaches are stored, else a reason. */
+  async #missingObjects(id: ObjectId): Promise<string | undefined> {
+    const type = await this.repo.typeOf(id);
+    if (type === undefined) return `object ${id} is not on the server`;
+    if (type !== 'commit' && type !== 'tag') return `object ${id} is a ${type}, not a commit`;
+    const haves = Object.values((await this.infoRefs()).refs);
+    let collected;
+    try {
+      collected = await collectObjects(this.repo, [id], { haves });
+    } catch (error) {
+      if (error instanceof MediaGitError && error.code === 'OBJECT_MISSING') return error.message;
+      throw error;
+    }
+    const missing = await this.missing(collected.chunks);
+    if (missing.length > 0) return `${missing.length} chunks of ${id} are not on the server`;
+    return undefined;
+  }
+
+  async #isAncestor(ancestor: ObjectId, descendant: ObjectId): Promise<boolean> {
+    const seen = new Set<ObjectId>();
+    const stack = [descendant];
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (id === ancestor) return true;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const object = await this.repo.read(id).catch(() => undefined);
+      if (object?.type !== 'commit') continue;
+      stack.push(...decodeCommit(id, object.data).parents);
+    }
+    return false;
+  }
+}

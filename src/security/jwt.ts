@@ -1,0 +1,121 @@
+/**
+ * Short-lived access tokens (JWT, HS256) issued for an API key, so a client
+ * pays the Argon2 cost of its key once and then presents a cheap token.
+ *
+ * Claims: `sub` (user), `iat`, `exp`, `iss` and `aud` (both 'mediagit'), and
+ * `kid` (the API key's id, so revoking the key can be checked), `repo` (a
+ * repository name or '*') and `scope`. Verification accepts HS256 only and
+ * requires every claim; whatever fails is one error code, AUTH_INVALID_TOKEN,
+ * whose message never echoes the token.
+ */
+import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { MediaGitError } from '../errors.ts';
+import { isScope, type Scope } from './api-keys.ts';
+
+export interface AccessClaims {
+  readonly user: string;
+  readonly keyId: string;
+  /** A repository name, or '*' for every repository. */
+  readonly repo: string;
+  readonly scope: Scope;
+}
+
+const ISSUER = 'mediagit';
+const AUDIENCE = 'mediagit';
+const ALGORITHM = 'HS256';
+/** HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2). */
+const MIN_SECRET_BYTES = 32;
+/** Longer than any token we issue; refuses to parse arbitrarily large input. */
+const MAX_TOKEN_CHARS = 4096;
+
+export async function issueAccessToken(
+  secret: Uint8Array,
+  claims: AccessClaims,
+  ttlSeconds = 900,
+): Promise<{ token: string; expiresAt: Date }> {
+  checkSecret(secret);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
+    throw new MediaGitError(
+      'BAD_TOKEN_TTL',
+      `token lifetime must be a positive whole number of seconds, got ${ttlSeconds}`,
+      {
+        kind: 'usage',
+        data: { ttlSeconds },
+      },
+    );
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const exp = now + ttlSeconds;
+  const token = await new SignJWT({ kid: claims.keyId, repo: claims.repo, scope: claims.scope })
+    .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
+    .setSubject(claims.user)
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(exp)
+    .sign(secret);
+  return { token, expiresAt: new Date(exp * 1000) };
+}
+
+/** The claims of a valid, unexpired token signed with `secret`; AUTH_INVALID_TOKEN otherwise. */
+export async function verifyAccessToken(secret: Uint8Array, token: string): Promise<AccessClaims> {
+  checkSecret(secret);
+  if (typeof token !== 'string' || token.length > MAX_TOKEN_CHARS || !looksLikeJwt(token)) {
+    throw invalidToken('malformed token');
+  }
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, secret, {
+      algorithms: [ALGORITHM],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      requiredClaims: ['sub', 'iat', 'exp'],
+    }));
+  } catch (error) {
+    throw invalidToken(reasonFor(error));
+  }
+  const { sub, kid, repo, scope } = payload;
+  if (typeof sub !== 'string' || sub === '') throw invalidToken('missing or bad claim sub');
+  if (typeof kid !== 'string' || kid === '') throw invalidToken('missing or bad claim kid');
+  if (typeof repo !== 'string' || repo === '') throw invalidToken('missing or bad claim repo');
+  if (!isScope(scope)) throw invalidToken('missing or bad claim scope');
+  return { user: sub, keyId: kid, repo, scope };
+}
+
+/** Whether `token` has the shape of a compact JWS: three non-empty base64url segments. */
+export function looksLikeJwt(token: string): boolean {
+  return (
+    typeof token === 'string' && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)
+  );
+}
+
+function checkSecret(secret: Uint8Array): void {
+  if (!(secret instanceof Uint8Array) || secret.length < MIN_SECRET_BYTES) {
+    throw new MediaGitError(
+      'JWT_SECRET_TOO_SHORT',
+      `the token signing secret must be at least ${MIN_SECRET_BYTES} bytes`,
+      {
+        kind: 'internal',
+      },
+    );
+  }
+}
+
+/** Maps a jose failure to a short reason; anything not from jose is a bug and is rethrown. */
+function reasonFor(error: unknown): string {
+  if (!(error instanceof errors.JOSEError)) throw error;
+  if (error instanceof errors.JWTExpired) return 'token expired';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return `claim ${error.claim} failed: ${error.reason}`;
+  }
+  return 'malformed token';
+}
+
+function invalidToken(reason: string): MediaGitError {
+  return new MediaGitError('AUTH_INVALID_TOKEN', `invalid access token: ${reason}`, {
+    kind: 'user',
+    data: { reason },
+  });
+}
