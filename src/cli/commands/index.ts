@@ -35,4 +35,12 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   config: () => import('./config.ts'),
   fsmonitor: () => import('./fsmonitor.ts'),
   repack: () => import('./repack.ts'),
+  remote: () => import('./remote.ts'),
+  clone: () => import('./clone.ts'),
+  fetch: () => import('./fetch.ts'),
+  pull: () => import('./pull.ts'),
+  push: () => import('./push.ts'),
+  serve: () => import('./serve.ts'),
+  token: () => import('./token.ts'),
+  login: () => import('./login.ts'),
 };

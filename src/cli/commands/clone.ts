@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { clone, defaultCloneDir } from '../../protocol/clone.ts';
+import { printJson, type Cli } from '../context.ts';
+import { transportOptions } from '../credentials.ts';
+import { progressReporter } from '../progress.ts';
+import { statsLine } from './transfer-format.ts';
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('clone')
+    .description('Copy a repository from a server or a path into a new folder')
+    .argument('<url>', 'http(s) URL of a server repository, or a path / file:// URL')
+    .argument('[dir]', 'the new folder (default: the last part of the URL)')
+    .option('-b, --branch <name>', 'check out this branch instead of the remote HEAD')
+    .option('--depth <n>', 'fetch only the last n commits of each branch', (v) => Number(v))
+    .option('--bare', 'make a bare repository (branches copied as they are, nothing checked out)')
+    .option('--json', 'print the result as JSON')
+    .option('-q, --quiet', 'print only errors')
+    .action(
+      async (
+        url: string,
+        dir: string | undefined,
+        opts: { branch?: string; depth?: number; bare?: boolean; json?: boolean; quiet?: boolean },
+      ) => {
+        const target = dir ?? defaultCloneDir(url);
+        if (!opts.quiet && !opts.json) cli.err(`Cloning into '${target}'...`);
+        const progress = progressReporter(cli, 'Receiving chunks');
+        let result;
+        try {
+          result = await clone(url, target, {
+            ...(await transportOptions(cli, url)),
+            branch: opts.branch,
+            depth: opts.depth,
+            bare: opts.bare === true,
+            context: cli.repoContext,
+            onProgress: (done, total) => progress.update({ bytes: done, total }),
+          });
+        } finally {
+          progress.stop();
+        }
+        if (opts.json) {
+          printJson(cli, {
+            dir: result.dir,
+            branch: result.branch ?? null,
+            head: result.head ?? null,
+            stats: result.fetch.stats,
+          });
+          return;
+        }
+        if (opts.quiet) return;
+        if (result.branch === undefined)
+          cli.err('warning: You appear to have cloned an empty repository.');
+        cli.err(statsLine(result.fetch.stats, 'received'));
+      },
+    );
+}

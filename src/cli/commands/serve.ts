@@ -1,0 +1,103 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { MediaGitError } from '../../errors.ts';
+import { SERVER_STATE_DIR } from '../../protocol/token-store.ts';
+import { selfSignedMaterial } from '../../security/tls.ts';
+import { buildServer } from '../../server/app.ts';
+import type { Cli } from '../context.ts';
+
+interface ServeFlags {
+  root: string;
+  host: string;
+  port: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsSelfSigned?: boolean;
+  allowAnonymousRead?: boolean;
+  rateLimit?: number;
+  ipRateLimit?: number;
+  maxChunkSize?: number;
+  maxPackSize?: number;
+  log?: string;
+}
+
+const integer = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new MediaGitError('SERVE_USAGE', `not a non-negative integer: ${v}`, { kind: 'usage' });
+  }
+  return n;
+};
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('serve')
+    .description('Serve every bare repository under a folder over HTTP(S) (push, fetch, clone)')
+    .requiredOption(
+      '--root <dir>',
+      'folder of bare repositories (mediagit init --bare <root>/<name>)',
+    )
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0: any free port)', integer, 7420)
+    .option('--tls-cert <file>', 'PEM certificate (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key (with --tls-cert)')
+    .option('--tls-self-signed', 'serve HTTPS with a self-signed certificate kept under the root')
+    .option('--allow-anonymous-read', 'let requests without a token read (fetch, clone)')
+    .option('--rate-limit <n>', 'requests per minute per key', integer)
+    .option('--ip-rate-limit <n>', 'requests per minute per client IP', integer)
+    .option('--max-chunk-size <bytes>', 'largest chunk upload accepted', integer)
+    .option('--max-pack-size <bytes>', 'largest metadata pack accepted', integer)
+    .option('--log <level>', 'request log level on stderr (info, warn, error, silent)', 'warn')
+    .action(async (opts: ServeFlags) => {
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+        throw new MediaGitError('SERVE_USAGE', '--tls-cert and --tls-key go together', {
+          kind: 'usage',
+        });
+      }
+      if (opts.tlsSelfSigned && opts.tlsCert) {
+        throw new MediaGitError('SERVE_USAGE', '--tls-self-signed excludes --tls-cert/--tls-key', {
+          kind: 'usage',
+        });
+      }
+      const root = path.resolve(cli.cwd, opts.root);
+      let tls;
+      let certFile: string | undefined;
+      if (opts.tlsCert && opts.tlsKey) {
+        tls = { cert: await fs.readFile(opts.tlsCert), key: await fs.readFile(opts.tlsKey) };
+      } else if (opts.tlsSelfSigned) {
+        const material = await selfSignedMaterial(path.join(root, SERVER_STATE_DIR, 'tls'));
+        tls = { cert: material.cert, key: material.key };
+        certFile = material.certFile;
+      }
+      const app = await buildServer({
+        root,
+        tls,
+        allowAnonymousRead: opts.allowAnonymousRead === true,
+        keyRateLimit: opts.rateLimit,
+        ipRateLimit: opts.ipRateLimit,
+        maxChunkBytes: opts.maxChunkSize,
+        maxPackBytes: opts.maxPackSize,
+        logger:
+          opts.log === 'silent'
+            ? false
+            : {
+                level: opts.log ?? 'warn',
+                redact: ['req.headers.authorization'],
+              },
+      });
+      const address = await app.listen({ host: opts.host, port: opts.port });
+      cli.out(`MediaGit server listening on ${address} (root ${root})`);
+      if (certFile)
+        cli.out(`Self-signed certificate: ${certFile} (clients: MEDIAGIT_CA_FILE=${certFile})`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void app.close().then(resolve, resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}

@@ -1,0 +1,117 @@
+/**
+ * Credentials for HTTP remotes. Looked up in this order: `MEDIAGIT_TOKEN`;
+ * the OS keyring (libsecret's `secret-tool`, when installed and a session
+ * keyring answers); the 0600 file `<config dir>/mediagit/credentials.toml`,
+ * keyed by the server's origin (scheme://host:port). `mediagit login` stores
+ * into the keyring when it can, else into the file.
+ *
+ * `MEDIAGIT_CA_FILE` names a PEM file of certificates to trust (a server
+ * started with --tls-self-signed prints where its certificate is).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parse, stringify } from 'smol-toml';
+import { MediaGitError, hasErrnoCode } from '../errors.ts';
+import { globalConfigPath, type Cli } from './context.ts';
+import type { TransportOptions } from '../protocol/open-transport.ts';
+
+const KEYRING_ATTRIBUTES = (origin: string): string[] => ['service', 'mediagit', 'server', origin];
+
+export function originOf(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function credentialsFile(cli: Cli): string {
+  return path.join(path.dirname(globalConfigPath(cli.env)), 'credentials.toml');
+}
+
+function keyringAvailable(cli: Cli): boolean {
+  if (cli.env['MEDIAGIT_NO_KEYRING']) return false;
+  const probe = spawnSync('secret-tool', ['--version'], { stdio: 'ignore', env: cli.env });
+  return probe.status === 0 && Boolean(cli.env['DBUS_SESSION_BUS_ADDRESS']);
+}
+
+async function readFileCredentials(cli: Cli): Promise<Record<string, { token?: string }>> {
+  const file = credentialsFile(cli);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if (hasErrnoCode(error, 'ENOENT')) return {};
+    throw error;
+  }
+  try {
+    return parse(text) as Record<string, { token?: string }>;
+  } catch (error) {
+    throw new MediaGitError('CONFIG_INVALID', `bad credentials file ${file}`, {
+      kind: 'config',
+      cause: error,
+    });
+  }
+}
+
+export async function loadCredential(cli: Cli, url: string): Promise<string | undefined> {
+  const fromEnv = cli.env['MEDIAGIT_TOKEN'];
+  if (fromEnv) return fromEnv;
+  const origin = originOf(url);
+  if (origin === undefined) return undefined;
+  if (keyringAvailable(cli)) {
+    const found = spawnSync('secret-tool', ['lookup', ...KEYRING_ATTRIBUTES(origin)], {
+      encoding: 'utf8',
+      env: cli.env,
+    });
+    if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim();
+  }
+  return (await readFileCredentials(cli))[origin]?.token;
+}
+
+/** Stores `token` for the server of `url`; returns where it went. */
+export async function saveCredential(
+  cli: Cli,
+  url: string,
+  token: string,
+): Promise<'keyring' | string> {
+  const origin = originOf(url);
+  if (origin === undefined) {
+    throw new MediaGitError('LOGIN_URL', `${url} is not an http(s) URL`, { kind: 'usage' });
+  }
+  if (keyringAvailable(cli)) {
+    const stored = spawnSync(
+      'secret-tool',
+      ['store', `--label=MediaGit ${origin}`, ...KEYRING_ATTRIBUTES(origin)],
+      { input: token, env: cli.env },
+    );
+    if (stored.status === 0) return 'keyring';
+  }
+  const file = credentialsFile(cli);
+  const all = await readFileCredentials(cli);
+  all[origin] = { token };
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const handle = await fs.open(tmp, 'w', 0o600);
+  try {
+    await handle.writeFile(stringify(all) + '\n');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, file);
+  await fs.chmod(file, 0o600);
+  return file;
+}
+
+/** How the CLI reaches `url`: working folder, credential and trusted certificates. */
+export async function transportOptions(cli: Cli, url: string): Promise<TransportOptions> {
+  const caFile = cli.env['MEDIAGIT_CA_FILE'];
+  return {
+    cwd: cli.cwd,
+    token: await loadCredential(cli, url),
+    ...(caFile ? { ca: await fs.readFile(caFile) } : {}),
+  };
+}

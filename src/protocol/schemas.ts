@@ -1,0 +1,138 @@
+/**
+ * JSON Schemas of the control messages in docs/protocol.md. The server
+ * validates request bodies against them (Fastify, Ajv) and the protocol tests
+ * check the server's answers against them, so the document, the server and
+ * the client cannot drift apart silently.
+ */
+const objectId = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
+const refName = { type: 'string', minLength: 6, maxLength: 1024, pattern: '^refs/' } as const;
+const nullableId = { anyOf: [objectId, { type: 'null' }] } as const;
+
+export const schemas = {
+  objectId,
+  error: {
+    $id: 'error',
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: { code: { type: 'string' }, message: { type: 'string' } },
+      },
+    },
+  },
+  infoRefs: {
+    $id: 'infoRefs',
+    type: 'object',
+    required: ['head', 'refs'],
+    additionalProperties: false,
+    properties: {
+      head: { anyOf: [refName, { type: 'null' }] },
+      refs: { type: 'object', additionalProperties: objectId },
+    },
+  },
+  wantRequest: {
+    $id: 'wantRequest',
+    type: 'object',
+    required: ['wants'],
+    additionalProperties: false,
+    properties: {
+      wants: { type: 'array', items: objectId, minItems: 1, maxItems: 10000 },
+      haves: { type: 'array', items: objectId, maxItems: 100000 },
+      depth: { type: 'integer', minimum: 1, maximum: 2147483647 },
+      shallow: { type: 'array', items: objectId, maxItems: 100000 },
+    },
+  },
+  chunkCheckRequest: {
+    $id: 'chunkCheckRequest',
+    type: 'object',
+    required: ['ids'],
+    additionalProperties: false,
+    properties: { ids: { type: 'array', items: objectId, maxItems: 100000 } },
+  },
+  chunkCheckResponse: {
+    $id: 'chunkCheckResponse',
+    type: 'object',
+    required: ['missing'],
+    additionalProperties: false,
+    properties: { missing: { type: 'array', items: objectId } },
+  },
+  refUpdateRequest: {
+    $id: 'refUpdateRequest',
+    type: 'object',
+    required: ['updates'],
+    additionalProperties: false,
+    properties: {
+      updates: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 10000,
+        items: {
+          type: 'object',
+          required: ['ref', 'old', 'new'],
+          additionalProperties: false,
+          properties: {
+            ref: refName,
+            old: nullableId,
+            new: nullableId,
+            force: { type: 'boolean' },
+          },
+        },
+      },
+    },
+  },
+  refUpdateResponse: {
+    $id: 'refUpdateResponse',
+    type: 'object',
+    required: ['results'],
+    additionalProperties: false,
+    properties: {
+      results: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['ref', 'ok', 'old', 'new'],
+          additionalProperties: false,
+          properties: {
+            ref: refName,
+            ok: { type: 'boolean' },
+            old: nullableId,
+            new: nullableId,
+            reason: {
+              enum: [
+                'stale',
+                'non-fast-forward',
+                'protected',
+                'already-exists',
+                'missing-objects',
+                'invalid',
+              ],
+            },
+            message: { type: 'string' },
+          },
+        },
+      },
+    },
+  },
+  tokenRequest: {
+    $id: 'tokenRequest',
+    type: 'object',
+    additionalProperties: false,
+    properties: { repo: { type: 'string', maxLength: 100 } },
+  },
+  tokenResponse: {
+    $id: 'tokenResponse',
+    type: 'object',
+    required: ['token', 'expiresAt'],
+    additionalProperties: false,
+    properties: { token: { type: 'string' }, expiresAt: { type: 'string' } },
+  },
+  createRepoRequest: {
+    $id: 'createRepoRequest',
+    type: 'object',
+    required: ['name'],
+    additionalProperties: false,
+    properties: { name: { type: 'string', maxLength: 100 }, defaultBranch: { type: 'string' } },
+  },
+} as const;

@@ -1,0 +1,515 @@
+/**
+ * `mediagit serve`: every bare repository under a root folder over HTTP(S),
+ * with the endpoints of docs/protocol.md. The server keeps no state of its
+ * own beyond the storage (ARCHITECTURE.md §5): repositories are read and
+ * written through the storage interface, refs move by conditional puts, and
+ * tokens, the JWT key and the audit log live in `<root>/.mediagit-server/`,
+ * so several server processes can share one root.
+ *
+ * Order of checks on every request: route and repository name (400/404
+ * before anything is touched), rate limit per client IP (429), credentials
+ * (401) and scope (403), rate limit per key (429), then the body (413 past
+ * the route's limit, 400 when it fails its JSON schema).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
+import { LRUCache } from 'lru-cache';
+import { MediaGitError } from '../errors.ts';
+import { isObjectId } from '../odb/object-id.ts';
+import { decodeManifest } from '../odb/manifest.ts';
+import { decodeRecord } from '../odb/record.ts';
+import { Repository } from '../repo/repository.ts';
+import { BackendRepo } from '../protocol/backend-repo.ts';
+import { schemas } from '../protocol/schemas.ts';
+import {
+  RepoService,
+  type RefUpdate,
+  type RefUpdateResult,
+  type WantRequest,
+} from '../protocol/service.ts';
+import { isRepoName, SERVER_STATE_DIR, TokenStore } from '../protocol/token-store.ts';
+import { scopeAllows, type Scope } from '../security/api-keys.ts';
+import { AuditLog } from '../security/audit.ts';
+import { issueAccessToken, looksLikeJwt, verifyAccessToken } from '../security/jwt.ts';
+import { FsBackend } from '../storage/fs-backend.ts';
+import type { StorageBackend } from '../storage/backend.ts';
+import { ServerMetrics } from './metrics.ts';
+import { RateLimiter } from './rate-limit.ts';
+
+export interface ServerOptions {
+  /** The folder holding the bare repositories (and `.mediagit-server/`). */
+  readonly root: string;
+  readonly allowAnonymousRead?: boolean | undefined;
+  /** Requests per minute per API key / JWT subject key. */
+  readonly keyRateLimit?: number | undefined;
+  /** Requests per minute per client IP. */
+  readonly ipRateLimit?: number | undefined;
+  /** Failed authentications per minute per client IP before 429. */
+  readonly authFailureLimit?: number | undefined;
+  /** Largest chunk upload accepted (bytes). */
+  readonly maxChunkBytes?: number | undefined;
+  /** Largest transfer pack accepted (bytes). */
+  readonly maxPackBytes?: number | undefined;
+  /** Largest JSON control message accepted (bytes). */
+  readonly maxJsonBytes?: number | undefined;
+  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer } | undefined;
+  readonly logger?: FastifyServerOptions['logger'];
+  /** The storage of one repository; by default the folder `<root>/<name>`. */
+  readonly backendFor?: (name: string) => StorageBackend;
+  readonly tokenTtlSeconds?: number | undefined;
+}
+
+interface Identity {
+  readonly user: string;
+  readonly keyId: string;
+  readonly repo: string;
+  readonly scope: Scope;
+}
+
+type Needed = Scope | 'none';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    readonly scope?: Needed;
+  }
+  interface FastifyRequest {
+    identity?: Identity | undefined;
+    repoName?: string | undefined;
+  }
+}
+
+const DEFAULTS = {
+  keyRateLimit: 12_000,
+  ipRateLimit: 24_000,
+  authFailureLimit: 30,
+  maxChunkBytes: 64 * 1024 * 1024,
+  maxPackBytes: 1024 * 1024 * 1024,
+  maxJsonBytes: 16 * 1024 * 1024,
+  tokenTtlSeconds: 900,
+};
+
+function httpError(status: number, code: string, message: string): MediaGitError {
+  return new MediaGitError(code, message, { kind: 'user', data: { status } });
+}
+
+/** The HTTP status a MediaGitError maps to. */
+function statusOf(error: MediaGitError): number {
+  const status = error.data['status'];
+  if (typeof status === 'number') return status;
+  switch (error.code) {
+    case 'OBJECT_MISSING':
+    case 'STORAGE_NOT_FOUND':
+      return 404;
+    case 'STORAGE_PRECONDITION_FAILED':
+    case 'STORAGE_LOCKED':
+      return 409;
+    default:
+      return error.kind === 'internal' || error.kind === 'corrupt' ? 500 : 400;
+  }
+}
+
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const settings = {
+    keyRateLimit: options.keyRateLimit ?? DEFAULTS.keyRateLimit,
+    ipRateLimit: options.ipRateLimit ?? DEFAULTS.ipRateLimit,
+    authFailureLimit: options.authFailureLimit ?? DEFAULTS.authFailureLimit,
+    maxChunkBytes: options.maxChunkBytes ?? DEFAULTS.maxChunkBytes,
+    maxPackBytes: options.maxPackBytes ?? DEFAULTS.maxPackBytes,
+    maxJsonBytes: options.maxJsonBytes ?? DEFAULTS.maxJsonBytes,
+    tokenTtlSeconds: options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds,
+  };
+  const root = path.resolve(options.root);
+  const stat = await fs.stat(root).catch(() => undefined);
+  if (!stat?.isDirectory()) {
+    throw new MediaGitError('SERVER_ROOT', `server root ${root} is not a directory`, {
+      kind: 'usage',
+      data: { root },
+    });
+  }
+  const tokens = new TokenStore(root);
+  const jwtSecret = await tokens.jwtSecret();
+  const audit = new AuditLog(path.join(root, SERVER_STATE_DIR, 'audit.log'));
+  const metrics = new ServerMetrics();
+  const ipLimiter = new RateLimiter(settings.ipRateLimit);
+  const keyLimiter = new RateLimiter(settings.keyRateLimit);
+  const authFailures = new RateLimiter(settings.authFailureLimit);
+  const backendFor = options.backendFor ?? ((name: string) => new FsBackend(path.join(root, name)));
+  const services = new LRUCache<string, RepoService>({ max: 256 });
+
+  const base = {
+    logger: options.logger ?? false,
+    bodyLimit: settings.maxJsonBytes,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  } as const;
+  const app = (options.tls
+    ? Fastify({ ...base, https: { key: options.tls.key, cert: options.tls.cert } })
+    : Fastify(base)) as unknown as FastifyInstance;
+
+  app.addContentTypeParser(
+    ['application/octet-stream', 'application/x-mediagit-pack'],
+    { parseAs: 'buffer', bodyLimit: settings.maxPackBytes },
+    (_request, body, done) => done(null, body),
+  );
+
+  const serviceFor = async (name: string): Promise<RepoService> => {
+    let service = services.get(name);
+    if (!service) {
+      const repo = new BackendRepo(backendFor(name));
+      if (!(await repo.exists())) {
+        throw httpError(404, 'REPO_NOT_FOUND', `no repository named ${name}`);
+      }
+      service = new RepoService(repo);
+      services.set(name, service);
+    }
+    return service;
+  };
+
+  const deny = async (
+    request: FastifyRequest,
+    status: 401 | 403,
+    reason: string,
+  ): Promise<never> => {
+    metrics.authFailures.inc({ status: String(status) });
+    await audit.append({
+      action: 'auth',
+      outcome: 'denied',
+      ip: request.ip,
+      ...(request.repoName ? { repo: request.repoName } : {}),
+      ...(request.identity ? { user: request.identity.user, keyId: request.identity.keyId } : {}),
+      reason: `${request.method} ${request.routeOptions.url ?? request.url}: ${reason}`,
+    });
+    if (status === 401) {
+      const wait = authFailures.take(request.ip);
+      if (wait > 0) throw rateLimited(wait, 'auth-failures');
+    }
+    throw httpError(status, status === 401 ? 'AUTH_REQUIRED' : 'AUTH_FORBIDDEN', reason);
+  };
+
+  const rateLimited = (wait: number, limit: string): MediaGitError => {
+    metrics.rateLimited.inc({ limit });
+    return new MediaGitError('RATE_LIMITED', `too many requests; retry in ${wait} s`, {
+      kind: 'user',
+      data: { status: 429, retryAfter: wait },
+    });
+  };
+
+  const identify = async (request: FastifyRequest): Promise<Identity | undefined> => {
+    const header = request.headers.authorization;
+    if (header === undefined) return undefined;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) return deny(request, 401, 'malformed Authorization header (expected Bearer)');
+    const token = match[1]!;
+    if (looksLikeJwt(token)) {
+      try {
+        const claims = await verifyAccessToken(jwtSecret, token);
+        return { user: claims.user, keyId: claims.keyId, repo: claims.repo, scope: claims.scope };
+      } catch {
+        return deny(request, 401, 'invalid or expired token');
+      }
+    }
+    const record = await tokens.authenticate(token);
+    if (!record) return deny(request, 401, 'invalid or revoked API key');
+    return { user: record.user, keyId: record.id, repo: record.repo, scope: record.scope };
+  };
+
+  app.addHook('onRequest', async (request, reply) => {
+    (request as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+    const ipWait = ipLimiter.take(request.ip);
+    if (ipWait > 0) throw rateLimited(ipWait, 'ip');
+    const needed = request.routeOptions.config.scope ?? 'none';
+    const params = request.params as { repo?: string } | undefined;
+    if (params?.repo !== undefined) {
+      if (!isRepoName(params.repo)) {
+        throw httpError(400, 'BAD_REPO_NAME', 'invalid repository name');
+      }
+      request.repoName = params.repo;
+    }
+    if (needed === 'none') return;
+    const identity = await identify(request);
+    request.identity = identity;
+    if (identity === undefined) {
+      if (needed === 'read' && options.allowAnonymousRead) return;
+      reply.header('www-authenticate', 'Bearer realm="mediagit"');
+      return deny(request, 401, 'authentication required');
+    }
+    const keyWait = keyLimiter.take(identity.keyId);
+    if (keyWait > 0) throw rateLimited(keyWait, 'key');
+    const repoOk =
+      identity.repo === '*' || request.repoName === undefined || identity.repo === request.repoName;
+    if (!repoOk)
+      return deny(request, 403, `this key is not valid for repository ${request.repoName}`);
+    if (!scopeAllows(identity.scope, needed)) {
+      return deny(request, 403, `this key has ${identity.scope} access; ${needed} is needed`);
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    const started = (request as { startedAt?: bigint }).startedAt;
+    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    if (started !== undefined) {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.latency.observe({ method: request.method, route }, seconds);
+    }
+    const length = Number(request.headers['content-length']);
+    if (Number.isFinite(length)) metrics.bytesIn.inc(length);
+    const sent = Number(reply.getHeader('content-length'));
+    if (Number.isFinite(sent)) metrics.bytesOut.inc(sent);
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    if (error instanceof MediaGitError) {
+      const status = statusOf(error);
+      const retryAfter = error.data['retryAfter'];
+      if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+      if (status >= 500) request.log.error(error);
+      return reply.status(status).send({
+        error: { code: error.code, message: status >= 500 ? 'internal error' : error.message },
+      });
+    }
+    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    const code = (error as { code?: string }).code ?? 'INTERNAL';
+    if (status >= 500) request.log.error(error);
+    const message =
+      status === 413
+        ? 'request body too large'
+        : status >= 500
+          ? 'internal error'
+          : (error as Error).message;
+    return reply
+      .status(status)
+      .send({ error: { code: status === 413 ? 'TOO_LARGE' : code, message } });
+  });
+
+  app.setNotFoundHandler(async (_request, reply) =>
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: 'no such endpoint' } }),
+  );
+
+  const body = (schema: object): object => {
+    return Object.fromEntries(Object.entries(schema).filter(([key]) => key !== '$id'));
+  };
+  const repoOf = (request: FastifyRequest): Promise<RepoService> => serviceFor(request.repoName!);
+  const sendBinary = (reply: FastifyReply, data: Buffer, type = 'application/octet-stream') =>
+    reply.header('content-type', type).header('content-length', data.length).send(data);
+  const checkId = (id: string): string => {
+    if (!isObjectId(id)) throw httpError(400, 'BAD_OBJECT_ID', 'not an object ID');
+    return id;
+  };
+
+  app.get('/healthz', { config: { scope: 'none' } }, async () => ({ status: 'ok' }));
+
+  app.get('/metrics', { config: { scope: 'none' } }, async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.post(
+    '/auth/token',
+    { config: { scope: 'read' }, schema: { body: body(schemas.tokenRequest) } },
+    async (request) => {
+      const identity = request.identity;
+      if (!identity) return deny(request, 401, 'an API key is needed');
+      const wanted = (request.body as { repo?: string } | undefined)?.repo;
+      const repo =
+        identity.repo === '*' && wanted && isRepoName(wanted) ? identity.repo : identity.repo;
+      const issued = await issueAccessToken(
+        jwtSecret,
+        { user: identity.user, keyId: identity.keyId, repo, scope: identity.scope },
+        settings.tokenTtlSeconds,
+      );
+      return { token: issued.token, expiresAt: issued.expiresAt.toISOString() };
+    },
+  );
+
+  app.post(
+    '/admin/repos',
+    { config: { scope: 'admin' }, schema: { body: body(schemas.createRepoRequest) } },
+    async (request, reply) => {
+      const { name, defaultBranch } = request.body as { name: string; defaultBranch?: string };
+      if (!isRepoName(name)) throw httpError(400, 'BAD_REPO_NAME', 'invalid repository name');
+      const identity = request.identity!;
+      if (identity.repo !== '*' && identity.repo !== name) {
+        return deny(request, 403, `this key is not valid for repository ${name}`);
+      }
+      const { reinitialized } = await Repository.init(path.join(root, name), {
+        bare: true,
+        initialBranch: defaultBranch,
+      });
+      await audit.append({
+        action: 'create-repo',
+        outcome: 'ok',
+        user: identity.user,
+        keyId: identity.keyId,
+        repo: name,
+        ip: request.ip,
+      });
+      return reply.status(reinitialized ? 200 : 201).send({ name, created: !reinitialized });
+    },
+  );
+
+  app.get('/:repo/info/refs', { config: { scope: 'read' } }, async (request) =>
+    (await repoOf(request)).infoRefs(),
+  );
+
+  app.post(
+    '/:repo/objects/want',
+    { config: { scope: 'read' }, schema: { body: body(schemas.wantRequest) } },
+    async (request, reply) => {
+      const pack = await (await repoOf(request)).want(request.body as WantRequest);
+      return sendBinary(reply, pack, 'application/x-mediagit-pack');
+    },
+  );
+
+  app.get('/:repo/objects/pack', { config: { scope: 'read' } }, async (request, reply) => {
+    const query = request.query as Record<string, string | string[] | undefined>;
+    const list = (value: string | string[] | undefined): string[] =>
+      value === undefined ? [] : Array.isArray(value) ? value : value.split(',');
+    const wants = list(query['want']).map(checkId);
+    if (wants.length === 0) throw httpError(400, 'BAD_REQUEST', 'want= is required');
+    const depth = query['depth'] === undefined ? undefined : Number(query['depth']);
+    if (depth !== undefined && !(Number.isInteger(depth) && depth > 0)) {
+      throw httpError(400, 'BAD_REQUEST', 'depth must be a positive integer');
+    }
+    const pack = await (
+      await repoOf(request)
+    ).want({
+      wants,
+      haves: list(query['have']).map(checkId),
+      ...(depth !== undefined ? { depth } : {}),
+    });
+    return sendBinary(reply, pack, 'application/x-mediagit-pack');
+  });
+
+  app.post(
+    '/:repo/objects/pack',
+    { config: { scope: 'write' }, bodyLimit: settings.maxPackBytes },
+    async (request) => {
+      if (!Buffer.isBuffer(request.body)) {
+        throw httpError(415, 'BAD_CONTENT_TYPE', 'send the pack as application/x-mediagit-pack');
+      }
+      return (await repoOf(request)).receivePack(request.body);
+    },
+  );
+
+  app.post(
+    '/:repo/chunks/check',
+    { config: { scope: 'read' }, schema: { body: body(schemas.chunkCheckRequest) } },
+    async (request) => {
+      const { ids } = request.body as { ids: string[] };
+      const missing = await (await repoOf(request)).missing(ids);
+      metrics.chunksDeduplicated.inc(ids.length - missing.length);
+      return { missing };
+    },
+  );
+
+  app.put(
+    '/:repo/chunks/:id',
+    { config: { scope: 'write' }, bodyLimit: settings.maxChunkBytes },
+    async (request, reply) => {
+      const id = checkId((request.params as { id: string }).id);
+      if (!Buffer.isBuffer(request.body)) {
+        throw httpError(415, 'BAD_CONTENT_TYPE', 'send the chunk as application/octet-stream');
+      }
+      const stored = await (await repoOf(request)).putChunk(id, request.body);
+      if (stored) metrics.chunksStored.inc();
+      else metrics.chunksDeduplicated.inc();
+      return reply.status(stored ? 201 : 200).send({ id, stored });
+    },
+  );
+
+  app.get('/:repo/chunks/:id', { config: { scope: 'read' } }, async (request, reply) => {
+    const id = checkId((request.params as { id: string }).id);
+    return sendBinary(reply, await (await repoOf(request)).getChunk(id));
+  });
+
+  app.put(
+    '/:repo/manifests/:oid',
+    { config: { scope: 'write' }, bodyLimit: settings.maxChunkBytes },
+    async (request, reply) => {
+      const oid = checkId((request.params as { oid: string }).oid);
+      if (!Buffer.isBuffer(request.body)) {
+        throw httpError(415, 'BAD_CONTENT_TYPE', 'send the manifest as application/octet-stream');
+      }
+      const service = await repoOf(request);
+      const id = (request.headers['x-mediagit-object-id'] as string | undefined) ?? '';
+      checkId(id);
+      const object = await decodeRecord(id, request.body);
+      if (object.type !== 'manifest') throw httpError(400, 'NOT_A_MANIFEST', 'not a manifest');
+      const manifest = decodeManifest(id, object.data);
+      if (manifest.sha256 !== oid) {
+        throw httpError(
+          400,
+          'OID_MISMATCH',
+          `the manifest describes ${manifest.sha256}, not ${oid}`,
+        );
+      }
+      const missing = await service.missing(manifest.chunks.map((c) => c.id));
+      if (missing.length > 0) {
+        throw httpError(
+          409,
+          'CHUNKS_MISSING',
+          `${missing.length} chunks of ${oid} are not uploaded`,
+        );
+      }
+      await service.repo.putRecord(id, request.body, ['manifest']);
+      await service.repo.backend.put(
+        `lfs/${oid.slice(0, 2)}/${oid.slice(2)}`,
+        Buffer.from(`${id}\n`),
+      );
+      return reply.status(201).send({ oid, id });
+    },
+  );
+
+  app.get('/:repo/manifests/:oid', { config: { scope: 'read' } }, async (request, reply) => {
+    const oid = checkId((request.params as { oid: string }).oid);
+    const service = await repoOf(request);
+    let id: string;
+    try {
+      const bytes = await service.repo.backend.get(`lfs/${oid.slice(0, 2)}/${oid.slice(2)}`);
+      id = Buffer.from(bytes).toString('utf8').trim();
+    } catch (error) {
+      if (error instanceof MediaGitError && error.code === 'STORAGE_NOT_FOUND') {
+        throw httpError(404, 'OBJECT_MISSING', `no manifest for ${oid}`);
+      }
+      throw error;
+    }
+    return sendBinary(reply.header('x-mediagit-object-id', id), await service.repo.getRecord(id));
+  });
+
+  app.post(
+    '/:repo/refs/update',
+    { config: { scope: 'write' }, schema: { body: body(schemas.refUpdateRequest) } },
+    async (request) => {
+      const { updates } = request.body as { updates: RefUpdate[] };
+      const results: RefUpdateResult[] = await (await repoOf(request)).updateRefs(updates);
+      const identity = request.identity;
+      for (const result of results)
+        metrics.refUpdates.inc({ result: result.ok ? 'ok' : (result.reason ?? 'rejected') });
+      await audit.append({
+        action: 'ref-update',
+        outcome: results.every((r) => r.ok) ? 'ok' : 'denied',
+        ...(identity ? { user: identity.user, keyId: identity.keyId } : {}),
+        repo: request.repoName!,
+        ip: request.ip,
+        refs: results.map((r) => ({
+          ref: r.ref,
+          old: r.old,
+          new: r.new,
+          result: r.ok ? 'ok' : (r.reason ?? 'rejected'),
+        })),
+      });
+      return { results };
+    },
+  );
+
+  app.addHook('onClose', async () => {
+    await audit.close();
+  });
+  return app;
+}
