@@ -193,11 +193,6 @@ export async function fetchWith(
         changes.push({ ref: local, remoteRef: '', old, new: null });
       }
     }
-    if (info.head) {
-      await fs.mkdir(path.join(repo.gitDir, 'refs', 'remotes', remoteName), { recursive: true });
-      const target = `${prefix}${info.head.slice('refs/heads/'.length)}`;
-      await fs.writeFile(path.join(repo.gitDir, prefix, 'HEAD'), `ref: ${target}\n`);
-    }
   }
   // Tags: created when missing, never moved (Git's default without --force).
   for (const [ref, id] of Object.entries(info.refs)) {

@@ -46,6 +46,7 @@ export async function collectObjects(
   const { depth, signal } = options;
   // Commits the receiver has: the haves this side knows and their ancestry.
   const had = new Set<ObjectId>();
+  const receiverShallow = new Set(options.receiverShallow ?? []);
   const stack: ObjectId[] = [];
   for (const have of options.haves ?? []) if (await reader.has(have)) stack.push(have);
   while (stack.length > 0) {
@@ -55,6 +56,8 @@ export async function collectObjects(
     const commit = await readCommitish(reader, id);
     if (!commit) continue;
     had.add(id);
+    // The receiver has a shallow commit but not its parents.
+    if (receiverShallow.has(id)) continue;
     for (const parent of commit.parents) if (await reader.has(parent)) stack.push(parent);
   }
 
@@ -63,7 +66,6 @@ export async function collectObjects(
   const commits: ObjectId[] = [];
   const boundary = new Set<ObjectId>();
   const shallow: ObjectId[] = [];
-  const receiverShallow = new Set(options.receiverShallow ?? []);
   // Breadth-first from the wants, so `depth` counts generations.
   let level: ObjectId[] = [];
   for (const want of wants) {

@@ -1,0 +1,106 @@
+/**
+ * Real `mediagit serve` processes on loopback for end-to-end tests, with
+ * the server root, tokens and metrics a test needs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { CLI_PATH, isolatedEnv, runCli } from './helpers.ts';
+
+export class ServerProcess {
+  readonly root: string;
+  readonly base: string;
+  readonly child: ChildProcess;
+  stderr = '';
+
+  private constructor(root: string, base: string, child: ChildProcess) {
+    this.root = root;
+    this.base = base;
+    this.child = child;
+  }
+
+  /** Starts a server on a free port; resolves once it listens. */
+  static async start(
+    root: string,
+    args: readonly string[] = [],
+    env: NodeJS.ProcessEnv = isolatedEnv(root),
+  ): Promise<ServerProcess> {
+    const child = spawn(
+      process.execPath,
+      [CLI_PATH, 'serve', '--root', root, '--port', '0', ...args],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));
+    const base = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
+      child.stdout?.on('data', (data: Buffer) => {
+        out += data.toString();
+        const match = /listening on (\S+)/.exec(out);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code}: ${stderr}`));
+      });
+    });
+    const server = new ServerProcess(root, base, child);
+    child.stderr?.on('data', (data: Buffer) => (server.stderr += data.toString()));
+    server.stderr = stderr;
+    return server;
+  }
+
+  url(repo: string): string {
+    return `${this.base}/${repo}`;
+  }
+
+  /** The value of a counter or gauge from /metrics (summed over labels). */
+  async metric(name: string): Promise<number> {
+    const text = await (await fetch(`${this.base}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return sum;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** A server root with one empty bare repository per name. */
+export async function makeServerRoot(root: string, repos: readonly string[]): Promise<void> {
+  await fs.mkdir(root, { recursive: true });
+  for (const name of repos) {
+    const result = await runCli(['init', '--bare', '-q', path.join(root, name)], {
+      cwd: root,
+      env: isolatedEnv(root),
+    });
+    if (result.code !== 0) throw new Error(`init --bare failed: ${result.stderr}`);
+  }
+}
+
+/** Creates an API key with `mediagit token create` and returns it. */
+export async function createToken(
+  root: string,
+  user: string,
+  repo: string,
+  scope: 'read' | 'write' | 'admin',
+): Promise<string> {
+  const result = await runCli(
+    ['token', 'create', '--root', root, '--user', user, '--repo', repo, '--scope', scope],
+    { cwd: root, env: isolatedEnv(root) },
+  );
+  if (result.code !== 0) throw new Error(`token create failed: ${result.stderr}`);
+  return result.out.trim();
+}
