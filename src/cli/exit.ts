@@ -26,7 +26,7 @@ export function reportError(cli: Pick<Cli, 'err'>, error: unknown): number {
   if (error instanceof MediaGitError) {
     const explicit = error.data['exitCode'];
     if (typeof explicit === 'number') {
-      cli.err(error.message);
+      cli.err(explicit === EXIT_FATAL ? `fatal: ${error.message}` : error.message);
       return explicit;
     }
     switch (error.kind) {

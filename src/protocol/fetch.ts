@@ -80,7 +80,7 @@ export async function resolveRemote(
     throw new MediaGitError(
       'NO_SUCH_REMOTE',
       `'${remote}' does not appear to be a mediagit repository (no remote of that name)`,
-      { kind: 'user', data: { remote } },
+      { kind: 'user', data: { remote, exitCode: 128 } },
     );
   }
   return { url: remote, name: undefined };

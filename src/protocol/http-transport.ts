@@ -40,7 +40,7 @@ export class HttpTransport implements Transport {
   readonly #agent: http.Agent;
   readonly #options: HttpTransportOptions;
   #bearer: string | undefined;
-  #exchanged = false;
+  #exchange: Promise<void> | undefined;
 
   constructor(url: string, options: HttpTransportOptions = {}) {
     this.url = url;
@@ -121,27 +121,42 @@ export class HttpTransport implements Transport {
     }
   }
 
-  /** Exchanges an API key for a JWT the first time one is needed. */
+  /** Exchanges an API key for a JWT the first time one is needed (once for all requests). */
   async #authorization(): Promise<string | undefined> {
     const token = this.#bearer;
     if (token === undefined) return undefined;
-    if (!this.#exchanged && token.startsWith('mgk_')) {
-      this.#exchanged = true;
-      const url = new URL('/auth/token', this.#base);
-      const repo = decodeURIComponent(this.#base.pathname.split('/').filter(Boolean).at(-1) ?? '');
-      const response = await this.#send('POST', url, `Bearer ${token}`, jsonBody({ repo }));
-      if (response.status === 200) {
+    if (token.startsWith('mgk_')) {
+      this.#exchange ??= (async () => {
+        const repo = decodeURIComponent(
+          this.#base.pathname.split('/').filter(Boolean).at(-1) ?? '',
+        );
+        const response = await this.#attempt(
+          'POST',
+          new URL('/auth/token', this.#base),
+          'auth/token',
+          jsonBody({ repo }),
+          `Bearer ${token}`,
+        );
         this.#bearer = (JSON.parse(response.body.toString('utf8')) as { token: string }).token;
-      } else {
-        throw this.#failure(response, 'auth/token');
-      }
+      })();
+      await this.#exchange;
     }
     return `Bearer ${this.#bearer}`;
   }
 
   async #request(method: string, route: string, body?: Body): Promise<Response> {
-    const url = new URL(route, this.#base);
     const authorization = await this.#authorization();
+    return this.#attempt(method, new URL(route, this.#base), route, body, authorization);
+  }
+
+  /** Sends one request, retrying transient failures; throws a MediaGitError on failure. */
+  async #attempt(
+    method: string,
+    url: URL,
+    route: string,
+    body: Body | undefined,
+    authorization: string | undefined,
+  ): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
@@ -157,7 +172,7 @@ export class HttpTransport implements Transport {
           `cannot reach ${this.url}: ${describe(error)}`,
           {
             kind: 'user',
-            data: { url: this.url },
+            data: { url: this.url, exitCode: 128 },
             cause: error,
           },
         );
@@ -191,9 +206,10 @@ export class HttpTransport implements Transport {
     if (response.status === 403) code = 'AUTH_FORBIDDEN';
     const hint =
       response.status === 401 ? ' (set MEDIAGIT_TOKEN or run `mediagit login <url>`)' : '';
+    // Git exits 128 when the remote refuses (authentication, a missing repository).
     return new MediaGitError(code, `${this.url}: ${route}: ${message}${hint}`, {
       kind: 'user',
-      data: { url: this.url, status: response.status },
+      data: { url: this.url, status: response.status, exitCode: 128 },
     });
   }
 
@@ -250,7 +266,10 @@ function isTransient(error: unknown): boolean {
 
 function describe(error: unknown): string {
   const code = (error as { code?: string }).code;
-  return code ?? (error instanceof Error ? error.message : String(error));
+  const message = error instanceof Error ? error.message : String(error);
+  const text = code && !message.includes(code) ? `${message} (${code})` : message;
+  const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code ?? '');
+  return tls ? `${text}; to trust this server's certificate set MEDIAGIT_CA_FILE` : text;
 }
 
 function sleep(ms: number): Promise<void> {

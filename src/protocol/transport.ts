@@ -57,7 +57,7 @@ export class LocalTransport implements Transport {
       throw new MediaGitError(
         'REMOTE_NOT_FOUND',
         `'${url}' does not appear to be a mediagit repository (no HEAD in ${dir})`,
-        { kind: 'user', data: { url } },
+        { kind: 'user', data: { url, exitCode: 128 } },
       );
     }
     return new LocalTransport(url, new RepoService(repo));

@@ -84,6 +84,7 @@ export function register(program: Command, cli: Cli): void {
             : {
                 level: opts.log ?? 'warn',
                 redact: ['req.headers.authorization'],
+                stream: process.stderr,
               },
       });
       const address = await app.listen({ host: opts.host, port: opts.port });
