@@ -446,7 +446,7 @@ export async function verbImplemented(verb: string): Promise<boolean> {
 // ---------------------------------------------------------------------------
 // Deterministic content
 
-export { pseudoRandomBytes } from './bytes.ts';
+export { pseudoRandomBytes, writePseudoRandomFile } from './bytes.ts';
 
 /**
  * The entries of `.mediagit/objects` that hold objects: fan-out folders and

@@ -23,7 +23,7 @@ import { decodeTransferPack } from './transfer-pack.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { Transport } from './transport.ts';
 
-const BATCH_BYTES = 128 * 1024 * 1024;
+const BATCH_BYTES = 32 * 1024 * 1024;
 
 export interface FetchOptions extends TransportOptions {
   /** A configured remote's name, or a URL / path. */

@@ -101,7 +101,13 @@ async function resolveBase(repo: Repository, base: string, rev: string): Promise
     if (!isObjectId(id)) throw unknownRevision(rev);
     return id;
   }
-  for (const name of [base, `refs/${base}`, `refs/tags/${base}`, `refs/heads/${base}`]) {
+  for (const name of [
+    base,
+    `refs/${base}`,
+    `refs/tags/${base}`,
+    `refs/heads/${base}`,
+    `refs/remotes/${base}`,
+  ]) {
     if (!name.startsWith('refs/')) continue;
     const id = await refs.read(name).catch(() => undefined);
     if (id) return id;
@@ -118,7 +124,13 @@ async function resolveBase(repo: Repository, base: string, rev: string): Promise
 export async function resolveRefName(repo: Repository, name: string): Promise<string | undefined> {
   if (name === 'HEAD') return 'HEAD';
   const refs = new Refs(repo);
-  for (const full of [name, `refs/${name}`, `refs/heads/${name}`, `refs/tags/${name}`]) {
+  for (const full of [
+    name,
+    `refs/${name}`,
+    `refs/heads/${name}`,
+    `refs/tags/${name}`,
+    `refs/remotes/${name}`,
+  ]) {
     if (full.startsWith('refs/') && (await refs.read(full).catch(() => undefined))) return full;
   }
   return undefined;

@@ -257,10 +257,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.latency.observe({ method: request.method, route }, seconds);
     }
+  });
+
+  // Bytes in: every request body that arrived whole (counted once parsed, so a
+  // body the server stored counts even if its client died before the answer).
+  // Bytes out: every answer body handed to the socket.
+  app.addHook('preHandler', async (request) => {
     const length = Number(request.headers['content-length']);
     if (Number.isFinite(length)) metrics.bytesIn.inc(length);
-    const sent = Number(reply.getHeader('content-length'));
-    if (Number.isFinite(sent)) metrics.bytesOut.inc(sent);
+  });
+  app.addHook('onSend', async (_request, _reply, payload) => {
+    if (typeof payload === 'string') metrics.bytesOut.inc(Buffer.byteLength(payload));
+    else if (Buffer.isBuffer(payload)) metrics.bytesOut.inc(payload.length);
+    return payload;
   });
 
   app.setErrorHandler(async (error, request, reply) => {

@@ -18,7 +18,7 @@ export class ServerMetrics {
   });
   readonly bytesIn = new Counter({
     name: 'mediagit_http_bytes_received_total',
-    help: 'Request body bytes received',
+    help: 'Request body bytes received (bodies that arrived whole)',
     registers: [this.registry],
   });
   readonly bytesOut = new Counter({

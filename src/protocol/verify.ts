@@ -1,0 +1,64 @@
+/**
+ * A full check of a repository seen through the storage interface (the
+ * server-side `fsck`): every ref names a stored commit or tag, and every
+ * object reachable from the refs is present and hashes to its ID (chunks
+ * included, each read and verified).
+ */
+import { MediaGitError } from '../errors.ts';
+import type { BackendRepo } from './backend-repo.ts';
+import { collectObjects } from './reachability.ts';
+
+export interface VerifyReport {
+  readonly refs: number;
+  readonly objects: number;
+  readonly chunks: number;
+  readonly problems: string[];
+}
+
+export async function verifyRepo(repo: BackendRepo, signal?: AbortSignal): Promise<VerifyReport> {
+  const problems: string[] = [];
+  const refs = await repo.listRefs();
+  let objects = 0;
+  let chunks = 0;
+  const tips = [...new Set(refs.map((ref) => ref.id))];
+  for (const ref of refs) {
+    const type = await repo.typeOf(ref.id);
+    if (type !== 'commit' && type !== 'tag') {
+      problems.push(`${ref.name}: ${ref.id} is ${type ? `a ${type}` : 'missing'}`);
+    }
+  }
+  let collected;
+  try {
+    collected = await collectObjects(repo, tips, { signal });
+  } catch (error) {
+    if (error instanceof MediaGitError) {
+      problems.push(error.message);
+      return { refs: refs.length, objects, chunks, problems };
+    }
+    throw error;
+  }
+  for (const id of collected.objects) {
+    signal?.throwIfAborted();
+    try {
+      await repo.read(id);
+      objects++;
+    } catch (error) {
+      if (!(error instanceof MediaGitError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  for (const id of collected.chunks) {
+    signal?.throwIfAborted();
+    try {
+      const chunk = await repo.read(id);
+      if (chunk.type !== 'chunk' && chunk.type !== 'blob') {
+        problems.push(`chunk ${id} is a ${chunk.type}`);
+      }
+      chunks++;
+    } catch (error) {
+      if (!(error instanceof MediaGitError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  return { refs: refs.length, objects, chunks, problems };
+}
