@@ -36,88 +36,111 @@ export function register(program: Command, cli: Cli): void {
     .option('-d, --delete', 'delete the named remote refs')
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print only errors')
-    .action(async (remoteArg: string | undefined, refspecs: string[], opts: PushFlags) => {
-      const repo = await cli.openRepo();
-      if (opts.delete && refspecs.length === 0) {
-        throw new MediaGitError('PUSH_USAGE', '--delete needs the refs to delete', {
-          kind: 'usage',
-        });
-      }
-      let remoteName = remoteArg;
-      if (remoteName === undefined) {
-        const head = await new Refs(repo).head();
-        const branch = head.branch?.slice('refs/heads/'.length);
-        remoteName = (branch ? await readUpstream(repo, branch) : undefined)?.remote ?? 'origin';
-      }
-      const { url } = await resolveRemote(repo, remoteName);
-      const leases =
-        opts.forceWithLease === undefined
-          ? undefined
-          : opts.forceWithLease === true
-            ? [{ ref: undefined, expect: undefined }]
-            : [parseLease(opts.forceWithLease)];
-      const progress = progressReporter(cli, 'Uploading chunks');
-      let result;
-      try {
-        result = await push(repo, {
-          ...(await transportOptions(cli, url)),
-          remote: remoteName,
-          refspecs,
-          force: opts.force === true,
-          ...(leases ? { forceWithLease: leases } : {}),
-          tags: opts.tags === true,
-          delete: opts.delete === true,
-          setUpstream: opts.setUpstream === true,
-          onProgress: (done, total) => progress.update({ bytes: done, total }),
-        });
-      } finally {
-        progress.stop();
-      }
-      const rejected = result.refs.some((r) => !r.ok);
-      if (opts.json) {
-        printJson(cli, result);
-      } else if (!opts.quiet || rejected) {
-        if (result.upToDate) cli.err('Everything up-to-date');
-        else {
-          const lines = [`To ${result.url}`];
-          for (const r of result.refs) {
-            const from = r.source ? shortRef(r.source) : '(delete)';
-            const to = shortRef(r.ref);
-            if (!r.ok) {
-              const why =
-                r.reason === 'non-fast-forward' || r.reason === 'stale' ? 'fetch first' : r.reason;
-              lines.push(refLine('!', '[rejected]', from, to, `${why}: ${r.message ?? ''}`.trim()));
-            } else if (r.new === r.old) continue;
-            else if (r.new === null) lines.push(refLine('-', '[deleted]', '', to));
-            else if (r.old === null)
-              lines.push(
-                refLine(
-                  '*',
-                  r.ref.startsWith('refs/tags/') ? '[new tag]' : '[new branch]',
-                  from,
-                  to,
-                ),
-              );
-            else {
-              const forced = opts.force === true || opts.forceWithLease !== undefined;
-              lines.push(
-                refLine(
-                  forced ? '+' : ' ',
-                  rangeSummary(r.old, r.new, forced),
-                  from,
-                  to,
-                  forced ? 'forced update' : undefined,
-                ),
-              );
-            }
-          }
-          lines.push(statsLine(result.stats, 'sent'));
-          cli.err(lines.join('\n'));
+    .action(
+      async (
+        remoteArg: string | undefined,
+        refspecs: string[],
+        opts: PushFlags,
+        command: Command,
+      ) => {
+        // Git takes the lease only as --force-with-lease=<ref>[:<expect>]; a
+        // separate word after the flag is the remote, not the lease.
+        // commander keeps the words it parsed on the root command (not in its types).
+        const rawArgs = (command.parent as { rawArgs?: string[] } | null)?.rawArgs ?? [];
+        if (
+          typeof opts.forceWithLease === 'string' &&
+          !rawArgs.some((arg) => arg.startsWith('--force-with-lease='))
+        ) {
+          if (remoteArg !== undefined) refspecs.unshift(remoteArg);
+          remoteArg = opts.forceWithLease;
+          opts.forceWithLease = true;
         }
-        if (rejected) cli.err(`error: failed to push some refs to '${result.url}'`);
-      }
-      if (rejected) throw new ExitRequest(1);
-    });
+        const repo = await cli.openRepo();
+        if (opts.delete && refspecs.length === 0) {
+          throw new MediaGitError('PUSH_USAGE', '--delete needs the refs to delete', {
+            kind: 'usage',
+          });
+        }
+        let remoteName = remoteArg;
+        if (remoteName === undefined) {
+          const head = await new Refs(repo).head();
+          const branch = head.branch?.slice('refs/heads/'.length);
+          remoteName = (branch ? await readUpstream(repo, branch) : undefined)?.remote ?? 'origin';
+        }
+        const { url } = await resolveRemote(repo, remoteName);
+        const leases =
+          opts.forceWithLease === undefined
+            ? undefined
+            : opts.forceWithLease === true
+              ? [{ ref: undefined, expect: undefined }]
+              : [parseLease(opts.forceWithLease)];
+        const progress = progressReporter(cli, 'Uploading chunks');
+        let result;
+        try {
+          result = await push(repo, {
+            ...(await transportOptions(cli, url)),
+            remote: remoteName,
+            refspecs,
+            force: opts.force === true,
+            ...(leases ? { forceWithLease: leases } : {}),
+            tags: opts.tags === true,
+            delete: opts.delete === true,
+            setUpstream: opts.setUpstream === true,
+            onProgress: (done, total) => progress.update({ bytes: done, total }),
+          });
+        } finally {
+          progress.stop();
+        }
+        const rejected = result.refs.some((r) => !r.ok);
+        if (opts.json) {
+          printJson(cli, result);
+        } else if (!opts.quiet || rejected) {
+          if (result.upToDate) cli.err('Everything up-to-date');
+          else {
+            const lines = [`To ${result.url}`];
+            for (const r of result.refs) {
+              const from = r.source ? shortRef(r.source) : '(delete)';
+              const to = shortRef(r.ref);
+              if (!r.ok) {
+                const why =
+                  r.reason === 'non-fast-forward' || r.reason === 'stale'
+                    ? 'fetch first'
+                    : r.reason;
+                lines.push(
+                  refLine('!', '[rejected]', from, to, `${why}: ${r.message ?? ''}`.trim()),
+                );
+              } else if (r.new === r.old) continue;
+              else if (r.new === null) lines.push(refLine('-', '[deleted]', '', to));
+              else if (r.old === null)
+                lines.push(
+                  refLine(
+                    '*',
+                    r.ref.startsWith('refs/tags/') ? '[new tag]' : '[new branch]',
+                    from,
+                    to,
+                  ),
+                );
+              else {
+                const forced = opts.force === true || opts.forceWithLease !== undefined;
+                lines.push(
+                  refLine(
+                    forced ? '+' : ' ',
+                    rangeSummary(r.old, r.new, forced),
+                    from,
+                    to,
+                    forced ? 'forced update' : undefined,
+                  ),
+                );
+              }
+            }
+            lines.push(statsLine(result.stats, 'sent'));
+            cli.err(lines.join('\n'));
+          }
+          if (rejected) cli.err(`error: failed to push some refs to '${result.url}'`);
+        }
+        if (rejected) throw new ExitRequest(1);
+      },
+    );
 }
 
 function parseLease(value: string): { ref: string | undefined; expect: string | undefined } {

@@ -1,0 +1,213 @@
+/**
+ * The remote verbs' flags and edges: `remote` add / -v / rename / set-url /
+ * get-url / remove, `clone --bare` and `--branch`, `push --force-with-lease`,
+ * `push --force`, `fetch --depth`, `login` (file store, used by later
+ * commands), the admin API that creates repositories, and the errors a user
+ * meets (unknown remote, not a repository, non-empty clone target).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Ajv } from 'ajv';
+import { schemas } from '../src/protocol/schemas.ts';
+import { snapshot } from './git-twin.ts';
+import { isolatedEnv, runCli, TempRepo } from './helpers.ts';
+import { createToken, makeServerRoot, ServerProcess } from './server.ts';
+
+async function commit(repo: TempRepo, file: string, text: string, message: string) {
+  await fs.writeFile(repo.path(file), text);
+  await repo.ok(['add', file]);
+  await repo.ok(['commit', '-q', '-m', message]);
+}
+
+describe('remote verbs', () => {
+  let root: string;
+  let server: ServerProcess;
+  let key: string;
+  const repos: TempRepo[] = [];
+
+  before(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-cliremote-'));
+    await makeServerRoot(root, ['proj']);
+    key = await createToken(root, 'alice', '*', 'admin');
+    server = await ServerProcess.start(root);
+  });
+  after(async () => {
+    await server.stop();
+    for (const repo of repos) await repo.cleanup();
+    await fs.rm(root, { recursive: true, force: true });
+  });
+
+  test('remote add, -v, rename, set-url, get-url, remove', async () => {
+    const repo = await TempRepo.create();
+    repos.push(repo);
+    await repo.ok(['remote', 'add', 'origin', 'http://example.invalid/a']);
+    await repo.ok(['remote', 'add', 'backup', '/srv/backup']);
+    assert.equal((await repo.ok(['remote'])).out, 'backup\norigin\n');
+    assert.equal(
+      (await repo.ok(['remote', '-v'])).out,
+      'backup\t/srv/backup (fetch)\nbackup\t/srv/backup (push)\n' +
+        'origin\thttp://example.invalid/a (fetch)\norigin\thttp://example.invalid/a (push)\n',
+    );
+    await repo.fails(['remote', 'add', 'origin', 'x'], 128);
+    await repo.fails(['remote', 'add', 'bad name', 'x'], 128);
+    await repo.ok(['remote', 'rename', 'origin', 'upstream']);
+    await repo.ok(['remote', 'set-url', 'upstream', 'http://example.invalid/b']);
+    assert.equal(
+      (await repo.ok(['remote', 'get-url', 'upstream'])).out,
+      'http://example.invalid/b\n',
+    );
+    await repo.ok(['remote', 'remove', 'backup']);
+    assert.deepEqual(JSON.parse((await repo.ok(['remote', '--json'])).out), [
+      { name: 'upstream', url: 'http://example.invalid/b' },
+    ]);
+    await repo.fails(['remote', 'remove', 'backup'], 128);
+    const unknown = await repo.fails(['fetch', 'nowhere'], 128);
+    assert.match(unknown.stderr, /nowhere/);
+    const missing = await repo.fails(['fetch', path.join(root, 'no-such-repo')], 128);
+    assert.match(missing.stderr, /does not appear to be a mediagit repository/);
+  });
+
+  test('clone --branch, --bare, into a non-empty folder; fetch --depth', async () => {
+    const a = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: key });
+    repos.push(a);
+    await commit(a, 'main.txt', 'main 1\n', 'm1');
+    await commit(a, 'main.txt', 'main 2\n', 'm2');
+    await a.ok(['remote', 'add', 'origin', server.url('proj')]);
+    await a.ok(['push', '-q', '-u', 'origin', 'main']);
+    await a.ok(['switch', '-q', '-c', 'feature']);
+    await commit(a, 'feature.txt', 'feature\n', 'f1');
+    await a.ok(['push', '-q', 'origin', 'feature']);
+
+    const env = { ...isolatedEnv(root), MEDIAGIT_TOKEN: key };
+    const target = path.join(root, 'work-feature');
+    const cloned = await runCli(['clone', '-b', 'feature', server.url('proj'), target], {
+      cwd: root,
+      env,
+    });
+    assert.equal(cloned.code, 0, cloned.stderr);
+    assert.equal(await fs.readFile(path.join(target, 'feature.txt'), 'utf8'), 'feature\n');
+    const current = await runCli(['branch', '--show-current'], { cwd: target, env });
+    assert.equal(current.out, 'feature\n');
+
+    const again = await runCli(['clone', server.url('proj'), target], { cwd: root, env });
+    assert.equal(again.code, 128);
+    assert.match(again.stderr, /already exists and is not an empty directory/);
+    assert.equal(await fs.readFile(path.join(target, 'feature.txt'), 'utf8'), 'feature\n');
+
+    const noBranch = await runCli(
+      ['clone', '-b', 'nope', server.url('proj'), path.join(root, 'x')],
+      {
+        cwd: root,
+        env,
+      },
+    );
+    assert.equal(noBranch.code, 1);
+    await assert.rejects(fs.stat(path.join(root, 'x')), 'a failed clone left its folder');
+
+    const bare = path.join(root, 'mirror.mediagit');
+    const bareClone = await runCli(['clone', '--bare', server.url('proj'), bare], {
+      cwd: root,
+      env,
+    });
+    assert.equal(bareClone.code, 0, bareClone.stderr);
+    // A bare clone is itself a remote: clone from it by path.
+    const fromBare = path.join(root, 'from-bare');
+    const local = await runCli(['clone', '-b', 'feature', bare, fromBare], { cwd: root, env });
+    assert.equal(local.code, 0, local.stderr);
+    assert.deepEqual(await snapshot(fromBare), await snapshot(target));
+
+    // fetch --depth 1 into an empty repository, then log shows one commit per tip.
+    const shallow = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: key });
+    repos.push(shallow);
+    await shallow.ok(['remote', 'add', 'origin', server.url('proj')]);
+    await shallow.ok(['fetch', '-q', '--depth', '1', 'origin']);
+    const log = JSON.parse((await shallow.ok(['log', '--json', 'origin/main'])).out) as unknown[];
+    assert.equal(log.length, 1);
+  });
+
+  test('push --force-with-lease refuses a stale lease; --force overwrites', async () => {
+    const env = { MEDIAGIT_TOKEN: key };
+    const a = (await TempRepo.create()).withEnv(env);
+    repos.push(a);
+    await commit(a, 'f.txt', 'one\n', 'one');
+    await a.ok(['remote', 'add', 'origin', server.url('proj')]);
+    await a.ok(['push', '-q', 'origin', 'main:refs/heads/lease']);
+    const b = (await TempRepo.create()).withEnv(env);
+    repos.push(b);
+    await b.ok(['remote', 'add', 'origin', server.url('proj')]);
+    await b.ok(['fetch', '-q']);
+    await b.ok(['reset', '-q', '--hard', 'origin/lease']);
+    // A moves the branch on; B's lease (its remote-tracking ref) is now stale.
+    await commit(a, 'f.txt', 'two\n', 'two');
+    await a.ok(['push', '-q', 'origin', 'main:lease']);
+    await commit(b, 'g.txt', 'b\n', 'b rewrites');
+    const stale = await b.run(['push', '--json', '--force-with-lease', 'origin', 'main:lease']);
+    assert.equal(stale.code, 1, stale.stderr);
+    const parsed = JSON.parse(stale.out) as { refs: { ok: boolean; reason: string }[] };
+    assert.deepEqual(
+      parsed.refs.map((r) => [r.ok, r.reason]),
+      [[false, 'stale']],
+    );
+    const ajv = new Ajv({ strict: false });
+    const wire = {
+      results: parsed.refs.map(
+        ({ ref, ok, old, new: n, reason, message }: Record<string, unknown>) => ({
+          ref,
+          ok,
+          old,
+          new: n,
+          reason,
+          message,
+        }),
+      ),
+    };
+    assert.ok(ajv.validate(schemas.refUpdateResponse, wire), ajv.errorsText());
+    // Plain push: non-fast-forward; after fetching, the lease is fresh and wins.
+    assert.equal((await b.run(['push', 'origin', 'main:lease'])).code, 1);
+    await b.ok(['fetch', '-q']);
+    await b.ok(['push', '-q', '--force-with-lease', 'origin', 'main:lease']);
+    await commit(a, 'f.txt', 'three\n', 'three');
+    await a.ok(['push', '-q', '--force', 'origin', 'main:lease']);
+  });
+
+  test('login stores the key in a 0600 file that later commands use', async () => {
+    const repo = await TempRepo.create();
+    repos.push(repo);
+    const env = { MEDIAGIT_NO_KEYRING: '1' };
+    const withEnv = repo.withEnv(env);
+    await withEnv.ok(['remote', 'add', 'origin', server.url('proj')]);
+    const denied = await withEnv.run(['fetch']);
+    assert.equal(denied.code, 128);
+    await withEnv.ok(['login', server.base], `${key}\n`);
+    // Next to the global config (MEDIAGIT_CONFIG_GLOBAL in these tests).
+    const file = path.join(repo.root, 'credentials.toml');
+    const stat = await fs.stat(file);
+    assert.equal(stat.mode & 0o777, 0o600);
+    await withEnv.ok(['fetch', '-q']);
+    await withEnv.fails(['login', 'ftp://nope'], 128);
+  });
+
+  test('the admin API creates a repository that can be pushed to at once', async () => {
+    const created = await fetch(`${server.base}/admin/repos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'fresh' }),
+    });
+    assert.equal(created.status, 201);
+    const repo = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: key });
+    repos.push(repo);
+    await commit(repo, 'a.txt', 'a\n', 'a');
+    await repo.ok(['remote', 'add', 'origin', server.url('fresh')]);
+    await repo.ok(['push', '-q', 'origin', 'main']);
+    const readOnly = await createToken(root, 'viewer', '*', 'write');
+    const refused = await fetch(`${server.base}/admin/repos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${readOnly}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'other' }),
+    });
+    assert.equal(refused.status, 403);
+  });
+});
