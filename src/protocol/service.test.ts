@@ -1,0 +1,229 @@
+/**
+ * The protocol's operations on an in-memory repository: transfer packs
+ * (framing, checksum, verification before anything is stored), negotiation
+ * (haves, depth, shallow receivers) and every ref-update rule, including
+ * compare-and-swap between two services sharing one store.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { Codec } from '../compression/codec.ts';
+import { encodeCommit, signatureAt } from '../odb/commit.ts';
+import { encodeManifest } from '../odb/manifest.ts';
+import { objectIdOf, type ObjectId } from '../odb/object-id.ts';
+import { encodeHeader, type ObjectTypeName } from '../odb/object-store.ts';
+import { encodeTree, type TreeEntry } from '../odb/tree.ts';
+import { MemoryBackend } from '../storage/memory.ts';
+import { BackendRepo } from './backend-repo.ts';
+import { RepoService } from './service.ts';
+import { decodeTransferPack, encodeTransferPack } from './transfer-pack.ts';
+
+function record(type: ObjectTypeName, data: Buffer): { id: ObjectId; record: Buffer } {
+  return {
+    id: objectIdOf(type, data),
+    record: Buffer.concat([encodeHeader(type, Codec.store, data.length), data]),
+  };
+}
+
+/** An in-memory bare repository and a builder of commits on it. */
+async function fixture(name: string) {
+  const backend = new MemoryBackend(name);
+  await backend.put('HEAD', Buffer.from('ref: refs/heads/main\n'));
+  const repo = new BackendRepo(backend);
+  const service = new RepoService(repo);
+  let clock = 1_700_000_000;
+  /** Builds a commit (its blob, manifest + chunk, tree) as transfer entries, unstored. */
+  const commit = (text: string, parents: ObjectId[]) => {
+    const blob = record('blob', Buffer.from(text));
+    const chunkData = Buffer.from(`chunk of ${text}`.repeat(10));
+    const chunk = record('chunk', chunkData);
+    const manifest = record(
+      'manifest',
+      encodeManifest({
+        size: chunkData.length,
+        sha256: createHash('sha256').update(chunkData).digest('hex'),
+        chunker: 'fastcdc 1 2 4',
+        chunks: [{ id: chunk.id, length: chunkData.length }],
+      }),
+    );
+    const entries: TreeEntry[] = [
+      { name: 'a.txt', mode: '100644', kind: 'blob', id: blob.id, size: text.length },
+      {
+        name: 'big.bin',
+        mode: '100644',
+        kind: 'manifest',
+        id: manifest.id,
+        size: chunkData.length,
+      },
+    ];
+    const tree = record('tree', encodeTree(entries));
+    const sig = signatureAt('T', 't@example.com', new Date(clock++ * 1000));
+    const commitRecord = record(
+      'commit',
+      encodeCommit({ tree: tree.id, parents, author: sig, committer: sig, message: text }),
+    );
+    return { id: commitRecord.id, metadata: [blob, manifest, tree, commitRecord], chunk };
+  };
+  /** Stores a commit the way a push does: chunk, then the pack. */
+  const store = async (built: ReturnType<typeof commit>) => {
+    await service.putChunk(built.chunk.id, built.chunk.record);
+    await service.receivePack(encodeTransferPack(built.metadata));
+  };
+  return { backend, repo, service, commit, store };
+}
+
+describe('transfer packs', () => {
+  test('round trip, and any damage is refused', () => {
+    const entries = [record('blob', Buffer.from('one')), record('blob', Buffer.from('two'))];
+    const pack = encodeTransferPack(entries);
+    assert.deepEqual(
+      decodeTransferPack(pack).map((e) => [e.id, e.record.toString('hex')]),
+      entries.map((e) => [e.id, e.record.toString('hex')]),
+    );
+    for (let at = 0; at < pack.length; at += 7) {
+      const bad = Buffer.from(pack);
+      bad[at]! ^= 1;
+      assert.throws(() => decodeTransferPack(bad), /transfer pack rejected/);
+    }
+    assert.throws(() => decodeTransferPack(pack.subarray(0, pack.length - 1)), /rejected/);
+    assert.throws(() => decodeTransferPack(Buffer.alloc(10)), /too short/);
+  });
+
+  test('a pack with one bad record stores nothing', async () => {
+    const { service, repo, commit } = await fixture('bad-pack');
+    const built = commit('x', []);
+    const metadata = built.metadata.map((e) => ({ ...e, record: Buffer.from(e.record) }));
+    metadata[2]!.record[metadata[2]!.record.length - 1]! ^= 0xff;
+    await assert.rejects(service.receivePack(encodeTransferPack(metadata)), /rejected/);
+    for (const entry of metadata) assert.equal(await repo.has(entry.id), false);
+    // A chunk does not travel in a pack.
+    await assert.rejects(
+      service.receivePack(encodeTransferPack([built.chunk])),
+      /does not travel in a pack/,
+    );
+  });
+});
+
+describe('ref updates', () => {
+  test('create, fast-forward, stale, non-fast-forward, force, delete', async () => {
+    const { service, commit, store } = await fixture('rules');
+    const c1 = commit('one', []);
+    const missing = await service.updateRefs([{ ref: 'refs/heads/main', old: null, new: c1.id }]);
+    assert.equal(missing[0]!.reason, 'missing-objects');
+    await store(c1);
+    const created = await service.updateRefs([{ ref: 'refs/heads/main', old: null, new: c1.id }]);
+    assert.equal(created[0]!.ok, true);
+    const c2 = commit('two', [c1.id]);
+    await store(c2);
+    const stale = await service.updateRefs([{ ref: 'refs/heads/main', old: null, new: c2.id }]);
+    assert.equal(stale[0]!.reason, 'stale');
+    const ff = await service.updateRefs([{ ref: 'refs/heads/main', old: c1.id, new: c2.id }]);
+    assert.equal(ff[0]!.ok, true);
+    const other = commit('other', [c1.id]);
+    await store(other);
+    const nonFf = await service.updateRefs([{ ref: 'refs/heads/main', old: c2.id, new: other.id }]);
+    assert.equal(nonFf[0]!.reason, 'non-fast-forward');
+    const forced = await service.updateRefs([
+      { ref: 'refs/heads/main', old: c2.id, new: other.id, force: true },
+    ]);
+    assert.equal(forced[0]!.ok, true);
+    assert.deepEqual((await service.infoRefs()).refs, { 'refs/heads/main': other.id });
+    const deleted = await service.updateRefs([
+      { ref: 'refs/heads/main', old: other.id, new: null },
+    ]);
+    assert.equal(deleted[0]!.ok, true);
+    assert.deepEqual((await service.infoRefs()).refs, {});
+    // A deleted ref (a tombstone) can be created again, by compare-and-swap too.
+    const again = await service.updateRefs([{ ref: 'refs/heads/main', old: null, new: c1.id }]);
+    assert.equal(again[0]!.ok, true);
+  });
+
+  test('names, tags and protected branches', async () => {
+    const { service, backend, commit, store } = await fixture('names');
+    const c1 = commit('one', []);
+    await store(c1);
+    for (const ref of [
+      'refs/remotes/origin/main',
+      'refs/heads/../x',
+      'refs/heads/a.lock',
+      'HEAD',
+    ]) {
+      const result = await service.updateRefs([{ ref, old: null, new: c1.id }]);
+      assert.equal(result[0]!.reason, 'invalid', ref);
+    }
+    const tree = (await service.want({ wants: [c1.id] })).length;
+    assert.ok(tree > 0);
+    assert.equal(
+      (await service.updateRefs([{ ref: 'refs/tags/v1', old: null, new: c1.id }]))[0]!.ok,
+      true,
+    );
+    const c2 = commit('two', [c1.id]);
+    await store(c2);
+    const moved = await service.updateRefs([{ ref: 'refs/tags/v1', old: c1.id, new: c2.id }]);
+    assert.equal(moved[0]!.reason, 'already-exists');
+
+    await backend.put('config', Buffer.from('[branch.main]\nprotect = true\n'));
+    assert.equal(
+      (await service.updateRefs([{ ref: 'refs/heads/main', old: null, new: c1.id }]))[0]!.ok,
+      true,
+    );
+    const side = commit('side', []);
+    await store(side);
+    const forced = await service.updateRefs([
+      { ref: 'refs/heads/main', old: c1.id, new: side.id, force: true },
+    ]);
+    assert.equal(forced[0]!.reason, 'protected');
+    const gone = await service.updateRefs([{ ref: 'refs/heads/main', old: c1.id, new: null }]);
+    assert.equal(gone[0]!.reason, 'protected');
+    assert.equal(
+      (await service.updateRefs([{ ref: 'refs/heads/main', old: c1.id, new: c2.id }]))[0]!.ok,
+      true,
+    );
+  });
+
+  test('two services on one store: of 20 racing updates from one base, exactly one lands', async () => {
+    const { backend, service, commit, store } = await fixture('race');
+    const base = commit('base', []);
+    await store(base);
+    await service.updateRefs([{ ref: 'refs/heads/main', old: null, new: base.id }]);
+    const second = new RepoService(new BackendRepo(backend));
+    const children = Array.from({ length: 20 }, (_, i) => commit(`child ${i}`, [base.id]));
+    for (const child of children) await store(child);
+    const results = await Promise.all(
+      children.map((child, i) =>
+        (i % 2 ? service : second).updateRefs([
+          { ref: 'refs/heads/main', old: base.id, new: child.id },
+        ]),
+      ),
+    );
+    const winners = results.filter((r) => r[0]!.ok);
+    assert.equal(winners.length, 1);
+    assert.equal((await service.infoRefs()).refs['refs/heads/main'], winners[0]![0]!.new);
+  });
+});
+
+describe('negotiation', () => {
+  test('haves and depth limit what a want sends', async () => {
+    const { service, commit, store } = await fixture('want');
+    const c1 = commit('one', []);
+    const c2 = commit('two', [c1.id]);
+    const c3 = commit('three', [c2.id]);
+    for (const c of [c1, c2, c3]) await store(c);
+    const ids = async (request: Parameters<RepoService['want']>[0]) =>
+      new Set(decodeTransferPack(await service.want(request)).map((e) => e.id));
+    const all = await ids({ wants: [c3.id] });
+    for (const c of [c1, c2, c3]) for (const e of c.metadata) assert.ok(all.has(e.id));
+    const incremental = await ids({ wants: [c3.id], haves: [c2.id] });
+    assert.deepEqual(
+      [...incremental].sort(),
+      c3.metadata.map((e) => e.id).sort(),
+      'only the new commit and what it changed',
+    );
+    const shallow = await ids({ wants: [c3.id], depth: 1 });
+    assert.ok(shallow.has(c3.id) && !shallow.has(c2.id) && !shallow.has(c1.id));
+    // A shallow receiver holding c3 without parents gets the history behind it.
+    const deepen = await ids({ wants: [c3.id], haves: [c3.id], shallow: [c3.id] });
+    assert.ok(deepen.has(c2.id) && deepen.has(c1.id));
+    await assert.rejects(service.want({ wants: ['0'.repeat(64)] }), /has no object/);
+  });
+});
