@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { schemas } from '../src/protocol/schemas.ts';
 import { snapshot } from './git-twin.ts';
-import { isolatedEnv, runCli, TempRepo } from './helpers.ts';
+import { isolatedEnv, pseudoRandomBytes, runCli, TempRepo } from './helpers.ts';
 import { createToken, makeServerRoot, ServerProcess } from './server.ts';
 
 async function commit(repo: TempRepo, file: string, text: string, message: string) {
@@ -73,6 +73,8 @@ describe('remote verbs', () => {
   test('clone --branch, --bare, into a non-empty folder; fetch --depth', async () => {
     const a = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: key });
     repos.push(a);
+    await fs.writeFile(a.path('big.bin'), pseudoRandomBytes(5 * 1024 * 1024, 9, 'cli-remote'));
+    await a.ok(['add', 'big.bin']);
     await commit(a, 'main.txt', 'main 1\n', 'm1');
     await commit(a, 'main.txt', 'main 2\n', 'm2');
     await a.ok(['remote', 'add', 'origin', server.url('proj')]);
@@ -118,6 +120,9 @@ describe('remote verbs', () => {
     const local = await runCli(['clone', '-b', 'feature', bare, fromBare], { cwd: root, env });
     assert.equal(local.code, 0, local.stderr);
     assert.deepEqual(await snapshot(fromBare), await snapshot(target));
+    assert.equal((await fs.stat(path.join(fromBare, 'big.bin'))).size, 5 * 1024 * 1024);
+    const repack = await runCli(['repack'], { cwd: bare, env });
+    assert.equal(repack.code, 128);
 
     // fetch --depth 1 into an empty repository, then log shows one commit per tip.
     const shallow = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: key });

@@ -142,7 +142,7 @@ export async function fetchWith(
       if (await store.has(id)) stats.chunksSkipped++;
       else needed.push(id);
     }
-    await downloadChunks(store, transport, needed, stats, options);
+    await downloadChunks(store, repo.bare, transport, needed, stats, options);
     for (const { id, record } of entries) {
       const header = decodeHeader(id, record);
       const result = await store.writeEncoded(header.type, id, header.rawSize, {
@@ -213,6 +213,7 @@ export async function fetchWith(
 
 async function downloadChunks(
   store: ObjectStore,
+  bare: boolean,
   transport: Transport,
   ids: readonly ObjectId[],
   stats: TransferStats,
@@ -228,6 +229,15 @@ async function downloadChunks(
   let chain: Promise<void> = Promise.resolve();
   const appendTo = (id: ObjectId, record: Buffer): Promise<void> => {
     const run = chain.then(async () => {
+      if (bare) {
+        // Served repositories keep one object per key (backend-repo.ts).
+        const header = decodeHeader(id, record);
+        await store.writeEncoded(header.type, id, header.rawSize, {
+          codec: header.codec,
+          payload: record.subarray(HEADER_SIZE),
+        });
+        return;
+      }
       pack ??= await IngestPack.create(store);
       await pack.append(id, [record]);
       packBytes += record.length;

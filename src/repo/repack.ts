@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { hasErrnoCode } from '../errors.ts';
+import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { readManifest } from '../odb/file-read.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import type { ObjectTypeName } from '../odb/object-store.ts';
@@ -58,6 +58,15 @@ const TYPE_RANK: Record<ObjectTypeName, number> = {
 };
 
 export async function repack(repo: Repository, options: RepackOptions = {}): Promise<RepackResult> {
+  if (repo.bare) {
+    // A bare repository is what `mediagit serve` and local-path remotes read
+    // through the storage interface, one key per object (docs/design.md).
+    throw new MediaGitError(
+      'BARE_REPO',
+      'repack cannot be used in a bare repository: served repositories keep one object per key',
+      { kind: 'usage' },
+    );
+  }
   const store = repo.objects;
   const loose: ObjectId[] = [];
   for await (const id of store.listLoose()) loose.push(id);
