@@ -16,9 +16,10 @@
 // - Servers, clients and the file all live on this machine: the MediaGit server and nginx run
 //   for the whole run as children of this script, each on its own loopback port.
 // - Bytes received by the MediaGit server are its own counter (`GET /metrics`,
-//   mediagit_http_bytes_received_total: the Content-Length of every request that got an answer).
-//   A request cut off by a killed client never gets one, so the interrupted-push figure also
-//   reports what the server process read from sockets and files (`rchar` in /proc/<pid>/io).
+//   mediagit_http_bytes_received_total: the Content-Length of each request whose body arrived
+//   whole). A body cut off by a killed client is not counted, so the interrupted-push figure
+//   also reads what the server process read from sockets and files (`rchar` in /proc/<pid>/io)
+//   and takes the larger of the two.
 // - A failure does not stop the run: the figures it prevents print as n/a, the failure is
 //   recorded, and the process exits 1. Missing a goal is a figure, not a failure.
 
@@ -828,6 +829,7 @@ async function measureInsert(
 
 const mark = (met: boolean | null): string => (met === null ? '' : met ? '✓' : '✗');
 const percentText = (n: number): string => `${n.toFixed(n < 10 ? 2 : 1)} %`;
+const chunksText = (n: number): string => `${n} chunk${n === 1 ? '' : 's'}`;
 
 function table(rows: readonly (readonly string[])[], rightFrom = 1): string[] {
   const widths: number[] = [];
@@ -945,11 +947,12 @@ function render(outcome: Outcome, options: Options, report: Report): string[] {
   ]);
   if (insert !== null) {
     dedupRows.push([
-      `      ${insert.chunksSent} chunks sent, ${insert.chunksSkipped} skipped; ${formatSeconds(insert.seconds)} with sync`,
+      `      ${chunksText(insert.chunksSent)} sent, ${insert.chunksSkipped} skipped; ` +
+        `${formatSeconds(insert.seconds)} with sync`,
     ]);
   }
-  // The server's counter misses the requests whose answer never reached the killed client
-  // (it counts in onResponse), so the bytes its process read are the figure when larger.
+  // The server's counter leaves out bodies the kill cut off (and, before 87af0f0, bodies it
+  // stored but could not answer), so the bytes its process read are the figure when larger.
   const resume = outcome.resume;
   const counted = resume === null ? null : resume.firstReceived + resume.secondReceived;
   const resumeBytes =
@@ -986,16 +989,24 @@ function render(outcome: Outcome, options: Options, report: Report): string[] {
       `${text(bytes, formatBytes)} (${text(percentOf(bytes), percentText)})`;
     dedupRows.push([
       `      read by the server process (rchar): ${bytesAndPercent(resume.serverReadBytes)}; ` +
-        `its bytes-received counter: ${bytesAndPercent(counted)}, which misses requests ` +
-        'answered after the kill',
+        `its bytes-received counter: ${bytesAndPercent(counted)} (whole bodies only)`,
     ]);
     dedupRows.push([
       `      killed at ${resume.chunksAtKill} of ${resume.totalChunks} chunks stored; the first ` +
         `attempt left ${resume.chunksStoredByFirst} stored (the rest were in flight); the rerun ` +
-        `sent ${resume.secondChunksSent} chunks and skipped ${resume.secondChunksSkipped}`,
+        `sent ${chunksText(resume.secondChunksSent)} and skipped ${resume.secondChunksSkipped}`,
     ]);
   }
   lines.push('', ...table(dedupRows));
+  if (size !== GiB && outcome.chunks !== null) {
+    const chunkPercent = 100 / outcome.chunks;
+    report.notes.push(
+      `the goals are set for a 1 GiB file; here one average chunk ` +
+        `(${formatBytes(size / outcome.chunks)}) is ${percentText(chunkPercent)} of the file` +
+        (chunkPercent > insertGoalPercent ? `, so (a) cannot reach ${insertGoalPercent} %` : ''),
+    );
+  }
+
   return lines;
 }
 
