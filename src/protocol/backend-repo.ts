@@ -16,7 +16,6 @@
  * `ifNoneMatch: '*'`), so two server processes on one store never lose an
  * update. Objects are verified before they are stored and are immutable.
  */
-import { createHash } from 'node:crypto';
 import { parse as parseToml } from 'smol-toml';
 import { LRUCache } from 'lru-cache';
 import { MediaGitError, missingObject } from '../errors.ts';
@@ -59,13 +58,7 @@ export class BackendRepo implements ObjectReader {
   async has(id: ObjectId): Promise<boolean> {
     if (!isObjectId(id)) return false;
     if (this.#metadata.has(id)) return true;
-    try {
-      await this.backend.getRange(objectKey(id), 0, 0);
-      return true;
-    } catch (error) {
-      if (isStorageError(error, 'STORAGE_NOT_FOUND')) return false;
-      throw error;
-    }
+    return (await this.backend.head(objectKey(id))) !== undefined;
   }
 
   /** The object's type from its header, or undefined when it is not stored. */
@@ -118,7 +111,8 @@ export class BackendRepo implements ObjectReader {
         { kind: 'user', data: { id, type: object.type } },
       );
     }
-    if (await this.has(id)) return false;
+    // No existence check first: clients upload only what chunks/check called
+    // missing, and the conditional put refuses a duplicate anyway.
     try {
       await this.backend.put(objectKey(id), record, { ifNoneMatch: '*' });
       return true;
@@ -142,6 +136,12 @@ export class BackendRepo implements ObjectReader {
 
   /** A ref's value and ETag; a tombstone is reported with id undefined. */
   async readRef(name: string): Promise<{ id: ObjectId | undefined; etag: string } | undefined> {
+    // The ETag first, then the bytes: if the ref changes in between, the bytes
+    // are newer than the ETag and a compare-and-swap on it fails (safe); the
+    // other order could act on old bytes with a current ETag.
+    const head = await this.backend.head(name);
+    if (head === undefined) return undefined;
+    const etag = head.etag;
     let bytes: Uint8Array;
     try {
       bytes = await this.backend.get(name);
@@ -149,7 +149,6 @@ export class BackendRepo implements ObjectReader {
       if (isStorageError(error, 'STORAGE_NOT_FOUND')) return undefined;
       throw error;
     }
-    const etag = createHash('sha256').update(bytes).digest('hex');
     const text = Buffer.from(bytes).toString('utf8').trim();
     if (text === '') return { id: undefined, etag };
     if (!isObjectId(text)) {

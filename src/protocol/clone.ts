@@ -13,7 +13,12 @@ import { Refs } from '../repo/refs.ts';
 import { addRemote, setUpstream } from '../repo/remote.ts';
 import { Repository, type RepoContext } from '../repo/repository.ts';
 import { checkoutCommit } from '../repo/switch.ts';
-import { fetchWith, type FetchResult } from './fetch.ts';
+import { randomBytes } from 'node:crypto';
+import { decodeCommit } from '../odb/commit.ts';
+import { decodeManifest } from '../odb/manifest.ts';
+import type { DecodedRecord } from '../odb/record.ts';
+import { decodeTree } from '../odb/tree.ts';
+import { fetchWith, type ChunkSink, type FetchResult } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { isHttpUrl, localRemotePath } from './transport.ts';
 
@@ -68,13 +73,29 @@ async function cloneInto(
   const storedUrl = isHttpUrl(url) ? url : localRemotePath(url, cwd);
   const transport = await openTransport(storedUrl, { ...options, cwd });
   let result: FetchResult;
+  let writer: CheckoutWriter | undefined;
+  let prestaged = new Map<ObjectId, string>();
   try {
     if (options.bare) {
       result = await fetchWith(repo, transport, undefined, options);
     } else {
       await addRemote(repo, 'origin', storedUrl);
-      result = await fetchWith(repo, transport, 'origin', options);
+      result = await fetchWith(repo, transport, 'origin', {
+        ...options,
+        // The files to check out are written while their chunks arrive.
+        sinkFor: async (info, metadata) => {
+          const ref = options.branch !== undefined ? `refs/heads/${options.branch}` : info.head;
+          const tip = ref === null ? undefined : info.refs[ref];
+          if (tip === undefined) return undefined;
+          writer = await CheckoutWriter.create(repo.objects.tmpDir, tip, metadata);
+          return writer;
+        },
+      });
+      if (writer) prestaged = await writer.finish();
     }
+  } catch (error) {
+    await writer?.abort();
+    throw error;
   } finally {
     await transport.close();
   }
@@ -110,7 +131,11 @@ async function cloneInto(
   await refs.setHeadBranch(branchRef, `clone: from ${url}`);
   if (!options.bare) {
     const opened = await Repository.discover(target, options.context);
-    await checkoutCommit(opened, undefined, id, { signal: options.signal });
+    try {
+      await checkoutCommit(opened, undefined, id, { signal: options.signal, prestaged });
+    } finally {
+      for (const file of prestaged.values()) await fs.rm(file, { force: true });
+    }
   }
   return { dir: target, gitDir: repo.gitDir, branch, head: id, fetch: result };
 }
@@ -138,4 +163,99 @@ async function emptyFolder(target: string): Promise<void> {
   for (const entry of await fs.readdir(target).catch(() => [])) {
     await fs.rm(path.join(target, entry), { recursive: true, force: true });
   }
+}
+
+/** Largest number of files written during the download (one open handle each). */
+const MAX_PRESTAGED = 256;
+
+/**
+ * The chunked files of the commit a clone checks out, written at their
+ * offsets as each verified chunk arrives, so the checkout moves them into
+ * place instead of reading a GiB back from the repository and writing it
+ * again. A file missing a chunk (one already stored, say) is dropped and
+ * checked out the ordinary way.
+ */
+class CheckoutWriter implements ChunkSink {
+  readonly #targets = new Map<ObjectId, { file: PrestagedFile; offset: number }[]>();
+  readonly #files = new Map<ObjectId, PrestagedFile>();
+
+  static async create(
+    tmpDir: string,
+    tip: ObjectId,
+    metadata: ReadonlyMap<ObjectId, DecodedRecord>,
+  ): Promise<CheckoutWriter | undefined> {
+    const commit = metadata.get(tip);
+    if (commit?.type !== 'commit') return undefined;
+    const writer = new CheckoutWriter();
+    const manifests: ObjectId[] = [];
+    const trees = [decodeCommit(tip, commit.data).tree];
+    while (trees.length > 0 && manifests.length < MAX_PRESTAGED) {
+      const treeId = trees.pop()!;
+      const tree = metadata.get(treeId);
+      if (tree?.type !== 'tree') continue;
+      for (const entry of decodeTree(treeId, tree.data)) {
+        if (entry.kind === 'tree') trees.push(entry.id);
+        else if (entry.kind === 'manifest' && entry.mode !== '120000') manifests.push(entry.id);
+      }
+    }
+    try {
+      for (const id of manifests.slice(0, MAX_PRESTAGED)) {
+        if (writer.#files.has(id)) continue;
+        const object = metadata.get(id);
+        if (object?.type !== 'manifest') continue;
+        const manifest = decodeManifest(id, object.data);
+        const file = path.join(tmpDir, `clone-${process.pid}-${randomBytes(6).toString('hex')}`);
+        const handle = await fs.open(file, 'wx', 0o644);
+        const state: PrestagedFile = { path: file, handle, remaining: manifest.chunks.length };
+        writer.#files.set(id, state);
+        let offset = 0;
+        for (const chunk of manifest.chunks) {
+          const list = writer.#targets.get(chunk.id) ?? [];
+          list.push({ file: state, offset });
+          writer.#targets.set(chunk.id, list);
+          offset += chunk.length;
+        }
+      }
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    return writer;
+  }
+
+  async chunk(id: ObjectId, data: Buffer): Promise<void> {
+    for (const { file, offset } of this.#targets.get(id) ?? []) {
+      for (let done = 0; done < data.length;) {
+        const at = offset + done;
+        done += (await file.handle.write(data, done, data.length - done, at)).bytesWritten;
+      }
+      file.remaining--;
+    }
+  }
+
+  /** Closes every file; returns the complete ones by manifest ID and deletes the rest. */
+  async finish(): Promise<Map<ObjectId, string>> {
+    const complete = new Map<ObjectId, string>();
+    for (const [id, file] of this.#files) {
+      await file.handle.close();
+      if (file.remaining === 0) complete.set(id, file.path);
+      else await fs.rm(file.path, { force: true });
+    }
+    this.#files.clear();
+    return complete;
+  }
+
+  async abort(): Promise<void> {
+    for (const file of this.#files.values()) {
+      await file.handle.close().catch(() => undefined);
+      await fs.rm(file.path, { force: true });
+    }
+    this.#files.clear();
+  }
+}
+
+interface PrestagedFile {
+  readonly path: string;
+  readonly handle: fs.FileHandle;
+  remaining: number;
 }

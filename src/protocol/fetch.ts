@@ -15,15 +15,21 @@ import { IngestPack } from '../odb/ingest-pack.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { decodeHeader, HEADER_SIZE, type ObjectStore } from '../odb/object-store.ts';
-import { decodeRecord } from '../odb/record.ts';
+import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
 import { Refs } from '../repo/refs.ts';
 import { findRemote } from '../repo/remote.ts';
 import type { Repository } from '../repo/repository.ts';
 import { decodeTransferPack } from './transfer-pack.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
+import type { InfoRefs } from './service.ts';
 import type { Transport } from './transport.ts';
 
 const BATCH_BYTES = 32 * 1024 * 1024;
+
+/** Receives every downloaded chunk once verified (its bytes are valid during the call only). */
+export interface ChunkSink {
+  chunk(id: ObjectId, data: Buffer): Promise<void>;
+}
 
 export interface FetchOptions extends TransportOptions {
   /** A configured remote's name, or a URL / path. */
@@ -33,6 +39,17 @@ export interface FetchOptions extends TransportOptions {
   readonly unshallow?: boolean;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
+  /**
+   * Called once the metadata has arrived and been verified, before any chunk
+   * is downloaded; the sink it returns sees every chunk (clone writes the
+   * files it will check out this way, while downloading).
+   */
+  readonly sinkFor?:
+    | ((
+        info: InfoRefs,
+        metadata: ReadonlyMap<ObjectId, DecodedRecord>,
+      ) => Promise<ChunkSink | undefined>)
+    | undefined;
 }
 
 export interface RefChange {
@@ -124,8 +141,10 @@ export async function fetchWith(
     const chunkIds: ObjectId[] = [];
     const seen = new Set<ObjectId>();
     const commits: { id: ObjectId; parents: readonly ObjectId[] }[] = [];
+    const metadata = new Map<ObjectId, DecodedRecord>();
     for (const { id, record } of entries) {
       const object = await decodeRecord(id, record);
+      metadata.set(id, object);
       if (object.type === 'manifest') {
         for (const chunk of decodeManifest(id, object.data).chunks) {
           if (!seen.has(chunk.id)) {
@@ -142,7 +161,8 @@ export async function fetchWith(
       if (await store.has(id)) stats.chunksSkipped++;
       else needed.push(id);
     }
-    await downloadChunks(store, repo.bare, transport, needed, stats, options);
+    const sink = await options.sinkFor?.(info, metadata);
+    await downloadChunks(store, repo.bare, transport, needed, stats, options, sink);
     for (const { id, record } of entries) {
       const header = decodeHeader(id, record);
       const result = await store.writeEncoded(header.type, id, header.rawSize, {
@@ -218,38 +238,43 @@ async function downloadChunks(
   ids: readonly ObjectId[],
   stats: TransferStats,
   options: Pick<FetchOptions, 'signal' | 'onProgress'>,
+  sink?: ChunkSink,
 ): Promise<void> {
   if (ids.length === 0) return;
-  let pack: IngestPack | undefined;
-  let packBytes = 0;
   let next = 0;
   let done = 0;
-  // Appends run one at a time (downloads and checks run in parallel), so a
-  // pack is never finished while a record is still being written to it.
-  let chain: Promise<void> = Promise.resolve();
-  const appendTo = (id: ObjectId, record: Buffer): Promise<void> => {
-    const run = chain.then(async () => {
-      if (bare) {
-        // Served repositories keep one object per key (backend-repo.ts).
-        const header = decodeHeader(id, record);
-        await store.writeEncoded(header.type, id, header.rawSize, {
-          codec: header.codec,
-          payload: record.subarray(HEADER_SIZE),
-        });
-        return;
-      }
-      pack ??= await IngestPack.create(store);
-      await pack.append(id, [record]);
-      packBytes += record.length;
-      if (packBytes >= BATCH_BYTES) {
-        const full = pack;
-        pack = undefined;
-        packBytes = 0;
-        await full.finish();
-      }
+  // Records go into the current ingest pack as they arrive (appends at
+  // distinct offsets may overlap); once it holds BATCH_BYTES a new one takes
+  // over and the full one is finished in the background, after its last
+  // append, so downloads never wait for a pack's fsync.
+  interface Batch {
+    readonly pack: Promise<IngestPack>;
+    bytes: number;
+    readonly writes: Promise<void>[];
+  }
+  let batch: Batch | undefined;
+  const finishing: Promise<unknown>[] = [];
+  const finish = (full: Batch): Promise<void> =>
+    Promise.allSettled(full.writes).then(async () => {
+      await (await full.pack).finish();
     });
-    chain = run.catch(() => undefined);
-    return run;
+  const appendTo = async (id: ObjectId, record: Buffer): Promise<void> => {
+    if (bare) {
+      // Served repositories keep one object per key (backend-repo.ts).
+      const header = decodeHeader(id, record);
+      await store.writeEncoded(header.type, id, header.rawSize, {
+        codec: header.codec,
+        payload: record.subarray(HEADER_SIZE),
+      });
+      return;
+    }
+    const current = (batch ??= { pack: IngestPack.create(store), bytes: 0, writes: [] });
+    current.bytes += record.length;
+    if (current.bytes >= BATCH_BYTES) batch = undefined;
+    const write = current.pack.then((pack) => pack.append(id, [record]));
+    current.writes.push(write.catch(() => undefined));
+    if (batch === undefined) finishing.push(finish(current));
+    await write;
   };
   const worker = async (): Promise<void> => {
     for (let i = next++; i < ids.length; i = next++) {
@@ -267,24 +292,30 @@ async function downloadChunks(
           },
         );
       }
-      await appendTo(id, record);
+      try {
+        await Promise.all([appendTo(id, record), sink?.chunk(id, object.data)]);
+      } finally {
+        transport.release(record);
+      }
       stats.chunks++;
       stats.bytes += record.length;
       options.onProgress?.(++done, ids.length);
     }
   };
-  const finishLast = async (): Promise<void> => {
-    await chain;
-    const last = pack;
-    pack = undefined;
-    if (last) await last.finish();
+  const finishAll = async (): Promise<void> => {
+    const last = batch;
+    batch = undefined;
+    if (last) finishing.push(finish(last));
+    const results = await Promise.allSettled(finishing);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   };
   try {
     await Promise.all(Array.from({ length: Math.min(transport.parallelism, ids.length) }, worker));
   } catch (error) {
     // Keep what arrived (every record in it is verified): a rerun fetches only the rest.
-    await finishLast().catch(() => undefined);
+    await finishAll().catch(() => undefined);
     throw error;
   }
-  await finishLast();
+  await finishAll();
 }

@@ -12,6 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
+import { BufferPool, CHUNK_BODY_BYTES } from './buffer-pool.ts';
 import type { InfoRefs, RefUpdate, RefUpdateResult, WantRequest } from './service.ts';
 import type { Transport } from './transport.ts';
 
@@ -41,12 +42,15 @@ export class HttpTransport implements Transport {
   readonly #options: HttpTransportOptions;
   #bearer: string | undefined;
   #exchange: Promise<void> | undefined;
+  /** Chunk bodies are read into reused buffers, lent out until `release`. */
+  readonly #bodies = new BufferPool(CHUNK_BODY_BYTES, 32);
+  readonly #lent = new Map<ArrayBufferLike, Buffer>();
 
   constructor(url: string, options: HttpTransportOptions = {}) {
     this.url = url;
     this.#base = new URL(url.endsWith('/') ? url : `${url}/`);
     this.#options = options;
-    this.parallelism = options.parallelism ?? 8;
+    this.parallelism = options.parallelism ?? 16;
     const agentOptions = { keepAlive: true, maxSockets: this.parallelism + 2 };
     this.#agent =
       this.#base.protocol === 'https:'
@@ -82,7 +86,14 @@ export class HttpTransport implements Transport {
   }
 
   async getChunk(id: ObjectId): Promise<Buffer> {
-    return (await this.#request('GET', `chunks/${id}`)).body;
+    return (await this.#request('GET', `chunks/${id}`, undefined, true)).body;
+  }
+
+  release(record: Buffer): void {
+    const backing = this.#lent.get(record.buffer);
+    if (!backing) return;
+    this.#lent.delete(record.buffer);
+    this.#bodies.give(backing);
   }
 
   async sendPack(pack: Buffer): Promise<void> {
@@ -144,9 +155,9 @@ export class HttpTransport implements Transport {
     return `Bearer ${this.#bearer}`;
   }
 
-  async #request(method: string, route: string, body?: Body): Promise<Response> {
+  async #request(method: string, route: string, body?: Body, pooled = false): Promise<Response> {
     const authorization = await this.#authorization();
-    return this.#attempt(method, new URL(route, this.#base), route, body, authorization);
+    return this.#attempt(method, new URL(route, this.#base), route, body, authorization, pooled);
   }
 
   /** Sends one request, retrying transient failures; throws a MediaGitError on failure. */
@@ -156,11 +167,12 @@ export class HttpTransport implements Transport {
     route: string,
     body: Body | undefined,
     authorization: string | undefined,
+    pooled = false,
   ): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
-        response = await this.#send(method, url, authorization, body);
+        response = await this.#send(method, url, authorization, body, pooled);
       } catch (error) {
         this.#options.signal?.throwIfAborted();
         if (attempt < RETRIES && isTransient(error)) {
@@ -218,6 +230,7 @@ export class HttpTransport implements Transport {
     url: URL,
     authorization: string | undefined,
     body?: Body,
+    pooled = false,
   ): Promise<Response> {
     return new Promise((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = {
@@ -232,14 +245,37 @@ export class HttpTransport implements Transport {
         url,
         { method, headers, agent: this.#agent, signal: this.#options.signal },
         (res) => {
+          const status = res.statusCode ?? 0;
+          const length = Number(res.headers['content-length']);
+          const ok = status >= 200 && status < 300;
+          if (pooled && ok && Number.isSafeInteger(length) && length <= this.#bodies.bufferSize) {
+            // Straight into a reused buffer of the announced length.
+            const backing = this.#bodies.take(length);
+            let at = 0;
+            res.on('data', (part: Buffer) => {
+              if (at + part.length <= length) part.copy(backing, at);
+              at += part.length;
+            });
+            res.on('end', () => {
+              if (at !== length) {
+                this.#bodies.give(backing);
+                reject(Object.assign(new Error('response body cut short'), { code: 'ECONNRESET' }));
+                return;
+              }
+              const view = backing.subarray(0, length);
+              this.#lent.set(view.buffer, backing);
+              resolve({ status, headers: res.headers, body: view });
+            });
+            res.on('error', (error) => {
+              this.#bodies.give(backing);
+              reject(error);
+            });
+            return;
+          }
           const parts: Buffer[] = [];
           res.on('data', (part: Buffer) => parts.push(part));
           res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              body: Buffer.concat(parts),
-            }),
+            resolve({ status, headers: res.headers, body: Buffer.concat(parts) }),
           );
           res.on('error', reject);
         },

@@ -23,7 +23,10 @@ export interface Transport {
   want(request: WantRequest): Promise<Buffer>;
   missing(ids: readonly ObjectId[]): Promise<ObjectId[]>;
   putChunk(id: ObjectId, record: Buffer): Promise<void>;
+  /** A chunk's standalone record; hand it to `release` once its bytes are stored. */
   getChunk(id: ObjectId): Promise<Buffer>;
+  /** Gives back the buffer of a record from `getChunk` (it must no longer be used). */
+  release(record: Buffer): void;
   sendPack(pack: Buffer): Promise<void>;
   updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]>;
   /** How many chunk transfers to run at once. */
@@ -82,6 +85,8 @@ export class LocalTransport implements Transport {
   getChunk(id: ObjectId): Promise<Buffer> {
     return this.#service.getChunk(id);
   }
+
+  release(): void {}
 
   async sendPack(pack: Buffer): Promise<void> {
     await this.#service.receivePack(pack);

@@ -59,6 +59,12 @@ export interface WorkTreeProgress {
 export interface WorkTreeUpdateOptions {
   /** Replace local changes and untracked files in the way instead of refusing. */
   readonly force?: boolean | undefined;
+  /**
+   * Files already written from verified chunks (a clone writes them while it
+   * downloads), by manifest ID: moved into place instead of written again.
+   * Each must be complete and in the repository's tmp folder.
+   */
+  readonly prestaged?: ReadonlyMap<ObjectId, string> | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ((event: WorkTreeProgress) => void) | undefined;
 }
@@ -390,7 +396,7 @@ async function listFolder(
 export async function applyWorkTreePlan(
   repo: Repository,
   plan: Pick<WorkTreePlan, 'writes' | 'removes' | 'clobber' | 'clearDirs'>,
-  options: Pick<WorkTreeUpdateOptions, 'signal' | 'onProgress'> = {},
+  options: Pick<WorkTreeUpdateOptions, 'signal' | 'onProgress' | 'prestaged'> = {},
 ): Promise<Map<string, IndexEntry>> {
   const workTree = repo.requireWorkTree('checkout');
   const entries = new Map<string, IndexEntry>();
@@ -434,16 +440,28 @@ async function stageWrites(
   repo: Repository,
   writes: readonly FileVersion[],
   staging: string,
-  options: Pick<WorkTreeUpdateOptions, 'signal' | 'onProgress'>,
+  options: Pick<WorkTreeUpdateOptions, 'signal' | 'onProgress' | 'prestaged'>,
 ): Promise<Map<string, StagedFile>> {
   const out = new Map<string, StagedFile>();
   const total = writes.reduce((sum, w) => sum + w.size, 0);
   let done = 0;
   let counter = 0;
+  /** Prestaged files already moved (two paths with one content: the second is written). */
+  const used = new Set<string>();
   const stageOne = async (write: FileVersion): Promise<void> => {
     options.signal?.throwIfAborted();
     const stagedPath = path.join(staging, String(counter++));
-    await materializeVersion(repo.objects, write, stagedPath, options.signal);
+    const prestaged =
+      write.kind === 'manifest' && write.mode !== '120000'
+        ? options.prestaged?.get(write.id)
+        : undefined;
+    if (prestaged !== undefined && !used.has(prestaged)) {
+      used.add(prestaged);
+      await fs.chmod(prestaged, write.mode === '100755' ? 0o755 : 0o644);
+      await fs.rename(prestaged, stagedPath);
+    } else {
+      await materializeVersion(repo.objects, write, stagedPath, options.signal);
+    }
     out.set(write.path, { stagedPath, sha256: await contentSha256(repo.objects, write) });
     done += write.size;
     options.onProgress?.({ path: write.path, bytes: done, total });

@@ -26,6 +26,7 @@ import { decodeManifest } from '../odb/manifest.ts';
 import { decodeRecord } from '../odb/record.ts';
 import { Repository } from '../repo/repository.ts';
 import { BackendRepo } from '../protocol/backend-repo.ts';
+import { BufferPool, CHUNK_BODY_BYTES } from '../protocol/buffer-pool.ts';
 import { schemas } from '../protocol/schemas.ts';
 import {
   RepoService,
@@ -81,6 +82,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     identity?: Identity | undefined;
     repoName?: string | undefined;
+    /** The pooled buffer holding this request's body (protocol/buffer-pool.ts). */
+    pooledBody?: Buffer | undefined;
   }
 }
 
@@ -93,6 +96,11 @@ const DEFAULTS = {
   maxJsonBytes: 16 * 1024 * 1024,
   tokenTtlSeconds: 900,
 };
+
+/** An error Fastify answers with `statusCode` (body parsing happens before our handlers). */
+function statusError(statusCode: number, code: string, message: string): Error {
+  return Object.assign(new Error(message), { statusCode, code });
+}
 
 function httpError(status: number, code: string, message: string): MediaGitError {
   return new MediaGitError(code, message, { kind: 'user', data: { status } });
@@ -141,6 +149,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const authFailures = new RateLimiter(settings.authFailureLimit);
   const backendFor = options.backendFor ?? ((name: string) => new FsBackend(path.join(root, name)));
   const services = new LRUCache<string, RepoService>({ max: 256 });
+  // A push sends hundreds of requests with one JWT: verify it once, then
+  // trust it for a few seconds (far less than its lifetime).
+  const verifiedJwts = new LRUCache<string, Identity>({ max: 10_000, ttl: 10_000 });
 
   const base = {
     logger: options.logger ?? false,
@@ -152,10 +163,45 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     : Fastify(base)) as unknown as FastifyInstance;
 
   app.addContentTypeParser(
-    ['application/octet-stream', 'application/x-mediagit-pack'],
+    'application/x-mediagit-pack',
     { parseAs: 'buffer', bodyLimit: settings.maxPackBytes },
     (_request, body, done) => done(null, body),
   );
+  // Chunk and manifest uploads: read into a reused buffer of the declared
+  // length (protocol/buffer-pool.ts), given back once the request is answered.
+  const bodies = new BufferPool(CHUNK_BODY_BYTES, 32);
+  app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
+    const limit = request.routeOptions.bodyLimit ?? settings.maxChunkBytes;
+    const declared = Number(request.headers['content-length']);
+    if (!Number.isSafeInteger(declared) || declared < 0) {
+      return done(statusError(411, 'LENGTH_REQUIRED', 'a Content-Length is required'));
+    }
+    if (declared > limit) return done(statusError(413, 'TOO_LARGE', 'request body too large'));
+    const backing = bodies.take(declared);
+    let at = 0;
+    let failed = false;
+    payload.on('data', (part: Buffer) => {
+      if (failed) return;
+      if (at + part.length > declared) {
+        failed = true;
+        return done(statusError(400, 'BAD_LENGTH', 'body longer than its Content-Length'));
+      }
+      part.copy(backing, at);
+      at += part.length;
+    });
+    payload.on('end', () => {
+      if (failed) return;
+      if (at !== declared) {
+        return done(statusError(400, 'BAD_LENGTH', 'body shorter than its Content-Length'));
+      }
+      request.pooledBody = backing;
+      done(null, backing.subarray(0, declared));
+    });
+    payload.on('error', (error) => {
+      failed = true;
+      done(error);
+    });
+  });
 
   const serviceFor = async (name: string): Promise<RepoService> => {
     let service = services.get(name);
@@ -206,9 +252,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (!match) return deny(request, 401, 'malformed Authorization header (expected Bearer)');
     const token = match[1]!;
     if (looksLikeJwt(token)) {
+      const cached = verifiedJwts.get(token);
+      if (cached) return cached;
       try {
         const claims = await verifyAccessToken(jwtSecret, token);
-        return { user: claims.user, keyId: claims.keyId, repo: claims.repo, scope: claims.scope };
+        const identity = {
+          user: claims.user,
+          keyId: claims.keyId,
+          repo: claims.repo,
+          scope: claims.scope,
+        };
+        verifiedJwts.set(token, identity);
+        return identity;
       } catch {
         return deny(request, 401, 'invalid or expired token');
       }
@@ -250,6 +305,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    if (request.pooledBody) {
+      bodies.give(request.pooledBody);
+      request.pooledBody = undefined;
+    }
     const route = request.routeOptions.url ?? 'unknown';
     const started = (request as { startedAt?: bigint }).startedAt;
     metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });

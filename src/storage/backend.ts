@@ -9,8 +9,11 @@
  *   '..', NUL or backslash; no leading '/'); anything else is STORAGE_BAD_KEY
  *   before any I/O.
  * - `put` is atomic: a reader sees the old bytes or the new ones, never a
- *   mix, and a crash leaves one or the other. Its ETag is the SHA-256 (hex)
- *   of the bytes. `ifNoneMatch: '*'` creates only if absent; `ifMatch: etag`
+ *   mix, and a crash leaves one or the other. It returns the new version's
+ *   ETag: an opaque string that `head` reports until the object is replaced
+ *   (every put makes a new one, even of the same bytes; backends choose how:
+ *   S3's ETag, the file backend's inode + size + mtime, a counter in memory).
+ *   `ifNoneMatch: '*'` creates only if absent; `ifMatch: etag`
  *   replaces only if the current ETag is that one; a failed condition is
  *   STORAGE_PRECONDITION_FAILED and changes nothing. Two concurrent
  *   conditional puts on one key never both succeed (this is what makes ref

@@ -7,7 +7,8 @@
  * safely. Keys starting with '.' segments used here (`.tmp`, `*.lock`) are
  * never listed.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -30,6 +31,7 @@ export class FsBackend implements StorageBackend {
   readonly url: string;
   readonly root: string;
   readonly capabilities = { conditionalPut: true, rangedGet: true } as const;
+  readonly #dirs = new Set<string>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -86,15 +88,20 @@ export class FsBackend implements StorageBackend {
 
   async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<{ etag: string }> {
     const target = this.#path(key);
-    const etag = createHash('sha256').update(data).digest('hex');
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await this.#ensureDir(path.dirname(target));
     const tmpDir = path.join(this.root, '.tmp');
-    await fs.mkdir(tmpDir, { recursive: true });
+    await this.#ensureDir(tmpDir);
     const tmp = path.join(tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
     const handle = await fs.open(tmp, 'wx', 0o644);
+    let etag: string;
     try {
-      await handle.writeFile(data);
+      for (let done = 0; done < data.length;) {
+        done += (await handle.write(data, done, data.length - done, done)).bytesWritten;
+      }
       await handle.sync();
+      // The version's identity: this new file's inode, size and mtime, which
+      // the link or rename below keep (docs/design.md, storage backends).
+      etag = etagOf(await handle.stat({ bigint: true }));
     } finally {
       await handle.close();
     }
@@ -125,6 +132,13 @@ export class FsBackend implements StorageBackend {
     }
   }
 
+  /** mkdir -p, once per folder per process (folders are never removed under a running server). */
+  async #ensureDir(dir: string): Promise<void> {
+    if (this.#dirs.has(dir)) return;
+    await fs.mkdir(dir, { recursive: true });
+    this.#dirs.add(dir);
+  }
+
   /** Takes `<target>.lock` (O_EXCL), waiting for another holder for up to 10 s. */
   async #lock(target: string, key: string): Promise<() => Promise<void>> {
     const lock = target + LOCK_SUFFIX;
@@ -148,8 +162,9 @@ export class FsBackend implements StorageBackend {
 
   async head(key: string): Promise<ObjectHead | undefined> {
     try {
-      const data = await fs.readFile(this.#path(key));
-      return { size: data.length, etag: createHash('sha256').update(data).digest('hex') };
+      const stats = await fs.stat(this.#path(key), { bigint: true });
+      if (!stats.isFile()) return undefined;
+      return { size: Number(stats.size), etag: etagOf(stats) };
     } catch (error) {
       if (hasErrnoCode(error, 'ENOENT') || hasErrnoCode(error, 'ENOTDIR')) return undefined;
       throw error;
@@ -185,4 +200,9 @@ export class FsBackend implements StorageBackend {
   async delete(key: string): Promise<void> {
     await fs.rm(this.#path(key), { force: true });
   }
+}
+
+/** A file version's ETag: inode, size and modification time (ns); a new file per put. */
+function etagOf(stats: BigIntStats): string {
+  return `${stats.ino.toString(16)}-${stats.size.toString(16)}-${stats.mtimeNs.toString(16)}`;
 }
