@@ -6,9 +6,12 @@
  * back once its bytes are stored (client) or answered (server).
  */
 export class BufferPool {
+  /** Largest buffer pooled; bigger requests get a buffer of their own. */
   readonly bufferSize: number;
+  /** Free buffers kept per size class. */
   readonly maxFree: number;
-  readonly #free: Buffer[] = [];
+  /** Free buffers by size class: powers of two from 1 MiB (a 2.3 MiB chunk takes 4 MiB). */
+  readonly #free = new Map<number, Buffer[]>();
 
   constructor(bufferSize: number, maxFree: number) {
     this.bufferSize = bufferSize;
@@ -18,15 +21,24 @@ export class BufferPool {
   /** A buffer of at least `length` bytes (a pooled one when it fits). */
   take(length: number): Buffer {
     if (length > this.bufferSize) return Buffer.allocUnsafe(length);
-    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.bufferSize);
+    const size = sizeClass(length, this.bufferSize);
+    return this.#free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
   }
 
   /** Returns a buffer from `take`; the caller must no longer use it. */
   give(buffer: Buffer): void {
-    if (buffer.length === this.bufferSize && this.#free.length < this.maxFree) {
-      this.#free.push(buffer);
-    }
+    const size = buffer.length;
+    if (size > this.bufferSize || sizeClass(size, this.bufferSize) !== size) return;
+    const free = this.#free.get(size) ?? [];
+    if (free.length < this.maxFree) free.push(buffer);
+    this.#free.set(size, free);
   }
+}
+
+function sizeClass(length: number, max: number): number {
+  let size = 1024 * 1024;
+  while (size < length) size *= 2;
+  return Math.min(size, max);
 }
 
 /** Large enough for the largest chunk of every size tier (8 MiB) plus its header. */

@@ -43,7 +43,7 @@ export class HttpTransport implements Transport {
   #bearer: string | undefined;
   #exchange: Promise<void> | undefined;
   /** Chunk bodies are read into reused buffers, lent out until `release`. */
-  readonly #bodies = new BufferPool(CHUNK_BODY_BYTES, 32);
+  readonly #bodies = new BufferPool(CHUNK_BODY_BYTES, 16);
   readonly #lent = new Map<ArrayBufferLike, Buffer>();
 
   constructor(url: string, options: HttpTransportOptions = {}) {

@@ -169,7 +169,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   );
   // Chunk and manifest uploads: read into a reused buffer of the declared
   // length (protocol/buffer-pool.ts), given back once the request is answered.
-  const bodies = new BufferPool(CHUNK_BODY_BYTES, 32);
+  const bodies = new BufferPool(CHUNK_BODY_BYTES, 16);
   app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
     const limit = request.routeOptions.bodyLimit ?? settings.maxChunkBytes;
     const declared = Number(request.headers['content-length']);
