@@ -3,15 +3,14 @@
  *
  * Order keeps an interrupted fetch harmless and resumable: the metadata pack
  * is received and verified first (in memory), then the chunks this
- * repository lacks are downloaded in parallel and stored (in ingest packs of
- * at most BATCH_BYTES, each made durable as it fills, so a rerun skips them),
- * then the metadata objects, and only then the refs.
+ * repository lacks are downloaded in parallel and stored, each durable on
+ * its own (so a rerun skips them), then the metadata objects, and only then
+ * the refs.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
 import { decodeCommit } from '../odb/commit.ts';
-import { IngestPack } from '../odb/ingest-pack.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { decodeHeader, HEADER_SIZE, type ObjectStore } from '../odb/object-store.ts';
@@ -23,8 +22,6 @@ import { decodeTransferPack } from './transfer-pack.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { InfoRefs } from './service.ts';
 import type { Transport } from './transport.ts';
-
-const BATCH_BYTES = 32 * 1024 * 1024;
 
 /** Receives every downloaded chunk once verified (its bytes are valid during the call only). */
 export interface ChunkSink {
@@ -162,7 +159,7 @@ export async function fetchWith(
       else needed.push(id);
     }
     const sink = await options.sinkFor?.(info, metadata);
-    await downloadChunks(store, repo.bare, transport, needed, stats, options, sink);
+    await downloadChunks(store, transport, needed, stats, options, sink);
     for (const { id, record } of entries) {
       const header = decodeHeader(id, record);
       const result = await store.writeEncoded(header.type, id, header.rawSize, {
@@ -233,7 +230,6 @@ export async function fetchWith(
 
 async function downloadChunks(
   store: ObjectStore,
-  bare: boolean,
   transport: Transport,
   ids: readonly ObjectId[],
   stats: TransferStats,
@@ -243,38 +239,17 @@ async function downloadChunks(
   if (ids.length === 0) return;
   let next = 0;
   let done = 0;
-  // Records go into the current ingest pack as they arrive (appends at
-  // distinct offsets may overlap); once it holds BATCH_BYTES a new one takes
-  // over and the full one is finished in the background, after its last
-  // append, so downloads never wait for a pack's fsync.
-  interface Batch {
-    readonly pack: Promise<IngestPack>;
-    bytes: number;
-    readonly writes: Promise<void>[];
-  }
-  let batch: Batch | undefined;
-  const finishing: Promise<unknown>[] = [];
-  const finish = (full: Batch): Promise<void> =>
-    Promise.allSettled(full.writes).then(async () => {
-      await (await full.pack).finish();
+  // One file per chunk, each fsynced as it is written (their folders at the
+  // end, before any ref moves): a fetch that is cut off keeps every chunk
+  // that arrived, and a rerun downloads only the rest. (Ingest packs made
+  // durable every few MiB lost up to three packs' worth when killed, and
+  // their fsync pauses slowed the download; `repack` packs these later.)
+  const store_ = (id: ObjectId, record: Buffer): Promise<unknown> => {
+    const header = decodeHeader(id, record);
+    return store.writeEncoded(header.type, id, header.rawSize, {
+      codec: header.codec,
+      payload: record.subarray(HEADER_SIZE),
     });
-  const appendTo = async (id: ObjectId, record: Buffer): Promise<void> => {
-    if (bare) {
-      // Served repositories keep one object per key (backend-repo.ts).
-      const header = decodeHeader(id, record);
-      await store.writeEncoded(header.type, id, header.rawSize, {
-        codec: header.codec,
-        payload: record.subarray(HEADER_SIZE),
-      });
-      return;
-    }
-    const current = (batch ??= { pack: IngestPack.create(store), bytes: 0, writes: [] });
-    current.bytes += record.length;
-    if (current.bytes >= BATCH_BYTES) batch = undefined;
-    const write = current.pack.then((pack) => pack.append(id, [record]));
-    current.writes.push(write.catch(() => undefined));
-    if (batch === undefined) finishing.push(finish(current));
-    await write;
   };
   const worker = async (): Promise<void> => {
     for (let i = next++; i < ids.length; i = next++) {
@@ -293,7 +268,7 @@ async function downloadChunks(
         );
       }
       try {
-        await Promise.all([appendTo(id, record), sink?.chunk(id, object.data)]);
+        await Promise.all([store_(id, record), sink?.chunk(id, object.data)]);
       } finally {
         transport.release(record);
       }
@@ -302,20 +277,5 @@ async function downloadChunks(
       options.onProgress?.(++done, ids.length);
     }
   };
-  const finishAll = async (): Promise<void> => {
-    const last = batch;
-    batch = undefined;
-    if (last) finishing.push(finish(last));
-    const results = await Promise.allSettled(finishing);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(transport.parallelism, ids.length) }, worker));
-  } catch (error) {
-    // Keep what arrived (every record in it is verified): a rerun fetches only the rest.
-    await finishAll().catch(() => undefined);
-    throw error;
-  }
-  await finishAll();
+  await Promise.all(Array.from({ length: Math.min(transport.parallelism, ids.length) }, worker));
 }
