@@ -45,6 +45,7 @@ import {
   workRoot,
   type RunResult,
   fail,
+  parseRepeat,
 } from './lib.ts';
 
 /** Names the generators below; bump it when one of them changes its output. */
@@ -100,8 +101,8 @@ function parseOptions(argv: readonly string[]): Options {
       options.only = known;
     } else if (flag === '--repeat') {
       const text = inline ?? argv[++i];
-      const count = Number(text);
-      if (!Number.isInteger(count) || count < 1 || count > 9) {
+      const count = parseRepeat(text);
+      if (count === undefined) {
         fail(`--repeat needs a count from 1 to 9 (got ${String(text)})\n${usage}`);
       }
       options.repeat = count;

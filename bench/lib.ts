@@ -460,3 +460,9 @@ export function median(values: readonly number[]): number {
     ? (sorted[mid] ?? NaN)
     : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
+
+/** The `--repeat` count of a benchmark's command line (1 to 9), or undefined when invalid. */
+export function parseRepeat(text: string | undefined): number | undefined {
+  const count = Number(text);
+  return Number.isInteger(count) && count >= 1 && count <= 9 ? count : undefined;
+}

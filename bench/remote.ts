@@ -56,6 +56,7 @@ import {
   workRoot,
   type RunResult,
   CommandFailed,
+  parseRepeat,
 } from './lib.ts';
 
 /** Goals of the issue: push and clone at most this many times curl's time. */
@@ -119,8 +120,8 @@ function parseOptions(argv: readonly string[]): Options {
       size = bytes;
     } else if (flag === '--repeat') {
       const text = inline ?? argv[++i];
-      const count = Number(text);
-      if (!Number.isInteger(count) || count < 1 || count > 9) {
+      const count = parseRepeat(text);
+      if (count === undefined) {
         fail(`--repeat needs a count from 1 to 9 (got ${String(text)})\n${usage}`);
       }
       options.repeat = count;

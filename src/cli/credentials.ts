@@ -11,7 +11,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parse, stringify } from 'smol-toml';
+import { parse } from 'smol-toml';
+import { writeConfigFile, type ConfigTable } from '../config/config.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { globalConfigPath, type Cli } from './context.ts';
 import type { TransportOptions } from '../protocol/open-transport.ts';
@@ -37,7 +38,9 @@ function keyringAvailable(cli: Cli): boolean {
   return probe.status === 0 && Boolean(cli.env['DBUS_SESSION_BUS_ADDRESS']);
 }
 
-async function readFileCredentials(cli: Cli): Promise<Record<string, { token?: string }>> {
+async function readFileCredentials(
+  cli: Cli,
+): Promise<Record<string, { token?: string }> & ConfigTable> {
   const file = credentialsFile(cli);
   let text: string;
   try {
@@ -47,7 +50,7 @@ async function readFileCredentials(cli: Cli): Promise<Record<string, { token?: s
     throw error;
   }
   try {
-    return parse(text) as Record<string, { token?: string }>;
+    return parse(text) as Record<string, { token?: string }> & ConfigTable;
   } catch (error) {
     throw new MediaGitError('CONFIG_INVALID', `bad credentials file ${file}`, {
       kind: 'config',
@@ -93,16 +96,7 @@ export async function saveCredential(
   const all = await readFileCredentials(cli);
   all[origin] = { token };
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const handle = await fs.open(tmp, 'w', 0o600);
-  try {
-    await handle.writeFile(stringify(all) + '\n');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, file);
-  await fs.chmod(file, 0o600);
+  await writeConfigFile(file, all, 0o600);
   return file;
 }
 

@@ -154,12 +154,20 @@ export function flattenConfig(table: ConfigTable, prefix = ''): [string, ConfigV
   return out;
 }
 
-/** Writes the table through a temp file and rename, creating the folder if needed. */
-export async function writeConfigFile(file: string, table: ConfigTable): Promise<void> {
+/**
+ * Writes the table through a temp file and rename, creating the folder if
+ * needed; the file gets `mode` (0600 for secrets) before it is in place.
+ */
+export async function writeConfigFile(
+  file: string,
+  table: ConfigTable,
+  mode = 0o644,
+): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  const handle = await fs.open(tmp, 'w', 0o644);
+  const handle = await fs.open(tmp, 'w', mode);
   try {
+    await handle.chmod(mode);
     await handle.writeFile(stringify(table) + '\n');
     await handle.sync();
   } finally {
