@@ -94,6 +94,26 @@ describe('remote verbs', () => {
     const current = await runCli(['branch', '--show-current'], { cwd: target, env });
     assert.equal(current.out, 'feature\n');
 
+    // A clone of main: `switch feature` creates it from origin/feature, tracking it.
+    const mainClone = path.join(root, 'work-main');
+    assert.equal(
+      (await runCli(['clone', '-q', server.url('proj'), mainClone], { cwd: root, env })).code,
+      0,
+    );
+    const switched = await runCli(['switch', 'feature'], { cwd: mainClone, env });
+    assert.equal(switched.code, 0, switched.stderr);
+    assert.match(switched.out, /branch 'feature' set up to track 'origin\/feature'/);
+    assert.equal(await fs.readFile(path.join(mainClone, 'feature.txt'), 'utf8'), 'feature\n');
+    assert.equal((await runCli(['pull', '-q'], { cwd: mainClone, env })).code, 0);
+    const unset = await runCli(['branch', '--unset-upstream'], { cwd: mainClone, env });
+    assert.equal(unset.code, 0, unset.stderr);
+    assert.equal((await runCli(['pull', '-q'], { cwd: mainClone, env })).code, 128);
+    const setBack = await runCli(['branch', '-u', 'origin/feature'], { cwd: mainClone, env });
+    assert.equal(setBack.code, 0, setBack.stderr);
+    assert.equal((await runCli(['pull', '-q'], { cwd: mainClone, env })).code, 0);
+    const bogus = await runCli(['branch', '-u', 'origin/nope'], { cwd: mainClone, env });
+    assert.equal(bogus.code, 128);
+
     const again = await runCli(['clone', server.url('proj'), target], { cwd: root, env });
     assert.equal(again.code, 128);
     assert.match(again.stderr, /already exists and is not an empty directory/);

@@ -163,3 +163,48 @@ export async function setUpstream(
   setConfigValue(table, `branch.${branch}.merge`, upstream.merge);
   await writeConfigFile(repo.configPath, table);
 }
+
+export async function unsetUpstream(repo: Repository, branch: string): Promise<boolean> {
+  const table = await readConfigFile(repo.configPath);
+  const had = setConfigValue(table, `branch.${branch}.merge`, undefined);
+  setConfigValue(table, `branch.${branch}.remote`, undefined);
+  if (had) await writeConfigFile(repo.configPath, table);
+  return had;
+}
+
+/**
+ * `<remote>/<branch>` as an upstream: a configured remote whose
+ * remote-tracking branch exists (as `git branch -u` requires).
+ */
+export async function parseUpstream(repo: Repository, spec: string): Promise<Upstream> {
+  for (const remote of await listRemotes(repo)) {
+    if (!spec.startsWith(`${remote.name}/`)) continue;
+    const branch = spec.slice(remote.name.length + 1);
+    if ((await new Refs(repo).read(`refs/remotes/${remote.name}/${branch}`)) !== undefined) {
+      return { remote: remote.name, merge: `refs/heads/${branch}` };
+    }
+  }
+  throw new MediaGitError(
+    'NO_UPSTREAM_BRANCH',
+    `the requested upstream branch '${spec}' does not exist (fetch it first)`,
+    { kind: 'usage', data: { spec } },
+  );
+}
+
+/**
+ * The remote-tracking branch `switch <name>` may start a new branch from, as
+ * Git's --guess does: `refs/remotes/<remote>/<name>` in exactly one remote.
+ */
+export async function guessRemoteBranch(
+  repo: Repository,
+  name: string,
+): Promise<{ remote: string; ref: string } | undefined> {
+  const found: { remote: string; ref: string }[] = [];
+  for (const remote of await listRemotes(repo)) {
+    const ref = `refs/remotes/${remote.name}/${name}`;
+    if ((await new Refs(repo).read(ref).catch(() => undefined)) !== undefined) {
+      found.push({ remote: remote.name, ref });
+    }
+  }
+  return found.length === 1 ? found[0] : undefined;
+}

@@ -10,6 +10,7 @@ import {
 import type { Repository } from '../../repo/repository.ts';
 import { Refs } from '../../repo/refs.ts';
 import { setProtected } from '../../repo/protect.ts';
+import { parseUpstream, setUpstream, unsetUpstream } from '../../repo/remote.ts';
 import { shortId } from '../../repo/revision.ts';
 import { ExitRequest } from '../exit.ts';
 import { printJson, type Cli } from '../context.ts';
@@ -26,6 +27,8 @@ interface BranchOptions {
   showCurrent?: boolean;
   protect?: boolean;
   unprotect?: boolean;
+  setUpstreamTo?: string;
+  unsetUpstream?: boolean;
 }
 
 export function register(program: Command, cli: Cli): void {
@@ -45,6 +48,8 @@ export function register(program: Command, cli: Cli): void {
     .option('-l, --list', 'list branches, optionally matching patterns')
     .option('--show-current', 'print the name of the current branch')
     .option('--json', 'print the branch list as JSON')
+    .option('-u, --set-upstream-to <upstream>', 'make a branch track <remote>/<branch>')
+    .option('--unset-upstream', "forget a branch's upstream")
     .option('--protect', 'protect branches: refuse deleting them or moving them backwards')
     .option('--unprotect', 'remove the protection of branches')
     .action(async (args: string[], opts: BranchOptions) => {
@@ -61,6 +66,30 @@ export function register(program: Command, cli: Cli): void {
           }
           await setProtected(repo, name, opts.protect === true);
         }
+        return;
+      }
+      if (opts.setUpstreamTo !== undefined || opts.unsetUpstream) {
+        if (args.length > 1) throw usage('too many arguments to set the upstream');
+        const branch = args[0] ?? (await currentBranch(repo));
+        if (branch === undefined) throw usage('HEAD is detached: name the branch');
+        if ((await new Refs(repo).read(`refs/heads/${branch}`)) === undefined) {
+          throw new MediaGitError('BRANCH_NOT_FOUND', `branch '${branch}' not found`, {
+            kind: 'usage',
+          });
+        }
+        if (opts.unsetUpstream) {
+          if (!(await unsetUpstream(repo, branch))) {
+            throw new MediaGitError('NO_UPSTREAM', `branch '${branch}' has no upstream`, {
+              kind: 'usage',
+            });
+          }
+          return;
+        }
+        const upstream = await parseUpstream(repo, opts.setUpstreamTo!);
+        await setUpstream(repo, branch, upstream);
+        cli.out(
+          `branch '${branch}' set up to track '${upstream.remote}/${upstream.merge.slice('refs/heads/'.length)}'.`,
+        );
         return;
       }
       if (opts.showCurrent) {

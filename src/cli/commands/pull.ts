@@ -38,7 +38,7 @@ export function register(program: Command, cli: Cli): void {
           throw new MediaGitError(
             'NO_UPSTREAM',
             'There is no tracking information for the current branch: ' +
-              '`mediagit pull <remote> <branch>`, or `mediagit push -u` / `branch --set-upstream-to` first',
+              '`mediagit pull <remote> <branch>`, or `mediagit branch -u <remote>/<branch>` first',
             { kind: 'usage' },
           );
         }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
+import { Refs } from '../../repo/refs.ts';
+import { guessRemoteBranch, setUpstream } from '../../repo/remote.ts';
 import { shortId } from '../../repo/revision.ts';
 import {
   switchTo,
@@ -58,6 +60,14 @@ export function register(program: Command, cli: Cli): void {
           throw usage('missing branch or commit argument');
         }
         const repo = await cli.openRepo();
+        // Git's --guess: a branch that exists only as <remote>/<name> in one
+        // remote is created there, tracking it.
+        let tracking: { remote: string; ref: string } | undefined;
+        if (target.kind === 'branch' && target.name !== '-') {
+          const local = await new Refs(repo).read(`refs/heads/${target.name}`);
+          tracking = local === undefined ? await guessRemoteBranch(repo, target.name) : undefined;
+          if (tracking) target = { kind: 'create', name: target.name, start: tracking.ref };
+        }
         const progress = progressReporter(cli, 'Updating files');
         try {
           const result = await switchTo(repo, target, {
@@ -66,6 +76,17 @@ export function register(program: Command, cli: Cli): void {
             onProgress: progress.update,
           });
           progress.stop();
+          if (tracking && target.kind === 'create') {
+            await setUpstream(repo, target.name, {
+              remote: tracking.remote,
+              merge: `refs/heads/${target.name}`,
+            });
+            if (!opts.quiet) {
+              cli.out(
+                `branch '${target.name}' set up to track '${tracking.remote}/${target.name}'.`,
+              );
+            }
+          }
           if (!opts.quiet) printSwitchResult(cli, result, { detachAdvice: false, target });
         } finally {
           progress.stop();
