@@ -11,9 +11,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parse } from 'smol-toml';
-import { writeConfigFile, type ConfigTable } from '../config/config.ts';
-import { MediaGitError, hasErrnoCode } from '../errors.ts';
+import { readConfigFile, writeConfigFile, type ConfigTable } from '../config/config.ts';
+import { MediaGitError } from '../errors.ts';
 import { globalConfigPath, type Cli } from './context.ts';
 import type { TransportOptions } from '../protocol/open-transport.ts';
 
@@ -38,25 +37,9 @@ function keyringAvailable(cli: Cli): boolean {
   return probe.status === 0 && Boolean(cli.env['DBUS_SESSION_BUS_ADDRESS']);
 }
 
-async function readFileCredentials(
-  cli: Cli,
-): Promise<Record<string, { token?: string }> & ConfigTable> {
-  const file = credentialsFile(cli);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (error) {
-    if (hasErrnoCode(error, 'ENOENT')) return {};
-    throw error;
-  }
-  try {
-    return parse(text) as Record<string, { token?: string }> & ConfigTable;
-  } catch (error) {
-    throw new MediaGitError('CONFIG_INVALID', `bad credentials file ${file}`, {
-      kind: 'config',
-      cause: error,
-    });
-  }
+/** The credentials file: origin → { token } (a TOML table, read like a config file). */
+async function readFileCredentials(cli: Cli): Promise<ConfigTable> {
+  return readConfigFile(credentialsFile(cli));
 }
 
 export async function loadCredential(cli: Cli, url: string): Promise<string | undefined> {
@@ -71,7 +54,9 @@ export async function loadCredential(cli: Cli, url: string): Promise<string | un
     });
     if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim();
   }
-  return (await readFileCredentials(cli))[origin]?.token;
+  const entry = (await readFileCredentials(cli))[origin];
+  const token = typeof entry === 'object' ? entry['token'] : undefined;
+  return typeof token === 'string' ? token : undefined;
 }
 
 /** Stores `token` for the server of `url`; returns where it went. */
