@@ -82,6 +82,7 @@ async function cloneInto(
       await addRemote(repo, 'origin', storedUrl);
       result = await fetchWith(repo, transport, 'origin', {
         ...options,
+        singlePack: true,
         // The files to check out are written while their chunks arrive.
         sinkFor: async (info, metadata) => {
           const ref = options.branch !== undefined ? `refs/heads/${options.branch}` : info.head;

@@ -11,6 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
 import { decodeCommit } from '../odb/commit.ts';
+import { IngestPack } from '../odb/ingest-pack.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { decodeHeader, HEADER_SIZE, type ObjectStore } from '../odb/object-store.ts';
@@ -34,6 +35,12 @@ export interface FetchOptions extends TransportOptions {
   readonly prune?: boolean;
   readonly depth?: number | undefined;
   readonly unshallow?: boolean;
+  /**
+   * Store the chunks in one pack made durable at the end instead of one
+   * fsynced file each: for a clone, which is removed whole if it fails, so
+   * it gains nothing from keeping a partial download.
+   */
+  readonly singlePack?: boolean;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
   /**
@@ -159,7 +166,15 @@ export async function fetchWith(
       else needed.push(id);
     }
     const sink = await options.sinkFor?.(info, metadata);
-    await downloadChunks(store, transport, needed, stats, options, sink);
+    await downloadChunks(
+      store,
+      transport,
+      needed,
+      stats,
+      options,
+      sink,
+      options.singlePack === true && !repo.bare,
+    );
     for (const { id, record } of entries) {
       const header = decodeHeader(id, record);
       const result = await store.writeEncoded(header.type, id, header.rawSize, {
@@ -234,7 +249,8 @@ async function downloadChunks(
   ids: readonly ObjectId[],
   stats: TransferStats,
   options: Pick<FetchOptions, 'signal' | 'onProgress'>,
-  sink?: ChunkSink,
+  sink: ChunkSink | undefined,
+  singlePack: boolean,
 ): Promise<void> {
   if (ids.length === 0) return;
   let next = 0;
@@ -244,7 +260,9 @@ async function downloadChunks(
   // that arrived, and a rerun downloads only the rest. (Ingest packs made
   // durable every few MiB lost up to three packs' worth when killed, and
   // their fsync pauses slowed the download; `repack` packs these later.)
+  const pack = singlePack ? await IngestPack.create(store) : undefined;
   const store_ = (id: ObjectId, record: Buffer): Promise<unknown> => {
+    if (pack) return pack.append(id, [record]);
     const header = decodeHeader(id, record);
     return store.writeEncoded(header.type, id, header.rawSize, {
       codec: header.codec,
@@ -277,5 +295,11 @@ async function downloadChunks(
       options.onProgress?.(++done, ids.length);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(transport.parallelism, ids.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(transport.parallelism, ids.length) }, worker));
+  } catch (error) {
+    await pack?.abort();
+    throw error;
+  }
+  await pack?.finish();
 }
