@@ -76,3 +76,17 @@ export async function standaloneRecord(store: ObjectStore, id: ObjectId): Promis
     encoded.payload,
   ]);
 }
+
+/** Stores a verified standalone record in `store` as it is (no re-encoding), unless present. */
+export async function writeRecord(
+  store: ObjectStore,
+  id: ObjectId,
+  record: Buffer,
+): Promise<boolean> {
+  const header = decodeHeader(id, record);
+  const result = await store.writeEncoded(header.type, id, header.rawSize, {
+    codec: header.codec,
+    payload: record.subarray(HEADER_SIZE),
+  });
+  return result.written;
+}

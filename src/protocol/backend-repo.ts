@@ -111,6 +111,14 @@ export class BackendRepo implements ObjectReader {
         { kind: 'user', data: { id, type: object.type } },
       );
     }
+    return this.putVerified(id, record);
+  }
+
+  /**
+   * Stores a record the caller has already verified with `decodeRecord`
+   * (a pack is verified whole before any of it is stored) unless present.
+   */
+  async putVerified(id: ObjectId, record: Uint8Array): Promise<boolean> {
     // No existence check first: clients upload only what chunks/check called
     // missing, and the conditional put refuses a duplicate anyway.
     try {

@@ -14,8 +14,8 @@ import { decodeCommit } from '../odb/commit.ts';
 import { IngestPack } from '../odb/ingest-pack.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import type { ObjectId } from '../odb/object-id.ts';
-import { decodeHeader, HEADER_SIZE, type ObjectStore } from '../odb/object-store.ts';
-import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
+import type { ObjectStore } from '../odb/object-store.ts';
+import { decodeRecord, writeRecord, type DecodedRecord } from '../odb/record.ts';
 import { Refs } from '../repo/refs.ts';
 import { findRemote } from '../repo/remote.ts';
 import type { Repository } from '../repo/repository.ts';
@@ -176,12 +176,7 @@ export async function fetchWith(
       options.singlePack === true && !repo.bare,
     );
     for (const { id, record } of entries) {
-      const header = decodeHeader(id, record);
-      const result = await store.writeEncoded(header.type, id, header.rawSize, {
-        codec: header.codec,
-        payload: record.subarray(HEADER_SIZE),
-      });
-      if (result.written) stats.objects++;
+      if (await writeRecord(store, id, record)) stats.objects++;
     }
     await store.flush();
     // The shallow boundary: received commits whose parents are not here.
@@ -260,15 +255,10 @@ async function downloadChunks(
   // that arrived, and a rerun downloads only the rest. (Ingest packs made
   // durable every few MiB lost up to three packs' worth when killed, and
   // their fsync pauses slowed the download; `repack` packs these later.)
+  // A clone, removed whole if it fails, uses one pack made durable at the end.
   const pack = singlePack ? await IngestPack.create(store) : undefined;
-  const store_ = (id: ObjectId, record: Buffer): Promise<unknown> => {
-    if (pack) return pack.append(id, [record]);
-    const header = decodeHeader(id, record);
-    return store.writeEncoded(header.type, id, header.rawSize, {
-      codec: header.codec,
-      payload: record.subarray(HEADER_SIZE),
-    });
-  };
+  const keep = (id: ObjectId, record: Buffer): Promise<unknown> =>
+    pack ? pack.append(id, [record]) : writeRecord(store, id, record);
   const worker = async (): Promise<void> => {
     for (let i = next++; i < ids.length; i = next++) {
       options.signal?.throwIfAborted();
@@ -285,13 +275,13 @@ async function downloadChunks(
           },
         );
       }
+      stats.chunks++;
+      stats.bytes += record.length;
       try {
-        await Promise.all([store_(id, record), sink?.chunk(id, object.data)]);
+        await Promise.all([keep(id, record), sink?.chunk(id, object.data)]);
       } finally {
         transport.release(record);
       }
-      stats.chunks++;
-      stats.bytes += record.length;
       options.onProgress?.(++done, ids.length);
     }
   };

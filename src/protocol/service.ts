@@ -129,7 +129,7 @@ export class RepoService {
     }
     let stored = 0;
     for (const { id, record } of entries) {
-      if (await this.repo.putRecord(id, record, METADATA_TYPES)) stored++;
+      if (await this.repo.putVerified(id, record)) stored++;
     }
     return { objects: entries.length, stored };
   }

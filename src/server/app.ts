@@ -525,7 +525,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
           `${missing.length} chunks of ${oid} are not uploaded`,
         );
       }
-      await service.repo.putRecord(id, request.body, ['manifest']);
+      await service.repo.putVerified(id, request.body);
       await service.repo.backend.put(
         `lfs/${oid.slice(0, 2)}/${oid.slice(2)}`,
         Buffer.from(`${id}\n`),
