@@ -7,14 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { schemas } from '../src/protocol/schemas.ts';
 import { snapshot } from './git-twin.ts';
 import { isolatedEnv, pseudoRandomBytes, runCli, TempRepo } from './helpers.ts';
-import { createToken, makeServerRoot, ServerProcess } from './server.ts';
+import { createToken, useServerRoot, type ServerProcess } from './server.ts';
 
 async function commit(repo: TempRepo, file: string, text: string, message: string) {
   await fs.writeFile(repo.path(file), text);
@@ -23,26 +22,20 @@ async function commit(repo: TempRepo, file: string, text: string, message: strin
 }
 
 describe('remote verbs', () => {
+  const fixture = useServerRoot('cliremote', ['proj']);
   let root: string;
   let server: ServerProcess;
   let key: string;
-  const repos: TempRepo[] = [];
 
   before(async () => {
-    root = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-cliremote-'));
-    await makeServerRoot(root, ['proj']);
+    root = fixture.root;
     key = await createToken(root, 'alice', '*', 'admin');
-    server = await ServerProcess.start(root);
-  });
-  after(async () => {
-    await server.stop();
-    for (const repo of repos) await repo.cleanup();
-    await fs.rm(root, { recursive: true, force: true });
+    server = await fixture.serve();
   });
 
   test('remote add, -v, rename, set-url, get-url, remove', async () => {
     const repo = await TempRepo.create();
-    repos.push(repo);
+    fixture.track(repo);
     await repo.ok(['remote', 'add', 'origin', 'http://example.invalid/a']);
     await repo.ok(['remote', 'add', 'backup', '/srv/backup']);
     assert.equal((await repo.ok(['remote'])).out, 'backup\norigin\n');
@@ -72,7 +65,7 @@ describe('remote verbs', () => {
 
   test('clone --branch, --bare, into a non-empty folder; fetch --depth', async () => {
     const a = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: key });
-    repos.push(a);
+    fixture.track(a);
     await fs.writeFile(a.path('big.bin'), pseudoRandomBytes(5 * 1024 * 1024, 9, 'cli-remote'));
     await a.ok(['add', 'big.bin']);
     await commit(a, 'main.txt', 'main 1\n', 'm1');
@@ -146,7 +139,7 @@ describe('remote verbs', () => {
 
     // fetch --depth 1 into an empty repository, then log shows one commit per tip.
     const shallow = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: key });
-    repos.push(shallow);
+    fixture.track(shallow);
     await shallow.ok(['remote', 'add', 'origin', server.url('proj')]);
     await shallow.ok(['fetch', '-q', '--depth', '1', 'origin']);
     const log = JSON.parse((await shallow.ok(['log', '--json', 'origin/main'])).out) as unknown[];
@@ -156,12 +149,12 @@ describe('remote verbs', () => {
   test('push --force-with-lease refuses a stale lease; --force overwrites', async () => {
     const env = { MEDIAGIT_TOKEN: key };
     const a = (await TempRepo.create()).withEnv(env);
-    repos.push(a);
+    fixture.track(a);
     await commit(a, 'f.txt', 'one\n', 'one');
     await a.ok(['remote', 'add', 'origin', server.url('proj')]);
     await a.ok(['push', '-q', 'origin', 'main:refs/heads/lease']);
     const b = (await TempRepo.create()).withEnv(env);
-    repos.push(b);
+    fixture.track(b);
     await b.ok(['remote', 'add', 'origin', server.url('proj')]);
     await b.ok(['fetch', '-q']);
     await b.ok(['reset', '-q', '--hard', 'origin/lease']);
@@ -200,7 +193,7 @@ describe('remote verbs', () => {
 
   test('login stores the key in a 0600 file that later commands use', async () => {
     const repo = await TempRepo.create();
-    repos.push(repo);
+    fixture.track(repo);
     const env = { MEDIAGIT_NO_KEYRING: '1' };
     const withEnv = repo.withEnv(env);
     await withEnv.ok(['remote', 'add', 'origin', server.url('proj')]);
@@ -223,7 +216,7 @@ describe('remote verbs', () => {
     });
     assert.equal(created.status, 201);
     const repo = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: key });
-    repos.push(repo);
+    fixture.track(repo);
     await commit(repo, 'a.txt', 'a\n', 'a');
     await repo.ok(['remote', 'add', 'origin', server.url('fresh')]);
     await repo.ok(['push', '-q', 'origin', 'main']);

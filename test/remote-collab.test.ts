@@ -7,12 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { snapshot } from './git-twin.ts';
 import { pseudoRandomBytes, runCli, TempRepo } from './helpers.ts';
-import { createToken, makeServerRoot, ServerProcess } from './server.ts';
+import { createToken, useServerRoot } from './server.ts';
 
 const MiB = 1024 * 1024;
 
@@ -57,32 +56,23 @@ async function logSubjects(repo: TempRepo): Promise<string[]> {
 
 for (const mode of ['http', 'local'] as const) {
   describe(`collaborating through a ${mode === 'http' ? 'server' : 'local-path'} remote`, () => {
-    let root: string;
-    let server: ServerProcess | undefined;
+    const fixture = useServerRoot('remote', ['proj']);
     let url: string;
     let env: NodeJS.ProcessEnv = {};
-    const repos: TempRepo[] = [];
 
     before(async () => {
-      root = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-remote-'));
-      await makeServerRoot(root, ['proj']);
       if (mode === 'http') {
-        server = await ServerProcess.start(root);
-        env = { MEDIAGIT_TOKEN: await createToken(root, 'alice', 'proj', 'write') };
+        const server = await fixture.serve();
+        env = { MEDIAGIT_TOKEN: await createToken(fixture.root, 'alice', 'proj', 'write') };
         url = server.url('proj');
       } else {
-        url = `file://${path.join(root, 'proj')}`;
+        url = `file://${path.join(fixture.root, 'proj')}`;
       }
-    });
-    after(async () => {
-      await server?.stop();
-      for (const repo of repos) await repo.cleanup();
-      await fs.rm(root, { recursive: true, force: true });
     });
 
     test('push, clone, pull (merge and rebase), shallow clone, tags', async () => {
       const a = (await TempRepo.create({ chunkThreshold: MiB })).withEnv(env);
-      repos.push(a);
+      fixture.track(a);
       const big = pseudoRandomBytes(12 * MiB, 1, 'collab');
       await fs.writeFile(a.path('readme.txt'), 'line 1\nline 2\nline 3\n');
       await fs.mkdir(a.path('assets'), { recursive: true });
@@ -101,7 +91,7 @@ for (const mode of ['http', 'local'] as const) {
       assert.ok(first.stats.chunks >= 6, `chunks sent: ${first.stats.chunks}`);
 
       const b = await clonePeer(url, env);
-      repos.push(b);
+      fixture.track(b);
       assert.deepEqual(await snapshot(b.dir), await snapshot(a.dir));
       assert.equal((await b.ok(['status', '--porcelain'])).out, '');
 
@@ -165,7 +155,7 @@ for (const mode of ['http', 'local'] as const) {
 
       // A shallow clone has the files and one commit; it can push and unshallow.
       const c = await clonePeer(url, env, ['--depth', '1']);
-      repos.push(c);
+      fixture.track(c);
       assert.deepEqual(await snapshot(c.dir), await snapshot(a.dir));
       assert.deepEqual(await logSubjects(c), ['a adds a2']);
       await commitFile(c, 'from-c.txt', 'shallow but useful\n', 'c from a shallow clone');

@@ -8,16 +8,15 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { Codec } from '../src/compression/codec.ts';
 import { chunkIdOf } from '../src/odb/object-id.ts';
 import { encodeHeader } from '../src/odb/object-store.ts';
 import { schemas } from '../src/protocol/schemas.ts';
 import { pseudoRandomBytes, runCli, TempRepo, isolatedEnv } from './helpers.ts';
-import { createToken, makeServerRoot, ServerProcess } from './server.ts';
+import { createToken, ServerProcess, useServerRoot } from './server.ts';
 
 interface Raw {
   status: number;
@@ -86,27 +85,21 @@ async function listTree(dir: string): Promise<string[]> {
 }
 
 describe('server security', () => {
+  const fixture = useServerRoot('sec', ['proj', 'other']);
   let outer: string;
   let root: string;
   let server: ServerProcess;
   let writeKey: string;
   let readKey: string;
   let otherRepoKey: string;
-  const work: TempRepo[] = [];
 
   before(async () => {
-    outer = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-sec-'));
-    root = path.join(outer, 'root');
-    await makeServerRoot(root, ['proj', 'other']);
+    outer = fixture.outer;
+    root = fixture.root;
     writeKey = await createToken(root, 'alice', 'proj', 'write');
     readKey = await createToken(root, 'bob', 'proj', 'read');
     otherRepoKey = await createToken(root, 'carol', 'other', 'admin');
-    server = await ServerProcess.start(root, ['--log', 'info']);
-  });
-  after(async () => {
-    await server.stop();
-    for (const repo of work) await repo.cleanup();
-    await fs.rm(outer, { recursive: true, force: true });
+    server = await fixture.serve(['--log', 'info']);
   });
 
   test('no token is 401, a token for another repository 403, a read token cannot push', async () => {
@@ -137,7 +130,7 @@ describe('server security', () => {
 
     // The CLI says so and exits 128, as git does when the remote refuses.
     const repo = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: readKey });
-    work.push(repo);
+    fixture.track(repo);
     await fs.writeFile(repo.path('a.txt'), 'a\n');
     await repo.ok(['add', 'a.txt']);
     await repo.ok(['commit', '-q', '-m', 'a']);
@@ -293,7 +286,7 @@ describe('server security', () => {
 
   test('protected branches refuse force-pushes and deletion on the server', async () => {
     const repo = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: writeKey });
-    work.push(repo);
+    fixture.track(repo);
     await fs.writeFile(repo.path('f.txt'), 'one\n');
     await repo.ok(['add', 'f.txt']);
     await repo.ok(['commit', '-q', '-m', 'one']);

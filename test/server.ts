@@ -4,8 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { CLI_PATH, isolatedEnv, runCli } from './helpers.ts';
+import { after, before } from 'node:test';
+import { CLI_PATH, isolatedEnv, runCli, type TempRepo } from './helpers.ts';
 
 export class ServerProcess {
   readonly root: string;
@@ -103,4 +105,53 @@ export async function createToken(
   );
   if (result.code !== 0) throw new Error(`token create failed: ${result.stderr}`);
   return result.out.trim();
+}
+
+export interface ServerRootFixture {
+  /** A temp folder holding `root` (and whatever else the tests put beside it). */
+  readonly outer: string;
+  /** The server root, with the bare repositories asked for. */
+  readonly root: string;
+  /** Removes `repo` when the fixture ends; returns it. */
+  track<T extends TempRepo>(repo: T): T;
+  /** Starts a server on the root, stopped when the fixture ends. */
+  serve(args?: readonly string[]): Promise<ServerProcess>;
+}
+
+/**
+ * A server root made before the tests of the calling describe and removed
+ * after them, with every tracked repository and started server. Call it
+ * inside a describe: node:test runs a file's top-level async hooks without
+ * waiting for one another, so a top-level `before` could run first.
+ */
+export function useServerRoot(label: string, repos: readonly string[]): ServerRootFixture {
+  let outer = '';
+  const tracked: TempRepo[] = [];
+  const servers: ServerProcess[] = [];
+  before(async () => {
+    outer = await fs.mkdtemp(path.join(os.tmpdir(), `mediagit-${label}-`));
+    await makeServerRoot(path.join(outer, 'root'), repos);
+  });
+  after(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    for (const repo of tracked) await repo.cleanup();
+    await fs.rm(outer, { recursive: true, force: true });
+  });
+  return {
+    get outer() {
+      return outer;
+    },
+    get root() {
+      return path.join(outer, 'root');
+    },
+    track(repo) {
+      tracked.push(repo);
+      return repo;
+    },
+    async serve(args = []) {
+      const server = await ServerProcess.start(path.join(outer, 'root'), args);
+      servers.push(server);
+      return server;
+    },
+  };
 }
