@@ -9,6 +9,7 @@ import { readManifest } from './file-read.ts';
 import { ObjectStore } from './object-store.ts';
 import { Pack, INGEST_PACK_VERSION, packFileName, packIndexFileName } from './pack.ts';
 import { verifyPack } from './pack-write.ts';
+import { IngestPack } from './ingest-pack.ts';
 import { pseudoRandomBytes as randomBytesOf } from '../../test/bytes.ts';
 
 const MiB = 1024 * 1024;
@@ -153,4 +154,62 @@ test('an add stopped halfway leaves no pack and no temp file', async () => {
   // And the next add stores it whole.
   const stored = await store(f, data);
   assert.ok((await readFileBytes(f.store, 'manifest', stored.id)).equals(data));
+});
+
+test('direct and buffered ingest packs are byte-identical, whatever the record sizes', async (t) => {
+  // Records that straddle staging segments, end exactly on a block, and a pack
+  // smaller than one block: every tail and header path of the writer.
+  const layouts: Record<string, number[]> = {
+    tiny: [10, 1],
+    'one block': [4096 - 16 - 16 - 32],
+    straddling: [3 * MiB + 5, 7 * MiB + 4093, 1, 2 * MiB, 4 * MiB - 16, 9 * MiB + 77],
+  };
+  for (const [label, sizes] of Object.entries(layouts)) {
+    const packs: Buffer[] = [];
+    const modes: boolean[] = [];
+    for (const directIo of [true, false]) {
+      const f = await fixture();
+      const pack = await IngestPack.create(f.store, { directIo });
+      modes.push(pack.direct);
+      const ids: string[] = [];
+      for (const [i, size] of sizes.entries()) {
+        const record = pseudoRandomBytes(size + 16, 100 + i);
+        const id = i.toString(16).padStart(64, '0');
+        ids.push(id);
+        // Split in two parts, as a header and payload would be.
+        await pack.append(id, [record.subarray(0, 16), record.subarray(16)]);
+      }
+      const name = await pack.finish();
+      const packDir = path.join(f.store.objectsDir, 'pack');
+      const bytes = await fs.readFile(path.join(packDir, packFileName(name)));
+      const total = sizes.reduce((sum, size) => sum + size + 16, 0);
+      assert.equal(bytes.length, 16 + total + 32, label);
+      const loaded = await Pack.load(packDir, name);
+      assert.equal(loaded.count, sizes.length);
+      for (const [i, id] of ids.entries()) {
+        const entry = loaded.entryAt(loaded.indexOf(Buffer.from(id, 'hex')));
+        const expected = pseudoRandomBytes(sizes[i]! + 16, 100 + i);
+        assert.ok(bytes.subarray(entry.offset, entry.offset + entry.length).equals(expected));
+      }
+      assert.deepEqual(await fs.readdir(path.join(f.dir, 'tmp')), []);
+      packs.push(bytes);
+    }
+    assert.equal(modes[1], false);
+    if (!modes[0]) t.diagnostic(`${label}: this filesystem refused O_DIRECT; both packs buffered`);
+    assert.ok(packs[0]!.equals(packs[1]!), `${label}: direct and buffered packs differ`);
+  }
+});
+
+test('an ingest pack whose finish fails is removed by abort', async () => {
+  const f = await fixture();
+  const pack = await IngestPack.create(f.store);
+  await pack.append('a'.repeat(64), [pseudoRandomBytes(MiB, 7)]);
+  const tmp = (await fs.readdir(path.join(f.dir, 'tmp')))[0]!;
+  assert.match(tmp, /^ingest-pack-/);
+  await fs.rm(path.join(f.dir, 'objects'), { recursive: true, force: true });
+  // objects/ is a file: the pack is written and fsynced, but cannot be moved in.
+  await fs.writeFile(path.join(f.dir, 'objects'), 'not a directory');
+  await assert.rejects(pack.finish(), { code: 'ENOTDIR' });
+  await pack.abort();
+  assert.deepEqual(await fs.readdir(path.join(f.dir, 'tmp')), []);
 });

@@ -5,14 +5,17 @@
  * and one fsync take 0.8 s (0.5 s of system time), a file and an fsync per
  * chunk 1.7-2.4 s (1.9-3.0 s of system time).
  *
- * Records are written with positional writes as each chunk is ready, several
- * at once, so the file grows in whatever order compression finishes. The pack
- * becomes visible only when complete: written to `tmp/`, fsynced, renamed into
+ * Records are copied, in the order they are appended (whatever order
+ * compression finishes in), into staging memory written a segment at a time,
+ * bypassing the page cache where the filesystem allows. The pack becomes
+ * visible only when complete: written to `tmp/`, fsynced, renamed into
  * `objects/pack/`, then its index (always last), each step fsynced, as repack
  * does; a crash before that leaves a temp file and no object anyone can see.
  */
+import { constants, writeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { hasErrnoCode } from '../errors.ts';
 import { fsyncDirectory, tempName, writeFileAtomic } from '../storage/durable-file.ts';
 import type { ObjectId } from './object-id.ts';
 import type { ObjectStore } from './object-store.ts';
@@ -28,66 +31,182 @@ import {
 } from './pack.ts';
 
 /**
- * Bytes between background fdatasyncs: the disk writes while the chunker
- * works, so the final fsync finds little left (one fsync at the end of 1 GiB
- * was a 0.7 s tail here).
+ * The pack is assembled in a ring of staging segments and written a whole
+ * segment at a time. Where the filesystem allows, the file is opened with
+ * O_DIRECT: the segments go straight to the disk, with no page-cache copy.
+ * Measured here for 1 GiB in 16 MiB writes, two in flight: direct 0.85-1.1 s
+ * wall and 0.13-0.17 s of system time, steady; buffered plus fsync 0.9-3.2 s
+ * wall and 0.46-2.9 s of system time, varying run to run (this virtual
+ * machine pays for every new page-cache page). Adding 1 GiB is CPU-bound on
+ * two cores, so the system time saved goes to hashing and cutting.
+ */
+const SEGMENT_SIZE = 4 * 1024 * 1024;
+/** Segments in the ring: one being filled while the others are written. */
+const SEGMENTS = 4;
+/**
+ * Direct I/O unit: file offsets, lengths and memory addresses of direct
+ * writes are multiples of it (4 KiB covers 512-byte and 4 KiB sectors; a
+ * filesystem that needs more refuses the probe and gets buffered writes).
+ */
+const BLOCK = 4096;
+/**
+ * Bytes between background fdatasyncs of a buffered (not direct) pack: the
+ * disk writes while the chunker works, so the final fsync finds little left
+ * (one fsync at the end of 1 GiB was a 0.7 s tail here).
  */
 const FLUSH_EVERY = 32 * 1024 * 1024;
+
+export interface IngestPackOptions {
+  /**
+   * Try O_DIRECT writes (default: yes, unless MEDIAGIT_DIRECT_IO=0). Packs
+   * are byte-identical either way; a filesystem without direct I/O (tmpfs)
+   * gets buffered writes.
+   */
+  readonly directIo?: boolean | undefined;
+}
 
 export class IngestPack {
   readonly #store: ObjectStore;
   readonly #tmpPath: string;
   readonly #file: fs.FileHandle;
+  readonly #direct: boolean;
   readonly #entries: PackEntry[] = [];
-  #position = PACK_HEADER_SIZE;
+  /** The staging ring, SEGMENT_SIZE bytes each, block-aligned in memory when direct. */
+  readonly #segments: Buffer[];
+  /** Block 0 as it was written, kept to put the header in at the end. */
+  readonly #firstBlock: Buffer;
+  /** Each segment's write in flight, if any. */
+  readonly #writes: (Promise<void> | undefined)[] = [];
+  #current = 0;
+  /** File offset of the current segment's first byte, and bytes filled in it. */
+  #segmentStart = 0;
+  #fill = PACK_HEADER_SIZE;
+  /** Appends run one after another: each copies its record in whole. */
+  #queue: Promise<void> = Promise.resolve();
+  #failure: unknown;
   #closed = false;
-  /** Where the next background flush is due, and the one running. */
+  /** Renamed into objects/pack/: from then on it is the store's, not ours to remove. */
+  #renamed = false;
+  /** Where the next background flush is due (buffered only), and the one running. */
   #flushAt = FLUSH_EVERY;
   #flushing: Promise<void> | undefined;
 
-  private constructor(store: ObjectStore, tmpPath: string, file: fs.FileHandle) {
+  private constructor(
+    store: ObjectStore,
+    tmpPath: string,
+    file: fs.FileHandle,
+    memory: Buffer | undefined,
+  ) {
     this.#store = store;
     this.#tmpPath = tmpPath;
     this.#file = file;
+    this.#direct = memory !== undefined;
+    const ring = memory ?? Buffer.allocUnsafeSlow(SEGMENTS * SEGMENT_SIZE + BLOCK);
+    this.#segments = Array.from({ length: SEGMENTS }, (_, i) =>
+      ring.subarray(i * SEGMENT_SIZE, (i + 1) * SEGMENT_SIZE),
+    );
+    this.#firstBlock = ring.subarray(SEGMENTS * SEGMENT_SIZE, SEGMENTS * SEGMENT_SIZE + BLOCK);
+    this.#segments[0]!.fill(0, 0, PACK_HEADER_SIZE);
   }
 
-  static async create(store: ObjectStore): Promise<IngestPack> {
+  static async create(store: ObjectStore, options: IngestPackOptions = {}): Promise<IngestPack> {
     const tmpPath = tempName(store.tmpDir, 'ingest-pack');
+    const direct = options.directIo ?? process.env['MEDIAGIT_DIRECT_IO'] !== '0';
+    if (direct && constants.O_DIRECT !== undefined) {
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT;
+      const file = await fs.open(tmpPath, flags, 0o444).catch((error: unknown) => {
+        // Filesystems without direct I/O refuse the flag: write through the page cache.
+        if (hasErrnoCode(error, 'EINVAL')) return undefined;
+        throw error;
+      });
+      if (file) {
+        const memory = alignedMemory(file.fd, SEGMENTS * SEGMENT_SIZE + BLOCK);
+        if (memory) return new IngestPack(store, tmpPath, file, memory);
+        await file.close();
+        await fs.rm(tmpPath, { force: true });
+      }
+    }
     const file = await fs.open(tmpPath, 'wx', 0o444);
-    return new IngestPack(store, tmpPath, file);
+    return new IngestPack(store, tmpPath, file, undefined);
   }
 
   get count(): number {
     return this.#entries.length;
   }
 
+  /** Whether this pack's writes bypass the page cache (O_DIRECT). */
+  get direct(): boolean {
+    return this.#direct;
+  }
+
   /**
    * Appends the record of object `id` (its header and payload, as a loose
-   * file holds them); resolves once the bytes are written, so the caller may
-   * reuse them. Each ID must be appended once.
+   * file holds them). Resolves once the bytes are copied into the pack's
+   * staging memory, so the caller may reuse them; a failed write of earlier
+   * bytes rejects it. Each ID must be appended once.
    */
-  async append(id: ObjectId, parts: readonly Uint8Array[]): Promise<void> {
-    const length = parts.reduce((sum, part) => sum + part.length, 0);
-    const offset = this.#position;
-    this.#position += length;
-    this.#entries.push({ id, offset, length });
-    const { bytesWritten } = await this.#file.writev(parts as Uint8Array[], offset);
-    if (bytesWritten < length) {
-      // A short write (rare for regular files): the rest from one buffer.
-      const rest = Buffer.concat(parts).subarray(bytesWritten);
-      for (let done = 0; done < rest.length;) {
-        const at = offset + bytesWritten + done;
-        done += (await this.#file.write(rest, done, rest.length - done, at)).bytesWritten;
+  append(id: ObjectId, parts: readonly Uint8Array[]): Promise<void> {
+    const run = this.#queue.then(async () => {
+      if (this.#failure !== undefined) throw this.#failure;
+      if (this.#closed) throw new Error('append to a finished ingest pack');
+      const offset = this.#segmentStart + this.#fill;
+      let length = 0;
+      for (const part of parts) {
+        await this.#copyIn(part);
+        length += part.length;
       }
+      this.#entries.push({ id, offset, length });
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Copies bytes at the end of the pack, writing each segment as it fills. */
+  async #copyIn(bytes: Uint8Array): Promise<void> {
+    const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    for (let done = 0; done < bytes.length;) {
+      const segment = this.#segments[this.#current]!;
+      const n = Math.min(bytes.length - done, SEGMENT_SIZE - this.#fill);
+      // Buffer#copy is a memcpy; TypedArray#set from a SharedArrayBuffer (the
+      // chunker's ring) copies with atomics, 4x slower in the profile.
+      source.copy(segment, this.#fill, done, done + n);
+      this.#fill += n;
+      done += n;
+      if (this.#fill === SEGMENT_SIZE) await this.#rotate();
     }
-    if (this.#position >= this.#flushAt && !this.#flushing) {
-      this.#flushAt = this.#position + FLUSH_EVERY;
-      // Errors surface at the final fsync, which covers the same bytes.
-      this.#flushing = this.#file
-        .datasync()
-        .catch(() => undefined)
-        .finally(() => (this.#flushing = undefined));
-    }
+  }
+
+  /** Starts writing the full current segment and waits until the next one is free. */
+  async #rotate(): Promise<void> {
+    if (this.#segmentStart === 0) this.#segments[0]!.copy(this.#firstBlock, 0, 0, BLOCK);
+    this.#startWrite(this.#current, SEGMENT_SIZE);
+    this.#current = (this.#current + 1) % SEGMENTS;
+    this.#segmentStart += SEGMENT_SIZE;
+    this.#fill = 0;
+    await this.#writes[this.#current];
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  #startWrite(index: number, length: number): void {
+    const at = this.#segmentStart;
+    const write = writeFully(this.#file, this.#segments[index]!, length, at).then(
+      () => this.#flushSometimes(at + length),
+      (error: unknown) => {
+        this.#failure ??= error;
+      },
+    );
+    this.#writes[index] = write;
+  }
+
+  /** Buffered packs: an fdatasync in the background every FLUSH_EVERY bytes. */
+  #flushSometimes(position: number): void {
+    if (this.#direct || position < this.#flushAt || this.#flushing) return;
+    this.#flushAt = position + FLUSH_EVERY;
+    // Errors surface at the final fsync, which covers the same bytes.
+    this.#flushing = this.#file
+      .datasync()
+      .catch(() => undefined)
+      .finally(() => (this.#flushing = undefined));
   }
 
   /**
@@ -95,13 +214,30 @@ export class IngestPack {
    * `objects/pack/`, then its index. Returns the pack's name.
    */
   async finish(): Promise<string> {
+    await this.#queue;
+    if (this.#failure !== undefined) throw this.#failure;
     this.#closed = true;
     const trailer = recordTableChecksum(this.#entries);
+    const header = encodePackHeader(this.#entries.length, INGEST_PACK_VERSION);
     try {
-      const header = encodePackHeader(this.#entries.length, INGEST_PACK_VERSION);
-      await this.#file.write(header, 0, header.length, 0);
-      await this.#file.write(trailer, 0, trailer.length, this.#position);
+      await this.#copyIn(trailer);
+      const total = this.#segmentStart + this.#fill;
+      if (this.#segmentStart === 0) header.copy(this.#segments[0]!, 0);
+      // The last segment is written whole blocks long (a direct write cannot
+      // be shorter), then the file is cut to its exact length.
+      const tail = Math.ceil(this.#fill / BLOCK) * BLOCK;
+      this.#segments[this.#current]!.fill(0, this.#fill, tail);
+      if (tail > 0) this.#startWrite(this.#current, tail);
+      await Promise.all(this.#writes);
+      if (this.#segmentStart > 0) {
+        header.copy(this.#firstBlock, 0);
+        await writeFully(this.#file, this.#firstBlock, BLOCK, 0).catch((error: unknown) => {
+          this.#failure ??= error;
+        });
+      }
       await this.#flushing;
+      if (this.#failure !== undefined) throw this.#failure;
+      if (tail !== this.#fill) await this.#file.truncate(total);
       await this.#file.sync();
     } finally {
       await this.#file.close();
@@ -110,6 +246,7 @@ export class IngestPack {
     const packDir = path.join(this.#store.objectsDir, 'pack');
     await fs.mkdir(packDir, { recursive: true });
     await fs.rename(this.#tmpPath, path.join(packDir, packFileName(name)));
+    this.#renamed = true;
     await fsyncDirectory(packDir);
     const index = encodePackIndex(this.#entries, trailer);
     await writeFileAtomic(path.join(packDir, packIndexFileName(name)), [index], {
@@ -120,12 +257,52 @@ export class IngestPack {
     return name;
   }
 
-  /** Drops an unfinished pack (after an error): no object in it was ever visible. */
+  /**
+   * Drops a pack that did not become visible (after an error, also one from
+   * `finish`): no object in it was ever readable.
+   */
   async abort(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#renamed) return;
     this.#closed = true;
+    await this.#queue;
+    await Promise.all(this.#writes);
     await this.#flushing;
     await this.#file.close().catch(() => undefined);
     await fs.rm(this.#tmpPath, { force: true });
   }
+}
+
+/** Writes `length` bytes of `buffer` at `position`, however many calls it takes. */
+async function writeFully(
+  file: fs.FileHandle,
+  buffer: Buffer,
+  length: number,
+  position: number,
+): Promise<void> {
+  for (let done = 0; done < length;) {
+    const { bytesWritten } = await file.write(buffer, done, length - done, position + done);
+    if (bytesWritten === 0) throw new Error('write made no progress');
+    done += bytesWritten;
+  }
+}
+
+/**
+ * `size` bytes of memory whose start the kernel accepts for direct I/O on
+ * `fd`, or undefined. JavaScript cannot see addresses, so this asks the
+ * kernel: a one-block direct write at offset 0 (overwritten later) from each
+ * 16-byte step into a larger allocation fails with EINVAL until the step is
+ * aligned. Backing stores of ArrayBuffers never move, so the answer holds.
+ */
+function alignedMemory(fd: number, size: number): Buffer | undefined {
+  const raw = Buffer.allocUnsafeSlow(size + BLOCK);
+  raw.fill(0, 0, 2 * BLOCK);
+  for (let shift = 0; shift < BLOCK; shift += 16) {
+    try {
+      writeSync(fd, raw, shift, BLOCK, 0);
+      return raw.subarray(shift, shift + size);
+    } catch (error) {
+      if (!hasErrnoCode(error, 'EINVAL')) return undefined;
+    }
+  }
+  return undefined;
 }

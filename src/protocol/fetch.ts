@@ -287,9 +287,9 @@ async function downloadChunks(
   };
   try {
     await Promise.all(Array.from({ length: Math.min(transport.parallelism, ids.length) }, worker));
+    await pack?.finish();
   } catch (error) {
     await pack?.abort();
     throw error;
   }
-  await pack?.finish();
 }
