@@ -2,7 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hash } from 'node:crypto';
 import { Buffer } from 'node:buffer';
-import { chunkLengths, chunkSizesForFile, findChunkLength, type ChunkSizes } from './fastcdc.ts';
+import { readFile } from 'node:fs/promises';
+import fc from 'fast-check';
+import { compileGearScan } from '../../scripts/wat.ts';
+import {
+  chunkLengths,
+  chunkSizesForFile,
+  findChunkLength,
+  GearScanner,
+  type ChunkSizes,
+} from './fastcdc.ts';
+import { GEAR_SCAN_WASM } from './gear-scan-wasm.ts';
 import { GEAR, deriveGearTable } from './gear.ts';
 
 const KiB = 1024;
@@ -232,4 +242,76 @@ test('rejects invalid sizes and windows', () => {
   assert.throws(() => findChunkLength(buf, 50, 40, SMALL), RangeError);
   assert.throws(() => findChunkLength(buf, -1, 40, SMALL), RangeError);
   assert.throws(() => findChunkLength(buf, 0.5, 40, SMALL), RangeError);
+});
+
+/** Chunk lengths of `data` cut by a GearScanner, the data copied `offset` bytes into its memory. */
+function scannerLengths(data: Uint8Array, sizes: ChunkSizes, offset = 0): number[] {
+  const scanner = new GearScanner(offset + data.length + 1);
+  const view = scanner.data.subarray(offset, offset + data.length);
+  view.set(data);
+  const lengths: number[] = [];
+  for (let start = 0; start < view.length;) {
+    const n = scanner.findChunkLength(view, start, view.length, sizes);
+    lengths.push(n);
+    start += n;
+  }
+  return lengths;
+}
+
+test('the committed WebAssembly chunker is gear-scan.wat compiled', async () => {
+  const text = await readFile(new URL('./gear-scan.wat', import.meta.url), 'utf8');
+  const compiled = Buffer.from(await compileGearScan(text));
+  assert.ok(
+    compiled.equals(Buffer.from(GEAR_SCAN_WASM, 'base64')),
+    'gear-scan-wasm.ts is stale: run `node scripts/build-wasm.ts`',
+  );
+});
+
+test('golden: the WebAssembly chunker cuts exactly where the JavaScript one does', () => {
+  for (const sizes of [SMALL, TIER_1M]) {
+    assert.deepEqual(scannerLengths(input24, sizes), [...chunkLengths(input24, sizes)]);
+  }
+  // The golden figures above, through the scanner, at an odd place in its memory.
+  const small = scannerLengths(input24, SMALL, 4093);
+  assert.equal(small.length, 2709);
+  assert.equal(
+    lengthsDigest(small),
+    '5fd9b4e899842cd699725651a7f01ab647664c1929460ae71f3ac21e63e5aa71',
+  );
+  assert.deepEqual(scannerLengths(new Uint8Array(100 * KiB), SMALL), [32768, 32768, 32768, 4096]);
+});
+
+test('the WebAssembly chunker agrees with the JavaScript one on random windows and sizes', () => {
+  const data = pseudoRandomBytes(2 * MiB, 99);
+  const scanner = new GearScanner(data.length + 64);
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 63 }),
+      fc.integer({ min: 0, max: data.length }),
+      fc.integer({ min: 0, max: data.length }),
+      fc.integer({ min: 3, max: 17 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.integer({ min: 0, max: 4 }),
+      (shift, a, b, avgBits, minShift, maxShift) => {
+        const avg = 2 ** avgBits;
+        const sizes = { min: avg >> minShift, avg, max: avg << maxShift };
+        const [start, end] = a <= b ? [a, b] : [b, a];
+        const view = scanner.data.subarray(shift, shift + data.length);
+        view.set(data);
+        assert.equal(
+          scanner.findChunkLength(view, start, end, sizes),
+          findChunkLength(data, start, end, sizes),
+        );
+      },
+    ),
+    { numRuns: 400 },
+  );
+});
+
+test('the WebAssembly chunker refuses memory that is not its own, and bad windows', () => {
+  const scanner = new GearScanner(1024);
+  assert.throws(() => scanner.findChunkLength(new Uint8Array(1024), 0, 1024, SMALL), RangeError);
+  assert.throws(() => scanner.findChunkLength(scanner.data, 10, 5, SMALL), RangeError);
+  assert.throws(() => scanner.findChunkLength(scanner.data, 0, 2048, SMALL), RangeError);
+  assert.throws(() => new GearScanner(0), RangeError);
 });

@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { GEAR } from './gear.ts';
+import { GEAR_SCAN_WASM } from './gear-scan-wasm.ts';
 
 /**
  * Chunk size parameters in bytes. `avg` must be a power of two between 2^3 and 2^30,
@@ -79,13 +80,7 @@ export function findChunkLength(
   end: number,
   sizes: ChunkSizes,
 ): number {
-  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end)) {
-    throw new RangeError(`invalid chunk window start=${start} end=${end}`);
-  }
-  if (end > buf.length) {
-    throw new RangeError(`chunk window end=${end} beyond buffer length ${buf.length}`);
-  }
-  checkSizes(sizes);
+  checkWindow(buf, start, end, sizes);
   if (!primed) prime();
   const min = sizes.min;
   const avg = sizes.avg;
@@ -94,6 +89,83 @@ export function findChunkLength(
   if (n > sizes.max) n = sizes.max;
   const normal = start + (n < avg ? n : avg);
   return scan(buf, start, start + min, normal, start + n, 31 - Math.clz32(avg));
+}
+
+function checkWindow(buf: Uint8Array, start: number, end: number, sizes: ChunkSizes): void {
+  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end)) {
+    throw new RangeError(`invalid chunk window start=${start} end=${end}`);
+  }
+  if (end > buf.length) {
+    throw new RangeError(`chunk window end=${end} beyond buffer length ${buf.length}`);
+  }
+  checkSizes(sizes);
+}
+
+/** Bytes at the start of a GearScanner's memory that hold the gear table (one wasm page). */
+const GEAR_AREA = 65536;
+const WASM_PAGE = 65536;
+let gearScanModule: WebAssembly.Module | undefined;
+/** gear-scan.wat's export: `scan` with addresses for offsets and masks precomputed. */
+type WasmScan = (
+  start: number,
+  from: number,
+  normal: number,
+  limit: number,
+  maskS: number,
+  maskL: number,
+) => number;
+
+/**
+ * `findChunkLength` for bytes in memory shared with WebAssembly: the same
+ * cut points (the tests compare them on every golden input and on random
+ * ones), with the hot loop compiled from gear-scan.wat. Measured on Node 24
+ * here: 0.35 s per GiB of random input against 0.52-0.59 s for the
+ * JavaScript loop (V8 keeps bounds checks and int32 conversions in it).
+ *
+ * The memory is shared (a SharedArrayBuffer), so worker threads can hash the
+ * same bytes without a copy.
+ */
+export class GearScanner {
+  readonly #memory: WebAssembly.Memory;
+  readonly #scan: WasmScan;
+  /** `size` bytes to read into and cut from; views of it may be posted to workers. */
+  readonly data: Buffer;
+
+  constructor(size: number) {
+    if (!(Number.isInteger(size) && size > 0 && size <= 2 ** 31 - GEAR_AREA)) {
+      throw new RangeError(`invalid scanner size ${size}`);
+    }
+    const pages = Math.ceil((GEAR_AREA + size) / WASM_PAGE);
+    this.#memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    gearScanModule ??= new WebAssembly.Module(Buffer.from(GEAR_SCAN_WASM, 'base64'));
+    const instance = new WebAssembly.Instance(gearScanModule, { env: { memory: this.#memory } });
+    this.#scan = instance.exports['scan'] as WasmScan;
+    const table = new Int32Array(this.#memory.buffer, 0, 256);
+    if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) {
+      throw new Error('GearScanner needs a little-endian machine');
+    }
+    table.set(GEAR);
+    this.data = Buffer.from(this.#memory.buffer, GEAR_AREA, size);
+  }
+
+  /** `findChunkLength(view, start, end, sizes)` for a view into `data`. */
+  findChunkLength(view: Uint8Array, start: number, end: number, sizes: ChunkSizes): number {
+    if (view.buffer !== this.#memory.buffer || view.byteOffset < GEAR_AREA) {
+      throw new RangeError('GearScanner.findChunkLength needs a view of its own data');
+    }
+    checkWindow(view, start, end, sizes);
+    const min = sizes.min;
+    const avg = sizes.avg;
+    let n = end - start;
+    if (n <= min) return n;
+    if (n > sizes.max) n = sizes.max;
+    const at = view.byteOffset + start;
+    const normal = at + (n < avg ? n : avg);
+    const avgBits = 31 - Math.clz32(avg);
+    const maskS = (-1 << (30 - avgBits)) | 0;
+    const maskL = (-1 << (34 - avgBits)) | 0;
+    return this.#scan(at, at + min, normal, at + n, maskS, maskL);
+  }
 }
 
 /**

@@ -5,7 +5,8 @@
  * blob whose ID is the file's SHA-256. A larger file is cut by FastCDC into
  * chunks, each stored once however many files and versions share it, plus a
  * manifest listing them. Storing streams the file through three reused shared
- * buffers: the main thread reads and cuts, a worker computes the chunk IDs
+ * buffers (memory shared with the WebAssembly chunker): the main thread reads
+ * and cuts, a worker computes the chunk IDs
  * (BLAKE3) and the whole-file SHA-256, and the libuv pool compresses and
  * writes chunks (into one ingest pack for a file of 64 MiB or more), so
  * memory stays bounded by the buffers whatever the file size.
@@ -13,7 +14,7 @@
 import { constants, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { LRUCache } from 'lru-cache';
-import { chunkSizesForFile, findChunkLength, type ChunkSizes } from '../chunking/fastcdc.ts';
+import { chunkSizesForFile, GearScanner, type ChunkSizes } from '../chunking/fastcdc.ts';
 import {
   Codec,
   classifyContent,
@@ -365,10 +366,14 @@ export class FileStore {
   ): Promise<StoredFile> {
     const sizes = chunkSizesForFile(size);
     const capacity = Math.max(BUFFER_SIZE, sizes.max * 2);
-    const shared = Array.from({ length: BUFFERS }, () => new SharedArrayBuffer(capacity));
-    const buffers = shared.map((sab) => Buffer.from(sab));
-    const pending: Promise<unknown>[][] = shared.map(() => []);
-    this.#hasher.begin(shared);
+    // The ring lives in memory shared with the WebAssembly chunker and the
+    // hashing worker: nothing is copied between them.
+    const scanner = new GearScanner(BUFFERS * capacity);
+    const buffers = Array.from({ length: BUFFERS }, (_, i) =>
+      scanner.data.subarray(i * capacity, (i + 1) * capacity),
+    );
+    const pending: Promise<unknown>[][] = buffers.map(() => []);
+    this.#hasher.begin(buffers);
 
     const strategy = profile.chunking;
     this.#newBases = [];
@@ -446,7 +451,7 @@ export class FileStore {
             length = Math.min(FIXED_CHUNK_SIZE, available);
           } else {
             if (available < sizes.max && !hardEnd) break;
-            length = findChunkLength(buffer, pos, limit, sizes);
+            length = scanner.findChunkLength(buffer, pos, limit, sizes);
           }
           ranges.push(pos, length);
           pos += length;

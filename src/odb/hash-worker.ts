@@ -3,7 +3,7 @@
  * buffers, and the BLAKE3 IDs of chunks in them, while the main thread reads
  * and cuts: both hashes run on the second core.
  *
- * Protocol: `{ buffers }` once per file; then `{ seq, buffer, start, end }`
+ * Protocol: `{ buffers }` (views: SharedArrayBuffer, offset, length) once per file; then `{ seq, buffer, start, end }`
  * in file order, each answered with `{ seq }` once the range has been
  * consumed (the sender may then overwrite it), and `{ seq, buffer, ranges }`
  * (start, length pairs), answered with `{ seq, ids }`; finally
@@ -14,7 +14,7 @@ import { parentPort } from 'node:worker_threads';
 import { chunkIdOf } from './object-id.ts';
 
 type Message =
-  | { buffers: SharedArrayBuffer[] }
+  | { buffers: { sab: SharedArrayBuffer; offset: number; length: number }[] }
   | { seq: number; buffer: number; start: number; end: number }
   | { seq: number; buffer: number; ranges: number[] }
   | { finish: true };
@@ -24,7 +24,7 @@ let hasher: Hash = createHash('sha256');
 
 parentPort?.on('message', (message: Message) => {
   if ('buffers' in message) {
-    views = message.buffers.map((sab) => new Uint8Array(sab));
+    views = message.buffers.map(({ sab, offset, length }) => new Uint8Array(sab, offset, length));
     hasher = createHash('sha256');
   } else if ('finish' in message) {
     parentPort?.postMessage({ digest: hasher.digest('hex') });

@@ -44,9 +44,18 @@ export class WholeFileHasher {
     return worker;
   }
 
-  /** Starts a new file over these buffers (their identity must not change during it). */
-  begin(buffers: SharedArrayBuffer[]): void {
-    this.#start().postMessage({ buffers });
+  /**
+   * Starts a new file over these buffers, views of SharedArrayBuffers (they
+   * must not change during it).
+   */
+  begin(buffers: readonly Uint8Array[]): void {
+    const views = buffers.map((view) => {
+      if (!(view.buffer instanceof SharedArrayBuffer)) {
+        throw new TypeError('WholeFileHasher needs views of SharedArrayBuffers');
+      }
+      return { sab: view.buffer, offset: view.byteOffset, length: view.length };
+    });
+    this.#start().postMessage({ buffers: views });
   }
 
   /** Hashes buffers[buffer][start, end); resolves once the range may be overwritten. */
