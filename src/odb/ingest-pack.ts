@@ -12,10 +12,15 @@
  * `objects/pack/`, then its index (always last), each step fsynced, as repack
  * does; a crash before that leaves a temp file and no object anyone can see.
  */
-import { constants, writeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { hasErrnoCode } from '../errors.ts';
+import {
+  alignedMemory,
+  DIRECT_BLOCK,
+  directIoEnabled,
+  openDirect,
+  writeFully,
+} from '../storage/direct-io.ts';
 import { fsyncDirectory, tempName, writeFileAtomic } from '../storage/durable-file.ts';
 import type { ObjectId } from './object-id.ts';
 import type { ObjectStore } from './object-store.ts';
@@ -34,21 +39,14 @@ import {
  * The pack is assembled in a ring of staging segments and written a whole
  * segment at a time. Where the filesystem allows, the file is opened with
  * O_DIRECT: the segments go straight to the disk, with no page-cache copy.
- * Measured here for 1 GiB in 16 MiB writes, two in flight: direct 0.85-1.1 s
- * wall and 0.13-0.17 s of system time, steady; buffered plus fsync 0.9-3.2 s
- * wall and 0.46-2.9 s of system time, varying run to run (this virtual
- * machine pays for every new page-cache page). Adding 1 GiB is CPU-bound on
- * two cores, so the system time saved goes to hashing and cutting.
+ * (src/storage/direct-io.ts has the measurements). Adding 1 GiB is CPU-bound
+ * on two cores, so the system time saved goes to hashing and cutting.
  */
 const SEGMENT_SIZE = 4 * 1024 * 1024;
 /** Segments in the ring: one being filled while the others are written. */
 const SEGMENTS = 4;
-/**
- * Direct I/O unit: file offsets, lengths and memory addresses of direct
- * writes are multiples of it (4 KiB covers 512-byte and 4 KiB sectors; a
- * filesystem that needs more refuses the probe and gets buffered writes).
- */
-const BLOCK = 4096;
+/** Offsets, lengths and addresses of direct writes are multiples of it. */
+const BLOCK = DIRECT_BLOCK;
 /**
  * Bytes between background fdatasyncs of a buffered (not direct) pack: the
  * disk writes while the chunker works, so the final fsync finds little left
@@ -111,16 +109,11 @@ export class IngestPack {
 
   static async create(store: ObjectStore, options: IngestPackOptions = {}): Promise<IngestPack> {
     const tmpPath = tempName(store.tmpDir, 'ingest-pack');
-    const direct = options.directIo ?? process.env['MEDIAGIT_DIRECT_IO'] !== '0';
-    if (direct && constants.O_DIRECT !== undefined) {
-      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT;
-      const file = await fs.open(tmpPath, flags, 0o444).catch((error: unknown) => {
-        // Filesystems without direct I/O refuse the flag: write through the page cache.
-        if (hasErrnoCode(error, 'EINVAL')) return undefined;
-        throw error;
-      });
+    if (options.directIo ?? directIoEnabled()) {
+      // Filesystems without direct I/O refuse the flag: write through the page cache.
+      const file = await openDirect(tmpPath, 0o444);
       if (file) {
-        const memory = alignedMemory(file.fd, SEGMENTS * SEGMENT_SIZE + BLOCK);
+        const memory = await alignedMemory(file, SEGMENTS * SEGMENT_SIZE + BLOCK);
         if (memory) return new IngestPack(store, tmpPath, file, memory);
         await file.close();
         await fs.rm(tmpPath, { force: true });
@@ -270,39 +263,4 @@ export class IngestPack {
     await this.#file.close().catch(() => undefined);
     await fs.rm(this.#tmpPath, { force: true });
   }
-}
-
-/** Writes `length` bytes of `buffer` at `position`, however many calls it takes. */
-async function writeFully(
-  file: fs.FileHandle,
-  buffer: Buffer,
-  length: number,
-  position: number,
-): Promise<void> {
-  for (let done = 0; done < length;) {
-    const { bytesWritten } = await file.write(buffer, done, length - done, position + done);
-    if (bytesWritten === 0) throw new Error('write made no progress');
-    done += bytesWritten;
-  }
-}
-
-/**
- * `size` bytes of memory whose start the kernel accepts for direct I/O on
- * `fd`, or undefined. JavaScript cannot see addresses, so this asks the
- * kernel: a one-block direct write at offset 0 (overwritten later) from each
- * 16-byte step into a larger allocation fails with EINVAL until the step is
- * aligned. Backing stores of ArrayBuffers never move, so the answer holds.
- */
-function alignedMemory(fd: number, size: number): Buffer | undefined {
-  const raw = Buffer.allocUnsafeSlow(size + BLOCK);
-  raw.fill(0, 0, 2 * BLOCK);
-  for (let shift = 0; shift < BLOCK; shift += 16) {
-    try {
-      writeSync(fd, raw, shift, BLOCK, 0);
-      return raw.subarray(shift, shift + size);
-    } catch (error) {
-      if (!hasErrnoCode(error, 'EINVAL')) return undefined;
-    }
-  }
-  return undefined;
 }

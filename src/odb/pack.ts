@@ -20,6 +20,12 @@
  */
 import { hash, createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import {
+  DIRECT_MIN_BYTES,
+  directIoEnabled,
+  openDirectForRead,
+  readDirect,
+} from '../storage/direct-io.ts';
 import path from 'node:path';
 import { corruptObject, hasErrnoCode, MediaGitError } from '../errors.ts';
 import { isObjectId, type ObjectId } from './object-id.ts';
@@ -160,6 +166,8 @@ const IDLE_CLOSE_MS = 1000;
 class SharedPackFile {
   readonly #path: string;
   #open: Promise<fs.FileHandle> | undefined;
+  /** A second descriptor for direct reads of large records (undefined: refused). */
+  #direct: Promise<fs.FileHandle | undefined> | undefined;
   #users = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -181,13 +189,22 @@ class SharedPackFile {
     }
   }
 
+  /** The pack opened for direct reads, while acquired; undefined where refused. */
+  direct(): Promise<fs.FileHandle | undefined> {
+    const opening = (this.#direct ??= openDirectForRead(this.#path).catch(() => undefined));
+    return opening;
+  }
+
   release(): void {
     if (--this.#users > 0) return;
     this.#timer = setTimeout(() => {
+      if (this.#users > 0) return;
       const opening = this.#open;
-      if (this.#users > 0 || !opening) return;
+      const direct = this.#direct;
       this.#open = undefined;
-      opening.then((file) => file.close()).catch(() => undefined);
+      this.#direct = undefined;
+      opening?.then((file) => file.close()).catch(() => undefined);
+      direct?.then((file) => file?.close()).catch(() => undefined);
     }, IDLE_CLOSE_MS);
     this.#timer.unref();
   }
@@ -224,6 +241,13 @@ class PackedObjectHandle implements ObjectHandle {
   }
 
   async readFile(): Promise<Buffer> {
+    // Large records are read around the page cache (src/storage/direct-io.ts):
+    // a 1 GiB file's chunks filled the cache at a second of system time here.
+    if (this.#length >= DIRECT_MIN_BYTES && directIoEnabled()) {
+      const direct = await this.#shared.direct();
+      const record = direct && (await readDirect(direct, this.#offset, this.#length));
+      if (record) return record;
+    }
     const out = Buffer.allocUnsafe(this.#length);
     const bytesRead = await readFully(this.#file, out, 0, this.#length, this.#offset);
     return out.subarray(0, bytesRead);

@@ -12,6 +12,7 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { hasErrnoCode } from '../errors.ts';
+import { createFile } from './direct-io.ts';
 
 export function tempName(dir: string, label: string): string {
   return path.join(dir, `${label}-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
@@ -77,14 +78,7 @@ export async function beginAtomicWrite(
   options: { tmpDir: string; dirSync?: DirectorySync | undefined; mode?: number },
 ): Promise<{ durable: Promise<void> }> {
   const tmp = tempName(options.tmpDir, path.basename(finalPath));
-  const handle = await fs.open(tmp, 'wx', options.mode ?? 0o444);
-  try {
-    await handle.writev(parts as Uint8Array[]);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true });
-    throw error;
-  }
+  const handle = await createFile(tmp, parts, options.mode ?? 0o444);
   const durable = (async () => {
     try {
       await handle.sync();

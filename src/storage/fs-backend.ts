@@ -12,6 +12,7 @@ import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createFile } from './direct-io.ts';
 import { hasErrnoCode, MediaGitError } from '../errors.ts';
 import {
   checkKey,
@@ -92,12 +93,9 @@ export class FsBackend implements StorageBackend {
     const tmpDir = path.join(this.root, '.tmp');
     await this.#ensureDir(tmpDir);
     const tmp = path.join(tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
-    const handle = await fs.open(tmp, 'wx', 0o644);
+    const handle = await createFile(tmp, [data], 0o644);
     let etag: string;
     try {
-      for (let done = 0; done < data.length;) {
-        done += (await handle.write(data, done, data.length - done, done)).bytesWritten;
-      }
       await handle.sync();
       // The version's identity: this new file's inode, size and mtime, which
       // the link or rename below keep (docs/design.md, storage backends).
