@@ -204,13 +204,17 @@ export async function createFile(
           memory.fill(0, length, rounded);
           await writeFully(handle, memory, rounded, 0);
           if (rounded !== length) await handle.truncate(length);
+          release(memory);
           return handle;
         } catch (error) {
-          await handle.close().catch(() => undefined);
-          await fs.rm(file, { force: true });
-          throw error;
-        } finally {
-          release(memory);
+          // EINVAL: this memory suits another device's alignment, not this
+          // one's (the pool is shared): drop it and write normally.
+          if (!hasErrnoCode(error, 'EINVAL')) {
+            release(memory);
+            await handle.close().catch(() => undefined);
+            await fs.rm(file, { force: true });
+            throw error;
+          }
         }
       }
       // No alignment the kernel accepts: start again through the page cache.
