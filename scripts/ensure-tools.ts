@@ -1,6 +1,6 @@
 /**
  * `npm test` runs this first: the tests make real media files with ffmpeg and zip
- * and compare behaviour with the real git, so all must be on the machine. When one
+ * and compare behaviour with the real git and git-lfs, so all must be on the machine. When one
  * is missing and this runs as root on Debian/Ubuntu (as CI does), it installs
  * it with apt-get; otherwise it says exactly what to install and fails.
  */
@@ -11,6 +11,7 @@ const needed: { command: string; pkg: string }[] = [
   { command: 'ffmpeg', pkg: 'ffmpeg' },
   { command: 'ffprobe', pkg: 'ffmpeg' },
   { command: 'zip', pkg: 'zip' },
+  { command: 'git-lfs', pkg: 'git-lfs' },
 ];
 
 function has(command: string): boolean {
