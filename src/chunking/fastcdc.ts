@@ -82,13 +82,38 @@ export function findChunkLength(
 ): number {
   checkWindow(buf, start, end, sizes);
   if (!primed) prime();
-  const min = sizes.min;
-  const avg = sizes.avg;
+  return cutIn(start, end, sizes, (from, normal, limit, avgBits) =>
+    scan(buf, start, from, normal, limit, avgBits),
+  );
+}
+
+/**
+ * The window both chunkers scan for the chunk at `start`: `run(from,
+ * normal, limit, avgBits)` hashes from `start + min`, with the small mask
+ * up to `normal` and the large one up to `limit`, and returns the length.
+ * Without running it, the length is the rest when that is at most `min`.
+ */
+function cutIn(
+  start: number,
+  end: number,
+  sizes: ChunkSizes,
+  run: (from: number, normal: number, limit: number, avgBits: number) => number,
+): number {
+  const { min, avg } = sizes;
   let n = end - start;
   if (n <= min) return n;
   if (n > sizes.max) n = sizes.max;
-  const normal = start + (n < avg ? n : avg);
-  return scan(buf, start, start + min, normal, start + n, 31 - Math.clz32(avg));
+  return run(start + min, start + (n < avg ? n : avg), start + n, 31 - Math.clz32(avg));
+}
+
+/** The cut rule's masks: top log2(avg) + 2 bits while the chunk is at most avg long. */
+function smallMask(avgBits: number): number {
+  return (-1 << (30 - avgBits)) | 0;
+}
+
+/** ... and top log2(avg) - 2 bits after that. */
+function largeMask(avgBits: number): number {
+  return (-1 << (34 - avgBits)) | 0;
 }
 
 function checkWindow(buf: Uint8Array, start: number, end: number, sizes: ChunkSizes): void {
@@ -140,11 +165,9 @@ export class GearScanner {
     gearScanModule ??= new WebAssembly.Module(Buffer.from(GEAR_SCAN_WASM, 'base64'));
     const instance = new WebAssembly.Instance(gearScanModule, { env: { memory: this.#memory } });
     this.#scan = instance.exports['scan'] as WasmScan;
-    const table = new Int32Array(this.#memory.buffer, 0, 256);
-    if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) {
-      throw new Error('GearScanner needs a little-endian machine');
-    }
-    table.set(GEAR);
+    // WebAssembly memory is little-endian whatever the machine.
+    const table = new DataView(this.#memory.buffer, 0, 1024);
+    GEAR.forEach((value, i) => table.setInt32(i * 4, value, true));
     this.data = Buffer.from(this.#memory.buffer, GEAR_AREA, size);
   }
 
@@ -154,17 +177,18 @@ export class GearScanner {
       throw new RangeError('GearScanner.findChunkLength needs a view of its own data');
     }
     checkWindow(view, start, end, sizes);
-    const min = sizes.min;
-    const avg = sizes.avg;
-    let n = end - start;
-    if (n <= min) return n;
-    if (n > sizes.max) n = sizes.max;
-    const at = view.byteOffset + start;
-    const normal = at + (n < avg ? n : avg);
-    const avgBits = 31 - Math.clz32(avg);
-    const maskS = (-1 << (30 - avgBits)) | 0;
-    const maskL = (-1 << (34 - avgBits)) | 0;
-    return this.#scan(at, at + min, normal, at + n, maskS, maskL);
+    // The module sees addresses in its memory, not offsets in the view.
+    const at = view.byteOffset;
+    return cutIn(start, end, sizes, (from, normal, limit, avgBits) =>
+      this.#scan(
+        at + start,
+        at + from,
+        at + normal,
+        at + limit,
+        smallMask(avgBits),
+        largeMask(avgBits),
+      ),
+    );
   }
 }
 
@@ -184,8 +208,8 @@ function scan(
   avgBits: number,
 ): number {
   const gear = GEAR;
-  const maskS = (-1 << (30 - avgBits)) | 0;
-  const maskL = (-1 << (34 - avgBits)) | 0;
+  const maskS = smallMask(avgBits);
+  const maskL = largeMask(avgBits);
   let hash = 0;
   let i = from;
   for (; i < normal; i++) {

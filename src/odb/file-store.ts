@@ -5,9 +5,9 @@
  * blob whose ID is the file's SHA-256. A larger file is cut by FastCDC into
  * chunks, each stored once however many files and versions share it, plus a
  * manifest listing them. Storing streams the file through three reused shared
- * buffers (memory shared with the WebAssembly chunker): the main thread reads
- * and cuts, a worker computes the chunk IDs
- * (BLAKE3) and the whole-file SHA-256, and the libuv pool compresses and
+ * buffers (memory shared with the WebAssembly chunker): the main thread
+ * reads and cuts, a worker computes the chunk IDs (BLAKE3) and the
+ * whole-file SHA-256, and the libuv pool compresses and
  * writes chunks (into one ingest pack for a file of 64 MiB or more), so
  * memory stays bounded by the buffers whatever the file size.
  */
@@ -147,6 +147,8 @@ export class FileStore {
   readonly store: ObjectStore;
   readonly stats: StoreStats = { chunks: 0, newChunks: 0, newBytes: 0, deltas: 0 };
   readonly #hasher = new WholeFileHasher();
+  /** The chunker and its ring buffers, kept for the next chunked file. */
+  #scanner: GearScanner | undefined;
   #encoding = 0;
   readonly #encodeWaiters: (() => void)[] = [];
   /** Chunk writes whose fsync and rename are still running. */
@@ -367,8 +369,12 @@ export class FileStore {
     const sizes = chunkSizesForFile(size);
     const capacity = Math.max(BUFFER_SIZE, sizes.max * 2);
     // The ring lives in memory shared with the WebAssembly chunker and the
-    // hashing worker: nothing is copied between them.
-    const scanner = new GearScanner(BUFFERS * capacity);
+    // hashing worker: nothing is copied between them. Files are stored one
+    // at a time (the worker hashes one), so the next file reuses it.
+    if (this.#scanner?.data.length !== BUFFERS * capacity) {
+      this.#scanner = new GearScanner(BUFFERS * capacity);
+    }
+    const scanner = this.#scanner;
     const buffers = Array.from({ length: BUFFERS }, (_, i) =>
       scanner.data.subarray(i * capacity, (i + 1) * capacity),
     );

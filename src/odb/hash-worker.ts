@@ -3,11 +3,12 @@
  * buffers, and the BLAKE3 IDs of chunks in them, while the main thread reads
  * and cuts: both hashes run on the second core.
  *
- * Protocol: `{ buffers }` (views: SharedArrayBuffer, offset, length) once per file; then `{ seq, buffer, start, end }`
- * in file order, each answered with `{ seq }` once the range has been
- * consumed (the sender may then overwrite it), and `{ seq, buffer, ranges }`
- * (start, length pairs), answered with `{ seq, ids }`; finally
- * `{ finish: true }`, answered with `{ digest }`.
+ * Protocol: `{ buffers }` (each a SharedArrayBuffer, offset and length)
+ * once per file; then `{ seq, buffer, start, end }` in file order, each
+ * answered with `{ seq }` once the range has been consumed (the sender may
+ * then overwrite it), and `{ seq, buffer, ranges }` (start, length pairs),
+ * answered with `{ seq, ids }`; finally `{ finish: true }`, answered with
+ * `{ digest }`.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';

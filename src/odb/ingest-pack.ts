@@ -45,8 +45,6 @@ import {
 const SEGMENT_SIZE = 4 * 1024 * 1024;
 /** Segments in the ring: one being filled while the others are written. */
 const SEGMENTS = 4;
-/** Offsets, lengths and addresses of direct writes are multiples of it. */
-const BLOCK = DIRECT_BLOCK;
 /**
  * Bytes between background fdatasyncs of a buffered (not direct) pack: the
  * disk writes while the chunker works, so the final fsync finds little left
@@ -99,11 +97,14 @@ export class IngestPack {
     this.#tmpPath = tmpPath;
     this.#file = file;
     this.#direct = memory !== undefined;
-    const ring = memory ?? Buffer.allocUnsafeSlow(SEGMENTS * SEGMENT_SIZE + BLOCK);
+    const ring = memory ?? Buffer.allocUnsafeSlow(SEGMENTS * SEGMENT_SIZE + DIRECT_BLOCK);
     this.#segments = Array.from({ length: SEGMENTS }, (_, i) =>
       ring.subarray(i * SEGMENT_SIZE, (i + 1) * SEGMENT_SIZE),
     );
-    this.#firstBlock = ring.subarray(SEGMENTS * SEGMENT_SIZE, SEGMENTS * SEGMENT_SIZE + BLOCK);
+    this.#firstBlock = ring.subarray(
+      SEGMENTS * SEGMENT_SIZE,
+      SEGMENTS * SEGMENT_SIZE + DIRECT_BLOCK,
+    );
     this.#segments[0]!.fill(0, 0, PACK_HEADER_SIZE);
   }
 
@@ -113,7 +114,7 @@ export class IngestPack {
       // Filesystems without direct I/O refuse the flag: write through the page cache.
       const file = await openDirect(tmpPath, 0o444);
       if (file) {
-        const memory = await alignedMemory(file, SEGMENTS * SEGMENT_SIZE + BLOCK);
+        const memory = await alignedMemory(file, SEGMENTS * SEGMENT_SIZE + DIRECT_BLOCK);
         if (memory) return new IngestPack(store, tmpPath, file, memory);
         await file.close();
         await fs.rm(tmpPath, { force: true });
@@ -171,7 +172,7 @@ export class IngestPack {
 
   /** Starts writing the full current segment and waits until the next one is free. */
   async #rotate(): Promise<void> {
-    if (this.#segmentStart === 0) this.#segments[0]!.copy(this.#firstBlock, 0, 0, BLOCK);
+    if (this.#segmentStart === 0) this.#segments[0]!.copy(this.#firstBlock, 0, 0, DIRECT_BLOCK);
     this.#startWrite(this.#current, SEGMENT_SIZE);
     this.#current = (this.#current + 1) % SEGMENTS;
     this.#segmentStart += SEGMENT_SIZE;
@@ -218,13 +219,13 @@ export class IngestPack {
       if (this.#segmentStart === 0) header.copy(this.#segments[0]!, 0);
       // The last segment is written whole blocks long (a direct write cannot
       // be shorter), then the file is cut to its exact length.
-      const tail = Math.ceil(this.#fill / BLOCK) * BLOCK;
+      const tail = Math.ceil(this.#fill / DIRECT_BLOCK) * DIRECT_BLOCK;
       this.#segments[this.#current]!.fill(0, this.#fill, tail);
       if (tail > 0) this.#startWrite(this.#current, tail);
       await Promise.all(this.#writes);
       if (this.#segmentStart > 0) {
         header.copy(this.#firstBlock, 0);
-        await writeFully(this.#file, this.#firstBlock, BLOCK, 0).catch((error: unknown) => {
+        await writeFully(this.#file, this.#firstBlock, DIRECT_BLOCK, 0).catch((error: unknown) => {
           this.#failure ??= error;
         });
       }

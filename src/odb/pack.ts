@@ -20,14 +20,14 @@
  */
 import { hash, createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import path from 'node:path';
+import { corruptObject, hasErrnoCode, MediaGitError } from '../errors.ts';
 import {
   DIRECT_MIN_BYTES,
   directIoEnabled,
   openDirectForRead,
   readDirect,
 } from '../storage/direct-io.ts';
-import path from 'node:path';
-import { corruptObject, hasErrnoCode, MediaGitError } from '../errors.ts';
 import { isObjectId, type ObjectId } from './object-id.ts';
 
 export const PACK_MAGIC = Buffer.from('MGPK', 'latin1');
@@ -191,8 +191,7 @@ class SharedPackFile {
 
   /** The pack opened for direct reads, while acquired; undefined where refused. */
   direct(): Promise<fs.FileHandle | undefined> {
-    const opening = (this.#direct ??= openDirectForRead(this.#path).catch(() => undefined));
-    return opening;
+    return (this.#direct ??= openDirectForRead(this.#path).catch(() => undefined));
   }
 
   release(): void {
