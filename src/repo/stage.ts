@@ -89,7 +89,7 @@ export async function stageFiles(
 }
 
 /** How a file is cut and compressed, from its detected format (src/media). */
-function profileFor(
+export function profileFor(
   head: Uint8Array,
   repoPath: string,
   size: number,

@@ -43,4 +43,11 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   serve: () => import('./serve.ts'),
   token: () => import('./token.ts'),
   login: () => import('./login.ts'),
+  install: () => import('./install.ts'),
+  uninstall: () => import('./uninstall.ts'),
+  track: () => import('./track.ts'),
+  untrack: () => import('./untrack.ts'),
+  filter: () => import('./filter.ts'),
+  'filter-process': () => import('./filter-process.ts'),
+  'pre-push': () => import('./pre-push.ts'),
 };

@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { MediaGitError } from '../../errors.ts';
+import { locateGitRepo } from '../../git/git-command.ts';
+import { installFilter } from '../../git/install.ts';
+import type { Cli } from '../context.ts';
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('install')
+    .description(
+      'Register the MediaGit filter with Git (clean, smudge, filter-process) and the pre-push hook',
+    )
+    .option('--local', "in this repository's config only")
+    .option('--global', "in the user's global Git config (the default)")
+    .action(async (opts: { local?: boolean; global?: boolean }) => {
+      if (opts.local && opts.global) {
+        throw new MediaGitError('INSTALL_USAGE', '--local and --global exclude each other', {
+          kind: 'usage',
+        });
+      }
+      const gitDir = await locateGitRepo(cli.cwd, cli.env).then(
+        (found) => (found.workTree ? found.gitDir : undefined),
+        () => undefined,
+      );
+      const scope = opts.local ? 'local' : 'global';
+      const result = await installFilter(cli.cwd, cli.env, scope, gitDir);
+      cli.out(`MediaGit filter installed (${scope} Git config).`);
+      if (result.hook === 'installed') cli.out('Installed the pre-push hook.');
+      if (result.hook === 'foreign') {
+        cli.err(
+          'warning: .git/hooks/pre-push exists and is not MediaGit\'s; add "mediagit pre-push \\"$@\\"" to it so pushes upload their content',
+        );
+      }
+    });
+}

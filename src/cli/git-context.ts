@@ -1,0 +1,32 @@
+/**
+ * What the Git interop verbs (filter, filter-process, pre-push, lock, ...)
+ * resolve from the process: the Git repository, its MediaGit store, its
+ * MediaGit remote and the credentials for it.
+ */
+import fs from 'node:fs/promises';
+import { locateGitRepo, type GitLocation } from '../git/git-command.ts';
+import type { LfsClientOptions } from '../git/lfs-client.ts';
+import { resolveMediaRemote, type MediaRemote } from '../git/media-remote.ts';
+import type { Cli } from './context.ts';
+import { loadCredential } from './credentials.ts';
+
+export interface GitContext {
+  readonly location: GitLocation;
+  readonly remote: MediaRemote | undefined;
+  readonly client: LfsClientOptions;
+}
+
+export async function gitContext(
+  cli: Cli,
+  remoteName = 'origin',
+  remoteUrl?: string,
+): Promise<GitContext> {
+  const location = await locateGitRepo(cli.cwd, cli.env);
+  const remote = await resolveMediaRemote(cli.cwd, cli.env, remoteName, remoteUrl);
+  const caFile = cli.env['MEDIAGIT_CA_FILE'];
+  const client: LfsClientOptions = {
+    token: remote?.kind === 'http' ? await loadCredential(cli, remote.endpoint) : undefined,
+    ...(caFile ? { ca: await fs.readFile(caFile) } : {}),
+  };
+  return { location, remote, client };
+}

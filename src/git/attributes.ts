@@ -1,0 +1,135 @@
+/**
+ * `.gitattributes` lines that route paths through the MediaGit filter, as
+ * `git lfs track` writes them: `<pattern> filter=mediagit diff=mediagit
+ * merge=mediagit -text`. Only lines carrying `filter=mediagit` are touched;
+ * the rest of the file is kept byte for byte.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { MediaGitError, hasErrnoCode } from '../errors.ts';
+import { writeFileAtomic } from '../storage/durable-file.ts';
+
+export const FILTER_NAME = 'mediagit';
+const ATTRIBUTES = `filter=${FILTER_NAME} diff=${FILTER_NAME} merge=${FILTER_NAME} -text`;
+
+/** A pattern as written in .gitattributes: spaces become [[:space:]] (Git has no quoting for them). */
+export function escapePattern(pattern: string): string {
+  return pattern.replaceAll(' ', '[[:space:]]');
+}
+
+function unescapePattern(pattern: string): string {
+  return pattern.replaceAll('[[:space:]]', ' ');
+}
+
+export function checkPattern(pattern: string): string {
+  if (
+    pattern === '' ||
+    pattern.includes('\n') ||
+    pattern.includes('\0') ||
+    pattern.startsWith('#') ||
+    pattern.startsWith('!')
+  ) {
+    throw new MediaGitError(
+      'BAD_PATTERN',
+      `cannot track ${JSON.stringify(pattern)}: not a usable pattern`,
+      {
+        kind: 'usage',
+      },
+    );
+  }
+  return pattern;
+}
+
+async function readLines(file: string): Promise<string[]> {
+  try {
+    const text = await fs.readFile(file, 'utf8');
+    if (text === '') return [];
+    return (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
+  } catch (error) {
+    if (hasErrnoCode(error, 'ENOENT')) return [];
+    throw error;
+  }
+}
+
+/** The pattern of a line that sets filter=mediagit, or undefined. */
+function trackedPattern(line: string): string | undefined {
+  const fields = line.trim().split(/\s+/);
+  if (fields.length < 2 || fields[0]!.startsWith('#')) return undefined;
+  return fields.slice(1).includes(`filter=${FILTER_NAME}`)
+    ? unescapePattern(fields[0]!)
+    : undefined;
+}
+
+export interface TrackedPattern {
+  readonly pattern: string;
+  /** The attributes file, relative to the work tree. */
+  readonly source: string;
+}
+
+/** Patterns routed through the filter, from the work tree's .gitattributes files and info/attributes. */
+export async function listTracked(workTree: string, gitDir: string): Promise<TrackedPattern[]> {
+  const found: TrackedPattern[] = [];
+  const visit = async (dir: string): Promise<void> => {
+    const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (entry.name === '.git') continue;
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) await visit(full);
+      else if (entry.name === '.gitattributes') {
+        for (const line of await readLines(full)) {
+          const pattern = trackedPattern(line);
+          if (pattern !== undefined) found.push({ pattern, source: path.relative(workTree, full) });
+        }
+      }
+    }
+  };
+  await visit(workTree);
+  for (const line of await readLines(path.join(gitDir, 'info', 'attributes'))) {
+    const pattern = trackedPattern(line);
+    if (pattern !== undefined)
+      found.push({
+        pattern,
+        source: path.relative(workTree, path.join(gitDir, 'info', 'attributes')),
+      });
+  }
+  return found;
+}
+
+async function writeLines(file: string, lines: readonly string[]): Promise<void> {
+  await writeFileAtomic(file, [Buffer.from(lines.length ? `${lines.join('\n')}\n` : '', 'utf8')], {
+    tmpDir: path.dirname(file),
+    mode: 0o644,
+  });
+}
+
+/** Adds patterns to the work tree's root .gitattributes; returns those newly added. */
+export async function track(workTree: string, patterns: readonly string[]): Promise<string[]> {
+  const file = path.join(workTree, '.gitattributes');
+  const lines = await readLines(file);
+  const present = new Set(lines.map(trackedPattern).filter((p) => p !== undefined));
+  const added: string[] = [];
+  for (const pattern of patterns.map(checkPattern)) {
+    if (present.has(pattern)) continue;
+    lines.push(`${escapePattern(pattern)} ${ATTRIBUTES}`);
+    present.add(pattern);
+    added.push(pattern);
+  }
+  if (added.length > 0) await writeLines(file, lines);
+  return added;
+}
+
+/** Removes patterns from the root .gitattributes; returns those removed. */
+export async function untrack(workTree: string, patterns: readonly string[]): Promise<string[]> {
+  const file = path.join(workTree, '.gitattributes');
+  const lines = await readLines(file);
+  const wanted = new Set(patterns);
+  const removed: string[] = [];
+  const kept = lines.filter((line) => {
+    const pattern = trackedPattern(line);
+    if (pattern === undefined || !wanted.has(pattern)) return true;
+    removed.push(pattern);
+    return false;
+  });
+  if (removed.length > 0) await writeLines(file, kept);
+  return removed;
+}

@@ -1,0 +1,294 @@
+/**
+ * Git's clean and smudge filters (gitattributes(5), "filter"): one file per
+ * process (`filter clean` / `filter smudge`) or many through one
+ * long-running process speaking protocol version 2 (`filter-process`), with
+ * `delay` so that content to be downloaded is fetched several files at a
+ * time while Git checks out the rest.
+ *
+ * Smudge never loses data: input that is not a valid pointer (any size,
+ * any bytes) is written back unchanged, as git-lfs does, and a pointer whose
+ * content cannot be had fails with a message naming the OID.
+ */
+import fs from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
+import { MAX_POINTER_BYTES, parsePointer, type LfsPointer } from '../odb/lfs-pointer.ts';
+import type { ContentFetcher, GitMediaStore } from './media-store.ts';
+import { pktError, PktReader, PktWriter } from './pkt-line.ts';
+
+export interface SmudgeOptions {
+  readonly fetch?: ContentFetcher | undefined;
+  /** Write pointers out as they are (MEDIAGIT_SKIP_SMUDGE, like GIT_LFS_SKIP_SMUDGE). */
+  readonly skip?: boolean | undefined;
+}
+
+/**
+ * Reads content far enough to tell a pointer from ordinary content: a
+ * pointer when it ends within MAX_POINTER_BYTES and parses, otherwise the
+ * bytes read so far and an iterator for the rest.
+ */
+async function classify(
+  content: AsyncIterable<Uint8Array>,
+): Promise<
+  | { pointer: LfsPointer; bytes: Buffer }
+  | { pointer?: undefined; bytes: Buffer; rest: AsyncIterator<Uint8Array> | undefined }
+> {
+  const iterator = content[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let size = 0;
+  while (size <= MAX_POINTER_BYTES) {
+    const next = await iterator.next();
+    if (next.done) {
+      const bytes = Buffer.concat(head);
+      const parsed = parsePointer(bytes);
+      return parsed.ok ? { pointer: parsed.pointer, bytes } : { bytes, rest: undefined };
+    }
+    head.push(Buffer.from(next.value));
+    size += next.value.length;
+  }
+  return { bytes: Buffer.concat(head), rest: iterator };
+}
+
+/** The smudge filter for one file: the content behind a pointer, or the input unchanged. */
+export async function smudge(
+  store: GitMediaStore,
+  content: AsyncIterable<Uint8Array>,
+  write: (data: Uint8Array) => Promise<void>,
+  options: SmudgeOptions = {},
+): Promise<void> {
+  await smudgeClassified(store, await classify(content), write, options);
+}
+
+async function smudgeClassified(
+  store: GitMediaStore,
+  input: Awaited<ReturnType<typeof classify>>,
+  write: (data: Uint8Array) => Promise<void>,
+  options: SmudgeOptions,
+): Promise<void> {
+  if (!input.pointer || options.skip) {
+    await write(input.bytes);
+    if (!input.pointer && input.rest) {
+      for (let next = await input.rest.next(); !next.done; next = await input.rest.next())
+        await write(next.value);
+    }
+    return;
+  }
+  const found = await store.ensure(input.pointer, options.fetch);
+  await store.writeContent(found, write);
+}
+
+export interface FilterProcessOptions extends SmudgeOptions {
+  /** Delayed downloads running at once. */
+  readonly parallel?: number | undefined;
+  /** Called with each failure's message (the CLI prints it on stderr, which Git shows). */
+  readonly report?: ((message: string) => void) | undefined;
+}
+
+/** The packets of one file's content, up to its flush; drained if the reader stops early. */
+class ContentPackets implements AsyncIterable<Uint8Array> {
+  readonly #reader: PktReader;
+  #finished = false;
+
+  constructor(reader: PktReader) {
+    this.#reader = reader;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    while (!this.#finished) {
+      const packet = await this.#reader.read();
+      if (packet === undefined) throw pktError('input ended inside file content');
+      if (packet === null) {
+        this.#finished = true;
+        return;
+      }
+      yield packet;
+    }
+  }
+
+  async drain(): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    for await (const _ of this) {
+      /* discard */
+    }
+  }
+}
+
+interface Delayed {
+  readonly pathname: string;
+  readonly pointer: LfsPointer;
+  readonly done: Promise<unknown>;
+  settled: boolean;
+}
+
+/**
+ * Serves Git's long-running filter protocol (version 2) on `input`/`output`
+ * until Git closes the pipe. Returns the number of files filtered.
+ */
+export async function serveFilterProcess(
+  store: GitMediaStore,
+  input: Readable,
+  output: Writable,
+  options: FilterProcessOptions = {},
+): Promise<{ cleaned: number; smudged: number; delayed: number }> {
+  const reader = new PktReader(input);
+  const writer = new PktWriter(output);
+  const report = options.report ?? (() => undefined);
+  const counts = { cleaned: 0, smudged: 0, delayed: 0 };
+
+  const hello = await reader.readList();
+  if (!hello || hello[0] !== 'git-filter-client' || !hello.includes('version=2')) {
+    throw pktError(`unexpected handshake ${JSON.stringify(hello)}`);
+  }
+  await writer.list(['git-filter-server', 'version=2']);
+  const offered = (await reader.readList()) ?? [];
+  const supported = ['capability=clean', 'capability=smudge', 'capability=delay'];
+  await writer.list(supported.filter((c) => offered.includes(c)));
+  const canDelay = offered.includes('capability=delay');
+
+  const parallel = options.parallel ?? 4;
+  const delayed = new Map<string, Delayed>();
+  let running = 0;
+  const slots: (() => void)[] = [];
+  let wake: (() => void) | undefined;
+  const startDelayed = (pathname: string, pointer: LfsPointer): void => {
+    const entry: Delayed = {
+      pathname,
+      pointer,
+      settled: false,
+      done: (async () => {
+        while (running >= parallel) await new Promise<void>((resolve) => slots.push(resolve));
+        running++;
+        try {
+          await store.ensure(pointer, options.fetch);
+        } finally {
+          running--;
+          slots.shift()?.();
+        }
+      })(),
+    };
+    entry.done
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        entry.settled = true;
+        wake?.();
+      });
+    delayed.set(pathname, entry);
+  };
+
+  /** Sends content through `produce`, then the trailing status (error if it failed midway). */
+  const answer = async (
+    pathname: string,
+    produce: (write: (data: Uint8Array) => Promise<void>) => Promise<void>,
+  ): Promise<boolean> => {
+    let started = false;
+    try {
+      await produce(async (data) => {
+        if (!started) {
+          started = true;
+          await writer.list(['status=success']);
+        }
+        await writer.content(data);
+      });
+    } catch (error) {
+      report(`${pathname}: ${error instanceof Error ? error.message : String(error)}`);
+      if (started) {
+        await writer.flush();
+        await writer.list(['status=error']);
+      } else {
+        await writer.list(['status=error']);
+      }
+      return false;
+    }
+    if (!started) await writer.list(['status=success']);
+    await writer.flush();
+    await writer.flush();
+    return true;
+  };
+
+  for (;;) {
+    const request = await reader.readList();
+    if (request === undefined) break;
+    const fields = new Map<string, string>();
+    for (const line of request) {
+      const eq = line.indexOf('=');
+      if (eq > 0) fields.set(line.slice(0, eq), line.slice(eq + 1));
+    }
+    const command = fields.get('command');
+    const pathname = fields.get('pathname') ?? '';
+    if (command === 'list_available_blobs') {
+      // Block until at least one delayed file is ready (or none is left).
+      while (delayed.size > 0 && ![...delayed.values()].some((d) => d.settled)) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+      const ready = [...delayed.values()].filter((d) => d.settled).map((d) => d.pathname);
+      await writer.list(ready.map((p) => `pathname=${p}`));
+      await writer.list(['status=success']);
+      continue;
+    }
+    const content = new ContentPackets(reader);
+    if (command === 'clean') {
+      let pointer: Buffer | undefined;
+      try {
+        pointer = await store.clean(content, pathname);
+      } catch (error) {
+        await content.drain();
+        report(`${pathname}: ${error instanceof Error ? error.message : String(error)}`);
+        await writer.list(['status=error']);
+        continue;
+      }
+      counts.cleaned++;
+      await answer(pathname, (write) => write(pointer));
+    } else if (command === 'smudge') {
+      const earlier = delayed.get(pathname);
+      if (earlier) {
+        // Git asks again for a file it was told was delayed: its content is local now.
+        await content.drain();
+        delayed.delete(pathname);
+        const ok = await answer(pathname, async (write) => {
+          await earlier.done;
+          await store.writeContent(await store.ensure(earlier.pointer), write);
+        });
+        if (ok) counts.smudged++;
+        continue;
+      }
+      const wantsDelay = canDelay && fields.get('can-delay') === '1';
+      let input: Awaited<ReturnType<typeof classify>>;
+      try {
+        input = await classify(content);
+      } catch (error) {
+        await content.drain();
+        throw error;
+      }
+      if (
+        wantsDelay &&
+        input.pointer &&
+        input.pointer.size > 0 &&
+        options.fetch &&
+        !options.skip &&
+        !(await store.locate(input.pointer.oid)) &&
+        !(await exists(store.gitLfsPath(input.pointer.oid)))
+      ) {
+        // Content to download: fetched in the background, several at a time.
+        startDelayed(pathname, input.pointer);
+        counts.delayed++;
+        await writer.list(['status=delayed']);
+        continue;
+      }
+      const ok = await answer(pathname, (write) => smudgeClassified(store, input, write, options));
+      await content.drain();
+      if (ok) counts.smudged++;
+    } else {
+      await content.drain();
+      report(`unknown filter command ${JSON.stringify(command)}`);
+      await writer.list(['status=error']);
+    }
+  }
+  return counts;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await fs.stat(file).catch(() => undefined)) !== undefined;
+}
