@@ -63,10 +63,14 @@ export class BackendRepo implements ObjectReader {
 
   /** The object's type from its header, or undefined when it is not stored. */
   async typeOf(id: ObjectId): Promise<ObjectTypeName | undefined> {
+    return (await this.header(id))?.type;
+  }
+
+  /** The object's header (type, codec, size), or undefined when it is not stored. */
+  async header(id: ObjectId): Promise<ReturnType<typeof decodeHeader> | undefined> {
     if (!isObjectId(id)) return undefined;
     try {
-      const header = await this.backend.getRange(objectKey(id), 0, HEADER_SIZE);
-      return decodeHeader(id, header).type;
+      return decodeHeader(id, await this.backend.getRange(objectKey(id), 0, HEADER_SIZE));
     } catch (error) {
       if (isStorageError(error, 'STORAGE_NOT_FOUND')) return undefined;
       throw error;

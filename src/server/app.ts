@@ -40,6 +40,7 @@ import { AuditLog } from '../security/audit.ts';
 import { issueAccessToken, looksLikeJwt, verifyAccessToken } from '../security/jwt.ts';
 import { FsBackend } from '../storage/fs-backend.ts';
 import type { StorageBackend } from '../storage/backend.ts';
+import { LFS_MEDIA_TYPE, registerLfsRoutes } from './lfs-api.ts';
 import { ServerMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -64,6 +65,8 @@ export interface ServerOptions {
   /** The storage of one repository; by default the folder `<root>/<name>`. */
   readonly backendFor?: (name: string) => StorageBackend;
   readonly tokenTtlSeconds?: number | undefined;
+  /** Largest Git LFS object accepted (bytes). */
+  readonly maxLfsObjectBytes?: number | undefined;
 }
 
 interface Identity {
@@ -78,6 +81,10 @@ type Needed = Scope | 'none';
 declare module 'fastify' {
   interface FastifyContextConfig {
     readonly scope?: Needed;
+    /** A Git LFS API route (server/lfs-api.ts): `.git` suffix, Basic challenge, LFS error bodies. */
+    readonly lfs?: boolean;
+    /** The handler reads the body as a stream (no buffering, no size cap here). */
+    readonly streamBody?: boolean;
   }
   interface FastifyRequest {
     identity?: Identity | undefined;
@@ -95,6 +102,7 @@ const DEFAULTS = {
   maxPackBytes: 1024 * 1024 * 1024,
   maxJsonBytes: 16 * 1024 * 1024,
   tokenTtlSeconds: 900,
+  maxLfsObjectBytes: 1024 ** 4,
 };
 
 /** An error Fastify answers with `statusCode` (body parsing happens before our handlers). */
@@ -170,7 +178,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Chunk and manifest uploads: read into a reused buffer of the declared
   // length (protocol/buffer-pool.ts), given back once the request is answered.
   const bodies = new BufferPool(CHUNK_BODY_BYTES, 16);
+  app.addContentTypeParser(
+    LFS_MEDIA_TYPE,
+    { parseAs: 'string', bodyLimit: settings.maxJsonBytes },
+    (_request, body, done) => {
+      try {
+        done(null, JSON.parse(body as string));
+      } catch {
+        done(statusError(400, 'BAD_JSON', 'the body is not valid JSON'));
+      }
+    },
+  );
   app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
+    // Git LFS uploads go to their handler as a stream, whatever their size.
+    if (request.routeOptions.config.streamBody) return done(null, payload);
     const limit = request.routeOptions.bodyLimit ?? settings.maxChunkBytes;
     const declared = Number(request.headers['content-length']);
     if (!Number.isSafeInteger(declared) || declared < 0) {
@@ -248,9 +269,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const identify = async (request: FastifyRequest): Promise<Identity | undefined> => {
     const header = request.headers.authorization;
     if (header === undefined) return undefined;
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) return deny(request, 401, 'malformed Authorization header (expected Bearer)');
-    const token = match[1]!;
+    const match = /^(Bearer|Basic)\s+(\S+)\s*$/i.exec(header);
+    if (!match)
+      return deny(request, 401, 'malformed Authorization header (expected Bearer or Basic)');
+    // HTTP Basic (what Git's credential helpers give git-lfs): the password is the key.
+    const basic = match[1]!.toLowerCase() === 'basic';
+    const decoded = basic ? Buffer.from(match[2]!, 'base64').toString('utf8') : match[2]!;
+    const token = basic ? decoded.slice(decoded.indexOf(':') + 1) : decoded;
+    if (token === '') return deny(request, 401, 'empty credential');
     if (looksLikeJwt(token)) {
       const cached = verifiedJwts.get(token);
       if (cached) return cached;
@@ -278,19 +304,27 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const ipWait = ipLimiter.take(request.ip);
     if (ipWait > 0) throw rateLimited(ipWait, 'ip');
     const needed = request.routeOptions.config.scope ?? 'none';
+    const lfs = request.routeOptions.config.lfs === true;
     const params = request.params as { repo?: string } | undefined;
     if (params?.repo !== undefined) {
-      if (!isRepoName(params.repo)) {
+      // Git LFS clients address `<repo>.git/info/lfs`.
+      const name = lfs && params.repo.endsWith('.git') ? params.repo.slice(0, -4) : params.repo;
+      if (!isRepoName(name)) {
         throw httpError(400, 'BAD_REPO_NAME', 'invalid repository name');
       }
-      request.repoName = params.repo;
+      request.repoName = name;
     }
     if (needed === 'none') return;
     const identity = await identify(request);
     request.identity = identity;
     if (identity === undefined) {
       if (needed === 'read' && options.allowAnonymousRead) return;
-      reply.header('www-authenticate', 'Bearer realm="mediagit"');
+      if (lfs) {
+        reply.header('lfs-authenticate', 'Basic realm="mediagit"');
+        reply.header('www-authenticate', 'Basic realm="mediagit"');
+      } else {
+        reply.header('www-authenticate', 'Bearer realm="mediagit"');
+      }
       return deny(request, 401, 'authentication required');
     }
     const keyWait = keyLimiter.take(identity.keyId);
@@ -337,9 +371,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const retryAfter = error.data['retryAfter'];
       if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
       if (status >= 500) request.log.error(error);
-      return reply.status(status).send({
-        error: { code: error.code, message: status >= 500 ? 'internal error' : error.message },
-      });
+      const message = status >= 500 ? 'internal error' : error.message;
+      if (request.routeOptions.config?.lfs) {
+        // The Git LFS API's error body: git-lfs prints `message`.
+        return reply
+          .status(status)
+          .header('content-type', LFS_MEDIA_TYPE)
+          .send(JSON.stringify({ message, code: error.code }));
+      }
+      return reply.status(status).send({ error: { code: error.code, message } });
     }
     const status = (error as { statusCode?: number }).statusCode ?? 500;
     const code = (error as { code?: string }).code ?? 'INTERNAL';
@@ -575,6 +615,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       return { results };
     },
   );
+
+  registerLfsRoutes(app, {
+    serviceFor,
+    deny,
+    transferToken: async (identity, ttl) =>
+      (await issueAccessToken(jwtSecret, identity, ttl)).token,
+    tmpDir: path.join(root, SERVER_STATE_DIR, 'tmp'),
+    audit,
+    maxObjectBytes: options.maxLfsObjectBytes ?? DEFAULTS.maxLfsObjectBytes,
+  });
 
   app.addHook('onClose', async () => {
     await audit.close();

@@ -1,0 +1,170 @@
+/**
+ * Git LFS objects in a server repository: a whole file named by its SHA-256
+ * (the LFS OID), stored as MediaGit content so every version shares chunks
+ * with the others. Uploads are streamed to a temp file, checked against
+ * their OID and size, then cut and stored like `mediagit add` stores a file;
+ * a file stored whole is the blob named by its OID, a chunked one is its
+ * manifest plus the key `lfs/<2 hex>/<62 hex>` naming that manifest (the
+ * same key `PUT manifests/:oid` writes), put last so that an OID is
+ * visible only once all its objects are.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { MediaGitError } from '../errors.ts';
+import { DEFAULT_CHUNK_THRESHOLD, FileStore } from '../odb/file-store.ts';
+import { decodeManifest, type Manifest } from '../odb/manifest.ts';
+import { isObjectId, type ObjectId } from '../odb/object-id.ts';
+import { ObjectStore } from '../odb/object-store.ts';
+import { profileFor } from '../repo/stage.ts';
+import { tempName } from '../storage/durable-file.ts';
+import { FsBackend } from '../storage/fs-backend.ts';
+import type { BackendRepo } from './backend-repo.ts';
+
+export function lfsObjectKey(oid: ObjectId): string {
+  return `lfs/${oid.slice(0, 2)}/${oid.slice(2)}`;
+}
+
+/** Where an LFS object's content is. */
+export type LfsContent =
+  | { readonly kind: 'blob'; readonly id: ObjectId; readonly size: number }
+  | {
+      readonly kind: 'manifest';
+      readonly id: ObjectId;
+      readonly size: number;
+      readonly manifest: Manifest;
+    };
+
+function badUpload(message: string, status = 422): MediaGitError {
+  return new MediaGitError('LFS_BAD_UPLOAD', message, { kind: 'user', data: { status } });
+}
+
+/** The stored content with this OID, or undefined. */
+export async function findLfsObject(
+  repo: BackendRepo,
+  oid: ObjectId,
+): Promise<LfsContent | undefined> {
+  if (!isObjectId(oid)) return undefined;
+  let manifestId: string | undefined;
+  try {
+    manifestId = Buffer.from(await repo.backend.get(lfsObjectKey(oid)))
+      .toString('utf8')
+      .trim();
+  } catch (error) {
+    if (!(error instanceof MediaGitError && error.code === 'STORAGE_NOT_FOUND')) throw error;
+  }
+  if (manifestId !== undefined && isObjectId(manifestId)) {
+    const record = await repo.read(manifestId);
+    const manifest = decodeManifest(manifestId, record.data);
+    return { kind: 'manifest', id: manifestId, size: manifest.size, manifest };
+  }
+  const header = await repo.header(oid);
+  if (header?.type === 'blob') return { kind: 'blob', id: oid, size: header.rawSize };
+  return undefined;
+}
+
+/**
+ * Hands the content's bytes, in order and verified, to `write` (which must
+ * be done with each piece when its promise settles).
+ */
+export async function streamLfsObject(
+  repo: BackendRepo,
+  content: LfsContent,
+  write: (data: Uint8Array) => Promise<void>,
+): Promise<void> {
+  if (content.kind === 'blob') {
+    await write((await repo.read(content.id)).data);
+    return;
+  }
+  // One chunk read ahead of the one being sent.
+  const chunks = content.manifest.chunks;
+  let next = chunks[0] ? repo.read(chunks[0].id).then((r) => r.data) : undefined;
+  for (let i = 0; next; i++) {
+    const data = await next;
+    next = chunks[i + 1] ? repo.read(chunks[i + 1]!.id).then((r) => r.data) : undefined;
+    next?.catch(() => undefined);
+    await write(data);
+  }
+}
+
+/**
+ * Stores an uploaded object: `body` is streamed to a temp file under
+ * `tmpDir`, refused unless it is exactly `size` bytes hashing to `oid`,
+ * then stored as MediaGit objects. Nothing of a refused upload remains.
+ */
+export async function receiveLfsObject(
+  repo: BackendRepo,
+  oid: ObjectId,
+  size: number,
+  body: Readable,
+  tmpDir: string,
+): Promise<{ stored: boolean }> {
+  await fs.mkdir(tmpDir, { recursive: true });
+  const tmp = tempName(tmpDir, 'lfs-upload');
+  const handle = await fs.open(tmp, 'wx', 0o600);
+  try {
+    const sha = createHash('sha256');
+    let received = 0;
+    for await (const part of body as AsyncIterable<Buffer>) {
+      received += part.length;
+      if (received > size)
+        throw badUpload(`upload of ${oid} is longer than its ${size} bytes`, 400);
+      sha.update(part);
+      let at = 0;
+      while (at < part.length) at += (await handle.write(part, at, part.length - at)).bytesWritten;
+    }
+    await handle.close();
+    if (received !== size)
+      throw badUpload(`upload of ${oid} ended after ${received} of ${size} bytes`, 400);
+    if (sha.digest('hex') !== oid) throw badUpload(`uploaded content does not hash to ${oid}`);
+    if (await findLfsObject(repo, oid)) return { stored: false };
+    await storeFile(repo, tmp, oid, tmpDir);
+    return { stored: true };
+  } finally {
+    await handle.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Cuts and stores a verified file. A repository on the file backend is an
+ * object store itself (the same `objects/<2>/<62>` layout), so chunks are
+ * written in place, skipping those already there; any other backend gets
+ * them through a staging store, object by object.
+ */
+async function storeFile(
+  repo: BackendRepo,
+  file: string,
+  oid: ObjectId,
+  tmpDir: string,
+): Promise<void> {
+  const backend = repo.backend;
+  const direct = backend instanceof FsBackend;
+  const staging = direct
+    ? new ObjectStore(path.join(backend.root, 'objects'), path.join(backend.root, '.tmp'))
+    : new ObjectStore(tempName(tmpDir, 'lfs-staging'), tmpDir);
+  await fs.mkdir(staging.tmpDir, { recursive: true });
+  const files = new FileStore(staging);
+  try {
+    const stored = await files.storeFile(file, {
+      chunkThreshold: DEFAULT_CHUNK_THRESHOLD,
+      // Loose objects only (the server reads no packs), never deltas (every
+      // record a server holds decodes on its own).
+      packThreshold: Number.POSITIVE_INFINITY,
+      profile: (head, fileSize) => profileFor(head, '', fileSize, true),
+    });
+    if (stored.sha256 !== oid) throw badUpload(`stored content does not hash to ${oid}`, 500);
+    await staging.flush();
+    if (!direct) {
+      for await (const id of staging.listLoose()) {
+        if (!(await repo.has(id))) await repo.putVerified(id, await staging.readRecord(id));
+      }
+    }
+    if (stored.kind === 'manifest')
+      await backend.put(lfsObjectKey(oid), Buffer.from(`${stored.id}\n`));
+  } finally {
+    await files.close();
+    if (!direct) await fs.rm(staging.objectsDir, { recursive: true, force: true });
+  }
+}

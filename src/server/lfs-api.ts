@@ -1,0 +1,292 @@
+/**
+ * The Git LFS HTTP API on `mediagit serve` (docs/git-interop.md), so a stock
+ * `git lfs` client can push to and pull from a MediaGit server:
+ *
+ *   POST /:repo[.git]/info/lfs/objects/batch      Batch API, `basic` transfer
+ *   PUT  /:repo[.git]/info/lfs/objects/:oid       upload action (streamed)
+ *   GET  /:repo[.git]/info/lfs/objects/:oid       download action (streamed)
+ *   POST /:repo[.git]/info/lfs/verify             verify action
+ *   POST /:repo[.git]/info/lfs/locks              File Locking API: create,
+ *   GET  /:repo[.git]/info/lfs/locks              list,
+ *   POST /:repo[.git]/info/lfs/locks/verify       verify before a push,
+ *   POST /:repo[.git]/info/lfs/locks/:id/unlock   delete
+ *
+ * Uploaded objects are stored as MediaGit content (protocol/lfs-objects.ts),
+ * deduplicated chunk by chunk with everything else in the repository. The
+ * same credentials apply as everywhere: an API key or JWT as `Bearer`, or as
+ * the password of HTTP Basic (what Git credential helpers hand to git-lfs).
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { MediaGitError } from '../errors.ts';
+import { isObjectId } from '../odb/object-id.ts';
+import { findLfsObject, receiveLfsObject, streamLfsObject } from '../protocol/lfs-objects.ts';
+import { checkLockPath, LockStore, type FileLock } from '../protocol/lock-store.ts';
+import type { RepoService } from '../protocol/service.ts';
+import { scopeAllows, type Scope } from '../security/api-keys.ts';
+import type { AuditLog } from '../security/audit.ts';
+
+export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
+const ACTION_TTL_SECONDS = 3600;
+const LOCK_PAGE_DEFAULT = 100;
+const LOCK_PAGE_MAX = 1000;
+
+export interface LfsIdentity {
+  readonly user: string;
+  readonly keyId: string;
+  readonly repo: string;
+  readonly scope: Scope;
+}
+
+export interface LfsContext {
+  readonly serviceFor: (name: string) => Promise<RepoService>;
+  readonly deny: (request: FastifyRequest, status: 401 | 403, reason: string) => Promise<never>;
+  /** A short-lived JWT for the transfer actions of a batch answer. */
+  readonly transferToken: (identity: LfsIdentity, ttlSeconds: number) => Promise<string>;
+  readonly tmpDir: string;
+  readonly audit: AuditLog;
+  readonly maxObjectBytes: number;
+}
+
+function lfsError(status: number, message: string): MediaGitError {
+  return new MediaGitError('LFS_ERROR', message, { kind: 'user', data: { status } });
+}
+
+interface BatchRequest {
+  operation?: unknown;
+  transfers?: unknown;
+  objects?: unknown;
+  hash_algo?: unknown;
+}
+
+function lockOwner(request: FastifyRequest): string {
+  return request.identity?.user ?? 'anonymous';
+}
+
+export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
+  const lfs = (scope: Scope | 'none') => ({ config: { scope, lfs: true } }) as const;
+  const repoOf = (request: FastifyRequest): Promise<RepoService> =>
+    ctx.serviceFor(request.repoName!);
+  const base = (request: FastifyRequest): string =>
+    `${request.protocol}://${request.headers.host ?? 'localhost'}/${request.repoName!}.git/info/lfs`;
+  const json = (reply: FastifyReply, status: number, value: unknown) =>
+    reply.status(status).header('content-type', LFS_MEDIA_TYPE).send(JSON.stringify(value));
+  const needWrite = async (request: FastifyRequest): Promise<void> => {
+    const identity = request.identity;
+    if (!identity) await ctx.deny(request, 401, 'authentication required');
+    else if (!scopeAllows(identity.scope, 'write')) {
+      await ctx.deny(request, 403, `this key has ${identity.scope} access; write is needed`);
+    }
+  };
+
+  app.post('/:repo/info/lfs/objects/batch', lfs('read'), async (request, reply) => {
+    const body = (request.body ?? {}) as BatchRequest;
+    const operation = body.operation;
+    if (operation !== 'download' && operation !== 'upload') {
+      throw lfsError(422, 'operation must be "download" or "upload"');
+    }
+    if (
+      body.transfers !== undefined &&
+      !(Array.isArray(body.transfers) && body.transfers.includes('basic'))
+    ) {
+      throw lfsError(422, 'only the "basic" transfer is supported');
+    }
+    if (body.hash_algo !== undefined && body.hash_algo !== 'sha256') {
+      throw lfsError(409, 'only the sha256 hash algorithm is supported');
+    }
+    if (!Array.isArray(body.objects)) throw lfsError(422, 'objects must be a list');
+    if (body.objects.length > 10_000) throw lfsError(413, 'at most 10000 objects per batch');
+    if (operation === 'upload') await needWrite(request);
+    const service = await repoOf(request);
+    const identity = request.identity;
+    const header = identity
+      ? { Authorization: `Bearer ${await ctx.transferToken(identity, ACTION_TTL_SECONDS)}` }
+      : undefined;
+    const href = base(request);
+    const objects = await Promise.all(
+      (body.objects as { oid?: unknown; size?: unknown }[]).map(async (object) => {
+        const oid = typeof object?.oid === 'string' ? object.oid : '';
+        const size = object?.size;
+        if (
+          !isObjectId(oid) ||
+          typeof size !== 'number' ||
+          !Number.isSafeInteger(size) ||
+          size < 0
+        ) {
+          return { oid, size, error: { code: 422, message: 'invalid oid or size' } };
+        }
+        const found = await findLfsObject(service.repo, oid);
+        if (found && found.size !== size) {
+          return {
+            oid,
+            size,
+            error: { code: 422, message: `the object is ${found.size} bytes, not ${size}` },
+          };
+        }
+        const action = (url: string) => ({
+          href: url,
+          ...(header ? { header } : {}),
+          expires_in: ACTION_TTL_SECONDS,
+        });
+        if (operation === 'download') {
+          if (!found) return { oid, size, error: { code: 404, message: 'Object does not exist' } };
+          return {
+            oid,
+            size,
+            authenticated: true,
+            actions: { download: action(`${href}/objects/${oid}`) },
+          };
+        }
+        if (size > ctx.maxObjectBytes) {
+          return {
+            oid,
+            size,
+            error: { code: 413, message: `objects over ${ctx.maxObjectBytes} bytes are refused` },
+          };
+        }
+        if (found) return { oid, size, authenticated: true };
+        return {
+          oid,
+          size,
+          authenticated: true,
+          actions: { upload: action(`${href}/objects/${oid}`), verify: action(`${href}/verify`) },
+        };
+      }),
+    );
+    return json(reply, 200, { transfer: 'basic', objects, hash_algo: 'sha256' });
+  });
+
+  app.put(
+    '/:repo/info/lfs/objects/:oid',
+    { config: { scope: 'write', lfs: true, streamBody: true } },
+    async (request, reply) => {
+      const oid = (request.params as { oid: string }).oid;
+      if (!isObjectId(oid)) throw lfsError(422, 'not a SHA-256 object ID');
+      const size = Number(request.headers['content-length']);
+      if (!Number.isSafeInteger(size) || size < 0)
+        throw lfsError(411, 'a Content-Length is required');
+      if (size > ctx.maxObjectBytes)
+        throw lfsError(413, `objects over ${ctx.maxObjectBytes} bytes are refused`);
+      const body = request.body as Readable | undefined;
+      if (!body || typeof (body as { pipe?: unknown }).pipe !== 'function') {
+        throw lfsError(415, 'send the object as application/octet-stream');
+      }
+      const service = await repoOf(request);
+      const { stored } = await receiveLfsObject(service.repo, oid, size, body, ctx.tmpDir);
+      return reply.status(200).send({ oid, size, stored });
+    },
+  );
+
+  app.get('/:repo/info/lfs/objects/:oid', lfs('read'), async (request, reply) => {
+    const oid = (request.params as { oid: string }).oid;
+    const service = await repoOf(request);
+    const found = isObjectId(oid) ? await findLfsObject(service.repo, oid) : undefined;
+    if (!found) throw lfsError(404, 'Object does not exist');
+    const out = new PassThrough({ highWaterMark: 8 * 1024 * 1024 });
+    void streamLfsObject(service.repo, found, async (data) => {
+      if (!out.write(data)) await new Promise((resolve) => out.once('drain', resolve));
+    }).then(
+      () => out.end(),
+      (error: unknown) => {
+        request.log.error(error);
+        out.destroy(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+    return reply
+      .header('content-type', 'application/octet-stream')
+      .header('content-length', found.size)
+      .send(out);
+  });
+
+  app.post('/:repo/info/lfs/verify', lfs('write'), async (request, reply) => {
+    const { oid, size } = (request.body ?? {}) as { oid?: unknown; size?: unknown };
+    const service = await repoOf(request);
+    const found =
+      typeof oid === 'string' && isObjectId(oid)
+        ? await findLfsObject(service.repo, oid)
+        : undefined;
+    if (!found || found.size !== size) throw lfsError(404, 'Object does not exist');
+    return json(reply, 200, {});
+  });
+
+  const locksOf = async (request: FastifyRequest): Promise<LockStore> =>
+    new LockStore((await repoOf(request)).repo);
+  const page = (locks: FileLock[], cursor: unknown, limit: unknown) => {
+    const start = cursor === undefined || cursor === '' ? 0 : Number(cursor);
+    const size = limit === undefined || limit === '' ? LOCK_PAGE_DEFAULT : Number(limit);
+    if (!Number.isSafeInteger(start) || start < 0) throw lfsError(422, 'bad cursor');
+    if (!Number.isSafeInteger(size) || size < 1) throw lfsError(422, 'bad limit');
+    const count = Math.min(size, LOCK_PAGE_MAX);
+    const slice = locks.slice(start, start + count);
+    const next = start + count < locks.length ? String(start + count) : undefined;
+    return { slice, next };
+  };
+
+  app.post('/:repo/info/lfs/locks', lfs('write'), async (request, reply) => {
+    const { path } = (request.body ?? {}) as { path?: unknown };
+    const store = await locksOf(request);
+    const { created, lock } = await store.create(checkLockPath(path), lockOwner(request));
+    await ctx.audit.append({
+      action: 'lock',
+      outcome: created ? 'ok' : 'denied',
+      user: lockOwner(request),
+      ...(request.identity ? { keyId: request.identity.keyId } : {}),
+      repo: request.repoName!,
+      ip: request.ip,
+      reason: `${lock.path} (lock ${lock.id})`,
+    });
+    if (!created) return json(reply, 409, { lock, message: 'already created lock' });
+    return json(reply, 201, { lock });
+  });
+
+  app.get('/:repo/info/lfs/locks', lfs('read'), async (request, reply) => {
+    const query = request.query as Record<string, string | undefined>;
+    let locks = await (await locksOf(request)).list();
+    if (query['path']) locks = locks.filter((lock) => lock.path === query['path']);
+    if (query['id']) locks = locks.filter((lock) => lock.id === query['id']);
+    const { slice, next } = page(locks, query['cursor'], query['limit']);
+    return json(reply, 200, { locks: slice, ...(next ? { next_cursor: next } : {}) });
+  });
+
+  app.post('/:repo/info/lfs/locks/verify', lfs('write'), async (request, reply) => {
+    const body = (request.body ?? {}) as { cursor?: unknown; limit?: unknown };
+    const { slice, next } = page(await (await locksOf(request)).list(), body.cursor, body.limit);
+    const me = lockOwner(request);
+    return json(reply, 200, {
+      ours: slice.filter((lock) => lock.owner.name === me),
+      theirs: slice.filter((lock) => lock.owner.name !== me),
+      ...(next ? { next_cursor: next } : {}),
+    });
+  });
+
+  app.post('/:repo/info/lfs/locks/:id/unlock', lfs('write'), async (request, reply) => {
+    const id = (request.params as { id: string }).id;
+    const { force } = (request.body ?? {}) as { force?: unknown };
+    const store = await locksOf(request);
+    const lock = await store.find(id);
+    if (!lock) throw lfsError(404, `no lock with ID ${id}`);
+    const me = lockOwner(request);
+    if (lock.owner.name !== me) {
+      if (force !== true) {
+        throw lfsError(
+          403,
+          `${lock.path} is locked by ${lock.owner.name}; only they can unlock it (or an admin, with --force)`,
+        );
+      }
+      if (!request.identity || !scopeAllows(request.identity.scope, 'admin')) {
+        throw lfsError(403, `unlocking ${lock.owner.name}'s lock needs an admin key`);
+      }
+    }
+    await store.remove(lock);
+    await ctx.audit.append({
+      action: 'unlock',
+      outcome: 'ok',
+      user: me,
+      ...(request.identity ? { keyId: request.identity.keyId } : {}),
+      repo: request.repoName!,
+      ip: request.ip,
+      reason: `${lock.path} (lock ${lock.id}${lock.owner.name !== me ? `, forced, owner ${lock.owner.name}` : ''})`,
+    });
+    return json(reply, 200, { lock });
+  });
+}
