@@ -8,8 +8,10 @@ import { MediaGitError } from '../errors.ts';
 import { decodeCommit } from '../odb/commit.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { decodeRecord, recordType } from '../odb/record.ts';
+import { decodeTree } from '../odb/tree.ts';
 import { isValidRefName } from '../repo/refs.ts';
 import { BackendRepo } from './backend-repo.ts';
+import { LockStore, type FileLock } from './lock-store.ts';
 import { collectObjects } from './reachability.ts';
 import { decodeTransferPack, encodeTransferPack } from './transfer-pack.ts';
 
@@ -38,7 +40,13 @@ export interface RefUpdate {
 }
 
 export type RefRejection =
-  'stale' | 'non-fast-forward' | 'protected' | 'already-exists' | 'missing-objects' | 'invalid';
+  | 'stale'
+  | 'non-fast-forward'
+  | 'protected'
+  | 'already-exists'
+  | 'missing-objects'
+  | 'invalid'
+  | 'locked';
 
 export interface RefUpdateResult {
   readonly ref: string;
@@ -134,14 +142,26 @@ export class RepoService {
     return { objects: entries.length, stored };
   }
 
-  /** Applies each update on its own (not atomically as a group), as Git does by default. */
-  async updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]> {
+  /**
+   * Applies each update on its own (not atomically as a group), as Git does
+   * by default. With `pusher`, a branch update that changes a file locked by
+   * someone else (lock-store.ts) is refused.
+   */
+  async updateRefs(updates: readonly RefUpdate[], pusher?: string): Promise<RefUpdateResult[]> {
     const results: RefUpdateResult[] = [];
-    for (const update of updates) results.push(await this.#updateRef(update));
+    let othersLocks: FileLock[] | undefined;
+    for (const update of updates) {
+      if (pusher !== undefined && update.ref.startsWith('refs/heads/') && update.new !== null) {
+        othersLocks ??= (await new LockStore(this.repo).list()).filter(
+          (lock) => lock.owner.name !== pusher,
+        );
+      }
+      results.push(await this.#updateRef(update, othersLocks ?? []));
+    }
     return results;
   }
 
-  async #updateRef(update: RefUpdate): Promise<RefUpdateResult> {
+  async #updateRef(update: RefUpdate, othersLocks: readonly FileLock[]): Promise<RefUpdateResult> {
     const { ref } = update;
     const reject = (reason: RefRejection, message: string): RefUpdateResult => ({
       ref,
@@ -185,9 +205,48 @@ export class RepoService {
         }
       }
     }
+    if (update.new !== null && othersLocks.length > 0 && ref.startsWith('refs/heads/')) {
+      // A new branch is compared with the branch HEAD names.
+      const head = await this.repo.head();
+      const base = currentId ?? (head ? ((await this.repo.readRef(head))?.id ?? null) : null);
+      const changed = await this.#changedLockedPaths(base, update.new, othersLocks);
+      if (changed.length > 0) {
+        return reject(
+          'locked',
+          `it changes files locked by others: ${changed.map((l) => `${l.path} (${l.owner.name})`).join(', ')}`,
+        );
+      }
+    }
     const swapped = await this.repo.casRef(ref, current?.etag, update.new);
     if (!swapped) return reject('stale', `${ref} changed while it was being updated`);
     return { ref, ok: true, old: currentId, new: update.new };
+  }
+
+  /** The locks whose path differs between the trees of two commits (`from` null: none). */
+  async #changedLockedPaths(
+    from: ObjectId | null,
+    to: ObjectId,
+    locks: readonly FileLock[],
+  ): Promise<FileLock[]> {
+    const entryAt = async (commit: ObjectId | null, filePath: string): Promise<string> => {
+      if (commit === null) return '';
+      let tree = decodeCommit(commit, (await this.repo.read(commit)).data).tree;
+      const parts = filePath.split('/');
+      for (let i = 0; i < parts.length; i++) {
+        const entries = decodeTree(tree, (await this.repo.read(tree)).data);
+        const entry = entries.find((e) => e.name === parts[i]);
+        if (!entry) return '';
+        if (i === parts.length - 1) return `${entry.mode} ${entry.id}`;
+        if (entry.kind !== 'tree') return '';
+        tree = entry.id;
+      }
+      return '';
+    };
+    const changed: FileLock[] = [];
+    for (const lock of locks) {
+      if ((await entryAt(from, lock.path)) !== (await entryAt(to, lock.path))) changed.push(lock);
+    }
+    return changed;
   }
 
   /** Undefined when `id` and everything it reaches are stored, else a reason. */

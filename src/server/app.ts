@@ -595,7 +595,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     { config: { scope: 'write' }, schema: { body: body(schemas.refUpdateRequest) } },
     async (request) => {
       const { updates } = request.body as { updates: RefUpdate[] };
-      const results: RefUpdateResult[] = await (await repoOf(request)).updateRefs(updates);
+      const results: RefUpdateResult[] = await (
+        await repoOf(request)
+      ).updateRefs(updates, request.identity?.user ?? 'anonymous');
       const identity = request.identity;
       for (const result of results)
         metrics.refUpdates.inc({ result: result.ok ? 'ok' : (result.reason ?? 'rejected') });

@@ -50,4 +50,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   filter: () => import('./filter.ts'),
   'filter-process': () => import('./filter-process.ts'),
   'pre-push': () => import('./pre-push.ts'),
+  lock: () => import('./lock.ts'),
+  unlock: () => import('./unlock.ts'),
+  locks: () => import('./locks.ts'),
 };

@@ -1,0 +1,64 @@
+/**
+ * The server `mediagit lock`, `unlock` and `locks` talk to: the Git LFS
+ * File Locking API (server/lfs-api.ts) of the repository's remote. In a
+ * MediaGit repository that is the remote's URL (`origin` unless --remote);
+ * in a Git repository using the MediaGit filter, its MediaGit remote
+ * (git/media-remote.ts). Paths are sent relative to the work tree root.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { MediaGitError } from '../errors.ts';
+import { locateGitRepo } from '../git/git-command.ts';
+import { lfsEndpoint, LfsClient } from '../git/lfs-client.ts';
+import { resolveMediaRemote } from '../git/media-remote.ts';
+import { findRemote } from '../repo/remote.ts';
+import type { Cli } from './context.ts';
+import { loadCredential } from './credentials.ts';
+
+export interface LockTarget {
+  readonly client: LfsClient;
+  /** The work tree root, for turning paths given on the command line into repository paths. */
+  readonly root: string | undefined;
+}
+
+export async function lockTarget(cli: Cli, remoteName = 'origin'): Promise<LockTarget> {
+  let url: string | undefined;
+  let root: string | undefined;
+  const repo = await cli.openRepo().catch(() => undefined);
+  if (repo) {
+    url = (await findRemote(repo, remoteName))?.url;
+    root = repo.workTree;
+    if (!url) {
+      throw new MediaGitError('NO_REMOTE', `no remote named ${remoteName}`, { kind: 'usage' });
+    }
+  } else {
+    const location = await locateGitRepo(cli.cwd, cli.env);
+    root = location.workTree;
+    const remote = await resolveMediaRemote(cli.cwd, cli.env, remoteName);
+    if (remote?.kind === 'http') url = remote.endpoint;
+  }
+  if (!url || !/^https?:\/\//i.test(url)) {
+    throw new MediaGitError(
+      'LOCKS_NEED_SERVER',
+      `file locks live on a MediaGit server; the remote ${url ?? remoteName} is not an http(s) URL`,
+      { kind: 'usage' },
+    );
+  }
+  const endpoint = lfsEndpoint(url);
+  const caFile = cli.env['MEDIAGIT_CA_FILE'];
+  const client = new LfsClient(endpoint, {
+    token: await loadCredential(cli, endpoint),
+    ...(caFile ? { ca: await fs.readFile(caFile) } : {}),
+  });
+  return { client, root };
+}
+
+/** A path given on the command line as a repository path ('/'-separated, from the root). */
+export function repositoryPath(cli: Cli, root: string | undefined, given: string): string {
+  if (!root) return given.split(path.sep).join('/');
+  const relative = path.relative(root, path.resolve(cli.cwd, given));
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new MediaGitError('PATH_OUTSIDE_REPO', `${given} is outside the repository`, { kind: 'usage' });
+  }
+  return relative.split(path.sep).join('/');
+}

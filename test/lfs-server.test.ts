@@ -1,0 +1,334 @@
+/**
+ * `mediagit serve` as a Git LFS server for the stock `git lfs` client (no
+ * MediaGit code on the client side): push and clone through the Batch API,
+ * chunk-level dedup of uploaded versions, the File Locking API and lock
+ * verification at push, credentials; then MediaGit's own filter and lock
+ * commands against the same server, and `mediagit push` refused for files
+ * locked by others.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { after, before, describe, it } from 'node:test';
+import { pseudoRandomBytes, writePseudoRandomFile } from './helpers.ts';
+import { GitWorld } from './git-world.ts';
+import { createToken, makeServerRoot, ServerProcess } from './server.ts';
+
+const MB = 1_000_000;
+const BIG = 500 * MB;
+
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/** Bytes of every file under `dir`. */
+async function storedBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await fs.stat(path.join(entry.parentPath, entry.name))).size;
+  }
+  return total;
+}
+
+/** `source` with `insert` put at `at`, written to `target` (streamed). */
+async function withInsert(
+  source: string,
+  target: string,
+  at: number,
+  insert: Buffer,
+): Promise<void> {
+  const out = createWriteStream(target);
+  await pipeline(createReadStream(source, { end: at - 1 }), out, { end: false });
+  await new Promise<void>((resolve, reject) =>
+    out.write(insert, (e) => (e ? reject(e) : resolve())),
+  );
+  await pipeline(createReadStream(source, { start: at }), out);
+}
+
+const helper = (user: string, key: string): string =>
+  `!f() { echo username=${user}; echo password=${key}; }; f`;
+
+describe('mediagit serve as a Git LFS server', () => {
+  let world: GitWorld;
+  let server: ServerProcess;
+  let root: string;
+  let lfsUrl: string;
+  let origin: string;
+  const keys: Record<string, string> = {};
+
+  before(async () => {
+    world = await GitWorld.create();
+    root = world.path('server');
+    await makeServerRoot(root, ['media']);
+    keys['alice'] = await createToken(root, 'alice', 'media', 'write');
+    keys['bob'] = await createToken(root, 'bob', 'media', 'write');
+    keys['reader'] = await createToken(root, 'reader', 'media', 'read');
+    server = await ServerProcess.start(root);
+    lfsUrl = `${server.url('media')}.git/info/lfs`;
+    origin = world.path('origin.git');
+    await world.git(['init', '-q', '--bare', origin], world.root);
+    await world.git(['lfs', 'install', '--skip-repo'], world.root);
+  });
+  after(async () => {
+    await server.stop();
+    await world.cleanup();
+  });
+
+  /** A clone of the Git origin acting as `user` (credentials by a credential helper). */
+  const cloneAs = async (
+    user: string,
+    dir: string,
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<string> => {
+    const target = world.path(dir);
+    await world.git(
+      ['-c', `credential.helper=${helper(user, keys[user]!)}`, 'clone', '-q', origin, target],
+      world.root,
+      { env },
+    );
+    await world.git(['config', 'credential.helper', helper(user, keys[user]!)], target);
+    return target;
+  };
+
+  it('git lfs pushes two versions of a 500 MB file; the server stores them in < 1.05x the size; a clone gets them back', async (t) => {
+    const alice = world.path('alice');
+    await world.git(['init', '-q', alice], world.root);
+    await world.git(['remote', 'add', 'origin', origin], alice);
+    await world.git(['config', 'credential.helper', helper('alice', keys['alice']!)], alice);
+    // Committed config every clone shares: where the LFS server is, and locks enforced at push.
+    await fs.writeFile(
+      path.join(alice, '.lfsconfig'),
+      `[lfs]\n\turl = ${lfsUrl}\n\tlocksverify = true\n`,
+    );
+    await world.git(['lfs', 'track', '*.bin'], alice);
+    const big = path.join(alice, 'big.bin');
+    await writePseudoRandomFile(big, BIG, 1, 'lfs-server');
+    await fs.writeFile(path.join(alice, 'locked.bin'), pseudoRandomBytes(10_000, 2));
+    const v1 = await fileSha256(big);
+    await world.git(['add', '.'], alice);
+    await world.git(['commit', '-q', '-m', 'v1'], alice);
+    const before = await storedBytes(path.join(root, 'media'));
+    await world.git(['push', '-q', 'origin', 'main'], alice);
+    const afterV1 = await storedBytes(path.join(root, 'media'));
+
+    // v2: 4 KiB inserted in the middle.
+    const v2File = world.path('v2.bin');
+    await withInsert(big, v2File, 200 * MB, pseudoRandomBytes(4096, 3));
+    await fs.rename(v2File, big);
+    const v2 = await fileSha256(big);
+    await world.git(['commit', '-q', '-a', '-m', 'v2'], alice);
+    await world.git(['push', '-q', 'origin', 'main'], alice);
+    const afterV2 = await storedBytes(path.join(root, 'media'));
+    const growth = afterV2 - before;
+    t.diagnostic(
+      `server storage: v1 +${afterV1 - before} bytes, v2 +${afterV2 - afterV1} bytes, total ${(growth / (BIG + 4096)).toFixed(4)}x the file`,
+    );
+    assert.ok(growth < 1.05 * BIG, `storage grew by ${growth} bytes for two versions of ${BIG}`);
+    assert.ok(afterV2 - afterV1 < 0.05 * BIG, `v2 added ${afterV2 - afterV1} bytes`);
+
+    // A stock git-lfs clone downloads v2 from the MediaGit server.
+    const bob = await cloneAs('bob', 'bob');
+    assert.equal(await fileSha256(path.join(bob, 'big.bin')), v2);
+    assert.notEqual(v1, v2);
+    // And v1 is still there to be had.
+    await world.git(['checkout', '-q', 'HEAD~1'], bob);
+    assert.equal(await fileSha256(path.join(bob, 'big.bin')), v1);
+    await world.git(['checkout', '-q', 'main'], bob);
+  });
+
+  it('git lfs lock / locks / unlock work, and a push changing a file locked by someone else is refused', async () => {
+    const alice = world.path('alice');
+    const bob = world.path('bob');
+    const locked = await world.git(['lfs', 'lock', 'locked.bin'], alice);
+    assert.match(locked.out, /Locked locked\.bin/);
+    const listed = await world.git(['lfs', 'locks'], bob);
+    assert.match(listed.out, /^locked\.bin\s+alice\s+ID:[0-9a-f]+\s*$/);
+    // Bob cannot unlock Alice's lock, even with --force (he has no admin key).
+    const steal = await world.run('git', ['lfs', 'unlock', '--force', 'locked.bin'], bob);
+    assert.notEqual(steal.code, 0);
+    assert.match(steal.stderr + steal.out, /admin/);
+    // Bob's push changing locked.bin is refused and the origin branch does not move.
+    await fs.writeFile(path.join(bob, 'locked.bin'), pseudoRandomBytes(10_000, 9));
+    await world.git(['commit', '-q', '-a', '-m', 'bob edits a locked file'], bob);
+    const originBefore = (await world.git(['rev-parse', 'main'], origin)).out;
+    const refused = await world.run('git', ['push', 'origin', 'main'], bob);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr + refused.out, /locked\.bin - alice/);
+    assert.equal((await world.git(['rev-parse', 'main'], origin)).out, originBefore);
+    // Alice unlocks; Bob's push goes through.
+    await world.git(['lfs', 'unlock', 'locked.bin'], alice);
+    assert.equal((await world.git(['lfs', 'locks'], bob)).out, '');
+    await world.git(['push', '-q', 'origin', 'main'], bob);
+    // The audit log records the lock and the unlock, without secrets.
+    const audit = await fs.readFile(path.join(root, '.mediagit-server', 'audit.log'), 'utf8');
+    assert.match(audit, /"action":"lock","outcome":"ok","user":"alice"/);
+    assert.match(audit, /"action":"unlock","outcome":"ok","user":"alice"/);
+    assert.doesNotMatch(audit, /mgk_[A-Za-z0-9_-]{16,}/);
+  });
+
+  it('wrong or read-only credentials are refused and store nothing', async () => {
+    const eve = world.path('eve');
+    await world.git(['init', '-q', eve], world.root);
+    await world.git(['remote', 'add', 'origin', origin], eve);
+    await world.git(['lfs', 'track', '*.bin'], eve);
+    await fs.writeFile(path.join(eve, '.lfsconfig'), `[lfs]\n\turl = ${lfsUrl}\n`);
+    await fs.writeFile(path.join(eve, 'x.bin'), pseudoRandomBytes(50_000, 11));
+    await world.git(['add', '.'], eve);
+    await world.git(['commit', '-q', '-m', 'x'], eve);
+    const before = await storedBytes(path.join(root, 'media'));
+    // A stored credential that is wrong: git-lfs is refused, drops it and has no other.
+    const store = world.path('eve-credentials');
+    const origin4 = new URL(server.base);
+    await fs.writeFile(
+      store,
+      `http://eve:mgk_0000000000000000_wrongwrongwrongwrongwrongwrongwrongwro@${origin4.host}\n`,
+    );
+    const bad = await world.run(
+      'git',
+      ['-c', `credential.helper=store --file=${store}`, 'lfs', 'push', '--all', 'origin'],
+      eve,
+    );
+    assert.notEqual(bad.code, 0);
+    // The server said 401, git-lfs dropped the stored key and found no other.
+    assert.match(bad.stderr, /Git credentials for .* not found/);
+    assert.equal(await fs.readFile(store, 'utf8'), '');
+    const audit = await fs.readFile(path.join(root, '.mediagit-server', 'audit.log'), 'utf8');
+    assert.match(audit, /"outcome":"denied".*"reason":"POST .*info\/lfs.*: invalid or revoked API key"/);
+    const readOnly = await world.run(
+      'git',
+      [
+        '-c',
+        `credential.helper=${helper('reader', keys['reader']!)}`,
+        'lfs',
+        'push',
+        '--all',
+        'origin',
+      ],
+      eve,
+    );
+    assert.notEqual(readOnly.code, 0);
+    assert.match(readOnly.stderr + readOnly.out, /write is needed|403|Forbidden/i);
+    assert.equal(await storedBytes(path.join(root, 'media')), before);
+  });
+
+  it("MediaGit's own filter uploads at push and downloads at clone through the same server; git-lfs reads what it stored", async () => {
+    const carol = world.path('carol');
+    const gitOrigin = world.path('carol-origin.git');
+    await world.git(['init', '-q', '--bare', gitOrigin], world.root);
+    await world.git(['init', '-q', carol], world.root);
+    await world.mediagit(['install', '--local'], carol);
+    await world.git(['remote', 'add', 'origin', gitOrigin], carol);
+    await world.git(['config', 'mediagit.url', server.url('media')], carol);
+    await world.mediagit(['track', '*.psd'], carol);
+    const art = pseudoRandomBytes(6 * 1024 * 1024, 21);
+    await fs.writeFile(path.join(carol, 'art.psd'), art);
+    await world.git(['add', '.'], carol);
+    await world.git(['commit', '-q', '-m', 'art'], carol);
+    const env = { MEDIAGIT_TOKEN: keys['alice']! };
+    const pushed = await world.git(['push', '-q', 'origin', 'main'], carol, { env });
+    assert.match(pushed.stderr, /MediaGit: uploaded 1 file/);
+
+    // A fresh clone with the filter installed fetches the content over HTTP.
+    const dave = world.path('dave');
+    await world.git(
+      [
+        '-c',
+        'filter.mediagit.process=mediagit filter-process',
+        '-c',
+        'filter.mediagit.required=true',
+        '-c',
+        `mediagit.url=${server.url('media')}`,
+        'clone',
+        '-q',
+        gitOrigin,
+        dave,
+      ],
+      world.root,
+      { env },
+    );
+    assert.deepEqual(await fs.readFile(path.join(dave, 'art.psd')), art);
+
+    // Stock git-lfs downloads the same object from the server by its OID.
+    const oid = createHash('sha256').update(art).digest('hex');
+    const batch = await fetch(`${lfsUrl}/objects/batch`, {
+      method: 'POST',
+      headers: {
+        accept: 'application/vnd.git-lfs+json',
+        'content-type': 'application/vnd.git-lfs+json',
+        authorization: `Basic ${Buffer.from(`x:${keys['reader']}`).toString('base64')}`,
+      },
+      body: JSON.stringify({
+        operation: 'download',
+        transfers: ['basic'],
+        objects: [{ oid, size: art.length }],
+      }),
+    });
+    assert.equal(batch.status, 200);
+    const answer = (await batch.json()) as {
+      objects: { actions: { download: { href: string; header: Record<string, string> } } }[];
+    };
+    const download = answer.objects[0]!.actions.download;
+    const body = Buffer.from(
+      await (await fetch(download.href, { headers: download.header })).arrayBuffer(),
+    );
+    assert.deepEqual(body, art);
+  });
+
+  it('mediagit lock / locks / unlock, and mediagit push refused for a file locked by someone else', async () => {
+    const env = (user: string) => ({ MEDIAGIT_TOKEN: keys[user]! });
+    const repoA = world.path('mg-alice');
+    await fs.mkdir(repoA);
+    await world.mediagit(['init', '-q'], repoA);
+    await fs.writeFile(path.join(repoA, 'scene.glb'), pseudoRandomBytes(20_000, 31));
+    await world.mediagit(['add', '.'], repoA);
+    await world.mediagit(['commit', '-q', '-m', 'scene'], repoA);
+    await world.mediagit(['remote', 'add', 'origin', server.url('media')], repoA);
+    await world.mediagit(['push', '-q', 'origin', 'main'], repoA, { env: env('alice') });
+    const repoB = world.path('mg-bob');
+    await world.mediagit(['clone', '-q', server.url('media'), repoB], world.root, {
+      env: env('bob'),
+    });
+
+    const locked = await world.mediagit(['lock', 'scene.glb'], repoA, { env: env('alice') });
+    assert.equal(locked.out, 'Locked scene.glb\n');
+    const again = await world.run('mediagit', ['lock', 'scene.glb'], repoB, { env: env('bob') });
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /scene\.glb is already locked by alice/);
+    const list = await world.mediagit(['locks', '--json'], repoB, { env: env('bob') });
+    const locks = (JSON.parse(list.out) as { locks: { path: string; owner: { name: string } }[] })
+      .locks;
+    assert.deepEqual(
+      locks.map((l) => [l.path, l.owner.name]),
+      [['scene.glb', 'alice']],
+    );
+
+    // Bob's change to the locked file is refused by the server at push.
+    await fs.writeFile(path.join(repoB, 'scene.glb'), pseudoRandomBytes(20_000, 32));
+    await fs.writeFile(path.join(repoB, 'notes.txt'), 'unrelated\n');
+    await world.mediagit(['add', '.'], repoB);
+    await world.mediagit(['commit', '-q', '-m', 'bob edits the scene'], repoB);
+    const refused = await world.run('mediagit', ['push', 'origin', 'main'], repoB, {
+      env: env('bob'),
+    });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /locked: it changes files locked by others: scene\.glb \(alice\)/);
+    // Alice herself may push changes to it.
+    await fs.writeFile(path.join(repoA, 'scene.glb'), pseudoRandomBytes(20_000, 33));
+    await world.mediagit(['commit', '-q', '-a', '-m', 'alice edits'], repoA);
+    await world.mediagit(['push', '-q', 'origin', 'main'], repoA, { env: env('alice') });
+    // Bob cannot unlock it; Alice can.
+    const steal = await world.run('mediagit', ['unlock', 'scene.glb'], repoB, { env: env('bob') });
+    assert.equal(steal.code, 1);
+    assert.match(steal.stderr, /locked by alice/);
+    assert.equal(
+      (await world.mediagit(['unlock', 'scene.glb'], repoA, { env: env('alice') })).out,
+      'Unlocked scene.glb\n',
+    );
+    assert.equal((await world.mediagit(['locks'], repoB, { env: env('bob') })).out, '');
+  });
+});
