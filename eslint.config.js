@@ -16,6 +16,7 @@ const layers = [
   'media',
   'repo',
   'protocol',
+  'git',
   'server',
   'cli',
 ];

@@ -198,7 +198,10 @@ describe('mediagit serve as a Git LFS server', () => {
     assert.match(bad.stderr, /Git credentials for .* not found/);
     assert.equal(await fs.readFile(store, 'utf8'), '');
     const audit = await fs.readFile(path.join(root, '.mediagit-server', 'audit.log'), 'utf8');
-    assert.match(audit, /"outcome":"denied".*"reason":"POST .*info\/lfs.*: invalid or revoked API key"/);
+    assert.match(
+      audit,
+      /"outcome":"denied".*"reason":"POST .*info\/lfs.*: invalid or revoked API key"/,
+    );
     const readOnly = await world.run(
       'git',
       [

@@ -58,7 +58,9 @@ export function repositoryPath(cli: Cli, root: string | undefined, given: string
   if (!root) return given.split(path.sep).join('/');
   const relative = path.relative(root, path.resolve(cli.cwd, given));
   if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
-    throw new MediaGitError('PATH_OUTSIDE_REPO', `${given} is outside the repository`, { kind: 'usage' });
+    throw new MediaGitError('PATH_OUTSIDE_REPO', `${given} is outside the repository`, {
+      kind: 'usage',
+    });
   }
   return relative.split(path.sep).join('/');
 }

@@ -6,7 +6,7 @@ import { lockTarget, repositoryPath } from '../lock-client.ts';
 export function register(program: Command, cli: Cli): void {
   program
     .command('unlock')
-    .description('Release a file lock (yours, or anyone\'s with --force and an admin key)')
+    .description("Release a file lock (yours, or anyone's with --force and an admin key)")
     .argument('[path]', 'the locked file')
     .option('-i, --id <id>', 'the lock ID instead of a path')
     .option('-f, --force', "release someone else's lock")
