@@ -219,6 +219,71 @@ describe('mediagit serve as a Git LFS server', () => {
     assert.equal(await storedBytes(path.join(root, 'media')), before);
   });
 
+  it('hostile or malformed LFS requests get clear errors and change nothing', async () => {
+    const auth = (user: string) => ({
+      authorization: `Basic ${Buffer.from(`${user}:${keys[user]}`).toString('base64')}`,
+    });
+    const json = {
+      'content-type': 'application/vnd.git-lfs+json',
+      accept: 'application/vnd.git-lfs+json',
+    };
+    const before = await storedBytes(path.join(root, 'media'));
+    const batch = (body: unknown, user = 'alice') =>
+      fetch(`${lfsUrl}/objects/batch`, {
+        method: 'POST',
+        headers: { ...json, ...auth(user) },
+        body: JSON.stringify(body),
+      });
+    const objects = [
+      { oid: 'not-an-oid', size: 5 },
+      { oid: 'ab'.repeat(32), size: -1 },
+      { oid: 'cd'.repeat(32), size: 10 },
+    ];
+    const download = await batch({ operation: 'download', objects });
+    assert.equal(download.status, 200);
+    const answer = (await download.json()) as { objects: { error?: { code: number } }[] };
+    assert.deepEqual(
+      answer.objects.map((o) => o.error?.code),
+      [422, 422, 404],
+    );
+    const badOperation = await batch({ operation: 'delete', objects: [] });
+    assert.equal(badOperation.status, 422);
+    assert.match(((await badOperation.json()) as { message: string }).message, /operation must be/);
+    const readOnly = await batch(
+      { operation: 'upload', objects: [{ oid: 'cd'.repeat(32), size: 10 }] },
+      'reader',
+    );
+    assert.equal(readOnly.status, 403);
+    // An upload whose bytes do not hash to the OID in its URL is refused.
+    const lie = await fetch(`${lfsUrl}/objects/${'ef'.repeat(32)}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', ...auth('alice') },
+      body: Buffer.from('not the content that OID names'),
+    });
+    assert.equal(lie.status, 422);
+    assert.match(((await lie.json()) as { message: string }).message, /does not hash to/);
+    // Hostile repository names and lock paths.
+    for (const name of ['..%2f..%2fetc', '%2e%2e', '.mediagit-server.git', 'a%5cb']) {
+      const response = await fetch(`${server.base}/${name}/info/lfs/locks`, {
+        headers: { ...json, ...auth('alice') },
+      });
+      assert.ok([400, 403, 404].includes(response.status), `${name}: ${response.status}`);
+    }
+    for (const bad of ['../outside', '/etc/passwd', 'a/./b', '']) {
+      const response = await fetch(`${lfsUrl}/locks`, {
+        method: 'POST',
+        headers: { ...json, ...auth('alice') },
+        body: JSON.stringify({ path: bad }),
+      });
+      assert.equal(response.status, 422, bad);
+    }
+    const noAuth = await fetch(`${lfsUrl}/locks`, { headers: json });
+    assert.equal(noAuth.status, 401);
+    assert.equal(noAuth.headers.get('lfs-authenticate'), 'Basic realm="mediagit"');
+    // Nothing was stored: no object, no lock.
+    assert.equal(await storedBytes(path.join(root, 'media')), before);
+  });
+
   it("MediaGit's own filter uploads at push and downloads at clone through the same server; git-lfs reads what it stored", async () => {
     const carol = world.path('carol');
     const gitOrigin = world.path('carol-origin.git');

@@ -26,17 +26,20 @@ export class PktReader {
 
   /** Waits until `n` bytes are buffered; false when the input ends first. */
   async #fill(n: number): Promise<boolean> {
-    while (this.#pending.length < n) {
-      if (this.#ended) return false;
+    if (this.#pending.length >= n) return true;
+    // Pieces are joined once, however small the reads (no quadratic copying).
+    const parts = [this.#pending];
+    let total = this.#pending.length;
+    while (total < n && !this.#ended) {
       const next = await this.#iterator.next();
-      if (next.done) {
-        this.#ended = true;
-        return this.#pending.length >= n;
+      if (next.done) this.#ended = true;
+      else {
+        parts.push(next.value);
+        total += next.value.length;
       }
-      this.#pending =
-        this.#pending.length === 0 ? next.value : Buffer.concat([this.#pending, next.value]);
     }
-    return true;
+    this.#pending = parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+    return total >= n;
   }
 
   async read(): Promise<Buffer | null | undefined> {
