@@ -51,3 +51,10 @@ export function paint(cli: Cli, style: Style, text: string): string {
 export function printJson(cli: Cli, value: unknown): void {
   cli.out(JSON.stringify(value, null, 2));
 }
+
+/** All of standard input as text (keys piped to `login`, the pre-push hook's ref lines). */
+export async function readStdin(): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const part of process.stdin) parts.push(part as Buffer);
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -1,8 +1,25 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { locateGitRepo } from '../../git/git-command.ts';
-import { installFilter } from '../../git/install.ts';
+import { installFilter, type ConfigScope } from '../../git/install.ts';
 import type { Cli } from '../context.ts';
+
+/** The Git config scope `--local`/`--global` ask for, and the repository's git dir when in one. */
+export async function installTarget(
+  cli: Cli,
+  opts: { local?: boolean; global?: boolean },
+): Promise<{ scope: ConfigScope; gitDir: string | undefined }> {
+  if (opts.local && opts.global) {
+    throw new MediaGitError('INSTALL_USAGE', '--local and --global exclude each other', {
+      kind: 'usage',
+    });
+  }
+  const gitDir = await locateGitRepo(cli.cwd, cli.env).then(
+    (found) => (found.workTree ? found.gitDir : undefined),
+    () => undefined,
+  );
+  return { scope: opts.local ? 'local' : 'global', gitDir };
+}
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -13,16 +30,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--local', "in this repository's config only")
     .option('--global', "in the user's global Git config (the default)")
     .action(async (opts: { local?: boolean; global?: boolean }) => {
-      if (opts.local && opts.global) {
-        throw new MediaGitError('INSTALL_USAGE', '--local and --global exclude each other', {
-          kind: 'usage',
-        });
-      }
-      const gitDir = await locateGitRepo(cli.cwd, cli.env).then(
-        (found) => (found.workTree ? found.gitDir : undefined),
-        () => undefined,
-      );
-      const scope = opts.local ? 'local' : 'global';
+      const { scope, gitDir } = await installTarget(cli, opts);
       const result = await installFilter(cli.cwd, cli.env, scope, gitDir);
       cli.out(`MediaGit filter installed (${scope} Git config).`);
       if (result.hook === 'installed') cli.out('Installed the pre-push hook.');

@@ -1,13 +1,7 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
-import type { Cli } from '../context.ts';
+import { readStdin, type Cli } from '../context.ts';
 import { originOf, saveCredential } from '../credentials.ts';
-
-async function readStdin(): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const part of process.stdin) parts.push(part as Buffer);
-  return Buffer.concat(parts).toString('utf8');
-}
 
 export function register(program: Command, cli: Cli): void {
   program

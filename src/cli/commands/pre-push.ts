@@ -2,14 +2,8 @@ import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { GitMediaStore } from '../../git/media-store.ts';
 import { prePush, pushedPointers } from '../../git/pre-push.ts';
-import type { Cli } from '../context.ts';
+import { readStdin, type Cli } from '../context.ts';
 import { gitContext } from '../git-context.ts';
-
-async function readStdin(): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const part of process.stdin) parts.push(part as Buffer);
-  return Buffer.concat(parts).toString('utf8');
-}
 
 export function register(program: Command, cli: Cli): void {
   program

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { MediaGitError } from '../../errors.ts';
-import { locateGitRepo } from '../../git/git-command.ts';
 import { uninstallFilter } from '../../git/install.ts';
 import type { Cli } from '../context.ts';
+import { installTarget } from './install.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -13,16 +12,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--local', "from this repository's config")
     .option('--global', "from the user's global Git config (the default)")
     .action(async (opts: { local?: boolean; global?: boolean }) => {
-      if (opts.local && opts.global) {
-        throw new MediaGitError('INSTALL_USAGE', '--local and --global exclude each other', {
-          kind: 'usage',
-        });
-      }
-      const gitDir = await locateGitRepo(cli.cwd, cli.env).then(
-        (found) => (found.workTree ? found.gitDir : undefined),
-        () => undefined,
-      );
-      const scope = opts.local ? 'local' : 'global';
+      const { scope, gitDir } = await installTarget(cli, opts);
       const result = await uninstallFilter(cli.cwd, cli.env, scope, gitDir);
       cli.out(
         result.removedConfig
