@@ -284,7 +284,7 @@ describe('mediagit serve as a Git LFS server', () => {
     assert.equal(await storedBytes(path.join(root, 'media')), before);
   });
 
-  it("MediaGit's own filter uploads at push and downloads at clone through the same server; git-lfs reads what it stored", async () => {
+  it("MediaGit's own filter uploads at push and downloads at clone through the same server; git-lfs reads what it stored", async (t) => {
     const carol = world.path('carol');
     const gitOrigin = world.path('carol-origin.git');
     await world.git(['init', '-q', '--bare', gitOrigin], world.root);
@@ -320,9 +320,37 @@ describe('mediagit serve as a Git LFS server', () => {
       { env },
     );
     assert.deepEqual(await fs.readFile(path.join(dave, 'art.psd')), art);
+    await world.mediagit(['install', '--local'], dave);
+    await world.git(['config', 'mediagit.url', server.url('media')], dave);
+    assert.equal((await world.git(['status', '--porcelain'], dave)).out, '');
+
+    // A 4 KiB insert: the push sends only the chunks the server lacks, and a
+    // pull in the clone fetches only those.
+    const art2 = Buffer.concat([
+      art.subarray(0, 3_000_000),
+      pseudoRandomBytes(4096, 22),
+      art.subarray(3_000_000),
+    ]);
+    await fs.writeFile(path.join(carol, 'art.psd'), art2);
+    await world.git(['commit', '-q', '-a', '-m', 'art v2'], carol);
+    const in0 = await server.metric('mediagit_http_bytes_received_total');
+    await world.git(['push', '-q', 'origin', 'main'], carol, { env });
+    const sent = (await server.metric('mediagit_http_bytes_received_total')) - in0;
+    t.diagnostic(`push after a 4 KiB insert sent ${sent} bytes of ${art2.length}`);
+    assert.ok(sent < 0.4 * art2.length, `the push sent ${sent} bytes`);
+    const out0 = await server.metric('mediagit_http_bytes_sent_total');
+    await world.git(
+      ['-c', `mediagit.url=${server.url('media')}`, 'pull', '-q', 'origin', 'main'],
+      dave,
+      { env },
+    );
+    const fetched = (await server.metric('mediagit_http_bytes_sent_total')) - out0;
+    t.diagnostic(`pull after a 4 KiB insert fetched ${fetched} bytes of ${art2.length}`);
+    assert.ok(fetched < 0.4 * art2.length, `the pull fetched ${fetched} bytes`);
+    assert.deepEqual(await fs.readFile(path.join(dave, 'art.psd')), art2);
 
     // Stock git-lfs downloads the same object from the server by its OID.
-    const oid = createHash('sha256').update(art).digest('hex');
+    const oid = createHash('sha256').update(art2).digest('hex');
     const batch = await fetch(`${lfsUrl}/objects/batch`, {
       method: 'POST',
       headers: {
@@ -333,7 +361,7 @@ describe('mediagit serve as a Git LFS server', () => {
       body: JSON.stringify({
         operation: 'download',
         transfers: ['basic'],
-        objects: [{ oid, size: art.length }],
+        objects: [{ oid, size: art2.length }],
       }),
     });
     assert.equal(batch.status, 200);
@@ -344,7 +372,7 @@ describe('mediagit serve as a Git LFS server', () => {
     const body = Buffer.from(
       await (await fetch(download.href, { headers: download.header })).arrayBuffer(),
     );
-    assert.deepEqual(body, art);
+    assert.deepEqual(body, art2);
   });
 
   it('mediagit lock / locks / unlock, and mediagit push refused for a file locked by someone else', async () => {

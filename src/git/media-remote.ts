@@ -17,7 +17,9 @@ import { MediaGitError } from '../errors.ts';
 import type { LfsPointer } from '../odb/lfs-pointer.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { readManifest } from '../odb/file-store.ts';
-import { standaloneRecord, writeRecord } from '../odb/record.ts';
+import { decodeManifest } from '../odb/manifest.ts';
+import { decodeRecord, standaloneRecord, writeRecord } from '../odb/record.ts';
+import { HttpTransport } from '../protocol/http-transport.ts';
 import { tempName, writeFileAtomic } from '../storage/durable-file.ts';
 import { gitConfigGet } from './git-command.ts';
 import { lfsEndpoint, LfsClient, objectError, type LfsClientOptions } from './lfs-client.ts';
@@ -105,7 +107,10 @@ export function fetcherFor(remote: MediaRemote, client?: LfsClientOptions): Cont
     };
   }
   let lfs: LfsClient | undefined;
+  let native: HttpTransport | undefined;
   return async (pointer: LfsPointer, store) => {
+    native ??= nativeTransport(remote.endpoint, client);
+    if (native && (await fetchChunked(native, store, pointer).catch(notMediaGit))) return;
     lfs ??= new LfsClient(remote.endpoint, client);
     const [object] = await lfs.batch('download', [{ oid: pointer.oid, size: pointer.size }]);
     if (!object || object.error) {
@@ -147,6 +152,7 @@ export async function uploadContent(
     return { uploaded, present: pointers.length - uploaded };
   }
   const lfs = new LfsClient(remote.endpoint, client);
+  const native = nativeTransport(remote.endpoint, client);
   try {
     const answers = await lfs.batch('upload', pointers, ref);
     const queue = answers.filter(
@@ -161,15 +167,120 @@ export async function uploadContent(
           const pointer = { oid: object.oid, size: object.size, extra: [] };
           const found = await store.locate(object.oid);
           if (!found) throw missingForPush(pointer);
-          await lfs.upload(object, (write) => store.writeContent(found, write));
           uploaded++;
+          // A chunked file goes chunk by chunk to a MediaGit server (only the
+          // chunks it lacks); anything else, or another LFS server, whole.
+          if (native && found.kind === 'manifest' && object.actions?.upload) {
+            const sent = await pushChunked(native, store, found, object.oid).catch(notMediaGit);
+            if (sent) continue;
+          }
+          await lfs.upload(object, (write) => store.writeContent(found, write));
         }
       }),
     );
   } finally {
     lfs.close();
+    await native?.close();
   }
   return { uploaded, present: pointers.length - uploaded };
+}
+
+/**
+ * MediaGit's own endpoints beside an LFS endpoint `<repo>[.git]/info/lfs`
+ * (docs/protocol.md: chunks/check, chunks, manifests), for moving files
+ * chunk by chunk; undefined when the endpoint has another shape.
+ */
+function nativeTransport(endpoint: string, client?: LfsClientOptions): HttpTransport | undefined {
+  const match = /^(.*?)(?:\.git)?\/info\/lfs$/.exec(endpoint);
+  if (!match?.[1]) return undefined;
+  return new HttpTransport(match[1], { token: client?.token, ca: client?.ca, parallelism: 8 });
+}
+
+/** False for the answers of a server without MediaGit's endpoints (use plain LFS then). */
+function notMediaGit(error: unknown): false {
+  const status = error instanceof MediaGitError ? error.data['status'] : undefined;
+  if (status === 404 || status === 405 || status === 501) return false;
+  throw error;
+}
+
+/** Runs `work` on each item, `limit` at a time. */
+async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) await work(items[i]!);
+    }),
+  );
+}
+
+/** Uploads a chunked file: the chunks the server lacks, then its manifest under the OID. */
+async function pushChunked(
+  transport: HttpTransport,
+  store: GitMediaStore,
+  found: LocatedContent,
+  oid: ObjectId,
+): Promise<true> {
+  const manifest = await readManifest(store.objects, found.id);
+  const missing = await transport.missing([...new Set(manifest.chunks.map((c) => c.id))]);
+  await eachLimited(missing, 8, async (id) => {
+    await transport.putChunk(id, await standaloneRecord(store.objects, id));
+  });
+  await transport.putManifest(oid, found.id, await standaloneRecord(store.objects, found.id));
+  return true;
+}
+
+/**
+ * Downloads a chunked file chunk by chunk (only chunks not already here),
+ * each verified before it is stored; false when the server has no manifest
+ * for it (a file stored whole, or not there: plain LFS decides).
+ */
+async function fetchChunked(
+  transport: HttpTransport,
+  store: GitMediaStore,
+  pointer: LfsPointer,
+): Promise<boolean> {
+  const got = await transport.getManifest(pointer.oid);
+  if (!got) return false;
+  const object = await decodeRecord(got.id, got.record);
+  const manifest = object.type === 'manifest' ? decodeManifest(got.id, object.data) : undefined;
+  if (!manifest || manifest.sha256 !== pointer.oid || manifest.size !== pointer.size) {
+    throw new MediaGitError(
+      'LFS_BAD_DOWNLOAD',
+      `the server's manifest for ${pointer.oid} does not describe it`,
+      {
+        kind: 'user',
+      },
+    );
+  }
+  const wanted: ObjectId[] = [];
+  for (const id of new Set(manifest.chunks.map((c) => c.id))) {
+    if (!(await store.objects.has(id))) wanted.push(id);
+  }
+  await eachLimited(wanted, 8, async (id) => {
+    const record = await transport.getChunk(id);
+    try {
+      const chunk = await decodeRecord(id, record);
+      if (chunk.type !== 'chunk')
+        throw new MediaGitError('LFS_BAD_DOWNLOAD', `object ${id} is not a chunk`, {
+          kind: 'user',
+        });
+      await writeRecord(store.objects, id, record);
+    } finally {
+      transport.release(record);
+    }
+  });
+  await store.objects.flush();
+  await writeRecord(store.objects, got.id, got.record);
+  await store.objects.flush();
+  await writeFileAtomic(path.join(store.dir, lfsKey(pointer.oid)), [Buffer.from(`${got.id}\n`)], {
+    tmpDir: store.objects.tmpDir,
+    dirSync: store.objects.dirSync,
+  });
+  return true;
 }
 
 function missingForPush(pointer: LfsPointer): MediaGitError {

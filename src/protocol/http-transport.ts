@@ -89,6 +89,32 @@ export class HttpTransport implements Transport {
     return (await this.#request('GET', `chunks/${id}`, undefined, true)).body;
   }
 
+  /**
+   * Stores a chunked file's manifest (a standalone record, its chunks already
+   * uploaded) under the file's SHA-256: how Git interop pushes a file chunk
+   * by chunk (docs/git-interop.md).
+   */
+  async putManifest(oid: ObjectId, id: ObjectId, record: Buffer): Promise<void> {
+    await this.#request('PUT', `manifests/${oid}`, {
+      type: 'application/octet-stream',
+      data: record,
+      objectId: id,
+    });
+  }
+
+  /** The manifest stored for a file's SHA-256, or undefined when the server has none. */
+  async getManifest(oid: ObjectId): Promise<{ id: ObjectId; record: Buffer } | undefined> {
+    try {
+      const response = await this.#request('GET', `manifests/${oid}`);
+      const id = response.headers['x-mediagit-object-id'];
+      if (typeof id !== 'string') return undefined;
+      return { id, record: response.body };
+    } catch (error) {
+      if (error instanceof MediaGitError && error.data['status'] === 404) return undefined;
+      throw error;
+    }
+  }
+
   release(record: Buffer): void {
     const backing = this.#lent.get(record.buffer);
     if (!backing) return;
@@ -240,6 +266,7 @@ export class HttpTransport implements Transport {
       if (body) {
         headers['content-type'] = body.type;
         headers['content-length'] = body.data.length;
+        if (body.objectId) headers['x-mediagit-object-id'] = body.objectId;
       }
       const request = (url.protocol === 'https:' ? https : http).request(
         url,
@@ -289,6 +316,8 @@ export class HttpTransport implements Transport {
 interface Body {
   readonly type: string;
   readonly data: Buffer;
+  /** Sent as X-MediaGit-Object-Id (a manifest upload names its object). */
+  readonly objectId?: string;
 }
 
 function jsonBody(value: unknown): Body {

@@ -626,6 +626,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     tmpDir: path.join(root, SERVER_STATE_DIR, 'tmp'),
     audit,
     maxObjectBytes: options.maxLfsObjectBytes ?? DEFAULTS.maxLfsObjectBytes,
+    countSent: (bytes) => metrics.bytesOut.inc(bytes),
   });
 
   app.addHook('onClose', async () => {

@@ -46,6 +46,8 @@ export interface LfsContext {
   readonly tmpDir: string;
   readonly audit: AuditLog;
   readonly maxObjectBytes: number;
+  /** Counts response bytes the routes stream themselves (the server's bytes-out metric). */
+  readonly countSent: (bytes: number) => void;
 }
 
 function lfsError(status: number, message: string): MediaGitError {
@@ -184,6 +186,7 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
     if (!found) throw lfsError(404, 'Object does not exist');
     const out = new PassThrough({ highWaterMark: 8 * 1024 * 1024 });
     void streamLfsObject(service.repo, found, async (data) => {
+      ctx.countSent(data.length);
       if (!out.write(data)) await new Promise((resolve) => out.once('drain', resolve));
     }).then(
       () => out.end(),
