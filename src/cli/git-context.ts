@@ -1,10 +1,12 @@
 /**
  * What the Git interop verbs (filter, filter-process, pre-push, lock, ...)
  * resolve from the process: the Git repository, its MediaGit store, its
- * MediaGit remote and the credentials for it.
+ * MediaGit remote and the credentials for it. Opening it installs the
+ * pre-push hook when the repository has none (git/install.ts).
  */
 import fs from 'node:fs/promises';
 import { locateGitRepo, type GitLocation } from '../git/git-command.ts';
+import { installHook } from '../git/install.ts';
 import type { LfsClientOptions } from '../git/lfs-client.ts';
 import { resolveMediaRemote, type MediaRemote } from '../git/media-remote.ts';
 import type { Cli } from './context.ts';
@@ -22,6 +24,7 @@ export async function gitContext(
   remoteUrl?: string,
 ): Promise<GitContext> {
   const location = await locateGitRepo(cli.cwd, cli.env);
+  if (location.workTree) await installHook(location.gitDir);
   const remote = await resolveMediaRemote(cli.cwd, cli.env, remoteName, remoteUrl);
   const caFile = cli.env['MEDIAGIT_CA_FILE'];
   const client: LfsClientOptions = {

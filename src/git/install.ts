@@ -58,7 +58,12 @@ async function hooksDir(gitDir: string): Promise<string> {
     : path.join(gitDir, 'hooks');
 }
 
-async function installHook(gitDir: string): Promise<InstallResult['hook']> {
+/**
+ * Installs the pre-push hook unless a hook is there already (ours or not).
+ * `install`, `track` and the filters call it, as git-lfs does, so a
+ * repository cloned or set up after a global install still uploads at push.
+ */
+export async function installHook(gitDir: string): Promise<InstallResult['hook']> {
   const dir = await hooksDir(gitDir);
   const file = path.join(dir, 'pre-push');
   const existing = await fs.readFile(file, 'utf8').catch((error: unknown) => {
@@ -67,7 +72,12 @@ async function installHook(gitDir: string): Promise<InstallResult['hook']> {
   });
   if (existing !== undefined) return existing.includes(HOOK_MARK) ? 'present' : 'foreign';
   await fs.mkdir(dir, { recursive: true });
-  await fs.writeFile(file, PRE_PUSH_HOOK, { mode: 0o755, flag: 'wx' });
+  try {
+    await fs.writeFile(file, PRE_PUSH_HOOK, { mode: 0o755, flag: 'wx' });
+  } catch (error) {
+    if (hasErrnoCode(error, 'EEXIST')) return 'present'; // a concurrent filter made it
+    throw error;
+  }
   return 'installed';
 }
 

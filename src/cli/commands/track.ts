@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { listTracked, track } from '../../git/attributes.ts';
 import { locateGitRepo } from '../../git/git-command.ts';
+import { installHook } from '../../git/install.ts';
 import { printJson, type Cli } from '../context.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -30,6 +31,7 @@ export function register(program: Command, cli: Cli): void {
         return;
       }
       const added = new Set(await track(workTree, patterns));
+      await installHook(gitDir);
       for (const pattern of patterns) {
         cli.out(added.has(pattern) ? `Tracking "${pattern}"` : `"${pattern}" already supported`);
       }
