@@ -10,6 +10,7 @@
  * content cannot be had fails with a message naming the OID.
  */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { MAX_POINTER_BYTES, parsePointer, type LfsPointer } from '../odb/lfs-pointer.ts';
 import type { ContentFetcher, GitMediaStore } from './media-store.ts';
@@ -79,6 +80,11 @@ async function smudgeClassified(
 export interface FilterProcessOptions extends SmudgeOptions {
   /** Delayed downloads running at once. */
   readonly parallel?: number | undefined;
+  /**
+   * The work tree Git's paths are relative to: clean compares the content with
+   * the working file there and stores from it when they are equal.
+   */
+  readonly workTree?: string | undefined;
   /** Called with each failure's message (the CLI prints it on stderr, which Git shows). */
   readonly report?: ((message: string) => void) | undefined;
 }
@@ -232,7 +238,7 @@ export async function serveFilterProcess(
     if (command === 'clean') {
       let pointer: Buffer | undefined;
       try {
-        pointer = await store.clean(content, pathname);
+        pointer = await store.clean(content, pathname, workFileOf(options.workTree, pathname));
       } catch (error) {
         await content.drain();
         report(`${pathname}: ${error instanceof Error ? error.message : String(error)}`);
@@ -287,6 +293,15 @@ export async function serveFilterProcess(
     }
   }
   return counts;
+}
+
+/** The working file for a path Git names, if it lies inside the work tree. */
+export function workFileOf(workTree: string | undefined, repoPath: string): string | undefined {
+  if (!workTree || repoPath === '') return undefined;
+  const full = path.resolve(workTree, repoPath);
+  const relative = path.relative(workTree, full);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
+  return full;
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -14,7 +14,7 @@
  * git-lfs wrote smudges through MediaGit when git-lfs has the content.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
@@ -141,10 +141,21 @@ export class GitMediaStore {
    * The clean filter: stores `content` and returns its pointer. Content that
    * already is a valid pointer passes through unchanged (re-adding a file
    * checked out without its content must not wrap the pointer in a pointer).
+   *
+   * Git hands the content on a pipe, but the chunker needs a file. Usually
+   * the content is the working file itself (`git add`), so it is compared
+   * with `workFile` as it arrives and, when equal, stored from there; only
+   * content that differs (or has no working file) is written to a temp file.
+   * If the working file changes before it is stored, the stored SHA-256
+   * disagrees with the content's and the clean fails (FILE_CHANGED).
    */
-  async clean(content: AsyncIterable<Uint8Array>, repoPath = ''): Promise<Buffer> {
+  async clean(
+    content: AsyncIterable<Uint8Array>,
+    repoPath = '',
+    workFile?: string,
+  ): Promise<Buffer> {
     const tmp = tempName(this.objects.tmpDir, 'clean');
-    const handle = await fs.open(tmp, 'wx', 0o600);
+    const source = await CleanSource.open(workFile, tmp);
     try {
       const sha = createHash('sha256');
       let size = 0;
@@ -152,14 +163,10 @@ export class GitMediaStore {
       for await (const piece of content) {
         sha.update(piece);
         if (size <= MAX_POINTER_BYTES) head.push(Buffer.from(piece));
+        await source.take(piece, size);
         size += piece.length;
-        let at = 0;
-        while (at < piece.length) {
-          const { bytesWritten } = await handle.write(piece, at, piece.length - at);
-          at += bytesWritten;
-        }
       }
-      await handle.close();
+      const file = await source.finish(size);
       if (size <= MAX_POINTER_BYTES) {
         const bytes = Buffer.concat(head);
         if (parsePointer(bytes).ok) return bytes;
@@ -167,20 +174,18 @@ export class GitMediaStore {
       head = [];
       const oid = sha.digest('hex');
       if (!(await this.locate(oid))) {
-        const stored = await this.storeFile(tmp, repoPath);
+        const stored = await this.storeFile(file, repoPath);
         if (stored.oid !== oid || stored.size !== size) {
           throw new MediaGitError(
             'FILE_CHANGED',
-            `content of ${repoPath || 'the file'} changed while it was stored`,
-            {
-              kind: 'user',
-            },
+            `${repoPath || 'the file'} changed while it was being stored; run git add again`,
+            { kind: 'user', data: { path: repoPath } },
           );
         }
       }
       return Buffer.from(formatPointer({ oid, size, extra: [] }), 'utf8');
     } finally {
-      await handle.close().catch(() => undefined);
+      await source.close();
       await fs.rm(tmp, { force: true });
     }
   }
@@ -235,6 +240,112 @@ export class GitMediaStore {
   ): Promise<void> {
     await streamFileContent(this.objects, found.kind, found.id, write);
   }
+}
+
+/** Bytes compared with the working file at a time. */
+const COMPARE_BYTES = 1024 * 1024;
+
+/**
+ * Where clean's content ends up: the working file while the content keeps
+ * matching it, else a temp file (the matching prefix copied from the working
+ * file, the rest written as it arrives).
+ */
+class CleanSource {
+  readonly #tmp: string;
+  #work: fs.FileHandle | undefined;
+  #workFile: string | undefined;
+  #workSize = 0;
+  #out: fs.FileHandle | undefined;
+  readonly #buffer = Buffer.allocUnsafe(COMPARE_BYTES);
+
+  private constructor(tmp: string) {
+    this.#tmp = tmp;
+  }
+
+  static async open(workFile: string | undefined, tmp: string): Promise<CleanSource> {
+    const source = new CleanSource(tmp);
+    if (workFile) {
+      const handle = await fs
+        .open(workFile, constants.O_RDONLY | constants.O_NOFOLLOW)
+        .catch(() => undefined);
+      const stat = await handle?.stat().catch(() => undefined);
+      if (handle && stat?.isFile()) {
+        source.#work = handle;
+        source.#workFile = workFile;
+        source.#workSize = stat.size;
+      } else {
+        await handle?.close();
+      }
+    }
+    if (!source.#work) source.#out = await fs.open(tmp, 'wx', 0o600);
+    return source;
+  }
+
+  async #readWork(position: number, length: number): Promise<Buffer> {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.#work!.read(
+        this.#buffer,
+        done,
+        length - done,
+        position + done,
+      );
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return this.#buffer.subarray(0, done);
+  }
+
+  /** Stops comparing: the first `upTo` bytes (equal to the working file's) go to the temp file. */
+  async #diverge(upTo: number): Promise<void> {
+    const out = await fs.open(this.#tmp, 'wx', 0o600);
+    this.#out = out;
+    for (let at = 0; at < upTo;) {
+      const part = await this.#readWork(at, Math.min(COMPARE_BYTES, upTo - at));
+      if (part.length === 0)
+        throw new MediaGitError('FILE_CHANGED', 'the working file shrank while it was read', {
+          kind: 'user',
+        });
+      await writeAll(out, part);
+      at += part.length;
+    }
+    await this.#work!.close();
+    this.#work = undefined;
+  }
+
+  /** The next piece of content, which starts at `offset`. */
+  async take(piece: Uint8Array, offset: number): Promise<void> {
+    if (this.#work) {
+      let same = offset + piece.length <= this.#workSize;
+      for (let at = 0; same && at < piece.length; at += COMPARE_BYTES) {
+        const length = Math.min(COMPARE_BYTES, piece.length - at);
+        const work = await this.#readWork(offset + at, length);
+        same = work.length === length && work.equals(piece.subarray(at, at + length));
+      }
+      if (same) return;
+      await this.#diverge(offset);
+    }
+    await writeAll(this.#out!, piece);
+  }
+
+  /** The file holding the content (`size` bytes in all). */
+  async finish(size: number): Promise<string> {
+    if (this.#work && size !== this.#workSize) await this.#diverge(size);
+    if (this.#work) return this.#workFile!;
+    await this.#out!.close();
+    this.#out = undefined;
+    return this.#tmp;
+  }
+
+  async close(): Promise<void> {
+    await this.#work?.close().catch(() => undefined);
+    await this.#out?.close().catch(() => undefined);
+  }
+}
+
+async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise<void> {
+  for (let at = 0; at < data.length;)
+    at += (await handle.write(data, at, data.length - at)).bytesWritten;
 }
 
 /** Reads a whole file as an async iterable (for cleaning a file on disk). */

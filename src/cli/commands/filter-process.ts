@@ -25,6 +25,7 @@ export function register(program: Command, cli: Cli): void {
         const counts = await serveFilterProcess(store, process.stdin, process.stdout, {
           fetch: remote ? fetcherFor(remote, client) : undefined,
           skip: Boolean(cli.env['MEDIAGIT_SKIP_SMUDGE']),
+          workTree: location.workTree,
           report: (message) => cli.err(`mediagit: ${message}`),
         });
         if (cli.env['MEDIAGIT_TRACE']) {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { smudge } from '../../git/filter.ts';
+import path from 'node:path';
+import { smudge, workFileOf } from '../../git/filter.ts';
 import { fetcherFor } from '../../git/media-remote.ts';
 import { GitMediaStore } from '../../git/media-store.ts';
 import type { Cli } from '../context.ts';
@@ -18,7 +19,14 @@ export function register(program: Command, cli: Cli): void {
       const { location } = await gitContext(cli);
       const store = await GitMediaStore.open(location.gitDir);
       try {
-        await writeStdout(await store.clean(process.stdin, file ?? ''));
+        // Git runs the filter at the top of the work tree, with %f relative to it.
+        const workFile = workFileOf(
+          location.workTree,
+          path.relative(location.workTree ?? cli.cwd, path.resolve(cli.cwd, file ?? '')),
+        );
+        await writeStdout(
+          await store.clean(process.stdin, file ?? '', file ? workFile : undefined),
+        );
       } finally {
         await store.close();
       }
