@@ -242,8 +242,8 @@ export class GitMediaStore {
   }
 }
 
-/** Bytes compared with the working file at a time. */
-const COMPARE_BYTES = 1024 * 1024;
+/** Bytes of the working file read at a time to compare the content with. */
+const COMPARE_BYTES = 4 * 1024 * 1024;
 
 /**
  * Where clean's content ends up: the working file while the content keeps
@@ -257,6 +257,9 @@ class CleanSource {
   #workSize = 0;
   #out: fs.FileHandle | undefined;
   readonly #buffer = Buffer.allocUnsafe(COMPARE_BYTES);
+  /** The working file's bytes held in #buffer: [#windowStart, #windowStart + #windowLength). */
+  #windowStart = 0;
+  #windowLength = 0;
 
   private constructor(tmp: string) {
     this.#tmp = tmp;
@@ -282,6 +285,7 @@ class CleanSource {
   }
 
   async #readWork(position: number, length: number): Promise<Buffer> {
+    this.#windowLength = 0;
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.#work!.read(
@@ -313,13 +317,28 @@ class CleanSource {
     this.#work = undefined;
   }
 
+  /** The working file's bytes [position, position + length), read ahead a window at a time. */
+  async #workBytes(position: number, length: number): Promise<Buffer> {
+    const end = this.#windowStart + this.#windowLength;
+    if (position < this.#windowStart || position + length > end) {
+      const window = await this.#readWork(
+        position,
+        Math.min(COMPARE_BYTES, this.#workSize - position),
+      );
+      this.#windowStart = position;
+      this.#windowLength = window.length;
+    }
+    const from = position - this.#windowStart;
+    return this.#buffer.subarray(from, Math.min(from + length, this.#windowLength));
+  }
+
   /** The next piece of content, which starts at `offset`. */
   async take(piece: Uint8Array, offset: number): Promise<void> {
     if (this.#work) {
       let same = offset + piece.length <= this.#workSize;
       for (let at = 0; same && at < piece.length; at += COMPARE_BYTES) {
         const length = Math.min(COMPARE_BYTES, piece.length - at);
-        const work = await this.#readWork(offset + at, length);
+        const work = await this.#workBytes(offset + at, length);
         same = work.length === length && work.equals(piece.subarray(at, at + length));
       }
       if (same) return;

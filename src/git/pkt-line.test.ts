@@ -42,7 +42,8 @@ describe('pkt-line', () => {
     for (const step of [5, 4096, 70_000]) {
       const reader = new PktReader(pieces(bytes, step));
       const packets: Buffer[] = [];
-      for (let p = await reader.read(); p !== null; p = await reader.read()) packets.push(p!);
+      for (let p = await reader.read(); p !== null; p = await reader.read())
+        packets.push(Buffer.from(p!));
       assert.deepEqual(
         packets.map((p) => p.length),
         [MAX_PKT_PAYLOAD, MAX_PKT_PAYLOAD, 10],

@@ -14,11 +14,21 @@ export function pktError(message: string): MediaGitError {
   return new MediaGitError('GIT_PROTOCOL', `git filter protocol: ${message}`, { kind: 'user' });
 }
 
-/** Reads packets from a stream; `null` is a flush packet, `undefined` the end of input. */
+/**
+ * Reads packets from a stream; `null` is a flush packet, `undefined` the end
+ * of input. A payload is a view that stays valid only until the next read:
+ * packets are not copied unless one straddles two reads (a gigabyte of
+ * content is 16,000 packets; a copy and an allocation each cost more than
+ * the hashing).
+ */
 export class PktReader {
   readonly #iterator: AsyncIterator<Buffer>;
-  #pending: Buffer = Buffer.alloc(0);
+  /** Unread input: `#chunks[0]` from `#offset` on, then the others whole. */
+  readonly #chunks: Buffer[] = [];
+  #offset = 0;
+  #available = 0;
   #ended = false;
+  readonly #packet = Buffer.allocUnsafe(MAX_PKT_PAYLOAD + 4);
 
   constructor(input: Readable) {
     this.#iterator = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -26,40 +36,58 @@ export class PktReader {
 
   /** Waits until `n` bytes are buffered; false when the input ends first. */
   async #fill(n: number): Promise<boolean> {
-    if (this.#pending.length >= n) return true;
-    // Pieces are joined once, however small the reads (no quadratic copying).
-    const parts = [this.#pending];
-    let total = this.#pending.length;
-    while (total < n && !this.#ended) {
+    while (this.#available < n && !this.#ended) {
       const next = await this.#iterator.next();
       if (next.done) this.#ended = true;
-      else {
-        parts.push(next.value);
-        total += next.value.length;
+      else if (next.value.length > 0) {
+        this.#chunks.push(next.value);
+        this.#available += next.value.length;
       }
     }
-    this.#pending = parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
-    return total >= n;
+    return this.#available >= n;
+  }
+
+  /** The next `n` buffered bytes: a view of the input, or of `#packet` when they straddle reads. */
+  #take(n: number): Buffer {
+    this.#available -= n;
+    const first = this.#chunks[0]!;
+    if (first.length - this.#offset >= n) {
+      const view = first.subarray(this.#offset, this.#offset + n);
+      this.#offset += n;
+      if (this.#offset === first.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+      return view;
+    }
+    let done = 0;
+    while (done < n) {
+      const chunk = this.#chunks[0]!;
+      const count = Math.min(n - done, chunk.length - this.#offset);
+      chunk.copy(this.#packet, done, this.#offset, this.#offset + count);
+      done += count;
+      this.#offset += count;
+      if (this.#offset === chunk.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+    }
+    return this.#packet.subarray(0, n);
   }
 
   async read(): Promise<Buffer | null | undefined> {
     if (!(await this.#fill(4))) {
-      if (this.#pending.length === 0) return undefined;
+      if (this.#available === 0) return undefined;
       throw pktError('input ended inside a packet header');
     }
-    const header = this.#pending.toString('latin1', 0, 4);
+    const header = this.#take(4).toString('latin1');
     if (!/^[0-9a-f]{4}$/.test(header))
       throw pktError(`bad packet header ${JSON.stringify(header)}`);
     const length = parseInt(header, 16);
-    if (length === 0) {
-      this.#pending = this.#pending.subarray(4);
-      return null;
-    }
+    if (length === 0) return null;
     if (length < 4 || length - 4 > MAX_PKT_PAYLOAD) throw pktError(`bad packet length ${length}`);
-    if (!(await this.#fill(length))) throw pktError('input ended inside a packet');
-    const payload = Buffer.from(this.#pending.subarray(4, length));
-    this.#pending = this.#pending.subarray(length);
-    return payload;
+    if (!(await this.#fill(length - 4))) throw pktError('input ended inside a packet');
+    return this.#take(length - 4);
   }
 
   /** Text packets up to the next flush, each without its trailing LF. */
