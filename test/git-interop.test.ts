@@ -71,6 +71,7 @@ describe('Git interop: the MediaGit filter in a Git repository', () => {
         { pattern: '*.mp4', source: '.gitattributes' },
         { pattern: 'my file.bin', source: '.gitattributes' },
       ],
+      minSize: 0,
     });
     // Git itself sees the attribute on both, the escaped space included.
     const attr = await world.git(
@@ -240,6 +241,40 @@ describe('Git interop: the MediaGit filter in a Git repository', () => {
     const asPointer = Buffer.from(pointerText(real));
     const again = await world.mediagit(['filter', 'clean'], odd, { input: asPointer });
     assert.deepEqual(again.stdout, asPointer);
+  });
+
+  it('track --min-size keeps small files as ordinary Git content', async () => {
+    const sized = world.path('sized');
+    await world.git(['init', '-q', sized], world.root);
+    const set = await world.mediagit(['track', '--min-size', '1MB'], sized);
+    assert.match(set.out, /Files under 1000000 bytes stay ordinary Git content/);
+    assert.equal(
+      await fs.readFile(path.join(sized, '.gitattributes'), 'utf8'),
+      '* filter=mediagit diff=mediagit merge=mediagit -text\n',
+    );
+    const small = pseudoRandomBytes(999_999, 41);
+    const large = pseudoRandomBytes(1_000_000, 42);
+    await fs.writeFile(path.join(sized, 'small.bin'), small);
+    await fs.writeFile(path.join(sized, 'large.bin'), large);
+    await fs.writeFile(path.join(sized, 'notes.txt'), 'plain text\n');
+    await world.git(['add', '.'], sized);
+    await world.git(['commit', '-q', '-m', 'sized'], sized);
+    assert.deepEqual((await world.git(['cat-file', '-p', 'HEAD:small.bin'], sized)).stdout, small);
+    assert.equal(
+      (await world.git(['cat-file', '-p', 'HEAD:notes.txt'], sized)).out,
+      'plain text\n',
+    );
+    assert.equal(
+      (await world.git(['cat-file', '-p', 'HEAD:large.bin'], sized)).out,
+      pointerText(large),
+    );
+    const listed = await world.mediagit(['track', '--list', '--json'], sized);
+    assert.equal((JSON.parse(listed.out) as { minSize: number }).minSize, 1_000_000);
+    const clone = world.path('sized-clone');
+    await world.git(['clone', '-q', sized, clone], world.root);
+    assert.deepEqual(await fs.readFile(path.join(clone, 'small.bin')), small);
+    assert.deepEqual(await fs.readFile(path.join(clone, 'large.bin')), large);
+    await assert.rejects(world.mediagit(['track', '--min-size', 'lots'], sized), /not a size/);
   });
 
   it('uninstall removes the filter config and the hook', async () => {

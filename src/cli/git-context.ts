@@ -5,7 +5,8 @@
  * pre-push hook when the repository has none (git/install.ts).
  */
 import fs from 'node:fs/promises';
-import { locateGitRepo, type GitLocation } from '../git/git-command.ts';
+import { MIN_SIZE_KEY, parseByteSize } from '../git/attributes.ts';
+import { gitConfigGet, locateGitRepo, type GitLocation } from '../git/git-command.ts';
 import { installHook } from '../git/install.ts';
 import type { LfsClientOptions } from '../git/lfs-client.ts';
 import { resolveMediaRemote, type MediaRemote } from '../git/media-remote.ts';
@@ -16,6 +17,8 @@ export interface GitContext {
   readonly location: GitLocation;
   readonly remote: MediaRemote | undefined;
   readonly client: LfsClientOptions;
+  /** `track --min-size`: content below it stays ordinary Git content. */
+  readonly minSize: number;
 }
 
 export async function gitContext(
@@ -31,5 +34,6 @@ export async function gitContext(
     token: remote?.kind === 'http' ? await loadCredential(cli, remote.endpoint) : undefined,
     ...(caFile ? { ca: await fs.readFile(caFile) } : {}),
   };
-  return { location, remote, client };
+  const minSize = await gitConfigGet(MIN_SIZE_KEY, { cwd: cli.cwd, env: cli.env });
+  return { location, remote, client, minSize: minSize ? parseByteSize(minSize) : 0 };
 }

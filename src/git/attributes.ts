@@ -21,6 +21,40 @@ function unescapePattern(pattern: string): string {
   return pattern.replaceAll('[[:space:]]', ' ');
 }
 
+/** Git config key: files smaller than this stay ordinary Git content (`track --min-size`). */
+export const MIN_SIZE_KEY = 'mediagit.minsize';
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1000,
+  kb: 1000,
+  kib: 1024,
+  m: 1000 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1000 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** "10MB" (10^7), "10MiB" (10 × 2^20), "512k", "4096": bytes. */
+export function parseByteSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  const bytes = match && unit !== undefined ? Math.round(Number(match[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 0) {
+    throw new MediaGitError(
+      'BAD_SIZE',
+      `not a size: ${JSON.stringify(text)} (use e.g. 10MB, 512KiB)`,
+      {
+        kind: 'usage',
+      },
+    );
+  }
+  return bytes;
+}
+
 export function checkPattern(pattern: string): string {
   if (
     pattern === '' ||

@@ -13,6 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { MAX_POINTER_BYTES, parsePointer, type LfsPointer } from '../odb/lfs-pointer.ts';
+import { tempName } from '../storage/durable-file.ts';
 import type { ContentFetcher, GitMediaStore } from './media-store.ts';
 import { pktError, PktReader, PktWriter } from './pkt-line.ts';
 
@@ -85,6 +86,8 @@ export interface FilterProcessOptions extends SmudgeOptions {
    * the working file there and stores from it when they are equal.
    */
   readonly workTree?: string | undefined;
+  /** Content smaller than this is left as ordinary Git content (`track --min-size`). */
+  readonly minSize?: number | undefined;
   /** Called with each failure's message (the CLI prints it on stderr, which Git shows). */
   readonly report?: ((message: string) => void) | undefined;
 }
@@ -238,7 +241,12 @@ export async function serveFilterProcess(
     if (command === 'clean') {
       let pointer: Buffer | undefined;
       try {
-        pointer = await store.clean(content, pathname, workFileOf(options.workTree, pathname));
+        pointer = await store.clean(
+          content,
+          pathname,
+          workFileOf(options.workTree, pathname),
+          options.minSize,
+        );
       } catch (error) {
         await content.drain();
         report(`${pathname}: ${error instanceof Error ? error.message : String(error)}`);
@@ -283,6 +291,13 @@ export async function serveFilterProcess(
         await writer.list(['status=delayed']);
         continue;
       }
+      if (!input.pointer && input.rest) {
+        // Not a pointer, and large: Git sends the whole content before it reads
+        // the answer, so it is read to the end (into a temp file) first.
+        const ok = await answerSpooled(store, input.bytes, input.rest, pathname, answer);
+        if (ok) counts.smudged++;
+        continue;
+      }
       const ok = await answer(pathname, (write) => smudgeClassified(store, input, write, options));
       await content.drain();
       if (ok) counts.smudged++;
@@ -293,6 +308,52 @@ export async function serveFilterProcess(
     }
   }
   return counts;
+}
+
+/**
+ * Answers with content Git is still sending: spooled to a temp file to its
+ * end, then sent back. Returns whether the answer was a success.
+ */
+async function answerSpooled(
+  store: GitMediaStore,
+  head: Buffer,
+  rest: AsyncIterator<Uint8Array>,
+  pathname: string,
+  answer: (
+    pathname: string,
+    produce: (write: (data: Uint8Array) => Promise<void>) => Promise<void>,
+  ) => Promise<boolean>,
+): Promise<boolean> {
+  const tmp = tempName(store.objects.tmpDir, 'smudge');
+  const handle = await fs.open(tmp, 'wx+', 0o600);
+  try {
+    let failure: unknown;
+    const keep = async (data: Uint8Array): Promise<void> => {
+      if (failure !== undefined) return;
+      try {
+        for (let at = 0; at < data.length;) {
+          at += (await handle.write(data, at, data.length - at)).bytesWritten;
+        }
+      } catch (error) {
+        failure = error; // keep reading Git's content to its end regardless
+      }
+    };
+    await keep(head);
+    for (let next = await rest.next(); !next.done; next = await rest.next()) await keep(next.value);
+    return await answer(pathname, async (write) => {
+      if (failure !== undefined) throw failure;
+      const buffer = Buffer.allocUnsafe(1024 * 1024);
+      for (let position = 0; ;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) break;
+        await write(buffer.subarray(0, bytesRead));
+        position += bytesRead;
+      }
+    });
+  } finally {
+    await handle.close();
+    await fs.rm(tmp, { force: true });
+  }
 }
 
 /** The working file for a path Git names, if it lies inside the work tree. */

@@ -148,11 +148,15 @@ export class GitMediaStore {
    * content that differs (or has no working file) is written to a temp file.
    * If the working file changes before it is stored, the stored SHA-256
    * disagrees with the content's and the clean fails (FILE_CHANGED).
+   *
+   * Content smaller than `minSize` (`track --min-size`) is returned as it is:
+   * Git keeps it as an ordinary blob, and smudge passes it through.
    */
   async clean(
     content: AsyncIterable<Uint8Array>,
     repoPath = '',
     workFile?: string,
+    minSize = 0,
   ): Promise<Buffer> {
     const tmp = tempName(this.objects.tmpDir, 'clean');
     const source = await CleanSource.open(workFile, tmp);
@@ -171,6 +175,7 @@ export class GitMediaStore {
         const bytes = Buffer.concat(head);
         if (parsePointer(bytes).ok) return bytes;
       }
+      if (size < minSize) return await fs.readFile(file);
       head = [];
       const oid = sha.digest('hex');
       if (!(await this.locate(oid))) {

@@ -19,13 +19,14 @@ export function register(program: Command, cli: Cli): void {
       "Serve Git's long-running filter protocol (version 2, with delay) on standard input/output",
     )
     .action(async () => {
-      const { location, remote, client } = await gitContext(cli);
+      const { location, remote, client, minSize } = await gitContext(cli);
       const store = await GitMediaStore.open(location.gitDir);
       try {
         const counts = await serveFilterProcess(store, process.stdin, process.stdout, {
           fetch: remote ? fetcherFor(remote, client) : undefined,
           skip: Boolean(cli.env['MEDIAGIT_SKIP_SMUDGE']),
           workTree: location.workTree,
+          minSize,
           report: (message) => cli.err(`mediagit: ${message}`),
         });
         if (cli.env['MEDIAGIT_TRACE']) {

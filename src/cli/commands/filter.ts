@@ -16,7 +16,7 @@ export function register(program: Command, cli: Cli): void {
     .description('Store standard input in the MediaGit store and print its Git LFS pointer')
     .argument('[path]', 'the path Git is cleaning (%f)')
     .action(async (file: string | undefined) => {
-      const { location } = await gitContext(cli);
+      const { location, minSize } = await gitContext(cli);
       const store = await GitMediaStore.open(location.gitDir);
       try {
         // Git runs the filter at the top of the work tree, with %f relative to it.
@@ -25,7 +25,7 @@ export function register(program: Command, cli: Cli): void {
           path.relative(location.workTree ?? cli.cwd, path.resolve(cli.cwd, file ?? '')),
         );
         await writeStdout(
-          await store.clean(process.stdin, file ?? '', file ? workFile : undefined),
+          await store.clean(process.stdin, file ?? '', file ? workFile : undefined, minSize),
         );
       } finally {
         await store.close();

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
-import { listTracked, track } from '../../git/attributes.ts';
-import { locateGitRepo } from '../../git/git-command.ts';
+import { listTracked, MIN_SIZE_KEY, parseByteSize, track } from '../../git/attributes.ts';
+import { git, gitConfigGet, locateGitRepo } from '../../git/git-command.ts';
 import { installHook } from '../../git/install.ts';
+import { MAX_BLOB_SIZE } from '../../odb/file-store.ts';
 import { printJson, type Cli } from '../context.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -14,26 +15,52 @@ export function register(program: Command, cli: Cli): void {
     .argument('[pattern...]', 'gitattributes patterns, such as "*.mp4"')
     .option('-l, --list', 'list the tracked patterns')
     .option('--json', 'with --list: machine-readable output')
-    .action(async (patterns: string[], opts: { list?: boolean; json?: boolean }) => {
-      const { gitDir, workTree } = await locateGitRepo(cli.cwd, cli.env);
-      if (!workTree) {
-        throw new MediaGitError(
-          'BARE_REPO',
-          'track needs a work tree (this is a bare repository)',
-          { kind: 'usage' },
-        );
-      }
-      if (opts.list || patterns.length === 0) {
-        const tracked = await listTracked(workTree, gitDir);
-        if (opts.json) return printJson(cli, { patterns: tracked });
-        cli.out('Listing tracked patterns');
-        for (const { pattern, source } of tracked) cli.out(`    ${pattern} (${source})`);
-        return;
-      }
-      const added = new Set(await track(workTree, patterns));
-      await installHook(gitDir);
-      for (const pattern of patterns) {
-        cli.out(added.has(pattern) ? `Tracking "${pattern}"` : `"${pattern}" already supported`);
-      }
-    });
+    .option(
+      '--min-size <size>',
+      'files smaller than this (10MB, 512KiB, bytes) stay ordinary Git content; alone, tracks every path',
+    )
+    .action(
+      async (patterns: string[], opts: { list?: boolean; json?: boolean; minSize?: string }) => {
+        const { gitDir, workTree } = await locateGitRepo(cli.cwd, cli.env);
+        if (!workTree) {
+          throw new MediaGitError(
+            'BARE_REPO',
+            'track needs a work tree (this is a bare repository)',
+            { kind: 'usage' },
+          );
+        }
+        if (opts.minSize !== undefined) {
+          const bytes = parseByteSize(opts.minSize);
+          if (bytes > MAX_BLOB_SIZE) {
+            throw new MediaGitError(
+              'BAD_SIZE',
+              `--min-size is at most ${MAX_BLOB_SIZE} bytes (smaller content passes through memory; larger files belong in MediaGit)`,
+              { kind: 'usage' },
+            );
+          }
+          await git(['config', '--local', MIN_SIZE_KEY, String(bytes)], {
+            cwd: cli.cwd,
+            env: cli.env,
+          });
+          cli.out(`Files under ${bytes} bytes stay ordinary Git content`);
+          if (patterns.length === 0) patterns = ['*'];
+        }
+        if (opts.list || patterns.length === 0) {
+          const tracked = await listTracked(workTree, gitDir);
+          const minSize = await gitConfigGet(MIN_SIZE_KEY, { cwd: cli.cwd, env: cli.env });
+          const bytes = minSize ? parseByteSize(minSize) : 0;
+          if (opts.json) return printJson(cli, { patterns: tracked, minSize: bytes });
+          cli.out('Listing tracked patterns');
+          for (const { pattern, source } of tracked) cli.out(`    ${pattern} (${source})`);
+          if (bytes > 0)
+            cli.out(`Files under ${bytes} bytes stay ordinary Git content (${MIN_SIZE_KEY})`);
+          return;
+        }
+        const added = new Set(await track(workTree, patterns));
+        await installHook(gitDir);
+        for (const pattern of patterns) {
+          cli.out(added.has(pattern) ? `Tracking "${pattern}"` : `"${pattern}" already supported`);
+        }
+      },
+    );
 }
