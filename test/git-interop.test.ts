@@ -241,6 +241,14 @@ describe('Git interop: the MediaGit filter in a Git repository', () => {
     const asPointer = Buffer.from(pointerText(real));
     const again = await world.mediagit(['filter', 'clean'], odd, { input: asPointer });
     assert.deepEqual(again.stdout, asPointer);
+    // Unknown keys are kept: such a pointer cleans to itself and smudges to its content.
+    const extended = Buffer.from(
+      `version https://git-lfs.github.com/spec/v1\next-0-custom sha256:${'0'.repeat(64)}\noid sha256:${realOid}\nsize 13\n`,
+    );
+    const kept = await world.mediagit(['filter', 'clean'], odd, { input: extended });
+    assert.deepEqual(kept.stdout, extended);
+    const content = await world.mediagit(['filter', 'smudge'], odd, { input: extended });
+    assert.deepEqual(content.stdout, real);
   });
 
   it('track --min-size keeps small files as ordinary Git content', async () => {
