@@ -63,7 +63,8 @@ describe('Git interop: the MediaGit filter in a Git repository', () => {
     assert.equal(
       await fs.readFile(path.join(repo, '.gitattributes'), 'utf8'),
       '*.mp4 filter=mediagit diff=mediagit merge=mediagit -text\n' +
-        'my[[:space:]]file.bin filter=mediagit diff=mediagit merge=mediagit -text\n',
+        'my[[:space:]]file.bin filter=mediagit diff=mediagit merge=mediagit -text\n' +
+        '.gitattributes !filter !diff !merge text\n',
     );
     const list = await world.mediagit(['track', '--list', '--json'], repo);
     assert.deepEqual(JSON.parse(list.out), {
@@ -85,7 +86,8 @@ describe('Git interop: the MediaGit filter in a Git repository', () => {
     await world.mediagit(['untrack', 'my file.bin'], repo);
     assert.equal(
       await fs.readFile(path.join(repo, '.gitattributes'), 'utf8'),
-      '*.mp4 filter=mediagit diff=mediagit merge=mediagit -text\n',
+      '*.mp4 filter=mediagit diff=mediagit merge=mediagit -text\n' +
+        '.gitattributes !filter !diff !merge text\n',
     );
   });
 
@@ -258,8 +260,12 @@ describe('Git interop: the MediaGit filter in a Git repository', () => {
     assert.match(set.out, /Files under 1000000 bytes stay ordinary Git content/);
     assert.equal(
       await fs.readFile(path.join(sized, '.gitattributes'), 'utf8'),
-      '* filter=mediagit diff=mediagit merge=mediagit -text\n',
+      '* filter=mediagit diff=mediagit merge=mediagit -text\n' +
+        '.gitattributes !filter !diff !merge text\n',
     );
+    // .gitattributes itself is never filtered, however broad the pattern.
+    const self = await world.git(['check-attr', 'filter', '.gitattributes', 'x.txt'], sized);
+    assert.equal(self.out, '.gitattributes: filter: unspecified\nx.txt: filter: mediagit\n');
     const small = pseudoRandomBytes(999_999, 41);
     const large = pseudoRandomBytes(1_000_000, 42);
     await fs.writeFile(path.join(sized, 'small.bin'), small);
@@ -283,6 +289,46 @@ describe('Git interop: the MediaGit filter in a Git repository', () => {
     assert.deepEqual(await fs.readFile(path.join(clone, 'small.bin')), small);
     assert.deepEqual(await fs.readFile(path.join(clone, 'large.bin')), large);
     await assert.rejects(world.mediagit(['track', '--min-size', 'lots'], sized), /not a size/);
+  });
+
+  it('empty files, identical files and linked worktrees check out; identical content is fetched once', async () => {
+    const edge = world.path('edge');
+    await world.git(['init', '-q', edge], world.root);
+    await world.mediagit(['track', '*.bin'], edge);
+    const big = pseudoRandomBytes(3_000_000, 61);
+    const files = new Map<string, Buffer>([
+      ['empty.bin', Buffer.alloc(0)],
+      ['a.bin', pseudoRandomBytes(2_000_000, 62)],
+      ['dup1.bin', big],
+      ['dup2.bin', big],
+      ['dup3.bin', big],
+    ]);
+    for (const [name, data] of files) await fs.writeFile(path.join(edge, name), data);
+    await world.git(['add', '.'], edge);
+    await world.git(['commit', '-q', '-m', 'edge'], edge);
+    assert.equal((await world.git(['cat-file', '-s', 'HEAD:empty.bin'], edge)).out, '0\n');
+    // A linked worktree shares the repository's store (and its hooks).
+    const tree = world.path('edge-worktree');
+    await world.git(['worktree', 'add', '-q', tree], edge);
+    for (const [name, data] of files)
+      assert.deepEqual(await fs.readFile(path.join(tree, name)), data, name);
+    await fs.access(path.join(edge, '.git', 'hooks', 'pre-push'));
+    await assert.rejects(
+      fs.access(path.join(edge, '.git', 'worktrees', 'edge-worktree', 'mediagit')),
+    );
+    const clone = world.path('edge-clone');
+    const result = await world.git(['clone', '-q', edge, clone], world.root, {
+      env: { MEDIAGIT_TRACE: '1' },
+    });
+    for (const [name, data] of files)
+      assert.deepEqual(await fs.readFile(path.join(clone, name)), data, name);
+    const summary = /(\d+) smudged, (\d+) delayed, (\d+) fetched/.exec(result.stderr);
+    assert.ok(summary, result.stderr);
+    assert.deepEqual(
+      summary.slice(1).map(Number),
+      [5, 4, 2],
+      'five files, four to download, two contents',
+    );
   });
 
   it('uninstall removes the filter config and the hook', async () => {

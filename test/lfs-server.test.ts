@@ -12,9 +12,22 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { gzipSync } from 'node:zlib';
+import sharp from 'sharp';
 import { after, before, describe, it } from 'node:test';
 import { pseudoRandomBytes, writePseudoRandomFile } from './helpers.ts';
 import { GitWorld } from './git-world.ts';
+import { Codec } from '../src/compression/codec.ts';
+import { encodeManifest } from '../src/odb/manifest.ts';
+import { objectIdOf } from '../src/odb/object-id.ts';
+import { encodeHeader, type ObjectTypeName } from '../src/odb/object-store.ts';
+
+function record(type: ObjectTypeName, data: Buffer): { id: string; record: Buffer } {
+  return {
+    id: objectIdOf(type, data),
+    record: Buffer.concat([encodeHeader(type, Codec.store, data.length), data]),
+  };
+}
 import { createToken, makeServerRoot, ServerProcess } from './server.ts';
 
 const MB = 1_000_000;
@@ -171,6 +184,51 @@ describe('mediagit serve as a Git LFS server', () => {
     assert.doesNotMatch(audit, /mgk_[A-Za-z0-9_-]{16,}/);
   });
 
+  it('git lfs uploads real media whatever content type it detects (PNG, gzip, empty file)', async () => {
+    const media = world.path('media-types');
+    await world.git(['init', '-q', media], world.root);
+    await world.git(['remote', 'add', 'origin', world.path('media-types-origin.git')], media);
+    await world.git(['init', '-q', '--bare', world.path('media-types-origin.git')], world.root);
+    await world.git(['config', 'credential.helper', helper('alice', keys['alice']!)], media);
+    await fs.writeFile(path.join(media, '.lfsconfig'), `[lfs]\n\turl = ${lfsUrl}\n`);
+    await world.git(['lfs', 'track', '*.png', '*.gz', '*.bin'], media);
+    const png = await sharp({
+      create: {
+        width: 400,
+        height: 300,
+        channels: 3,
+        background: { r: 0, g: 0, b: 0 },
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
+    })
+      .png()
+      .toBuffer();
+    const gz = gzipSync(pseudoRandomBytes(200_000, 71));
+    await fs.writeFile(path.join(media, 'frame.png'), png);
+    await fs.writeFile(path.join(media, 'data.gz'), gz);
+    await fs.writeFile(path.join(media, 'empty.bin'), '');
+    await world.git(['add', '.'], media);
+    await world.git(['commit', '-q', '-m', 'media'], media);
+    await world.git(['push', '-q', 'origin', 'HEAD:main'], media);
+    const clone = world.path('media-types-clone');
+    await world.git(
+      [
+        '-c',
+        `credential.helper=${helper('bob', keys['bob']!)}`,
+        'clone',
+        '-q',
+        '-b',
+        'main',
+        world.path('media-types-origin.git'),
+        clone,
+      ],
+      world.root,
+    );
+    assert.deepEqual(await fs.readFile(path.join(clone, 'frame.png')), png);
+    assert.deepEqual(await fs.readFile(path.join(clone, 'data.gz')), gz);
+    assert.equal((await fs.readFile(path.join(clone, 'empty.bin'))).length, 0);
+  });
+
   it('wrong or read-only credentials are refused and store nothing', async () => {
     const eve = world.path('eve');
     await world.git(['init', '-q', eve], world.root);
@@ -277,11 +335,58 @@ describe('mediagit serve as a Git LFS server', () => {
       });
       assert.equal(response.status, 422, bad);
     }
+    // A manifest whose chunks do not hash to the OID it claims is never bound to it.
+    const chunkData = pseudoRandomBytes(1000, 51);
+    const chunk = record('chunk', chunkData);
+    const put = (route: string, body: Buffer, extra: Record<string, string> = {}) =>
+      fetch(`${server.url('media')}/${route}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', ...auth('alice'), ...extra },
+        body,
+      });
+    assert.ok([200, 201].includes((await put(`chunks/${chunk.id}`, chunk.record)).status));
+    const claimed = 'ab'.repeat(32);
+    const manifestFor = (sha256: string) =>
+      record(
+        'manifest',
+        encodeManifest({
+          size: 1000,
+          sha256,
+          chunker: 'test',
+          chunks: [{ id: chunk.id, length: 1000 }],
+        }),
+      );
+    const lying = manifestFor(claimed);
+    const refused = await put(`manifests/${claimed}`, lying.record, {
+      'x-mediagit-object-id': lying.id,
+    });
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /OID_MISMATCH/);
+    const batchAfter = await batch({
+      operation: 'download',
+      objects: [{ oid: claimed, size: 1000 }],
+    });
+    const after = (await batchAfter.json()) as { objects: { error?: { code: number } }[] };
+    assert.equal(after.objects[0]!.error?.code, 404, 'the OID was not bound');
+    const honest = manifestFor(createHash('sha256').update(chunkData).digest('hex'));
+    const bound = await put(
+      `manifests/${createHash('sha256').update(chunkData).digest('hex')}`,
+      honest.record,
+      {
+        'x-mediagit-object-id': honest.id,
+      },
+    );
+    assert.equal(bound.status, 201);
+
     const noAuth = await fetch(`${lfsUrl}/locks`, { headers: json });
     assert.equal(noAuth.status, 401);
     assert.equal(noAuth.headers.get('lfs-authenticate'), 'Basic realm="mediagit"');
-    // Nothing was stored: no object, no lock.
-    assert.equal(await storedBytes(path.join(root, 'media')), before);
+    // Nothing else was stored: no object (but the chunk and manifest above), no lock, no temp file.
+    assert.equal(
+      await storedBytes(path.join(root, 'media')),
+      before + chunk.record.length + honest.record.length + 65,
+    );
+    assert.deepEqual(await fs.readdir(path.join(root, '.mediagit-server', 'tmp')), []);
   });
 
   it("MediaGit's own filter uploads at push and downloads at clone through the same server; git-lfs reads what it stored", async (t) => {

@@ -27,7 +27,7 @@ export async function gitContext(
   remoteUrl?: string,
 ): Promise<GitContext> {
   const location = await locateGitRepo(cli.cwd, cli.env);
-  if (location.workTree) await installHook(location.gitDir);
+  if (location.workTree) await installHook(location.gitDir, location.workTree);
   const remote = await resolveMediaRemote(cli.cwd, cli.env, remoteName, remoteUrl);
   const caFile = cli.env['MEDIAGIT_CA_FILE'];
   const client: LfsClientOptions = {

@@ -22,8 +22,16 @@ describe('.gitattributes tracking', () => {
         await fs.readFile(file, 'utf8'),
         original +
           '*.mp4 filter=mediagit diff=mediagit merge=mediagit -text\n' +
-          'raw[[:space:]]footage/*.mov filter=mediagit diff=mediagit merge=mediagit -text\n',
+          'raw[[:space:]]footage/*.mov filter=mediagit diff=mediagit merge=mediagit -text\n' +
+          '.gitattributes !filter !diff !merge text\n',
       );
+      // Tracking more keeps the exemption last (later lines win in .gitattributes).
+      assert.deepEqual(await track(dir, ['.*']), ['.*']);
+      assert.match(
+        await fs.readFile(file, 'utf8'),
+        /\n\.\*[^\n]*\n\.gitattributes !filter !diff !merge text\n$/,
+      );
+      await untrack(dir, ['.*']);
       await fs.mkdir(path.join(dir, 'sub'));
       await fs.writeFile(path.join(dir, 'sub', '.gitattributes'), '*.wav filter=mediagit -text\n');
       const gitDir = path.join(dir, '.git');
@@ -40,7 +48,9 @@ describe('.gitattributes tracking', () => {
       ]);
       assert.equal(
         await fs.readFile(file, 'utf8'),
-        original + '*.mp4 filter=mediagit diff=mediagit merge=mediagit -text\n',
+        original +
+          '*.mp4 filter=mediagit diff=mediagit merge=mediagit -text\n' +
+          '.gitattributes !filter !diff !merge text\n',
       );
       await assert.rejects(track(dir, ['!negated']), /not a usable pattern/);
       await assert.rejects(track(dir, ['a\nb']), /not a usable pattern/);

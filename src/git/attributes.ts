@@ -11,6 +11,8 @@ import { writeFileAtomic } from '../storage/durable-file.ts';
 
 export const FILTER_NAME = 'mediagit';
 const ATTRIBUTES = `filter=${FILTER_NAME} diff=${FILTER_NAME} merge=${FILTER_NAME} -text`;
+/** Keeps a broad pattern (`*`, `.*`) from routing .gitattributes through the filter. */
+const SELF_EXEMPT = '.gitattributes !filter !diff !merge text';
 
 /** A pattern as written in .gitattributes: spaces become [[:space:]] (Git has no quoting for them). */
 export function escapePattern(pattern: string): string {
@@ -147,6 +149,13 @@ export async function track(workTree: string, patterns: readonly string[]): Prom
     lines.push(`${escapePattern(pattern)} ${ATTRIBUTES}`);
     present.add(pattern);
     added.push(pattern);
+  }
+  // Git must read .gitattributes itself as it is, never through the filter:
+  // the exemption stays last, so that it wins over every pattern above it.
+  if (added.length > 0) {
+    const at = lines.indexOf(SELF_EXEMPT);
+    if (at >= 0) lines.splice(at, 1);
+    lines.push(SELF_EXEMPT);
   }
   if (added.length > 0) await writeLines(file, lines);
   return added;

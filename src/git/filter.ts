@@ -74,6 +74,8 @@ async function smudgeClassified(
     }
     return;
   }
+  // An empty file's pointer is empty: nothing to find, nothing to write.
+  if (input.pointer.size === 0) return;
   const found = await store.ensure(input.pointer, options.fetch);
   await store.writeContent(found, write);
 }
@@ -137,11 +139,11 @@ export async function serveFilterProcess(
   input: Readable,
   output: Writable,
   options: FilterProcessOptions = {},
-): Promise<{ cleaned: number; smudged: number; delayed: number }> {
+): Promise<{ cleaned: number; smudged: number; delayed: number; fetched: number }> {
   const reader = new PktReader(input);
   const writer = new PktWriter(output);
   const report = options.report ?? (() => undefined);
-  const counts = { cleaned: 0, smudged: 0, delayed: 0 };
+  const counts = { cleaned: 0, smudged: 0, delayed: 0, fetched: 0 };
 
   const hello = await reader.readList();
   if (!hello || hello[0] !== 'git-filter-client' || !hello.includes('version=2')) {
@@ -158,12 +160,13 @@ export async function serveFilterProcess(
   let running = 0;
   const slots: (() => void)[] = [];
   let wake: (() => void) | undefined;
-  const startDelayed = (pathname: string, pointer: LfsPointer): void => {
-    const entry: Delayed = {
-      pathname,
-      pointer,
-      settled: false,
-      done: (async () => {
+  /** One download per OID, however many paths share the content. */
+  const fetching = new Map<string, Promise<unknown>>();
+  const fetchOnce = (pointer: LfsPointer): Promise<unknown> => {
+    let done = fetching.get(pointer.oid);
+    if (!done) {
+      counts.fetched++;
+      done = (async () => {
         while (running >= parallel) await new Promise<void>((resolve) => slots.push(resolve));
         running++;
         try {
@@ -172,7 +175,17 @@ export async function serveFilterProcess(
           running--;
           slots.shift()?.();
         }
-      })(),
+      })();
+      fetching.set(pointer.oid, done);
+    }
+    return done;
+  };
+  const startDelayed = (pathname: string, pointer: LfsPointer): void => {
+    const entry: Delayed = {
+      pathname,
+      pointer,
+      settled: false,
+      done: fetchOnce(pointer),
     };
     entry.done
       .then(

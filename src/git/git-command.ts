@@ -69,8 +69,10 @@ export interface GitLocation {
 }
 
 export async function locateGitRepo(cwd: string, env?: NodeJS.ProcessEnv): Promise<GitLocation> {
+  // The common git dir: linked worktrees (`git worktree add`) share the
+  // repository's store and hooks, as they share its objects.
   const result = await runGit(
-    ['rev-parse', '--absolute-git-dir', '--is-bare-repository', '--show-toplevel'],
+    ['rev-parse', '--git-common-dir', '--is-bare-repository', '--show-toplevel'],
     { cwd, env },
   );
   const lines = result.stdout.toString('utf8').split('\n');
@@ -86,7 +88,7 @@ export async function locateGitRepo(cwd: string, env?: NodeJS.ProcessEnv): Promi
   if (!gitDir) {
     throw new MediaGitError('NOT_A_GIT_REPO', 'not in a Git repository', { kind: 'usage' });
   }
-  return { gitDir: path.resolve(gitDir), workTree: bare || !top ? undefined : top };
+  return { gitDir: path.resolve(cwd, gitDir), workTree: bare || !top ? undefined : top };
 }
 
 /** One config value (the last one), or undefined when unset. */

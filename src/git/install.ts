@@ -46,16 +46,15 @@ export async function installFilter(
     await git(['config', `--${scope}`, '--replace-all', key, value], { cwd, env });
   }
   let hook: InstallResult['hook'] = 'none';
-  if (gitDir) hook = await installHook(gitDir);
+  if (gitDir) hook = await installHook(gitDir, cwd);
   return { scope, hook };
 }
 
-async function hooksDir(gitDir: string): Promise<string> {
-  const configured = await runGit(['config', '--get', 'core.hooksPath'], { cwd: gitDir });
-  const value = configured.stdout.toString('utf8').trim();
-  return configured.code === 0 && value
-    ? path.resolve(gitDir, '..', value)
-    : path.join(gitDir, 'hooks');
+/** Where Git runs hooks from (core.hooksPath resolved as Git resolves it), asked from `cwd`. */
+async function hooksDir(gitDir: string, cwd: string): Promise<string> {
+  const answer = await runGit(['rev-parse', '--git-path', 'hooks'], { cwd });
+  const value = answer.stdout.toString('utf8').trim();
+  return answer.code === 0 && value ? path.resolve(cwd, value) : path.join(gitDir, 'hooks');
 }
 
 /**
@@ -63,8 +62,8 @@ async function hooksDir(gitDir: string): Promise<string> {
  * `install`, `track` and the filters call it, as git-lfs does, so a
  * repository cloned or set up after a global install still uploads at push.
  */
-export async function installHook(gitDir: string): Promise<InstallResult['hook']> {
-  const dir = await hooksDir(gitDir);
+export async function installHook(gitDir: string, cwd = gitDir): Promise<InstallResult['hook']> {
+  const dir = await hooksDir(gitDir, cwd);
   const file = path.join(dir, 'pre-push');
   const existing = await fs.readFile(file, 'utf8').catch((error: unknown) => {
     if (hasErrnoCode(error, 'ENOENT')) return undefined;
@@ -100,7 +99,7 @@ export async function uninstallFilter(
   );
   let removedHook = false;
   if (gitDir) {
-    const file = path.join(await hooksDir(gitDir), 'pre-push');
+    const file = path.join(await hooksDir(gitDir, cwd), 'pre-push');
     const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
     if (existing?.includes(HOOK_MARK)) {
       await fs.rm(file, { force: true });

@@ -72,6 +72,17 @@ export class LfsClient {
     this.#agent.destroy();
   }
 
+  /**
+   * Headers for an action's href: the action's own, plus our credential only
+   * when the href is on the endpoint's origin and the action brings none (a
+   * presigned URL on another host must never receive the user's key).
+   */
+  #actionHeaders(action: LfsAction, extra: Record<string, string> = {}): Record<string, string> {
+    const own = Object.keys(action.header ?? {}).some((k) => k.toLowerCase() === 'authorization');
+    const sameOrigin = new URL(action.href).origin === new URL(this.endpoint).origin;
+    return { ...(own || !sameOrigin ? {} : this.#headers()), ...extra, ...action.header };
+  }
+
   #headers(extra: Record<string, string> = {}): Record<string, string> {
     return {
       ...(this.#options.token ? { authorization: `Bearer ${this.#options.token}` } : {}),
@@ -184,7 +195,7 @@ export class LfsClient {
       const answer = await this.#send(
         'GET',
         action.href,
-        { ...this.#headers(), ...action.header },
+        this.#actionHeaders(action),
         undefined,
         async (part) => {
           sha.update(part);
@@ -218,12 +229,10 @@ export class LfsClient {
       const answer = await this.#send(
         'PUT',
         upload.href,
-        {
-          ...this.#headers(),
+        this.#actionHeaders(upload, {
           'content-type': 'application/octet-stream',
           'content-length': String(object.size),
-          ...upload.header,
-        },
+        }),
         produce,
       );
       if (answer.status < 200 || answer.status >= 300) {
@@ -236,13 +245,11 @@ export class LfsClient {
       const answer = await this.#send(
         'POST',
         verify.href,
-        {
-          ...this.#headers(),
+        this.#actionHeaders(verify, {
           'content-type': LFS_MEDIA_TYPE,
           accept: LFS_MEDIA_TYPE,
           'content-length': String(data.length),
-          ...verify.header,
-        },
+        }),
         data,
       );
       if (answer.status !== 200)

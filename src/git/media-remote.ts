@@ -23,7 +23,16 @@ import { decodeRecord, standaloneRecord, writeRecord } from '../odb/record.ts';
 import { HttpTransport } from '../protocol/http-transport.ts';
 import { tempName, writeFileAtomic } from '../storage/durable-file.ts';
 import { gitConfigGet } from './git-command.ts';
-import { lfsEndpoint, LfsClient, objectError, type LfsClientOptions } from './lfs-client.ts';
+import {
+  lfsEndpoint,
+  LfsClient,
+  objectError,
+  type BatchObject,
+  type LfsClientOptions,
+} from './lfs-client.ts';
+
+/** Objects per Batch API request. */
+const BATCH_SIZE = 100;
 import { GitMediaStore, lfsKey, type ContentFetcher, type LocatedContent } from './media-store.ts';
 
 export type MediaRemote =
@@ -141,21 +150,37 @@ export async function uploadContent(
 ): Promise<{ uploaded: number; present: number }> {
   let uploaded = 0;
   if (remote.kind === 'local') {
-    const other = await GitMediaStore.open(remote.gitDir);
-    for (const pointer of pointers) {
-      if (await other.locate(pointer.oid)) continue;
-      const found = await store.locate(pointer.oid);
-      if (!found) throw missingForPush(pointer);
-      await copyContent(store, other, found, pointer.oid);
-      uploaded++;
+    if (!(await fs.stat(remote.gitDir).catch(() => undefined))?.isDirectory()) {
+      throw new MediaGitError(
+        'MEDIA_REMOTE_MISSING',
+        `the remote repository ${remote.gitDir} does not exist`,
+        {
+          kind: 'user',
+        },
+      );
     }
-    await other.close();
+    const other = await GitMediaStore.open(remote.gitDir);
+    try {
+      for (const pointer of pointers) {
+        if (await other.locate(pointer.oid)) continue;
+        const found = await store.locate(pointer.oid);
+        if (!found) throw missingForPush(pointer);
+        await copyContent(store, other, found, pointer.oid);
+        uploaded++;
+      }
+    } finally {
+      await other.close();
+    }
     return { uploaded, present: pointers.length - uploaded };
   }
   const lfs = new LfsClient(remote.endpoint, client);
   const native = nativeTransport(remote.endpoint, client);
   try {
-    const answers = await lfs.batch('upload', pointers, ref);
+    // Batches of 100, as git-lfs sends them (servers cap a batch's size).
+    const answers: BatchObject[] = [];
+    for (let i = 0; i < pointers.length; i += BATCH_SIZE) {
+      answers.push(...(await lfs.batch('upload', pointers.slice(i, i + BATCH_SIZE), ref)));
+    }
     const queue = answers.filter(
       (object) => object.actions?.upload || object.actions?.verify || object.error,
     );
@@ -197,10 +222,15 @@ function nativeTransport(endpoint: string, client?: LfsClientOptions): HttpTrans
   return new HttpTransport(match[1], { token: client?.token, ca: client?.ca, parallelism: 8 });
 }
 
-/** False for the answers of a server without MediaGit's endpoints (use plain LFS then). */
+/**
+ * False when MediaGit's own endpoints answered with an HTTP error (another
+ * LFS server: 404, or an auth redirect or refusal of its own): plain LFS then
+ * decides, and reports its own errors. Anything else (a network failure, a
+ * corrupt download) is rethrown.
+ */
 function notMediaGit(error: unknown): false {
   const status = error instanceof MediaGitError ? error.data['status'] : undefined;
-  if (status === 404 || status === 405 || status === 501) return false;
+  if (typeof status === 'number' && status >= 300) return false;
   throw error;
 }
 

@@ -88,6 +88,15 @@ export async function streamLfsObject(
   }
 }
 
+/** The SHA-256 of stored content, every chunk read and verified on the way. */
+export async function contentSha256(repo: BackendRepo, content: LfsContent): Promise<ObjectId> {
+  const hash = createHash('sha256');
+  await streamLfsObject(repo, content, async (data) => {
+    hash.update(data);
+  });
+  return hash.digest('hex');
+}
+
 /**
  * Stores an uploaded object: `body` is streamed to a temp file under
  * `tmpDir`, refused unless it is exactly `size` bytes hashing to `oid`,

@@ -42,6 +42,24 @@ describe('file locks', () => {
     for (const r of results) assert.deepEqual(r.lock, winners[0]!.lock);
   });
 
+  test('a stale unlock never releases a lock taken after it; relocking after a release races safely', async () => {
+    const backend = new MemoryBackend();
+    const locks = new LockStore(new BackendRepo(backend));
+    const alice = (await locks.create('shot.exr', 'alice')).lock;
+    assert.equal(await locks.remove(alice), true);
+    const bob = (await locks.create('shot.exr', 'bob')).lock;
+    // Alice's unlock arriving late (she read her lock before it was released).
+    assert.equal(await locks.remove(alice), false);
+    assert.deepEqual(await locks.list(), [bob]);
+    assert.equal(await locks.remove(bob), true);
+    const stores = [locks, new LockStore(new BackendRepo(backend))];
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => stores[i % 2]!.create('shot.exr', `user${i}`)),
+    );
+    assert.equal(results.filter((r) => r.created).length, 1);
+    assert.equal((await locks.list()).length, 1);
+  });
+
   test('lock paths are repository paths', () => {
     assert.equal(checkLockPath('a/b.psd'), 'a/b.psd');
     for (const bad of [

@@ -2,8 +2,9 @@
  * File locks of a server repository (the Git LFS File Locking model, which
  * `mediagit lock` shares): one storage key per locked path,
  * `locks/<SHA-256 of the path>`, holding the lock as JSON. Taking a lock is
- * a create-only put, so two server processes on one store never grant the
- * same path twice.
+ * a create-only put (or, for a path locked before, a put conditional on
+ * the released version), so two server processes on one store never grant
+ * the same path twice. Releasing leaves an empty value.
  */
 import { randomBytes } from 'node:crypto';
 import { MediaGitError } from '../errors.ts';
@@ -49,15 +50,21 @@ export class LockStore {
     return `${PREFIX}${sha256Hex(Buffer.from(filePath, 'utf8'))}`;
   }
 
-  async #read(key: string): Promise<FileLock | undefined> {
+  /** The lock at `key` (undefined: never locked or released) and the version read. */
+  async #read(key: string): Promise<{ lock: FileLock | undefined; etag: string } | undefined> {
+    // The ETag first, then the bytes (backend-repo.ts readRef): a change in
+    // between makes a conditional put on this ETag fail, never act on old bytes.
+    const head = await this.#repo.backend.head(key);
+    if (!head) return undefined;
+    let bytes: Uint8Array;
     try {
-      return JSON.parse(
-        Buffer.from(await this.#repo.backend.get(key)).toString('utf8'),
-      ) as FileLock;
+      bytes = await this.#repo.backend.get(key);
     } catch (error) {
       if (error instanceof MediaGitError && error.code === 'STORAGE_NOT_FOUND') return undefined;
       throw error;
     }
+    const text = Buffer.from(bytes).toString('utf8');
+    return { lock: text === '' ? undefined : (JSON.parse(text) as FileLock), etag: head.etag };
   }
 
   /** Locks `filePath` for `owner`; when it is already locked, returns the lock that holds it. */
@@ -69,23 +76,32 @@ export class LockStore {
       locked_at: new Date().toISOString(),
       owner: { name: owner },
     };
-    try {
-      await this.#repo.backend.put(key, Buffer.from(JSON.stringify(lock)), { ifNoneMatch: '*' });
-      return { created: true, lock };
-    } catch (error) {
-      if (!(error instanceof MediaGitError && error.code === 'STORAGE_PRECONDITION_FAILED'))
-        throw error;
+    const body = Buffer.from(JSON.stringify(lock));
+    for (;;) {
+      const current = await this.#read(key);
+      if (current?.lock) return { created: false, lock: current.lock };
+      try {
+        // Absent: create-only; released (an empty value): replace that version only.
+        await this.#repo.backend.put(
+          key,
+          body,
+          current ? { ifMatch: current.etag } : { ifNoneMatch: '*' },
+        );
+        return { created: true, lock };
+      } catch (error) {
+        if (!(error instanceof MediaGitError && error.code === 'STORAGE_PRECONDITION_FAILED')) {
+          throw error;
+        }
+        // Someone else locked or released it meanwhile: look again.
+      }
     }
-    const held = await this.#read(key);
-    if (!held) return this.create(filePath, owner); // unlocked meanwhile
-    return { created: false, lock: held };
   }
 
   /** Every lock, by path. */
   async list(): Promise<FileLock[]> {
     const locks: FileLock[] = [];
     for await (const key of this.#repo.backend.list(PREFIX)) {
-      const lock = await this.#read(key);
+      const lock = (await this.#read(key))?.lock;
       if (lock) locks.push(lock);
     }
     return locks.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -95,7 +111,24 @@ export class LockStore {
     return (await this.list()).find((lock) => lock.id === id);
   }
 
-  async remove(lock: FileLock): Promise<void> {
-    await this.#repo.backend.delete(this.#key(lock.path));
+  /**
+   * Releases `lock` if it still holds its path. The key keeps an empty value
+   * (released) instead of being deleted: a delete cannot be conditional, and
+   * an unconditional one could remove a lock someone took in between.
+   */
+  async remove(lock: FileLock): Promise<boolean> {
+    const key = this.#key(lock.path);
+    for (;;) {
+      const current = await this.#read(key);
+      if (current?.lock?.id !== lock.id) return false;
+      try {
+        await this.#repo.backend.put(key, new Uint8Array(0), { ifMatch: current.etag });
+        return true;
+      } catch (error) {
+        if (!(error instanceof MediaGitError && error.code === 'STORAGE_PRECONDITION_FAILED')) {
+          throw error;
+        }
+      }
+    }
   }
 }

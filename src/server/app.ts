@@ -43,6 +43,7 @@ import type { StorageBackend } from '../storage/backend.ts';
 import { LFS_MEDIA_TYPE, registerLfsRoutes } from './lfs-api.ts';
 import { ServerMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { contentSha256, findLfsObject } from '../protocol/lfs-objects.ts';
 
 export interface ServerOptions {
   /** The folder holding the bare repositories (and `.mediagit-server/`). */
@@ -189,6 +190,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       }
     },
   );
+  // Git LFS uploads carry whatever type git-lfs detected in the file
+  // (image/png, application/zip, ...): the streamed route takes any; other
+  // routes refuse a type they have no parser for, as Fastify does.
+  app.addContentTypeParser('*', (request, payload, done) => {
+    if (request.routeOptions.config.streamBody) return done(null, payload);
+    done(
+      statusError(
+        415,
+        'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+        `Unsupported Media Type: ${request.headers['content-type'] ?? '(none)'}`,
+      ),
+    );
+  });
   app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
     // Git LFS uploads go to their handler as a stream, whatever their size.
     if (request.routeOptions.config.streamBody) return done(null, payload);
@@ -564,6 +578,24 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
           'CHUNKS_MISSING',
           `${missing.length} chunks of ${oid} are not uploaded`,
         );
+      }
+      // The OID is what Git LFS clients trust: bind it only to content that
+      // hashes to it (the manifest's own sha256 line is the uploader's claim).
+      const bound = await findLfsObject(service.repo, oid).catch(() => undefined);
+      if (bound?.id !== id) {
+        const actual = await contentSha256(service.repo, {
+          kind: 'manifest',
+          id,
+          size: manifest.size,
+          manifest,
+        });
+        if (actual !== oid) {
+          throw httpError(
+            400,
+            'OID_MISMATCH',
+            `the chunks of this manifest hash to ${actual}, not ${oid}`,
+          );
+        }
       }
       await service.repo.putVerified(id, request.body);
       await service.repo.backend.put(

@@ -280,7 +280,7 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
         throw lfsError(403, `unlocking ${lock.owner.name}'s lock needs an admin key`);
       }
     }
-    await store.remove(lock);
+    if (!(await store.remove(lock))) throw lfsError(404, `lock ${id} was released meanwhile`);
     await ctx.audit.append({
       action: 'unlock',
       outcome: 'ok',

@@ -31,7 +31,7 @@ export function register(program: Command, cli: Cli): void {
         });
         if (cli.env['MEDIAGIT_TRACE']) {
           cli.err(
-            `mediagit filter-process: pid ${process.pid}: ${counts.cleaned} cleaned, ${counts.smudged} smudged, ${counts.delayed} delayed`,
+            `mediagit filter-process: pid ${process.pid}: ${counts.cleaned} cleaned, ${counts.smudged} smudged, ${counts.delayed} delayed, ${counts.fetched} fetched`,
           );
         }
       } finally {

@@ -57,7 +57,7 @@ export function register(program: Command, cli: Cli): void {
           return;
         }
         const added = new Set(await track(workTree, patterns));
-        await installHook(gitDir);
+        await installHook(gitDir, workTree);
         for (const pattern of patterns) {
           cli.out(added.has(pattern) ? `Tracking "${pattern}"` : `"${pattern}" already supported`);
         }
