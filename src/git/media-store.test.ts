@@ -66,13 +66,23 @@ describe('the clean filter stores what Git sends, whatever the working file hold
   }
 
   test('no working file, or a symlink in its place: the content still stored exactly', async () => {
-    const content = bytes(5 * 1024 * 1024, 4);
     const link = path.join(dir, 'link.bin');
     await fs.symlink(workFile, link);
-    for (const candidate of [path.join(dir, 'missing.bin'), link, undefined]) {
+    // Distinct content each time, so that every case really stores it.
+    for (const [seed, candidate] of [
+      [4, path.join(dir, 'missing.bin')],
+      [5, link],
+      [6, undefined],
+    ] as const) {
+      const content = bytes(5 * 1024 * 1024, seed);
       const pointer = parsePointer(await store.clean(piecesOf(content, 65516), 'x.bin', candidate));
       assert.ok(pointer.ok);
       assert.equal(pointer.pointer.oid, createHash('sha256').update(content).digest('hex'));
+      const parts: Buffer[] = [];
+      await store.writeContent(await store.ensure(pointer.pointer), async (data) => {
+        parts.push(Buffer.from(data));
+      });
+      assert.deepEqual(Buffer.concat(parts), content);
     }
   });
 });
