@@ -6,16 +6,9 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parsePointer } from '../odb/lfs-pointer.ts';
 import { GitMediaStore } from './media-store.ts';
+import { pseudoRandomBytes } from '../../test/bytes.ts';
 
-function bytes(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let block = createHash('sha256').update(`seed-${seed}`).digest();
-  for (let at = 0; at < length; at += 32) {
-    block.copy(out, at);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
+const bytes = (length: number, seed: number): Buffer => pseudoRandomBytes(length, seed);
 
 /** `data` as Git delivers it: in pieces of `step` bytes. */
 async function* piecesOf(data: Buffer, step: number): AsyncGenerator<Uint8Array> {

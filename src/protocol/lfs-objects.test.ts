@@ -10,17 +10,10 @@ import { FsBackend } from '../storage/fs-backend.ts';
 import { MemoryBackend } from '../storage/memory.ts';
 import { BackendRepo } from './backend-repo.ts';
 import { findLfsObject, receiveLfsObject, streamLfsObject } from './lfs-objects.ts';
+import { pseudoRandomBytes } from '../../test/bytes.ts';
 
 /** Deterministic incompressible bytes. */
-function bytes(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let block = createHash('sha256').update(`seed-${seed}`).digest();
-  for (let at = 0; at < length; at += 32) {
-    block.copy(out, at);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
+const bytes = (length: number, seed: number): Buffer => pseudoRandomBytes(length, seed);
 
 async function keys(backend: StorageBackend): Promise<string[]> {
   const all: string[] = [];
