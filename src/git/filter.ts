@@ -295,8 +295,7 @@ export async function serveFilterProcess(
         input.pointer.size > 0 &&
         options.fetch &&
         !options.skip &&
-        !(await store.locate(input.pointer.oid)) &&
-        !(await exists(store.gitLfsPath(input.pointer.oid)))
+        !(await store.hasLocally(input.pointer.oid))
       ) {
         // Content to download: fetched in the background, several at a time.
         startDelayed(pathname, input.pointer);
@@ -376,8 +375,4 @@ export function workFileOf(workTree: string | undefined, repoPath: string): stri
   const relative = path.relative(workTree, full);
   if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
   return full;
-}
-
-async function exists(file: string): Promise<boolean> {
-  return (await fs.stat(file).catch(() => undefined)) !== undefined;
 }

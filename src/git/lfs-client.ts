@@ -343,11 +343,9 @@ function apiError(endpoint: string, route: string, status: number, body: unknown
   });
 }
 
-function objectError(object: BatchObject, message: string): MediaGitError {
+export function objectError(object: BatchObject, message: string): MediaGitError {
   return new MediaGitError('LFS_OBJECT', `${object.oid}: ${object.error?.message ?? message}`, {
     kind: 'user',
     data: { oid: object.oid, code: object.error?.code },
   });
 }
-
-export { objectError };

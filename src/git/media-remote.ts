@@ -21,7 +21,7 @@ import { IngestPack } from '../odb/ingest-pack.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import { decodeRecord, standaloneRecord, writeRecord } from '../odb/record.ts';
 import { HttpTransport } from '../protocol/http-transport.ts';
-import { tempName, writeFileAtomic } from '../storage/durable-file.ts';
+import { tempName } from '../storage/durable-file.ts';
 import { gitConfigGet } from './git-command.ts';
 import {
   lfsEndpoint,
@@ -33,7 +33,7 @@ import {
 
 /** Objects per Batch API request. */
 const BATCH_SIZE = 100;
-import { GitMediaStore, lfsKey, type ContentFetcher, type LocatedContent } from './media-store.ts';
+import { GitMediaStore, type ContentFetcher, type LocatedContent } from './media-store.ts';
 
 export type MediaRemote =
   | { readonly kind: 'http'; readonly endpoint: string }
@@ -98,12 +98,7 @@ async function copyContent(
   }
   await copy(found.id);
   await to.objects.flush();
-  if (found.kind === 'manifest') {
-    await writeFileAtomic(path.join(to.dir, lfsKey(oid)), [Buffer.from(`${found.id}\n`)], {
-      tmpDir: to.objects.tmpDir,
-      dirSync: to.objects.dirSync,
-    });
-  }
+  if (found.kind === 'manifest') await to.bindManifest(oid, found.id);
 }
 
 /** What the filter needs from a remote: a way to make content local. */
@@ -184,26 +179,20 @@ export async function uploadContent(
     const queue = answers.filter(
       (object) => object.actions?.upload || object.actions?.verify || object.error,
     );
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(4, queue.length) }, async () => {
-        for (let i = next++; i < queue.length; i = next++) {
-          const object = queue[i]!;
-          if (object.error) throw objectError(object, 'refused');
-          const pointer = { oid: object.oid, size: object.size, extra: [] };
-          const found = await store.locate(object.oid);
-          if (!found) throw missingForPush(pointer);
-          uploaded++;
-          // A chunked file goes chunk by chunk to a MediaGit server (only the
-          // chunks it lacks); anything else, or another LFS server, whole.
-          if (native && found.kind === 'manifest' && object.actions?.upload) {
-            const sent = await pushChunked(native, store, found, object.oid).catch(notMediaGit);
-            if (sent) continue;
-          }
-          await lfs.upload(object, (write) => store.writeContent(found, write));
-        }
-      }),
-    );
+    await eachLimited(queue, 4, async (object) => {
+      if (object.error) throw objectError(object, 'refused');
+      const pointer = { oid: object.oid, size: object.size, extra: [] };
+      const found = await store.locate(object.oid);
+      if (!found) throw missingForPush(pointer);
+      uploaded++;
+      // A chunked file goes chunk by chunk to a MediaGit server (only the
+      // chunks it lacks); anything else, or another LFS server, whole.
+      if (native && found.kind === 'manifest' && object.actions?.upload) {
+        const sent = await pushChunked(native, store, found, object.oid).catch(notMediaGit);
+        if (sent) return;
+      }
+      await lfs.upload(object, (write) => store.writeContent(found, write));
+    });
   } finally {
     lfs.close();
     await native?.close();
@@ -323,10 +312,7 @@ async function fetchChunked(
   await store.objects.flush();
   await writeRecord(store.objects, got.id, got.record);
   await store.objects.flush();
-  await writeFileAtomic(path.join(store.dir, lfsKey(pointer.oid)), [Buffer.from(`${got.id}\n`)], {
-    tmpDir: store.objects.tmpDir,
-    dirSync: store.objects.dirSync,
-  });
+  await store.bindManifest(pointer.oid, got.id);
   return true;
 }
 

@@ -14,7 +14,7 @@
  * git-lfs wrote smudges through MediaGit when git-lfs has the content.
  */
 import { createHash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
@@ -27,6 +27,7 @@ import {
 } from '../odb/file-store.ts';
 import {
   formatPointer,
+  lfsObjectKey,
   MAX_POINTER_BYTES,
   parsePointer,
   type LfsPointer,
@@ -45,10 +46,6 @@ export interface LocatedContent {
 
 /** Makes the content behind `pointer` local (a download from a remote), or throws. */
 export type ContentFetcher = (pointer: LfsPointer, store: GitMediaStore) => Promise<void>;
-
-export function lfsKey(oid: ObjectId): string {
-  return `lfs/${oid.slice(0, 2)}/${oid.slice(2)}`;
-}
 
 export class GitMediaStore {
   readonly gitDir: string;
@@ -94,7 +91,7 @@ export class GitMediaStore {
     if (!isObjectId(oid)) return undefined;
     let manifestId: string | undefined;
     try {
-      manifestId = (await fs.readFile(path.join(this.dir, lfsKey(oid)), 'utf8')).trim();
+      manifestId = (await fs.readFile(path.join(this.dir, lfsObjectKey(oid)), 'utf8')).trim();
     } catch (error) {
       if (!hasErrnoCode(error, 'ENOENT')) throw error;
     }
@@ -107,6 +104,24 @@ export class GitMediaStore {
       if (info.type === 'blob') return { kind: 'blob', id: oid, size: info.rawSize };
     }
     return undefined;
+  }
+
+  /**
+   * Records that the file with this OID is the manifest `manifestId`; call it
+   * once the manifest and its chunks are durable (the key makes them visible).
+   */
+  async bindManifest(oid: ObjectId, manifestId: ObjectId): Promise<void> {
+    await writeFileAtomic(
+      path.join(this.dir, lfsObjectKey(oid)),
+      [Buffer.from(`${manifestId}\n`)],
+      { tmpDir: this.objects.tmpDir, dirSync: this.objects.dirSync },
+    );
+  }
+
+  /** Whether the content is here or in git-lfs's store beside it (nothing to download). */
+  async hasLocally(oid: ObjectId): Promise<boolean> {
+    if (await this.locate(oid)) return true;
+    return (await fs.stat(this.gitLfsPath(oid)).catch(() => undefined)) !== undefined;
   }
 
   /** The file git-lfs keeps for this OID in this repository, if any. */
@@ -123,17 +138,8 @@ export class GitMediaStore {
       chunkThreshold: DEFAULT_CHUNK_THRESHOLD,
       profile: (head, size) => profileFor(head, repoPath, size, false),
     });
-    if (stored.kind === 'manifest') {
-      await writeFileAtomic(
-        path.join(this.dir, lfsKey(stored.sha256)),
-        [Buffer.from(`${stored.id}\n`)],
-        {
-          tmpDir: this.objects.tmpDir,
-          dirSync: this.objects.dirSync,
-        },
-      );
-    }
     await this.objects.flush();
+    if (stored.kind === 'manifest') await this.bindManifest(stored.sha256, stored.id);
     return { kind: stored.kind, id: stored.id, size: stored.size, oid: stored.sha256 };
   }
 
@@ -370,9 +376,4 @@ class CleanSource {
 async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise<void> {
   for (let at = 0; at < data.length;)
     at += (await handle.write(data, at, data.length - at)).bytesWritten;
-}
-
-/** Reads a whole file as an async iterable (for cleaning a file on disk). */
-export function fileContent(filePath: string): AsyncIterable<Uint8Array> {
-  return createReadStream(filePath, { highWaterMark: 1024 * 1024 });
 }

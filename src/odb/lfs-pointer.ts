@@ -21,6 +21,14 @@ const LEGACY_SPEC_URL = 'https://hawser.github.com/spec/v1';
 /** Larger blobs are never pointers (git-lfs's own cut-off). */
 export const MAX_POINTER_BYTES = 1024;
 
+/**
+ * Where a repository (a server's, or a Git repository's MediaGit store)
+ * records the manifest of a chunked file by the file's OID.
+ */
+export function lfsObjectKey(oid: ObjectId): string {
+  return `lfs/${oid.slice(0, 2)}/${oid.slice(2)}`;
+}
+
 export interface LfsPointer {
   /** The content's SHA-256, lowercase hex. */
   readonly oid: ObjectId;

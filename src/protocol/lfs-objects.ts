@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { MediaGitError } from '../errors.ts';
 import { DEFAULT_CHUNK_THRESHOLD, FileStore } from '../odb/file-store.ts';
+import { lfsObjectKey } from '../odb/lfs-pointer.ts';
 import { decodeManifest, type Manifest } from '../odb/manifest.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { ObjectStore } from '../odb/object-store.ts';
@@ -21,10 +22,6 @@ import { profileFor } from '../repo/stage.ts';
 import { tempName } from '../storage/durable-file.ts';
 import { FsBackend } from '../storage/fs-backend.ts';
 import type { BackendRepo } from './backend-repo.ts';
-
-export function lfsObjectKey(oid: ObjectId): string {
-  return `lfs/${oid.slice(0, 2)}/${oid.slice(2)}`;
-}
 
 /** Where an LFS object's content is. */
 export type LfsContent =
@@ -77,24 +74,8 @@ export async function streamLfsObject(
     await write((await repo.read(content.id)).data);
     return;
   }
-  // One chunk read ahead of the one being sent.
-  const chunks = content.manifest.chunks;
-  let next = chunks[0] ? repo.read(chunks[0].id).then((r) => r.data) : undefined;
-  for (let i = 0; next; i++) {
-    const data = await next;
-    next = chunks[i + 1] ? repo.read(chunks[i + 1]!.id).then((r) => r.data) : undefined;
-    next?.catch(() => undefined);
-    await write(data);
-  }
-}
-
-/**
- * The SHA-256 of stored content, every chunk read and verified on the way;
- * several chunks are read ahead, so the disk and the hashing overlap.
- */
-export async function contentSha256(repo: BackendRepo, content: LfsContent): Promise<ObjectId> {
-  const hash = createHash('sha256');
-  if (content.kind === 'blob') return hash.update((await repo.read(content.id)).data).digest('hex');
+  // Several chunks read ahead of the one being handed over, so the disk and
+  // the consumer (a socket, a hash) overlap.
   const chunks = content.manifest.chunks;
   const read = (i: number): Promise<Buffer> => {
     const pending = repo.read(chunks[i]!.id).then((r) => r.data);
@@ -106,13 +87,21 @@ export async function contentSha256(repo: BackendRepo, content: LfsContent): Pro
   for (let i = 0; i < chunks.length; i++) {
     const data = await ahead.shift()!;
     if (i + READ_AHEAD < chunks.length) ahead.push(read(i + READ_AHEAD));
-    hash.update(data);
+    await write(data);
   }
-  return hash.digest('hex');
 }
 
-/** Chunks read ahead while hashing. */
+/** Chunks read ahead of the one being handed over. */
 const READ_AHEAD = 4;
+
+/** The SHA-256 of stored content, every chunk read and verified on the way. */
+export async function contentSha256(repo: BackendRepo, content: LfsContent): Promise<ObjectId> {
+  const hash = createHash('sha256');
+  await streamLfsObject(repo, content, async (data) => {
+    hash.update(data);
+  });
+  return hash.digest('hex');
+}
 
 /**
  * Stores an uploaded object: `body` is streamed to a temp file under

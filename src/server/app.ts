@@ -22,6 +22,7 @@ import Fastify, {
 import { LRUCache } from 'lru-cache';
 import { MediaGitError } from '../errors.ts';
 import { isObjectId } from '../odb/object-id.ts';
+import { lfsObjectKey } from '../odb/lfs-pointer.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import { decodeRecord } from '../odb/record.ts';
 import { Repository } from '../repo/repository.ts';
@@ -598,10 +599,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         }
       }
       await service.repo.putVerified(id, request.body);
-      await service.repo.backend.put(
-        `lfs/${oid.slice(0, 2)}/${oid.slice(2)}`,
-        Buffer.from(`${id}\n`),
-      );
+      await service.repo.backend.put(lfsObjectKey(oid), Buffer.from(`${id}\n`));
       return reply.status(201).send({ oid, id });
     },
   );
@@ -611,7 +609,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const service = await repoOf(request);
     let id: string;
     try {
-      const bytes = await service.repo.backend.get(`lfs/${oid.slice(0, 2)}/${oid.slice(2)}`);
+      const bytes = await service.repo.backend.get(lfsObjectKey(oid));
       id = Buffer.from(bytes).toString('utf8').trim();
     } catch (error) {
       if (error instanceof MediaGitError && error.code === 'STORAGE_NOT_FOUND') {
