@@ -478,6 +478,23 @@ describe('mediagit serve as a Git LFS server', () => {
       await (await fetch(download.href, { headers: download.header })).arrayBuffer(),
     );
     assert.deepEqual(body, art2);
+
+    // The pre-push hook refuses a push changing a file someone else locked.
+    const bobEnv = { MEDIAGIT_TOKEN: keys['bob']! };
+    assert.equal(
+      (await world.mediagit(['lock', 'art.psd'], dave, { env: bobEnv })).out,
+      'Locked art.psd\n',
+    );
+    await fs.writeFile(path.join(carol, 'art.psd'), pseudoRandomBytes(1000, 23));
+    await world.git(['commit', '-q', '-a', '-m', 'art v3'], carol);
+    const refused = await world.run('git', ['push', '-q', 'origin', 'main'], carol, { env });
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      /push refused: it changes files locked by others:\n {2}art\.psd \(locked by bob\)/,
+    );
+    await world.mediagit(['unlock', 'art.psd'], dave, { env: bobEnv });
+    await world.git(['push', '-q', 'origin', 'main'], carol, { env });
   });
 
   it('mediagit lock / locks / unlock, and mediagit push refused for a file locked by someone else', async () => {
