@@ -34,6 +34,7 @@ import {
 /** Objects per Batch API request. */
 const BATCH_SIZE = 100;
 import { GitMediaStore, type ContentFetcher, type LocatedContent } from './media-store.ts';
+import { eachLimited } from '../storage/concurrency.ts';
 
 export type MediaRemote =
   | { readonly kind: 'http'; readonly endpoint: string }
@@ -221,20 +222,6 @@ function notMediaGit(error: unknown): false {
   const status = error instanceof MediaGitError ? error.data['status'] : undefined;
   if (typeof status === 'number' && status >= 300) return false;
   throw error;
-}
-
-/** Runs `work` on each item, `limit` at a time. */
-async function eachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      for (let i = next++; i < items.length; i = next++) await work(items[i]!);
-    }),
-  );
 }
 
 /** Uploads a chunked file: the chunks the server lacks, then its manifest under the OID. */

@@ -29,6 +29,7 @@ import {
   readDirect,
 } from '../storage/direct-io.ts';
 import { isObjectId, type ObjectId } from './object-id.ts';
+import { MultiIndex } from './cloud-pack.ts';
 
 export const PACK_MAGIC = Buffer.from('MGPK', 'latin1');
 export const PACK_INDEX_MAGIC = Buffer.from('MGPI', 'latin1');
@@ -362,7 +363,11 @@ export class Pack {
       await readFully(file, trailer, 0, PACK_TRAILER_SIZE, size - PACK_TRAILER_SIZE);
       if (!header.subarray(0, 4).equals(PACK_MAGIC)) throw failPack('bad pack magic');
       const packVersion = header.readUInt32LE(4);
-      if (packVersion !== PACK_VERSION && packVersion !== INGEST_PACK_VERSION) {
+      if (
+        packVersion !== PACK_VERSION &&
+        packVersion !== INGEST_PACK_VERSION &&
+        packVersion !== 3
+      ) {
         throw failPack(`unknown pack version ${packVersion}`);
       }
       if (header.readBigUInt64LE(8) !== BigInt(count)) {
@@ -372,6 +377,41 @@ export class Pack {
         throw failPack('pack trailer does not match the checksum in its index');
       }
       return new Pack(dir, name, index, size, packVersion);
+    } finally {
+      await file.close();
+    }
+  }
+
+  /**
+   * A cloud pack (version 3) named by a multi-pack index (`objects/index/`,
+   * cloud-pack.ts): its entries come from that index, checked against the
+   * pack's header and trailer like a pack index's.
+   */
+  static async fromEntries(
+    dir: string,
+    name: string,
+    entries: readonly PackEntry[],
+  ): Promise<Pack> {
+    const packPath = path.join(dir, packFileName(name));
+    const file = await fs.open(packPath, 'r');
+    try {
+      const { size } = await file.stat();
+      const failPack = (reason: string): MediaGitError => corruptPack(packPath, reason);
+      if (size < PACK_HEADER_SIZE + PACK_TRAILER_SIZE) throw failPack('pack is truncated');
+      const header = Buffer.alloc(PACK_HEADER_SIZE);
+      const trailer = Buffer.alloc(PACK_TRAILER_SIZE);
+      await readFully(file, header, 0, PACK_HEADER_SIZE, 0);
+      await readFully(file, trailer, 0, PACK_TRAILER_SIZE, size - PACK_TRAILER_SIZE);
+      if (!header.subarray(0, 4).equals(PACK_MAGIC)) throw failPack('bad pack magic');
+      if (header.readUInt32LE(4) !== 3)
+        throw failPack(`version ${header.readUInt32LE(4)} is not a cloud pack`);
+      if (header.readBigUInt64LE(8) !== BigInt(entries.length)) {
+        throw failPack(
+          `pack header counts ${header.readBigUInt64LE(8)} objects, its index ${entries.length}`,
+        );
+      }
+      if (trailer.toString('hex') !== name) throw failPack('pack trailer does not match its name');
+      return new Pack(dir, name, encodePackIndex(entries, trailer), size, 3);
     } finally {
       await file.close();
     }
@@ -443,7 +483,7 @@ export class Pack {
    * checks the record table against it. Throws PACK_CORRUPT.
    */
   async verifyChecksum(signal?: AbortSignal): Promise<void> {
-    if (this.version === INGEST_PACK_VERSION) {
+    if (this.version !== PACK_VERSION) {
       // The record table, from the index; the records themselves are checked
       // against their IDs by verifyPack.
       const entries: PackEntry[] = [];
@@ -506,6 +546,8 @@ export class PackSet {
   readonly #packs = new Map<string, Pack>();
   readonly #broken = new Map<string, MediaGitError>();
   readonly #loading = new Map<string, Promise<void>>();
+  /** Loaded multi-pack indexes: per index, its packs' entries. */
+  readonly #multis = new Map<string, Map<string, PackEntry[]>>();
   #scanned = false;
 
   constructor(dir: string) {
@@ -560,6 +602,10 @@ export class PackSet {
       const match = INDEX_NAME.exec(file);
       if (match) present.add(match[1]!);
     }
+    // Cloud packs pushed to a bare repository on local disk: their packs are
+    // named by multi-pack indexes in objects/index/ (cloud-pack.ts).
+    const multi = await this.#multiIndexed();
+    for (const name of multi.keys()) present.add(name);
     for (const name of [...this.#packs.keys()]) if (!present.has(name)) this.#packs.delete(name);
     for (const name of [...this.#broken.keys()]) if (!present.has(name)) this.#broken.delete(name);
     const loads: Promise<void>[] = [];
@@ -576,8 +622,52 @@ export class PackSet {
     this.#scanned = true;
   }
 
+  /** Packs named by multi-pack indexes, with their entries (from every index naming them). */
+  async #multiIndexed(): Promise<Map<string, PackEntry[]>> {
+    const indexDir = path.join(path.dirname(this.dir), 'index');
+    let files: string[];
+    try {
+      files = await fs.readdir(indexDir);
+    } catch (error) {
+      if (!hasErrnoCode(error, 'ENOENT')) throw error;
+      files = [];
+    }
+    for (const file of files) {
+      const match = /^([0-9a-f]{64})\.idx$/.exec(file);
+      if (!match || this.#multis.has(match[1]!)) continue;
+      const where = path.join(indexDir, file);
+      try {
+        const index = MultiIndex.parse(await fs.readFile(where), match[1]!, where);
+        const byPack = new Map<string, PackEntry[]>();
+        for (const entry of index.entries()) {
+          const list = byPack.get(entry.pack) ?? [];
+          list.push({ id: entry.id, offset: entry.offset, length: entry.length });
+          byPack.set(entry.pack, list);
+        }
+        this.#multis.set(match[1]!, byPack);
+      } catch (error) {
+        if (hasErrnoCode(error, 'ENOENT')) continue;
+        if (error instanceof MediaGitError && error.code === 'PACK_CORRUPT') {
+          this.#broken.set(match[1]!, error);
+          continue;
+        }
+        throw error;
+      }
+    }
+    const packs = new Map<string, PackEntry[]>();
+    for (const byPack of this.#multis.values()) {
+      for (const [name, entries] of byPack) if (!packs.has(name)) packs.set(name, entries);
+    }
+    return packs;
+  }
+
   async #load(name: string): Promise<void> {
     try {
+      const multi = (await this.#multiIndexed()).get(name);
+      if (multi) {
+        this.#packs.set(name, await Pack.fromEntries(this.dir, name, multi));
+        return;
+      }
       this.#packs.set(name, await Pack.load(this.dir, name));
     } catch (error) {
       if (hasErrnoCode(error, 'ENOENT')) return; // removed since the folder was read

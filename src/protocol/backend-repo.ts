@@ -16,7 +16,7 @@
  * `ifNoneMatch: '*'`), so two server processes on one store never lose an
  * update. Objects are verified before they are stored and are immutable.
  */
-import { parse as parseToml } from 'smol-toml';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { LRUCache } from 'lru-cache';
 import { MediaGitError, missingObject } from '../errors.ts';
 import type { StorageBackend } from '../storage/backend.ts';
@@ -25,6 +25,18 @@ import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
 import { isValidRefName } from '../repo/refs.ts';
 import type { ObjectReader } from './reachability.ts';
+import {
+  cloudPackKey,
+  encodeMultiIndex,
+  multiIndexKey,
+  MultiIndex,
+  parseCloudPack,
+  type IndexedObject,
+} from '../odb/cloud-pack.ts';
+import type { PackEntry } from '../odb/pack.ts';
+import { PackCatalog } from './pack-catalog.ts';
+
+const HEAD_CONCURRENCY = 16;
 
 export function objectKey(id: ObjectId): string {
   return `objects/${id.slice(0, 2)}/${id.slice(2)}`;
@@ -46,8 +58,34 @@ export class BackendRepo implements ObjectReader {
     sizeCalculation: (value) => Math.max(1, value.data.length),
   });
 
+  readonly catalog: PackCatalog;
+  /** Packs this process verified (their entries), so a commit does not read them back. */
+  readonly #verified = new LRUCache<string, PackEntry[]>({ max: 4096 });
+
   constructor(backend: StorageBackend) {
     this.backend = backend;
+    this.catalog = new PackCatalog(backend);
+  }
+
+  /**
+   * Makes an empty bare repository in `backend` (config, then HEAD, which
+   * marks it as a repository), or finds one there and changes nothing.
+   */
+  static async initialize(backend: StorageBackend, branch: string): Promise<{ created: boolean }> {
+    if (await backend.head('HEAD')) return { created: false };
+    const config = stringifyToml({ core: { formatVersion: 1, bare: true } });
+    try {
+      await backend.put('config', Buffer.from(`${config}\n`), { ifNoneMatch: '*' });
+    } catch (error) {
+      if (!isStorageError(error, 'STORAGE_PRECONDITION_FAILED')) throw error;
+    }
+    try {
+      await backend.put('HEAD', Buffer.from(`ref: refs/heads/${branch}\n`), { ifNoneMatch: '*' });
+      return { created: true };
+    } catch (error) {
+      if (isStorageError(error, 'STORAGE_PRECONDITION_FAILED')) return { created: false };
+      throw error;
+    }
   }
 
   /** True when the store holds a repository (its HEAD exists). */
@@ -56,9 +94,35 @@ export class BackendRepo implements ObjectReader {
   }
 
   async has(id: ObjectId): Promise<boolean> {
-    if (!isObjectId(id)) return false;
-    if (this.#metadata.has(id)) return true;
-    return (await this.backend.head(objectKey(id))) !== undefined;
+    return (await this.missing([id])).length === 0;
+  }
+
+  /**
+   * Which of `ids` are stored nowhere (in no loaded or newly listed pack
+   * index, not loose), in the order given. One listing of the indexes at
+   * most; loose objects (written by the Git LFS routes and older servers)
+   * are checked with a HEAD each, 16 at a time.
+   */
+  async missing(ids: readonly ObjectId[]): Promise<ObjectId[]> {
+    const since = performance.now();
+    const candidates = ids.filter(
+      (id) => isObjectId(id) && !this.#metadata.has(id) && this.catalog.peek(id) === undefined,
+    );
+    const absent = new Set<ObjectId>(ids.filter((id) => !isObjectId(id)));
+    if (candidates.length > 0) {
+      const located = await this.catalog.locate(candidates, since);
+      const unpacked = candidates.filter((_, i) => located[i] === undefined);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(HEAD_CONCURRENCY, unpacked.length) }, async () => {
+          for (let i = next++; i < unpacked.length; i = next++) {
+            const id = unpacked[i]!;
+            if ((await this.backend.head(objectKey(id))) === undefined) absent.add(id);
+          }
+        }),
+      );
+    }
+    return ids.filter((id) => absent.has(id));
   }
 
   /** The object's type from its header, or undefined when it is not stored. */
@@ -69,23 +133,148 @@ export class BackendRepo implements ObjectReader {
   /** The object's header (type, codec, size), or undefined when it is not stored. */
   async header(id: ObjectId): Promise<ReturnType<typeof decodeHeader> | undefined> {
     if (!isObjectId(id)) return undefined;
-    try {
-      return decodeHeader(id, await this.backend.getRange(objectKey(id), 0, HEADER_SIZE));
-    } catch (error) {
-      if (isStorageError(error, 'STORAGE_NOT_FOUND')) return undefined;
-      throw error;
-    }
+    const bytes = await this.#readStored(id, HEADER_SIZE);
+    return bytes === undefined ? undefined : decodeHeader(id, bytes);
   }
 
   async getRecord(id: ObjectId): Promise<Buffer> {
     if (!isObjectId(id)) throw missingObject(id);
+    const record = await this.#readStored(id);
+    if (record === undefined) throw missingObject(id);
+    return record;
+  }
+
+  /**
+   * The stored record of `id` (or its first `prefix` bytes), packed or loose,
+   * or undefined. Packs known in memory first (where new objects are), then
+   * the loose key, then the indexes listed again.
+   */
+  async #readStored(id: ObjectId, prefix?: number): Promise<Buffer | undefined> {
+    const since = performance.now();
+    const fromPack = (where: IndexedObject): Promise<Buffer> =>
+      this.catalog.readRange(
+        where.pack,
+        where.offset,
+        Math.min(where.length, prefix ?? where.length),
+      );
+    const known = this.catalog.peek(id);
+    if (known) return fromPack(known);
     try {
-      const bytes = await this.backend.get(objectKey(id));
+      const bytes =
+        prefix === undefined
+          ? await this.backend.get(objectKey(id))
+          : await this.backend.getRange(objectKey(id), 0, prefix);
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (error) {
-      if (isStorageError(error, 'STORAGE_NOT_FOUND')) throw missingObject(id);
-      throw error;
+      if (!isStorageError(error, 'STORAGE_NOT_FOUND')) throw error;
     }
+    const [found] = await this.catalog.locate([id], since);
+    return found ? fromPack(found) : undefined;
+  }
+
+  /** Where each ID is: a pack (name, offset, length), 'loose', or undefined (nowhere). */
+  async locate(ids: readonly ObjectId[]): Promise<(IndexedObject | 'loose' | undefined)[]> {
+    const packed = await this.catalog.locate(ids.filter((id) => isObjectId(id)));
+    const byId = new Map<ObjectId, IndexedObject | undefined>();
+    ids.filter((id) => isObjectId(id)).forEach((id, i) => byId.set(id, packed[i]));
+    const out: (IndexedObject | 'loose' | undefined)[] = ids.map((id) => byId.get(id));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: HEAD_CONCURRENCY }, async () => {
+        for (let i = next++; i < ids.length; i = next++) {
+          if (out[i] !== undefined || !isObjectId(ids[i]!)) continue;
+          if ((await this.backend.head(objectKey(ids[i]!))) !== undefined) out[i] = 'loose';
+        }
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * Verifies an uploaded cloud pack (framing, and every record decoded and
+   * hashed to its ID) and stores it under its name, not yet indexed: its
+   * objects become visible with `commitPacks`. A pack already stored under
+   * that name is kept (names are checksums of the record table).
+   */
+  async storePack(name: string, bytes: Uint8Array): Promise<PackEntry[]> {
+    const entries = await this.#verifyPack(name, bytes);
+    try {
+      await this.backend.put(cloudPackKey(name), bytes, { ifNoneMatch: '*' });
+    } catch (error) {
+      if (!isStorageError(error, 'STORAGE_PRECONDITION_FAILED')) throw error;
+      // A copy is there (a retry, or a direct upload not yet checked): check
+      // it at commit time like any pack not verified by this process.
+      this.#verified.delete(name);
+      return entries;
+    }
+    this.#verified.set(name, entries);
+    return entries;
+  }
+
+  async #verifyPack(name: string, bytes: Uint8Array): Promise<PackEntry[]> {
+    const what = `${this.backend.url}/${cloudPackKey(name)}`;
+    const { name: actual, entries } = parseCloudPack(bytes, what);
+    if (actual !== name) {
+      throw new MediaGitError(
+        'BAD_PACK',
+        `pack ${name} was rejected: its record table names it ${actual}`,
+        {
+          kind: 'user',
+          data: { name, actual },
+        },
+      );
+    }
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (const entry of entries) {
+      await decodeRecord(entry.id, view.subarray(entry.offset, entry.offset + entry.length));
+    }
+    return entries;
+  }
+
+  /**
+   * Makes the objects of stored packs visible: each pack not verified by
+   * this process is read back and verified (it may have been uploaded
+   * straight to the bucket, or through another server), then one multi-pack
+   * index naming them all is written. A pack that fails verification is
+   * deleted and reported: nothing of it becomes visible.
+   */
+  async commitPacks(names: readonly string[]): Promise<{ index: string; objects: number }> {
+    const packs: { name: string; entries: PackEntry[] }[] = [];
+    for (const name of names) {
+      let entries = this.#verified.get(name);
+      if (!entries) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await this.backend.get(cloudPackKey(name));
+        } catch (error) {
+          if (isStorageError(error, 'STORAGE_NOT_FOUND')) {
+            throw new MediaGitError('PACK_NOT_UPLOADED', `pack ${name} has not been uploaded`, {
+              kind: 'user',
+              data: { name, status: 409 },
+            });
+          }
+          throw error;
+        }
+        try {
+          entries = await this.#verifyPack(name, bytes);
+        } catch (error) {
+          await this.backend.delete(cloudPackKey(name));
+          throw error;
+        }
+        this.#verified.set(name, entries);
+      }
+      packs.push({ name, entries });
+    }
+    const { name, bytes } = encodeMultiIndex(packs);
+    try {
+      await this.backend.put(multiIndexKey(name), bytes, { ifNoneMatch: '*' });
+    } catch (error) {
+      // The same index (same packs) committed before: a retried request.
+      if (!isStorageError(error, 'STORAGE_PRECONDITION_FAILED')) throw error;
+    }
+    const index = MultiIndex.parse(bytes, name, multiIndexKey(name));
+    this.catalog.add(index);
+    return { index: name, objects: index.count };
   }
 
   /** Reads and verifies an object (metadata is cached; chunks are not). */

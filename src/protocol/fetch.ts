@@ -20,6 +20,7 @@ import { Refs } from '../repo/refs.ts';
 import { findRemote } from '../repo/remote.ts';
 import type { Repository } from '../repo/repository.ts';
 import { decodeTransferPack } from './transfer-pack.ts';
+import { receiveFromPacks } from './pack-transfer.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { InfoRefs } from './service.ts';
 import type { Transport } from './transport.ts';
@@ -248,7 +249,6 @@ async function downloadChunks(
   singlePack: boolean,
 ): Promise<void> {
   if (ids.length === 0) return;
-  let next = 0;
   let done = 0;
   // One file per chunk, each fsynced as it is written (their folders at the
   // end, before any ref moves): a fetch that is cut off keeps every chunk
@@ -259,34 +259,36 @@ async function downloadChunks(
   const pack = singlePack ? await IngestPack.create(store) : undefined;
   const keep = (id: ObjectId, record: Buffer): Promise<unknown> =>
     pack ? pack.append(id, [record]) : writeRecord(store, id, record);
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < ids.length; i = next++) {
-      options.signal?.throwIfAborted();
-      const id = ids[i]!;
-      const record = await transport.getChunk(id);
-      const object = await decodeRecord(id, record);
-      if (object.type !== 'chunk' && object.type !== 'blob') {
-        throw new MediaGitError(
-          'BAD_OBJECT_RECORD',
-          `the remote sent a ${object.type} for chunk ${id}`,
-          {
-            kind: 'user',
-            data: { id },
-          },
-        );
-      }
-      stats.chunks++;
-      stats.bytes += record.length;
-      try {
-        await Promise.all([keep(id, record), sink?.chunk(id, object.data)]);
-      } finally {
-        transport.release(record);
-      }
-      options.onProgress?.(++done, ids.length);
+  const store1 = async (id: ObjectId, record: Buffer, object: DecodedRecord): Promise<void> => {
+    if (object.type !== 'chunk' && object.type !== 'blob') {
+      throw new MediaGitError(
+        'BAD_OBJECT_RECORD',
+        `the remote sent a ${object.type} for chunk ${id}`,
+        {
+          kind: 'user',
+          data: { id },
+        },
+      );
+    }
+    stats.chunks++;
+    stats.bytes += record.length;
+    await Promise.all([keep(id, record), sink?.chunk(id, object.data)]);
+    options.onProgress?.(++done, ids.length);
+  };
+  const fetchLoose = async (id: ObjectId): Promise<void> => {
+    const record = await transport.getChunk(id);
+    try {
+      await store1(id, record, await decodeRecord(id, record));
+    } finally {
+      transport.release(record);
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(transport.parallelism, ids.length) }, worker));
+    await receiveFromPacks(transport, ids, {
+      signal: options.signal,
+      onObject: store1,
+      fetchLoose,
+    });
     await pack?.finish();
   } catch (error) {
     await pack?.abort();

@@ -13,7 +13,17 @@ import https from 'node:https';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { BufferPool, CHUNK_BODY_BYTES } from './buffer-pool.ts';
-import type { InfoRefs, RefUpdate, RefUpdateResult, WantRequest } from './service.ts';
+import type {
+  InfoRefs,
+  LocateAnswer,
+  LocatedObject,
+  LocatedPack,
+  PackUploadPlan,
+  RefUpdate,
+  RefUpdateResult,
+  WantRequest,
+} from './service.ts';
+import type { SignedRequest } from '../storage/backend.ts';
 import type { Transport } from './transport.ts';
 
 export interface HttpTransportOptions {
@@ -23,6 +33,8 @@ export interface HttpTransportOptions {
   readonly ca?: string | Buffer | undefined;
   readonly parallelism?: number;
   readonly signal?: AbortSignal | undefined;
+  /** Ask for direct transfers to and from the store where the server offers them (default true). */
+  readonly direct?: boolean | undefined;
 }
 
 interface Response {
@@ -57,7 +69,13 @@ export class HttpTransport implements Transport {
         ? new https.Agent({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) })
         : new http.Agent(agentOptions);
     this.#bearer = options.token;
+    // Direct transfers go to the store's own host: agents of their own.
+    this.#directHttp = new http.Agent({ keepAlive: true, maxSockets: this.parallelism + 2 });
+    this.#directHttps = new https.Agent({ keepAlive: true, maxSockets: this.parallelism + 2 });
   }
+
+  readonly #directHttp: http.Agent;
+  readonly #directHttps: https.Agent;
 
   async infoRefs(): Promise<InfoRefs> {
     return this.#json('GET', 'info/refs');
@@ -129,6 +147,118 @@ export class HttpTransport implements Transport {
     });
   }
 
+  async beginPacks(packs: readonly { name: string; size: number }[]): Promise<PackUploadPlan[]> {
+    const answer = await this.#json<{ packs: PackUploadPlan[] }>(
+      'POST',
+      'packs/begin',
+      jsonBody({ packs, direct: this.#options.direct !== false }),
+    );
+    return answer.packs;
+  }
+
+  async putPack(name: string, bytes: Buffer, upload?: SignedRequest): Promise<void> {
+    if (upload) {
+      await this.#attemptSigned(upload, bytes);
+      return;
+    }
+    await this.#request('PUT', `packs/${name}`, { type: 'application/octet-stream', data: bytes });
+  }
+
+  async commitPacks(names: readonly string[]): Promise<void> {
+    await this.#json('POST', 'packs/commit', jsonBody({ packs: names }));
+  }
+
+  async locate(ids: readonly ObjectId[]): Promise<LocateAnswer> {
+    const packs: LocatedPack[] = [];
+    const objects: LocatedObject[] = [];
+    for (let i = 0; i < ids.length; i += CHECK_BATCH) {
+      const answer = await this.#json<LocateAnswer>(
+        'POST',
+        'objects/locate',
+        jsonBody({ ids: ids.slice(i, i + CHECK_BATCH), direct: this.#options.direct !== false }),
+      );
+      const base = packs.length;
+      packs.push(...answer.packs);
+      for (const object of answer.objects) {
+        objects.push('pack' in object ? { ...object, pack: object.pack + base } : object);
+      }
+    }
+    return { packs, objects };
+  }
+
+  async readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer> {
+    const range = `bytes=${offset}-${offset + length - 1}`;
+    const response = pack.get
+      ? await this.#attemptSigned(pack.get, undefined, range, true)
+      : await this.#request('GET', `packs/${pack.name}`, undefined, true, { range });
+    if (response.body.length !== length) {
+      this.release(response.body);
+      throw new MediaGitError(
+        'PROTOCOL_ERROR',
+        `${this.url}: pack ${pack.name} answered ${response.body.length} bytes for a range of ${length}`,
+        { kind: 'user', data: { url: this.url } },
+      );
+    }
+    return response.body;
+  }
+
+  /**
+   * A request straight to the store (signed by the server), retried like any
+   * other. The store's own errors are not JSON; its status says enough.
+   */
+  async #attemptSigned(
+    signed: SignedRequest,
+    data?: Buffer,
+    range?: string,
+    pooled = false,
+  ): Promise<Response> {
+    const url = new URL(signed.url);
+    const agent = url.protocol === 'https:' ? this.#directHttps : this.#directHttp;
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.#send(
+          signed.method,
+          url,
+          undefined,
+          data ? { type: 'application/octet-stream', data } : undefined,
+          pooled,
+          {
+            ...signed.headers,
+            ...(range ? { range } : {}),
+          },
+          agent,
+        );
+      } catch (error) {
+        this.#options.signal?.throwIfAborted();
+        if (attempt < RETRIES && isTransient(error)) {
+          await sleep(100 * 2 ** attempt);
+          continue;
+        }
+        throw new MediaGitError(
+          'STORE_UNREACHABLE',
+          `cannot reach the store at ${url.origin}: ${describe(error)}`,
+          {
+            kind: 'user',
+            data: { url: url.origin, exitCode: 128 },
+            cause: error,
+          },
+        );
+      }
+      if (response.status >= 200 && response.status < 300) return response;
+      if ([429, 500, 502, 503, 504].includes(response.status) && attempt < RETRIES) {
+        await sleep(200 * 2 ** attempt);
+        continue;
+      }
+      const detail = response.body.toString('utf8').replace(/\s+/g, ' ').slice(0, 200);
+      throw new MediaGitError(
+        'STORE_REFUSED',
+        `the store at ${url.origin} refused a direct ${signed.method} (HTTP ${response.status}): ${detail}`,
+        { kind: 'user', data: { url: url.origin, status: response.status, exitCode: 128 } },
+      );
+    }
+  }
+
   async updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]> {
     const answer = await this.#json<{ results: RefUpdateResult[] }>(
       'POST',
@@ -140,6 +270,8 @@ export class HttpTransport implements Transport {
 
   async close(): Promise<void> {
     this.#agent.destroy();
+    this.#directHttp.destroy();
+    this.#directHttps.destroy();
   }
 
   async #json<T>(method: string, route: string, body?: Body): Promise<T> {
@@ -181,9 +313,23 @@ export class HttpTransport implements Transport {
     return `Bearer ${this.#bearer}`;
   }
 
-  async #request(method: string, route: string, body?: Body, pooled = false): Promise<Response> {
+  async #request(
+    method: string,
+    route: string,
+    body?: Body,
+    pooled = false,
+    extraHeaders?: Record<string, string>,
+  ): Promise<Response> {
     const authorization = await this.#authorization();
-    return this.#attempt(method, new URL(route, this.#base), route, body, authorization, pooled);
+    return this.#attempt(
+      method,
+      new URL(route, this.#base),
+      route,
+      body,
+      authorization,
+      pooled,
+      extraHeaders,
+    );
   }
 
   /** Sends one request, retrying transient failures; throws a MediaGitError on failure. */
@@ -194,11 +340,12 @@ export class HttpTransport implements Transport {
     body: Body | undefined,
     authorization: string | undefined,
     pooled = false,
+    extraHeaders?: Record<string, string>,
   ): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
-        response = await this.#send(method, url, authorization, body, pooled);
+        response = await this.#send(method, url, authorization, body, pooled, extraHeaders);
       } catch (error) {
         this.#options.signal?.throwIfAborted();
         if (attempt < RETRIES && isTransient(error)) {
@@ -257,10 +404,13 @@ export class HttpTransport implements Transport {
     authorization: string | undefined,
     body?: Body,
     pooled = false,
+    extraHeaders?: Record<string, string>,
+    agent: http.Agent = this.#agent,
   ): Promise<Response> {
     return new Promise((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = {
         accept: 'application/json, application/octet-stream',
+        ...extraHeaders,
       };
       if (authorization) headers['authorization'] = authorization;
       if (body) {
@@ -270,7 +420,7 @@ export class HttpTransport implements Transport {
       }
       const request = (url.protocol === 'https:' ? https : http).request(
         url,
-        { method, headers, agent: this.#agent, signal: this.#options.signal },
+        { method, headers, agent, signal: this.#options.signal },
         (res) => {
           const status = res.statusCode ?? 0;
           const length = Number(res.headers['content-length']);

@@ -4,7 +4,10 @@
  * `locks/<SHA-256 of the path>`, holding the lock as JSON. Taking a lock is
  * a create-only put (or, for a path locked before, a put conditional on
  * the released version), so two server processes on one store never grant
- * the same path twice. Releasing leaves an empty value.
+ * the same path twice. Releasing leaves a tombstone naming the released lock.
+ * Both are idempotent: the owner locking again gets its lock, and unlocking a
+ * lock already released by its owner succeeds (a retried request must never
+ * turn success into failure).
  */
 import { randomBytes } from 'node:crypto';
 import { MediaGitError } from '../errors.ts';
@@ -50,8 +53,13 @@ export class LockStore {
     return `${PREFIX}${sha256Hex(Buffer.from(filePath, 'utf8'))}`;
   }
 
-  /** The lock at `key` (undefined: never locked or released) and the version read. */
-  async #read(key: string): Promise<{ lock: FileLock | undefined; etag: string } | undefined> {
+  /**
+   * The lock at `key` (undefined: never locked or released), the lock last
+   * released there, and the version read.
+   */
+  async #read(
+    key: string,
+  ): Promise<{ lock: FileLock | undefined; released?: FileLock; etag: string } | undefined> {
     // The ETag first, then the bytes (backend-repo.ts readRef): a change in
     // between makes a conditional put on this ETag fail, never act on old bytes.
     const head = await this.#repo.backend.head(key);
@@ -64,7 +72,10 @@ export class LockStore {
       throw error;
     }
     const text = Buffer.from(bytes).toString('utf8');
-    return { lock: text === '' ? undefined : (JSON.parse(text) as FileLock), etag: head.etag };
+    if (text === '') return { lock: undefined, etag: head.etag };
+    const value = JSON.parse(text) as FileLock | { released: FileLock };
+    if ('released' in value) return { lock: undefined, released: value.released, etag: head.etag };
+    return { lock: value, etag: head.etag };
   }
 
   /** Locks `filePath` for `owner`; when it is already locked, returns the lock that holds it. */
@@ -79,6 +90,10 @@ export class LockStore {
     const body = Buffer.from(JSON.stringify(lock));
     for (;;) {
       const current = await this.#read(key);
+      // The owner asking again (a retried request whose answer was lost)
+      // gets the lock it holds: locking is idempotent.
+      if (current?.lock && current.lock.owner.name === owner)
+        return { created: true, lock: current.lock };
       if (current?.lock) return { created: false, lock: current.lock };
       try {
         // Absent: create-only; released (an empty value): replace that version only.
@@ -111,10 +126,21 @@ export class LockStore {
     return (await this.list()).find((lock) => lock.id === id);
   }
 
+  /** The lock with this ID if it was released and nothing was locked there since. */
+  async findReleased(id: string): Promise<FileLock | undefined> {
+    for await (const key of this.#repo.backend.list(PREFIX)) {
+      const released = (await this.#read(key))?.released;
+      if (released?.id === id) return released;
+    }
+    return undefined;
+  }
+
   /**
-   * Releases `lock` if it still holds its path. The key keeps an empty value
-   * (released) instead of being deleted: a delete cannot be conditional, and
-   * an unconditional one could remove a lock someone took in between.
+   * Releases `lock` if it still holds its path. The key keeps a tombstone
+   * naming the released lock (`{"released": lock}`) instead of being
+   * deleted: a delete cannot be conditional, and an unconditional one could
+   * remove a lock someone took in between; the tombstone also lets a retried
+   * unlock succeed (`findReleased`).
    */
   async remove(lock: FileLock): Promise<boolean> {
     const key = this.#key(lock.path);
@@ -122,7 +148,8 @@ export class LockStore {
       const current = await this.#read(key);
       if (current?.lock?.id !== lock.id) return false;
       try {
-        await this.#repo.backend.put(key, new Uint8Array(0), { ifMatch: current.etag });
+        const tombstone = Buffer.from(JSON.stringify({ released: lock }));
+        await this.#repo.backend.put(key, tombstone, { ifMatch: current.etag });
         return true;
       } catch (error) {
         if (!(error instanceof MediaGitError && error.code === 'STORAGE_PRECONDITION_FAILED')) {

@@ -5,11 +5,13 @@
  *    --delete) and refuse locally what the server would refuse anyway
  *    (a non-fast-forward without --force).
  * 2. Collect what the remote lacks (reachability.ts); ask which of the
- *    chunks it has (`chunks/check`) and upload the others in parallel, each
- *    verified and stored on its own, so a rerun after an interruption skips
- *    them: this is how a push resumes.
- * 3. Send the metadata in one transfer pack, then the ref updates, which the
- *    server applies by compare-and-swap.
+ *    chunks it has (`chunks/check`) and upload the others, then the
+ *    metadata, in cloud packs (pack-transfer.ts): straight to the store when
+ *    the server signs requests, else through it. The same objects make the
+ *    same packs, so a rerun after an interruption skips the packs already
+ *    stored: this is how a push resumes.
+ * 3. Commit the packs (their objects become visible), then send the ref
+ *    updates, which the server applies by compare-and-swap.
  */
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
@@ -23,7 +25,7 @@ import { resolveRemote, type TransferStats } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { collectObjects, type ObjectReader } from './reachability.ts';
 import type { RefUpdate, RefUpdateResult } from './service.ts';
-import { encodeTransferPack } from './transfer-pack.ts';
+import { sendInPacks } from './pack-transfer.ts';
 
 export interface PushOptions extends TransportOptions {
   readonly remote?: string | undefined;
@@ -93,31 +95,21 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
       const collected = await collectObjects(reader, wants, { haves });
       const missing = await transport.missing(collected.chunks);
       stats.chunksSkipped = collected.chunks.length - missing.length;
-      let next = 0;
-      let done = 0;
-      const upload = async (): Promise<void> => {
-        for (let i = next++; i < missing.length; i = next++) {
-          options.signal?.throwIfAborted();
-          const record = await standaloneRecord(repo.objects, missing[i]!);
-          await transport.putChunk(missing[i]!, record);
-          stats.chunks++;
-          stats.bytes += record.length;
-          options.onProgress?.(++done, missing.length);
-        }
-      };
-      await Promise.all(
-        Array.from({ length: Math.min(transport.parallelism, missing.length) }, upload),
+      // Chunks first (in file order), then metadata: cloud packs of at most
+      // 64 MiB, committed before any ref moves (pack-transfer.ts).
+      const sent = await sendInPacks(
+        transport,
+        [...missing, ...collected.objects],
+        (id) => standaloneRecord(repo.objects, id),
+        {
+          signal: options.signal,
+          onProgress: (done) =>
+            options.onProgress?.(Math.min(done, missing.length), missing.length),
+        },
       );
-      if (collected.objects.length > 0) {
-        const entries = [];
-        for (const id of collected.objects) {
-          entries.push({ id, record: await standaloneRecord(repo.objects, id) });
-        }
-        const pack = encodeTransferPack(entries);
-        await transport.sendPack(pack);
-        stats.objects = entries.length;
-        stats.bytes += pack.length;
-      }
+      stats.chunks = missing.length;
+      stats.objects = collected.objects.length;
+      stats.bytes = sent.bytes;
       const answers = await transport.updateRefs(toSend.map((p) => p.update));
       answers.forEach((answer, i) => results.push({ ...answer, source: toSend[i]!.source }));
     }

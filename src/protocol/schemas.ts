@@ -8,6 +8,18 @@ const objectId = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
 const refName = { type: 'string', minLength: 6, maxLength: 1024, pattern: '^refs/' } as const;
 const nullableId = { anyOf: [objectId, { type: 'null' }] } as const;
 
+const signedRequest = {
+  type: 'object',
+  required: ['method', 'url', 'headers', 'expires'],
+  additionalProperties: false,
+  properties: {
+    method: { enum: ['GET', 'PUT'] },
+    url: { type: 'string', pattern: '^https?://' },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    expires: { type: 'string' },
+  },
+} as const;
+
 export const schemas = {
   objectId,
   error: {
@@ -107,9 +119,107 @@ export const schemas = {
                 'already-exists',
                 'missing-objects',
                 'invalid',
+                'locked',
               ],
             },
             message: { type: 'string' },
+          },
+        },
+      },
+    },
+  },
+  packBeginRequest: {
+    $id: 'packBeginRequest',
+    type: 'object',
+    required: ['packs'],
+    additionalProperties: false,
+    properties: {
+      packs: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 10000,
+        items: {
+          type: 'object',
+          required: ['name', 'size'],
+          additionalProperties: false,
+          properties: {
+            name: objectId,
+            size: { type: 'integer', minimum: 48, maximum: 1099511627776 },
+          },
+        },
+      },
+      direct: { type: 'boolean' },
+    },
+  },
+  packBeginResponse: {
+    $id: 'packBeginResponse',
+    type: 'object',
+    required: ['packs'],
+    additionalProperties: false,
+    properties: {
+      packs: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'present'],
+          additionalProperties: false,
+          properties: { name: objectId, present: { type: 'boolean' }, upload: signedRequest },
+        },
+      },
+    },
+  },
+  packCommitRequest: {
+    $id: 'packCommitRequest',
+    type: 'object',
+    required: ['packs'],
+    additionalProperties: false,
+    properties: { packs: { type: 'array', items: objectId, minItems: 1, maxItems: 10000 } },
+  },
+  packCommitResponse: {
+    $id: 'packCommitResponse',
+    type: 'object',
+    required: ['index', 'objects'],
+    additionalProperties: false,
+    properties: { index: objectId, objects: { type: 'integer', minimum: 0 } },
+  },
+  locateRequest: {
+    $id: 'locateRequest',
+    type: 'object',
+    required: ['ids'],
+    additionalProperties: false,
+    properties: {
+      ids: { type: 'array', items: objectId, maxItems: 100000 },
+      direct: { type: 'boolean' },
+    },
+  },
+  locateResponse: {
+    $id: 'locateResponse',
+    type: 'object',
+    required: ['packs', 'objects'],
+    additionalProperties: false,
+    properties: {
+      packs: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: { name: objectId, get: signedRequest },
+        },
+      },
+      objects: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['id'],
+          additionalProperties: false,
+          properties: {
+            id: objectId,
+            pack: { type: 'integer', minimum: 0 },
+            offset: { type: 'integer', minimum: 0 },
+            length: { type: 'integer', minimum: 1 },
+            loose: { const: true },
+            missing: { const: true },
           },
         },
       },

@@ -13,6 +13,8 @@ import { isValidRefName } from '../repo/refs.ts';
 import { BackendRepo } from './backend-repo.ts';
 import { LockStore, type FileLock } from './lock-store.ts';
 import { collectObjects } from './reachability.ts';
+import { cloudPackKey } from '../odb/cloud-pack.ts';
+import type { SignedRequest } from '../storage/backend.ts';
 import { decodeTransferPack, encodeTransferPack } from './transfer-pack.ts';
 
 export interface InfoRefs {
@@ -39,6 +41,38 @@ export interface RefUpdate {
   readonly force?: boolean;
 }
 
+export interface PackUploadPlan {
+  readonly name: string;
+  /** A copy of this pack is already stored (not necessarily indexed). */
+  readonly present: boolean;
+  /** Upload straight to the store with this request (direct transfers). */
+  readonly upload?: SignedRequest;
+}
+
+export interface LocatedPack {
+  readonly name: string;
+  /** Read straight from the store with this request (direct transfers). */
+  readonly get?: SignedRequest;
+}
+
+export type LocatedObject =
+  | {
+      readonly id: ObjectId;
+      readonly pack: number;
+      readonly offset: number;
+      readonly length: number;
+    }
+  | { readonly id: ObjectId; readonly loose: true }
+  | { readonly id: ObjectId; readonly missing: true };
+
+export interface LocateAnswer {
+  readonly packs: LocatedPack[];
+  readonly objects: LocatedObject[];
+}
+
+/** Signed requests handed to clients live this long. */
+const SIGNED_TTL_SECONDS = 3600;
+
 export type RefRejection =
   | 'stale'
   | 'non-fast-forward'
@@ -59,7 +93,6 @@ export interface RefUpdateResult {
 
 const METADATA_TYPES = ['commit', 'tree', 'manifest', 'blob', 'tag'] as const;
 const FILE_CONTENT_TYPES = ['chunk', 'blob'] as const;
-const CHECK_CONCURRENCY = 16;
 
 export function protocolError(code: string, message: string, data: Record<string, unknown> = {}) {
   return new MediaGitError(code, message, { kind: 'user', data });
@@ -98,13 +131,110 @@ export class RepoService {
 
   /** Which of these chunk IDs the repository lacks, in the order given. */
   async missing(ids: readonly ObjectId[]): Promise<ObjectId[]> {
-    const present = new Array<boolean>(ids.length);
-    let next = 0;
-    const workers = Array.from({ length: Math.min(CHECK_CONCURRENCY, ids.length) }, async () => {
-      for (let i = next++; i < ids.length; i = next++) present[i] = await this.repo.has(ids[i]!);
-    });
-    await Promise.all(workers);
-    return ids.filter((_, i) => !present[i]);
+    return this.repo.missing(ids);
+  }
+
+  /**
+   * The first step of a pack upload: for each pack, whether a copy is
+   * already stored (a push resumed after an interruption) and, with
+   * `direct` where the backend can sign, a request to upload it straight to
+   * the store (create-only, so it cannot replace anything).
+   */
+  async beginPacks(
+    packs: readonly { name: string; size: number }[],
+    direct: boolean,
+  ): Promise<PackUploadPlan[]> {
+    const backend = this.repo.backend;
+    const canSign = direct && backend.capabilities.signedUrls && backend.sign !== undefined;
+    return Promise.all(
+      packs.map(async ({ name, size }): Promise<PackUploadPlan> => {
+        if (!isObjectId(name))
+          throw protocolError('BAD_PACK_NAME', `${name} is not a pack name`, { name });
+        const head = await backend.head(cloudPackKey(name));
+        if (head && head.size === size) return { name, present: true };
+        if (head) await backend.delete(cloudPackKey(name)); // a different, unindexed copy: replace it
+        if (!canSign) return { name, present: false };
+        const upload = await backend.sign!(cloudPackKey(name), {
+          method: 'PUT',
+          expiresSeconds: SIGNED_TTL_SECONDS,
+          createOnly: true,
+        });
+        return { name, present: false, upload };
+      }),
+    );
+  }
+
+  /** Stores a pack sent through the server (verified first; see BackendRepo.storePack). */
+  async putPack(name: string, bytes: Uint8Array): Promise<{ objects: number }> {
+    if (!isObjectId(name))
+      throw protocolError('BAD_PACK_NAME', `${name} is not a pack name`, { name });
+    return { objects: (await this.repo.storePack(name, bytes)).length };
+  }
+
+  /** Makes uploaded packs' objects visible (BackendRepo.commitPacks). */
+  async commitPacks(names: readonly string[]): Promise<{ index: string; objects: number }> {
+    for (const name of names) {
+      if (!isObjectId(name))
+        throw protocolError('BAD_PACK_NAME', `${name} is not a pack name`, { name });
+    }
+    return this.repo.commitPacks(names);
+  }
+
+  /**
+   * Where the objects are, for a reader to fetch them itself: a pack range
+   * each (packs listed once, with a signed GET where asked and possible),
+   * 'loose' for one stored on its own, 'missing' for one stored nowhere.
+   */
+  async locate(ids: readonly ObjectId[], direct: boolean): Promise<LocateAnswer> {
+    const found = await this.repo.locate(ids);
+    const backend = this.repo.backend;
+    const canSign = direct && backend.capabilities.signedUrls && backend.sign !== undefined;
+    const packIndex = new Map<string, number>();
+    const packs: LocatedPack[] = [];
+    const objects: LocatedObject[] = [];
+    for (const [i, where] of found.entries()) {
+      const id = ids[i]!;
+      if (where === undefined) objects.push({ id, missing: true });
+      else if (where === 'loose') objects.push({ id, loose: true });
+      else {
+        let p = packIndex.get(where.pack);
+        if (p === undefined) {
+          packIndex.set(where.pack, (p = packs.length));
+          packs.push({ name: where.pack });
+        }
+        objects.push({ id, pack: p, offset: where.offset, length: where.length });
+      }
+    }
+    if (canSign) {
+      await Promise.all(
+        packs.map(async (pack, i) => {
+          const get = await backend.sign!(cloudPackKey(pack.name), {
+            method: 'GET',
+            expiresSeconds: SIGNED_TTL_SECONDS,
+          });
+          packs[i] = { name: pack.name, get };
+        }),
+      );
+    }
+    return { packs, objects };
+  }
+
+  /** Bytes of a stored pack, for readers without direct access. */
+  async readPack(name: string, offset: number, length: number): Promise<Buffer> {
+    if (!isObjectId(name))
+      throw protocolError('BAD_PACK_NAME', `${name} is not a pack name`, { name });
+    try {
+      const bytes = await this.repo.backend.getRange(cloudPackKey(name), offset, offset + length);
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch (error) {
+      if (error instanceof MediaGitError && error.code === 'STORAGE_NOT_FOUND') {
+        throw new MediaGitError('OBJECT_MISSING', `no pack ${name}`, {
+          kind: 'user',
+          data: { status: 404 },
+        });
+      }
+      throw error;
+    }
   }
 
   /** Stores an uploaded chunk after verifying it hashes to `id`. */
@@ -180,6 +310,10 @@ export class RepoService {
     const current = await this.repo.readRef(ref);
     const currentId = current?.id ?? null;
     if (currentId !== update.old) {
+      // Already where the client wants it: a retry of an update whose answer
+      // was lost (or someone else made the same move). Success either way:
+      // a retried request must never turn success into failure.
+      if (currentId === update.new) return { ref, ok: true, old: update.old, new: update.new };
       return reject(
         'stale',
         `${ref} is at ${currentId ?? 'nothing'}, not ${update.old ?? 'nothing'}`,

@@ -57,8 +57,13 @@ test('token store: a created key authenticates; a wrong or unknown one does not'
   assert.equal((await fs.stat(path.dirname(tokensFile(root)))).mode & 0o777, 0o700);
   assert.deepEqual(
     (await fs.readdir(path.dirname(tokensFile(root)))).filter((n) => n !== 'tokens.json'),
+    ['.tmp'],
+    'no lock file left behind',
+  );
+  assert.deepEqual(
+    await fs.readdir(path.join(root, '.mediagit-server', '.tmp')),
     [],
-    'no temp or lock file left behind',
+    'no temp file',
   );
 });
 
@@ -225,7 +230,8 @@ test('token store: the JWT secret is created once and shared by every instance',
   assert.equal((await fs.stat(keyFile)).mode & 0o777, 0o600);
   assert.deepEqual(new Uint8Array(await fs.readFile(keyFile)), secrets[0]);
   assert.deepEqual(await new TokenStore(root).jwtSecret(), secrets[0]);
-  assert.deepEqual(await fs.readdir(path.dirname(keyFile)), ['jwt.key']);
+  assert.deepEqual((await fs.readdir(path.dirname(keyFile))).sort(), ['.tmp', 'jwt.key']);
+  assert.deepEqual(await fs.readdir(path.join(path.dirname(keyFile), '.tmp')), []);
   // A different root has a different secret.
   assert.notDeepEqual(await new TokenStore(await freshRoot()).jwtSecret(), secrets[0]);
   // A damaged key file is reported, not replaced.

@@ -1,28 +1,27 @@
 /**
- * The server root's registry of API keys, and its token signing secret.
+ * The server root's registry of API keys, and its token signing secret, kept
+ * in the root's state (`.mediagit-server/`, server-root.ts) on any backend:
  *
- * A server root is a directory of bare repositories; the server's own state
- * lives in `<root>/.mediagit-server/` (0700):
- *
- * - `tokens.json` (0600): `{"version": 1, "tokens": [TokenRecord...]}`. Only
- *   Argon2id hashes of key secrets are stored. Every change is a
- *   read-modify-write under `tokens.json.lock` (O_EXCL, waited for up to
- *   10 s), written through a fsynced temp file renamed into place, so
- *   concurrent CLI processes never lose each other's records and a crash
- *   leaves the old or the new file, never a torn one. A file that does not
- *   parse is reported and left alone, never reset.
- * - `jwt.key` (0600): 32 random bytes signing access tokens, created once by
- *   hard-linking a complete temp file into place, so server processes sharing
- *   the root race to one winner and all use its secret.
+ * - `tokens.json` (0600 on local disk): `{"version": 1, "tokens":
+ *   [TokenRecord...]}`. Only Argon2id hashes of key secrets are stored.
+ *   Every change is a read-modify-write committed by a conditional put on
+ *   the version read (compare-and-swap, retried when another writer got
+ *   there first), so concurrent CLI and server processes — on one host or
+ *   several sharing a bucket — never lose each other's records, and a crash
+ *   leaves the old or the new object, never a torn one. An object that does
+ *   not parse is reported and left alone, never reset.
+ * - `jwt.key` (0600): 32 random bytes signing access tokens, created once
+ *   with a create-only put, so server processes sharing the root race to one
+ *   winner and all use its secret.
  *
  * `authenticate` caches a successful verification for 60 s (Argon2id costs
- * tens of milliseconds) but checks on every call whether tokens.json changed,
- * so a revoke made by another process takes effect on the next request.
+ * tens of milliseconds) but checks on every call whether tokens.json changed
+ * (its ETag), so a revoke made by another process takes effect on the next
+ * request.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import { hasErrnoCode, MediaGitError } from '../errors.ts';
+import { MediaGitError } from '../errors.ts';
 import {
   generateApiKey,
   hashSecret,
@@ -34,7 +33,10 @@ import {
   type Scope,
   type SecretHash,
 } from '../security/api-keys.ts';
-import { fsyncDirectory, LockFile, tempName, writeFileAtomic } from '../storage/durable-file.ts';
+import { isStorageCode } from '../storage/backend.ts';
+import { ServerRoot } from './server-root.ts';
+
+export { SERVER_STATE_DIR } from './server-root.ts';
 
 export interface TokenRecord {
   readonly id: string;
@@ -58,12 +60,11 @@ export interface CreateTokenOptions {
   readonly scope: Scope;
 }
 
-export const SERVER_STATE_DIR = '.mediagit-server';
 const TOKENS_FILE = 'tokens.json';
 const JWT_KEY_FILE = 'jwt.key';
 const JWT_KEY_BYTES = 32;
 const FORMAT_VERSION = 1;
-const LOCK_WAIT_MS = 10_000;
+const MAX_ATTEMPTS = 200;
 const CACHE_MS = 60_000;
 const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 // eslint-disable-next-line no-control-regex
@@ -75,7 +76,7 @@ export function isRepoName(name: string): boolean {
 }
 
 interface Snapshot {
-  /** Identifies one version of tokens.json: inode, mtime and size. */
+  /** Identifies one version of tokens.json: its ETag ('' when absent). */
   readonly stamp: string;
   readonly records: readonly TokenRecord[];
 }
@@ -87,27 +88,33 @@ interface CachedAuth {
 }
 
 export class TokenStore {
+  /** The root's folder or URL, for messages. */
   readonly root: string;
-  readonly #stateDir: string;
-  readonly #tokensFile: string;
-  readonly #keyFile: string;
+  readonly #root: ServerRoot;
+  readonly #tokensLabel: string;
+  readonly #keyLabel: string;
   #snapshot: Snapshot | undefined;
   readonly #cache = new Map<string, CachedAuth>();
   #jwtSecret: Promise<Uint8Array> | undefined;
 
-  constructor(root: string) {
-    this.root = path.resolve(root);
-    this.#stateDir = path.join(this.root, SERVER_STATE_DIR);
-    this.#tokensFile = path.join(this.#stateDir, TOKENS_FILE);
-    this.#keyFile = path.join(this.#stateDir, JWT_KEY_FILE);
+  /** `root`: a server root, or the folder or URL of one. */
+  constructor(root: string | ServerRoot) {
+    this.#root = typeof root === 'string' ? ServerRoot.open(root) : root;
+    this.root = this.#root.label;
+    const where =
+      this.#root.localDir !== undefined
+        ? (name: string) => path.join(this.#root.localDir!, '.mediagit-server', name)
+        : (name: string) => `${this.#root.state.url}/${name}`;
+    this.#tokensLabel = where(TOKENS_FILE);
+    this.#keyLabel = where(JWT_KEY_FILE);
   }
 
   /** Registers a new key and returns it; the key is not stored and cannot be shown again. */
   async create(options: CreateTokenOptions): Promise<{ key: string; record: TokenRecord }> {
     checkCreateOptions(options);
-    await this.#prepare();
+    await this.#root.check();
     const { key, id, secret } = generateApiKey();
-    // Hash before taking the lock: Argon2 is the slow part.
+    // Hash before the read-modify-write: Argon2 is the slow part.
     const hash = await hashSecret(secret);
     const record: TokenRecord = {
       id,
@@ -131,16 +138,17 @@ export class TokenStore {
 
   /** Every token, revoked ones included, oldest first, without hashes. */
   async list(): Promise<TokenInfo[]> {
-    await this.#checkRoot();
+    await this.#root.check();
     const { records } = await this.#load();
     return records.map(({ hash: _hash, ...info }) => info);
   }
 
   /** Marks a token revoked; false when no token has that id. Revoking twice keeps the first time. */
   async revoke(id: string): Promise<boolean> {
-    await this.#prepare();
+    await this.#root.check();
     let found = false;
     await this.#update((records) => {
+      found = false;
       const index = records.findIndex((r) => r.id === id);
       const record = records[index];
       if (record === undefined) return undefined;
@@ -177,12 +185,19 @@ export class TokenStore {
       this.#cache.delete(cacheKey);
       if (!current || current.revoked !== undefined) return undefined;
     }
-    const { stamp, records } = await this.#load();
-    const record = records.find((r) => r.id === parsed.id);
+    let snapshot: Snapshot;
+    try {
+      snapshot = await this.#load();
+    } catch (error) {
+      // A root that does not exist has no keys.
+      if (error instanceof MediaGitError && error.code === 'SERVER_ROOT_MISSING') return undefined;
+      throw error;
+    }
+    const record = snapshot.records.find((r) => r.id === parsed.id);
     if (!record || record.revoked !== undefined) return undefined;
     if (!(await verifySecret(parsed.secret, record.hash))) return undefined;
     this.#pruneCache(now);
-    this.#cache.set(cacheKey, { record, stamp, expires: now + CACHE_MS });
+    this.#cache.set(cacheKey, { record, stamp: snapshot.stamp, expires: now + CACHE_MS });
     return record;
   }
 
@@ -199,146 +214,99 @@ export class TokenStore {
   }
 
   async #loadOrCreateJwtSecret(): Promise<Uint8Array> {
-    await this.#prepare();
+    await this.#root.check();
     const existing = await this.#readJwtKey();
     if (existing) return existing;
-    const tmp = tempName(this.#stateDir, JWT_KEY_FILE);
-    const handle = await fs.open(tmp, 'wx', 0o600);
     try {
-      await handle.writeFile(randomBytes(JWT_KEY_BYTES));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      // link(2) fails if the name exists, unlike rename: the first process wins.
-      await fs.link(tmp, this.#keyFile);
+      // Create-only: the first process wins, every other one reads its key.
+      await this.#root.state.put(JWT_KEY_FILE, randomBytes(JWT_KEY_BYTES), { ifNoneMatch: '*' });
     } catch (error) {
-      if (!hasErrnoCode(error, 'EEXIST')) throw error;
-    } finally {
-      await fs.rm(tmp, { force: true });
+      if (!isStorageCode(error, 'STORAGE_PRECONDITION_FAILED')) throw error;
     }
-    await fsyncDirectory(this.#stateDir);
     const winner = await this.#readJwtKey();
-    if (!winner) throw badJwtKey(this.#keyFile, 'it vanished while being created');
+    if (!winner) throw badJwtKey(this.#keyLabel, 'it vanished while being created');
     return winner;
   }
 
   async #readJwtKey(): Promise<Uint8Array | undefined> {
-    let bytes: Buffer;
+    let bytes: Uint8Array;
     try {
-      bytes = await fs.readFile(this.#keyFile);
+      bytes = await this.#root.state.get(JWT_KEY_FILE);
     } catch (error) {
-      if (hasErrnoCode(error, 'ENOENT')) return undefined;
+      if (isStorageCode(error, 'STORAGE_NOT_FOUND')) return undefined;
       throw error;
     }
     if (bytes.length !== JWT_KEY_BYTES) {
-      throw badJwtKey(this.#keyFile, `it holds ${bytes.length} bytes, expected ${JWT_KEY_BYTES}`);
+      throw badJwtKey(this.#keyLabel, `it holds ${bytes.length} bytes, expected ${JWT_KEY_BYTES}`);
     }
     return new Uint8Array(bytes);
   }
 
-  /** Checks the root and makes the state folder. */
-  async #prepare(): Promise<void> {
-    await this.#checkRoot();
-    await fs.mkdir(this.#stateDir, { recursive: true, mode: 0o700 });
-  }
-
-  async #checkRoot(): Promise<void> {
-    let stat;
-    try {
-      stat = await fs.stat(this.root);
-    } catch (error) {
-      if (hasErrnoCode(error, 'ENOENT') || hasErrnoCode(error, 'ENOTDIR')) {
-        throw new MediaGitError('SERVER_ROOT_MISSING', `server root ${this.root} does not exist`, {
-          kind: 'user',
-          data: { root: this.root },
-        });
-      }
-      throw error;
-    }
-    if (!stat.isDirectory()) {
-      throw new MediaGitError(
-        'SERVER_ROOT_NOT_DIRECTORY',
-        `server root ${this.root} is not a directory`,
-        { kind: 'user', data: { root: this.root } },
-      );
-    }
-  }
-
   /**
-   * Read-modify-write of tokens.json under its lock. `change` gets the
-   * current records and returns the new list, or undefined to write nothing.
+   * Read-modify-write of tokens.json, committed by compare-and-swap on the
+   * version read and retried when another writer got there first. `change`
+   * gets the current records and returns the new list, or undefined to write
+   * nothing; it may run more than once.
    */
   async #update(
     change: (records: readonly TokenRecord[]) => readonly TokenRecord[] | undefined,
   ): Promise<void> {
-    const lock = await this.#lock();
-    try {
-      const { records } = await this.#load();
+    for (let attempt = 1; ; attempt++) {
+      const { stamp, records } = await this.#load();
       const next = change(records);
       if (next === undefined) return;
       const text = `${JSON.stringify({ version: FORMAT_VERSION, tokens: next }, null, 2)}\n`;
-      await writeFileAtomic(this.#tokensFile, [Buffer.from(text, 'utf8')], {
-        tmpDir: this.#stateDir,
-        mode: 0o600,
-      });
-      await fsyncDirectory(this.#stateDir);
-    } finally {
-      await lock.release();
-    }
-  }
-
-  async #lock(): Promise<LockFile> {
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
       try {
-        return await LockFile.acquire(this.#tokensFile);
+        await this.#root.state.put(
+          TOKENS_FILE,
+          Buffer.from(text, 'utf8'),
+          stamp === '' ? { ifNoneMatch: '*' } : { ifMatch: stamp },
+        );
+        return;
       } catch (error) {
-        if (!hasErrnoCode(error, 'EEXIST')) throw error;
-        if (Date.now() > deadline) {
-          const lockPath = `${this.#tokensFile}.lock`;
-          throw new MediaGitError(
-            'TOKENS_LOCKED',
-            `cannot lock ${this.#tokensFile}: ${lockPath} exists; another mediagit process may be running (remove the file if it crashed)`,
-            { kind: 'conflict', data: { file: this.#tokensFile, lock: lockPath } },
-          );
+        if (!isStorageCode(error, 'STORAGE_PRECONDITION_FAILED') || attempt >= MAX_ATTEMPTS) {
+          if (
+            isStorageCode(error, 'STORAGE_PRECONDITION_FAILED') ||
+            isStorageCode(error, 'STORAGE_LOCKED')
+          ) {
+            throw new MediaGitError(
+              'TOKENS_BUSY',
+              `${this.#tokensLabel} kept changing under ${attempt} attempts to update it; retry`,
+              { kind: 'conflict', data: { file: this.#tokensLabel }, cause: error },
+            );
+          }
+          throw error;
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.random() * Math.min(100, 2 * attempt)),
+        );
       }
     }
   }
 
-  /** The stamp of tokens.json now, without reading it ('' when absent). */
+  /** The version of tokens.json now, without reading it ('' when absent). */
   async #currentStamp(): Promise<string> {
-    try {
-      return stampOf(await fs.stat(this.#tokensFile, { bigint: true }));
-    } catch (error) {
-      if (hasErrnoCode(error, 'ENOENT')) return '';
-      throw error;
-    }
+    return (await this.#root.state.head(TOKENS_FILE))?.etag ?? '';
   }
 
   /** The parsed tokens.json (empty when absent), reusing the last parse when unchanged. */
   async #load(): Promise<Snapshot> {
-    let handle: fs.FileHandle;
+    await this.#root.check();
+    // The ETag first, then the bytes: if the object changes in between, the
+    // bytes are newer than the ETag and a compare-and-swap on it fails (safe).
+    const head = await this.#root.state.head(TOKENS_FILE);
+    if (head === undefined) return { stamp: '', records: [] };
+    if (this.#snapshot?.stamp === head.etag) return this.#snapshot;
+    let text: string;
     try {
-      handle = await fs.open(this.#tokensFile, 'r');
+      text = Buffer.from(await this.#root.state.get(TOKENS_FILE)).toString('utf8');
     } catch (error) {
-      if (hasErrnoCode(error, 'ENOENT')) return { stamp: '', records: [] };
+      if (isStorageCode(error, 'STORAGE_NOT_FOUND')) return { stamp: '', records: [] };
       throw error;
     }
-    try {
-      // Stat and read the same open file, so the stamp names what was read.
-      const stamp = stampOf(await handle.stat({ bigint: true }));
-      if (this.#snapshot?.stamp === stamp) return this.#snapshot;
-      const text = await handle.readFile('utf8');
-      const snapshot = { stamp, records: parseTokensFile(this.#tokensFile, text) };
-      this.#snapshot = snapshot;
-      return snapshot;
-    } finally {
-      await handle.close();
-    }
+    const snapshot = { stamp: head.etag, records: parseTokensFile(this.#tokensLabel, text) };
+    this.#snapshot = snapshot;
+    return snapshot;
   }
 
   #pruneCache(now: number): void {
@@ -346,10 +314,6 @@ export class TokenStore {
       if (entry.expires <= now) this.#cache.delete(cacheKey);
     }
   }
-}
-
-function stampOf(stat: { ino: bigint; mtimeNs: bigint; size: bigint }): string {
-  return `${stat.ino}:${stat.mtimeNs}:${stat.size}`;
 }
 
 function sameHash(a: SecretHash, b: SecretHash): boolean {

@@ -12,10 +12,14 @@ import { BackendRepo } from './backend-repo.ts';
 import {
   RepoService,
   type InfoRefs,
+  type LocateAnswer,
+  type LocatedPack,
+  type PackUploadPlan,
   type RefUpdate,
   type RefUpdateResult,
   type WantRequest,
 } from './service.ts';
+import type { SignedRequest } from '../storage/backend.ts';
 
 export interface Transport {
   readonly url: string;
@@ -29,6 +33,15 @@ export interface Transport {
   release(record: Buffer): void;
   sendPack(pack: Buffer): Promise<void>;
   updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]>;
+  /** Which packs are already stored, and (direct) where to upload the others. */
+  beginPacks(packs: readonly { name: string; size: number }[]): Promise<PackUploadPlan[]>;
+  /** Uploads a cloud pack: to `upload` when given (straight to the store), else through the server. */
+  putPack(name: string, bytes: Buffer, upload?: SignedRequest): Promise<void>;
+  commitPacks(names: readonly string[]): Promise<void>;
+  /** Where objects are stored (docs/protocol.md, objects/locate). */
+  locate(ids: readonly ObjectId[]): Promise<LocateAnswer>;
+  /** Bytes [offset, offset + length) of a located pack; its buffer goes back with `release`. */
+  readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer>;
   /** How many chunk transfers to run at once. */
   readonly parallelism: number;
   close(): Promise<void>;
@@ -94,6 +107,26 @@ export class LocalTransport implements Transport {
 
   updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]> {
     return this.#service.updateRefs(updates);
+  }
+
+  beginPacks(packs: readonly { name: string; size: number }[]): Promise<PackUploadPlan[]> {
+    return this.#service.beginPacks(packs, false);
+  }
+
+  async putPack(name: string, bytes: Buffer): Promise<void> {
+    await this.#service.putPack(name, bytes);
+  }
+
+  async commitPacks(names: readonly string[]): Promise<void> {
+    await this.#service.commitPacks(names);
+  }
+
+  locate(ids: readonly ObjectId[]): Promise<LocateAnswer> {
+    return this.#service.locate(ids, false);
+  }
+
+  readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer> {
+    return this.#service.readPack(pack.name, offset, length);
   }
 
   async close(): Promise<void> {}

@@ -57,7 +57,19 @@ export function redactSecrets(value: unknown): unknown {
   return value;
 }
 
-export class AuditLog {
+/** Where audit events go: a local file (AuditLog) or a storage backend (protocol/backend-audit.ts). */
+export interface AuditSink {
+  /** Resolves once the event is durable. */
+  append(event: AuditEvent): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One event as it is stored: a time stamp first, secrets redacted. */
+export function auditRecord(event: AuditEvent): string {
+  return JSON.stringify(redactSecrets({ time: new Date().toISOString(), ...event }));
+}
+
+export class AuditLog implements AuditSink {
   readonly file: string;
   #handle: Promise<fs.FileHandle> | undefined;
   /** The last queued append; each append waits for it so lines keep call order. */
@@ -69,7 +81,7 @@ export class AuditLog {
 
   /** Resolves once the event's line is on disk (fdatasync'd). */
   append(event: AuditEvent): Promise<void> {
-    const line = `${JSON.stringify(redactSecrets({ time: new Date().toISOString(), ...event }))}\n`;
+    const line = `${auditRecord(event)}\n`;
     const bytes = Buffer.from(line, 'utf8');
     const result = this.#tail.then(() => this.#write(bytes));
     // A failed append must not stop the ones queued after it.

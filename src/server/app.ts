@@ -12,7 +12,6 @@
  * the route's limit, 400 when it fails its JSON schema).
  */
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -25,7 +24,7 @@ import { isObjectId } from '../odb/object-id.ts';
 import { lfsObjectKey } from '../odb/lfs-pointer.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import { decodeRecord } from '../odb/record.ts';
-import { Repository } from '../repo/repository.ts';
+import { MAX_CLOUD_PACK_BYTES } from '../odb/cloud-pack.ts';
 import { BackendRepo } from '../protocol/backend-repo.ts';
 import { BufferPool, CHUNK_BODY_BYTES } from '../protocol/buffer-pool.ts';
 import { schemas } from '../protocol/schemas.ts';
@@ -35,11 +34,10 @@ import {
   type RefUpdateResult,
   type WantRequest,
 } from '../protocol/service.ts';
-import { isRepoName, SERVER_STATE_DIR, TokenStore } from '../protocol/token-store.ts';
+import { isRepoName, TokenStore } from '../protocol/token-store.ts';
+import { ServerRoot } from '../protocol/server-root.ts';
 import { scopeAllows, type Scope } from '../security/api-keys.ts';
-import { AuditLog } from '../security/audit.ts';
 import { issueAccessToken, looksLikeJwt, verifyAccessToken } from '../security/jwt.ts';
-import { FsBackend } from '../storage/fs-backend.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { LFS_MEDIA_TYPE, registerLfsRoutes } from './lfs-api.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -47,8 +45,11 @@ import { RateLimiter } from './rate-limit.ts';
 import { contentSha256, findLfsObject } from '../protocol/lfs-objects.ts';
 
 export interface ServerOptions {
-  /** The folder holding the bare repositories (and `.mediagit-server/`). */
-  readonly root: string;
+  /**
+   * The server root (protocol/server-root.ts): a folder or backend URL
+   * holding the bare repositories and `.mediagit-server/`.
+   */
+  readonly root: string | ServerRoot;
   readonly allowAnonymousRead?: boolean | undefined;
   /** Requests per minute per API key / JWT subject key. */
   readonly keyRateLimit?: number | undefined;
@@ -60,6 +61,8 @@ export interface ServerOptions {
   readonly maxChunkBytes?: number | undefined;
   /** Largest transfer pack accepted (bytes). */
   readonly maxPackBytes?: number | undefined;
+  /** Largest cloud pack accepted (bytes). */
+  readonly maxCloudPackBytes?: number | undefined;
   /** Largest JSON control message accepted (bytes). */
   readonly maxJsonBytes?: number | undefined;
   readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer } | undefined;
@@ -87,12 +90,15 @@ declare module 'fastify' {
     readonly lfs?: boolean;
     /** The handler reads the body as a stream (no buffering, no size cap here). */
     readonly streamBody?: boolean;
+    /** The body is a cloud pack: read into the pool of pack-sized buffers. */
+    readonly packBody?: boolean;
   }
   interface FastifyRequest {
     identity?: Identity | undefined;
     repoName?: string | undefined;
     /** The pooled buffer holding this request's body (protocol/buffer-pool.ts). */
     pooledBody?: Buffer | undefined;
+    bodyPool?: BufferPool | undefined;
   }
 }
 
@@ -139,25 +145,29 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     authFailureLimit: options.authFailureLimit ?? DEFAULTS.authFailureLimit,
     maxChunkBytes: options.maxChunkBytes ?? DEFAULTS.maxChunkBytes,
     maxPackBytes: options.maxPackBytes ?? DEFAULTS.maxPackBytes,
+    maxCloudPackBytes: options.maxCloudPackBytes ?? MAX_CLOUD_PACK_BYTES,
     maxJsonBytes: options.maxJsonBytes ?? DEFAULTS.maxJsonBytes,
     tokenTtlSeconds: options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds,
   };
-  const root = path.resolve(options.root);
-  const stat = await fs.stat(root).catch(() => undefined);
-  if (!stat?.isDirectory()) {
-    throw new MediaGitError('SERVER_ROOT', `server root ${root} is not a directory`, {
-      kind: 'usage',
-      data: { root },
-    });
+  const root = typeof options.root === 'string' ? ServerRoot.open(options.root) : options.root;
+  if (root.localDir !== undefined) {
+    const stat = await fs.stat(root.localDir).catch(() => undefined);
+    if (!stat?.isDirectory()) {
+      throw new MediaGitError('SERVER_ROOT', `server root ${root.localDir} is not a directory`, {
+        kind: 'usage',
+        data: { root: root.localDir },
+      });
+    }
   }
+  await root.check();
   const tokens = new TokenStore(root);
   const jwtSecret = await tokens.jwtSecret();
-  const audit = new AuditLog(path.join(root, SERVER_STATE_DIR, 'audit.log'));
+  const audit = root.audit();
   const metrics = new ServerMetrics();
   const ipLimiter = new RateLimiter(settings.ipRateLimit);
   const keyLimiter = new RateLimiter(settings.keyRateLimit);
   const authFailures = new RateLimiter(settings.authFailureLimit);
-  const backendFor = options.backendFor ?? ((name: string) => new FsBackend(path.join(root, name)));
+  const backendFor = options.backendFor ?? ((name: string) => root.repo(name));
   const services = new LRUCache<string, RepoService>({ max: 256 });
   // A push sends hundreds of requests with one JWT: verify it once, then
   // trust it for a few seconds (far less than its lifetime).
@@ -180,6 +190,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Chunk and manifest uploads: read into a reused buffer of the declared
   // length (protocol/buffer-pool.ts), given back once the request is answered.
   const bodies = new BufferPool(CHUNK_BODY_BYTES, 16);
+  const packBodies = new BufferPool(MAX_CLOUD_PACK_BYTES, 2);
   app.addContentTypeParser(
     LFS_MEDIA_TYPE,
     { parseAs: 'string', bodyLimit: settings.maxJsonBytes },
@@ -213,7 +224,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       return done(statusError(411, 'LENGTH_REQUIRED', 'a Content-Length is required'));
     }
     if (declared > limit) return done(statusError(413, 'TOO_LARGE', 'request body too large'));
-    const backing = bodies.take(declared);
+    const pool = request.routeOptions.config.packBody ? packBodies : bodies;
+    const backing = pool.take(declared);
     let at = 0;
     let failed = false;
     payload.on('data', (part: Buffer) => {
@@ -231,6 +243,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         return done(statusError(400, 'BAD_LENGTH', 'body shorter than its Content-Length'));
       }
       request.pooledBody = backing;
+      request.bodyPool = pool;
       done(null, backing.subarray(0, declared));
     });
     payload.on('error', (error) => {
@@ -355,7 +368,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   app.addHook('onResponse', async (request, reply) => {
     if (request.pooledBody) {
-      bodies.give(request.pooledBody);
+      (request.bodyPool ?? bodies).give(request.pooledBody);
       request.pooledBody = undefined;
     }
     const route = request.routeOptions.url ?? 'unknown';
@@ -460,10 +473,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       if (identity.repo !== '*' && identity.repo !== name) {
         return deny(request, 403, `this key is not valid for repository ${name}`);
       }
-      const { reinitialized } = await Repository.init(path.join(root, name), {
-        bare: true,
-        initialBranch: defaultBranch,
-      });
+      const { created } = await root.initRepo(name, defaultBranch);
       await audit.append({
         action: 'create-repo',
         outcome: 'ok',
@@ -472,7 +482,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         repo: name,
         ip: request.ip,
       });
-      return reply.status(reinitialized ? 200 : 201).send({ name, created: !reinitialized });
+      return reply.status(created ? 201 : 200).send({ name, created });
     },
   );
 
@@ -550,6 +560,78 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const id = checkId((request.params as { id: string }).id);
     return sendBinary(reply, await (await repoOf(request)).getChunk(id));
   });
+
+  app.post(
+    '/:repo/packs/begin',
+    { config: { scope: 'write' }, schema: { body: body(schemas.packBeginRequest) } },
+    async (request) => {
+      const { packs, direct } = request.body as {
+        packs: { name: string; size: number }[];
+        direct?: boolean;
+      };
+      for (const pack of packs) {
+        if (pack.size > settings.maxCloudPackBytes) {
+          throw httpError(
+            413,
+            'TOO_LARGE',
+            `pack ${pack.name} is over ${settings.maxCloudPackBytes} bytes`,
+          );
+        }
+      }
+      return { packs: await (await repoOf(request)).beginPacks(packs, direct === true) };
+    },
+  );
+
+  app.put(
+    '/:repo/packs/:name',
+    { config: { scope: 'write', packBody: true }, bodyLimit: settings.maxCloudPackBytes },
+    async (request, reply) => {
+      const name = checkId((request.params as { name: string }).name);
+      if (!Buffer.isBuffer(request.body)) {
+        throw httpError(415, 'BAD_CONTENT_TYPE', 'send the pack as application/octet-stream');
+      }
+      const { objects } = await (await repoOf(request)).putPack(name, request.body);
+      metrics.chunksStored.inc(objects);
+      return reply.status(201).send({ name, objects });
+    },
+  );
+
+  app.get('/:repo/packs/:name', { config: { scope: 'read' } }, async (request, reply) => {
+    const name = checkId((request.params as { name: string }).name);
+    const range = /^bytes=(\d+)-(\d+)$/.exec(String(request.headers['range'] ?? ''));
+    if (!range)
+      throw httpError(416, 'RANGE_REQUIRED', 'a Range: bytes=<first>-<last> header is required');
+    const first = Number(range[1]);
+    const last = Number(range[2]);
+    if (!(last >= first) || last - first >= settings.maxCloudPackBytes) {
+      throw httpError(416, 'BAD_RANGE', 'the range must be 1 to max-pack-size bytes');
+    }
+    const bytes = await (await repoOf(request)).readPack(name, first, last - first + 1);
+    return reply
+      .status(206)
+      .header('content-type', 'application/octet-stream')
+      .header('content-range', `bytes ${first}-${first + bytes.length - 1}/*`)
+      .header('content-length', bytes.length)
+      .send(bytes);
+  });
+
+  app.post(
+    '/:repo/packs/commit',
+    { config: { scope: 'write' }, schema: { body: body(schemas.packCommitRequest) } },
+    async (request) => {
+      const { packs } = request.body as { packs: string[] };
+      return (await repoOf(request)).commitPacks(packs);
+    },
+  );
+
+  app.post(
+    '/:repo/objects/locate',
+    { config: { scope: 'read' }, schema: { body: body(schemas.locateRequest) } },
+    async (request) => {
+      const { ids, direct } = request.body as { ids: string[]; direct?: boolean };
+      return (await repoOf(request)).locate(ids, direct === true);
+    },
+  );
 
   app.put(
     '/:repo/manifests/:oid',
@@ -653,7 +735,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     deny,
     transferToken: async (identity, ttl) =>
       (await issueAccessToken(jwtSecret, identity, ttl)).token,
-    tmpDir: path.join(root, SERVER_STATE_DIR, 'tmp'),
+    tmpDir: root.scratchDir,
     audit,
     maxObjectBytes: options.maxLfsObjectBytes ?? DEFAULTS.maxLfsObjectBytes,
     countSent: (bytes) => metrics.bytesOut.inc(bytes),

@@ -24,7 +24,7 @@ import { findLfsObject, receiveLfsObject, streamLfsObject } from '../protocol/lf
 import { checkLockPath, LockStore, type FileLock } from '../protocol/lock-store.ts';
 import type { RepoService } from '../protocol/service.ts';
 import { scopeAllows, type Scope } from '../security/api-keys.ts';
-import type { AuditLog } from '../security/audit.ts';
+import type { AuditSink } from '../security/audit.ts';
 
 export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
 const ACTION_TTL_SECONDS = 3600;
@@ -44,7 +44,7 @@ export interface LfsContext {
   /** A short-lived JWT for the transfer actions of a batch answer. */
   readonly transferToken: (identity: LfsIdentity, ttlSeconds: number) => Promise<string>;
   readonly tmpDir: string;
-  readonly audit: AuditLog;
+  readonly audit: AuditSink;
   readonly maxObjectBytes: number;
   /** Counts response bytes the routes stream themselves (the server's bytes-out metric). */
   readonly countSent: (bytes: number) => void;
@@ -267,8 +267,13 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
     const { force } = (request.body ?? {}) as { force?: unknown };
     const store = await locksOf(request);
     const lock = await store.find(id);
-    if (!lock) throw lfsError(404, `no lock with ID ${id}`);
     const me = lockOwner(request);
+    if (!lock) {
+      // Released already: by this user, a retried unlock whose answer was lost.
+      const released = await store.findReleased(id);
+      if (released && released.owner.name === me) return json(reply, 200, { lock: released });
+      throw lfsError(404, `no lock with ID ${id}`);
+    }
     if (lock.owner.name !== me) {
       if (force !== true) {
         throw lfsError(

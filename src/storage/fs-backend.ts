@@ -4,8 +4,8 @@
  * renamed (or, for `ifNoneMatch: '*'`, hard-linked, which fails if the key
  * exists: atomic create). `ifMatch` takes a per-key lock file (O_EXCL), the
  * same discipline as refs, so processes sharing a root compare-and-swap
- * safely. Keys starting with '.' segments used here (`.tmp`, `*.lock`) are
- * never listed.
+ * safely. Temp files (any `.tmp` folder) and lock files (`*.lock`) are
+ * reserved: never listed, refused as keys.
  */
 import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
@@ -26,17 +26,33 @@ import {
 import { fsyncDirectory } from './durable-file.ts';
 
 const LOCK_SUFFIX = '.lock';
+const TMP_DIR = '.tmp';
 const LOCK_WAIT_MS = 10_000;
 
 export class FsBackend implements StorageBackend {
   readonly url: string;
   readonly root: string;
-  readonly capabilities = { conditionalPut: true, rangedGet: true } as const;
+  readonly capabilities = { conditionalPut: true, rangedGet: true, signedUrls: false } as const;
   readonly #dirs = new Set<string>();
+  readonly #fileMode: number;
+  readonly #dirMode: number | undefined;
 
-  constructor(root: string) {
+  /**
+   * `fileMode` / `dirMode`: permissions of the files and folders it creates
+   * (a server root's state folder keeps its secrets 0600 in a 0700 folder).
+   */
+  constructor(root: string, options: { fileMode?: number; dirMode?: number } = {}) {
     this.root = path.resolve(root);
     this.url = pathToFileURL(this.root).href;
+    this.#fileMode = options.fileMode ?? 0o644;
+    this.#dirMode = options.dirMode;
+  }
+
+  child(prefix: string): FsBackend {
+    return new FsBackend(path.join(this.root, ...checkKey(prefix).split('/')), {
+      fileMode: this.#fileMode,
+      ...(this.#dirMode !== undefined ? { dirMode: this.#dirMode } : {}),
+    });
   }
 
   static fromUrl(url: string): FsBackend {
@@ -45,7 +61,7 @@ export class FsBackend implements StorageBackend {
 
   #path(key: string): string {
     const full = path.join(this.root, ...checkKey(key).split('/'));
-    if (key.endsWith(LOCK_SUFFIX) || key.split('/')[0] === '.tmp') {
+    if (key.endsWith(LOCK_SUFFIX) || key.split('/').includes(TMP_DIR)) {
       throw new MediaGitError('STORAGE_BAD_KEY', `storage key ${key} is reserved`, {
         kind: 'usage',
         data: { key },
@@ -93,7 +109,7 @@ export class FsBackend implements StorageBackend {
     const tmpDir = path.join(this.root, '.tmp');
     await this.#ensureDir(tmpDir);
     const tmp = path.join(tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
-    const handle = await createFile(tmp, [data], 0o644);
+    const handle = await createFile(tmp, [data], this.#fileMode);
     let etag: string;
     try {
       await handle.sync();
@@ -133,7 +149,10 @@ export class FsBackend implements StorageBackend {
   /** mkdir -p, once per folder per process (folders are never removed under a running server). */
   async #ensureDir(dir: string): Promise<void> {
     if (this.#dirs.has(dir)) return;
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, {
+      recursive: true,
+      ...(this.#dirMode !== undefined ? { mode: this.#dirMode } : {}),
+    });
     this.#dirs.add(dir);
   }
 
@@ -182,7 +201,8 @@ export class FsBackend implements StorageBackend {
       }
       for (const entry of entries) {
         const key = rel === '' ? entry.name : `${rel}/${entry.name}`;
-        if (rel === '' && entry.name === '.tmp') continue;
+        // Temp folders (this backend's, or a child backend's under its prefix).
+        if (entry.name === TMP_DIR) continue;
         if (entry.name.endsWith(LOCK_SUFFIX)) continue;
         if (entry.isDirectory()) {
           if (prefix.startsWith(`${key}/`) || key.startsWith(prefix) || prefix.startsWith(key)) {

@@ -8,10 +8,11 @@ import {
   type PutOptions,
   type StorageBackend,
 } from './backend.ts';
+import { PrefixedBackend } from './wrappers.ts';
 
 export class MemoryBackend implements StorageBackend {
   readonly url: string;
-  readonly capabilities = { conditionalPut: true, rangedGet: true } as const;
+  readonly capabilities = { conditionalPut: true, rangedGet: true, signedUrls: false } as const;
   readonly #objects = new Map<string, { data: Uint8Array; etag: string }>();
   /** ETags are version numbers: every put makes a new one. */
   #version = 0;
@@ -57,5 +58,9 @@ export class MemoryBackend implements StorageBackend {
 
   async delete(key: string): Promise<void> {
     this.#objects.delete(checkKey(key));
+  }
+
+  child(prefix: string): StorageBackend {
+    return new PrefixedBackend(this, prefix);
   }
 }

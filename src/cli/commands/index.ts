@@ -41,6 +41,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   pull: () => import('./pull.ts'),
   push: () => import('./push.ts'),
   serve: () => import('./serve.ts'),
+  migrate: () => import('./migrate.ts'),
   token: () => import('./token.ts'),
   login: () => import('./login.ts'),
   install: () => import('./install.ts'),

@@ -2,12 +2,31 @@ import type { Command } from 'commander';
 import type { Cli } from '../context.ts';
 import { init } from '../../repo/init.ts';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getConfigValue, readConfigFile } from '../../config/config.ts';
+import { MediaGitError } from '../../errors.ts';
+import { BackendRepo } from '../../protocol/backend-repo.ts';
+import { assertBranchName } from '../../repo/refs.ts';
+import { isBackendUrl, openBackend } from '../../storage/open.ts';
+import { storageSettings } from '../storage-settings.ts';
+
+async function defaultBranch(cli: Cli): Promise<string> {
+  const configured = getConfigValue(
+    await readConfigFile(cli.repoContext.globalConfigPath ?? ''),
+    'init.defaultBranch',
+  );
+  return typeof configured === 'string' ? configured : 'main';
+}
 
 export function register(program: Command, cli: Cli): void {
   program
     .command('init')
     .description('Create an empty MediaGit repository or reinitialize an existing one')
-    .argument('[directory]', 'where to create it', '.')
+    .argument(
+      '[directory]',
+      'where to create it (with --bare, also a storage URL: s3://, az://, gs://)',
+      '.',
+    )
     .option('--bare', 'create a bare repository (no working tree)')
     .option('-b, --initial-branch <name>', 'name of the first branch')
     .option('-q, --quiet', 'print nothing')
@@ -16,7 +35,26 @@ export function register(program: Command, cli: Cli): void {
         directory: string,
         opts: { bare?: boolean; initialBranch?: string; quiet?: boolean },
       ) => {
-        const result = await init(path.resolve(cli.cwd, directory), {
+        if (isBackendUrl(directory) && !directory.startsWith('file://')) {
+          if (!opts.bare) {
+            throw new MediaGitError(
+              'INIT_URL_NOT_BARE',
+              `${directory} is a storage URL: only a bare repository can live there (use --bare)`,
+              { kind: 'usage' },
+            );
+          }
+          const backend = openBackend(directory, await storageSettings(cli.env));
+          const branch = opts.initialBranch ?? (await defaultBranch(cli));
+          assertBranchName(branch);
+          const { created } = await BackendRepo.initialize(backend, branch);
+          if (!opts.quiet) {
+            const what = created ? 'Initialized empty' : 'Reinitialized existing';
+            cli.out(`${what} MediaGit repository in ${backend.url}/`);
+          }
+          return;
+        }
+        const target = directory.startsWith('file://') ? fileURLToPath(directory) : directory;
+        const result = await init(path.resolve(cli.cwd, target), {
           bare: opts.bare === true,
           initialBranch: opts.initialBranch,
           context: cli.repoContext,

@@ -2,13 +2,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
-import { SERVER_STATE_DIR } from '../../protocol/token-store.ts';
+import { SERVER_STATE_DIR, ServerRoot } from '../../protocol/server-root.ts';
+import { storageSettings } from '../storage-settings.ts';
 import { selfSignedMaterial } from '../../security/tls.ts';
 import { buildServer } from '../../server/app.ts';
 import type { Cli } from '../context.ts';
 
 interface ServeFlags {
   root: string;
+  cacheDir?: string;
+  cacheSize?: number;
   host: string;
   port: number;
   tlsCert?: string;
@@ -21,6 +24,8 @@ interface ServeFlags {
   maxPackSize?: number;
   log?: string;
 }
+
+const DEFAULT_CACHE_BYTES = 10 * 1024 ** 3;
 
 const integer = (v: string): number => {
   const n = Number(v);
@@ -35,9 +40,11 @@ export function register(program: Command, cli: Cli): void {
     .command('serve')
     .description('Serve every bare repository under a folder over HTTP(S) (push, fetch, clone)')
     .requiredOption(
-      '--root <dir>',
-      'folder of bare repositories (mediagit init --bare <root>/<name>)',
+      '--root <dir|url>',
+      'folder or storage URL (s3://bucket/prefix, az://account/container/prefix, gs://bucket/prefix) of bare repositories (mediagit init --bare <root>/<name>)',
     )
+    .option('--cache-dir <dir>', 'keep a read-through cache of stored objects in this folder')
+    .option('--cache-size <bytes>', 'most bytes the cache keeps (default 10 GiB)', integer)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', integer, 7420)
     .option('--tls-cert <file>', 'PEM certificate (with --tls-key)')
@@ -60,13 +67,26 @@ export function register(program: Command, cli: Cli): void {
           kind: 'usage',
         });
       }
-      const root = path.resolve(cli.cwd, opts.root);
+      const cache = opts.cacheDir
+        ? {
+            dir: path.resolve(cli.cwd, opts.cacheDir),
+            maxBytes: opts.cacheSize ?? DEFAULT_CACHE_BYTES,
+          }
+        : undefined;
+      const root = ServerRoot.open(opts.root, {
+        cwd: cli.cwd,
+        settings: await storageSettings(cli.env, cache),
+      });
       let tls;
       let certFile: string | undefined;
       if (opts.tlsCert && opts.tlsKey) {
         tls = { cert: await fs.readFile(opts.tlsCert), key: await fs.readFile(opts.tlsKey) };
       } else if (opts.tlsSelfSigned) {
-        const material = await selfSignedMaterial(path.join(root, SERVER_STATE_DIR, 'tls'));
+        const material = await selfSignedMaterial(
+          root.localDir !== undefined
+            ? path.join(root.localDir, SERVER_STATE_DIR, 'tls')
+            : path.join(root.scratchDir, 'tls'),
+        );
         tls = { cert: material.cert, key: material.key };
         certFile = material.certFile;
       }
@@ -88,7 +108,7 @@ export function register(program: Command, cli: Cli): void {
               },
       });
       const address = await app.listen({ host: opts.host, port: opts.port });
-      cli.out(`MediaGit server listening on ${address} (root ${root})`);
+      cli.out(`MediaGit server listening on ${address} (root ${root.label})`);
       if (certFile)
         cli.out(`Self-signed certificate: ${certFile} (clients: MEDIAGIT_CA_FILE=${certFile})`);
       await new Promise<void>((resolve) => {

@@ -1,9 +1,16 @@
-import path from 'node:path';
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
+import { ServerRoot } from '../../protocol/server-root.ts';
 import { TokenStore, type TokenInfo } from '../../protocol/token-store.ts';
+import { storageSettings } from '../storage-settings.ts';
 import type { Scope } from '../../security/api-keys.ts';
 import { printJson, type Cli } from '../context.ts';
+
+async function openStore(cli: Cli, root: string): Promise<TokenStore> {
+  return new TokenStore(
+    ServerRoot.open(root, { cwd: cli.cwd, settings: await storageSettings(cli.env) }),
+  );
+}
 
 export function register(program: Command, cli: Cli): void {
   const token = program
@@ -13,14 +20,14 @@ export function register(program: Command, cli: Cli): void {
   token
     .command('create')
     .description('Create an API key; it is printed once and cannot be shown again')
-    .requiredOption('--root <dir>', 'the server root')
+    .requiredOption('--root <dir|url>', 'the server root (a folder or a storage URL)')
     .requiredOption('--user <name>', 'the user the key acts as')
     .requiredOption('--repo <name|*>', "the repository the key may access, or '*' for all")
     .requiredOption('--scope <scope>', 'read, write or admin')
     .option('--json', 'print the key and its record as JSON')
     .action(
       async (opts: { root: string; user: string; repo: string; scope: string; json?: boolean }) => {
-        const store = new TokenStore(path.resolve(cli.cwd, opts.root));
+        const store = await openStore(cli, opts.root);
         const { key, record } = await store.create({
           user: opts.user,
           repo: opts.repo,
@@ -39,10 +46,10 @@ export function register(program: Command, cli: Cli): void {
   token
     .command('list')
     .description('List the API keys of a server root (never their secrets)')
-    .requiredOption('--root <dir>', 'the server root')
+    .requiredOption('--root <dir|url>', 'the server root (a folder or a storage URL)')
     .option('--json', 'print the tokens as JSON')
     .action(async (opts: { root: string; json?: boolean }) => {
-      const tokens = await new TokenStore(path.resolve(cli.cwd, opts.root)).list();
+      const tokens = await (await openStore(cli, opts.root)).list();
       if (opts.json) {
         printJson(cli, tokens.map(info));
         return;
@@ -58,11 +65,12 @@ export function register(program: Command, cli: Cli): void {
   token
     .command('revoke')
     .description('Revoke an API key by its id; it stops working at once')
-    .requiredOption('--root <dir>', 'the server root')
+    .requiredOption('--root <dir|url>', 'the server root (a folder or a storage URL)')
     .argument('<id>', 'the token id (the 16 hex characters after mgk_)')
     .action(async (id: string, opts: { root: string }) => {
-      const root = path.resolve(cli.cwd, opts.root);
-      if (!(await new TokenStore(root).revoke(id))) {
+      const store = await openStore(cli, opts.root);
+      const root = store.root;
+      if (!(await store.revoke(id))) {
         throw new MediaGitError('TOKEN_UNKNOWN', `no token with id '${id}' in ${root}`, {
           kind: 'user',
           data: { id, root },

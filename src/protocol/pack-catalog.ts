@@ -1,0 +1,182 @@
+/**
+ * The cloud packs of one repository on a storage backend (odb/cloud-pack.ts,
+ * docs/format.md): which objects its multi-pack indexes cover, where, and
+ * reading them with ranged GETs.
+ *
+ * - Indexes (`objects/index/<name>.idx`) are loaded lazily and kept in
+ *   memory (about 52 bytes per object); a lookup is a binary search per
+ *   index. An ID found nowhere makes the catalog list the indexes again
+ *   before answering "missing" — another server sharing the bucket may have
+ *   indexed it — but at most once per caller: `refreshAfter(t)` lists only
+ *   if no listing started after `t`.
+ * - Small packs (metadata packs, at most `WHOLE_PACK_BYTES`) are read whole
+ *   once and kept in a small LRU, so walking trees and commits costs one GET
+ *   per pack rather than one per object.
+ * - Packs written by the server are verified before their index is written
+ *   (`verifyPack` in backend-repo.ts); readers still verify every record
+ *   against its ID.
+ */
+import { LRUCache } from 'lru-cache';
+import {
+  cloudPackKey,
+  MULTI_INDEX_PREFIX,
+  multiIndexName,
+  MultiIndex,
+  type IndexedObject,
+} from '../odb/cloud-pack.ts';
+import { isObjectId, type ObjectId } from '../odb/object-id.ts';
+import { isStorageCode, type StorageBackend } from '../storage/backend.ts';
+
+const WHOLE_PACK_BYTES = 4 * 1024 * 1024;
+const LOAD_CONCURRENCY = 8;
+
+export interface Located extends IndexedObject {
+  readonly id: ObjectId;
+}
+
+export class PackCatalog {
+  readonly backend: StorageBackend;
+  readonly #indexes = new Map<string, MultiIndex>();
+  /** Indexes that failed to load: skipped by lookups, reported when nothing else has an object. */
+  readonly #broken = new Map<string, unknown>();
+  #refreshing: Promise<void> | undefined;
+  /** When the latest listing started (performance.now()), -1 before the first. */
+  #listedAt = -1;
+  readonly #smallPacks = new LRUCache<string, Buffer>({
+    maxSize: 64 * 1024 * 1024,
+    sizeCalculation: (value) => Math.max(1, value.length),
+  });
+  /** Pack sizes learnt from heads (to know which are small). */
+  readonly #packSizes = new Map<string, number>();
+
+  constructor(backend: StorageBackend) {
+    this.backend = backend;
+  }
+
+  /** Lists the indexes unless a listing started at or after `since` (performance.now()). */
+  async refreshAfter(since: number): Promise<void> {
+    if (this.#listedAt >= since) {
+      await this.#refreshing;
+      return;
+    }
+    await this.refresh();
+  }
+
+  /** Lists the indexes and loads new ones (one listing at a time; callers share it). */
+  refresh(): Promise<void> {
+    if (this.#refreshing) return this.#refreshing;
+    const started = performance.now();
+    const running = (async () => {
+      const names: string[] = [];
+      for await (const key of this.backend.list(MULTI_INDEX_PREFIX)) {
+        const name = multiIndexName(key);
+        if (name !== undefined && !this.#indexes.has(name) && !this.#broken.has(name))
+          names.push(name);
+      }
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, async () => {
+          for (let i = next++; i < names.length; i = next++) await this.#load(names[i]!);
+        }),
+      );
+      this.#listedAt = started;
+    })();
+    this.#refreshing = running;
+    return running.finally(() => {
+      if (this.#refreshing === running) this.#refreshing = undefined;
+    });
+  }
+
+  async #load(name: string): Promise<void> {
+    const key = `${MULTI_INDEX_PREFIX}${name}.idx`;
+    try {
+      const bytes = await this.backend.get(key);
+      this.#indexes.set(name, MultiIndex.parse(bytes, name, `${this.backend.url}/${key}`));
+    } catch (error) {
+      if (isStorageCode(error, 'STORAGE_NOT_FOUND')) return; // removed since listed
+      if (isStorageCode(error, 'PACK_CORRUPT')) {
+        this.#broken.set(name, error);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /** Adds an index this process just wrote (no listing needed to see it). */
+  add(index: MultiIndex): void {
+    this.#indexes.set(index.name, index);
+  }
+
+  /** Where `id` is in the indexes loaded so far (no listing). */
+  peek(id: ObjectId): IndexedObject | undefined {
+    return this.#lookup(id);
+  }
+
+  #lookup(id: ObjectId): IndexedObject | undefined {
+    if (!isObjectId(id)) return undefined;
+    const raw = Buffer.from(id, 'hex');
+    for (const index of this.#indexes.values()) {
+      const found = index.find(raw);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /**
+   * Where each ID is (undefined: in no index). IDs not found make one
+   * listing, shared with concurrent callers, unless one started after `since`.
+   */
+  async locate(
+    ids: readonly ObjectId[],
+    since = performance.now(),
+  ): Promise<(IndexedObject | undefined)[]> {
+    if (this.#listedAt < 0) await this.refresh();
+    let found = ids.map((id) => this.#lookup(id));
+    if (found.some((f) => f === undefined)) {
+      await this.refreshAfter(since);
+      found = found.map((f, i) => f ?? this.#lookup(ids[i]!));
+    }
+    return found;
+  }
+
+  async has(id: ObjectId, since?: number): Promise<boolean> {
+    return (await this.locate([id], since))[0] !== undefined;
+  }
+
+  /** The first load error of a broken index, if any (for a "missing" answer that may be wrong). */
+  get brokenError(): unknown {
+    return this.#broken.values().next().value;
+  }
+
+  /** The bytes [offset, offset + length) of pack `name`. */
+  async readRange(name: string, offset: number, length: number): Promise<Buffer> {
+    const whole = this.#smallPacks.get(name);
+    if (whole) return whole.subarray(offset, offset + length);
+    const key = cloudPackKey(name);
+    let size = this.#packSizes.get(name);
+    if (size === undefined && length < WHOLE_PACK_BYTES / 4) {
+      size = (await this.backend.head(key))?.size;
+      if (size !== undefined) this.#packSizes.set(name, size);
+    }
+    if (size !== undefined && size <= WHOLE_PACK_BYTES) {
+      const bytes = Buffer.from(await this.backend.get(key));
+      this.#smallPacks.set(name, bytes);
+      return bytes.subarray(offset, offset + length);
+    }
+    const bytes = await this.backend.getRange(key, offset, offset + length);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** Every indexed object (after a listing), for verification and migration. */
+  async *objects(): AsyncIterable<Located> {
+    await this.refresh();
+    for (const index of this.#indexes.values()) {
+      for (const entry of index.entries()) yield entry;
+    }
+  }
+
+  /** The names of the loaded indexes. */
+  indexNames(): string[] {
+    return [...this.#indexes.keys()];
+  }
+}

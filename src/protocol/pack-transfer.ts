@@ -1,0 +1,243 @@
+/**
+ * Moving objects in cloud packs (odb/cloud-pack.ts, docs/protocol.md):
+ *
+ * - `sendInPacks` (push): the objects the remote lacks go into packs of at
+ *   most 64 MiB, filled in the order given (a file's chunks in file order,
+ *   then metadata), so the same objects make the same packs again: a push
+ *   interrupted and rerun finds the packs it already uploaded
+ *   (`packs/begin` says they are present) and sends only the rest. Each
+ *   pack goes straight to the store when the server hands out a signed
+ *   request, else through the server; then one `packs/commit` makes them all
+ *   visible, before any ref moves.
+ * - `receiveFromPacks` (fetch, clone): the server says where each object is
+ *   (`objects/locate`); neighbouring records of a pack are read with one
+ *   ranged GET (gaps up to `COALESCE_GAP` bytes are read and dropped, ranges
+ *   up to `MAX_RANGE` bytes), several in flight; every record is verified
+ *   against its ID before anyone sees it.
+ */
+import { MediaGitError } from '../errors.ts';
+import { CloudPackWriter, MAX_CLOUD_PACK_BYTES } from '../odb/cloud-pack.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
+import type { LocatedPack } from './service.ts';
+import type { Transport } from './transport.ts';
+
+/** Reads beyond this gap between two wanted records start a new range. */
+export const COALESCE_GAP = 256 * 1024;
+/** Longest ranged read (fits the transports' pooled body buffers). */
+export const MAX_RANGE = 8 * 1024 * 1024;
+/** Packs uploaded at once (each holds a pack-sized buffer). */
+const UPLOADS_IN_FLIGHT = 2;
+
+export interface SendStats {
+  packs: number;
+  /** Packs the remote already had (a resumed push). */
+  packsPresent: number;
+  objects: number;
+  bytes: number;
+}
+
+/**
+ * Uploads `ids` (read with `readRecord`, each a standalone record) in cloud
+ * packs and commits them. `onObject` is told of every object packed.
+ */
+export async function sendInPacks(
+  transport: Transport,
+  ids: readonly ObjectId[],
+  readRecord: (id: ObjectId) => Promise<Buffer>,
+  options: {
+    readonly signal?: AbortSignal | undefined;
+    readonly onProgress?: ((done: number, total: number) => void) | undefined;
+    readonly packBytes?: number;
+  } = {},
+): Promise<SendStats> {
+  const stats: SendStats = { packs: 0, packsPresent: 0, objects: 0, bytes: 0 };
+  if (ids.length === 0) return stats;
+  const limit = Math.min(options.packBytes ?? MAX_CLOUD_PACK_BYTES, MAX_CLOUD_PACK_BYTES);
+  const free: Buffer[] = [];
+  const bufferFor = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(limit);
+  const names: string[] = [];
+  const uploads = new Set<Promise<void>>();
+  let failure: unknown;
+  let done = 0;
+
+  const upload = async (writer: CloudPackWriter, buffer: Buffer, count: number): Promise<void> => {
+    try {
+      const pack = writer.finish();
+      const [plan] = await transport.beginPacks([{ name: pack.name, size: pack.bytes.length }]);
+      if (plan?.present) stats.packsPresent++;
+      else {
+        await transport.putPack(pack.name, pack.bytes, plan?.upload);
+        stats.bytes += pack.bytes.length;
+      }
+      stats.packs++;
+      done += count;
+      options.onProgress?.(done, ids.length);
+    } finally {
+      free.push(buffer);
+    }
+  };
+  const launch = async (writer: CloudPackWriter, buffer: Buffer, count: number): Promise<void> => {
+    const running = upload(writer, buffer, count).catch((error: unknown) => {
+      failure ??= error;
+    });
+    uploads.add(running);
+    void running.finally(() => uploads.delete(running));
+    while (uploads.size >= UPLOADS_IN_FLIGHT) await Promise.race(uploads);
+    if (failure !== undefined) throw failure;
+  };
+
+  let buffer = bufferFor();
+  let writer = new CloudPackWriter(buffer);
+  for (const id of ids) {
+    options.signal?.throwIfAborted();
+    const record = await readRecord(id);
+    if (!writer.fits(record.length, limit)) {
+      if (writer.count === 0) {
+        throw new MediaGitError(
+          'OBJECT_TOO_LARGE',
+          `object ${id} (${record.length} bytes) does not fit in a pack`,
+          {
+            kind: 'user',
+            data: { id },
+          },
+        );
+      }
+      names.push(await peekName(writer));
+      await launch(writer, buffer, writer.count);
+      buffer = bufferFor();
+      writer = new CloudPackWriter(buffer);
+    }
+    writer.add(id, record);
+    stats.objects++;
+  }
+  if (writer.count > 0) {
+    names.push(await peekName(writer));
+    await launch(writer, buffer, writer.count);
+  }
+  await Promise.all(uploads);
+  if (failure !== undefined) throw failure;
+  await transport.commitPacks(names);
+  return stats;
+}
+
+/**
+ * The pack's name before it is finished: finishing writes header, table and
+ * trailer in place and is idempotent, so finishing early to learn the name
+ * changes nothing.
+ */
+async function peekName(writer: CloudPackWriter): Promise<string> {
+  return writer.finish().name;
+}
+
+/** One object to read from a pack. */
+interface Wanted {
+  readonly id: ObjectId;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Groups a pack's wanted records into ranged reads. */
+export function coalesce(
+  wanted: readonly Wanted[],
+  gap = COALESCE_GAP,
+  maxRange = MAX_RANGE,
+): Wanted[][] {
+  const sorted = [...wanted].sort((a, b) => a.offset - b.offset);
+  const ranges: Wanted[][] = [];
+  let current: Wanted[] = [];
+  for (const item of sorted) {
+    const first = current[0];
+    const last = current.at(-1);
+    if (
+      first &&
+      last &&
+      item.offset - (last.offset + last.length) <= gap &&
+      item.offset + item.length - first.offset <= maxRange
+    ) {
+      current.push(item);
+    } else {
+      if (current.length > 0) ranges.push(current);
+      current = [item];
+    }
+  }
+  if (current.length > 0) ranges.push(current);
+  return ranges;
+}
+
+export interface ReceiveOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** Gets each verified object; its bytes are valid during the call only. */
+  readonly onObject: (id: ObjectId, record: Buffer, object: DecodedRecord) => Promise<void>;
+  /** Objects stored loose on the remote are fetched one by one with this. */
+  readonly fetchLoose: (id: ObjectId) => Promise<void>;
+}
+
+/** Downloads `ids` from wherever the remote keeps them; every record verified. */
+export async function receiveFromPacks(
+  transport: Transport,
+  ids: readonly ObjectId[],
+  options: ReceiveOptions,
+): Promise<void> {
+  if (ids.length === 0) return;
+  const { packs, objects } = await transport.locate(ids);
+  const byPack = new Map<number, Wanted[]>();
+  const loose: ObjectId[] = [];
+  for (const object of objects) {
+    if ('missing' in object) {
+      throw new MediaGitError(
+        'REMOTE_MISSING_OBJECT',
+        `the remote does not have object ${object.id}`,
+        {
+          kind: 'user',
+          data: { id: object.id, exitCode: 128 },
+        },
+      );
+    }
+    if ('loose' in object) loose.push(object.id);
+    else {
+      const list = byPack.get(object.pack) ?? [];
+      list.push({ id: object.id, offset: object.offset, length: object.length });
+      byPack.set(object.pack, list);
+    }
+  }
+  const jobs: { pack: LocatedPack; range: Wanted[] }[] = [];
+  for (const [p, wanted] of byPack) {
+    const pack = packs[p];
+    if (!pack)
+      throw new MediaGitError('PROTOCOL_ERROR', 'objects/locate named a pack it did not list', {
+        kind: 'user',
+      });
+    for (const range of coalesce(wanted)) jobs.push({ pack, range });
+  }
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < jobs.length; i = next++) {
+      options.signal?.throwIfAborted();
+      const { pack, range } = jobs[i]!;
+      const start = range[0]!.offset;
+      const end = range.at(-1)!.offset + range.at(-1)!.length;
+      const bytes = await transport.readPack(pack, start, end - start);
+      try {
+        for (const item of range) {
+          const record = bytes.subarray(item.offset - start, item.offset - start + item.length);
+          const object = await decodeRecord(item.id, record);
+          await options.onObject(item.id, record, object);
+        }
+      } finally {
+        transport.release(bytes);
+      }
+    }
+    for (let i = nextLoose++; i < loose.length; i = nextLoose++) {
+      options.signal?.throwIfAborted();
+      await options.fetchLoose(loose[i]!);
+    }
+  };
+  let nextLoose = 0;
+  await Promise.all(
+    Array.from(
+      { length: Math.max(1, Math.min(transport.parallelism, jobs.length + loose.length)) },
+      worker,
+    ),
+  );
+}
