@@ -12,6 +12,10 @@ import http from 'node:http';
 import https from 'node:https';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isTransientNetworkError } from '../storage/http-errors.ts';
+
+const JSON_RETRIES = 4;
 
 export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
 
@@ -150,15 +154,35 @@ export class LfsClient {
     expect: number[] = [200],
   ): Promise<{ status: number; value: T }> {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const answer = await this.#send(
-      method,
-      `${this.endpoint}/${route}`,
-      this.#headers({
-        accept: LFS_MEDIA_TYPE,
-        ...(data ? { 'content-type': LFS_MEDIA_TYPE, 'content-length': String(data.length) } : {}),
-      }),
-      data,
-    );
+    // Every JSON call of the API is idempotent (the server makes locking and
+    // unlocking so): a dropped connection or a busy server is retried.
+    let answer: Answer;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        answer = await this.#send(
+          method,
+          `${this.endpoint}/${route}`,
+          this.#headers({
+            accept: LFS_MEDIA_TYPE,
+            ...(data
+              ? { 'content-type': LFS_MEDIA_TYPE, 'content-length': String(data.length) }
+              : {}),
+          }),
+          data,
+        );
+      } catch (error) {
+        if (attempt < JSON_RETRIES && isTransientNetworkError(error)) {
+          await sleep(100 * 2 ** attempt);
+          continue;
+        }
+        throw error;
+      }
+      if (attempt < JSON_RETRIES && [429, 502, 503, 504].includes(answer.status)) {
+        await sleep(200 * 2 ** attempt);
+        continue;
+      }
+      break;
+    }
     let value: unknown;
     try {
       value = JSON.parse(answer.body.toString('utf8'));
