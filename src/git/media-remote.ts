@@ -35,6 +35,7 @@ import {
 const BATCH_SIZE = 100;
 import { GitMediaStore, type ContentFetcher, type LocatedContent } from './media-store.ts';
 import { eachLimited } from '../storage/concurrency.ts';
+import { receiveFromPacks, sendInPacks } from '../protocol/pack-transfer.ts';
 
 export type MediaRemote =
   | { readonly kind: 'http'; readonly endpoint: string }
@@ -233,9 +234,8 @@ async function pushChunked(
 ): Promise<true> {
   const manifest = await readManifest(store.objects, found.id);
   const missing = await transport.missing([...new Set(manifest.chunks.map((c) => c.id))]);
-  await eachLimited(missing, 8, async (id) => {
-    await transport.putChunk(id, await standaloneRecord(store.objects, id));
-  });
+  // In cloud packs, committed before the manifest is bound (its chunks must be there).
+  await sendInPacks(transport, missing, (id) => standaloneRecord(store.objects, id));
   await transport.putManifest(oid, found.id, await standaloneRecord(store.objects, found.id));
   return true;
 }
@@ -275,21 +275,27 @@ async function fetchChunked(
     .reduce((sum, c) => sum + c.length, 0);
   const pack =
     wantedBytes >= INGEST_PACK_MIN_SIZE ? await IngestPack.create(store.objects) : undefined;
+  const keep = async (id: ObjectId, record: Buffer, chunk: { type: string }): Promise<void> => {
+    if (chunk.type !== 'chunk') {
+      throw new MediaGitError('LFS_BAD_DOWNLOAD', `object ${id} is not a chunk`, {
+        kind: 'user',
+      });
+    }
+    if (pack) await pack.append(id, [record]);
+    else await writeRecord(store.objects, id, record);
+  };
   try {
-    await eachLimited(wanted, 8, async (id) => {
-      const record = await transport.getChunk(id);
-      try {
-        const chunk = await decodeRecord(id, record);
-        if (chunk.type !== 'chunk') {
-          throw new MediaGitError('LFS_BAD_DOWNLOAD', `object ${id} is not a chunk`, {
-            kind: 'user',
-          });
+    // Ranged reads of the server's cloud packs (coalesced), loose ones one by one.
+    await receiveFromPacks(transport, wanted, {
+      onObject: keep,
+      fetchLoose: async (id) => {
+        const record = await transport.getChunk(id);
+        try {
+          await keep(id, record, await decodeRecord(id, record));
+        } finally {
+          transport.release(record);
         }
-        if (pack) await pack.append(id, [record]);
-        else await writeRecord(store.objects, id, record);
-      } finally {
-        transport.release(record);
-      }
+      },
     });
     await pack?.finish();
   } catch (error) {

@@ -146,7 +146,7 @@ export async function receiveLfsObject(
  * Cuts and stores a verified file. A repository on the file backend is an
  * object store itself (the same `objects/<2>/<62>` layout), so chunks are
  * written in place, skipping those already there; any other backend gets
- * them through a staging store, object by object.
+ * them through a staging store, in cloud packs (BackendRepo.storeObjects).
  */
 async function storeFile(
   repo: BackendRepo,
@@ -172,9 +172,15 @@ async function storeFile(
     if (stored.sha256 !== oid) throw badUpload(`stored content does not hash to ${oid}`, 500);
     await staging.flush();
     if (!direct) {
-      for await (const id of staging.listLoose()) {
-        if (!(await repo.has(id))) await repo.putVerified(id, await staging.readRecord(id));
+      // The file's chunks in file order (a reader of the file reads the packs
+      // front to back), then its manifest and anything else staged.
+      const ids: ObjectId[] = [];
+      if (stored.kind === 'manifest') {
+        const manifest = decodeManifest(stored.id, (await staging.read(stored.id)).data);
+        for (const chunk of manifest.chunks) ids.push(chunk.id);
       }
+      for await (const id of staging.listLoose()) ids.push(id);
+      await repo.storeObjects(ids, (id) => staging.readRecord(id));
     }
     if (stored.kind === 'manifest')
       await backend.put(lfsObjectKey(oid), Buffer.from(`${stored.id}\n`));
