@@ -262,7 +262,8 @@ export class S3Backend implements StorageBackend {
       );
       return { etag: answer.ETag ?? '' };
     } catch (error) {
-      if (isConditionFailure(error)) {
+      // If-Match on a missing key is 404 NoSuchKey on S3: the condition failed.
+      if (isConditionFailure(error) || (options.ifMatch !== undefined && isNotFound(error))) {
         throw preconditionFailed(key, options.ifMatch ?? 'no object');
       }
       throw this.#failure(error, key);

@@ -1,0 +1,124 @@
+/**
+ * Real object-store servers on loopback for tests and benchmarks, each in a
+ * process of its own, started once per test file and stopped after it:
+ *
+ * - S3: s3rver from npm, made to honour conditional writes and to write
+ *   atomically (s3-server.ts);
+ * - Azure Blob: Azurite from npm (azure-server.ts);
+ * - GCS: see gcs-server.ts.
+ *
+ * Each `start*` resolves to the endpoint, credentials and the environment a
+ * MediaGit process needs to reach it, plus request statistics.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+export interface RequestStats {
+  readonly [method: string]: number;
+}
+
+export interface Emulator {
+  readonly kind: 's3' | 'az' | 'gs';
+  readonly endpoint: string;
+  /** The environment a MediaGit process (or rclone) needs to reach it. */
+  readonly env: NodeJS.ProcessEnv;
+  /** A backend URL for `bucket` under `prefix`. */
+  url(prefix: string): string;
+  /** Requests counted since the last reset: by method, and `bytesIn` (request bodies). */
+  stats(): Promise<RequestStats>;
+  resetStats(): Promise<void>;
+  /** The process's CPU time so far (user + system, seconds). */
+  cpuSeconds(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function spawnServer(
+  script: string,
+  args: readonly string[],
+  nodeFlags: readonly string[] = [],
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [...nodeFlags, path.join(HERE, script), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${script} did not start: ${stderr}`)), 60_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { port: number }).port);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code}: ${stderr}`));
+    });
+  });
+  return { child, port };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function cpuOf(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / 100;
+}
+
+export const S3_ACCESS_KEY = 'S3RVER';
+export const S3_SECRET_KEY = 'S3RVER';
+
+/** s3rver with `buckets` made, data in a temp folder removed on stop. */
+export async function startS3(buckets: readonly string[] = ['mediagit']): Promise<Emulator> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-s3rver-'));
+  // s3rver makes its listing continuation tokens with DES, which OpenSSL 3
+  // keeps in its legacy provider.
+  const { child, port } = await spawnServer(
+    's3-server.ts',
+    [dir, ...buckets],
+    ['--openssl-legacy-provider'],
+  );
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    kind: 's3',
+    endpoint,
+    env: {
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_ACCESS_KEY_ID: S3_ACCESS_KEY,
+      AWS_SECRET_ACCESS_KEY: S3_SECRET_KEY,
+      AWS_REGION: 'us-east-1',
+      // No shared config files from the machine.
+      AWS_CONFIG_FILE: path.join(dir, 'no-aws-config'),
+      AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'no-aws-credentials'),
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+    url: (prefix) => `s3://${buckets[0]}${prefix ? `/${prefix}` : ''}`,
+    stats: async () => (await (await fetch(`${endpoint}/_emulator/stats`)).json()) as RequestStats,
+    resetStats: async () => {
+      await fetch(`${endpoint}/_emulator/reset`, { method: 'POST' });
+    },
+    cpuSeconds: () => cpuOf(child.pid),
+    stop: async () => {
+      await stopChild(child);
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
