@@ -122,3 +122,86 @@ export async function startS3(buckets: readonly string[] = ['mediagit']): Promis
     },
   };
 }
+
+export const AZURITE_ACCOUNT = 'devstoreaccount1';
+export const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+/**
+ * Azurite's Blob service (its own process; data in a temp folder removed on
+ * stop), with `containers` made. Requests are counted from its access log.
+ */
+export async function startAzure(containers: readonly string[] = ['mediagit']): Promise<Emulator> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-azurite-'));
+  const main = fileURLToPath(
+    new URL('../../node_modules/azurite/dist/src/blob/main.js', import.meta.url),
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      main,
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      '0',
+      '--location',
+      dir,
+      '--skipApiVersionCheck',
+      '--loose',
+      '--disableTelemetry',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stats: Record<string, number> = {};
+  let buffered = '';
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`azurite did not start: ${stderr}`)), 60_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        const listening = /successfully listens on http:\/\/[^:]+:(\d+)/.exec(line);
+        if (listening) {
+          clearTimeout(timer);
+          resolve(Number(listening[1]));
+        }
+        // Access log: ... "PUT /devstoreaccount1/... HTTP/1.1" 201 ...
+        const request = /"([A-Z]+) \/[^ ]* HTTP\/1\.1" (\d+)/.exec(line);
+        if (request) stats[request[1]!] = (stats[request[1]!] ?? 0) + 1;
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`azurite exited with ${code}: ${stderr}`));
+    });
+  });
+  const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  const connectionString = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`;
+  const { BlobServiceClient } = await import('@azure/storage-blob');
+  const service = BlobServiceClient.fromConnectionString(connectionString);
+  for (const name of containers) await service.getContainerClient(name).createIfNotExists();
+  stats = {};
+  return {
+    kind: 'az',
+    endpoint,
+    env: { AZURE_STORAGE_CONNECTION_STRING: connectionString },
+    url: (prefix) => `az://${AZURITE_ACCOUNT}/${containers[0]}${prefix ? `/${prefix}` : ''}`,
+    // The access log line of the last requests may still be on its way.
+    stats: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return { ...stats };
+    },
+    resetStats: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      stats = {};
+    },
+    cpuSeconds: () => cpuOf(child.pid),
+    stop: async () => {
+      await stopChild(child);
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
