@@ -8,6 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import { CLI_PATH, isolatedEnv, runCli, type TempRepo } from './helpers.ts';
+import { startAzure, startS3, type Emulator } from './emulators/index.ts';
+import { storageSettings } from '../src/cli/storage-settings.ts';
+import type { StorageBackend } from '../src/storage/backend.ts';
+import { openBackend } from '../src/storage/open.ts';
+
+/** Starts the emulator of a kind of cloud store. */
+export async function startEmulator(kind: 's3' | 'az' | 'gs'): Promise<Emulator> {
+  if (kind === 's3') return startS3(['mediagit']);
+  if (kind === 'az') return startAzure(['mediagit']);
+  throw new Error('no GCS emulator yet');
+}
 
 export class ServerProcess {
   readonly root: string;
@@ -152,6 +163,93 @@ export function useServerRoot(label: string, repos: readonly string[]): ServerRo
       const server = await ServerProcess.start(path.join(outer, 'root'), args);
       servers.push(server);
       return server;
+    },
+  };
+}
+
+export type CloudKind = 's3' | 'az' | 'gs';
+
+export interface CloudRootFixture {
+  /** A local temp folder for the tests' own files. */
+  readonly outer: string;
+  /** The server root: a backend URL on the emulator. */
+  readonly root: string;
+  readonly emulator: Emulator;
+  /** The environment a MediaGit process needs to reach the store. */
+  readonly env: NodeJS.ProcessEnv;
+  track<T extends TempRepo>(repo: T): T;
+  /** Starts a server on the root, stopped when the fixture ends. */
+  serve(args?: readonly string[], env?: NodeJS.ProcessEnv): Promise<ServerProcess>;
+  createToken(user: string, repo: string, scope: 'read' | 'write' | 'admin'): Promise<string>;
+  /** The root's storage, read directly (for checks). */
+  backend(): Promise<StorageBackend>;
+}
+
+/**
+ * A server root on an object-store emulator (started for the calling
+ * describe, once), with one bare repository per name made by `mediagit init
+ * --bare <url>`. Call it inside a describe (see useServerRoot).
+ */
+export function useCloudRoot(
+  kind: CloudKind,
+  label: string,
+  repos: readonly string[],
+): CloudRootFixture {
+  let outer = '';
+  let emulator: Emulator | undefined;
+  const tracked: TempRepo[] = [];
+  const servers: ServerProcess[] = [];
+  const env = (): NodeJS.ProcessEnv => ({ ...isolatedEnv(outer), ...emulator!.env });
+  const root = (): string => emulator!.url(label);
+  before(async () => {
+    outer = await fs.mkdtemp(path.join(os.tmpdir(), `mediagit-${label}-`));
+    emulator = await startEmulator(kind);
+    for (const name of repos) {
+      const result = await runCli(['init', '--bare', '-q', `${root()}/${name}`], {
+        cwd: outer,
+        env: env(),
+      });
+      if (result.code !== 0) throw new Error(`init --bare failed: ${result.stderr}`);
+    }
+  });
+  after(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    for (const repo of tracked) await repo.cleanup();
+    await emulator?.stop();
+    await fs.rm(outer, { recursive: true, force: true });
+  });
+  return {
+    get outer() {
+      return outer;
+    },
+    get root() {
+      return root();
+    },
+    get emulator() {
+      return emulator!;
+    },
+    get env() {
+      return emulator!.env;
+    },
+    track(repo) {
+      tracked.push(repo);
+      return repo;
+    },
+    async serve(args = [], extra = {}) {
+      const server = await ServerProcess.start(root(), args, { ...env(), ...extra });
+      servers.push(server);
+      return server;
+    },
+    async createToken(user, repo, scope) {
+      const result = await runCli(
+        ['token', 'create', '--root', root(), '--user', user, '--repo', repo, '--scope', scope],
+        { cwd: outer, env: env() },
+      );
+      if (result.code !== 0) throw new Error(`token create failed: ${result.stderr}`);
+      return result.out.trim();
+    },
+    async backend() {
+      return openBackend(root(), await storageSettings(env()));
     },
   };
 }

@@ -3,9 +3,9 @@
  * vendor's own CLI reads them, with MediaGit's config able to override:
  *
  * - S3: `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, `AWS_REGION` /
- *   `AWS_DEFAULT_REGION`; credentials and profiles (`AWS_ACCESS_KEY_ID`,
- *   `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_PROFILE`, ~/.aws) are
- *   left to the SDK's standard chain unless the config names them.
+ *   `AWS_DEFAULT_REGION`, `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
+ *   `AWS_SESSION_TOKEN`, `AWS_PROFILE`; without keys, the SDK's standard
+ *   chain (shared config and profiles, SSO, instance metadata).
  *   Config: `[storage.s3] endpoint, region, forcePathStyle, accessKeyId,
  *   secretAccessKey, profile`. A custom endpoint implies path-style
  *   addressing unless `forcePathStyle = false`.
@@ -55,8 +55,14 @@ export async function storageSettings(
     env['AWS_ENDPOINT_URL_S3'] ??
     env['AWS_ENDPOINT_URL'] ??
     undefined;
-  const accessKeyId = text(config, 'storage.s3.accessKeyId');
-  const secretAccessKey = text(config, 'storage.s3.secretAccessKey');
+  // The variables the SDK's own chain would read, read from the environment
+  // given (so a caller's environment is the one used), else its chain.
+  const accessKeyId = text(config, 'storage.s3.accessKeyId') ?? env['AWS_ACCESS_KEY_ID'];
+  const secretAccessKey =
+    text(config, 'storage.s3.secretAccessKey') ?? env['AWS_SECRET_ACCESS_KEY'];
+  const sessionToken = text(config, 'storage.s3.accessKeyId')
+    ? undefined
+    : env['AWS_SESSION_TOKEN'];
   const region =
     text(config, 'storage.s3.region') ??
     env['AWS_REGION'] ??
@@ -68,8 +74,9 @@ export async function storageSettings(
       endpoint,
       region,
       forcePathStyle: flag(config, 'storage.s3.forcePathStyle') ?? (endpoint ? true : undefined),
-      credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
-      profile: text(config, 'storage.s3.profile'),
+      credentials:
+        accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, sessionToken } : undefined,
+      profile: text(config, 'storage.s3.profile') ?? env['AWS_PROFILE'],
       requestTimeoutMs: timeout,
     },
     azure: {

@@ -205,6 +205,34 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Git LFS uploads carry whatever type git-lfs detected in the file
   // (image/png, application/zip, ...): the streamed route takes any; other
   // routes refuse a type they have no parser for, as Fastify does.
+  // Git LFS uploads of text or JSON files carry those types too: the
+  // streamed route must get them as a stream, not parsed (Fastify's own
+  // parsers for these types are replaced by ones that know the route).
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  const readText = async (payload: NodeJS.ReadableStream, limit: number): Promise<string> => {
+    const parts: Buffer[] = [];
+    let length = 0;
+    for await (const part of payload as AsyncIterable<Buffer>) {
+      length += part.length;
+      if (length > limit) throw statusError(413, 'TOO_LARGE', 'request body too large');
+      parts.push(part);
+    }
+    return Buffer.concat(parts).toString('utf8');
+  };
+  for (const type of ['application/json', 'text/plain']) {
+    app.addContentTypeParser(type, (request, payload, done) => {
+      if (request.routeOptions.config.streamBody) return done(null, payload);
+      const limit = request.routeOptions.bodyLimit ?? settings.maxJsonBytes;
+      readText(payload, limit).then(
+        (text) => {
+          if (type === 'text/plain') return done(null, text);
+          defaultJson(request, text, done);
+        },
+        (error: Error) => done(error),
+      );
+    });
+  }
   app.addContentTypeParser('*', (request, payload, done) => {
     if (request.routeOptions.config.streamBody) return done(null, payload);
     done(
