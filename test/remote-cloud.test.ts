@@ -24,7 +24,7 @@ async function listKeys(backend: { list(prefix: string): AsyncIterable<string> }
   return keys;
 }
 
-for (const kind of ['s3', 'az'] as CloudKind[]) {
+for (const kind of ['s3', 'az', 'gs'] as CloudKind[]) {
   describe(`a server whose root is on ${kind}`, () => {
     const fixture = useCloudRoot(kind, 'root', ['proj', 'media']);
     let server: ServerProcess;

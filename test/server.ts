@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import { CLI_PATH, isolatedEnv, runCli, type TempRepo } from './helpers.ts';
-import { startAzure, startS3, type Emulator } from './emulators/index.ts';
+import { startAzure, startGcs, startS3, type Emulator } from './emulators/index.ts';
 import { storageSettings } from '../src/cli/storage-settings.ts';
 import type { StorageBackend } from '../src/storage/backend.ts';
 import { openBackend } from '../src/storage/open.ts';
@@ -17,7 +17,7 @@ import { openBackend } from '../src/storage/open.ts';
 export async function startEmulator(kind: 's3' | 'az' | 'gs'): Promise<Emulator> {
   if (kind === 's3') return startS3(['mediagit']);
   if (kind === 'az') return startAzure(['mediagit']);
-  throw new Error('no GCS emulator yet');
+  return startGcs(['mediagit']);
 }
 
 export class ServerProcess {

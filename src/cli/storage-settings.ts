@@ -88,12 +88,12 @@ export async function storageSettings(
       requestTimeoutMs: timeout,
     },
     gcs: {
-      apiEndpoint: text(config, 'storage.gcs.endpoint'),
+      apiEndpoint: text(config, 'storage.gcs.endpoint') ?? env['STORAGE_EMULATOR_HOST'],
       projectId:
         text(config, 'storage.gcs.projectId') ??
         env['GOOGLE_CLOUD_PROJECT'] ??
         env['GCLOUD_PROJECT'],
-      keyFilename: text(config, 'storage.gcs.keyFile'),
+      keyFilename: text(config, 'storage.gcs.keyFile') ?? env['GOOGLE_APPLICATION_CREDENTIALS'],
       requestTimeoutMs: timeout,
     },
     retry: attempts ? { ...DEFAULT_RETRY, attempts } : undefined,

@@ -5,7 +5,7 @@
  * - S3: s3rver from npm, made to honour conditional writes and to write
  *   atomically (s3-server.ts);
  * - Azure Blob: Azurite from npm (azure-server.ts);
- * - GCS: see gcs-server.ts.
+ * - GCS: a GCS JSON-API server of our own (gcs-server.ts says why).
  *
  * Each `start*` resolves to the endpoint, credentials and the environment a
  * MediaGit process needs to reach it, plus request statistics.
@@ -41,9 +41,11 @@ async function spawnServer(
   script: string,
   args: readonly string[],
   nodeFlags: readonly string[] = [],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, [...nodeFlags, path.join(HERE, script), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -197,6 +199,59 @@ export async function startAzure(containers: readonly string[] = ['mediagit']): 
     resetStats: async () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       stats = {};
+    },
+    cpuSeconds: () => cpuOf(child.pid),
+    stop: async () => {
+      await stopChild(child);
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const GCS_CLIENT_EMAIL = 'mediagit-test@mediagit-emulator.iam.gserviceaccount.com';
+
+/**
+ * The GCS JSON-API server of gcs-server.ts (its own process; data in a temp
+ * folder removed on stop), with `buckets` made. A service-account key is made
+ * for the run: `env.GOOGLE_APPLICATION_CREDENTIALS` names its JSON file (so
+ * the SDK can sign URLs) and the server checks signatures with its public key.
+ */
+export async function startGcs(buckets: readonly string[] = ['mediagit']): Promise<Emulator> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-gcs-'));
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyFile = path.join(dir, 'service-account.json');
+  await fs.writeFile(
+    keyFile,
+    JSON.stringify({
+      type: 'service_account',
+      project_id: 'mediagit-emulator',
+      private_key_id: 'emulator',
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      client_email: GCS_CLIENT_EMAIL,
+      client_id: '1',
+      token_uri: 'http://127.0.0.1:9/token',
+    }),
+  );
+  const data = path.join(dir, 'data');
+  const { child, port } = await spawnServer('gcs-server.ts', [data, ...buckets], [], {
+    GCS_EMULATOR_KEYS: JSON.stringify({
+      [GCS_CLIENT_EMAIL]: publicKey.export({ type: 'spki', format: 'pem' }),
+    }),
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    kind: 'gs',
+    endpoint,
+    env: {
+      STORAGE_EMULATOR_HOST: endpoint,
+      GOOGLE_APPLICATION_CREDENTIALS: keyFile,
+      GOOGLE_CLOUD_PROJECT: 'mediagit-emulator',
+    },
+    url: (prefix) => `gs://${buckets[0]}${prefix ? `/${prefix}` : ''}`,
+    stats: async () => (await (await fetch(`${endpoint}/_emulator/stats`)).json()) as RequestStats,
+    resetStats: async () => {
+      await fetch(`${endpoint}/_emulator/reset`, { method: 'POST' });
     },
     cpuSeconds: () => cpuOf(child.pid),
     stop: async () => {
