@@ -127,7 +127,8 @@ for (const kind of ['s3', 'az', 'gs'] as CloudKind[]) {
       const first = await fixture.emulator.stats();
       await a.ok(['push', server.url('media'), 'main']);
       const total = await fixture.emulator.stats();
-      if (kind === 's3') {
+      // Azurite's access log does not give body sizes.
+      if (kind !== 'az') {
         const resent = total['bytesIn']! - first['bytesIn']!;
         assert.ok(resent < data.length * 0.75, `the rerun sent ${resent} of ${data.length} bytes`);
       }
