@@ -42,15 +42,23 @@ export class FaultProxy {
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   readonly #hanging = new Set<http.ServerResponse>();
 
-  private constructor(target: string, rules: FaultRule[]) {
+  /** Pass the client's Host header on (signed requests sign it), else name the target. */
+  readonly keepHost: boolean;
+
+  private constructor(target: string, rules: FaultRule[], keepHost: boolean) {
     this.target = new URL(target);
     this.rules = rules;
+    this.keepHost = keepHost;
     this.server = http.createServer((req, res) => this.#handle(req, res));
     this.server.keepAliveTimeout = 30_000;
   }
 
-  static async start(target: string, rules: FaultRule[] = []): Promise<FaultProxy> {
-    const proxy = new FaultProxy(target, rules);
+  static async start(
+    target: string,
+    rules: FaultRule[] = [],
+    options: { keepHost?: boolean } = {},
+  ): Promise<FaultProxy> {
+    const proxy = new FaultProxy(target, rules, options.keepHost ?? false);
     await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
     return proxy;
   }
@@ -102,7 +110,7 @@ export class FaultProxy {
       this.#hanging.add(res);
       return;
     }
-    const headers = { ...req.headers, host: this.target.host };
+    const headers = this.keepHost ? req.headers : { ...req.headers, host: this.target.host };
     const upstream = http.request(
       {
         host: this.target.hostname,

@@ -35,6 +35,11 @@ export interface HttpTransportOptions {
   readonly signal?: AbortSignal | undefined;
   /** Ask for direct transfers to and from the store where the server offers them (default true). */
   readonly direct?: boolean | undefined;
+  /**
+   * A direct request to the store that gets no byte for this long is given
+   * up and retried (default: MEDIAGIT_HTTP_TIMEOUT_MS, else 120 s).
+   */
+  readonly storeTimeoutMs?: number | undefined;
 }
 
 interface Response {
@@ -44,6 +49,7 @@ interface Response {
 }
 
 const RETRIES = 4;
+const DEFAULT_STORE_TIMEOUT_MS = 120_000;
 const CHECK_BATCH = 20_000;
 
 export class HttpTransport implements Transport {
@@ -214,6 +220,9 @@ export class HttpTransport implements Transport {
   ): Promise<Response> {
     const url = new URL(signed.url);
     const agent = url.protocol === 'https:' ? this.#directHttps : this.#directHttp;
+    const timeout =
+      this.#options.storeTimeoutMs ??
+      (Number(process.env['MEDIAGIT_HTTP_TIMEOUT_MS']) || DEFAULT_STORE_TIMEOUT_MS);
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
@@ -228,6 +237,7 @@ export class HttpTransport implements Transport {
             ...(range ? { range } : {}),
           },
           agent,
+          timeout,
         );
       } catch (error) {
         this.#options.signal?.throwIfAborted();
@@ -246,6 +256,12 @@ export class HttpTransport implements Transport {
         );
       }
       if (response.status >= 200 && response.status < 300) return response;
+      // A create-only upload finding its object there: packs are named by
+      // their content, so it is this pack (an earlier try whose answer was
+      // lost, or another client); the server verifies it before any ref moves.
+      if (isCreateOnly(signed) && (response.status === 412 || response.status === 409)) {
+        return response;
+      }
       if ([429, 500, 502, 503, 504].includes(response.status) && attempt < RETRIES) {
         await sleep(200 * 2 ** attempt);
         continue;
@@ -406,6 +422,7 @@ export class HttpTransport implements Transport {
     pooled = false,
     extraHeaders?: Record<string, string>,
     agent: http.Agent = this.#agent,
+    idleTimeoutMs?: number,
   ): Promise<Response> {
     return new Promise((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = {
@@ -458,6 +475,15 @@ export class HttpTransport implements Transport {
         },
       );
       request.on('error', reject);
+      if (idleTimeoutMs !== undefined) {
+        request.setTimeout(idleTimeoutMs, () =>
+          request.destroy(
+            Object.assign(new Error(`no answer for ${idleTimeoutMs / 1000} s`), {
+              code: 'ETIMEDOUT',
+            }),
+          ),
+        );
+      }
       request.end(body?.data);
     });
   }
@@ -472,6 +498,14 @@ interface Body {
 
 function jsonBody(value: unknown): Body {
   return { type: 'application/json', data: Buffer.from(JSON.stringify(value)) };
+}
+
+function isCreateOnly(signed: SignedRequest): boolean {
+  if (signed.method !== 'PUT') return false;
+  const headers = Object.fromEntries(
+    Object.entries(signed.headers).map(([name, value]) => [name.toLowerCase(), value]),
+  );
+  return headers['if-none-match'] === '*' || headers['x-goog-if-generation-match'] === '0';
 }
 
 function isTransient(error: unknown): boolean {

@@ -135,8 +135,12 @@ export class ServerRoot {
       }
       return;
     }
-    // One cheap request that fails on a missing bucket or bad credentials.
-    await this.state.head('tokens.json');
+    // One cheap request that fails on a missing bucket or bad credentials
+    // (a listing: S3 answers a HEAD in a missing bucket with a bare 404).
+    for await (const key of this.state.list('')) {
+      void key;
+      break;
+    }
   }
 
   /** The storage of the repository `name` (a child of the root). */
