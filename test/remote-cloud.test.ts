@@ -112,12 +112,18 @@ for (const kind of ['s3', 'az', 'gs'] as CloudKind[]) {
       await fs.writeFile(a.path('take.bin'), data);
       await a.ok(['add', 'take.bin']);
       await a.ok(['commit', '-q', '-m', 'take']);
+      const backend = await fixture.backend();
       await fixture.emulator.resetStats();
       const child = a.spawn(['push', server.url('media'), 'main']);
       const done = collect(child);
       while (child.exitCode === null) {
+        // Killed once at least one whole pack is stored (two uploads run at
+        // once, so bytes received alone do not say one has completed).
         const stats = await fixture.emulator.stats();
-        if ((stats['bytesIn'] ?? (stats['PUT'] ?? 0) * 64 * MiB) >= 110 * MiB) {
+        const sent = stats['bytesIn'] ?? (stats['PUT'] ?? 0) * 64 * MiB;
+        const packs =
+          sent >= 110 * MiB ? (await listKeys(backend, 'media/objects/pack/')).length : 0;
+        if (packs >= 1) {
           child.kill('SIGKILL');
           break;
         }
