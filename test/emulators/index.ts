@@ -85,6 +85,25 @@ async function cpuOf(pid: number | undefined): Promise<number> {
   return ticks / 100;
 }
 
+/** Stats, CPU time and stop of an emulator process that counts requests at `/_emulator/`. */
+function servedBy(
+  endpoint: string,
+  child: ChildProcess,
+  dir: string,
+): Pick<Emulator, 'stats' | 'resetStats' | 'cpuSeconds' | 'stop'> {
+  return {
+    stats: async () => (await (await fetch(`${endpoint}/_emulator/stats`)).json()) as RequestStats,
+    resetStats: async () => {
+      await fetch(`${endpoint}/_emulator/reset`, { method: 'POST' });
+    },
+    cpuSeconds: () => cpuOf(child.pid),
+    stop: async () => {
+      await stopChild(child);
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export const S3_ACCESS_KEY = 'S3RVER';
 export const S3_SECRET_KEY = 'S3RVER';
 
@@ -113,15 +132,7 @@ export async function startS3(buckets: readonly string[] = ['mediagit']): Promis
       AWS_EC2_METADATA_DISABLED: 'true',
     },
     url: (prefix) => `s3://${buckets[0]}${prefix ? `/${prefix}` : ''}`,
-    stats: async () => (await (await fetch(`${endpoint}/_emulator/stats`)).json()) as RequestStats,
-    resetStats: async () => {
-      await fetch(`${endpoint}/_emulator/reset`, { method: 'POST' });
-    },
-    cpuSeconds: () => cpuOf(child.pid),
-    stop: async () => {
-      await stopChild(child);
-      await fs.rm(dir, { recursive: true, force: true });
-    },
+    ...servedBy(endpoint, child, dir),
   };
 }
 
@@ -249,14 +260,6 @@ export async function startGcs(buckets: readonly string[] = ['mediagit']): Promi
       GOOGLE_CLOUD_PROJECT: 'mediagit-emulator',
     },
     url: (prefix) => `gs://${buckets[0]}${prefix ? `/${prefix}` : ''}`,
-    stats: async () => (await (await fetch(`${endpoint}/_emulator/stats`)).json()) as RequestStats,
-    resetStats: async () => {
-      await fetch(`${endpoint}/_emulator/reset`, { method: 'POST' });
-    },
-    cpuSeconds: () => cpuOf(child.pid),
-    stop: async () => {
-      await stopChild(child);
-      await fs.rm(dir, { recursive: true, force: true });
-    },
+    ...servedBy(endpoint, child, dir),
   };
 }
