@@ -116,6 +116,8 @@ export interface RunResult {
   seconds: number;
   /** Peak resident set size of the command (GNU time %M, or polled VmHWM); null if unknown. */
   peakRssBytes: number | null;
+  /** User + system CPU seconds of the command and its children (GNU time); null if unknown. */
+  cpuSeconds: number | null;
   status: number | null;
   signal: string | null;
   timedOut: boolean;
@@ -168,7 +170,7 @@ export async function run(
   const rssFile = path.join(workRoot, `.peak-rss-${process.pid}`);
   const gnuTime = runner.gnuTime;
   const file = gnuTime ?? command;
-  const argv = gnuTime !== null ? ['-o', rssFile, '-f', '%M', command, ...args] : [...args];
+  const argv = gnuTime !== null ? ['-o', rssFile, '-f', '%M %U %S', command, ...args] : [...args];
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   let outBytes = 0;
@@ -219,15 +221,20 @@ export async function run(
   if (end === 0n) end = process.hrtime.bigint();
 
   let peakRssBytes: number | null = polledHwmKiB > 0 ? polledHwmKiB * KiB : null;
+  let cpuSeconds: number | null = null;
   if (gnuTime !== null) {
-    // GNU time writes "Command exited with non-zero status N" before the figure on failure.
-    const figure = readOrEmpty(rssFile).trim().split('\n').pop() ?? '';
-    peakRssBytes = /^\d+$/.test(figure) ? Number(figure) * KiB : null;
+    // GNU time writes "Command exited with non-zero status N" before the figures on failure.
+    const figures = /^(\d+) ([\d.]+) ([\d.]+)$/.exec(
+      readOrEmpty(rssFile).trim().split('\n').pop() ?? '',
+    );
+    peakRssBytes = figures ? Number(figures[1]) * KiB : null;
+    cpuSeconds = figures ? Number(figures[2]) + Number(figures[3]) : null;
     fs.rmSync(rssFile, { force: true });
   }
   return {
     seconds: Number(end - start) / 1e9,
     peakRssBytes,
+    cpuSeconds,
     status,
     signal,
     timedOut,

@@ -116,24 +116,57 @@ export function parseCloudPack(
   bytes: Uint8Array,
   what: string,
 ): { name: string; entries: PackEntry[] } {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tableAt = cloudPackTableOffset(bytes.subarray(0, PACK_HEADER_SIZE), bytes.length, what);
+  return parseCloudPackTable(bytes.subarray(tableAt), tableAt, what);
+}
+
+/**
+ * Where a pack of `packSize` bytes keeps its record table, from its first
+ * `PACK_HEADER_SIZE` bytes (magic, version, record count). Throws
+ * PACK_CORRUPT naming `what`.
+ */
+export function cloudPackTableOffset(header: Uint8Array, packSize: number, what: string): number {
+  const buf = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
   const fail = (reason: string): MediaGitError => cloudPackError(what, reason);
-  if (buf.length < PACK_HEADER_SIZE + TRAILER) throw fail('it is truncated');
+  if (packSize < PACK_HEADER_SIZE + TRAILER || buf.length < PACK_HEADER_SIZE) {
+    throw fail('it is truncated');
+  }
   if (!buf.subarray(0, 4).equals(PACK_MAGIC)) throw fail('bad magic');
   const version = buf.readUInt32LE(4);
   if (version !== CLOUD_PACK_VERSION) throw fail(`version ${version} is not a cloud pack`);
-  const count = buf.readBigUInt64LE(8);
-  const tableBytes = count * BigInt(TABLE_ENTRY);
-  if (tableBytes > BigInt(buf.length - PACK_HEADER_SIZE - TRAILER))
+  const tableBytes = buf.readBigUInt64LE(8) * BigInt(TABLE_ENTRY);
+  if (tableBytes > BigInt(packSize - PACK_HEADER_SIZE - TRAILER)) {
     throw fail('its record table does not fit');
+  }
+  return packSize - TRAILER - Number(tableBytes);
+}
+
+/**
+ * Checks a pack's record table and trailer (`tail`: the pack's bytes from
+ * `tableAt`, where `cloudPackTableOffset` puts the table, to its end): the
+ * trailer is the table's checksum and the pack's name, and the records lie
+ * back to back between the header and the table. Returns the name and the
+ * entries; the records themselves are not read. Throws PACK_CORRUPT naming
+ * `what`.
+ */
+export function parseCloudPackTable(
+  tail: Uint8Array,
+  tableAt: number,
+  what: string,
+): { name: string; entries: PackEntry[] } {
+  const buf = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
+  const fail = (reason: string): MediaGitError => cloudPackError(what, reason);
+  if (buf.length < TRAILER || (buf.length - TRAILER) % TABLE_ENTRY !== 0) {
+    throw fail('it is truncated');
+  }
   const trailerAt = buf.length - TRAILER;
-  const tableAt = trailerAt - Number(tableBytes);
-  const name = hash('sha256', buf.subarray(tableAt, trailerAt), 'buffer');
-  if (!name.equals(buf.subarray(trailerAt)))
+  const name = hash('sha256', buf.subarray(0, trailerAt), 'buffer');
+  if (!name.equals(buf.subarray(trailerAt))) {
     throw fail('its record table does not match its checksum');
+  }
   const entries: PackEntry[] = [];
   let expected = PACK_HEADER_SIZE;
-  for (let at = tableAt; at < trailerAt; at += TABLE_ENTRY) {
+  for (let at = 0; at < trailerAt; at += TABLE_ENTRY) {
     const id = buf.toString('hex', at, at + 32);
     const offset = Number(buf.readBigUInt64LE(at + 32));
     const length = Number(buf.readBigUInt64LE(at + 40));

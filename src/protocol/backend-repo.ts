@@ -28,14 +28,16 @@ import type { ObjectReader } from './reachability.ts';
 import {
   CloudPackWriter,
   cloudPackKey,
+  cloudPackTableOffset,
   encodeMultiIndex,
   MAX_CLOUD_PACK_BYTES,
   multiIndexKey,
   MultiIndex,
   parseCloudPack,
+  parseCloudPackTable,
   type IndexedObject,
 } from '../odb/cloud-pack.ts';
-import type { PackEntry } from '../odb/pack.ts';
+import { PACK_HEADER_SIZE, type PackEntry } from '../odb/pack.ts';
 import { PackCatalog } from './pack-catalog.ts';
 
 const HEAD_CONCURRENCY = 16;
@@ -49,9 +51,33 @@ export interface RefValue {
   readonly etag: string;
 }
 
+function misnamed(name: string, actual: string): MediaGitError {
+  return new MediaGitError(
+    'BAD_PACK',
+    `pack ${name} was rejected: its record table names it ${actual}`,
+    {
+      kind: 'user',
+      data: { name, actual },
+    },
+  );
+}
+
 function isStorageError(error: unknown, code: string): boolean {
   return error instanceof MediaGitError && error.code === code;
 }
+
+/**
+ * How `commitPacks` checks a pack this process did not verify itself (one
+ * uploaded straight to the bucket through a signed URL, or through another
+ * server):
+ * - `full` reads it back and hashes every record against its ID;
+ * - `table` reads only its header and record table (a few KiB) and checks
+ *   the table against the pack's name and the records' framing. The record
+ *   bytes are trusted to the writer that uploaded them and verified by every
+ *   reader (fetch and clone hash each record), so a server does not touch the
+ *   bytes of a direct upload. See docs/design.md, "Verifying direct uploads".
+ */
+export type UploadVerification = 'full' | 'table';
 
 export class BackendRepo implements ObjectReader {
   readonly backend: StorageBackend;
@@ -64,9 +90,12 @@ export class BackendRepo implements ObjectReader {
   /** Packs this process verified (their entries), so a commit does not read them back. */
   readonly #verified = new LRUCache<string, PackEntry[]>({ max: 4096 });
 
-  constructor(backend: StorageBackend) {
+  readonly #verifyUploads: UploadVerification;
+
+  constructor(backend: StorageBackend, options: { verifyUploads?: UploadVerification } = {}) {
     this.backend = backend;
     this.catalog = new PackCatalog(backend);
+    this.#verifyUploads = options.verifyUploads ?? 'full';
   }
 
   /**
@@ -216,21 +245,58 @@ export class BackendRepo implements ObjectReader {
   async #verifyPack(name: string, bytes: Uint8Array): Promise<PackEntry[]> {
     const what = `${this.backend.url}/${cloudPackKey(name)}`;
     const { name: actual, entries } = parseCloudPack(bytes, what);
-    if (actual !== name) {
-      throw new MediaGitError(
-        'BAD_PACK',
-        `pack ${name} was rejected: its record table names it ${actual}`,
-        {
-          kind: 'user',
-          data: { name, actual },
-        },
-      );
-    }
+    if (actual !== name) throw misnamed(name, actual);
     const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (const entry of entries) {
       await decodeRecord(entry.id, view.subarray(entry.offset, entry.offset + entry.length));
     }
     return entries;
+  }
+
+  /**
+   * Verifies a pack already in the store (whole, or its table only; see
+   * `UploadVerification`). A pack that fails is deleted.
+   */
+  async #verifyStoredPack(name: string): Promise<PackEntry[]> {
+    const key = cloudPackKey(name);
+    const notUploaded = (): MediaGitError =>
+      new MediaGitError('PACK_NOT_UPLOADED', `pack ${name} has not been uploaded`, {
+        kind: 'user',
+        data: { name, status: 409 },
+      });
+    const read = async <T>(step: () => Promise<T>): Promise<T> => {
+      try {
+        return await step();
+      } catch (error) {
+        if (isStorageError(error, 'STORAGE_NOT_FOUND')) throw notUploaded();
+        throw error;
+      }
+    };
+    // What fails verification is deleted: nothing of it ever becomes visible.
+    const verified = async <T>(check: () => Promise<T> | T): Promise<T> => {
+      try {
+        return await check();
+      } catch (error) {
+        await this.backend.delete(key);
+        throw error;
+      }
+    };
+    if (this.#verifyUploads === 'full') {
+      const bytes = await read(() => this.backend.get(key));
+      return verified(() => this.#verifyPack(name, bytes));
+    }
+    const what = `${this.backend.url}/${key}`;
+    const [head, header] = await read(() =>
+      Promise.all([this.backend.head(key), this.backend.getRange(key, 0, PACK_HEADER_SIZE)]),
+    );
+    if (head === undefined) throw notUploaded();
+    const tableAt = await verified(() => cloudPackTableOffset(header, head.size, what));
+    const tail = await read(() => this.backend.getRange(key, tableAt, head.size));
+    return verified(() => {
+      const { name: actual, entries } = parseCloudPackTable(tail, tableAt, what);
+      if (actual !== name) throw misnamed(name, actual);
+      return entries;
+    });
   }
 
   /**
@@ -245,24 +311,7 @@ export class BackendRepo implements ObjectReader {
     for (const name of names) {
       let entries = this.#verified.get(name);
       if (!entries) {
-        let bytes: Uint8Array;
-        try {
-          bytes = await this.backend.get(cloudPackKey(name));
-        } catch (error) {
-          if (isStorageError(error, 'STORAGE_NOT_FOUND')) {
-            throw new MediaGitError('PACK_NOT_UPLOADED', `pack ${name} has not been uploaded`, {
-              kind: 'user',
-              data: { name, status: 409 },
-            });
-          }
-          throw error;
-        }
-        try {
-          entries = await this.#verifyPack(name, bytes);
-        } catch (error) {
-          await this.backend.delete(cloudPackKey(name));
-          throw error;
-        }
+        entries = await this.#verifyStoredPack(name);
         this.#verified.set(name, entries);
       }
       packs.push({ name, entries });

@@ -11,6 +11,7 @@ import { Codec } from '../compression/codec.ts';
 import { encodeCommit, signatureAt } from '../odb/commit.ts';
 import { encodeManifest } from '../odb/manifest.ts';
 import { objectIdOf, type ObjectId } from '../odb/object-id.ts';
+import { CloudPackWriter, cloudPackKey, MAX_CLOUD_PACK_BYTES } from '../odb/cloud-pack.ts';
 import { encodeHeader, type ObjectTypeName } from '../odb/object-store.ts';
 import { encodeTree, type TreeEntry } from '../odb/tree.ts';
 import { MemoryBackend } from '../storage/memory.ts';
@@ -101,6 +102,73 @@ describe('transfer packs', () => {
       service.receivePack(encodeTransferPack([built.chunk])),
       /does not travel in a pack/,
     );
+  });
+});
+
+describe('cloud packs uploaded straight to the store', () => {
+  /** A pack of three chunks, the middle one's content altered after its ID was taken. */
+  const upload = async (backend: MemoryBackend, alter: (pack: Buffer) => void = () => {}) => {
+    const chunks = ['one', 'two', 'three'].map((t) => record('chunk', Buffer.from(t.repeat(50))));
+    const writer = new CloudPackWriter(Buffer.alloc(MAX_CLOUD_PACK_BYTES / 64));
+    for (const chunk of chunks) writer.add(chunk.id, chunk.record);
+    const pack = writer.finish();
+    const bytes = Buffer.from(pack.bytes);
+    alter(bytes);
+    await backend.put(cloudPackKey(pack.name), bytes);
+    return { name: pack.name, chunks, bytes };
+  };
+  /** Flips a byte of the second record's payload (its table and the pack's name stay valid). */
+  const badRecord = (chunks: { record: Buffer }[]) => (bytes: Buffer) => {
+    bytes[16 + chunks[0]!.record.length + 20]! ^= 0xff;
+  };
+
+  test('table: a whole pack commits, its objects read back verified', async () => {
+    const backend = new MemoryBackend('direct-table');
+    const repo = new BackendRepo(backend, { verifyUploads: 'table' });
+    const good = await upload(backend);
+    await repo.commitPacks([good.name]);
+    for (const chunk of good.chunks) {
+      assert.ok((await repo.read(chunk.id)).data.equals(chunk.record.subarray(16)));
+    }
+  });
+
+  test('table and full: a damaged table, a truncated pack, a missing pack are refused', async () => {
+    for (const verifyUploads of ['table', 'full'] as const) {
+      const backend = new MemoryBackend(`direct-${verifyUploads}`);
+      const repo = new BackendRepo(backend, { verifyUploads });
+      const damaged = await upload(backend, (bytes) => {
+        bytes[bytes.length - 40]! ^= 1;
+      });
+      await assert.rejects(repo.commitPacks([damaged.name]), /record table does not match/);
+      assert.equal(await backend.head(cloudPackKey(damaged.name)), undefined, 'deleted');
+      const truncated = await upload(backend);
+      await backend.put(
+        cloudPackKey(truncated.name),
+        truncated.bytes.subarray(0, truncated.bytes.length - 1),
+      );
+      await assert.rejects(repo.commitPacks([truncated.name]), /PACK|corrupt|truncated/i);
+      assert.equal(await backend.head(cloudPackKey(truncated.name)), undefined, 'deleted');
+      await assert.rejects(repo.commitPacks(['0'.repeat(64)]), /has not been uploaded/);
+      for (const chunk of truncated.chunks) assert.equal(await repo.has(chunk.id), false);
+    }
+  });
+
+  test('a record altered under a valid table: full refuses it at commit, table at read', async () => {
+    for (const verifyUploads of ['table', 'full'] as const) {
+      const backend = new MemoryBackend(`altered-${verifyUploads}`);
+      const repo = new BackendRepo(backend, { verifyUploads });
+      const sizes = ['one', 'two', 'three'].map((t) => record('chunk', Buffer.from(t.repeat(50))));
+      const pack = await upload(backend, badRecord(sizes));
+      if (verifyUploads === 'full') {
+        await assert.rejects(repo.commitPacks([pack.name]), /content does not match its ID/);
+        assert.equal(await backend.head(cloudPackKey(pack.name)), undefined, 'deleted');
+        for (const chunk of pack.chunks) assert.equal(await repo.has(chunk.id), false);
+      } else {
+        await repo.commitPacks([pack.name]);
+        assert.ok((await repo.read(pack.chunks[0]!.id)).data.length > 0);
+        await assert.rejects(repo.read(pack.chunks[1]!.id), /content does not match its ID/);
+      }
+    }
   });
 });
 

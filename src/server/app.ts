@@ -25,7 +25,7 @@ import { lfsObjectKey } from '../odb/lfs-pointer.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import { decodeRecord } from '../odb/record.ts';
 import { MAX_CLOUD_PACK_BYTES } from '../odb/cloud-pack.ts';
-import { BackendRepo } from '../protocol/backend-repo.ts';
+import { BackendRepo, type UploadVerification } from '../protocol/backend-repo.ts';
 import { BufferPool, CHUNK_BODY_BYTES } from '../protocol/buffer-pool.ts';
 import { schemas } from '../protocol/schemas.ts';
 import {
@@ -72,6 +72,12 @@ export interface ServerOptions {
   readonly tokenTtlSeconds?: number | undefined;
   /** Largest Git LFS object accepted (bytes). */
   readonly maxLfsObjectBytes?: number | undefined;
+  /**
+   * How packs uploaded straight to the store are checked before their
+   * objects become visible (BackendRepo's `UploadVerification`); default
+   * `table`: the server does not read the records of a direct upload.
+   */
+  readonly verifyUploads?: UploadVerification | undefined;
 }
 
 interface Identity {
@@ -146,6 +152,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     maxChunkBytes: options.maxChunkBytes ?? DEFAULTS.maxChunkBytes,
     maxPackBytes: options.maxPackBytes ?? DEFAULTS.maxPackBytes,
     maxCloudPackBytes: options.maxCloudPackBytes ?? MAX_CLOUD_PACK_BYTES,
+    verifyUploads: options.verifyUploads ?? 'table',
     maxJsonBytes: options.maxJsonBytes ?? DEFAULTS.maxJsonBytes,
     tokenTtlSeconds: options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds,
   };
@@ -283,7 +290,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const serviceFor = async (name: string): Promise<RepoService> => {
     let service = services.get(name);
     if (!service) {
-      const repo = new BackendRepo(backendFor(name));
+      const repo = new BackendRepo(backendFor(name), {
+        verifyUploads: settings.verifyUploads,
+      });
       if (!(await repo.exists())) {
         throw httpError(404, 'REPO_NOT_FOUND', `no repository named ${name}`);
       }

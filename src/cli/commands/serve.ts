@@ -1,7 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
+import type { UploadVerification } from '../../protocol/backend-repo.ts';
 import { SERVER_STATE_DIR, ServerRoot } from '../../protocol/server-root.ts';
 import { storageSettings } from '../storage-settings.ts';
 import { selfSignedMaterial } from '../../security/tls.ts';
@@ -22,6 +23,7 @@ interface ServeFlags {
   ipRateLimit?: number;
   maxChunkSize?: number;
   maxPackSize?: number;
+  verifyUploads?: UploadVerification;
   log?: string;
 }
 
@@ -55,6 +57,14 @@ export function register(program: Command, cli: Cli): void {
     .option('--ip-rate-limit <n>', 'requests per minute per client IP', integer)
     .option('--max-chunk-size <bytes>', 'largest chunk upload accepted', integer)
     .option('--max-pack-size <bytes>', 'largest metadata pack accepted', integer)
+    .addOption(
+      new Option(
+        '--verify-uploads <how>',
+        'check packs uploaded straight to the store: table (their record table) or full (every record hashed)',
+      )
+        .choices(['table', 'full'])
+        .default('table'),
+    )
     .option('--log <level>', 'request log level on stderr (info, warn, error, silent)', 'warn')
     .action(async (opts: ServeFlags) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
@@ -98,6 +108,7 @@ export function register(program: Command, cli: Cli): void {
         ipRateLimit: opts.ipRateLimit,
         maxChunkBytes: opts.maxChunkSize,
         maxPackBytes: opts.maxPackSize,
+        verifyUploads: opts.verifyUploads,
         logger:
           opts.log === 'silent'
             ? false
