@@ -5,8 +5,9 @@
  * Credentials: a `Bearer` token, either a JWT or an API key (`mgk_...`); an
  * API key is exchanged once for a short-lived JWT (`POST /auth/token`), so
  * the server pays its Argon2id check once per command, not per request.
- * Transient failures (connection reset, 502/503/504, 429 with Retry-After)
- * are retried a few times; every request is idempotent.
+ * Transient failures (connection reset, 502/503/504, 429 with Retry-After,
+ * no byte for the idle timeout) are retried a few times; every request is
+ * idempotent.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -40,6 +41,12 @@ export interface HttpTransportOptions {
    * up and retried (default: MEDIAGIT_HTTP_TIMEOUT_MS, else 120 s).
    */
   readonly storeTimeoutMs?: number | undefined;
+  /**
+   * A request to the server that gets no byte for this long is given up and
+   * retried (default 5 min: the server may be retrying a slow store, or
+   * reading a large pack back, before it answers).
+   */
+  readonly serverTimeoutMs?: number | undefined;
 }
 
 interface Response {
@@ -50,6 +57,7 @@ interface Response {
 
 const RETRIES = 4;
 const DEFAULT_STORE_TIMEOUT_MS = 120_000;
+const DEFAULT_SERVER_TIMEOUT_MS = 300_000;
 const CHECK_BATCH = 20_000;
 
 export class HttpTransport implements Transport {
@@ -361,7 +369,16 @@ export class HttpTransport implements Transport {
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
-        response = await this.#send(method, url, authorization, body, pooled, extraHeaders);
+        response = await this.#send(
+          method,
+          url,
+          authorization,
+          body,
+          pooled,
+          extraHeaders,
+          this.#agent,
+          this.#options.serverTimeoutMs ?? DEFAULT_SERVER_TIMEOUT_MS,
+        );
       } catch (error) {
         this.#options.signal?.throwIfAborted();
         if (attempt < RETRIES && isTransient(error)) {

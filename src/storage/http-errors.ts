@@ -37,7 +37,11 @@ export function isTransientNetworkError(error: unknown): boolean {
 /** One line saying what went wrong, without the SDKs' multi-line dumps. */
 export function describeCause(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const line = message.split('\n')[0]!.trim();
+  // SDKs prefix some messages with their package's name ('@smithy/node-http-handler - ').
+  const line = message
+    .split('\n')[0]!
+    .replace(/^@[\w.-]+\/[\w.-]+ - /, '')
+    .trim();
   const code = (error as { code?: unknown })?.code;
   const text = line === '' ? 'request failed' : line;
   return typeof code === 'string' && !text.includes(code) ? `${text} (${code})` : text;

@@ -68,7 +68,10 @@ export interface S3Settings {
     | undefined;
   /** A shared-config profile for the SDK's chain. */
   readonly profile?: string | undefined;
-  /** Per request; a request taking longer fails as STORAGE_UNAVAILABLE. */
+  /**
+   * A request that sends or receives no byte for this long fails as
+   * STORAGE_UNAVAILABLE (a timeout; RetryingBackend retries it where safe).
+   */
   readonly requestTimeoutMs?: number | undefined;
   readonly multipartThreshold?: number | undefined;
   readonly partSize?: number | undefined;
@@ -78,6 +81,7 @@ export interface S3Settings {
 const DEFAULT_MULTIPART_THRESHOLD = 128 * 1024 * 1024;
 const DEFAULT_PART_SIZE = 32 * 1024 * 1024;
 const PART_CONCURRENCY = 4;
+const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 /** Splits `s3://bucket/some/prefix` into bucket and prefix (no trailing '/'). */
 export function parseBucketUrl(url: string, scheme: string): { bucket: string; prefix: string } {
@@ -128,7 +132,12 @@ export class S3Backend implements StorageBackend {
         httpAgent: new http.Agent(agentOptions),
         httpsAgent: new https.Agent(agentOptions),
         connectionTimeout: Math.min(settings.requestTimeoutMs ?? 10_000, 10_000),
-        requestTimeout: settings.requestTimeoutMs ?? 120_000,
+        // An idle timeout (no byte either way for this long), so a large
+        // transfer that keeps moving is never cut. Not `requestTimeout`: since
+        // @smithy/node-http-handler 4.x that is a whole-request timer that
+        // only logs a warning unless `throwOnRequestTimeout`, and a store that
+        // never answers hung the request forever.
+        socketTimeout: settings.requestTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       }),
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       ...(settings.region ? { region: settings.region } : {}),
@@ -159,7 +168,15 @@ export class S3Backend implements StorageBackend {
     const e = (error ?? {}) as SdkError;
     const status = e.$metadata?.httpStatusCode;
     const name = e.name ?? e.code ?? '';
-    const reason = `${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${describeCause(error)}`;
+    // An answer without an S3 error document (a HEAD, a proxy's 503 page)
+    // leaves the SDK with 'Unknown' or an XML parse 'Error': say the status.
+    const bodiless =
+      status !== undefined &&
+      status >= 300 &&
+      ['', 'Unknown', 'UnknownError', 'Error'].includes(name);
+    const reason = bodiless
+      ? `HTTP ${status} ${http.STATUS_CODES[status] ?? ''}`.trim()
+      : `${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${describeCause(error)}`;
     if (name === 'NoSuchBucket') {
       return storageFailure(
         'STORAGE_NO_BUCKET',
