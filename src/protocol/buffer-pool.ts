@@ -10,19 +10,25 @@ export class BufferPool {
   readonly bufferSize: number;
   /** Free buffers kept per size class. */
   readonly maxFree: number;
+  /** Bytes of free buffers kept in all (size classes together). */
+  readonly maxFreeBytes: number;
   /** Free buffers by size class: powers of two from 1 MiB (a 2.3 MiB chunk takes 4 MiB). */
   readonly #free = new Map<number, Buffer[]>();
+  #freeBytes = 0;
 
-  constructor(bufferSize: number, maxFree: number) {
+  constructor(bufferSize: number, maxFree: number, maxFreeBytes = Number.POSITIVE_INFINITY) {
     this.bufferSize = bufferSize;
     this.maxFree = maxFree;
+    this.maxFreeBytes = maxFreeBytes;
   }
 
   /** A buffer of at least `length` bytes (a pooled one when it fits). */
   take(length: number): Buffer {
     if (length > this.bufferSize) return Buffer.allocUnsafe(length);
     const size = sizeClass(length, this.bufferSize);
-    return this.#free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+    const free = this.#free.get(size)?.pop();
+    if (free) this.#freeBytes -= free.length;
+    return free ?? Buffer.allocUnsafeSlow(size);
   }
 
   /** Returns a buffer from `take`; the caller must no longer use it. */
@@ -30,7 +36,9 @@ export class BufferPool {
     const size = buffer.length;
     if (size > this.bufferSize || sizeClass(size, this.bufferSize) !== size) return;
     const free = this.#free.get(size) ?? [];
-    if (free.length < this.maxFree) free.push(buffer);
+    if (free.length >= this.maxFree || this.#freeBytes + size > this.maxFreeBytes) return;
+    free.push(buffer);
+    this.#freeBytes += size;
     this.#free.set(size, free);
   }
 }

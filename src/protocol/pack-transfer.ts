@@ -27,7 +27,14 @@ export const COALESCE_GAP = 256 * 1024;
 /** Longest ranged read (fits the transports' pooled body buffers). */
 export const MAX_RANGE = 8 * 1024 * 1024;
 /** Packs uploaded at once (each holds a pack-sized buffer). */
-const UPLOADS_IN_FLIGHT = 2;
+/**
+ * Packs uploading while the next one fills: two 64 MiB buffers in all, so a
+ * push stays under its memory goal (300 MiB peak RSS; bench:cloud; a second
+ * upload in flight needs a third buffer and measured 335 MiB).
+ */
+const UPLOADS_IN_FLIGHT = 1;
+/** Ranged pack reads in flight during a fetch or clone (up to 8 MiB each). */
+const RANGE_READS_IN_FLIGHT = 6;
 
 export interface SendStats {
   packs: number;
@@ -210,34 +217,40 @@ export async function receiveFromPacks(
       });
     for (const range of coalesce(wanted)) jobs.push({ pack, range });
   }
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < jobs.length; i = next++) {
-      options.signal?.throwIfAborted();
-      const { pack, range } = jobs[i]!;
-      const start = range[0]!.offset;
-      const end = range.at(-1)!.offset + range.at(-1)!.length;
-      const bytes = await transport.readPack(pack, start, end - start);
-      try {
-        for (const item of range) {
-          const record = bytes.subarray(item.offset - start, item.offset - start + item.length);
-          const object = await decodeRecord(item.id, record);
-          await options.onObject(item.id, record, object);
-        }
-      } finally {
-        transport.release(bytes);
+  const readRange = async ({ pack, range }: { pack: LocatedPack; range: Wanted[] }) => {
+    const start = range[0]!.offset;
+    const end = range.at(-1)!.offset + range.at(-1)!.length;
+    const bytes = await transport.readPack(pack, start, end - start);
+    try {
+      for (const item of range) {
+        const record = bytes.subarray(item.offset - start, item.offset - start + item.length);
+        const object = await decodeRecord(item.id, record);
+        await options.onObject(item.id, record, object);
       }
-    }
-    for (let i = nextLoose++; i < loose.length; i = nextLoose++) {
-      options.signal?.throwIfAborted();
-      await options.fetchLoose(loose[i]!);
+    } finally {
+      transport.release(bytes);
     }
   };
-  let nextLoose = 0;
-  await Promise.all(
-    Array.from(
-      { length: Math.max(1, Math.min(transport.parallelism, jobs.length + loose.length)) },
-      worker,
-    ),
-  );
+  const parallelism = transport.parallelism;
+  await Promise.all([
+    inPool(jobs, Math.min(RANGE_READS_IN_FLIGHT, parallelism), readRange, options.signal),
+    inPool(loose, parallelism, options.fetchLoose, options.signal),
+  ]);
+}
+
+/** Runs `work` on every item, at most `width` at once; the first failure ends it. */
+async function inPool<T>(
+  items: readonly T[],
+  width: number,
+  work: (item: T) => Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) {
+      signal?.throwIfAborted();
+      await work(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(0, Math.min(width, items.length)) }, worker));
 }

@@ -40,7 +40,7 @@ import {
   type StorageBackend,
 } from './backend.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
-import { parseBucketUrl } from './s3.ts';
+import { azureCapabilities, parseAzureUrl } from './cloud-url.ts';
 
 export interface AzureSettings {
   /** The Blob service URL; default `https://<account>.blob.core.windows.net` (Azurite: `http://127.0.0.1:10000/<account>`). */
@@ -84,28 +84,14 @@ export class AzureBackend implements StorageBackend {
   readonly #shared: Shared;
 
   constructor(url: string, settings: AzureSettings = {}, shared?: Shared) {
-    const { bucket: account, prefix: rest } = parseBucketUrl(url, 'az');
-    const slash = rest.indexOf('/');
-    const container = slash === -1 ? rest : rest.slice(0, slash);
-    const prefix = slash === -1 ? '' : rest.slice(slash + 1);
-    if (container === '') {
-      throw new MediaGitError(
-        'STORAGE_URL',
-        `${url} names no container (az://account/container/prefix)`,
-        {
-          kind: 'usage',
-          data: { url },
-        },
-      );
-    }
+    const { account, container, prefix } = parseAzureUrl(url);
     this.account = account;
     this.containerName = container;
     this.prefix = prefix;
     this.url = `az://${account}/${container}${prefix === '' ? '' : `/${prefix}`}`;
     this.#settings = settings;
     this.#shared = shared ?? AzureBackend.#connect(account, container, settings);
-    const canSign = this.#shared.sharedKey !== undefined || !settings.sasToken;
-    this.capabilities = { conditionalPut: true, rangedGet: true, signedUrls: canSign };
+    this.capabilities = azureCapabilities(settings);
   }
 
   static #connect(account: string, container: string, settings: AzureSettings): Shared {

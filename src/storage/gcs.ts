@@ -32,7 +32,7 @@ import {
   type StorageBackend,
 } from './backend.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
-import { parseBucketUrl } from './s3.ts';
+import { parseBucketUrl } from './cloud-url.ts';
 
 export interface GcsSettings {
   /** e.g. http://127.0.0.1:9023 for an emulator; STORAGE_EMULATOR_HOST also works. */

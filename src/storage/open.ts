@@ -14,12 +14,14 @@
  */
 import { MediaGitError } from '../errors.ts';
 import type { StorageBackend } from './backend.ts';
-import { AzureBackend, type AzureSettings } from './azure.ts';
+import type { AzureSettings } from './azure.ts';
 import { CachingBackend } from './cache.ts';
 import { FsBackend } from './fs-backend.ts';
-import { GcsBackend, type GcsSettings } from './gcs.ts';
+import type { GcsSettings } from './gcs.ts';
 import { MemoryBackend } from './memory.ts';
-import { S3Backend, type S3Settings } from './s3.ts';
+import type { S3Settings } from './s3.ts';
+import { azureCapabilities, canonicalCloudUrl } from './cloud-url.ts';
+import { LazyBackend } from './lazy.ts';
 import { DEFAULT_RETRY, RetryingBackend, type RetryPolicy } from './wrappers.ts';
 
 export interface BackendSettings {
@@ -38,6 +40,9 @@ export interface BackendSettings {
 }
 
 const memories = new Map<string, MemoryBackend>();
+
+/** S3 and GCS: conditional writes, ranged reads and signed URLs. */
+const SIGNING_STORE = { conditionalPut: true, rangedGet: true, signedUrls: true } as const;
 
 /** The URL's scheme for a backend URL, or undefined for a plain path. */
 export function backendScheme(url: string): string | undefined {
@@ -87,12 +92,26 @@ function openRaw(url: string, settings: BackendSettings): StorageBackend {
       if (!backend) memories.set(name, (backend = new MemoryBackend(name)));
       return backend;
     }
+    // The vendor SDKs load on a cloud backend's first request (lazy.ts).
     case 's3':
-      return new S3Backend(url, settings.s3);
+      return new LazyBackend(canonicalCloudUrl(url, 's3'), SIGNING_STORE, async () => {
+        const { S3Backend } = await import('./s3.ts');
+        return new S3Backend(url, settings.s3);
+      });
     case 'az':
-      return new AzureBackend(url, settings.azure);
+      return new LazyBackend(
+        canonicalCloudUrl(url, 'az'),
+        azureCapabilities(settings.azure ?? {}),
+        async () => {
+          const { AzureBackend } = await import('./azure.ts');
+          return new AzureBackend(url, settings.azure);
+        },
+      );
     case 'gs':
-      return new GcsBackend(url, settings.gcs);
+      return new LazyBackend(canonicalCloudUrl(url, 'gs'), SIGNING_STORE, async () => {
+        const { GcsBackend } = await import('./gcs.ts');
+        return new GcsBackend(url, settings.gcs);
+      });
     default:
       throw new MediaGitError(
         'STORAGE_SCHEME',

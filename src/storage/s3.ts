@@ -51,6 +51,7 @@ import {
   type SignOptions,
   type StorageBackend,
 } from './backend.ts';
+import { parseBucketUrl } from './cloud-url.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
 
 export interface S3Settings {
@@ -82,21 +83,6 @@ const DEFAULT_MULTIPART_THRESHOLD = 128 * 1024 * 1024;
 const DEFAULT_PART_SIZE = 32 * 1024 * 1024;
 const PART_CONCURRENCY = 4;
 const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
-
-/** Splits `s3://bucket/some/prefix` into bucket and prefix (no trailing '/'). */
-export function parseBucketUrl(url: string, scheme: string): { bucket: string; prefix: string } {
-  const match = new RegExp(`^${scheme}://([^/]+)/?(.*)$`).exec(url);
-  const bucket = match?.[1];
-  const prefix = (match?.[2] ?? '').replace(/\/+$/, '');
-  if (!bucket) {
-    throw new MediaGitError('STORAGE_URL', `${url} names no bucket (${scheme}://bucket/prefix)`, {
-      kind: 'usage',
-      data: { url },
-    });
-  }
-  if (prefix !== '') checkKey(prefix);
-  return { bucket, prefix };
-}
 
 interface SdkError {
   readonly name?: string;
