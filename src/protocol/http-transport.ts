@@ -255,10 +255,10 @@ export class HttpTransport implements Transport {
         }
         throw new MediaGitError(
           'STORE_UNREACHABLE',
-          `cannot reach the store at ${url.origin}: ${describe(error)}`,
+          `cannot reach the store at ${url.origin} (direct ${signed.method} of ${url.pathname}): ${describe(error)}`,
           {
             kind: 'user',
-            data: { url: url.origin, exitCode: 128 },
+            data: { url: url.origin, key: url.pathname, exitCode: 128 },
             cause: error,
           },
         );
@@ -277,8 +277,11 @@ export class HttpTransport implements Transport {
       const detail = response.body.toString('utf8').replace(/\s+/g, ' ').slice(0, 200);
       throw new MediaGitError(
         'STORE_REFUSED',
-        `the store at ${url.origin} refused a direct ${signed.method} (HTTP ${response.status}): ${detail}`,
-        { kind: 'user', data: { url: url.origin, status: response.status, exitCode: 128 } },
+        `the store at ${url.origin} refused a direct ${signed.method} of ${url.pathname} (HTTP ${response.status}): ${detail}`,
+        {
+          kind: 'user',
+          data: { url: url.origin, key: url.pathname, status: response.status, exitCode: 128 },
+        },
       );
     }
   }

@@ -139,6 +139,10 @@ function statusOf(error: MediaGitError): number {
     case 'STORAGE_PRECONDITION_FAILED':
     case 'STORAGE_LOCKED':
       return 409;
+    // The store failed after the server's own retries: the client may try
+    // again later (503 is retried by clients; 400 would say it never works).
+    case 'STORAGE_UNAVAILABLE':
+      return 503;
     default:
       return error.kind === 'internal' || error.kind === 'corrupt' ? 500 : 400;
   }
