@@ -41,6 +41,10 @@ import { PACK_HEADER_SIZE, type PackEntry } from '../odb/pack.ts';
 import { PackCatalog } from './pack-catalog.ts';
 
 const HEAD_CONCURRENCY = 16;
+/** More unpacked IDs than this are looked for loose with a listing, not HEADs. */
+const LOOSE_LISTING_THRESHOLD = 32;
+/** Keys a store returns per listing page (S3, Azure and GCS: 1,000). */
+const LIST_PAGE_KEYS = 1000;
 
 export function objectKey(id: ObjectId): string {
   return `objects/${id.slice(0, 2)}/${id.slice(2)}`;
@@ -131,8 +135,8 @@ export class BackendRepo implements ObjectReader {
   /**
    * Which of `ids` are stored nowhere (in no loaded or newly listed pack
    * index, not loose), in the order given. One listing of the indexes at
-   * most; loose objects (written by the Git LFS routes and older servers)
-   * are checked with a HEAD each, 16 at a time.
+   * most; loose objects (written by older servers) are looked for with
+   * `#looseAmong`.
    */
   async missing(ids: readonly ObjectId[]): Promise<ObjectId[]> {
     const since = performance.now();
@@ -143,15 +147,8 @@ export class BackendRepo implements ObjectReader {
     if (candidates.length > 0) {
       const located = await this.catalog.locate(candidates, since);
       const unpacked = candidates.filter((_, i) => located[i] === undefined);
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(HEAD_CONCURRENCY, unpacked.length) }, async () => {
-          for (let i = next++; i < unpacked.length; i = next++) {
-            const id = unpacked[i]!;
-            if ((await this.backend.head(objectKey(id))) === undefined) absent.add(id);
-          }
-        }),
-      );
+      const loose = await this.#looseAmong(unpacked);
+      for (const id of unpacked) if (!loose.has(id)) absent.add(id);
     }
     return ids.filter((id) => absent.has(id));
   }
@@ -203,21 +200,54 @@ export class BackendRepo implements ObjectReader {
     return found ? fromPack(found) : undefined;
   }
 
+  /**
+   * Which of `ids` are stored loose (`objects/xx/…`, written by older
+   * servers). On local storage, and for a few IDs, with a HEAD each, 16 at
+   * a time. On a remote store, for more, one listing of `objects/` usually
+   * costs far fewer requests (a cloud root keeps its objects in packs: a
+   * 1 GiB push asked ~450 HEADs, each a signed round trip). The listing
+   * stops, and HEADs are used after all, once it has read as many pages as
+   * the HEADs would take rounds.
+   */
+  async #looseAmong(ids: readonly ObjectId[]): Promise<Set<ObjectId>> {
+    const found = new Set<ObjectId>();
+    if (ids.length === 0) return found;
+    if (this.backend.capabilities.remote && ids.length > LOOSE_LISTING_THRESHOLD) {
+      const wanted = new Set(ids);
+      const budget = Math.ceil(ids.length / HEAD_CONCURRENCY) * LIST_PAGE_KEYS;
+      let seen = 0;
+      for await (const key of this.backend.list('objects/')) {
+        if (++seen > budget) break;
+        const match = /^objects\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(key);
+        const id = match ? `${match[1]}${match[2]}` : undefined;
+        if (id !== undefined && wanted.has(id)) found.add(id);
+      }
+      if (seen <= budget) return found;
+      found.clear();
+    }
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(HEAD_CONCURRENCY, ids.length) }, async () => {
+        for (let i = next++; i < ids.length; i = next++) {
+          if ((await this.backend.head(objectKey(ids[i]!))) !== undefined) found.add(ids[i]!);
+        }
+      }),
+    );
+    return found;
+  }
+
   /** Where each ID is: a pack (name, offset, length), 'loose', or undefined (nowhere). */
   async locate(ids: readonly ObjectId[]): Promise<(IndexedObject | 'loose' | undefined)[]> {
     const packed = await this.catalog.locate(ids.filter((id) => isObjectId(id)));
     const byId = new Map<ObjectId, IndexedObject | undefined>();
     ids.filter((id) => isObjectId(id)).forEach((id, i) => byId.set(id, packed[i]));
     const out: (IndexedObject | 'loose' | undefined)[] = ids.map((id) => byId.get(id));
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: HEAD_CONCURRENCY }, async () => {
-        for (let i = next++; i < ids.length; i = next++) {
-          if (out[i] !== undefined || !isObjectId(ids[i]!)) continue;
-          if ((await this.backend.head(objectKey(ids[i]!))) !== undefined) out[i] = 'loose';
-        }
-      }),
+    const loose = await this.#looseAmong(
+      ids.filter((id, i) => out[i] === undefined && isObjectId(id)),
     );
+    ids.forEach((id, i) => {
+      if (loose.has(id)) out[i] = 'loose';
+    });
     return out;
   }
 

@@ -14,6 +14,7 @@ import { objectIdOf, type ObjectId } from '../odb/object-id.ts';
 import { CloudPackWriter, cloudPackKey, MAX_CLOUD_PACK_BYTES } from '../odb/cloud-pack.ts';
 import { encodeHeader, type ObjectTypeName } from '../odb/object-store.ts';
 import { encodeTree, type TreeEntry } from '../odb/tree.ts';
+import type { StorageCapabilities } from '../storage/backend.ts';
 import { MemoryBackend } from '../storage/memory.ts';
 import { BackendRepo } from './backend-repo.ts';
 import { RepoService } from './service.ts';
@@ -169,6 +170,73 @@ describe('cloud packs uploaded straight to the store', () => {
         await assert.rejects(repo.read(pack.chunks[1]!.id), /content does not match its ID/);
       }
     }
+  });
+});
+
+describe('loose objects on a remote store', () => {
+  /** A memory store that says it is remote and counts HEADs and listings. */
+  class RemoteStore extends MemoryBackend {
+    override readonly capabilities: StorageCapabilities;
+    heads = 0;
+    lists = 0;
+    constructor(name: string, remote = true) {
+      super(name);
+      this.capabilities = { ...new MemoryBackend().capabilities, remote };
+    }
+    override head(key: string) {
+      this.heads++;
+      return super.head(key);
+    }
+    override list(prefix: string) {
+      this.lists++;
+      return super.list(prefix);
+    }
+  }
+  const chunks = (tag: string, n: number) =>
+    Array.from({ length: n }, (_, i) => record('chunk', Buffer.from(`${tag} ${i}`.repeat(20))));
+
+  test('many IDs are looked for with one listing; a huge listing falls back to HEADs', async () => {
+    const store = new RemoteStore('loose');
+    const repo = new BackendRepo(store);
+    const stored = chunks('stored', 40);
+    for (const c of stored) await repo.putRecord(c.id, c.record);
+    const absent = chunks('absent', 40).map((c) => c.id);
+    const ids = [...stored.map((c) => c.id), ...absent].sort();
+    store.heads = 0;
+    assert.deepEqual(
+      await repo.missing(ids),
+      ids.filter((id) => absent.includes(id)),
+    );
+    assert.equal(store.heads, 0, 'no HEAD per ID');
+    const located = await repo.locate(ids);
+    assert.deepEqual(
+      located.map((where) => where === 'loose'),
+      ids.map((id) => !absent.includes(id)),
+    );
+    assert.equal(store.heads, 0);
+    // Few IDs: HEADs.
+    assert.deepEqual(await repo.missing([absent[0]!, stored[0]!.id]), [absent[0]]);
+    assert.equal(store.heads, 2);
+    // More keys under objects/ than the HEADs would cost in rounds (80 IDs,
+    // 5 rounds of 16: 5,000 keys): the listing stops and HEADs answer.
+    for (let i = 0; i < 5_100; i++)
+      await store.put(`objects/pack/filler-${i}.pack`, Buffer.alloc(1));
+    store.heads = 0;
+    assert.deepEqual(
+      await repo.missing(ids),
+      ids.filter((id) => absent.includes(id)),
+    );
+    assert.equal(store.heads, ids.length);
+  });
+
+  test('on local storage every unpacked ID is a HEAD (listing a disk tree costs more)', async () => {
+    const store = new RemoteStore('local', false);
+    const repo = new BackendRepo(store);
+    const ids = chunks('x', 40).map((c) => c.id);
+    store.lists = 0;
+    assert.deepEqual(await repo.missing(ids), ids);
+    assert.equal(store.lists, 1, 'the pack indexes only');
+    assert.equal(store.heads, ids.length);
   });
 });
 

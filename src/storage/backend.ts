@@ -44,6 +44,11 @@ export interface StorageCapabilities {
   readonly rangedGet: boolean;
   /** `sign` can hand out direct, credential-free requests. */
   readonly signedUrls: boolean;
+  /**
+   * Every request is a network round trip to a store (a cloud backend): one
+   * listing page of 1,000 keys costs about what one HEAD does.
+   */
+  readonly remote: boolean;
 }
 
 /** A request a client can make without credentials until `expires`. */

@@ -64,5 +64,10 @@ export function azureCapabilities(settings: {
 }): StorageCapabilities {
   const sharedKey =
     settings.accountKey !== undefined || /AccountKey=[^;]+/i.test(settings.connectionString ?? '');
-  return { conditionalPut: true, rangedGet: true, signedUrls: sharedKey || !settings.sasToken };
+  return {
+    conditionalPut: true,
+    rangedGet: true,
+    signedUrls: sharedKey || !settings.sasToken,
+    remote: true,
+  };
 }

@@ -32,7 +32,12 @@ const LOCK_WAIT_MS = 10_000;
 export class FsBackend implements StorageBackend {
   readonly url: string;
   readonly root: string;
-  readonly capabilities = { conditionalPut: true, rangedGet: true, signedUrls: false } as const;
+  readonly capabilities = {
+    conditionalPut: true,
+    rangedGet: true,
+    signedUrls: false,
+    remote: false,
+  } as const;
   readonly #dirs = new Set<string>();
   readonly #fileMode: number;
   readonly #dirMode: number | undefined;

@@ -56,7 +56,12 @@ export class GcsBackend implements StorageBackend {
   readonly url: string;
   readonly bucketName: string;
   readonly prefix: string;
-  readonly capabilities = { conditionalPut: true, rangedGet: true, signedUrls: true } as const;
+  readonly capabilities = {
+    conditionalPut: true,
+    rangedGet: true,
+    signedUrls: true,
+    remote: true,
+  } as const;
   readonly storage: Storage;
   readonly #bucket: Bucket;
   readonly #settings: GcsSettings;

@@ -7,12 +7,18 @@ import {
   type ObjectHead,
   type PutOptions,
   type StorageBackend,
+  type StorageCapabilities,
 } from './backend.ts';
 import { PrefixedBackend } from './wrappers.ts';
 
 export class MemoryBackend implements StorageBackend {
   readonly url: string;
-  readonly capabilities = { conditionalPut: true, rangedGet: true, signedUrls: false } as const;
+  readonly capabilities: StorageCapabilities = {
+    conditionalPut: true,
+    rangedGet: true,
+    signedUrls: false,
+    remote: false,
+  } as const;
   readonly #objects = new Map<string, { data: Uint8Array; etag: string }>();
   /** ETags are version numbers: every put makes a new one. */
   #version = 0;

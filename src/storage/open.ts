@@ -42,7 +42,12 @@ export interface BackendSettings {
 const memories = new Map<string, MemoryBackend>();
 
 /** S3 and GCS: conditional writes, ranged reads and signed URLs. */
-const SIGNING_STORE = { conditionalPut: true, rangedGet: true, signedUrls: true } as const;
+const SIGNING_STORE = {
+  conditionalPut: true,
+  rangedGet: true,
+  signedUrls: true,
+  remote: true,
+} as const;
 
 /** The URL's scheme for a backend URL, or undefined for a plain path. */
 export function backendScheme(url: string): string | undefined {

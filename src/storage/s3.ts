@@ -95,7 +95,12 @@ export class S3Backend implements StorageBackend {
   readonly url: string;
   readonly bucket: string;
   readonly prefix: string;
-  readonly capabilities = { conditionalPut: true, rangedGet: true, signedUrls: true } as const;
+  readonly capabilities = {
+    conditionalPut: true,
+    rangedGet: true,
+    signedUrls: true,
+    remote: true,
+  } as const;
   readonly client: S3Client;
   readonly #settings: S3Settings;
 
