@@ -320,6 +320,15 @@ async function measureBackend(
     );
     env['MEDIAGIT_TOKEN'] = token.stdout.trim();
     server = await startServer(root, env, ctx.runDir);
+    // A server runs for long: one small push (untimed) first, so the figures
+    // are a warm server's, not the loading of its SDK code on first use.
+    const warm = freshDir(path.join(ctx.runDir, 'warm-up'));
+    await mediagit(['init', '-q'], warm);
+    fs.writeFileSync(path.join(warm, 'warm.txt'), 'warm-up\n');
+    await mediagit(['add', 'warm.txt'], warm);
+    await mediagit(['commit', '-q', '-m', 'warm-up'], warm);
+    await mediagit(['init', '--bare', '-q', `${root}/warm-up`], ctx.runDir);
+    await mediagit(['push', '-q', `${server.base}/warm-up`, 'main'], warm);
     const rss = (r: number | null): void => {
       if (r !== null) figures.clientPeakRss = Math.max(figures.clientPeakRss ?? 0, r);
     };
