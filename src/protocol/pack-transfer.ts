@@ -2,7 +2,7 @@
  * Moving objects in cloud packs (odb/cloud-pack.ts, docs/protocol.md):
  *
  * - `sendInPacks` (push): the objects the remote lacks go into packs of at
- *   most 64 MiB, filled in the order given (a file's chunks in file order,
+ *   most 48 MiB (a server accepts up to 64 MiB), filled in the order given (a file's chunks in file order,
  *   then metadata), so the same objects make the same packs again: a push
  *   interrupted and rerun finds the packs it already uploaded
  *   (`packs/begin` says they are present) and sends only the rest. Each
@@ -28,11 +28,18 @@ export const COALESCE_GAP = 256 * 1024;
 export const MAX_RANGE = 8 * 1024 * 1024;
 /** Packs uploaded at once (each holds a pack-sized buffer). */
 /**
- * Packs uploading while the next one fills: two 64 MiB buffers in all, so a
- * push stays under its memory goal (300 MiB peak RSS; bench:cloud; a second
- * upload in flight needs a third buffer and measured 335 MiB).
+ * Packs uploading while the next one fills: two buffers in all, so a push
+ * stays under its memory goal (300 MiB peak RSS, bench:cloud; a second
+ * upload in flight needs a third buffer and measured 335 MiB with 64 MiB
+ * packs).
  */
 const UPLOADS_IN_FLIGHT = 1;
+/**
+ * The size a push cuts its packs at: 48 MiB, below the 64 MiB a server
+ * accepts, for memory (64 MiB packs peaked at 312 MiB RSS). A 1 GiB push is
+ * 22 packs and an index: 23 PUTs.
+ */
+const PUSH_PACK_BYTES = 48 * 1024 * 1024;
 /** Ranged pack reads in flight during a fetch or clone (up to 8 MiB each). */
 const RANGE_READS_IN_FLIGHT = 6;
 
@@ -60,7 +67,7 @@ export async function sendInPacks(
 ): Promise<SendStats> {
   const stats: SendStats = { packs: 0, packsPresent: 0, objects: 0, bytes: 0 };
   if (ids.length === 0) return stats;
-  const limit = Math.min(options.packBytes ?? MAX_CLOUD_PACK_BYTES, MAX_CLOUD_PACK_BYTES);
+  const limit = Math.min(options.packBytes ?? PUSH_PACK_BYTES, MAX_CLOUD_PACK_BYTES);
   const free: Buffer[] = [];
   const bufferFor = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(limit);
   const names: string[] = [];

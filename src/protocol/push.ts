@@ -96,7 +96,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
       const missing = await transport.missing(collected.chunks);
       stats.chunksSkipped = collected.chunks.length - missing.length;
       // Chunks first (in file order), then metadata: cloud packs of at most
-      // 64 MiB, committed before any ref moves (pack-transfer.ts).
+      // 48 MiB, committed before any ref moves (pack-transfer.ts).
       const sent = await sendInPacks(
         transport,
         [...missing, ...collected.objects],
