@@ -7,13 +7,20 @@
  *   back from the target must hash (SHA-256) to what was read from the
  *   source. Nothing is re-encoded, so a migrated repository is byte for byte
  *   the same and serves identical clones.
- * - Resumable: a key already at the target is verified the same way and not
- *   copied again, so a rerun after a kill copies only what is missing (what
- *   was in flight when it died, at most `maxInFlightBytes`).
+ * - Resumable: a key already at the target is verified the same way (read
+ *   in full at both ends) and not copied again, so a rerun after a kill
+ *   sends only what is missing. What a kill loses is the uploads it cut
+ *   off: at most `maxInFlightBytes`, or one key bigger than that (a cloud
+ *   pack is at most 64 MiB). A key whose upload finished before the kill is
+ *   only read again, never sent again.
+ * - Uploading and verifying overlap: once a key's upload ends, the next
+ *   one starts while the first is read back. The keys held in memory at
+ *   once (being read, sent or read back) total at most `maxHeldBytes`.
  * - Order: objects and packs first, then pack indexes, then everything else
  *   (config, locks, LFS bindings, server state), then refs, then each
- *   repository's HEAD; so at no instant does the target hold a ref to an
- *   object it lacks, or a HEAD (what marks a repository) before its refs.
+ *   repository's HEAD; each phase is copied and verified before the next
+ *   starts, so at no instant does the target hold a ref to an object it
+ *   lacks, or a HEAD (what marks a repository) before its refs.
  * - `deleteSource` deletes the source's keys only after every key was
  *   verified at the target, in the reverse order (HEAD first).
  * - The source should not change while it is migrated (stop the servers, or
@@ -27,7 +34,11 @@ import { eachLimited } from '../storage/concurrency.ts';
 
 export interface MigrateProgress {
   readonly keys: number;
+  /** Keys copied or found at the target, and verified. */
   readonly done: number;
+  /** The bytes of the keys done. */
+  readonly bytesDone: number;
+  /** Bytes sent to the target by this run. */
   readonly bytesCopied: number;
   readonly totalBytes: number;
 }
@@ -35,10 +46,16 @@ export interface MigrateProgress {
 export interface MigrateOptions {
   readonly dryRun?: boolean;
   readonly deleteSource?: boolean;
-  /** Keys copied at once. */
+  /** Keys handled at once. */
   readonly concurrency?: number;
-  /** Bytes being copied at once (a kill loses at most this much copying). */
+  /** Bytes being uploaded at once: what a kill can lose (default 64 MiB). */
   readonly maxInFlightBytes?: number;
+  /**
+   * Bytes of the keys being read, uploaded or read back at once (default
+   * twice `maxInFlightBytes`). Memory use is up to twice this: a key at
+   * both ends while it is compared.
+   */
+  readonly maxHeldBytes?: number;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ((progress: MigrateProgress) => void) | undefined;
 }
@@ -99,29 +116,41 @@ export async function migrate(
   const live = keys.filter((key) => sizes.has(key)); // deleted since listed: nothing to copy
   const totalBytes = live.reduce((sum, key) => sum + sizes.get(key)!, 0);
   let done = 0;
+  let bytesDone = 0;
   let copied = 0;
   let bytesCopied = 0;
   let alreadyThere = 0;
   const report = (): void =>
-    options.onProgress?.({ keys: live.length, done, bytesCopied, totalBytes });
+    options.onProgress?.({ keys: live.length, done, bytesDone, bytesCopied, totalBytes });
   if (options.dryRun) {
     for (const key of live) if (present.has(key)) alreadyThere++;
     return { keys: live.length, totalBytes, copied: 0, bytesCopied: 0, alreadyThere, deleted: 0 };
   }
-  const budget = new ByteBudget(options.maxInFlightBytes ?? 64 * 1024 * 1024);
+  const maxInFlight = options.maxInFlightBytes ?? 64 * 1024 * 1024;
+  const uploads = new ByteBudget(maxInFlight);
+  const held = new ByteBudget(Math.max(maxInFlight, options.maxHeldBytes ?? 2 * maxInFlight));
   const phases = [0, 1, 2, 3, 4].map((phase) => live.filter((key) => migratePhase(key) === phase));
   for (const phase of phases) {
     await eachLimited(phase, options.concurrency ?? 8, async (key) => {
       options.signal?.throwIfAborted();
       const size = sizes.get(key)!;
-      const release = await budget.take(size);
+      // Always `held` before `uploads`: one order, so no two keys wait on each other.
+      const release = await held.take(size);
       try {
-        const data = await source.get(key);
+        const [data, there] = await Promise.all([
+          source.get(key),
+          present.has(key) ? hashAt(target, key) : undefined,
+        ]);
         const digest = sha256(data);
-        if (present.has(key) && (await hashAt(target, key)) === digest) {
+        if (there === digest) {
           alreadyThere++;
         } else {
-          await target.put(key, data);
+          const sent = await uploads.take(size);
+          try {
+            await target.put(key, data);
+          } finally {
+            sent();
+          }
           bytesCopied += data.length;
           copied++;
           const written = await hashAt(target, key);
@@ -137,6 +166,7 @@ export async function migrate(
         release();
       }
       done++;
+      bytesDone += size;
       report();
     });
   }
@@ -162,7 +192,7 @@ async function hashAt(backend: StorageBackend, key: string): Promise<string | un
   }
 }
 
-/** Bounds the bytes in flight; one object bigger than the budget runs alone. */
+/** Bounds the bytes of the keys in some step at once; one key bigger than the budget runs alone. */
 class ByteBudget {
   readonly #limit: number;
   #used = 0;

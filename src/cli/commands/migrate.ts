@@ -31,7 +31,7 @@ export function register(program: Command, cli: Cli): void {
           result = await migrate(source, target, {
             dryRun: opts.dryRun === true,
             deleteSource: opts.deleteSource === true,
-            onProgress: (p) => progress.update({ bytes: p.bytesCopied, total: p.totalBytes }),
+            onProgress: (p) => progress.update({ bytes: p.bytesDone, total: p.totalBytes }),
           });
         } finally {
           progress.stop();
