@@ -75,11 +75,23 @@ export class CloudPackWriter {
     return this.size + length + TABLE_ENTRY <= Math.min(limit, this.#target.length);
   }
 
-  /** Appends a record (copied now). */
+  /**
+   * Where the next record goes: the bytes a record may take there and still
+   * fit within `limit`. A record read into it is added without a copy.
+   */
+  spare(limit = MAX_CLOUD_PACK_BYTES): Buffer {
+    const room = Math.min(limit, this.#target.length) - this.size - TABLE_ENTRY;
+    return this.#target.subarray(this.#at, this.#at + Math.max(0, room));
+  }
+
+  /** Appends a record (copied now, unless it was read into `spare()`). */
   add(id: ObjectId, record: Uint8Array): void {
     if (!this.fits(record.length, Number.POSITIVE_INFINITY))
       throw new Error('cloud pack buffer too small');
-    this.#target.set(record, this.#at);
+    const inPlace =
+      record.buffer === this.#target.buffer &&
+      record.byteOffset === this.#target.byteOffset + this.#at;
+    if (!inPlace) this.#target.set(record, this.#at);
     this.#entries.push({ id, offset: this.#at, length: record.length });
     this.#at += record.length;
   }

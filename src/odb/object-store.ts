@@ -180,15 +180,19 @@ export class ObjectStore {
     return { id, written: true, storedSize: HEADER_SIZE + encoded.payload.length };
   }
 
-  /** An object's stored bytes (header + payload), loose or packed, unverified. */
-  async readRecord(id: ObjectId): Promise<Buffer> {
+  /**
+   * An object's stored bytes (header + payload), loose or packed, unverified:
+   * read into the start of `into` when they fit there (a push fills its pack
+   * buffer so), else into a new buffer.
+   */
+  async readRecord(id: ObjectId, into?: Buffer): Promise<Buffer> {
     if (!isObjectId(id)) throw missingObject(id);
     try {
-      return await fs.readFile(this.pathOf(id));
+      return into ? await readWholeFile(this.pathOf(id), into) : await fs.readFile(this.pathOf(id));
     } catch (error) {
       if (!hasErrnoCode(error, 'ENOENT')) throw error;
     }
-    const record = await this.packs.readRecord(id);
+    const record = await this.packs.readRecord(id, into);
     if (!record) throw this.packs.notFound(id, missingObject(id));
     return record;
   }
@@ -374,5 +378,23 @@ export class ObjectStore {
         if (isObjectId(id)) yield id;
       }
     }
+  }
+}
+
+/** A whole file, into the start of `into` when it fits there, else into a new buffer. */
+async function readWholeFile(file: string, into: Buffer): Promise<Buffer> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size > into.length) return await handle.readFile();
+    let done = 0;
+    while (done < size) {
+      const { bytesRead } = await handle.read(into, done, size - done, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return into.subarray(0, done);
+  } finally {
+    await handle.close();
   }
 }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { MediaGitError } from '../errors.ts';
+import { CloudPackWriter, parseCloudPack } from './cloud-pack.ts';
 import { encodeCommit } from './commit.ts';
 import { FileStore, materializeFile, readFileBytes, streamFileContent } from './file-store.ts';
 import { readManifest } from './file-read.ts';
@@ -402,4 +403,41 @@ test('chunked files read back from a pack; a flipped byte in a packed chunk fail
 test('pack file names follow the format', () => {
   assert.equal(packFileName('ab'.repeat(32)), `pack-${'ab'.repeat(32)}.pack`);
   assert.equal(packIndexFileName('ab'.repeat(32)), `pack-${'ab'.repeat(32)}.idx`);
+});
+
+test('records read into a cloud pack in place: the same pack as copying them, big ones in a buffer of their own', async () => {
+  const store = await freshStore();
+  // Over and under the direct-I/O size (256 KiB), packed and loose.
+  const packed = [700 * KiB, 300 * KiB, 3 * KiB].map((n, i) => pseudoRandomBytes(n, i + 1));
+  const ids: ObjectId[] = [];
+  for (const data of packed) ids.push((await store.write('chunk', data)).id);
+  await packAll(store);
+  const loose = pseudoRandomBytes(400 * KiB, 9);
+  ids.push((await store.write('chunk', loose)).id);
+  const reader = reopen(store);
+
+  const copied = new CloudPackWriter(Buffer.alloc(4 * 1024 * KiB));
+  for (const id of ids) copied.add(id, await reader.readRecord(id));
+  const inPlace = new CloudPackWriter(Buffer.alloc(4 * 1024 * KiB));
+  for (const id of ids) {
+    const spare = inPlace.spare();
+    const record = await reader.readRecord(id, spare);
+    assert.equal(record.buffer, spare.buffer, 'read into the pack');
+    assert.equal(record.byteOffset, spare.byteOffset);
+    inPlace.add(id, record);
+  }
+  const [a, b] = [copied.finish(), inPlace.finish()];
+  assert.equal(b.name, a.name);
+  assert.deepEqual(b.bytes, a.bytes);
+  assert.deepEqual(parseCloudPack(b.bytes, 'in place').entries, a.entries);
+
+  // A record bigger than what is left is read into a buffer of its own, and
+  // the spare bytes are exactly what still fits.
+  const small = new CloudPackWriter(Buffer.alloc(512 * KiB));
+  const spare = small.spare();
+  const big = await reader.readRecord(ids[0]!, spare);
+  assert.notEqual(big.buffer, spare.buffer);
+  assert.deepEqual(big, await reader.readRecord(ids[0]!));
+  assert.equal(small.fits(spare.length), true);
+  assert.equal(small.fits(spare.length + 1), false);
 });

@@ -240,15 +240,19 @@ class PackedObjectHandle implements ObjectHandle {
     return { size: this.#length };
   }
 
-  async readFile(): Promise<Buffer> {
+  /** All of the record: into the start of `into` when it fits there, else a new buffer. */
+  async readFile(into?: Buffer): Promise<Buffer> {
     // Large records are read around the page cache (src/storage/direct-io.ts):
     // a 1 GiB file's chunks filled the cache at a second of system time here.
     if (this.#length >= DIRECT_MIN_BYTES && directIoEnabled()) {
       const direct = await this.#shared.direct();
-      const record = direct && (await readDirect(direct, this.#offset, this.#length));
+      const record = direct && (await readDirect(direct, this.#offset, this.#length, into));
       if (record) return record;
     }
-    const out = Buffer.allocUnsafe(this.#length);
+    const out =
+      into && into.length >= this.#length
+        ? into.subarray(0, this.#length)
+        : Buffer.allocUnsafe(this.#length);
     const bytesRead = await readFully(this.#file, out, 0, this.#length, this.#offset);
     return out.subarray(0, bytesRead);
   }
@@ -697,7 +701,7 @@ export class PackSet {
    * it. A pack removed between lookup and open (another repack merged it) is
    * looked up again.
    */
-  async open(id: ObjectId): Promise<ObjectHandle | undefined> {
+  async open(id: ObjectId): Promise<PackedObjectHandle | undefined> {
     for (let attempt = 0; ; attempt++) {
       const found = await this.find(id);
       if (!found) return undefined;
@@ -712,13 +716,16 @@ export class PackSet {
     }
   }
 
-  /** Reads a packed object's record (header + payload), or undefined when no pack has it. */
-  async readRecord(id: ObjectId): Promise<Buffer | undefined> {
+  /**
+   * Reads a packed object's record (header + payload), or undefined when no
+   * pack has it: into the start of `into` when it fits there.
+   */
+  async readRecord(id: ObjectId, into?: Buffer): Promise<Buffer | undefined> {
     const handle = await this.open(id);
     if (!handle) return undefined;
     try {
       const { size } = await handle.stat();
-      const record = await handle.readFile();
+      const record = await handle.readFile(into);
       if (record.length !== size) throw corruptObject(id, 'record is cut short in its pack');
       return record;
     } finally {

@@ -65,8 +65,12 @@ export function recordType(id: string, record: Uint8Array): ObjectTypeName {
  * An object of `store` as a standalone record: its stored bytes when they
  * are one (the common case, no work), else decoded and compressed afresh.
  */
-export async function standaloneRecord(store: ObjectStore, id: ObjectId): Promise<Buffer> {
-  const record = await store.readRecord(id);
+export async function standaloneRecord(
+  store: ObjectStore,
+  id: ObjectId,
+  into?: Buffer,
+): Promise<Buffer> {
+  const record = await store.readRecord(id, into);
   const header = decodeHeader(id, record);
   if (header.codec !== Codec.delta) return record;
   const object = await store.read(id);

@@ -10,9 +10,10 @@
  * - Resumable: a key already at the target is verified the same way (read
  *   in full at both ends) and not copied again, so a rerun after a kill
  *   sends only what is missing. What a kill loses is the uploads it cut
- *   off: at most `maxInFlightBytes`, or one key bigger than that (a cloud
- *   pack is at most 64 MiB). A key whose upload finished before the kill is
- *   only read again, never sent again.
+ *   off: at most `maxInFlightBytes` (32 MiB), or one key bigger than that (a
+ *   cloud pack is at most 64 MiB; pushes cut them at 48 MiB), which then
+ *   uploads alone. A key whose upload finished before the kill is only read
+ *   again, never sent again.
  * - Uploading and verifying overlap: once a key's upload ends, the next
  *   one starts while the first is read back. The keys held in memory at
  *   once (being read, sent or read back) total at most `maxHeldBytes`.
@@ -48,11 +49,11 @@ export interface MigrateOptions {
   readonly deleteSource?: boolean;
   /** Keys handled at once. */
   readonly concurrency?: number;
-  /** Bytes being uploaded at once: what a kill can lose (default 64 MiB). */
+  /** Bytes being uploaded at once: what a kill can lose (default 32 MiB; a bigger key uploads alone). */
   readonly maxInFlightBytes?: number;
   /**
    * Bytes of the keys being read, uploaded or read back at once (default
-   * twice `maxInFlightBytes`). Memory use is up to twice this: a key at
+   * four times `maxInFlightBytes`). Memory use is up to twice this: a key at
    * both ends while it is compared.
    */
   readonly maxHeldBytes?: number;
@@ -126,9 +127,9 @@ export async function migrate(
     for (const key of live) if (present.has(key)) alreadyThere++;
     return { keys: live.length, totalBytes, copied: 0, bytesCopied: 0, alreadyThere, deleted: 0 };
   }
-  const maxInFlight = options.maxInFlightBytes ?? 64 * 1024 * 1024;
+  const maxInFlight = options.maxInFlightBytes ?? 32 * 1024 * 1024;
   const uploads = new ByteBudget(maxInFlight);
-  const held = new ByteBudget(Math.max(maxInFlight, options.maxHeldBytes ?? 2 * maxInFlight));
+  const held = new ByteBudget(Math.max(maxInFlight, options.maxHeldBytes ?? 4 * maxInFlight));
   const phases = [0, 1, 2, 3, 4].map((phase) => live.filter((key) => migratePhase(key) === phase));
   for (const phase of phases) {
     await eachLimited(phase, options.concurrency ?? 8, async (key) => {

@@ -52,13 +52,13 @@ export interface SendStats {
 }
 
 /**
- * Uploads `ids` (read with `readRecord`, each a standalone record) in cloud
- * packs and commits them. `onObject` is told of every object packed.
+ * Uploads `ids` (read with `readRecord`, each a standalone record, into the
+ * start of `into` when it fits there) in cloud packs and commits them. `onObject` is told of every object packed.
  */
 export async function sendInPacks(
   transport: Transport,
   ids: readonly ObjectId[],
-  readRecord: (id: ObjectId) => Promise<Buffer>,
+  readRecord: (id: ObjectId, into: Buffer) => Promise<Buffer>,
   options: {
     readonly signal?: AbortSignal | undefined;
     readonly onProgress?: ((done: number, total: number) => void) | undefined;
@@ -105,7 +105,8 @@ export async function sendInPacks(
   let writer = new CloudPackWriter(buffer);
   for (const id of ids) {
     options.signal?.throwIfAborted();
-    const record = await readRecord(id);
+    // Read straight into the pack when the record fits (no buffer per record).
+    const record = await readRecord(id, writer.spare(limit));
     if (!writer.fits(record.length, limit)) {
       if (writer.count === 0) {
         throw new MediaGitError(

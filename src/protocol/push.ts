@@ -100,7 +100,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
       const sent = await sendInPacks(
         transport,
         [...missing, ...collected.objects],
-        (id) => standaloneRecord(repo.objects, id),
+        (id, into) => standaloneRecord(repo.objects, id, into),
         {
           signal: options.signal,
           onProgress: (done) =>

@@ -104,7 +104,8 @@ export async function openDirectForRead(file: string): Promise<fs.FileHandle | u
 
 /**
  * Reads `length` bytes at `position` of `file` (opened by openDirectForRead)
- * into a new buffer, around the page cache: whole blocks into aligned memory,
+ * into `into` when it is big enough (the start of it is returned), else into
+ * a new buffer, around the page cache: whole blocks into aligned memory,
  * then the wanted range copied out. Stops short only at the end of the file.
  * Undefined when the kernel refuses the read (the caller reads normally).
  */
@@ -112,6 +113,7 @@ export async function readDirect(
   file: fs.FileHandle,
   position: number,
   length: number,
+  into?: Buffer,
 ): Promise<Buffer | undefined> {
   const start = Math.floor(position / DIRECT_BLOCK) * DIRECT_BLOCK;
   const end = Math.ceil((position + length) / DIRECT_BLOCK) * DIRECT_BLOCK;
@@ -132,7 +134,8 @@ export async function readDirect(
   }
   const from = position - start;
   const available = Math.max(0, Math.min(length, done - from));
-  const out = Buffer.allocUnsafe(available);
+  const out =
+    into && into.length >= available ? into.subarray(0, available) : Buffer.allocUnsafe(available);
   memory.copy(out, 0, from, from + available);
   release(memory);
   return out;
