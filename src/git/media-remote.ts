@@ -235,7 +235,9 @@ async function pushChunked(
   const manifest = await readManifest(store.objects, found.id);
   const missing = await transport.missing([...new Set(manifest.chunks.map((c) => c.id))]);
   // In cloud packs, committed before the manifest is bound (its chunks must be there).
-  await sendInPacks(transport, missing, (id, into) => standaloneRecord(store.objects, id, into));
+  await sendInPacks(transport, missing, (id, into) => standaloneRecord(store.objects, id, into), {
+    recordSize: (id) => store.objects.recordSize(id),
+  });
   await transport.putManifest(oid, found.id, await standaloneRecord(store.objects, found.id));
   return true;
 }

@@ -96,27 +96,95 @@ export class CloudPackWriter {
     this.#at += record.length;
   }
 
-  finish(): { name: string; bytes: Buffer; entries: PackEntry[] } {
+  /** Writes header, table and trailer; `table` is a view of the record table in the pack. */
+  finish(): { name: string; bytes: Buffer; entries: PackEntry[]; table: Buffer } {
     const target = this.#target;
     PACK_MAGIC.copy(target, 0);
     target.writeUInt32LE(CLOUD_PACK_VERSION, 4);
     target.writeBigUInt64LE(BigInt(this.#entries.length), 8);
     const tableAt = this.#at;
-    this.#entries.forEach((entry, i) => {
-      const at = tableAt + i * TABLE_ENTRY;
-      target.write(entry.id, at, 32, 'hex');
-      target.writeBigUInt64LE(BigInt(entry.offset), at + 32);
-      target.writeBigUInt64LE(BigInt(entry.length), at + 40);
-    });
-    const trailerAt = tableAt + this.#entries.length * TABLE_ENTRY;
-    const name = hash('sha256', target.subarray(tableAt, trailerAt), 'buffer');
+    const table = target.subarray(tableAt, tableAt + this.#entries.length * TABLE_ENTRY);
+    writeCloudPackTable(this.#entries, table);
+    const trailerAt = tableAt + table.length;
+    const name = hash('sha256', table, 'buffer');
     name.copy(target, trailerAt);
     return {
       name: name.toString('hex'),
       bytes: target.subarray(0, trailerAt + TRAILER),
       entries: [...this.#entries],
+      table,
     };
   }
+}
+
+/** Writes a pack's record table (ID, offset, length per record) into `out`. */
+function writeCloudPackTable(entries: readonly PackEntry[], out: Buffer): void {
+  entries.forEach((entry, i) => {
+    const at = i * TABLE_ENTRY;
+    out.write(entry.id, at, 32, 'hex');
+    out.writeBigUInt64LE(BigInt(entry.offset), at + 32);
+    out.writeBigUInt64LE(BigInt(entry.length), at + 40);
+  });
+}
+
+/** A pack laid out before any of its bytes are read: what `CloudPackWriter` will make of them. */
+export interface PlannedCloudPack {
+  readonly name: string;
+  readonly size: number;
+  readonly entries: readonly PackEntry[];
+  /** The record table, as the pack will hold it (its SHA-256 is the name). */
+  readonly table: Buffer;
+}
+
+/**
+ * Cuts records of known lengths, in the order given, into packs of at most
+ * `limit` bytes, exactly as `CloudPackWriter` filled with them would: each
+ * pack's name and size are known before a byte of it is read. A record too
+ * large for any pack gets a pack of its own (the writer refuses it later).
+ */
+export function planCloudPacks(
+  records: readonly { readonly id: ObjectId; readonly length: number }[],
+  limit = MAX_CLOUD_PACK_BYTES,
+): PlannedCloudPack[] {
+  const packs: PlannedCloudPack[] = [];
+  let entries: PackEntry[] = [];
+  let at = PACK_HEADER_SIZE;
+  const cut = (): void => {
+    if (entries.length === 0) return;
+    const table = Buffer.allocUnsafe(entries.length * TABLE_ENTRY);
+    writeCloudPackTable(entries, table);
+    const name = hash('sha256', table, 'hex');
+    packs.push({ name, size: at + table.length + TRAILER, entries, table });
+    entries = [];
+    at = PACK_HEADER_SIZE;
+  };
+  for (const { id, length } of records) {
+    const size = at + (entries.length + 1) * TABLE_ENTRY + TRAILER + length;
+    if (entries.length > 0 && size > limit) cut();
+    entries.push({ id, offset: at, length });
+    at += length;
+  }
+  cut();
+  return packs;
+}
+
+/**
+ * Checks a pack's record table as its uploader declares it (`table`, for a
+ * pack of `size` bytes named `name`): the table hashes to the name and its
+ * records tile the pack between header and table. Returns the entries.
+ * Throws PACK_CORRUPT naming `what`.
+ */
+export function checkDeclaredTable(
+  name: string,
+  size: number,
+  table: Uint8Array,
+  what: string,
+): PackEntry[] {
+  const tableAt = size - TRAILER - table.length;
+  if (!isPackName(name)) throw cloudPackError(what, 'its name is not a pack name');
+  if (tableAt < PACK_HEADER_SIZE) throw cloudPackError(what, 'its record table does not fit');
+  const tail = Buffer.concat([table, Buffer.from(name, 'hex')]);
+  return parseCloudPackTable(tail, tableAt, what).entries;
 }
 
 /**

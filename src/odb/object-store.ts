@@ -197,6 +197,21 @@ export class ObjectStore {
     return record;
   }
 
+  /**
+   * The length of an object's stored record (what `readRecord` returns),
+   * from its loose file's size or its pack's index, without reading it; or
+   * undefined when it is not stored.
+   */
+  async recordSize(id: ObjectId): Promise<number | undefined> {
+    if (!isObjectId(id)) return undefined;
+    try {
+      return (await fs.stat(this.pathOf(id))).size;
+    } catch (error) {
+      if (!hasErrnoCode(error, 'ENOENT')) throw error;
+    }
+    return (await this.packs.find(id))?.entry.length;
+  }
+
   /** Reads and verifies an object; throws OBJECT_MISSING or OBJECT_CORRUPT naming it. */
   async read(id: ObjectId): Promise<StoredObject> {
     return this.#read(id, 0);

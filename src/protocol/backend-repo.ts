@@ -27,6 +27,8 @@ import { isValidRefName } from '../repo/refs.ts';
 import type { ObjectReader } from './reachability.ts';
 import {
   CloudPackWriter,
+  checkDeclaredTable,
+  cloudPackError,
   cloudPackKey,
   cloudPackTableOffset,
   encodeMultiIndex,
@@ -45,6 +47,9 @@ const HEAD_CONCURRENCY = 16;
 const LOOSE_LISTING_THRESHOLD = 32;
 /** Keys a store returns per listing page (S3, Azure and GCS: 1,000). */
 const LIST_PAGE_KEYS = 1000;
+/** More pack names than this are looked for with a listing of `objects/pack/`, not HEADs. */
+const PACK_LISTING_THRESHOLD = 4;
+const PACK_PREFIX = 'objects/pack/';
 
 export function objectKey(id: ObjectId): string {
   return `objects/${id.slice(0, 2)}/${id.slice(2)}`;
@@ -66,6 +71,13 @@ function misnamed(name: string, actual: string): MediaGitError {
   );
 }
 
+function notUploaded(name: string): MediaGitError {
+  return new MediaGitError('PACK_NOT_UPLOADED', `pack ${name} has not been uploaded`, {
+    kind: 'user',
+    data: { name, status: 409 },
+  });
+}
+
 function isStorageError(error: unknown, code: string): boolean {
   return error instanceof MediaGitError && error.code === code;
 }
@@ -83,6 +95,18 @@ function isStorageError(error: unknown, code: string): boolean {
  */
 export type UploadVerification = 'full' | 'table';
 
+/**
+ * A pack named in `commitPacks`: its name alone (the server reads its table
+ * back), or with the record table its uploader made (the server checks the
+ * table against the name and learns the pack's objects without reading it).
+ */
+export type PackCommit =
+  string | { readonly name: string; readonly size: number; readonly table: Uint8Array };
+
+export function packCommitName(pack: PackCommit): string {
+  return typeof pack === 'string' ? pack : pack.name;
+}
+
 export class BackendRepo implements ObjectReader {
   readonly backend: StorageBackend;
   readonly #metadata = new LRUCache<ObjectId, DecodedRecord>({
@@ -95,6 +119,8 @@ export class BackendRepo implements ObjectReader {
   readonly #verified = new LRUCache<string, PackEntry[]>({ max: 4096 });
 
   readonly #verifyUploads: UploadVerification;
+  /** Set once a listing of `objects/pack/` ran too long to be worth repeating. */
+  #tooManyPacksToList = false;
 
   constructor(backend: StorageBackend, options: { verifyUploads?: UploadVerification } = {}) {
     this.backend = backend;
@@ -269,6 +295,7 @@ export class BackendRepo implements ObjectReader {
       return entries;
     }
     this.#verified.set(name, entries);
+    this.catalog.noteSize(name, bytes.length);
     return entries;
   }
 
@@ -289,16 +316,11 @@ export class BackendRepo implements ObjectReader {
    */
   async #verifyStoredPack(name: string): Promise<PackEntry[]> {
     const key = cloudPackKey(name);
-    const notUploaded = (): MediaGitError =>
-      new MediaGitError('PACK_NOT_UPLOADED', `pack ${name} has not been uploaded`, {
-        kind: 'user',
-        data: { name, status: 409 },
-      });
     const read = async <T>(step: () => Promise<T>): Promise<T> => {
       try {
         return await step();
       } catch (error) {
-        if (isStorageError(error, 'STORAGE_NOT_FOUND')) throw notUploaded();
+        if (isStorageError(error, 'STORAGE_NOT_FOUND')) throw notUploaded(name);
         throw error;
       }
     };
@@ -319,7 +341,7 @@ export class BackendRepo implements ObjectReader {
     const [head, header] = await read(() =>
       Promise.all([this.backend.head(key), this.backend.getRange(key, 0, PACK_HEADER_SIZE)]),
     );
-    if (head === undefined) throw notUploaded();
+    if (head === undefined) throw notUploaded(name);
     const tableAt = await verified(() => cloudPackTableOffset(header, head.size, what));
     const tail = await read(() => this.backend.getRange(key, tableAt, head.size));
     return verified(() => {
@@ -330,23 +352,106 @@ export class BackendRepo implements ObjectReader {
   }
 
   /**
-   * Makes the objects of stored packs visible: each pack not verified by
-   * this process is read back and verified (it may have been uploaded
-   * straight to the bucket, or through another server), then one multi-pack
-   * index naming them all is written. A pack that fails verification is
-   * deleted and reported: nothing of it becomes visible.
+   * Which of these packs are stored, and their sizes where known: with a
+   * HEAD each, or, on a remote store and for more than a few, with one
+   * listing of `objects/pack/` (existence only). A listing that runs past
+   * what the HEADs would cost in rounds stops, HEADs answer, and this
+   * process lists no more (a repository's packs only grow).
    */
-  async commitPacks(names: readonly string[]): Promise<{ index: string; objects: number }> {
-    const packs: { name: string; entries: PackEntry[] }[] = [];
-    for (const name of names) {
-      let entries = this.#verified.get(name);
+  async storedPacks(names: readonly string[]): Promise<Map<string, number | undefined>> {
+    const found = new Map<string, number | undefined>();
+    if (names.length === 0) return found;
+    if (
+      this.backend.capabilities.remote &&
+      names.length > PACK_LISTING_THRESHOLD &&
+      !this.#tooManyPacksToList
+    ) {
+      const wanted = new Set(names);
+      const budget = Math.ceil(names.length / HEAD_CONCURRENCY) * LIST_PAGE_KEYS;
+      let seen = 0;
+      for await (const key of this.backend.list(PACK_PREFIX)) {
+        if (++seen > budget) break;
+        const name = /^objects\/pack\/pack-([0-9a-f]{64})\.pack$/.exec(key)?.[1];
+        if (name !== undefined && wanted.has(name)) found.set(name, undefined);
+      }
+      if (seen <= budget) return found;
+      this.#tooManyPacksToList = true;
+      found.clear();
+    }
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(HEAD_CONCURRENCY, names.length) }, async () => {
+        for (let i = next++; i < names.length; i = next++) {
+          const head = await this.backend.head(cloudPackKey(names[i]!));
+          if (head !== undefined) found.set(names[i]!, head.size);
+        }
+      }),
+    );
+    return found;
+  }
+
+  /**
+   * Makes the objects of stored packs visible, then writes one multi-pack
+   * index naming them all. A pack this process did not verify itself (it
+   * went straight to the bucket, or through another server) is checked
+   * first: with `full`, read back and every record hashed; with `table`,
+   * from the record table its uploader declares (checked against the
+   * pack's name; the pack is only confirmed stored, with one listing for
+   * many) or, when none is declared, from the table read back. A pack that
+   * fails is refused (and deleted when its stored bytes are at fault):
+   * nothing of it becomes visible.
+   */
+  async commitPacks(packs: readonly PackCommit[]): Promise<{ index: string; objects: number }> {
+    const entriesOf = new Map<string, PackEntry[]>();
+    const declared: { name: string; size: number }[] = [];
+    for (const pack of packs) {
+      const name = packCommitName(pack);
+      const known = this.#verified.get(name);
+      if (known) entriesOf.set(name, known);
+      else if (typeof pack !== 'string' && this.#verifyUploads === 'table') {
+        const what = `${this.backend.url}/${cloudPackKey(name)}`;
+        try {
+          entriesOf.set(name, checkDeclaredTable(name, pack.size, pack.table, what));
+        } catch (error) {
+          throw new MediaGitError(
+            'BAD_PACK',
+            `pack ${name} was rejected: ${error instanceof Error ? error.message : String(error)}`,
+            { kind: 'user', data: { name }, cause: error },
+          );
+        }
+        declared.push({ name, size: pack.size });
+      }
+    }
+    if (declared.length > 0) {
+      const stored = await this.storedPacks(declared.map((d) => d.name));
+      for (const { name, size } of declared) {
+        if (!stored.has(name)) throw notUploaded(name);
+        const storedSize = stored.get(name);
+        if (storedSize !== undefined && storedSize !== size) {
+          // Not the pack its table describes: delete it (a rerun uploads it again).
+          await this.backend.delete(cloudPackKey(name));
+          throw cloudPackError(
+            `${this.backend.url}/${cloudPackKey(name)}`,
+            `it is ${storedSize} bytes, its record table says ${size}`,
+          );
+        }
+      }
+      for (const { name, size } of declared) {
+        this.#verified.set(name, entriesOf.get(name)!);
+        this.catalog.noteSize(name, size);
+      }
+    }
+    const ordered: { name: string; entries: PackEntry[] }[] = [];
+    for (const pack of packs) {
+      const name = packCommitName(pack);
+      let entries = entriesOf.get(name);
       if (!entries) {
         entries = await this.#verifyStoredPack(name);
         this.#verified.set(name, entries);
       }
-      packs.push({ name, entries });
+      ordered.push({ name, entries });
     }
-    const { name, bytes } = encodeMultiIndex(packs);
+    const { name, bytes } = encodeMultiIndex(ordered);
     try {
       await this.backend.put(multiIndexKey(name), bytes, { ifNoneMatch: '*' });
     } catch (error) {

@@ -19,6 +19,7 @@ import type {
   LocateAnswer,
   LocatedObject,
   LocatedPack,
+  PackCommit,
   PackUploadPlan,
   RefUpdate,
   RefUpdateResult,
@@ -178,8 +179,13 @@ export class HttpTransport implements Transport {
     await this.#request('PUT', `packs/${name}`, { type: 'application/octet-stream', data: bytes });
   }
 
-  async commitPacks(names: readonly string[]): Promise<void> {
-    await this.#json('POST', 'packs/commit', jsonBody({ packs: names }));
+  async commitPacks(packs: readonly PackCommit[]): Promise<void> {
+    const items = packs.map((pack) =>
+      typeof pack === 'string'
+        ? pack
+        : { name: pack.name, size: pack.size, table: Buffer.from(pack.table).toString('base64') },
+    );
+    await this.#json('POST', 'packs/commit', jsonBody({ packs: items }));
   }
 
   async locate(ids: readonly ObjectId[]): Promise<LocateAnswer> {

@@ -28,6 +28,12 @@ import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { isStorageCode, type StorageBackend } from '../storage/backend.ts';
 
 const WHOLE_PACK_BYTES = 4 * 1024 * 1024;
+/**
+ * A small record of a large pack is read with this much around it: a push's
+ * commit, trees and manifests lie side by side at the end of its last pack,
+ * so checking what a new commit reaches costs one ranged GET, not one each.
+ */
+const READ_AROUND_BYTES = 256 * 1024;
 const LOAD_CONCURRENCY = 8;
 
 export interface Located extends IndexedObject {
@@ -46,8 +52,10 @@ export class PackCatalog {
     maxSize: 64 * 1024 * 1024,
     sizeCalculation: (value) => Math.max(1, value.length),
   });
-  /** Pack sizes learnt from heads (to know which are small). */
+  /** Pack sizes learnt from heads and commits (to know which are small). */
   readonly #packSizes = new Map<string, number>();
+  /** The latest bytes read around a small record, per pack. */
+  readonly #around = new LRUCache<string, { start: number; bytes: Buffer }>({ max: 16 });
 
   constructor(backend: StorageBackend) {
     this.backend = backend;
@@ -148,10 +156,19 @@ export class PackCatalog {
     return this.#broken.values().next().value;
   }
 
+  /** Remembers a pack's size (learnt when it was committed), so reads need not ask. */
+  noteSize(name: string, size: number): void {
+    this.#packSizes.set(name, size);
+  }
+
   /** The bytes [offset, offset + length) of pack `name`. */
   async readRange(name: string, offset: number, length: number): Promise<Buffer> {
     const whole = this.#smallPacks.get(name);
     if (whole) return whole.subarray(offset, offset + length);
+    const around = this.#around.get(name);
+    if (around && offset >= around.start && offset + length <= around.start + around.bytes.length) {
+      return around.bytes.subarray(offset - around.start, offset - around.start + length);
+    }
     const key = cloudPackKey(name);
     let size = this.#packSizes.get(name);
     if (size === undefined && length < WHOLE_PACK_BYTES / 4) {
@@ -162,6 +179,13 @@ export class PackCatalog {
       const bytes = Buffer.from(await this.backend.get(key));
       this.#smallPacks.set(name, bytes);
       return bytes.subarray(offset, offset + length);
+    }
+    if (length <= READ_AROUND_BYTES / 4) {
+      const start = Math.max(0, offset - READ_AROUND_BYTES / 2);
+      const got = await this.backend.getRange(key, start, offset + length + READ_AROUND_BYTES / 2);
+      const bytes = Buffer.from(got.buffer, got.byteOffset, got.byteLength);
+      this.#around.set(name, { start, bytes });
+      return bytes.subarray(offset - start, offset - start + length);
     }
     const bytes = await this.backend.getRange(key, offset, offset + length);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -16,10 +16,15 @@
  *   against its ID before anyone sees it.
  */
 import { MediaGitError } from '../errors.ts';
-import { CloudPackWriter, MAX_CLOUD_PACK_BYTES } from '../odb/cloud-pack.ts';
+import {
+  CloudPackWriter,
+  MAX_CLOUD_PACK_BYTES,
+  planCloudPacks,
+  type PlannedCloudPack,
+} from '../odb/cloud-pack.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
-import type { LocatedPack } from './service.ts';
+import type { LocatedPack, PackCommit, PackUploadPlan } from './service.ts';
 import type { Transport } from './transport.ts';
 
 /** Reads beyond this gap between two wanted records start a new range. */
@@ -49,11 +54,28 @@ export interface SendStats {
   packsPresent: number;
   objects: number;
   bytes: number;
+  /** `packs/begin` requests made (one per `BEGIN_BATCH` planned packs, one per unplanned pack). */
+  begins: number;
 }
+
+/** Planned packs asked about in one `packs/begin`. */
+const BEGIN_BATCH = 32;
+/** Record tables sent with `packs/commit` up to this many bytes in all; later packs by name. */
+const COMMIT_TABLE_BYTES = 4 * 1024 * 1024;
+/** Record sizes looked up at once while planning. */
+const SIZE_LOOKUPS = 16;
 
 /**
  * Uploads `ids` (read with `readRecord`, each a standalone record, into the
- * start of `into` when it fits there) in cloud packs and commits them. `onObject` is told of every object packed.
+ * start of `into` when it fits there) in cloud packs and commits them.
+ *
+ * With `recordSize` (a record's length before it is read, or undefined when
+ * not known cheaply), the packs are planned first: their names are the
+ * hashes of their record tables, so one `packs/begin` asks about 32 packs at
+ * once, and `packs/commit` carries each pack's table, so the server
+ * neither reads the packs back nor takes a request per pack
+ * (docs/protocol.md). A record whose length turns out other than planned
+ * only makes its pack unplanned: that pack is begun on its own.
  */
 export async function sendInPacks(
   transport: Transport,
@@ -63,22 +85,35 @@ export async function sendInPacks(
     readonly signal?: AbortSignal | undefined;
     readonly onProgress?: ((done: number, total: number) => void) | undefined;
     readonly packBytes?: number;
+    readonly recordSize?: ((id: ObjectId) => Promise<number | undefined>) | undefined;
   } = {},
 ): Promise<SendStats> {
-  const stats: SendStats = { packs: 0, packsPresent: 0, objects: 0, bytes: 0 };
+  const stats: SendStats = { packs: 0, packsPresent: 0, objects: 0, bytes: 0, begins: 0 };
   if (ids.length === 0) return stats;
   const limit = Math.min(options.packBytes ?? PUSH_PACK_BYTES, MAX_CLOUD_PACK_BYTES);
+  const groups = await planGroups(ids, limit, options.recordSize, options.signal);
+  const plans = new Map<string, PackUploadPlan>();
   const free: Buffer[] = [];
   const bufferFor = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(limit);
-  const names: string[] = [];
+  const committed: PackCommit[] = [];
+  let tableBytes = 0;
   const uploads = new Set<Promise<void>>();
   let failure: unknown;
   let done = 0;
 
-  const upload = async (writer: CloudPackWriter, buffer: Buffer, count: number): Promise<void> => {
+  const begin = async (packs: readonly { name: string; size: number }[]): Promise<void> => {
+    stats.begins++;
+    for (const plan of await transport.beginPacks(packs)) plans.set(plan.name, plan);
+  };
+  const upload = async (
+    pack: { name: string; bytes: Buffer },
+    buffer: Buffer,
+    count: number,
+  ): Promise<void> => {
     try {
-      const pack = writer.finish();
-      const [plan] = await transport.beginPacks([{ name: pack.name, size: pack.bytes.length }]);
+      if (!plans.has(pack.name)) await begin([{ name: pack.name, size: pack.bytes.length }]);
+      const plan = plans.get(pack.name);
+      plans.delete(pack.name);
       if (plan?.present) stats.packsPresent++;
       else {
         await transport.putPack(pack.name, pack.bytes, plan?.upload);
@@ -91,8 +126,14 @@ export async function sendInPacks(
       free.push(buffer);
     }
   };
-  const launch = async (writer: CloudPackWriter, buffer: Buffer, count: number): Promise<void> => {
-    const running = upload(writer, buffer, count).catch((error: unknown) => {
+  /** Finishes a pack and uploads it while the next one fills (at most UPLOADS_IN_FLIGHT). */
+  const flush = async (writer: CloudPackWriter, buffer: Buffer): Promise<void> => {
+    const pack = writer.finish();
+    if (tableBytes + pack.table.length <= COMMIT_TABLE_BYTES) {
+      tableBytes += pack.table.length;
+      committed.push({ name: pack.name, size: pack.bytes.length, table: Buffer.from(pack.table) });
+    } else committed.push(pack.name);
+    const running = upload(pack, buffer, writer.count).catch((error: unknown) => {
       failure ??= error;
     });
     uploads.add(running);
@@ -101,48 +142,71 @@ export async function sendInPacks(
     if (failure !== undefined) throw failure;
   };
 
-  let buffer = bufferFor();
-  let writer = new CloudPackWriter(buffer);
-  for (const id of ids) {
-    options.signal?.throwIfAborted();
-    // Read straight into the pack when the record fits (no buffer per record).
-    const record = await readRecord(id, writer.spare(limit));
-    if (!writer.fits(record.length, limit)) {
-      if (writer.count === 0) {
-        throw new MediaGitError(
-          'OBJECT_TOO_LARGE',
-          `object ${id} (${record.length} bytes) does not fit in a pack`,
-          {
-            kind: 'user',
-            data: { id },
-          },
-        );
-      }
-      names.push(await peekName(writer));
-      await launch(writer, buffer, writer.count);
-      buffer = bufferFor();
-      writer = new CloudPackWriter(buffer);
+  let begun = 0;
+  for (const [g, group] of groups.entries()) {
+    if (group.plan && g >= begun) {
+      const window = groups.slice(g, g + BEGIN_BATCH).flatMap((next) => next.plan ?? []);
+      await begin(window.map(({ name, size }) => ({ name, size })));
+      begun = g + BEGIN_BATCH;
     }
-    writer.add(id, record);
-    stats.objects++;
-  }
-  if (writer.count > 0) {
-    names.push(await peekName(writer));
-    await launch(writer, buffer, writer.count);
+    let buffer = bufferFor();
+    let writer = new CloudPackWriter(buffer);
+    for (const id of group.ids) {
+      options.signal?.throwIfAborted();
+      // Read straight into the pack when the record fits (no buffer per record).
+      const record = await readRecord(id, writer.spare(limit));
+      if (!writer.fits(record.length, limit)) {
+        if (writer.count === 0) {
+          throw new MediaGitError(
+            'OBJECT_TOO_LARGE',
+            `object ${id} (${record.length} bytes) does not fit in a pack`,
+            { kind: 'user', data: { id } },
+          );
+        }
+        await flush(writer, buffer);
+        buffer = bufferFor();
+        writer = new CloudPackWriter(buffer);
+      }
+      writer.add(id, record);
+      stats.objects++;
+    }
+    if (writer.count > 0) await flush(writer, buffer);
+    else free.push(buffer);
   }
   await Promise.all(uploads);
   if (failure !== undefined) throw failure;
-  await transport.commitPacks(names);
+  await transport.commitPacks(committed);
   return stats;
 }
 
 /**
- * The pack's name before it is finished: finishing writes header, table and
- * trailer in place and is idempotent, so finishing early to learn the name
- * changes nothing.
+ * The packs to fill: records of known size planned into packs (in the order
+ * given), then one unplanned run of those whose size is not known.
  */
-async function peekName(writer: CloudPackWriter): Promise<string> {
-  return writer.finish().name;
+async function planGroups(
+  ids: readonly ObjectId[],
+  limit: number,
+  recordSize: ((id: ObjectId) => Promise<number | undefined>) | undefined,
+  signal: AbortSignal | undefined,
+): Promise<{ ids: readonly ObjectId[]; plan?: PlannedCloudPack }[]> {
+  if (!recordSize) return [{ ids }];
+  const sizes = new Array<number | undefined>(ids.length);
+  await inPool(
+    [...ids.keys()],
+    SIZE_LOOKUPS,
+    async (i) => {
+      sizes[i] = await recordSize(ids[i]!);
+    },
+    signal,
+  );
+  const known = ids.flatMap((id, i) => (sizes[i] === undefined ? [] : [{ id, length: sizes[i] }]));
+  const unknown = ids.filter((_, i) => sizes[i] === undefined);
+  const groups: { ids: readonly ObjectId[]; plan?: PlannedCloudPack }[] = planCloudPacks(
+    known,
+    limit,
+  ).map((plan) => ({ ids: plan.entries.map((entry) => entry.id), plan }));
+  if (unknown.length > 0) groups.push({ ids: unknown });
+  return groups;
 }
 
 /** One object to read from a pack. */

@@ -103,6 +103,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
         (id, into) => standaloneRecord(repo.objects, id, into),
         {
           signal: options.signal,
+          recordSize: (id) => repo.objects.recordSize(id),
           onProgress: (done) =>
             options.onProgress?.(Math.min(done, missing.length), missing.length),
         },

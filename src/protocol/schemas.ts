@@ -173,7 +173,29 @@ export const schemas = {
     type: 'object',
     required: ['packs'],
     additionalProperties: false,
-    properties: { packs: { type: 'array', items: objectId, minItems: 1, maxItems: 10000 } },
+    properties: {
+      packs: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 10000,
+        // A name, or a name with the pack's size and record table (base64).
+        items: {
+          anyOf: [
+            objectId,
+            {
+              type: 'object',
+              required: ['name', 'size', 'table'],
+              additionalProperties: false,
+              properties: {
+                name: objectId,
+                size: { type: 'integer', minimum: 0 },
+                table: { type: 'string', maxLength: 8 * 1024 * 1024 },
+              },
+            },
+          ],
+        },
+      },
+    },
   },
   packCommitResponse: {
     $id: 'packCommitResponse',

@@ -173,6 +173,78 @@ describe('cloud packs uploaded straight to the store', () => {
   });
 });
 
+describe('cloud packs committed with the table their uploader declares', () => {
+  /** A pack of three chunks stored straight in `backend`; its name, size and table. */
+  const upload = async (backend: MemoryBackend, tag: string) => {
+    const chunks = ['one', 'two', 'three'].map((t) =>
+      record('chunk', Buffer.from(`${tag} ${t}`.repeat(50))),
+    );
+    const writer = new CloudPackWriter(Buffer.alloc(MAX_CLOUD_PACK_BYTES / 64));
+    for (const chunk of chunks) writer.add(chunk.id, chunk.record);
+    const pack = writer.finish();
+    await backend.put(cloudPackKey(pack.name), Buffer.from(pack.bytes));
+    const declared = { name: pack.name, size: pack.bytes.length, table: Buffer.from(pack.table) };
+    return { declared, chunks };
+  };
+  /** Counts reads of pack keys. */
+  class CountingStore extends MemoryBackend {
+    packReads = 0;
+    override get(key: string) {
+      if (key.startsWith('objects/pack/')) this.packReads++;
+      return super.get(key);
+    }
+    override getRange(key: string, start: number, end: number) {
+      if (key.startsWith('objects/pack/')) this.packReads++;
+      return super.getRange(key, start, end);
+    }
+  }
+
+  test('a declared table commits without reading the pack; its objects read verified', async () => {
+    const store = new CountingStore('declared');
+    const repo = new BackendRepo(store, { verifyUploads: 'table' });
+    const { declared, chunks } = await upload(store, 'a');
+    await repo.commitPacks([declared]);
+    assert.equal(store.packReads, 0);
+    const reader = new BackendRepo(store);
+    for (const chunk of chunks) {
+      assert.ok((await reader.read(chunk.id)).data.equals(chunk.record.subarray(16)));
+    }
+  });
+
+  test('a table that is not the name, a pack not uploaded, a pack of another size: refused', async () => {
+    const store = new MemoryBackend('declared-bad');
+    const repo = new BackendRepo(store, { verifyUploads: 'table' });
+    const { declared, chunks } = await upload(store, 'b');
+    const altered = Buffer.from(declared.table);
+    altered[40]! ^= 1; // a record's offset
+    await assert.rejects(repo.commitPacks([{ ...declared, table: altered }]), /BAD_PACK|rejected/);
+    assert.ok(
+      await store.head(cloudPackKey(declared.name)),
+      'the stored pack is not at fault: kept',
+    );
+    await assert.rejects(
+      repo.commitPacks([{ ...declared, size: declared.size + 48 }]),
+      /rejected/,
+      'a size its records do not tile',
+    );
+    const other = await upload(new MemoryBackend('elsewhere'), 'c');
+    await assert.rejects(repo.commitPacks([other.declared]), /has not been uploaded/);
+    // Stored under the name, but not the bytes the table describes (a different size).
+    await store.put(cloudPackKey(other.declared.name), Buffer.alloc(100));
+    await assert.rejects(repo.commitPacks([other.declared]), /its record table says/);
+    assert.equal(await store.head(cloudPackKey(other.declared.name)), undefined, 'deleted');
+    for (const chunk of [...chunks, ...other.chunks]) assert.equal(await repo.has(chunk.id), false);
+  });
+
+  test('full verification reads the pack back whatever is declared', async () => {
+    const store = new CountingStore('declared-full');
+    const repo = new BackendRepo(store, { verifyUploads: 'full' });
+    const { declared } = await upload(store, 'd');
+    await repo.commitPacks([declared]);
+    assert.ok(store.packReads > 0);
+  });
+});
+
 describe('loose objects on a remote store', () => {
   /** A memory store that says it is remote and counts HEADs and listings. */
   class RemoteStore extends MemoryBackend {

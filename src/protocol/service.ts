@@ -10,7 +10,8 @@ import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { decodeRecord, recordType } from '../odb/record.ts';
 import { decodeTree } from '../odb/tree.ts';
 import { isValidRefName } from '../repo/refs.ts';
-import { BackendRepo } from './backend-repo.ts';
+import { BackendRepo, packCommitName, type PackCommit } from './backend-repo.ts';
+export type { PackCommit } from './backend-repo.ts';
 import { LockStore, type FileLock } from './lock-store.ts';
 import { collectObjects } from './reachability.ts';
 import { cloudPackKey } from '../odb/cloud-pack.ts';
@@ -146,13 +147,19 @@ export class RepoService {
   ): Promise<PackUploadPlan[]> {
     const backend = this.repo.backend;
     const canSign = direct && backend.capabilities.signedUrls && backend.sign !== undefined;
+    for (const { name } of packs) {
+      if (!isObjectId(name))
+        throw protocolError('BAD_PACK_NAME', `${name} is not a pack name`, { name });
+    }
+    const stored = await this.repo.storedPacks(packs.map((p) => p.name));
     return Promise.all(
       packs.map(async ({ name, size }): Promise<PackUploadPlan> => {
-        if (!isObjectId(name))
-          throw protocolError('BAD_PACK_NAME', `${name} is not a pack name`, { name });
-        const head = await backend.head(cloudPackKey(name));
-        if (head && head.size === size) return { name, present: true };
-        if (head) await backend.delete(cloudPackKey(name)); // a different, unindexed copy: replace it
+        if (stored.has(name)) {
+          const storedSize = stored.get(name);
+          // Known by a listing (existence only), or a copy of the same size.
+          if (storedSize === undefined || storedSize === size) return { name, present: true };
+          await backend.delete(cloudPackKey(name)); // a different, unindexed copy: replace it
+        }
         if (!canSign) return { name, present: false };
         const upload = await backend.sign!(cloudPackKey(name), {
           method: 'PUT',
@@ -172,12 +179,13 @@ export class RepoService {
   }
 
   /** Makes uploaded packs' objects visible (BackendRepo.commitPacks). */
-  async commitPacks(names: readonly string[]): Promise<{ index: string; objects: number }> {
-    for (const name of names) {
+  async commitPacks(packs: readonly PackCommit[]): Promise<{ index: string; objects: number }> {
+    for (const pack of packs) {
+      const name = packCommitName(pack);
       if (!isObjectId(name))
         throw protocolError('BAD_PACK_NAME', `${name} is not a pack name`, { name });
     }
-    return this.repo.commitPacks(names);
+    return this.repo.commitPacks(packs);
   }
 
   /**

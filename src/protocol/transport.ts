@@ -14,6 +14,7 @@ import {
   type InfoRefs,
   type LocateAnswer,
   type LocatedPack,
+  type PackCommit,
   type PackUploadPlan,
   type RefUpdate,
   type RefUpdateResult,
@@ -37,7 +38,8 @@ export interface Transport {
   beginPacks(packs: readonly { name: string; size: number }[]): Promise<PackUploadPlan[]>;
   /** Uploads a cloud pack: to `upload` when given (straight to the store), else through the server. */
   putPack(name: string, bytes: Buffer, upload?: SignedRequest): Promise<void>;
-  commitPacks(names: readonly string[]): Promise<void>;
+  /** Makes uploaded packs' objects visible; a pack's record table spares the server reading it. */
+  commitPacks(packs: readonly PackCommit[]): Promise<void>;
   /** Where objects are stored (docs/protocol.md, objects/locate). */
   locate(ids: readonly ObjectId[]): Promise<LocateAnswer>;
   /** Bytes [offset, offset + length) of a located pack; its buffer goes back with `release`. */
@@ -117,8 +119,8 @@ export class LocalTransport implements Transport {
     await this.#service.putPack(name, bytes);
   }
 
-  async commitPacks(names: readonly string[]): Promise<void> {
-    await this.#service.commitPacks(names);
+  async commitPacks(packs: readonly PackCommit[]): Promise<void> {
+    await this.#service.commitPacks(packs);
   }
 
   locate(ids: readonly ObjectId[]): Promise<LocateAnswer> {

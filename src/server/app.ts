@@ -660,8 +660,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     '/:repo/packs/commit',
     { config: { scope: 'write' }, schema: { body: body(schemas.packCommitRequest) } },
     async (request) => {
-      const { packs } = request.body as { packs: string[] };
-      return (await repoOf(request)).commitPacks(packs);
+      const { packs } = request.body as {
+        packs: (string | { name: string; size: number; table: string })[];
+      };
+      return (await repoOf(request)).commitPacks(
+        packs.map((pack) =>
+          typeof pack === 'string' ? pack : { ...pack, table: Buffer.from(pack.table, 'base64') },
+        ),
+      );
     },
   );
 
