@@ -46,7 +46,7 @@ const UPLOADS_IN_FLIGHT = 1;
  */
 const PUSH_PACK_BYTES = 48 * 1024 * 1024;
 /** Ranged pack reads in flight during a fetch or clone (up to 8 MiB each). */
-const RANGE_READS_IN_FLIGHT = 6;
+const RANGE_READS_IN_FLIGHT = 4;
 
 export interface SendStats {
   packs: number;
@@ -138,7 +138,7 @@ export async function sendInPacks(
     });
     uploads.add(running);
     void running.finally(() => uploads.delete(running));
-    while (uploads.size >= UPLOADS_IN_FLIGHT) await Promise.race(uploads);
+    while (uploads.size > UPLOADS_IN_FLIGHT) await Promise.race(uploads);
     if (failure !== undefined) throw failure;
   };
 
