@@ -135,11 +135,19 @@ describe('a server whose store fails one request in five (s3rver behind a fault 
     await a.ok(['commit', '-q', '-m', 'while the store is down']);
     proxy.rules = [{ fault: 'status', status: 503 }];
     const result = await runCli(['push', 'origin', 'main'], { cwd: a.dir, env: a.env });
+    // A command on the store itself, as an operator runs it: fatal, exit 128, as Git's.
+    const init = await runCli(['init', '--bare', '-q', `${ROOT}/while-down`], {
+      cwd: outer,
+      env: storeEnv(),
+    });
     proxy.rules = [];
-    assert.notEqual(result.code, 0);
+    assert.equal(result.code, 128, result.stderr);
     const lines = result.stderr.trim().split('\n');
     assert.equal(lines.length, 1, result.stderr);
     assert.match(lines[0]!, /(s3:\/\/mediagit\/faults|127\.0\.0\.1)/);
+    assert.equal(init.code, 128, init.stderr);
+    assert.match(init.stderr.trim(), /^fatal: storage s3:\/\/mediagit\/faults\/while-down.*503/);
+    assert.equal(init.stderr.trim().split('\n').length, 1, init.stderr);
     const backend = (await direct()).child('proj');
     assert.equal(
       Buffer.from(await backend.get('refs/heads/main'))
@@ -174,7 +182,7 @@ describe('a server whose store fails one request in five (s3rver behind a fault 
       cwd: outer,
       env: { ...storeEnv(), AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: 'nobody' },
     });
-    assert.notEqual(wrong.code, 0);
+    assert.equal(wrong.code, 128, wrong.stderr);
     assert.equal(wrong.stderr.trim().split('\n').length, 1, wrong.stderr);
     assert.match(wrong.stderr, /s3:\/\/mediagit\/faults\/other.*access denied/i);
 
@@ -182,7 +190,7 @@ describe('a server whose store fails one request in five (s3rver behind a fault 
       cwd: outer,
       env: { ...storeEnv(), AWS_ENDPOINT_URL: s3.endpoint },
     });
-    assert.notEqual(missing.code, 0);
+    assert.equal(missing.code, 128, missing.stderr);
     assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
     assert.match(missing.stderr, /s3:\/\/no-such-bucket.*bucket no-such-bucket does not exist/);
   });

@@ -150,7 +150,8 @@ export function storageFailure(
   const kind = code === 'STORAGE_UNAVAILABLE' || code === 'STORAGE_FAILED' ? 'user' : 'config';
   return new MediaGitError(code, `storage ${where}: ${reason}`, {
     kind,
-    data: { backend, key, transient: code === 'STORAGE_UNAVAILABLE' },
+    // A command that cannot use its store is fatal, as Git's "unable to access" is (exit 128).
+    data: { backend, key, transient: code === 'STORAGE_UNAVAILABLE', exitCode: 128 },
     cause,
   });
 }
