@@ -70,13 +70,18 @@ function records(n: number, seed: number): Map<ObjectId, Buffer> {
  * (written under their key, as a signed PUT would), begins and commits go
  * to a service, and every call is recorded.
  */
-function directTransport(store: MemoryBackend, service: RepoService) {
+function directTransport(store: MemoryBackend, service: RepoService, signedForMs = 3_600_000) {
   const calls = { begins: [] as number[], commits: [] as PackCommit[][], puts: 0 };
   let failCommit = false;
   const transport = {
     beginPacks: async (packs: readonly { name: string; size: number }[]) => {
       calls.begins.push(packs.length);
-      return service.beginPacks(packs, false) as Promise<PackUploadPlan[]>;
+      const expires = new Date(Date.now() + signedForMs).toISOString();
+      return (await service.beginPacks(packs, false)).map((plan): PackUploadPlan =>
+        plan.present
+          ? plan
+          : { ...plan, upload: { method: 'PUT', url: 'http://store', headers: {}, expires } },
+      );
     },
     putPack: async (name: string, bytes: Buffer) => {
       calls.puts++;
@@ -176,6 +181,21 @@ describe('planned cloud packs', () => {
       calls.begins.slice(1).every((n) => n === 1),
       'the unplanned pack alone',
     );
+    const reader = new BackendRepo(store);
+    for (const [id, r] of recs) assert.ok((await reader.read(id)).data.equals(r.subarray(16)));
+  });
+
+  test('signed uploads about to expire (a slow link) are asked for again, pack by pack', async () => {
+    const store = new CountingStore('expiring');
+    await store.put('HEAD', Buffer.from('ref: refs/heads/main\n'));
+    const service = new RepoService(new BackendRepo(store, { verifyUploads: 'table' }));
+    const { transport, calls } = directTransport(store, service, 5 * 60 * 1000);
+    const recs = records(30, 19);
+    const stats = await sendInPacks(transport, [...recs.keys()], async (id) => recs.get(id)!, {
+      packBytes: PACK,
+      recordSize: async (id) => recs.get(id)!.length,
+    });
+    assert.deepEqual(calls.begins, [stats.packs, ...Array<number>(stats.packs).fill(1)]);
     const reader = new BackendRepo(store);
     for (const [id, r] of recs) assert.ok((await reader.read(id)).data.equals(r.subarray(16)));
   });

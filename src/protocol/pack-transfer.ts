@@ -62,6 +62,8 @@ export interface SendStats {
 const BEGIN_BATCH = 32;
 /** Record tables sent with `packs/commit` up to this many bytes in all; later packs by name. */
 const COMMIT_TABLE_BYTES = 4 * 1024 * 1024;
+/** A planned pack whose signed upload expires sooner than this is begun again. */
+const SIGNED_MARGIN_MS = 10 * 60 * 1000;
 /** Record sizes looked up at once while planning. */
 const SIZE_LOOKUPS = 16;
 
@@ -111,7 +113,12 @@ export async function sendInPacks(
     count: number,
   ): Promise<void> => {
     try {
-      if (!plans.has(pack.name)) await begin([{ name: pack.name, size: pack.bytes.length }]);
+      // Unplanned, or planned so long ago that its signed upload is about to expire (a slow link).
+      const planned = plans.get(pack.name);
+      const expires = planned?.upload ? Date.parse(planned.upload.expires) : Infinity;
+      if (!planned || expires - Date.now() < SIGNED_MARGIN_MS) {
+        await begin([{ name: pack.name, size: pack.bytes.length }]);
+      }
       const plan = plans.get(pack.name);
       plans.delete(pack.name);
       if (plan?.present) stats.packsPresent++;
