@@ -567,12 +567,7 @@ export class BackendRepo implements ObjectReader {
     }
     const text = Buffer.from(bytes).toString('utf8').trim();
     if (text === '') return { id: undefined, etag };
-    if (!isObjectId(text)) {
-      throw new MediaGitError('BAD_REF', `ref ${name} does not hold an object ID`, {
-        kind: 'corrupt',
-        data: { ref: name },
-      });
-    }
+    if (!isObjectId(text)) throw badRef(name);
     return { id: text, etag };
   }
 
@@ -581,8 +576,19 @@ export class BackendRepo implements ObjectReader {
     const refs: { name: string; id: ObjectId }[] = [];
     for await (const key of this.backend.list('refs/')) {
       if (!isValidRefName(key)) continue;
-      const value = await this.readRef(key);
-      if (value?.id !== undefined) refs.push({ name: key, id: value.id });
+      // The value alone (no ETag, so no HEAD): one request per ref.
+      let text: string;
+      try {
+        text = Buffer.from(await this.backend.get(key))
+          .toString('utf8')
+          .trim();
+      } catch (error) {
+        if (isStorageError(error, 'STORAGE_NOT_FOUND')) continue; // deleted since the listing
+        throw error;
+      }
+      if (text === '') continue; // a tombstone
+      if (!isObjectId(text)) throw badRef(key);
+      refs.push({ name: key, id: text });
     }
     return refs;
   }
@@ -634,4 +640,11 @@ export class BackendRepo implements ObjectReader {
       (entry as { protect?: unknown }).protect === true
     );
   }
+}
+
+function badRef(name: string): MediaGitError {
+  return new MediaGitError('BAD_REF', `ref ${name} does not hold an object ID`, {
+    kind: 'corrupt',
+    data: { ref: name },
+  });
 }

@@ -408,6 +408,17 @@ describe('ref updates', () => {
     assert.equal(winners.length, 1);
     assert.equal((await service.infoRefs()).refs['refs/heads/main'], winners[0]![0]!.new);
   });
+  test('refs are listed by value: a deleted ref is skipped, a garbled one refused', async () => {
+    const { backend, service, commit, store } = await fixture('listing');
+    const c1 = commit('one', []);
+    await store(c1);
+    await service.updateRefs([{ ref: 'refs/heads/main', old: null, new: c1.id }]);
+    await service.updateRefs([{ ref: 'refs/tags/v1', old: null, new: c1.id }]);
+    await service.updateRefs([{ ref: 'refs/tags/v1', old: c1.id, new: null }]);
+    assert.deepEqual((await service.infoRefs()).refs, { 'refs/heads/main': c1.id });
+    await backend.put('refs/heads/bad', Buffer.from('not an object id\n'));
+    await assert.rejects(service.infoRefs(), { code: 'BAD_REF', message: /refs\/heads\/bad/ });
+  });
 });
 
 describe('negotiation', () => {

@@ -396,7 +396,8 @@ export class RepoService {
     const type = await this.repo.typeOf(id);
     if (type === undefined) return `object ${id} is not on the server`;
     if (type !== 'commit' && type !== 'tag') return `object ${id} is a ${type}, not a commit`;
-    const haves = Object.values((await this.infoRefs()).refs);
+    // Every branch and tag is complete on the server; HEAD names one of them.
+    const haves = (await this.repo.listRefs()).map((ref) => ref.id);
     let collected;
     try {
       collected = await collectObjects(this.repo, [id], { haves });

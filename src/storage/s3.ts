@@ -117,6 +117,9 @@ export class S3Backend implements StorageBackend {
     const agentOptions = { keepAlive: true, maxSockets: settings.maxSockets ?? 64 };
     const config: S3ClientConfig = {
       maxAttempts: 1,
+      // Each command class's middleware chain is built once, not per request
+      // (a server makes ~17 store requests per push; measured ~0.3 ms each).
+      cacheMiddleware: true,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: new NodeHttpHandler({

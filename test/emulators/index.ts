@@ -48,7 +48,10 @@ async function spawnServer(
     env: { ...process.env, ...env },
   });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (process.env['MEDIAGIT_EMULATOR_TRACE']) process.stderr.write(d);
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`${script} did not start: ${stderr}`)), 60_000);

@@ -14,7 +14,9 @@
  * - objects are written to a temp file and renamed into place (then their
  *   ETag), so an object is never seen partly written;
  * - requests are counted by method, with the request body bytes received,
- *   at `GET /_emulator/stats` (`POST /_emulator/reset` zeroes them).
+ *   at `GET /_emulator/stats` (`POST /_emulator/reset` zeroes them);
+ *   with MEDIAGIT_EMULATOR_TRACE set, each request's method and URL are
+ *   written to stderr, which startS3 passes on (to see what a command asks).
  */
 import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
@@ -167,6 +169,7 @@ const server = http.createServer((req, res) => {
   }
   const method = req.method ?? 'GET';
   count(method);
+  if (process.env['MEDIAGIT_EMULATOR_TRACE']) process.stderr.write(`EMU ${method} ${req.url}\n`);
   // Declared lengths (a listener here would start the body flowing too early).
   count('bytesIn', Number(req.headers['content-length'] ?? 0) || 0);
   const [, bucket = '', ...rest] = url.pathname.split('/');
