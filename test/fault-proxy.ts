@@ -8,7 +8,9 @@
  *   cannot know the request was applied: the case retries must survive);
  * - `status`: answer 500/503 itself without forwarding;
  * - `hang`: read the request and never answer (a timeout);
- * - `reset`: close the connection at once, nothing forwarded.
+ * - `reset`: close the connection at once, nothing forwarded;
+ * - `trickle`: forward both bodies `bytes` at a time, one piece every
+ *   `intervalMs` (a slow link that keeps moving).
  *
  * Rules match a method and a path pattern and fire on every `every`-th
  * matching request (1: each), at most `times` times.
@@ -19,8 +21,11 @@ import type { AddressInfo } from 'node:net';
 export interface FaultRule {
   readonly method?: string;
   readonly path?: RegExp;
-  readonly fault: 'drop-after-answer' | 'status' | 'hang' | 'reset';
+  readonly fault: 'drop-after-answer' | 'status' | 'hang' | 'reset' | 'trickle';
   readonly status?: number;
+  /** For `trickle`: bytes per piece (64 KiB) and the pause between pieces (200 ms). */
+  readonly bytes?: number;
+  readonly intervalMs?: number;
   readonly every?: number;
   readonly times?: number;
 }
@@ -133,11 +138,13 @@ export class FaultProxy {
         }
         this.log.push({ ...entry, status: answer.statusCode });
         res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        if (rule?.fault === 'trickle') void trickle(answer, res, rule);
+        else answer.pipe(res);
       },
     );
     upstream.on('error', () => req.socket.destroy());
-    req.pipe(upstream);
+    if (rule?.fault === 'trickle') void trickle(req, upstream, rule);
+    else req.pipe(upstream);
   }
 
   async stop(): Promise<void> {
@@ -145,5 +152,26 @@ export class FaultProxy {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.#agent.destroy();
+  }
+}
+
+/** Copies `from` to `to` a piece at a time with a pause after each piece. */
+async function trickle(
+  from: NodeJS.ReadableStream,
+  to: NodeJS.WritableStream,
+  rule: FaultRule,
+): Promise<void> {
+  const size = rule.bytes ?? 64 * 1024;
+  const pause = rule.intervalMs ?? 200;
+  try {
+    for await (const part of from as AsyncIterable<Buffer>) {
+      for (let at = 0; at < part.length; at += size) {
+        to.write(part.subarray(at, at + size));
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+    to.end();
+  } catch {
+    (to as unknown as { destroy?: () => void }).destroy?.();
   }
 }

@@ -7,6 +7,7 @@ import {
   startAzure,
   type Emulator,
 } from '../../test/emulators/index.ts';
+import { FaultProxy } from '../../test/fault-proxy.ts';
 import { AzureBackend, type AzureSettings } from './azure.ts';
 import { storageConformance } from './conformance.ts';
 import { openBackend } from './open.ts';
@@ -81,5 +82,36 @@ describe('Azure Blob backend against Azurite on loopback', () => {
       assert.match(error.message, /no-such-container/);
       return true;
     });
+  });
+  test('a slow read that keeps moving is not cut; a stalled request is, as transient', async () => {
+    const endpoint = new URL(az.endpoint);
+    const proxy = await FaultProxy.start(endpoint.origin, [
+      // 2 MiB in 64 KiB pieces, 100 ms apart: ~3.2 s, each gap well inside the timeout.
+      { method: 'GET', path: /slow\.bin/, fault: 'trickle', bytes: 64 * 1024, intervalMs: 100 },
+      { method: 'HEAD', path: /stuck/, fault: 'hang' },
+    ]);
+    try {
+      const direct = new AzureBackend(url('idle'), settings);
+      const data = Buffer.alloc(2 * 1024 * 1024, 7);
+      await direct.put('slow.bin', data);
+      const slow = new AzureBackend(url('idle'), {
+        ...settings,
+        endpoint: `${proxy.url}${endpoint.pathname}`,
+        requestTimeoutMs: 1000,
+      });
+      const started = performance.now();
+      const read = await slow.get('slow.bin');
+      assert.ok(performance.now() - started > 2000, 'the read was slow, longer than the timeout');
+      assert.ok(Buffer.from(read).equals(data), 'the slow read is whole');
+      await assert.rejects(slow.head('stuck'), (error: MediaGitError) => {
+        assert.equal(error.code, 'STORAGE_UNAVAILABLE');
+        assert.match(error.message, /stuck.*no progress for 1000 ms \(idle timeout\)/);
+        return true;
+      });
+      assert.equal(proxy.fired('trickle'), 1);
+      assert.equal(proxy.fired('hang'), 1);
+    } finally {
+      await proxy.stop();
+    }
   });
 });

@@ -40,6 +40,7 @@ import {
   type StorageBackend,
 } from './backend.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
+import { IdleDeadline } from './idle-deadline.ts';
 import { azureCapabilities, parseAzureUrl } from './cloud-url.ts';
 
 export interface AzureSettings {
@@ -57,6 +58,8 @@ export interface AzureSettings {
 
 const DEFAULT_BLOCK_THRESHOLD = 128 * 1024 * 1024;
 const DEFAULT_BLOCK_SIZE = 32 * 1024 * 1024;
+/** A request with no progress for this long is cut and retried (requestTimeoutMs overrides). */
+const DEFAULT_IDLE_MS = 120_000;
 const BLOCK_CONCURRENCY = 4;
 
 interface RestErrorLike {
@@ -96,7 +99,8 @@ export class AzureBackend implements StorageBackend {
 
   static #connect(account: string, container: string, settings: AzureSettings): Shared {
     const options: StoragePipelineOptions = {
-      retryOptions: { maxTries: 1, tryTimeoutInMs: settings.requestTimeoutMs ?? 120_000 },
+      // No whole-request timeout: each call carries an idle deadline (#call).
+      retryOptions: { maxTries: 1 },
       keepAliveOptions: { enable: true },
     };
     const endpoint = (settings.endpoint ?? `https://${account}.blob.core.windows.net`).replace(
@@ -177,11 +181,39 @@ export class AzureBackend implements StorageBackend {
     );
   }
 
+  /**
+   * Runs one request under an idle deadline (MEDIAGIT_STORAGE_TIMEOUT_MS or
+   * `requestTimeoutMs`, default 120 s without progress); a request cut by it
+   * fails as transient, so the retrying layer tries it again.
+   */
+  async #call<T>(key: string, request: (deadline: IdleDeadline) => Promise<T>): Promise<T> {
+    const deadline = new IdleDeadline(this.#settings.requestTimeoutMs ?? DEFAULT_IDLE_MS);
+    try {
+      return await request(deadline);
+    } catch (error) {
+      if (!deadline.fired) throw error;
+      throw storageFailure(
+        'STORAGE_UNAVAILABLE',
+        this.url,
+        key,
+        `no progress for ${deadline.ms} ms (idle timeout)`,
+        error,
+      );
+    } finally {
+      deadline.done();
+    }
+  }
+
   async get(key: string): Promise<Uint8Array> {
     const blob = this.#blob(key);
     try {
-      const answer = await blob.download(0);
-      return await readStream(answer.readableStreamBody);
+      return await this.#call(key, async (deadline) => {
+        const answer = await blob.download(0, undefined, {
+          abortSignal: deadline.signal,
+          onProgress: () => deadline.touch(),
+        });
+        return readStream(answer.readableStreamBody, deadline);
+      });
     } catch (error) {
       if (isNotFound(error)) throw notFound(key);
       throw this.#failure(error, key);
@@ -196,8 +228,13 @@ export class AzureBackend implements StorageBackend {
       return new Uint8Array(0);
     }
     try {
-      const answer = await blob.download(from, end - from);
-      return await readStream(answer.readableStreamBody);
+      return await this.#call(key, async (deadline) => {
+        const answer = await blob.download(from, end - from, {
+          abortSignal: deadline.signal,
+          onProgress: () => deadline.touch(),
+        });
+        return readStream(answer.readableStreamBody, deadline);
+      });
     } catch (error) {
       if (isNotFound(error)) throw notFound(key);
       if ((error as RestErrorLike).statusCode === 416) return new Uint8Array(0);
@@ -223,14 +260,27 @@ export class AzureBackend implements StorageBackend {
         const worker = async (): Promise<void> => {
           for (let i = next++; i < count; i = next++) {
             const part = data.subarray(i * size, Math.min(data.length, (i + 1) * size));
-            await blob.stageBlock(ids[i]!, part, part.length);
+            await this.#call(key, (deadline) =>
+              blob.stageBlock(ids[i]!, part, part.length, {
+                abortSignal: deadline.signal,
+                onProgress: () => deadline.touch(),
+              }),
+            );
           }
         };
         await Promise.all(Array.from({ length: Math.min(BLOCK_CONCURRENCY, count) }, worker));
-        const done = await blob.commitBlockList(ids, { conditions });
+        const done = await this.#call(key, (deadline) =>
+          blob.commitBlockList(ids, { conditions, abortSignal: deadline.signal }),
+        );
         return { etag: done.etag ?? '' };
       }
-      const answer = await blob.upload(data, data.length, { conditions });
+      const answer = await this.#call(key, (deadline) =>
+        blob.upload(data, data.length, {
+          conditions,
+          abortSignal: deadline.signal,
+          onProgress: () => deadline.touch(),
+        }),
+      );
       return { etag: answer.etag ?? '' };
     } catch (error) {
       const e = error as RestErrorLike;
@@ -250,7 +300,9 @@ export class AzureBackend implements StorageBackend {
 
   async head(key: string): Promise<ObjectHead | undefined> {
     try {
-      const props = await this.#blob(key).getProperties();
+      const props = await this.#call(key, (deadline) =>
+        this.#blob(key).getProperties({ abortSignal: deadline.signal }),
+      );
       return { size: props.contentLength ?? 0, etag: props.etag ?? '' };
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -262,24 +314,29 @@ export class AzureBackend implements StorageBackend {
     checkPrefix(prefix);
     const full = this.prefix === '' ? prefix : `${this.prefix}/${prefix}`;
     const cut = this.prefix === '' ? 0 : this.prefix.length + 1;
-    const pages = this.#shared.container
-      .listBlobsFlat({ prefix: full })
-      .byPage({ maxPageSize: 1000 });
-    for (;;) {
+    for (let marker: string | undefined, first = true; first || marker; first = false) {
       let page;
       try {
-        page = await pages.next();
+        page = await this.#call(prefix, (deadline) =>
+          this.#shared.container
+            .listBlobsFlat({ prefix: full, abortSignal: deadline.signal })
+            .byPage({ maxPageSize: 1000, ...(marker ? { continuationToken: marker } : {}) })
+            .next(),
+        );
       } catch (error) {
         throw this.#failure(error, prefix);
       }
       if (page.done) return;
       for (const item of page.value.segment.blobItems) yield item.name.slice(cut);
+      marker = page.value.continuationToken || undefined;
     }
   }
 
   async delete(key: string): Promise<void> {
     try {
-      await this.#blob(key).deleteIfExists();
+      await this.#call(key, (deadline) =>
+        this.#blob(key).deleteIfExists({ abortSignal: deadline.signal }),
+      );
     } catch (error) {
       if (isNotFound(error)) return;
       throw this.#failure(error, key);
@@ -346,11 +403,15 @@ function isNotFound(error: unknown): boolean {
   return e?.statusCode === 404 && e?.code !== 'ContainerNotFound';
 }
 
-async function readStream(stream: NodeJS.ReadableStream | undefined): Promise<Uint8Array> {
+async function readStream(
+  stream: NodeJS.ReadableStream | undefined,
+  deadline: IdleDeadline,
+): Promise<Uint8Array> {
   if (!stream) return new Uint8Array(0);
   const parts: Buffer[] = [];
   let length = 0;
   for await (const part of stream as AsyncIterable<Buffer>) {
+    deadline.touch();
     parts.push(part);
     length += part.length;
   }

@@ -1,0 +1,39 @@
+/**
+ * An idle timeout for one store request: its signal aborts once `ms` pass
+ * with no progress reported (`touch`). A large transfer that keeps moving is
+ * never cut, however long it takes; one that stalls is, after `ms`. SDKs
+ * whose own timeout covers the whole request (Azure's `tryTimeoutInMs`) get
+ * this signal instead, re-armed from their progress callbacks.
+ */
+export class IdleDeadline {
+  readonly ms: number;
+  readonly #controller = new AbortController();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number) {
+    this.ms = ms;
+    this.touch();
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Whether the request was cut for want of progress. */
+  get fired(): boolean {
+    return this.#controller.signal.aborted;
+  }
+
+  /** Progress: the timeout starts again. */
+  touch(): void {
+    if (this.fired) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#controller.abort(), this.ms);
+    this.#timer.unref();
+  }
+
+  /** The request is over: no timer stays behind. */
+  done(): void {
+    clearTimeout(this.#timer);
+  }
+}
