@@ -565,10 +565,7 @@ export class BackendRepo implements ObjectReader {
       if (isStorageError(error, 'STORAGE_NOT_FOUND')) return undefined;
       throw error;
     }
-    const text = Buffer.from(bytes).toString('utf8').trim();
-    if (text === '') return { id: undefined, etag };
-    if (!isObjectId(text)) throw badRef(name);
-    return { id: text, etag };
+    return { id: refValue(name, bytes), etag };
   }
 
   /** Every branch and tag with its commit, sorted by name. */
@@ -577,18 +574,14 @@ export class BackendRepo implements ObjectReader {
     for await (const key of this.backend.list('refs/')) {
       if (!isValidRefName(key)) continue;
       // The value alone (no ETag, so no HEAD): one request per ref.
-      let text: string;
+      let id: ObjectId | undefined;
       try {
-        text = Buffer.from(await this.backend.get(key))
-          .toString('utf8')
-          .trim();
+        id = refValue(key, await this.backend.get(key));
       } catch (error) {
         if (isStorageError(error, 'STORAGE_NOT_FOUND')) continue; // deleted since the listing
         throw error;
       }
-      if (text === '') continue; // a tombstone
-      if (!isObjectId(text)) throw badRef(key);
-      refs.push({ name: key, id: text });
+      if (id !== undefined) refs.push({ name: key, id });
     }
     return refs;
   }
@@ -642,9 +635,15 @@ export class BackendRepo implements ObjectReader {
   }
 }
 
-function badRef(name: string): MediaGitError {
-  return new MediaGitError('BAD_REF', `ref ${name} does not hold an object ID`, {
-    kind: 'corrupt',
-    data: { ref: name },
-  });
+/** The object ID a stored ref holds, or undefined for a tombstone (a deleted ref). */
+function refValue(name: string, bytes: Uint8Array): ObjectId | undefined {
+  const text = Buffer.from(bytes).toString('utf8').trim();
+  if (text === '') return undefined;
+  if (!isObjectId(text)) {
+    throw new MediaGitError('BAD_REF', `ref ${name} does not hold an object ID`, {
+      kind: 'corrupt',
+      data: { ref: name },
+    });
+  }
+  return text;
 }

@@ -40,7 +40,7 @@ import {
   type StorageBackend,
 } from './backend.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
-import { IdleDeadline } from './idle-deadline.ts';
+import { IdleDeadline, STORE_IDLE_TIMEOUT_MS } from './idle-deadline.ts';
 import { azureCapabilities, parseAzureUrl } from './cloud-url.ts';
 
 export interface AzureSettings {
@@ -58,8 +58,6 @@ export interface AzureSettings {
 
 const DEFAULT_BLOCK_THRESHOLD = 128 * 1024 * 1024;
 const DEFAULT_BLOCK_SIZE = 32 * 1024 * 1024;
-/** A request with no progress for this long is cut and retried (requestTimeoutMs overrides). */
-const DEFAULT_IDLE_MS = 120_000;
 const BLOCK_CONCURRENCY = 4;
 
 interface RestErrorLike {
@@ -187,7 +185,7 @@ export class AzureBackend implements StorageBackend {
    * fails as transient, so the retrying layer tries it again.
    */
   async #call<T>(key: string, request: (deadline: IdleDeadline) => Promise<T>): Promise<T> {
-    const deadline = new IdleDeadline(this.#settings.requestTimeoutMs ?? DEFAULT_IDLE_MS);
+    const deadline = new IdleDeadline(this.#settings.requestTimeoutMs ?? STORE_IDLE_TIMEOUT_MS);
     try {
       return await request(deadline);
     } catch (error) {
@@ -204,16 +202,20 @@ export class AzureBackend implements StorageBackend {
     }
   }
 
-  async get(key: string): Promise<Uint8Array> {
-    const blob = this.#blob(key);
-    try {
-      return await this.#call(key, async (deadline) => {
-        const answer = await blob.download(0, undefined, {
-          abortSignal: deadline.signal,
-          onProgress: () => deadline.touch(),
-        });
-        return readStream(answer.readableStreamBody, deadline);
+  /** The blob's bytes from `offset` (`count` of them, or to the end), read under one deadline. */
+  #download(key: string, offset: number, count: number | undefined): Promise<Uint8Array> {
+    return this.#call(key, async (deadline) => {
+      const answer = await this.#blob(key).download(offset, count, {
+        abortSignal: deadline.signal,
+        onProgress: () => deadline.touch(),
       });
+      return readStream(answer.readableStreamBody, deadline);
+    });
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      return await this.#download(key, 0, undefined);
     } catch (error) {
       if (isNotFound(error)) throw notFound(key);
       throw this.#failure(error, key);
@@ -221,20 +223,13 @@ export class AzureBackend implements StorageBackend {
   }
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
-    const blob = this.#blob(key);
     const from = Math.max(0, start);
     if (end <= from) {
       if (!(await this.head(key))) throw notFound(key);
       return new Uint8Array(0);
     }
     try {
-      return await this.#call(key, async (deadline) => {
-        const answer = await blob.download(from, end - from, {
-          abortSignal: deadline.signal,
-          onProgress: () => deadline.touch(),
-        });
-        return readStream(answer.readableStreamBody, deadline);
-      });
+      return await this.#download(key, from, end - from);
     } catch (error) {
       if (isNotFound(error)) throw notFound(key);
       if ((error as RestErrorLike).statusCode === 416) return new Uint8Array(0);
@@ -314,7 +309,8 @@ export class AzureBackend implements StorageBackend {
     checkPrefix(prefix);
     const full = this.prefix === '' ? prefix : `${this.prefix}/${prefix}`;
     const cut = this.prefix === '' ? 0 : this.prefix.length + 1;
-    for (let marker: string | undefined, first = true; first || marker; first = false) {
+    let marker: string | undefined;
+    do {
       let page;
       try {
         page = await this.#call(prefix, (deadline) =>
@@ -329,7 +325,7 @@ export class AzureBackend implements StorageBackend {
       if (page.done) return;
       for (const item of page.value.segment.blobItems) yield item.name.slice(cut);
       marker = page.value.continuationToken || undefined;
-    }
+    } while (marker);
   }
 
   async delete(key: string): Promise<void> {

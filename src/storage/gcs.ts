@@ -32,6 +32,7 @@ import {
   type StorageBackend,
 } from './backend.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
+import { STORE_IDLE_TIMEOUT_MS } from './idle-deadline.ts';
 import { parseBucketUrl } from './cloud-url.ts';
 
 export interface GcsSettings {
@@ -79,7 +80,7 @@ export class GcsBackend implements StorageBackend {
   static #connect(settings: GcsSettings): Storage {
     const options: StorageOptions = {
       retryOptions: { autoRetry: false, maxRetries: 0 },
-      timeout: settings.requestTimeoutMs ?? 120_000,
+      timeout: settings.requestTimeoutMs ?? STORE_IDLE_TIMEOUT_MS,
       ...(settings.apiEndpoint ? { apiEndpoint: settings.apiEndpoint } : {}),
       ...(settings.projectId ? { projectId: settings.projectId } : {}),
       ...(settings.keyFilename ? { keyFilename: settings.keyFilename } : {}),

@@ -5,6 +5,9 @@
  * whose own timeout covers the whole request (Azure's `tryTimeoutInMs`) get
  * this signal instead, re-armed from their progress callbacks.
  */
+/** How long a store request may go without progress (MEDIAGIT_STORAGE_TIMEOUT_MS overrides). */
+export const STORE_IDLE_TIMEOUT_MS = 120_000;
+
 export class IdleDeadline {
   readonly ms: number;
   readonly #controller = new AbortController();

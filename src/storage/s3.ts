@@ -53,6 +53,7 @@ import {
 } from './backend.ts';
 import { parseBucketUrl } from './cloud-url.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
+import { STORE_IDLE_TIMEOUT_MS } from './idle-deadline.ts';
 
 export interface S3Settings {
   /** e.g. http://127.0.0.1:9000 for MinIO; the SDK's default (AWS) when absent. */
@@ -82,7 +83,6 @@ export interface S3Settings {
 const DEFAULT_MULTIPART_THRESHOLD = 128 * 1024 * 1024;
 const DEFAULT_PART_SIZE = 32 * 1024 * 1024;
 const PART_CONCURRENCY = 4;
-const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 interface SdkError {
   readonly name?: string;
@@ -131,7 +131,7 @@ export class S3Backend implements StorageBackend {
         // @smithy/node-http-handler 4.x that is a whole-request timer that
         // only logs a warning unless `throwOnRequestTimeout`, and a store that
         // never answers hung the request forever.
-        socketTimeout: settings.requestTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        socketTimeout: settings.requestTimeoutMs ?? STORE_IDLE_TIMEOUT_MS,
       }),
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       ...(settings.region ? { region: settings.region } : {}),
