@@ -17,8 +17,9 @@
  *   retry is safe); its CRC checksums are only computed where S3 requires
  *   them (objects are verified by their content IDs; a pack's name covers
  *   its record table).
- * - `sign` makes presigned URLs (SigV4); a create-only PUT signs
- *   `If-None-Match: *`, so the holder cannot replace an existing object.
+ * - `sign` makes presigned URLs (SigV4; s3-presign.ts: the SDK's URLs at
+ *   one signature's cost); a create-only PUT signs `If-None-Match: *`, so
+ *   the holder cannot replace an existing object.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -35,7 +36,6 @@ import {
   UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { MediaGitError } from '../errors.ts';
 import {
@@ -52,6 +52,7 @@ import {
   type StorageBackend,
 } from './backend.ts';
 import { parseBucketUrl } from './cloud-url.ts';
+import { S3UrlSigner } from './s3-presign.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
 import { STORE_IDLE_TIMEOUT_MS } from './idle-deadline.ts';
 
@@ -103,14 +104,17 @@ export class S3Backend implements StorageBackend {
   } as const;
   readonly client: S3Client;
   readonly #settings: S3Settings;
+  /** Shared by a backend and its children (one bucket, one client). */
+  readonly #signer: S3UrlSigner;
 
-  constructor(url: string, settings: S3Settings = {}, client?: S3Client) {
+  constructor(url: string, settings: S3Settings = {}, client?: S3Client, signer?: S3UrlSigner) {
     const { bucket, prefix } = parseBucketUrl(url, 's3');
     this.bucket = bucket;
     this.prefix = prefix;
     this.url = `s3://${bucket}${prefix === '' ? '' : `/${prefix}`}`;
     this.#settings = settings;
     this.client = client ?? S3Backend.#makeClient(settings);
+    this.#signer = signer ?? new S3UrlSigner(this.client, bucket);
   }
 
   static #makeClient(settings: S3Settings): S3Client {
@@ -382,24 +386,23 @@ export class S3Backend implements StorageBackend {
   }
 
   child(prefix: string): S3Backend {
-    return new S3Backend(`${this.url}/${checkKey(prefix)}`, this.#settings, this.client);
+    return new S3Backend(
+      `${this.url}/${checkKey(prefix)}`,
+      this.#settings,
+      this.client,
+      this.#signer,
+    );
   }
 
   async sign(key: string, options: SignOptions): Promise<SignedRequest> {
     const full = this.#key(key);
     const createOnly = options.method === 'PUT' && options.createOnly === true;
-    const command =
-      options.method === 'GET'
-        ? new GetObjectCommand({ Bucket: this.bucket, Key: full })
-        : new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: full,
-            ...(createOnly ? { IfNoneMatch: '*' } : {}),
-          });
     try {
-      const url = await getSignedUrl(this.client, command, {
-        expiresIn: options.expiresSeconds,
-        ...(createOnly ? { signableHeaders: new Set(['if-none-match']) } : {}),
+      const url = await this.#signer.sign({
+        method: options.method,
+        key: full,
+        expiresSeconds: options.expiresSeconds,
+        createOnly,
       });
       return {
         method: options.method,
