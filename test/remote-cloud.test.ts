@@ -2,11 +2,12 @@
  * The remote scenarios again, against a `mediagit serve` whose root is on a
  * cloud object store (an emulator on loopback, started once per backend):
  * push, clone, fetch, pull, clone --depth, a push killed part-way and run
- * again, locks, and the stock git-lfs client uploading and downloading. The
- * store must hold the pushes as cloud packs and their indexes, never a
- * loose chunk.
+ * again, locks, and the stock git-lfs client uploading and downloading
+ * (straight to and from the store, with signed requests). The store must
+ * hold the pushes as cloud packs and their indexes, never a loose chunk.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -144,7 +145,7 @@ for (const kind of ['s3', 'az', 'gs'] as CloudKind[]) {
       assert.ok((await fs.readFile(b.path('take.bin'))).equals(data));
     });
 
-    test('the stock git-lfs client uploads and downloads through the server', async () => {
+    test('the stock git-lfs client uploads to and downloads from the store directly', async () => {
       const world = await GitWorld.create();
       try {
         const key = await fixture.createToken('carol', 'media', 'write');
@@ -168,12 +169,25 @@ for (const kind of ['s3', 'az', 'gs'] as CloudKind[]) {
         await fs.writeFile(path.join(work, 'scene.json'), '{"nodes": [1, 2, 3]}\n');
         await world.git(['add', '.'], work);
         await world.git(['commit', '-q', '-m', 'assets'], work);
+        const receivedBefore = await server.metric('mediagit_http_bytes_received_total');
         await world.git(['push', '-q', 'origin', 'main'], work);
+        const received =
+          (await server.metric('mediagit_http_bytes_received_total')) - receivedBefore;
+        assert.ok(received < MiB, `${received} bytes went through the server`);
+        // Kept whole in the store, bound to its OID once read back and hashed.
+        const backend = await fixture.backend();
+        const oid = createHash('sha256').update(asset).digest('hex');
+        const binding = await backend.get(`media/lfs/${oid.slice(0, 2)}/${oid.slice(2)}`);
+        assert.equal(Buffer.from(binding).toString(), `whole ${asset.length}\n`);
+        assert.equal((await backend.head(`media/lfs/whole/${oid}`))?.size, asset.length);
         const copy = world.path('copy');
+        const sentBefore = await server.metric('mediagit_http_bytes_sent_total');
         await world.git(
           ['-c', `credential.helper=${helper}`, 'clone', '-q', origin, copy],
           world.root,
         );
+        const sent = (await server.metric('mediagit_http_bytes_sent_total')) - sentBefore;
+        assert.ok(sent < MiB, `${sent} bytes came through the server`);
         assert.ok((await fs.readFile(path.join(copy, 'asset.bin'))).equals(asset));
         assert.equal(await fs.readFile(path.join(copy, 'small.bin'), 'utf8'), 'tiny\n');
         assert.equal(
@@ -188,6 +202,67 @@ for (const kind of ['s3', 'az', 'gs'] as CloudKind[]) {
       } finally {
         await world.cleanup();
       }
+    });
+
+    test('a direct LFS upload is bound only once it hashes to its OID', async () => {
+      const token = await fixture.createToken('dave', 'media', 'write');
+      const lfs = `${server.url('media')}.git/info/lfs`;
+      const headers = {
+        authorization: `Bearer ${token}`,
+        accept: 'application/vnd.git-lfs+json',
+        'content-type': 'application/vnd.git-lfs+json',
+      };
+      type Action = { href: string; header?: Record<string, string> };
+      type Answer = { objects: { actions?: Record<string, Action>; error?: unknown }[] };
+      const batch = async (operation: string, oid: string, size: number): Promise<Answer> => {
+        const response = await fetch(`${lfs}/objects/batch`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ operation, transfers: ['basic'], objects: [{ oid, size }] }),
+        });
+        assert.equal(response.status, 200, await response.clone().text());
+        return (await response.json()) as Answer;
+      };
+      const send = (action: Action, body: Buffer) =>
+        fetch(action.href, { method: 'PUT', headers: action.header ?? {}, body });
+      const verify = (oid: string, size: number) =>
+        fetch(`${lfs}/verify`, { method: 'POST', headers, body: JSON.stringify({ oid, size }) });
+      const backend = await fixture.backend();
+      const content = pseudoRandomBytes(3 * MiB, 11, `lfs-direct-${kind}`);
+      const oid = createHash('sha256').update(content).digest('hex');
+
+      // Bytes that do not hash to the OID: refused at verify, and deleted.
+      let actions = (await batch('upload', oid, content.length)).objects[0]!.actions!;
+      assert.ok(!actions['upload']!.href.startsWith(server.base), 'the upload goes to the store');
+      const wrong = Buffer.from(content);
+      wrong[12345] = wrong[12345]! ^ 0xff;
+      assert.ok((await send(actions['upload']!, wrong)).ok);
+      const refused = await verify(oid, content.length);
+      assert.equal(refused.status, 422, await refused.text());
+      assert.equal(await backend.head(`media/lfs/whole/${oid}`), undefined);
+
+      // The right bytes, whose verify never comes (its answer lost): the next
+      // batch reads them back and calls the object present.
+      actions = (await batch('upload', oid, content.length)).objects[0]!.actions!;
+      assert.ok((await send(actions['upload']!, content)).ok);
+      const again = (await batch('upload', oid, content.length)).objects[0]!;
+      assert.equal(again.actions, undefined, 'already stored: nothing to upload');
+      assert.equal((await verify(oid, content.length)).status, 200);
+
+      // Downloaded straight from the store, byte-identical.
+      const download = (await batch('download', oid, content.length)).objects[0]!.actions!;
+      assert.ok(!download['download']!.href.startsWith(server.base));
+      const got = await fetch(download['download']!.href, {
+        headers: download['download']!.header ?? {},
+      });
+      assert.equal(got.status, 200);
+      assert.ok(Buffer.from(await got.arrayBuffer()).equals(content));
+      // Through the server too (its own route streams the whole object).
+      const proxied = await fetch(`${lfs}/objects/${oid}`, { headers });
+      assert.ok(Buffer.from(await proxied.arrayBuffer()).equals(content));
+      // MediaGit's manifest route says it has none (clients fall back to LFS).
+      const manifest = await fetch(`${server.url('media')}/manifests/${oid}`, { headers });
+      assert.equal(manifest.status, 404);
     });
   });
 }

@@ -7,6 +7,13 @@
  * manifest plus the key `lfs/<2 hex>/<62 hex>` naming that manifest (the
  * same key `PUT manifests/:oid` writes), put last so that an OID is
  * visible only once all its objects are.
+ *
+ * An object a client uploaded straight to the store (direct transfers, a
+ * signed PUT to `lfs/whole/<oid>`) is kept whole there, as Git LFS servers
+ * on object storage keep theirs, so downloads can be signed GETs too; the
+ * server binds it (`whole <size>` under the OID's key) only once it has read
+ * it back and it hashes to its OID (adoptWholeLfsObject). docs/design.md,
+ * "Git LFS on object storage".
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -26,6 +33,8 @@ import type { BackendRepo } from './backend-repo.ts';
 /** Where an LFS object's content is. */
 export type LfsContent =
   | { readonly kind: 'blob'; readonly id: ObjectId; readonly size: number }
+  /** Stored whole under `lfsWholeKey(id)` (id: the OID). */
+  | { readonly kind: 'whole'; readonly id: ObjectId; readonly size: number }
   | {
       readonly kind: 'manifest';
       readonly id: ObjectId;
@@ -36,6 +45,14 @@ export type LfsContent =
 function badUpload(message: string, status = 422): MediaGitError {
   return new MediaGitError('LFS_BAD_UPLOAD', message, { kind: 'user', data: { status } });
 }
+
+/** Where an object uploaded straight to the store is kept whole. */
+export function lfsWholeKey(oid: ObjectId): string {
+  return `lfs/whole/${oid}`;
+}
+
+/** Pieces a whole object is read in (ranged GETs, two ahead). */
+const WHOLE_PIECE = 8 * 1024 * 1024;
 
 /** The stored content with this OID, or undefined. */
 export async function findLfsObject(
@@ -51,6 +68,8 @@ export async function findLfsObject(
   } catch (error) {
     if (!(error instanceof MediaGitError && error.code === 'STORAGE_NOT_FOUND')) throw error;
   }
+  const whole = /^whole (\d+)$/.exec(manifestId ?? '');
+  if (whole) return { kind: 'whole', id: oid, size: Number(whole[1]) };
   if (manifestId !== undefined && isObjectId(manifestId)) {
     const record = await repo.read(manifestId);
     const manifest = decodeManifest(manifestId, record.data);
@@ -74,6 +93,10 @@ export async function streamLfsObject(
     await write((await repo.read(content.id)).data);
     return;
   }
+  if (content.kind === 'whole') {
+    await streamWhole(repo, lfsWholeKey(content.id), content.size, write);
+    return;
+  }
   // Several chunks read ahead of the one being handed over, so the disk and
   // the consumer (a socket, a hash) overlap.
   const chunks = content.manifest.chunks;
@@ -93,6 +116,77 @@ export async function streamLfsObject(
 
 /** Chunks read ahead of the one being handed over. */
 const READ_AHEAD = 4;
+
+/** A stored object's bytes in order, read in ranges a few pieces ahead of `write`. */
+async function streamWhole(
+  repo: BackendRepo,
+  key: string,
+  size: number,
+  write: (data: Uint8Array) => Promise<void>,
+): Promise<void> {
+  const read = (at: number): Promise<Uint8Array> => {
+    const pending = repo.backend.getRange(key, at, Math.min(size, at + WHOLE_PIECE));
+    pending.catch(() => undefined);
+    return pending;
+  };
+  const ahead: Promise<Uint8Array>[] = [];
+  let next = 0;
+  for (; next < size && ahead.length < 2; next += WHOLE_PIECE) ahead.push(read(next));
+  for (let at = 0; at < size; at += WHOLE_PIECE) {
+    const piece = await ahead.shift()!;
+    const expected = Math.min(WHOLE_PIECE, size - at);
+    if (piece.length !== expected) {
+      throw new MediaGitError(
+        'LFS_OBJECT_CORRUPT',
+        `${repo.backend.url}/${key} is shorter than its ${size} bytes`,
+        { kind: 'corrupt', data: { key } },
+      );
+    }
+    if (next < size) {
+      ahead.push(read(next));
+      next += WHOLE_PIECE;
+    }
+    await write(piece);
+  }
+}
+
+/**
+ * Binds an object a client uploaded straight to the store, once it is read
+ * back whole and hashes to `oid` with `size` bytes: 'stored'. A copy that
+ * does not is deleted ('bad': the client may upload again); 'absent' when
+ * nothing was uploaded. Already bound: 'stored'.
+ */
+export async function adoptWholeLfsObject(
+  repo: BackendRepo,
+  oid: ObjectId,
+  size: number,
+): Promise<'stored' | 'bad' | 'absent'> {
+  const bound = await findLfsObject(repo, oid);
+  if (bound) return bound.size === size ? 'stored' : 'bad';
+  const key = lfsWholeKey(oid);
+  const head = await repo.backend.head(key);
+  if (head === undefined) return 'absent';
+  let good = head.size === size;
+  if (good) {
+    const sha = createHash('sha256');
+    try {
+      await streamWhole(repo, key, size, async (data) => {
+        sha.update(data);
+      });
+      good = sha.digest('hex') === oid;
+    } catch (error) {
+      // A copy shorter than it said (replaced meanwhile?) is bad; a store failure is not.
+      if (!(error instanceof MediaGitError && error.code === 'LFS_OBJECT_CORRUPT')) throw error;
+      good = false;
+    }
+  }
+  if (!good) {
+    await repo.backend.delete(key);
+    return 'bad';
+  }
+  await repo.backend.put(lfsObjectKey(oid), Buffer.from(`whole ${size}\n`));
+  return 'stored';
+}
 
 /** The SHA-256 of stored content, every chunk read and verified on the way. */
 export async function contentSha256(repo: BackendRepo, content: LfsContent): Promise<ObjectId> {

@@ -78,6 +78,12 @@ export interface ServerOptions {
    * `table`: the server does not read the records of a direct upload.
    */
   readonly verifyUploads?: UploadVerification | undefined;
+  /**
+   * Git LFS batch answers hand out signed requests to the store where it
+   * can sign them (uploads kept whole, verified before they are bound);
+   * default true. False: every LFS byte goes through the server.
+   */
+  readonly lfsDirect?: boolean | undefined;
 }
 
 interface Identity {
@@ -746,6 +752,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       }
       throw error;
     }
+    if (!isObjectId(id)) {
+      // Kept whole (uploaded straight to the store by git-lfs): no manifest;
+      // the client falls back to the Git LFS API for it.
+      throw httpError(404, 'OBJECT_MISSING', `${oid} is stored whole, not as a manifest`);
+    }
     return sendBinary(reply.header('x-mediagit-object-id', id), await service.repo.getRecord(id));
   });
 
@@ -786,6 +797,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     audit,
     maxObjectBytes: options.maxLfsObjectBytes ?? DEFAULTS.maxLfsObjectBytes,
     countSent: (bytes) => metrics.bytesOut.inc(bytes),
+    direct: options.lfsDirect ?? true,
   });
 
   app.addHook('onClose', async () => {

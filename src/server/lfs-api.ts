@@ -11,16 +11,27 @@
  *   POST /:repo[.git]/info/lfs/locks/verify       verify before a push,
  *   POST /:repo[.git]/info/lfs/locks/:id/unlock   delete
  *
- * Uploaded objects are stored as MediaGit content (protocol/lfs-objects.ts),
- * deduplicated chunk by chunk with everything else in the repository. The
+ * Objects uploaded through the server are stored as MediaGit content
+ * (protocol/lfs-objects.ts), deduplicated chunk by chunk with everything
+ * else in the repository. Where the store signs requests (S3, Azure, GCS)
+ * and `direct` is on, a batch hands out signed requests instead: uploads go
+ * straight to the store, create-only, and are kept whole there; the verify
+ * action reads such an upload back and binds it only if it hashes to its
+ * OID; downloads of whole objects are signed GETs. The
  * same credentials apply as everywhere: an API key or JWT as `Bearer`, or as
  * the password of HTTP Basic (what Git credential helpers hand to git-lfs).
  */
 import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MediaGitError } from '../errors.ts';
-import { isObjectId } from '../odb/object-id.ts';
-import { findLfsObject, receiveLfsObject, streamLfsObject } from '../protocol/lfs-objects.ts';
+import { isObjectId, type ObjectId } from '../odb/object-id.ts';
+import {
+  adoptWholeLfsObject,
+  findLfsObject,
+  lfsWholeKey,
+  receiveLfsObject,
+  streamLfsObject,
+} from '../protocol/lfs-objects.ts';
 import { checkLockPath, LockStore, type FileLock } from '../protocol/lock-store.ts';
 import type { RepoService } from '../protocol/service.ts';
 import { scopeAllows, type Scope } from '../security/api-keys.ts';
@@ -30,6 +41,11 @@ export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
 const ACTION_TTL_SECONDS = 3600;
 const LOCK_PAGE_DEFAULT = 100;
 const LOCK_PAGE_MAX = 1000;
+/**
+ * Largest object uploaded straight to the store: one signed PUT (S3 takes
+ * at most 5 GiB in one, Azure 5000 MiB); larger ones go through the server.
+ */
+export const DIRECT_LFS_MAX_BYTES = 5000 * 1024 * 1024;
 
 export interface LfsIdentity {
   readonly user: string;
@@ -48,6 +64,8 @@ export interface LfsContext {
   readonly maxObjectBytes: number;
   /** Counts response bytes the routes stream themselves (the server's bytes-out metric). */
   readonly countSent: (bytes: number) => void;
+  /** Hand out signed requests to the store where it can sign them. */
+  readonly direct: boolean;
 }
 
 function lfsError(status: number, message: string): MediaGitError {
@@ -100,11 +118,32 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
     if (body.objects.length > 10_000) throw lfsError(413, 'at most 10000 objects per batch');
     if (operation === 'upload') await needWrite(request);
     const service = await repoOf(request);
+    const backend = service.repo.backend;
+    const signs = ctx.direct && backend.capabilities.signedUrls && backend.sign !== undefined;
     const identity = request.identity;
     const header = identity
       ? { Authorization: `Bearer ${await ctx.transferToken(identity, ACTION_TTL_SECONDS)}` }
       : undefined;
     const href = base(request);
+    const action = (url: string) => ({
+      href: url,
+      ...(header ? { header } : {}),
+      expires_in: ACTION_TTL_SECONDS,
+    });
+    // A request to the store carries only the headers it was signed with
+    // (the server's token would be a second, refused credential there).
+    const signed = async (oid: ObjectId, method: 'GET' | 'PUT') => {
+      const request = await backend.sign!(lfsWholeKey(oid), {
+        method,
+        expiresSeconds: ACTION_TTL_SECONDS,
+        createOnly: method === 'PUT',
+      });
+      return {
+        href: request.url,
+        ...(Object.keys(request.headers).length > 0 ? { header: request.headers } : {}),
+        expires_in: ACTION_TTL_SECONDS,
+      };
+    };
     const objects = await Promise.all(
       (body.objects as { oid?: unknown; size?: unknown }[]).map(async (object) => {
         const oid = typeof object?.oid === 'string' ? object.oid : '';
@@ -117,7 +156,7 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
         ) {
           return { oid, size, error: { code: 422, message: 'invalid oid or size' } };
         }
-        const found = await findLfsObject(service.repo, oid);
+        let found = await findLfsObject(service.repo, oid);
         if (found && found.size !== size) {
           return {
             oid,
@@ -125,19 +164,13 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
             error: { code: 422, message: `the object is ${found.size} bytes, not ${size}` },
           };
         }
-        const action = (url: string) => ({
-          href: url,
-          ...(header ? { header } : {}),
-          expires_in: ACTION_TTL_SECONDS,
-        });
         if (operation === 'download') {
           if (!found) return { oid, size, error: { code: 404, message: 'Object does not exist' } };
-          return {
-            oid,
-            size,
-            authenticated: true,
-            actions: { download: action(`${href}/objects/${oid}`) },
-          };
+          const download =
+            found.kind === 'whole' && signs
+              ? await signed(oid, 'GET')
+              : action(`${href}/objects/${oid}`);
+          return { oid, size, authenticated: true, actions: { download } };
         }
         if (size > ctx.maxObjectBytes) {
           return {
@@ -146,12 +179,19 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
             error: { code: 413, message: `objects over ${ctx.maxObjectBytes} bytes are refused` },
           };
         }
+        const direct = signs && size <= DIRECT_LFS_MAX_BYTES;
+        // An earlier direct upload whose verify never came (its answer lost):
+        // the create-only URL would now be refused, so settle it here.
+        if (!found && direct && (await adoptWholeLfsObject(service.repo, oid, size)) === 'stored') {
+          found = await findLfsObject(service.repo, oid);
+        }
         if (found) return { oid, size, authenticated: true };
+        const upload = direct ? await signed(oid, 'PUT') : action(`${href}/objects/${oid}`);
         return {
           oid,
           size,
           authenticated: true,
-          actions: { upload: action(`${href}/objects/${oid}`), verify: action(`${href}/verify`) },
+          actions: { upload, verify: action(`${href}/verify`) },
         };
       }),
     );
@@ -203,12 +243,24 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
 
   app.post('/:repo/info/lfs/verify', lfs('write'), async (request, reply) => {
     const { oid, size } = (request.body ?? {}) as { oid?: unknown; size?: unknown };
+    if (typeof oid !== 'string' || !isObjectId(oid) || typeof size !== 'number') {
+      throw lfsError(422, 'invalid oid or size');
+    }
     const service = await repoOf(request);
-    const found =
-      typeof oid === 'string' && isObjectId(oid)
-        ? await findLfsObject(service.repo, oid)
-        : undefined;
-    if (!found || found.size !== size) throw lfsError(404, 'Object does not exist');
+    const found = await findLfsObject(service.repo, oid);
+    if (found) {
+      if (found.size !== size) throw lfsError(404, 'Object does not exist');
+      return json(reply, 200, {});
+    }
+    // Uploaded straight to the store (or nowhere): bound only if it hashes to its OID.
+    const adopted = ctx.direct ? await adoptWholeLfsObject(service.repo, oid, size) : 'absent';
+    if (adopted === 'bad') {
+      throw lfsError(
+        422,
+        `the upload of ${oid} is not ${size} bytes hashing to it; upload it again`,
+      );
+    }
+    if (adopted === 'absent') throw lfsError(404, 'Object does not exist');
     return json(reply, 200, {});
   });
 

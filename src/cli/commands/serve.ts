@@ -24,6 +24,7 @@ interface ServeFlags {
   maxChunkSize?: number;
   maxPackSize?: number;
   verifyUploads?: UploadVerification;
+  lfsDirect?: boolean;
   log?: string;
 }
 
@@ -64,6 +65,10 @@ export function register(program: Command, cli: Cli): void {
       )
         .choices(['table', 'full'])
         .default('table'),
+    )
+    .option(
+      '--no-lfs-direct',
+      'send every Git LFS byte through the server, even where the store can sign requests',
     )
     .option('--log <level>', 'request log level on stderr (info, warn, error, silent)', 'warn')
     .action(async (opts: ServeFlags) => {
@@ -109,6 +114,7 @@ export function register(program: Command, cli: Cli): void {
         maxChunkBytes: opts.maxChunkSize,
         maxPackBytes: opts.maxPackSize,
         verifyUploads: opts.verifyUploads,
+        lfsDirect: opts.lfsDirect !== false,
         logger:
           opts.log === 'silent'
             ? false
