@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { MediaGitError } from '../errors.ts';
+import { hashSecretArgon2 } from '../security/api-keys.ts';
 import { TokenStore } from './token-store.ts';
 
 const roots: string[] = [];
@@ -65,6 +66,25 @@ test('token store: a created key authenticates; a wrong or unknown one does not'
     [],
     'no temp file',
   );
+});
+
+test('token store: a key stored with an Argon2id hash (made by an older version) still authenticates', async () => {
+  const root = await freshRoot();
+  const { key, record } = await new TokenStore(root).create({
+    user: 'old',
+    repo: '*',
+    scope: 'read',
+  });
+  const secret = key.slice(`mgk_${record.id}_`.length);
+  const data = JSON.parse(await fs.readFile(tokensFile(root), 'utf8')) as {
+    tokens: { hash: unknown }[];
+  };
+  assert.equal((data.tokens[0]!.hash as { algorithm: string }).algorithm, 'sha256');
+  data.tokens[0]!.hash = await hashSecretArgon2(secret);
+  await fs.writeFile(tokensFile(root), JSON.stringify(data));
+  assert.equal((await new TokenStore(root).authenticate(key))?.id, record.id);
+  const wrong = `mgk_${record.id}_${secret.startsWith('A') ? 'B' : 'A'}${secret.slice(1)}`;
+  assert.equal(await new TokenStore(root).authenticate(wrong), undefined);
 });
 
 test('token store: revoke takes effect at once, also for another instance that cached the key', async () => {

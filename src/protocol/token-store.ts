@@ -14,8 +14,8 @@
  *   with a create-only put, so server processes sharing the root race to one
  *   winner and all use its secret.
  *
- * `authenticate` caches a successful verification for 60 s (Argon2id costs
- * tens of milliseconds) but checks on every call whether tokens.json changed
+ * `authenticate` caches a successful verification for 60 s (keys made before
+ * SHA-256 hashes were stored have Argon2id hashes, ~100 ms each) but checks on every call whether tokens.json changed
  * (its ETag), so a revoke made by another process takes effect on the next
  * request.
  */
@@ -317,6 +317,9 @@ export class TokenStore {
 }
 
 function sameHash(a: SecretHash, b: SecretHash): boolean {
+  if (a.algorithm === 'sha256' || b.algorithm === 'sha256') {
+    return a.algorithm === b.algorithm && a.hash === b.hash;
+  }
   return a.salt === b.salt && a.hash === b.hash;
 }
 

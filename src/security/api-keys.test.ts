@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import {
   ARGON2_PARAMETERS,
   generateApiKey,
   hashSecret,
+  hashSecretArgon2,
   isScope,
   parseApiKey,
   scopeAllows,
@@ -75,9 +77,33 @@ test('api keys: scopes nest admin over write over read', () => {
   assert.equal(isScope('Read'), false);
 });
 
-test('api keys: hash and verify round trip with the OWASP parameters', async () => {
+test('api keys: a new key stores the SHA-256 of its secret, and verifies', async () => {
   const { secret } = generateApiKey();
   const stored = await hashSecret(secret);
+  assert.equal(stored.algorithm, 'sha256');
+  assert.equal(stored.hash, createHash('sha256').update(secret).digest('base64'));
+  const reloaded = JSON.parse(JSON.stringify(stored)) as SecretHash;
+  assert.equal(await verifySecret(secret, reloaded), true);
+  const other = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+  assert.equal(await verifySecret(other, reloaded), false);
+  assert.equal(await verifySecret('', reloaded), false);
+  const bytes = Buffer.from(stored.hash, 'base64');
+  bytes[0] = (bytes[0] ?? 0) ^ 1;
+  assert.equal(await verifySecret(secret, { ...stored, hash: bytes.toString('base64') }), false);
+  for (const bad of [
+    { algorithm: 'sha256' },
+    { algorithm: 'sha256', hash: '' },
+    { algorithm: 'sha256', hash: bytes.subarray(0, 16).toString('base64') },
+    { algorithm: 'sha256', hash: `${stored.hash}%` },
+    { algorithm: 'sha512', hash: stored.hash },
+  ]) {
+    assert.equal(await verifySecret(secret, bad as SecretHash), false, JSON.stringify(bad));
+  }
+});
+
+test('api keys: an older key hashed with Argon2id (OWASP parameters) still verifies', async () => {
+  const { secret } = generateApiKey();
+  const stored = await hashSecretArgon2(secret);
   assert.equal(stored.algorithm, 'argon2id');
   assert.equal(stored.memory, 19456);
   assert.equal(stored.passes, 2);
@@ -94,9 +120,9 @@ test('api keys: hash and verify round trip with the OWASP parameters', async () 
   assert.equal(await verifySecret('', reloaded), false);
 });
 
-test('api keys: two hashes of one secret differ (random salt), both verify', async () => {
+test('api keys: two Argon2id hashes of one secret differ (random salt), both verify', async () => {
   const { secret } = generateApiKey();
-  const [a, b] = await Promise.all([hashSecret(secret), hashSecret(secret)]);
+  const [a, b] = await Promise.all([hashSecretArgon2(secret), hashSecretArgon2(secret)]);
   assert.notEqual(a.salt, b.salt);
   assert.notEqual(a.hash, b.hash);
   assert.equal(await verifySecret(secret, a), true);
@@ -105,7 +131,7 @@ test('api keys: two hashes of one secret differ (random salt), both verify', asy
 
 test('api keys: a tampered salt, hash or parameter fails verification', async () => {
   const { secret } = generateApiKey();
-  const stored = await hashSecret(secret);
+  const stored = await hashSecretArgon2(secret);
   const flipFirstByte = (b64: string): string => {
     const bytes = Buffer.from(b64, 'base64');
     bytes[0] = (bytes[0] ?? 0) ^ 1;
@@ -122,7 +148,7 @@ test('api keys: a tampered salt, hash or parameter fails verification', async ()
 
 test('api keys: malformed stored records yield false, never a throw', async () => {
   const { secret } = generateApiKey();
-  const good = await hashSecret(secret);
+  const good = await hashSecretArgon2(secret);
   const malformed: unknown[] = [
     null,
     undefined,

@@ -5,18 +5,22 @@
  * A key reads `mgk_<id>_<secret>`: `id` is 16 lowercase hex characters (64
  * random bits) naming the key in the token registry, so a lookup never
  * compares secrets; `secret` is 32 random bytes in unpadded base64url (43
- * characters). Only an Argon2id hash of the secret is ever stored; the key
- * itself is shown once, when it is created.
+ * characters). Only a hash of the secret is ever stored; the key itself is
+ * shown once, when it is created.
  *
- * Hash parameters are OWASP's recommended Argon2id minimum (19 MiB of memory,
- * 2 passes, 1 lane) with a 16-byte random salt and a 32-byte tag, and are
- * stored beside each hash so they can be raised later without invalidating
- * existing keys. Measured here (Node 24.21, 2 CPUs): 31-35 ms per hash, and
- * about 17 ms each when run in parallel on libuv's thread pool (so roughly 60
- * verifications per second per 2 cores). That is why callers cache successful
- * verifications rather than hashing on every request.
+ * New keys store the SHA-256 of the secret (as GitHub and GitLab store their
+ * tokens): the secret is 256 random bits, so no password-hashing work factor
+ * makes guessing it from a stolen hash any harder than it already is, while
+ * that work factor cost the server ~100 ms of CPU and 19 MiB per cold
+ * verification (every command of every client exchanges its key once), and
+ * let anyone who knows a key id make the server run it at will.
+ *
+ * Keys created before that keep their Argon2id hashes (OWASP's minimum: 19
+ * MiB, 2 passes, 1 lane, 16-byte salt, 32-byte tag, parameters stored beside
+ * each hash) and still verify; the token store caches their verifications.
+ * docs/design.md, "Auth".
  */
-import { argon2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { argon2, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -60,8 +64,18 @@ export function parseApiKey(key: string): { id: string; secret: string } | undef
   return { id, secret };
 }
 
-/** A stored Argon2id hash with the parameters that produced it; plain JSON. */
-export interface SecretHash {
+/** A stored hash of a key's secret; plain JSON. */
+export type SecretHash = Sha256SecretHash | Argon2SecretHash;
+
+/** The SHA-256 of the secret (keys made since 2026-12-04). */
+export interface Sha256SecretHash {
+  readonly algorithm: 'sha256';
+  /** Base64 of the 32-byte digest. */
+  readonly hash: string;
+}
+
+/** An Argon2id hash with the parameters that produced it (older keys). */
+export interface Argon2SecretHash {
   readonly algorithm: 'argon2id';
   /** Memory cost in KiB. */
   readonly memory: number;
@@ -87,7 +101,17 @@ const MAX_MEMORY_KIB = 1 << 20;
 const MAX_PASSES = 64;
 const MAX_PARALLELISM = 64;
 
-export async function hashSecret(secret: string): Promise<SecretHash> {
+/** How a new key's secret is stored. */
+export function hashSecret(secret: string): Promise<Sha256SecretHash> {
+  return Promise.resolve({ algorithm: 'sha256', hash: sha256(secret).toString('base64') });
+}
+
+function sha256(secret: string): Buffer {
+  return createHash('sha256').update(secret, 'utf8').digest();
+}
+
+/** An Argon2id hash, as keys made before SHA-256 hashes were stored (tests, migration). */
+export async function hashSecretArgon2(secret: string): Promise<Argon2SecretHash> {
   const { memory, passes, parallelism, tagLength, saltLength } = ARGON2_PARAMETERS;
   const salt = randomBytes(saltLength);
   const tag = await runArgon2(secret, salt, { memory, passes, parallelism, tagLength });
@@ -108,6 +132,9 @@ export async function hashSecret(secret: string): Promise<SecretHash> {
  */
 export async function verifySecret(secret: string, stored: SecretHash): Promise<boolean> {
   if (typeof secret !== 'string' || !isSecretHash(stored)) return false;
+  if (stored.algorithm === 'sha256') {
+    return timingSafeEqual(sha256(secret), Buffer.from(stored.hash, 'base64'));
+  }
   const salt = Buffer.from(stored.salt, 'base64');
   const expected = Buffer.from(stored.hash, 'base64');
   let actual: Buffer;
@@ -128,6 +155,7 @@ export async function verifySecret(secret: string, stored: SecretHash): Promise<
 export function isSecretHash(value: unknown): value is SecretHash {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
+  if (v['algorithm'] === 'sha256') return decodeCanonicalBase64(v['hash'])?.length === 32;
   if (v['algorithm'] !== 'argon2id') return false;
   const parallelism = v['parallelism'];
   if (!isIntegerIn(parallelism, 1, MAX_PARALLELISM)) return false;
