@@ -13,6 +13,11 @@
  *   objects MediaGit writes are at most a pack (64 MiB) or a blob.
  * - The SDK's retries and its whole-object CRC checks are off (RetryingBackend
  *   retries where safe; objects are verified by their content IDs).
+ * - Timeouts: reads and writes of object bytes are streams under an idle
+ *   deadline (IdleDeadline: no byte for `requestTimeoutMs` cuts them, a slow
+ *   transfer that keeps moving never is), on a second client whose own
+ *   whole-request timeout is only a backstop; small JSON requests (metadata,
+ *   listings, deletes) keep the SDK's timeout, which for them is the same.
  * - `sign` makes V4 signed URLs (needs a service-account key); a create-only
  *   PUT signs `x-goog-if-generation-match: 0`.
  */
@@ -32,7 +37,7 @@ import {
   type StorageBackend,
 } from './backend.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
-import { STORE_IDLE_TIMEOUT_MS } from './idle-deadline.ts';
+import { IdleDeadline, STORE_IDLE_TIMEOUT_MS } from './idle-deadline.ts';
 import { parseBucketUrl } from './cloud-url.ts';
 
 export interface GcsSettings {
@@ -45,6 +50,14 @@ export interface GcsSettings {
     { readonly client_email: string; readonly private_key: string } | undefined;
   readonly requestTimeoutMs?: number | undefined;
 }
+
+/**
+ * The streaming client's own whole-request timeout: a backstop only (the
+ * idle deadline cuts stalls); a 64 MiB pack at 100 KB/s still fits.
+ */
+const STREAM_BACKSTOP_MS = 60 * 60 * 1000;
+/** Bytes an upload is written in; each one taken re-arms its idle deadline. */
+const PUT_SLICE = 1024 * 1024;
 
 interface ApiErrorLike {
   readonly code?: number | string;
@@ -65,22 +78,32 @@ export class GcsBackend implements StorageBackend {
   } as const;
   readonly storage: Storage;
   readonly #bucket: Bucket;
+  /** The same bucket for byte streams, which carry their own idle deadline. */
+  readonly #streams: Bucket;
   readonly #settings: GcsSettings;
 
-  constructor(url: string, settings: GcsSettings = {}, storage?: Storage) {
+  constructor(url: string, settings: GcsSettings = {}, storage?: Storage, streaming?: Storage) {
     const { bucket, prefix } = parseBucketUrl(url, 'gs');
     this.bucketName = bucket;
     this.prefix = prefix;
     this.url = `gs://${bucket}${prefix === '' ? '' : `/${prefix}`}`;
     this.#settings = settings;
-    this.storage = storage ?? GcsBackend.#connect(settings);
+    this.storage = storage ?? GcsBackend.#connect(settings, this.#idleMs);
     this.#bucket = this.storage.bucket(bucket);
+    this.#streamingStorage = streaming ?? GcsBackend.#connect(settings, STREAM_BACKSTOP_MS);
+    this.#streams = this.#streamingStorage.bucket(bucket);
   }
 
-  static #connect(settings: GcsSettings): Storage {
+  readonly #streamingStorage: Storage;
+
+  get #idleMs(): number {
+    return this.#settings.requestTimeoutMs ?? STORE_IDLE_TIMEOUT_MS;
+  }
+
+  static #connect(settings: GcsSettings, timeout: number): Storage {
     const options: StorageOptions = {
       retryOptions: { autoRetry: false, maxRetries: 0 },
-      timeout: settings.requestTimeoutMs ?? STORE_IDLE_TIMEOUT_MS,
+      timeout,
       ...(settings.apiEndpoint ? { apiEndpoint: settings.apiEndpoint } : {}),
       ...(settings.projectId ? { projectId: settings.projectId } : {}),
       ...(settings.keyFilename ? { keyFilename: settings.keyFilename } : {}),
@@ -91,6 +114,48 @@ export class GcsBackend implements StorageBackend {
 
   #file(key: string): File {
     return this.#bucket.file(joinKey(this.prefix, checkKey(key)));
+  }
+
+  /**
+   * Reads an object (or bytes [start, end] of it) as a stream under an idle
+   * deadline: each piece that arrives re-arms it.
+   */
+  async #download(key: string, range: { start: number; end: number } | undefined): Promise<Buffer> {
+    const file = this.#streams.file(joinKey(this.prefix, checkKey(key)));
+    return this.#idle(key, (deadline) => {
+      const stream = file.createReadStream({ validation: false, ...range });
+      const parts: Buffer[] = [];
+      return new Promise<Buffer>((resolve, reject) => {
+        deadline.signal.addEventListener('abort', () => stream.destroy(new Error('idle')), {
+          once: true,
+        });
+        stream.on('data', (part: Buffer) => {
+          parts.push(part);
+          deadline.touch();
+        });
+        stream.on('error', reject);
+        stream.on('end', () => resolve(Buffer.concat(parts)));
+      });
+    });
+  }
+
+  /** Runs one streamed request; a deadline that fired is STORAGE_UNAVAILABLE (transient). */
+  async #idle<T>(key: string, request: (deadline: IdleDeadline) => Promise<T>): Promise<T> {
+    const deadline = new IdleDeadline(this.#idleMs);
+    try {
+      return await request(deadline);
+    } catch (error) {
+      if (!deadline.fired) throw error;
+      throw storageFailure(
+        'STORAGE_UNAVAILABLE',
+        this.url,
+        key,
+        `no progress for ${deadline.ms} ms (idle timeout)`,
+        error,
+      );
+    } finally {
+      deadline.done();
+    }
   }
 
   #failure(error: unknown, key: string): MediaGitError {
@@ -135,8 +200,7 @@ export class GcsBackend implements StorageBackend {
 
   async get(key: string): Promise<Uint8Array> {
     try {
-      const [data] = await this.#file(key).download({ validation: false });
-      return data;
+      return await this.#download(key, undefined);
     } catch (error) {
       if (isObjectNotFound(error)) throw notFound(key);
       throw this.#failure(error, key);
@@ -150,12 +214,7 @@ export class GcsBackend implements StorageBackend {
       return new Uint8Array(0);
     }
     try {
-      const [data] = await this.#file(key).download({
-        start: from,
-        end: end - 1,
-        validation: false,
-      });
-      return data;
+      return await this.#download(key, { start: from, end: end - 1 });
     } catch (error) {
       if (isObjectNotFound(error)) throw notFound(key);
       // A range starting at or past the end: the object exists, the range is empty.
@@ -165,7 +224,7 @@ export class GcsBackend implements StorageBackend {
   }
 
   async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<{ etag: string }> {
-    const file = this.#file(key);
+    const file = this.#streams.file(joinKey(this.prefix, checkKey(key)));
     const ifGenerationMatch =
       options.ifNoneMatch === '*'
         ? 0
@@ -175,11 +234,35 @@ export class GcsBackend implements StorageBackend {
     if (options.ifMatch !== undefined && !/^\d+$/.test(options.ifMatch)) {
       throw preconditionFailed(key, options.ifMatch);
     }
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     try {
-      await file.save(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
-        resumable: false,
-        validation: false,
-        ...(ifGenerationMatch !== undefined ? { preconditionOpts: { ifGenerationMatch } } : {}),
+      await this.#idle(key, (deadline) => {
+        const stream = file.createWriteStream({
+          resumable: false,
+          validation: false,
+          ...(ifGenerationMatch !== undefined ? { preconditionOpts: { ifGenerationMatch } } : {}),
+        });
+        return new Promise<void>((resolve, reject) => {
+          deadline.signal.addEventListener('abort', () => stream.destroy(new Error('idle')), {
+            once: true,
+          });
+          stream.on('error', reject);
+          stream.on('finish', resolve);
+          // In slices, each taken by the request stream re-arming the deadline.
+          let at = 0;
+          const pump = (): void => {
+            while (at < bytes.length) {
+              const slice = bytes.subarray(at, Math.min(bytes.length, at + PUT_SLICE));
+              at += slice.length;
+              if (!stream.write(slice, () => deadline.touch())) {
+                stream.once('drain', pump);
+                return;
+              }
+            }
+            stream.end();
+          };
+          pump();
+        });
       });
       const generation = (file.metadata as { generation?: string | number }).generation;
       return { etag: String(generation ?? '') };
@@ -235,7 +318,12 @@ export class GcsBackend implements StorageBackend {
   }
 
   child(prefix: string): GcsBackend {
-    return new GcsBackend(`${this.url}/${checkKey(prefix)}`, this.#settings, this.storage);
+    return new GcsBackend(
+      `${this.url}/${checkKey(prefix)}`,
+      this.#settings,
+      this.storage,
+      this.#streamingStorage,
+    );
   }
 
   async sign(key: string, options: SignOptions): Promise<SignedRequest> {

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { Option, type Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import type { UploadVerification } from '../../protocol/backend-repo.ts';
@@ -72,6 +73,12 @@ export function register(program: Command, cli: Cli): void {
     )
     .option('--log <level>', 'request log level on stderr (info, warn, error, silent)', 'warn')
     .action(async (opts: ServeFlags) => {
+      // A server's heap is small and busy in bursts: V8's memory reducer
+      // (made for idle browser tabs) shrank it between pushes and ran its
+      // compacting collections inside the next one (measured: 40-70 ms of a
+      // 1 GiB push's 0.08 s of server CPU, in some pushes). Set before the
+      // server allocates; the heap then stays at its working size.
+      v8.setFlagsFromString('--no-memory-reducer');
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw new MediaGitError('SERVE_USAGE', '--tls-cert and --tls-key go together', {
           kind: 'usage',
