@@ -40,7 +40,7 @@ import {
   type StorageBackend,
 } from './backend.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
-import { IdleDeadline, STORE_IDLE_TIMEOUT_MS } from './idle-deadline.ts';
+import { type IdleDeadline, STORE_IDLE_TIMEOUT_MS, underIdleDeadline } from './idle-deadline.ts';
 import { azureCapabilities, parseAzureUrl } from './cloud-url.ts';
 
 export interface AzureSettings {
@@ -184,22 +184,13 @@ export class AzureBackend implements StorageBackend {
    * `requestTimeoutMs`, default 120 s without progress); a request cut by it
    * fails as transient, so the retrying layer tries it again.
    */
-  async #call<T>(key: string, request: (deadline: IdleDeadline) => Promise<T>): Promise<T> {
-    const deadline = new IdleDeadline(this.#settings.requestTimeoutMs ?? STORE_IDLE_TIMEOUT_MS);
-    try {
-      return await request(deadline);
-    } catch (error) {
-      if (!deadline.fired) throw error;
-      throw storageFailure(
-        'STORAGE_UNAVAILABLE',
-        this.url,
-        key,
-        `no progress for ${deadline.ms} ms (idle timeout)`,
-        error,
-      );
-    } finally {
-      deadline.done();
-    }
+  #call<T>(key: string, request: (deadline: IdleDeadline) => Promise<T>): Promise<T> {
+    return underIdleDeadline(
+      this.#settings.requestTimeoutMs ?? STORE_IDLE_TIMEOUT_MS,
+      this.url,
+      key,
+      request,
+    );
   }
 
   /** The blob's bytes from `offset` (`count` of them, or to the end), read under one deadline. */

@@ -37,7 +37,7 @@ import {
   type StorageBackend,
 } from './backend.ts';
 import { describeCause, isTransientNetworkError } from './http-errors.ts';
-import { IdleDeadline, STORE_IDLE_TIMEOUT_MS } from './idle-deadline.ts';
+import { type IdleDeadline, STORE_IDLE_TIMEOUT_MS, underIdleDeadline } from './idle-deadline.ts';
 import { parseBucketUrl } from './cloud-url.ts';
 
 export interface GcsSettings {
@@ -140,22 +140,8 @@ export class GcsBackend implements StorageBackend {
   }
 
   /** Runs one streamed request; a deadline that fired is STORAGE_UNAVAILABLE (transient). */
-  async #idle<T>(key: string, request: (deadline: IdleDeadline) => Promise<T>): Promise<T> {
-    const deadline = new IdleDeadline(this.#idleMs);
-    try {
-      return await request(deadline);
-    } catch (error) {
-      if (!deadline.fired) throw error;
-      throw storageFailure(
-        'STORAGE_UNAVAILABLE',
-        this.url,
-        key,
-        `no progress for ${deadline.ms} ms (idle timeout)`,
-        error,
-      );
-    } finally {
-      deadline.done();
-    }
+  #idle<T>(key: string, request: (deadline: IdleDeadline) => Promise<T>): Promise<T> {
+    return underIdleDeadline(this.#idleMs, this.url, key, request);
   }
 
   #failure(error: unknown, key: string): MediaGitError {

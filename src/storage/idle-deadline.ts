@@ -5,6 +5,8 @@
  * whose own timeout covers the whole request (Azure's `tryTimeoutInMs`) get
  * this signal instead, re-armed from their progress callbacks.
  */
+import { storageFailure } from './backend.ts';
+
 /** How long a store request may go without progress (MEDIAGIT_STORAGE_TIMEOUT_MS overrides). */
 export const STORE_IDLE_TIMEOUT_MS = 120_000;
 
@@ -38,5 +40,33 @@ export class IdleDeadline {
   /** The request is over: no timer stays behind. */
   done(): void {
     clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * Runs one store request (of `key` on the backend at `url`) under an idle
+ * deadline of `ms`; a request the deadline cut fails as STORAGE_UNAVAILABLE
+ * (transient), so the retrying layer tries it again.
+ */
+export async function underIdleDeadline<T>(
+  ms: number,
+  url: string,
+  key: string,
+  request: (deadline: IdleDeadline) => Promise<T>,
+): Promise<T> {
+  const deadline = new IdleDeadline(ms);
+  try {
+    return await request(deadline);
+  } catch (error) {
+    if (!deadline.fired) throw error;
+    throw storageFailure(
+      'STORAGE_UNAVAILABLE',
+      url,
+      key,
+      `no progress for ${deadline.ms} ms (idle timeout)`,
+      error,
+    );
+  } finally {
+    deadline.done();
   }
 }
