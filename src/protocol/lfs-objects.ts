@@ -154,15 +154,13 @@ async function streamWhole(
  * Binds an object a client uploaded straight to the store, once it is read
  * back whole and hashes to `oid` with `size` bytes: 'stored'. A copy that
  * does not is deleted ('bad': the client may upload again); 'absent' when
- * nothing was uploaded. Already bound: 'stored'.
+ * nothing was uploaded. For an OID not bound yet (callers look first).
  */
 export async function adoptWholeLfsObject(
   repo: BackendRepo,
   oid: ObjectId,
   size: number,
 ): Promise<'stored' | 'bad' | 'absent'> {
-  const bound = await findLfsObject(repo, oid);
-  if (bound) return bound.size === size ? 'stored' : 'bad';
   const key = lfsWholeKey(oid);
   const head = await repo.backend.head(key);
   if (head === undefined) return 'absent';

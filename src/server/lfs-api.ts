@@ -156,7 +156,7 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
         ) {
           return { oid, size, error: { code: 422, message: 'invalid oid or size' } };
         }
-        let found = await findLfsObject(service.repo, oid);
+        const found = await findLfsObject(service.repo, oid);
         if (found && found.size !== size) {
           return {
             oid,
@@ -183,7 +183,7 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
         // An earlier direct upload whose verify never came (its answer lost):
         // the create-only URL would now be refused, so settle it here.
         if (!found && direct && (await adoptWholeLfsObject(service.repo, oid, size)) === 'stored') {
-          found = await findLfsObject(service.repo, oid);
+          return { oid, size, authenticated: true };
         }
         if (found) return { oid, size, authenticated: true };
         const upload = direct ? await signed(oid, 'PUT') : action(`${href}/objects/${oid}`);
