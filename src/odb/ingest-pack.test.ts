@@ -10,6 +10,7 @@ import { ObjectStore } from './object-store.ts';
 import { Pack, INGEST_PACK_VERSION, packFileName, packIndexFileName } from './pack.ts';
 import { verifyPack } from './pack-write.ts';
 import { IngestPack } from './ingest-pack.ts';
+import { directWritePace, PACE_WINDOW, SLOW_DIRECT_MBPS } from '../storage/direct-io.ts';
 import { pseudoRandomBytes as randomBytesOf } from '../../test/bytes.ts';
 
 const MiB = 1024 * 1024;
@@ -156,7 +157,17 @@ test('an add stopped halfway leaves no pack and no temp file', async () => {
   assert.ok((await readFileBytes(f.store, 'manifest', stored.id)).equals(data));
 });
 
-test('direct and buffered ingest packs are byte-identical, whatever the record sizes', async (t) => {
+/** Makes the process-wide pace of direct writes slow, as a slow disk would (a real window of it). */
+async function slowDirectWrites(): Promise<void> {
+  directWritePace.started();
+  await new Promise((resolve) =>
+    setTimeout(resolve, (PACE_WINDOW / (SLOW_DIRECT_MBPS * 1e6)) * 2000),
+  );
+  directWritePace.finished(PACE_WINDOW);
+  assert.ok(directWritePace.slow);
+}
+
+test('direct, buffered and switching ingest packs are byte-identical, whatever the record sizes', async (t) => {
   // Records that straddle staging segments, end exactly on a block, and a pack
   // smaller than one block: every tail and header path of the writer.
   const layouts: Record<string, number[]> = {
@@ -167,17 +178,25 @@ test('direct and buffered ingest packs are byte-identical, whatever the record s
   for (const [label, sizes] of Object.entries(layouts)) {
     const packs: Buffer[] = [];
     const modes: boolean[] = [];
-    for (const directIo of [true, false]) {
+    // Switching: direct until the device is found slow after the second
+    // record, then through the page cache for the rest of the same pack.
+    for (const mode of ['direct', 'buffered', 'switching'] as const) {
       const f = await fixture();
-      const pack = await IngestPack.create(f.store, { directIo });
+      const pack = await IngestPack.create(f.store, { directIo: mode !== 'buffered' });
       modes.push(pack.direct);
       const ids: string[] = [];
-      for (const [i, size] of sizes.entries()) {
-        const record = pseudoRandomBytes(size + 16, 100 + i);
-        const id = i.toString(16).padStart(64, '0');
-        ids.push(id);
-        // Split in two parts, as a header and payload would be.
-        await pack.append(id, [record.subarray(0, 16), record.subarray(16)]);
+      try {
+        for (const [i, size] of sizes.entries()) {
+          const record = pseudoRandomBytes(size + 16, 100 + i);
+          const id = i.toString(16).padStart(64, '0');
+          ids.push(id);
+          // Split in two parts, as a header and payload would be.
+          await pack.append(id, [record.subarray(0, 16), record.subarray(16)]);
+          if (mode === 'switching' && i === 1) await slowDirectWrites();
+        }
+        if (mode === 'switching' && sizes.length > 2) assert.equal(pack.direct, false);
+      } finally {
+        directWritePace.reset();
       }
       const name = await pack.finish();
       const packDir = path.join(f.store.objectsDir, 'pack');
@@ -195,8 +214,10 @@ test('direct and buffered ingest packs are byte-identical, whatever the record s
       packs.push(bytes);
     }
     assert.equal(modes[1], false);
-    if (!modes[0]) t.diagnostic(`${label}: this filesystem refused O_DIRECT; both packs buffered`);
+    assert.equal(modes[2], modes[0]);
+    if (!modes[0]) t.diagnostic(`${label}: this filesystem refused O_DIRECT; all packs buffered`);
     assert.ok(packs[0]!.equals(packs[1]!), `${label}: direct and buffered packs differ`);
+    assert.ok(packs[2]!.equals(packs[1]!), `${label}: a pack that left direct writes differs`);
   }
 });
 

@@ -7,7 +7,9 @@
  *
  * Records are copied, in the order they are appended (whatever order
  * compression finishes in), into staging memory written a segment at a time,
- * bypassing the page cache where the filesystem allows. The pack becomes
+ * bypassing the page cache where the filesystem allows and the device keeps
+ * pace (src/storage/direct-io.ts: once direct writes are found slow, the
+ * rest of the pack goes through the page cache). The pack becomes
  * visible only when complete: written to `tmp/`, fsynced, renamed into
  * `objects/pack/`, then its index (always last), each step fsynced, as repack
  * does; a crash before that leaves a temp file and no object anyone can see.
@@ -17,8 +19,9 @@ import path from 'node:path';
 import {
   alignedMemory,
   DIRECT_BLOCK,
-  directIoEnabled,
+  directWritesWanted,
   openDirect,
+  writeDirect,
   writeFully,
 } from '../storage/direct-io.ts';
 import { fsyncDirectory, tempName, writeFileAtomic } from '../storage/durable-file.ts';
@@ -65,7 +68,10 @@ export class IngestPack {
   readonly #store: ObjectStore;
   readonly #tmpPath: string;
   readonly #file: fs.FileHandle;
-  readonly #direct: boolean;
+  /** Segments are being written with O_DIRECT (through `#file`). */
+  #direct: boolean;
+  /** The same file opened without O_DIRECT, once direct writes turned slow. */
+  #buffered: Promise<fs.FileHandle> | undefined;
   readonly #entries: PackEntry[] = [];
   /** The staging ring, SEGMENT_SIZE bytes each, block-aligned in memory when direct. */
   readonly #segments: Buffer[];
@@ -110,7 +116,7 @@ export class IngestPack {
 
   static async create(store: ObjectStore, options: IngestPackOptions = {}): Promise<IngestPack> {
     const tmpPath = tempName(store.tmpDir, 'ingest-pack');
-    if (options.directIo ?? directIoEnabled()) {
+    if (options.directIo ?? directWritesWanted()) {
       // Filesystems without direct I/O refuse the flag: write through the page cache.
       const file = await openDirect(tmpPath, 0o444);
       if (file) {
@@ -183,13 +189,27 @@ export class IngestPack {
 
   #startWrite(index: number, length: number): void {
     const at = this.#segmentStart;
-    const write = writeFully(this.#file, this.#segments[index]!, length, at).then(
+    const write = this.#write(this.#segments[index]!, length, at).then(
       () => this.#flushSometimes(at + length),
       (error: unknown) => {
         this.#failure ??= error;
       },
     );
     this.#writes[index] = write;
+  }
+
+  /**
+   * One segment, directly while the device keeps pace, else through a
+   * second, buffered descriptor of the same file (the ranges never overlap:
+   * a direct write already sent only ever precedes the buffered ones).
+   */
+  async #write(bytes: Buffer, length: number, at: number): Promise<void> {
+    if (this.#direct && !directWritesWanted()) {
+      this.#direct = false;
+      this.#buffered = fs.open(this.#tmpPath, 'r+');
+    }
+    if (this.#direct) return await writeDirect(this.#file, bytes, length, at);
+    return await writeFully((await this.#buffered) ?? this.#file, bytes, length, at);
   }
 
   /** Buffered packs: an fdatasync in the background every FLUSH_EVERY bytes. */
@@ -232,8 +252,10 @@ export class IngestPack {
       await this.#flushing;
       if (this.#failure !== undefined) throw this.#failure;
       if (tail !== this.#fill) await this.#file.truncate(total);
+      // fsync covers the inode: the buffered descriptor's pages as well.
       await this.#file.sync();
     } finally {
+      await this.#closeBuffered();
       await this.#file.close();
     }
     const name = trailer.toString('hex');
@@ -261,7 +283,13 @@ export class IngestPack {
     await this.#queue;
     await Promise.all(this.#writes);
     await this.#flushing;
+    await this.#closeBuffered();
     await this.#file.close().catch(() => undefined);
     await fs.rm(this.#tmpPath, { force: true });
+  }
+
+  async #closeBuffered(): Promise<void> {
+    const buffered = await this.#buffered?.catch(() => undefined);
+    await buffered?.close().catch(() => undefined);
   }
 }

@@ -4,7 +4,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pseudoRandomBytes } from '../../test/bytes.ts';
-import { createFile, DIRECT_MIN_BYTES, openDirect } from './direct-io.ts';
+import {
+  COOLDOWN_MS,
+  createFile,
+  DIRECT_MIN_BYTES,
+  directIoEnabled,
+  directWritePace,
+  directWritesWanted,
+  openDirect,
+  PACE_WINDOW,
+  SLOW_DIRECT_MBPS,
+  WritePace,
+} from './direct-io.ts';
 
 let root: string;
 before(async () => {
@@ -62,4 +73,81 @@ test('createFile refuses an existing file and leaves it alone', async () => {
     { code: 'EEXIST' },
   );
   assert.equal(await fs.readFile(file, 'utf8'), 'keep me');
+});
+
+test('the pace of direct writes counts busy time, not each write’s wait, and recovers after the cooldown', () => {
+  let now = 0;
+  const pace = new WritePace(() => now);
+  const write = PACE_WINDOW / 8;
+  // Eight writes at once, the device finishing one every 5 ms: each waited up
+  // to 40 ms (a per-write pace of ~100 MB/s), but the device ran at ~840 MB/s.
+  for (let i = 0; i < 8; i++) pace.started();
+  for (let i = 0; i < 8; i++) {
+    now += 5;
+    pace.finished(write);
+  }
+  assert.equal(pace.slow, false);
+  assert.ok(Math.abs(pace.lastMBps! - PACE_WINDOW / 40 / 1000) < 1, `${pace.lastMBps}`);
+  // Idle time between writes does not count against the device.
+  for (let i = 0; i < 8; i++) {
+    now += 1000;
+    pace.started();
+    now += 5;
+    pace.finished(write);
+  }
+  assert.equal(pace.slow, false);
+  // One after another at 40 ms each: ~105 MB/s, slow.
+  for (let i = 0; i < 7; i++) {
+    pace.started();
+    now += 40;
+    pace.finished(write);
+    assert.equal(pace.slow, false, 'judged only once a window is complete');
+  }
+  pace.started();
+  now += 40;
+  pace.finished(write);
+  assert.ok(pace.lastMBps! < SLOW_DIRECT_MBPS);
+  assert.equal(pace.slow, true);
+  now += COOLDOWN_MS - 1;
+  assert.equal(pace.slow, true);
+  now += 2;
+  assert.equal(pace.slow, false);
+  // A write that failed after a long wait adds its time but no bytes.
+  pace.started();
+  now += 1000;
+  pace.finished(0);
+  for (let i = 0; i < 8; i++) {
+    pace.started();
+    now += 5;
+    pace.finished(write);
+    assert.equal(pace.slow, i === 7);
+  }
+});
+
+test('direct writes are wanted unless switched off or found slow, and MEDIAGIT_DIRECT_IO=1 keeps them', async () => {
+  const saved = process.env['MEDIAGIT_DIRECT_IO'];
+  try {
+    delete process.env['MEDIAGIT_DIRECT_IO'];
+    directWritePace.reset();
+    assert.equal(directWritesWanted(), directIoEnabled());
+    directWritePace.started();
+    await new Promise((resolve) =>
+      setTimeout(resolve, (PACE_WINDOW / (SLOW_DIRECT_MBPS * 1e6)) * 2000),
+    );
+    directWritePace.finished(PACE_WINDOW);
+    assert.equal(directWritesWanted(), false);
+    // A large file is still written exactly, through the page cache.
+    await roundTrip('after slow direct writes', [
+      pseudoRandomBytes(DIRECT_MIN_BYTES * 3 + 1, 11, 'direct'),
+    ]);
+    process.env['MEDIAGIT_DIRECT_IO'] = '1';
+    assert.equal(directWritesWanted(), directIoEnabled());
+    process.env['MEDIAGIT_DIRECT_IO'] = '0';
+    directWritePace.reset();
+    assert.equal(directWritesWanted(), false);
+  } finally {
+    if (saved === undefined) delete process.env['MEDIAGIT_DIRECT_IO'];
+    else process.env['MEDIAGIT_DIRECT_IO'] = saved;
+    directWritePace.reset();
+  }
 });

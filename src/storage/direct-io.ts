@@ -11,6 +11,11 @@
  * the file cut to its exact length afterwards. Filesystems without direct
  * I/O (tmpfs) and `MEDIAGIT_DIRECT_IO=0` get ordinary writes; the bytes on
  * disk are the same either way.
+ *
+ * Direct writes are kept only while the device rewards them: `directWritePace`
+ * measures the pace at which they complete, and below SLOW_DIRECT_MBPS new
+ * writes go through the page cache for COOLDOWN_MS (docs/design.md, "Which
+ * write path"). `MEDIAGIT_DIRECT_IO=1` keeps them direct whatever the pace.
  */
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -26,6 +31,103 @@ const POOL_LIMIT = 96 * MiB;
 
 export function directIoEnabled(): boolean {
   return process.env['MEDIAGIT_DIRECT_IO'] !== '0' && constants.O_DIRECT !== undefined;
+}
+
+/** Bytes of direct writes over which their pace is judged. */
+export const PACE_WINDOW = 32 * MiB;
+/**
+ * Below this pace (MB/s, while a direct write is in flight) the page cache
+ * wins: on this kind of VM a disk that took direct writes at 400-1000 MB/s
+ * fell for minutes to 90-120 MB/s, while buffered writes and fsync of the same
+ * GiB flushed at ~1 GB/s (docs/design.md).
+ */
+export const SLOW_DIRECT_MBPS = 200;
+/** How long writes stay buffered after direct ones were found slow. */
+export const COOLDOWN_MS = 5 * 60 * 1000;
+
+/**
+ * The pace of direct writes, process-wide: bytes completed over the time at
+ * least one was in flight (so many writes at once do not look slow because
+ * each waits for the others), judged every PACE_WINDOW bytes.
+ */
+export class WritePace {
+  readonly #now: () => number;
+  #inFlight = 0;
+  #since = 0;
+  #busyMs = 0;
+  #bytes = 0;
+  #slowUntil = -Infinity;
+  /** Pace of the last judged window, MB/s (undefined before the first). */
+  lastMBps: number | undefined;
+
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
+
+  started(): void {
+    this.#tick();
+    this.#inFlight++;
+  }
+
+  /** A write started earlier ended; `bytes` counted only when it succeeded. */
+  finished(bytes: number): void {
+    this.#tick();
+    this.#inFlight--;
+    this.#bytes += bytes;
+    if (this.#bytes < PACE_WINDOW) return;
+    const mbps = this.#bytes / Math.max(this.#busyMs, 0.001) / 1000;
+    this.lastMBps = mbps;
+    if (mbps < SLOW_DIRECT_MBPS) this.#slowUntil = this.#now() + COOLDOWN_MS;
+    this.#bytes = 0;
+    this.#busyMs = 0;
+  }
+
+  /** Forgets every measurement (tests). */
+  reset(): void {
+    this.#bytes = 0;
+    this.#busyMs = 0;
+    this.#slowUntil = -Infinity;
+    this.lastMBps = undefined;
+  }
+
+  /** Whether direct writes were found slow within the last COOLDOWN_MS. */
+  get slow(): boolean {
+    return this.#now() < this.#slowUntil;
+  }
+
+  #tick(): void {
+    const now = this.#now();
+    if (this.#inFlight > 0) this.#busyMs += now - this.#since;
+    this.#since = now;
+  }
+}
+
+export const directWritePace = new WritePace();
+
+/**
+ * Whether a new write should go around the page cache: direct I/O allowed
+ * and, unless `MEDIAGIT_DIRECT_IO=1`, not found slow lately.
+ */
+export function directWritesWanted(): boolean {
+  if (!directIoEnabled()) return false;
+  return process.env['MEDIAGIT_DIRECT_IO'] === '1' || !directWritePace.slow;
+}
+
+/** writeFully on a file opened with O_DIRECT, its pace counted in directWritePace. */
+export async function writeDirect(
+  file: fs.FileHandle,
+  buffer: Uint8Array,
+  length: number,
+  position: number,
+): Promise<void> {
+  directWritePace.started();
+  let written = 0;
+  try {
+    await writeFully(file, buffer, length, position);
+    written = length;
+  } finally {
+    directWritePace.finished(written);
+  }
 }
 
 /**
@@ -191,7 +293,7 @@ export async function createFile(
   mode: number,
 ): Promise<fs.FileHandle> {
   const length = parts.reduce((sum, part) => sum + part.length, 0);
-  if (length >= DIRECT_MIN_BYTES && directIoEnabled()) {
+  if (length >= DIRECT_MIN_BYTES && directWritesWanted()) {
     const handle = await openDirect(file, mode);
     if (handle) {
       const rounded = Math.ceil(length / DIRECT_BLOCK) * DIRECT_BLOCK;
@@ -205,7 +307,7 @@ export async function createFile(
             at += part.length;
           }
           memory.fill(0, length, rounded);
-          await writeFully(handle, memory, rounded, 0);
+          await writeDirect(handle, memory, rounded, 0);
           if (rounded !== length) await handle.truncate(length);
           release(memory);
           return handle;
