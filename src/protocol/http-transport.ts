@@ -14,6 +14,7 @@ import https from 'node:https';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { BufferPool, CHUNK_BODY_BYTES } from './buffer-pool.ts';
+import { RangeClient } from './range-get.ts';
 import type {
   InfoRefs,
   LocateAnswer,
@@ -87,7 +88,13 @@ export class HttpTransport implements Transport {
     // Direct transfers go to the store's own host: agents of their own.
     this.#directHttp = new http.Agent({ keepAlive: true, maxSockets: this.parallelism + 2 });
     this.#directHttps = new https.Agent({ keepAlive: true, maxSockets: this.parallelism + 2 });
+    this.#ranges = new RangeClient({ ca: options.ca, maxSockets: this.parallelism + 2 });
+    this.#directRanges = new RangeClient({ maxSockets: this.parallelism + 2 });
   }
+
+  /** Pack range reads, from the server and straight from the store (bodies read in place). */
+  readonly #ranges: RangeClient;
+  readonly #directRanges: RangeClient;
 
   readonly #directHttp: http.Agent;
   readonly #directHttps: https.Agent;
@@ -305,6 +312,8 @@ export class HttpTransport implements Transport {
     this.#agent.destroy();
     this.#directHttp.destroy();
     this.#directHttps.destroy();
+    this.#ranges.close();
+    this.#directRanges.close();
   }
 
   async #json<T>(method: string, route: string, body?: Body): Promise<T> {
@@ -440,6 +449,36 @@ export class HttpTransport implements Transport {
     });
   }
 
+  /** A ranged GET whose body is read straight into a pooled buffer (range-get.ts). */
+  async #rangeGet(
+    client: RangeClient,
+    url: URL,
+    authorization: string | undefined,
+    extraHeaders: Record<string, string>,
+    idleTimeoutMs = DEFAULT_SERVER_TIMEOUT_MS,
+  ): Promise<Response> {
+    let backing: Buffer | undefined;
+    try {
+      const answer = await client.get(url, {
+        headers: {
+          accept: 'application/octet-stream',
+          ...(authorization ? { authorization } : {}),
+          ...extraHeaders,
+        },
+        idleTimeoutMs,
+        signal: this.#options.signal,
+        into: (length) => (backing = this.#bodies.take(length)),
+      });
+      if (answer.intoBuffer) {
+        this.#lent.set(answer.body.buffer, backing!);
+        backing = undefined;
+      }
+      return { status: answer.status, headers: answer.headers, body: answer.body };
+    } finally {
+      if (backing) this.#bodies.give(backing);
+    }
+  }
+
   #send(
     method: string,
     url: URL,
@@ -450,6 +489,10 @@ export class HttpTransport implements Transport {
     agent: http.Agent = this.#agent,
     idleTimeoutMs?: number,
   ): Promise<Response> {
+    if (pooled && method === 'GET' && !body && extraHeaders?.['range'] !== undefined) {
+      const client = agent === this.#agent ? this.#ranges : this.#directRanges;
+      return this.#rangeGet(client, url, authorization, extraHeaders, idleTimeoutMs);
+    }
     return new Promise((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = {
         accept: 'application/json, application/octet-stream',
