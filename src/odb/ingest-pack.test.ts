@@ -10,7 +10,8 @@ import { ObjectStore } from './object-store.ts';
 import { Pack, INGEST_PACK_VERSION, packFileName, packIndexFileName } from './pack.ts';
 import { verifyPack } from './pack-write.ts';
 import { IngestPack } from './ingest-pack.ts';
-import { directWritePace, PACE_WINDOW, SLOW_DIRECT_MBPS } from '../storage/direct-io.ts';
+import { directWritePace } from '../storage/direct-io.ts';
+import { slowDirectWrites } from '../../test/slow-direct-writes.ts';
 import { pseudoRandomBytes as randomBytesOf } from '../../test/bytes.ts';
 
 const MiB = 1024 * 1024;
@@ -156,16 +157,6 @@ test('an add stopped halfway leaves no pack and no temp file', async () => {
   const stored = await store(f, data);
   assert.ok((await readFileBytes(f.store, 'manifest', stored.id)).equals(data));
 });
-
-/** Makes the process-wide pace of direct writes slow, as a slow disk would (a real window of it). */
-async function slowDirectWrites(): Promise<void> {
-  directWritePace.started();
-  await new Promise((resolve) =>
-    setTimeout(resolve, (PACE_WINDOW / (SLOW_DIRECT_MBPS * 1e6)) * 2000),
-  );
-  directWritePace.finished(PACE_WINDOW);
-  assert.ok(directWritePace.slow);
-}
 
 test('direct, buffered and switching ingest packs are byte-identical, whatever the record sizes', async (t) => {
   // Records that straddle staging segments, end exactly on a block, and a pack

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pseudoRandomBytes } from '../../test/bytes.ts';
+import { slowDirectWrites } from '../../test/slow-direct-writes.ts';
 import {
   COOLDOWN_MS,
   createFile,
@@ -14,6 +15,7 @@ import {
   openDirect,
   PACE_WINDOW,
   SLOW_DIRECT_MBPS,
+  SLOW_WINDOWS,
   WritePace,
 } from './direct-io.ts';
 
@@ -96,17 +98,26 @@ test('the pace of direct writes counts busy time, not each write’s wait, and r
     pace.finished(write);
   }
   assert.equal(pace.slow, false);
-  // One after another at 40 ms each: ~105 MB/s, slow.
-  for (let i = 0; i < 7; i++) {
-    pace.started();
-    now += 40;
-    pace.finished(write);
-    assert.equal(pace.slow, false, 'judged only once a window is complete');
-  }
-  pace.started();
-  now += 40;
-  pace.finished(write);
+  /** One window of eight writes one after another, `ms` each. */
+  const window = (ms: number): void => {
+    for (let i = 0; i < 8; i++) {
+      pace.started();
+      now += ms;
+      pace.finished(write);
+      if (i < 7) assert.equal(pace.slow, false, 'judged only once a window is complete');
+    }
+  };
+  // One slow window (~105 MB/s, as a new file's first extents may be), then a fast one: not slow.
+  window(40);
   assert.ok(pace.lastMBps! < SLOW_DIRECT_MBPS);
+  assert.equal(pace.slow, false, 'one slow window is not enough');
+  window(5);
+  assert.equal(pace.slow, false);
+  // SLOW_WINDOWS slow windows in a row: slow, for COOLDOWN_MS.
+  assert.equal(SLOW_WINDOWS, 2);
+  window(40);
+  assert.equal(pace.slow, false);
+  window(40);
   assert.equal(pace.slow, true);
   now += COOLDOWN_MS - 1;
   assert.equal(pace.slow, true);
@@ -116,12 +127,13 @@ test('the pace of direct writes counts busy time, not each write’s wait, and r
   pace.started();
   now += 1000;
   pace.finished(0);
-  for (let i = 0; i < 8; i++) {
-    pace.started();
-    now += 5;
-    pace.finished(write);
-    assert.equal(pace.slow, i === 7);
-  }
+  window(5);
+  assert.equal(pace.slow, false);
+  pace.started();
+  now += 1000;
+  pace.finished(0);
+  window(5);
+  assert.equal(pace.slow, true);
 });
 
 test('direct writes are wanted unless switched off or found slow, and MEDIAGIT_DIRECT_IO=1 keeps them', async () => {
@@ -130,11 +142,7 @@ test('direct writes are wanted unless switched off or found slow, and MEDIAGIT_D
     delete process.env['MEDIAGIT_DIRECT_IO'];
     directWritePace.reset();
     assert.equal(directWritesWanted(), directIoEnabled());
-    directWritePace.started();
-    await new Promise((resolve) =>
-      setTimeout(resolve, (PACE_WINDOW / (SLOW_DIRECT_MBPS * 1e6)) * 2000),
-    );
-    directWritePace.finished(PACE_WINDOW);
+    await slowDirectWrites();
     assert.equal(directWritesWanted(), false);
     // A large file is still written exactly, through the page cache.
     await roundTrip('after slow direct writes', [

@@ -36,6 +36,12 @@ export function directIoEnabled(): boolean {
 /** Bytes of direct writes over which their pace is judged. */
 export const PACE_WINDOW = 32 * MiB;
 /**
+ * Consecutive slow windows before the page cache takes over: a file's first
+ * window pays for allocating its extents (162-225 MB/s measured in a clone
+ * whose later windows ran at 600-2900 MB/s), a slow device stays slow.
+ */
+export const SLOW_WINDOWS = 2;
+/**
  * Below this pace (MB/s, while a direct write is in flight) the page cache
  * wins: on this kind of VM a disk that took direct writes at 400-1000 MB/s
  * fell for minutes to 90-120 MB/s, while buffered writes and fsync of the same
@@ -48,7 +54,8 @@ export const COOLDOWN_MS = 5 * 60 * 1000;
 /**
  * The pace of direct writes, process-wide: bytes completed over the time at
  * least one was in flight (so many writes at once do not look slow because
- * each waits for the others), judged every PACE_WINDOW bytes.
+ * each waits for the others), judged every PACE_WINDOW bytes; SLOW_WINDOWS
+ * slow ones in a row make it slow.
  */
 export class WritePace {
   readonly #now: () => number;
@@ -57,6 +64,7 @@ export class WritePace {
   #busyMs = 0;
   #bytes = 0;
   #slowUntil = -Infinity;
+  #slowWindows = 0;
   /** Pace of the last judged window, MB/s (undefined before the first). */
   lastMBps: number | undefined;
 
@@ -77,7 +85,11 @@ export class WritePace {
     if (this.#bytes < PACE_WINDOW) return;
     const mbps = this.#bytes / Math.max(this.#busyMs, 0.001) / 1000;
     this.lastMBps = mbps;
-    if (mbps < SLOW_DIRECT_MBPS) this.#slowUntil = this.#now() + COOLDOWN_MS;
+    this.#slowWindows = mbps < SLOW_DIRECT_MBPS ? this.#slowWindows + 1 : 0;
+    if (this.#slowWindows >= SLOW_WINDOWS) {
+      this.#slowUntil = this.#now() + COOLDOWN_MS;
+      this.#slowWindows = 0;
+    }
     this.#bytes = 0;
     this.#busyMs = 0;
   }
@@ -87,6 +99,7 @@ export class WritePace {
     this.#bytes = 0;
     this.#busyMs = 0;
     this.#slowUntil = -Infinity;
+    this.#slowWindows = 0;
     this.lastMBps = undefined;
   }
 
@@ -170,9 +183,16 @@ async function alignedMemoryForRead(
 }
 
 /**
- * The step that worked last time is tried first: allocations of one size
- * class land at the same offset within a page (malloc's large blocks are
- * mmapped, a header before them), so most probes take one call.
+ * Page-aligned memory first: V8 reserves a resizable ArrayBuffer's memory
+ * with mmap, so its first byte starts a page. The kernel accepts any
+ * 512-byte alignment on this kind of VM (dma_alignment 511), but a buffer
+ * that is not page-aligned straddles a page boundary in every 4 KiB and is
+ * split into twice the segments: 1 GiB written directly in 4 MiB pieces took
+ * 2.1-3.0 s from memory at a page + 512 bytes, 1.2-1.7 s page-aligned, as
+ * `dd oflag=direct` does (docs/design.md, "Which write path"). Where that
+ * memory is refused, a larger ordinary allocation is probed at 16-byte
+ * steps, the step that worked last time first (allocations of one size
+ * class land at the same offset within a page).
  */
 let lastShift = 0;
 
@@ -180,6 +200,16 @@ async function probeAlignment(
   size: number,
   probe: (raw: Buffer, shift: number) => Promise<void>,
 ): Promise<Buffer | undefined> {
+  const paged = Buffer.from(new ArrayBuffer(size, { maxByteLength: size }), 0, size);
+  paged.fill(0, 0, Math.min(size, 2 * DIRECT_BLOCK));
+  if (size >= DIRECT_BLOCK) {
+    try {
+      await probe(paged, 0);
+      return paged;
+    } catch (error) {
+      if (!hasErrnoCode(error, 'EINVAL')) return undefined;
+    }
+  }
   const raw = Buffer.allocUnsafeSlow(size + DIRECT_BLOCK);
   raw.fill(0, 0, 2 * DIRECT_BLOCK);
   const first = lastShift;
@@ -255,6 +285,23 @@ export async function writeFully(
     if (bytesWritten === 0) throw new Error('write made no progress');
     done += bytesWritten;
   }
+}
+
+/**
+ * `size` bytes (rounded up to whole MiB) of aligned memory from the pool, or
+ * probed by direct reads of block 0 of `file` (opened O_RDWR | O_DIRECT and
+ * at least a block long; nothing is written); undefined when no alignment works.
+ */
+export async function acquireAligned(
+  size: number,
+  file: fs.FileHandle,
+): Promise<Buffer | undefined> {
+  return await acquire(size, (capacity) => alignedMemoryForRead(file, capacity));
+}
+
+/** Gives memory from acquireAligned back to the pool. */
+export function releaseAligned(buffer: Buffer): void {
+  release(buffer);
 }
 
 /** Aligned buffers by capacity (whole MiB), reused across writes. */
