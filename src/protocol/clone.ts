@@ -21,6 +21,7 @@ import { decodeTree } from '../odb/tree.ts';
 import { fetchWith, type ChunkSink, type FetchResult } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { isHttpUrl, localRemotePath } from './transport.ts';
+import { AssembledFile, BlockBudget } from '../storage/assembled-file.ts';
 
 export interface CloneOptions extends TransportOptions {
   readonly branch?: string | undefined;
@@ -173,12 +174,15 @@ const MAX_PRESTAGED = 256;
  * The chunked files of the commit a clone checks out, written at their
  * offsets as each verified chunk arrives, so the checkout moves them into
  * place instead of reading a GiB back from the repository and writing it
- * again. A file missing a chunk (one already stored, say) is dropped and
- * checked out the ordinary way.
+ * again (around the page cache where the device allows: AssembledFile). A
+ * file missing a chunk (one already stored, say) is dropped and checked out
+ * the ordinary way.
  */
 class CheckoutWriter implements ChunkSink {
   readonly #targets = new Map<ObjectId, { file: PrestagedFile; offset: number }[]>();
   readonly #files = new Map<ObjectId, PrestagedFile>();
+  /** Staging memory for blocks still missing bytes, all files together. */
+  readonly #budget = new BlockBudget();
 
   static async create(
     tmpDir: string,
@@ -206,7 +210,8 @@ class CheckoutWriter implements ChunkSink {
         if (object?.type !== 'manifest') continue;
         const manifest = decodeManifest(id, object.data);
         const file = path.join(tmpDir, `clone-${process.pid}-${randomBytes(6).toString('hex')}`);
-        const handle = await fs.open(file, 'wx', 0o644);
+        const size = manifest.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+        const handle = await AssembledFile.create(file, size, 0o644, writer.#budget);
         const state: PrestagedFile = { path: file, handle, remaining: manifest.chunks.length };
         writer.#files.set(id, state);
         let offset = 0;
@@ -226,10 +231,7 @@ class CheckoutWriter implements ChunkSink {
 
   async chunk(id: ObjectId, data: Buffer): Promise<void> {
     for (const { file, offset } of this.#targets.get(id) ?? []) {
-      for (let done = 0; done < data.length;) {
-        const at = offset + done;
-        done += (await file.handle.write(data, done, data.length - done, at)).bytesWritten;
-      }
+      await file.handle.write(data, offset);
       file.remaining--;
     }
   }
@@ -238,25 +240,23 @@ class CheckoutWriter implements ChunkSink {
   async finish(): Promise<Map<ObjectId, string>> {
     const complete = new Map<ObjectId, string>();
     for (const [id, file] of this.#files) {
-      await file.handle.close();
-      if (file.remaining === 0) complete.set(id, file.path);
-      else await fs.rm(file.path, { force: true });
+      if (file.remaining === 0) {
+        await file.handle.close();
+        complete.set(id, file.path);
+      } else await file.handle.abort();
     }
     this.#files.clear();
     return complete;
   }
 
   async abort(): Promise<void> {
-    for (const file of this.#files.values()) {
-      await file.handle.close().catch(() => undefined);
-      await fs.rm(file.path, { force: true });
-    }
+    for (const file of this.#files.values()) await file.handle.abort();
     this.#files.clear();
   }
 }
 
 interface PrestagedFile {
   readonly path: string;
-  readonly handle: fs.FileHandle;
+  readonly handle: AssembledFile;
   remaining: number;
 }
