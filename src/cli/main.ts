@@ -2,6 +2,7 @@
  * The `mediagit` command line: builds the command tree, runs one verb, and
  * maps whatever it throws to an exit code in one place (exit.ts).
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { createCli, type Cli } from './context.ts';
 import { EXIT_USAGE, reportError } from './exit.ts';
@@ -14,7 +15,7 @@ import { commandLoaders } from './commands/index.ts';
 export async function buildProgram(cli: Cli, verb?: string): Promise<Command> {
   const program = new Command('mediagit')
     .description('Version control for large media files and binary assets')
-    .version('0.1.0', '--version')
+    .version(packageVersion(), '--version')
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -22,10 +23,17 @@ export async function buildProgram(cli: Cli, verb?: string): Promise<Command> {
       writeErr: (text) => cli.err(text),
     });
   const loader = verb === undefined ? undefined : commandLoaders[verb];
-  const loaders = loader ? [loader] : Object.values(commandLoaders);
+  // `--version` needs no verb; help and unknown verbs need them all.
+  const loaders = loader ? [loader] : verb === '--version' ? [] : Object.values(commandLoaders);
   for (const module of await Promise.all(loaders.map((load) => load())))
     module.register(program, cli);
   return program;
+}
+
+/** The version in package.json (the launcher answers a lone `--version` from it too). */
+function packageVersion(): string {
+  const manifest = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(manifest) as { version: string }).version;
 }
 
 export async function main(argv: readonly string[], cli: Cli = createCli()): Promise<number> {
