@@ -24,6 +24,9 @@ import {
 import {
   cliPath,
   configureRunner,
+  deviceLimits,
+  formatDeviceLimits,
+  type DeviceLimits,
   ensureSource,
   fail,
   formatBytes,
@@ -158,43 +161,6 @@ async function serverBytesReceived(server: Server): Promise<number> {
   const match = /^mediagit_http_bytes_received_total (\S+)$/m.exec(text);
   if (match?.[1] === undefined) throw new Error('GET /metrics has no bytes received counter');
   return Number(match[1]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Device limits, printed beside the figures
-
-interface DeviceLimits {
-  /** dd of 256 MiB with oflag=direct, bs=4M. */
-  directWriteMBps: number | null;
-  /** Median of 16 writes of 2 MiB, each followed by fsync. */
-  writeFsyncMs: number;
-}
-
-function deviceLimits(dir: string): DeviceLimits {
-  const file = path.join(dir, 'device-probe.bin');
-  const started = process.hrtime.bigint();
-  const dd = spawnSync(
-    'dd',
-    ['if=/dev/zero', `of=${file}`, 'bs=4M', 'count=64', 'oflag=direct', 'status=none'],
-    { encoding: 'utf8' },
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const directWriteMBps = dd.status === 0 ? (256 * MiB) / 1e6 / seconds : null;
-  const block = Buffer.alloc(2 * MiB, 7);
-  const fd = fs.openSync(file, 'w');
-  const costs: number[] = [];
-  try {
-    for (let i = 0; i < 16; i++) {
-      const t = process.hrtime.bigint();
-      fs.writeSync(fd, block, 0, block.length, i * block.length);
-      fs.fsyncSync(fd);
-      costs.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-  } finally {
-    fs.closeSync(fd);
-    fs.rmSync(file, { force: true });
-  }
-  return { directWriteMBps, writeFsyncMs: median(costs) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,10 +383,7 @@ function render(all: readonly BackendFigures[], options: Options, limits: Device
     `MediaGit cloud benchmark: ${formatBytes(options.fileBytes)} of random bytes, ${of}, ` +
       `${os.cpus().length} CPUs, Node ${process.version}, ${toolVersion('rclone', ['version'])}`,
   );
-  lines.push(
-    `device: ${limits.directWriteMBps === null ? '?' : limits.directWriteMBps.toFixed(0)} MB/s ` +
-      `direct write (dd bs=4M oflag=direct), 2 MiB write + fsync ${limits.writeFsyncMs.toFixed(1)} ms`,
-  );
+  lines.push(formatDeviceLimits(limits));
   lines.push('times: spawn to exit plus a trailing sync, after an untimed sync; loopback');
   for (const f of all) {
     const name = f.kind === 's3' ? 's3rver' : 'Azurite';

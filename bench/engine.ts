@@ -46,6 +46,8 @@ import {
   type RunResult,
   fail,
   parseRepeat,
+  deviceLimits,
+  formatDeviceLimits,
 } from './lib.ts';
 
 /** Names the generators below; bump it when one of them changes its output. */
@@ -1009,11 +1011,13 @@ async function main(): Promise<number> {
     memoryBytes: os.totalmem(),
     peakRssSource: tools.gnuTime !== null ? 'GNU time %M' : 'polled /proc VmHWM',
     versions: tools.versions,
+    device: deviceLimits(workRoot),
     elapsedSeconds: Math.round(elapsed),
   };
   console.log(
     `MediaGit storage-engine benchmark (${meta.mode}, ${meta.cpus} CPUs, Node ${meta.node})`,
   );
+  console.log(formatDeviceLimits(meta.device));
   console.log('Times are wall-clock seconds of storing v1, up to a trailing `sync`; MB/s is 10^6');
   console.log("bytes of v1 per second. Stored = bytes in the tool's repository after v1; added =");
   console.log('its growth from v2. Ratios are MediaGit / peer from this same run: > 1x means');

@@ -48,6 +48,8 @@ import {
   type RunResult,
   type SecondVersion,
   fail,
+  deviceLimits,
+  formatDeviceLimits,
 } from './lib.ts';
 
 const runRoot = path.join(workRoot, 'run');
@@ -864,9 +866,11 @@ async function main(): Promise<number> {
     memoryBytes: os.totalmem(),
     peakRssSource: tools.gnuTime !== null ? 'GNU time %M' : 'polled /proc VmHWM',
     versions: tools.versions,
+    device: deviceLimits(workRoot),
     elapsedSeconds: Math.round(elapsed),
   };
   console.log(`MediaGit foundation benchmark (${meta.mode}, ${meta.cpus} CPUs, Node ${meta.node})`);
+  console.log(formatDeviceLimits(meta.device));
   console.log('Times are wall-clock seconds; every writer is timed up to a trailing `sync` (cp is');
   console.log(
     'measured as cp + sync). Ratios are MediaGit / baseline from this same run: > 1x means',

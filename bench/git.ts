@@ -41,6 +41,8 @@ import {
   sync,
   treeBytes,
   workRoot,
+  deviceLimits,
+  formatDeviceLimits,
 } from './lib.ts';
 
 interface Options {
@@ -296,8 +298,10 @@ async function main(): Promise<number> {
       `cp + sync of the file: ${formatSeconds(figures['cp.seconds']!)}; add + commit / cp: git-lfs ${formatRatio(figures['gitLfs.addSeconds']! / figures['cp.seconds']!)}, MediaGit ${formatRatio(figures['mediagit.addSeconds']! / figures['cp.seconds']!)}`,
       `server storage for both versions: ${figures['gitLfs.storageGrowthRatio']!.toFixed(4)}x the file (git-lfs client), ${figures['mediagit.storageGrowthRatio']!.toFixed(4)}x (MediaGit filter); goal < 1.05x`,
     );
+    const device = deviceLimits(workRoot);
+    lines.push(formatDeviceLimits(device));
     const report = {
-      meta: { bytes: options.bytes, repeat: options.repeat, node: process.version },
+      meta: { bytes: options.bytes, repeat: options.repeat, node: process.version, device },
       figures,
     };
     if (!options.json) process.stdout.write(`${lines.join('\n')}\n`);

@@ -473,3 +473,62 @@ export function parseRepeat(text: string | undefined): number | undefined {
   const count = Number(text);
   return Number.isInteger(count) && count >= 1 && count <= 9 ? count : undefined;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The device's own limits, printed beside every benchmark's figures (issue 14): a figure is read
+// against the disk it ran on.
+
+export interface DeviceLimits {
+  /** dd of 256 MiB from /dev/zero, bs=4M, oflag=direct (MB/s, 10^6 bytes per second). */
+  directWriteMBps: number | null;
+  /** dd of the same 256 MiB back, bs=4M, iflag=direct. */
+  directReadMBps: number | null;
+  /** Median of 16 writes of 2 MiB (the chunk size), each followed by fsync. */
+  writeFsyncMs: number;
+}
+
+function ddSeconds(args: readonly string[]): number | null {
+  const started = process.hrtime.bigint();
+  const dd = spawnSync('dd', [...args, 'bs=4M', 'count=64', 'status=none'], { encoding: 'utf8' });
+  return dd.status === 0 ? Number(process.hrtime.bigint() - started) / 1e9 : null;
+}
+
+/** Measures the disk under `dir` (a few seconds; leaves nothing behind). */
+export function deviceLimits(dir: string): DeviceLimits {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `device-probe-${process.pid}.bin`);
+  const mb = (256 * MiB) / 1e6;
+  try {
+    const write = ddSeconds(['if=/dev/zero', `of=${file}`, 'oflag=direct']);
+    const read = write === null ? null : ddSeconds([`if=${file}`, 'of=/dev/null', 'iflag=direct']);
+    const block = Buffer.alloc(2 * MiB, 7);
+    const fd = fs.openSync(file, 'w');
+    const costs: number[] = [];
+    try {
+      for (let i = 0; i < 16; i++) {
+        const t = process.hrtime.bigint();
+        fs.writeSync(fd, block, 0, block.length, i * block.length);
+        fs.fsyncSync(fd);
+        costs.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return {
+      directWriteMBps: write === null ? null : mb / write,
+      directReadMBps: read === null ? null : mb / read,
+      writeFsyncMs: median(costs),
+    };
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+/** One line: `device: W MB/s direct write, R MB/s direct read (dd bs=4M), 2 MiB write + fsync X ms`. */
+export function formatDeviceLimits(limits: DeviceLimits): string {
+  const rate = (value: number | null): string => (value === null ? '?' : value.toFixed(0));
+  return (
+    `device: ${rate(limits.directWriteMBps)} MB/s direct write, ${rate(limits.directReadMBps)} MB/s ` +
+    `direct read (dd bs=4M, 256 MiB), 2 MiB write + fsync ${limits.writeFsyncMs.toFixed(1)} ms`
+  );
+}

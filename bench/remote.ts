@@ -57,6 +57,8 @@ import {
   type RunResult,
   CommandFailed,
   parseRepeat,
+  deviceLimits,
+  formatDeviceLimits,
 } from './lib.ts';
 
 /** Goals of the issue: push and clone at most this many times curl's time. */
@@ -1175,6 +1177,7 @@ async function main(): Promise<number> {
     memoryBytes: os.totalmem(),
     peakRssSource: tools.gnuTime !== null ? 'GNU time %M' : 'polled /proc VmHWM',
     versions: tools.versions,
+    device: deviceLimits(workRoot),
     elapsedSeconds: Math.round(elapsed),
   };
   const json = JSON.stringify({ meta, figures: report.figures, errors: report.errors });
@@ -1186,6 +1189,7 @@ async function main(): Promise<number> {
     `MediaGit remote benchmark (${meta.mode}: ${formatBytes(size)} of random bytes, ` +
       `${meta.cpus} CPUs, Node ${meta.node}, ${tools.versions['nginx'] ?? 'no nginx'})`,
   );
+  console.log(formatDeviceLimits(meta.device));
   console.log('Times are wall-clock: the command from spawn to exit plus a trailing `sync`, for');
   console.log('both sides alike (an untimed `sync` runs first). MediaGit fsyncs what it stores;');
   console.log('nginx and curl do not, and pay in their trailing sync. Client and server share');
