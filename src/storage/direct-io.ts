@@ -13,8 +13,8 @@
  * disk are the same either way.
  *
  * Direct writes are kept only while the device rewards them: `directWritePace`
- * measures the pace at which they complete, and below SLOW_DIRECT_MBPS new
- * writes go through the page cache for COOLDOWN_MS (docs/design.md, "Which
+ * measures the pace at which they complete, and after SLOW_WINDOWS windows
+ * below SLOW_DIRECT_MBPS new writes go through the page cache for COOLDOWN_MS (docs/design.md, "Which
  * write path"). `MEDIAGIT_DIRECT_IO=1` keeps them direct whatever the pace.
  */
 import { constants } from 'node:fs';
@@ -43,9 +43,11 @@ export const PACE_WINDOW = 32 * MiB;
 export const SLOW_WINDOWS = 2;
 /**
  * Below this pace (MB/s, while a direct write is in flight) the page cache
- * wins: on this kind of VM a disk that took direct writes at 400-1000 MB/s
- * fell for minutes to 90-120 MB/s, while buffered writes and fsync of the same
- * GiB flushed at ~1 GB/s (docs/design.md).
+ * wins: buffered writes and fsync of a GiB flushed at ~1 GB/s here, and direct
+ * writes from page-aligned memory ran at 600-2900 MB/s. The 90-120 MB/s
+ * phases first seen turned out to be direct writes from memory that was not
+ * page-aligned (docs/design.md, "Which write path"); this meter is the safety
+ * net for a device that is slow at direct writes for reasons of its own.
  */
 export const SLOW_DIRECT_MBPS = 200;
 /** How long writes stay buffered after direct ones were found slow. */
