@@ -16,10 +16,19 @@ export class BufferPool {
   readonly #free = new Map<number, Buffer[]>();
   #freeBytes = 0;
 
-  constructor(bufferSize: number, maxFree: number, maxFreeBytes = Number.POSITIVE_INFINITY) {
+  /** Makes a new pooled buffer (page-aligned memory when the pool's bodies are written directly). */
+  readonly #allocate: (size: number) => Buffer;
+
+  constructor(
+    bufferSize: number,
+    maxFree: number,
+    maxFreeBytes = Number.POSITIVE_INFINITY,
+    allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafeSlow(size),
+  ) {
     this.bufferSize = bufferSize;
     this.maxFree = maxFree;
     this.maxFreeBytes = maxFreeBytes;
+    this.#allocate = allocate;
   }
 
   /** A buffer of at least `length` bytes (a pooled one when it fits). */
@@ -28,7 +37,7 @@ export class BufferPool {
     const size = sizeClass(length, this.bufferSize);
     const free = this.#free.get(size)?.pop();
     if (free) this.#freeBytes -= free.length;
-    return free ?? Buffer.allocUnsafeSlow(size);
+    return free ?? this.#allocate(size);
   }
 
   /** Returns a buffer from `take`; the caller must no longer use it. */

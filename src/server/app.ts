@@ -39,6 +39,7 @@ import { ServerRoot } from '../protocol/server-root.ts';
 import { scopeAllows, type Scope } from '../security/api-keys.ts';
 import { issueAccessToken, looksLikeJwt, verifyAccessToken } from '../security/jwt.ts';
 import type { StorageBackend } from '../storage/backend.ts';
+import { pageAlignedBuffer } from '../storage/direct-io.ts';
 import { LFS_MEDIA_TYPE, registerLfsRoutes } from './lfs-api.ts';
 import { ServerMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -207,7 +208,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Chunk and manifest uploads: read into a reused buffer of the declared
   // length (protocol/buffer-pool.ts), given back once the request is answered.
   const bodies = new BufferPool(CHUNK_BODY_BYTES, 16);
-  const packBodies = new BufferPool(MAX_CLOUD_PACK_BYTES, 2);
+  // Page-aligned: a pack stored on a local disk is written directly from its
+  // body, without a copy into aligned memory (storage/direct-io.ts).
+  const packBodies = new BufferPool(MAX_CLOUD_PACK_BYTES, 2, undefined, pageAlignedBuffer);
   app.addContentTypeParser(
     LFS_MEDIA_TYPE,
     { parseAs: 'string', bodyLimit: settings.maxJsonBytes },

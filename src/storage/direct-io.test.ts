@@ -14,6 +14,7 @@ import {
   directWritesWanted,
   openDirect,
   PACE_WINDOW,
+  pageAlignedBuffer,
   SLOW_DIRECT_MBPS,
   SLOW_WINDOWS,
   WritePace,
@@ -46,6 +47,9 @@ test('createFile writes exact bytes below and above the direct-I/O size, any len
   // Parts from shared memory too, as the chunker's ring hands them over.
   const shared = Buffer.from(new SharedArrayBuffer(3 * 1024 * 1024));
   pseudoRandomBytes(shared.length, 5, 'direct').copy(shared);
+  const paged = pageAlignedBuffer(3 * 1024 * 1024);
+  pseudoRandomBytes(paged.length, 7, 'direct').copy(paged);
+  const before = Buffer.from(paged);
   const cases: [string, Uint8Array[]][] = [
     ['empty', []],
     ['small', [pseudoRandomBytes(1000, 1, 'direct')]],
@@ -56,8 +60,15 @@ test('createFile writes exact bytes below and above the direct-I/O size, any len
       [pseudoRandomBytes(16, 4, 'direct'), pseudoRandomBytes(2 * 1024 * 1024 + 4093, 6, 'direct')],
     ],
     ['shared memory', [shared.subarray(7, 7 + 2 * 1024 * 1024 + 1)]],
+    // Page-aligned memory is written from where it is (no copy), its last
+    // partial block through a block of its own.
+    ['page-aligned, odd length', [paged.subarray(0, 2 * 1024 * 1024 + 4093)]],
+    ['page-aligned, whole blocks', [paged.subarray(0, 2 * 1024 * 1024)]],
+    ['page-aligned, a page in', [paged.subarray(4096, 4096 + DIRECT_MIN_BYTES + 1)]],
+    ['resizable, not at a page', [paged.subarray(512, 512 + DIRECT_MIN_BYTES + 7)]],
   ];
   for (const [name, parts] of cases) await roundTrip(name, parts);
+  assert.ok(paged.equals(before), 'the caller’s memory is left as it was');
   // Again with direct I/O switched off: the same bytes.
   process.env['MEDIAGIT_DIRECT_IO'] = '0';
   try {

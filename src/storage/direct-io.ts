@@ -7,8 +7,9 @@
  * at once anyway (objects, packs) gain; nothing reads them back soon.
  *
  * Direct writes need file offsets, lengths and memory addresses that are
- * multiples of the device's block: data is copied into aligned memory and
- * the file cut to its exact length afterwards. Filesystems without direct
+ * multiples of the device's block: data is copied into aligned memory (or
+ * written from where it is, when the caller filled pageAlignedBuffer memory)
+ * and the file cut to its exact length afterwards. Filesystems without direct
  * I/O (tmpfs) and `MEDIAGIT_DIRECT_IO=0` get ordinary writes; the bytes on
  * disk are the same either way.
  *
@@ -26,6 +27,8 @@ export const DIRECT_BLOCK = 4096;
 /** Files smaller than this are written through the page cache. */
 export const DIRECT_MIN_BYTES = 256 * 1024;
 const MiB = 1024 * 1024;
+/** Memory page size of the machines MediaGit runs on (x86-64, arm64 with 4 KiB pages). */
+const PAGE = 4096;
 /** Aligned buffers kept for reuse, in bytes (16 chunk uploads in flight fit). */
 const POOL_LIMIT = 96 * MiB;
 
@@ -198,11 +201,26 @@ async function alignedMemoryForRead(
  */
 let lastShift = 0;
 
+/**
+ * `size` bytes of memory that start a page (see probeAlignment): a buffer
+ * the caller fills and hands to createFile is then written directly, with
+ * no copy into aligned memory.
+ */
+export function pageAlignedBuffer(size: number): Buffer {
+  return Buffer.from(new ArrayBuffer(size, { maxByteLength: size }), 0, size);
+}
+
+/** Whether `part` starts a page (a view at a whole page of pageAlignedBuffer memory). */
+function startsPage(part: Uint8Array): boolean {
+  const backing = part.buffer;
+  return backing instanceof ArrayBuffer && backing.resizable && part.byteOffset % PAGE === 0;
+}
+
 async function probeAlignment(
   size: number,
   probe: (raw: Buffer, shift: number) => Promise<void>,
 ): Promise<Buffer | undefined> {
-  const paged = Buffer.from(new ArrayBuffer(size, { maxByteLength: size }), 0, size);
+  const paged = pageAlignedBuffer(size);
   paged.fill(0, 0, Math.min(size, 2 * DIRECT_BLOCK));
   if (size >= DIRECT_BLOCK) {
     try {
@@ -332,6 +350,30 @@ function release(buffer: Buffer): void {
 }
 
 /**
+ * Writes `data` (page-aligned memory) directly to `handle` from where it is:
+ * its whole blocks as they are, the last partial block through a block of
+ * page-aligned memory, then the file cut to length. False when the kernel refuses
+ * (EINVAL: the caller copies into memory it probed instead).
+ */
+async function writeInPlace(handle: fs.FileHandle, data: Uint8Array): Promise<boolean> {
+  const whole = Math.floor(data.length / DIRECT_BLOCK) * DIRECT_BLOCK;
+  try {
+    if (whole > 0) await writeDirect(handle, data, whole, 0);
+    if (whole === data.length) return true;
+    // Not probed (a probe writes block 0): memory of the same kind was just accepted.
+    const tail = pageAlignedBuffer(DIRECT_BLOCK);
+    tail.set(data.subarray(whole));
+    tail.fill(0, data.length - whole, DIRECT_BLOCK);
+    await writeDirect(handle, tail, DIRECT_BLOCK, whole);
+    await handle.truncate(data.length);
+    return true;
+  } catch (error) {
+    if (hasErrnoCode(error, 'EINVAL')) return false;
+    throw error;
+  }
+}
+
+/**
  * Creates `file` (O_EXCL, `mode`) holding `parts`, directly when it is at
  * least DIRECT_MIN_BYTES and the filesystem allows, and returns it open for
  * the caller to fsync, stat and close. On failure the file is removed.
@@ -344,6 +386,18 @@ export async function createFile(
   const length = parts.reduce((sum, part) => sum + part.length, 0);
   if (length >= DIRECT_MIN_BYTES && directWritesWanted()) {
     const handle = await openDirect(file, mode);
+    if (handle && parts.length === 1 && startsPage(parts[0]!)) {
+      let written: boolean;
+      try {
+        written = await writeInPlace(handle, parts[0]!);
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        await fs.rm(file, { force: true });
+        throw error;
+      }
+      if (written) return handle;
+      await handle.truncate(0);
+    }
     if (handle) {
       const rounded = Math.ceil(length / DIRECT_BLOCK) * DIRECT_BLOCK;
       const memory = await acquire(rounded, (capacity) => alignedMemory(handle, capacity));
