@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chunkSizesForFile } from '../chunking/fastcdc.ts';
+import { chunkSizesForFile, findChunkLength } from '../chunking/fastcdc.ts';
 import { MediaGitError } from '../errors.ts';
 import {
   FileStore,
@@ -162,6 +162,31 @@ test('a chunked file of several MiB round-trips byte for byte', async () => {
     assert.ok((await fs.readFile(dest)).equals(data), 'materialized bytes differ');
     const leftovers = (await fs.readdir(f.dir)).filter((n) => n.endsWith('.tmp'));
     assert.deepEqual(leftovers, []);
+  } finally {
+    await f.files.close();
+  }
+});
+
+test('a file longer than the read ring cuts where one pass over all its bytes cuts', async () => {
+  // 3 x 16 MiB buffers: cuts found near each buffer's end are taken there,
+  // the bytes after the last one move to the next buffer (file-store.ts).
+  const f = await fixture();
+  try {
+    const data = pseudoRandomBytes(150 * MiB + 777, 21);
+    const stored = await storeBytes(f, 'long.bin', data);
+    const sizes = chunkSizesForFile(data.length);
+    const expected: number[] = [];
+    for (let at = 0; at < data.length; ) {
+      const length = findChunkLength(data, at, Math.min(data.length, at + sizes.max), sizes);
+      expected.push(length);
+      at += length;
+    }
+    const manifest = await readManifest(f.store, stored.id);
+    assert.deepEqual(
+      manifest.chunks.map((c) => c.length),
+      expected,
+    );
+    assert.ok((await readFileBytes(f.store, 'manifest', stored.id)).equals(data));
   } finally {
     await f.files.close();
   }

@@ -456,8 +456,12 @@ export class FileStore {
             if (available < FIXED_CHUNK_SIZE && !hardEnd) break;
             length = Math.min(FIXED_CHUNK_SIZE, available);
           } else {
-            if (available < sizes.max && !hardEnd) break;
             length = scanner.findChunkLength(buffer, pos, limit, sizes);
+            // Short of `max` bytes, a cut found before the end of the bytes at
+            // hand is the one more bytes would give (the rule reads no byte
+            // past its cut); none found waits for the next read. Stopping at
+            // `max` instead left ~40% of every buffer to copy into the next.
+            if (available < sizes.max && !hardEnd && length >= available) break;
           }
           ranges.push(pos, length);
           pos += length;
