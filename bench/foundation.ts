@@ -751,6 +751,25 @@ async function measureSmallFiles(
     } finally {
       await mediagit(['fsmonitor', 'stop'], repo);
     }
+    // The installed command (package.json "bin": bin/mediagit, a shell
+    // launcher next to the CLI entry) answers a lone --version itself.
+    const launcher = path.join(path.dirname(cliPath), 'mediagit');
+    const [nodeStart, version] = await alternate(
+      ['node -e 0', 'mediagit --version'],
+      () => run(process.execPath, ['-e', '0'], repo),
+      () => run(launcher, ['--version'], repo),
+    );
+    const gitVersions: number[] = [];
+    for (let i = 0; i < repeats; i++) gitVersions.push((await git(['--version'], repo)).seconds);
+    const gitVersion = median(gitVersions);
+    report.seconds(
+      4,
+      'item4.mediagit.versionSeconds',
+      'mediagit --version (bin/mediagit)',
+      version,
+      `median of ${repeats}; goal < 60 ms. Baselines: node -e 0 ${formatSeconds(nodeStart)}, git --version ${formatSeconds(gitVersion)}`,
+    );
+    report.seconds(4, 'item4.node.startSeconds', 'node -e 0 (a bare Node start)', nodeStart);
     if (lines > 20) {
       report.notes.push(
         `mediagit status printed ${lines} lines on a clean tree: is it reporting changes?`,

@@ -3,7 +3,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { isolatedEnv, runCli } from './helpers.ts';
+import { execFile } from 'node:child_process';
+import { isolatedEnv, PROJECT_ROOT, runCli } from './helpers.ts';
+
+/** The command npm installs (package.json "bin"): a POSIX shell launcher. */
+const LAUNCHER = path.join(PROJECT_ROOT, 'bin', 'mediagit');
 
 test('--version prints package.json’s version, alone (answered by the launcher) and through the CLI', async () => {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-version-'));
@@ -20,6 +24,65 @@ test('--version prints package.json’s version, alone (answered by the launcher
     const parsed = await runCli(['--version', 'status'], { cwd: root, env: isolatedEnv(root) });
     assert.equal(parsed.code, 0);
     assert.equal(parsed.out, `${version}\n`);
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
+});
+
+/** Runs a program (not under this Node) and collects its output. */
+function run(
+  file: string,
+  args: readonly string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { ...options, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error && typeof error.code !== 'number') reject(error);
+      else resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('the `mediagit` command runs the CLI with the package’s own Node, whatever Node is on PATH, also through a link', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-launcher-'));
+  try {
+    const { version } = JSON.parse(
+      await fs.readFile(path.join(PROJECT_ROOT, 'package.json'), 'utf8'),
+    ) as {
+      version: string;
+    };
+    // As `npm link` / `npm i -g` install it: a symbolic link in a bin folder.
+    const binDir = path.join(root, 'bin');
+    await fs.mkdir(binDir);
+    const linked = path.join(binDir, 'mediagit');
+    await fs.symlink(LAUNCHER, linked);
+    // A PATH whose only Node, if any, is the machine's own (Node 20 on CI).
+    const env = { ...isolatedEnv(root), PATH: `${binDir}:/usr/bin:/bin` };
+    for (const command of [LAUNCHER, linked]) {
+      const alone = await run(command, ['--version'], { cwd: root, env });
+      assert.deepEqual(alone, { code: 0, stdout: `${version}\n`, stderr: '' }, command);
+    }
+    const init = await run('mediagit', ['init', 'repo'], { cwd: root, env });
+    assert.equal(init.code, 0, init.stderr);
+    await fs.writeFile(path.join(root, 'repo', 'a.txt'), 'hello\n');
+    const add = await run('mediagit', ['add', 'a.txt'], { cwd: path.join(root, 'repo'), env });
+    assert.equal(add.code, 0, add.stderr);
+    const status = await run('mediagit', ['status', '--short'], {
+      cwd: path.join(root, 'repo'),
+      env,
+    });
+    assert.deepEqual(status, { code: 0, stdout: 'A  a.txt\n', stderr: '' });
+    // MEDIAGIT_NODE picks the Node; one too old is refused with one clear line.
+    const old = await run('/usr/bin/node', ['--version'], { cwd: root, env }).catch(() => null);
+    const [major, minor] = (old?.stdout.trim().slice(1) ?? '99.0').split('.').map(Number);
+    if (major! < 22 || (major === 22 && minor! < 15)) {
+      const refused = await run(linked, ['status'], {
+        cwd: path.join(root, 'repo'),
+        env: { ...env, MEDIAGIT_NODE: '/usr/bin/node' },
+      });
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^fatal: MediaGit needs Node\.js >= 22\.15/);
+    }
   } finally {
     await fs.rm(root, { recursive: true, force: true });
   }
