@@ -25,8 +25,14 @@ export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 /** MEDIAGIT_BENCH_CLI points at another entry script, to measure another build of the CLI. */
 export const cliPath =
   process.env['MEDIAGIT_BENCH_CLI'] ?? path.join(projectRoot, 'bin', 'mediagit.js');
-/** Git-ignored; holds cached inputs and each run's scratch directories. */
-export const workRoot = path.join(projectRoot, 'bench-work');
+/**
+ * Git-ignored; holds cached inputs and each run's scratch directories.
+ * MEDIAGIT_BENCH_WORK moves it, e.g. onto the slow-disk test bed
+ * (scripts/slow-disk.sh, bench/README.md).
+ */
+export const workRoot = path.resolve(
+  process.env['MEDIAGIT_BENCH_WORK'] || path.join(projectRoot, 'bench-work'),
+);
 
 // One reused I/O buffer: fresh memory costs ~4 s per GiB in page faults on this machine kind.
 const ioBuffer = Buffer.allocUnsafe(8 * MiB);
