@@ -757,7 +757,13 @@ async function measureSmallFiles(
     const [nodeStart, version] = await alternate(
       ['node -e 0', 'mediagit --version'],
       () => run(process.execPath, ['-e', '0'], repo),
-      () => run(launcher, ['--version'], repo),
+      async () => {
+        const result = await run(launcher, ['--version'], repo);
+        if (result.status !== 0 || !/^\d+\.\d+\.\d+\S*\n$/.test(result.stdout)) {
+          throw new Error(`${launcher} --version: exit ${result.status}, ${result.stderr.trim()}`);
+        }
+        return result;
+      },
     );
     const gitVersions: number[] = [];
     for (let i = 0; i < repeats; i++) gitVersions.push((await git(['--version'], repo)).seconds);
