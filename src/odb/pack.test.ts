@@ -352,6 +352,58 @@ test('a store finds objects that another process packed, or repacked, after it l
   assert.deepEqual(await listIds(reader), [first.id, second.id].sort());
 });
 
+test('a lookup lists the pack folders again only when they changed, or changed too recently to tell', async () => {
+  const store = await freshStore();
+  const first = await store.write('blob', Buffer.from('first\n'));
+  await packAll(store);
+  const packDir = store.packs.dir;
+  const indexDir = path.join(path.dirname(packDir), 'index');
+  await fs.mkdir(indexDir, { recursive: true });
+  const setTimes = async (when: Date): Promise<void> => {
+    for (const dir of [packDir, indexDir]) await fs.utimes(dir, when, when);
+  };
+  const listings = { count: 0 };
+  const readdir = fs.readdir;
+  (fs as { readdir: unknown }).readdir = (...args: Parameters<typeof fs.readdir>) => {
+    listings.count++;
+    return readdir(...args);
+  };
+  try {
+    const absent = sha256Hex(Buffer.from('never written\n'));
+    // Folders last changed an hour ago: after one scan, absent IDs cost no listing.
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await setTimes(hourAgo);
+    const reader = reopen(store);
+    assert.equal(await reader.has(first.id), true);
+    listings.count = 0;
+    for (let i = 0; i < 5; i++) assert.equal(await reader.has(absent), false);
+    assert.equal(listings.count, 0, 'no listing while the folders are unchanged');
+    // Another process packs an object: the folder's time moves, the reader lists again.
+    const second = await reopen(store).write('blob', Buffer.from('second\n'));
+    await packAll(reopen(store));
+    await fs.rm(reader.pathOf(second.id), { force: true });
+    assert.equal(await reader.has(second.id), true, 'a new pack is found');
+    assert.ok(listings.count > 0);
+
+    // Changed a second before the scan (within a coarse clock's tick of it):
+    // even a change that leaves the time as it was is seen.
+    const recent = new Date(Date.now() - 1000);
+    await setTimes(recent);
+    const racy = reopen(store);
+    assert.equal(await racy.has(absent), false); // scans, with recent folder times
+    const third = await reopen(store).write('blob', Buffer.from('third\n'));
+    await packAll(reopen(store));
+    await setTimes(recent);
+    assert.equal(
+      await racy.has(third.id),
+      true,
+      'listed again: the times were too recent to trust',
+    );
+  } finally {
+    (fs as { readdir: unknown }).readdir = readdir;
+  }
+});
+
 test('chunked files read back from a pack; a flipped byte in a packed chunk fails materializeFile and leaves the destination untouched', async () => {
   const store = await freshStore();
   const work = path.join(path.dirname(store.objectsDir), 'work');
