@@ -176,7 +176,7 @@ test('a file longer than the read ring cuts where one pass over all its bytes cu
     const stored = await storeBytes(f, 'long.bin', data);
     const sizes = chunkSizesForFile(data.length);
     const expected: number[] = [];
-    for (let at = 0; at < data.length; ) {
+    for (let at = 0; at < data.length;) {
       const length = findChunkLength(data, at, Math.min(data.length, at + sizes.max), sizes);
       expected.push(length);
       at += length;
