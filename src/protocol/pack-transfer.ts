@@ -45,8 +45,6 @@ const UPLOADS_IN_FLIGHT = 1;
  * 22 packs and an index: 25 PUTs counted at s3rver (limit: 32).
  */
 const PUSH_PACK_BYTES = 48 * 1024 * 1024;
-/** Local records read at once while a push fills a planned pack. */
-const RECORD_READS_IN_FLIGHT = 4;
 /** Ranged pack reads in flight during a fetch or clone (up to 8 MiB each). */
 const RANGE_READS_IN_FLIGHT = 4;
 
@@ -160,15 +158,6 @@ export async function sendInPacks(
     }
     let buffer = bufferFor();
     let writer = new CloudPackWriter(buffer);
-    if (group.plan && (await readPlanned(group.plan, buffer, readRecord, options.signal))) {
-      // Every record is in its planned place: adding them copies nothing.
-      for (const entry of group.plan.entries) {
-        writer.add(entry.id, buffer.subarray(entry.offset, entry.offset + entry.length));
-      }
-      stats.objects += group.plan.entries.length;
-      await flush(writer, buffer);
-      continue;
-    }
     for (const id of group.ids) {
       options.signal?.throwIfAborted();
       // Read straight into the pack when the record fits (no buffer per record).
@@ -195,38 +184,6 @@ export async function sendInPacks(
   if (failure !== undefined) throw failure;
   await transport.commitPacks(committed);
   return stats;
-}
-
-/**
- * Reads a planned pack's records into their places in `buffer`, up to
- * RECORD_READS_IN_FLIGHT at once (one at a time left the disk idle between
- * reads: a 48 MiB pack filled at ~500 MB/s here, bench:remote). False when
- * a record's length is not the planned one: the caller fills the pack again
- * in order.
- */
-async function readPlanned(
-  plan: PlannedCloudPack,
-  buffer: Buffer,
-  readRecord: (id: ObjectId, into: Buffer) => Promise<Buffer>,
-  signal: AbortSignal | undefined,
-): Promise<boolean> {
-  if (plan.size > buffer.length) return false;
-  let planned = true;
-  await inPool(
-    plan.entries,
-    RECORD_READS_IN_FLIGHT,
-    async ({ id, offset, length }) => {
-      if (!planned) return;
-      const slot = buffer.subarray(offset, offset + length);
-      const record = await readRecord(id, slot);
-      if (record.length !== length) planned = false;
-      else if (record.buffer !== slot.buffer || record.byteOffset !== slot.byteOffset) {
-        slot.set(record);
-      }
-    },
-    signal,
-  );
-  return planned;
 }
 
 /**
