@@ -565,12 +565,15 @@ export class PackSet {
   readonly #loading = new Map<string, Promise<void>>();
   /** Loaded multi-pack indexes: per index, its packs' entries. */
   readonly #multis = new Map<string, Map<string, PackEntry[]>>();
+  /** Multi-pack indexes of cloud packs (objects/index/, cloud-pack.ts). */
+  readonly #indexDir: string;
   #scanned = false;
   /** The folders' modification times (ns; -1 when absent) as the last scan began. */
   #stamp: { startedNs: bigint; packNs: bigint; indexNs: bigint } | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
+    this.#indexDir = path.join(path.dirname(dir), 'index');
   }
 
   /** Finds `id` in the known packs, re-reading the folder once when it is not there. */
@@ -600,10 +603,6 @@ export class PackSet {
     const racy = stamp.startedNs - BigInt(RACY_MS) * 1_000_000n;
     if (stamp.packNs > racy || stamp.indexNs > racy) return false;
     return mtimeNs(this.dir) === stamp.packNs && mtimeNs(this.#indexDir) === stamp.indexNs;
-  }
-
-  get #indexDir(): string {
-    return path.join(path.dirname(this.dir), 'index');
   }
 
   #lookup(key: Buffer): PackedObject | undefined {
