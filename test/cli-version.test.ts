@@ -72,7 +72,15 @@ test('the `mediagit` command runs the CLI with the package’s own Node, whateve
       env,
     });
     assert.deepEqual(status, { code: 0, stdout: 'A  a.txt\n', stderr: '' });
-    // MEDIAGIT_NODE picks the Node; one too old is refused with one clear line.
+    // MEDIAGIT_NODE picks the Node: one that is not there is one clear line
+    // (exit 127, as a shell says for a missing command)...
+    const missing = await run(linked, ['status'], {
+      cwd: root,
+      env: { ...env, MEDIAGIT_NODE: path.join(root, 'no-such-node') },
+    });
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /^fatal: MEDIAGIT_NODE=\S+ is not a program that can be run\n$/);
+    // ...and one too old is refused with one clear line.
     const old = await run('/usr/bin/node', ['--version'], { cwd: root, env }).catch(() => null);
     const [major, minor] = (old?.stdout.trim().slice(1) ?? '99.0').split('.').map(Number);
     if (major! < 22 || (major === 22 && minor! < 15)) {
