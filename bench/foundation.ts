@@ -71,11 +71,14 @@ interface Options {
   smallFilesPerDir: number;
   /** Keep bench-work/run/ for inspection instead of removing it. */
   keep: boolean;
+  /** `--status`: run only item 4 (status, --version). */
+  onlyStatus: boolean;
 }
 
-const usage = `usage: node bench/foundation.ts [--quick] [--size <bytes>] [--keep]
+const usage = `usage: node bench/foundation.ts [--quick] [--size <bytes>] [--status] [--keep]
   --quick         smoke run: 64 MiB file, 1,000 small files
   --size <bytes>  only item 1 (add + commit, peak RSS) on a file of this size, e.g. --size 6e9
+  --status        only item 4 (status on small files, --version)
   --keep          keep bench-work/run/ afterwards`;
 
 function parseOptions(argv: readonly string[]): Options {
@@ -86,6 +89,7 @@ function parseOptions(argv: readonly string[]): Options {
     smallDirs: 100,
     smallFilesPerDir: 100,
     keep: false,
+    onlyStatus: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
@@ -102,6 +106,8 @@ function parseOptions(argv: readonly string[]): Options {
       }
       options.fileBytes = bytes;
       options.onlyItem1 = true;
+    } else if (flag === '--status') {
+      options.onlyStatus = true;
     } else if (flag === '--keep') {
       options.keep = true;
     } else if (flag === '--help' || flag === '-h') {
@@ -292,6 +298,55 @@ async function attempt(report: Report, what: string, body: () => Promise<void>):
     report.error(`${what}: ${error instanceof Error ? error.message : String(error)}`);
     return false;
   }
+}
+
+/** Items 1-3: add + commit, second version and checkout of one big file, against cp, borg and git-lfs. */
+async function measureBigFile(
+  report: Report,
+  options: Options,
+  mediagitProblem: string | null,
+): Promise<{ source: string; second: SecondVersion | null }> {
+  const fileBytes = options.fileBytes;
+  const size = formatBytes(fileBytes);
+  report.title(1, `add + commit of a ${size} incompressible file (time up to a trailing sync)`);
+  const source = ensureSource(fileBytes);
+  let second: SecondVersion | null = null;
+  if (!options.onlyItem1) {
+    report.title(
+      2,
+      `second version (+4 KiB inserted at 300/1024, 64 KiB overwritten at 700/1024): add + commit`,
+    );
+    report.title(3, `checkout of the second version into a tree without it`);
+    progress('writing the second version');
+    second = makeSecondVersion(source, path.join(runRoot, 'second.bin'), fileBytes);
+  }
+  // Scale timeouts with the file: ~60 s per GiB is far beyond any tool measured here.
+  const ctx: BigFileContext = {
+    report,
+    options,
+    source,
+    second,
+    timeout: Math.max(300, Math.ceil((fileBytes / GiB) * 60)),
+  };
+
+  progress('item 1: cp + sync');
+  const copy = await measureCopy(ctx, source, 'item1.copy.seconds', 1);
+  let copySecond: Figure = null;
+  if (second !== null) {
+    progress('item 3: cp + sync of the second version');
+    copySecond = await measureCopy(ctx, second.file, 'item3.copy.seconds', 3);
+  }
+  progress('items 1-2: borg');
+  const borgFigures = await measureBorg(ctx);
+  progress('items 1-3: git-lfs');
+  const gitLfsFigures = await measureGitLfs(ctx);
+  if (mediagitProblem === null) {
+    progress('items 1-3: mediagit');
+    await measureMediaGit(ctx, { copy, borg: borgFigures, gitLfs: gitLfsFigures, copySecond });
+  } else {
+    report.skipped(1, 'mediagit add + commit', 'MediaGit CLI unusable, see errors');
+  }
+  return { source, second };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,9 +757,15 @@ async function measureSmallFiles(
       gitCommit,
     );
 
+    // Status runs through the installed command (package.json "bin":
+    // bin/mediagit, a shell launcher next to the CLI entry), as users run it.
+    const launcher = path.join(path.dirname(cliPath), 'mediagit');
     let lines = 0;
     const mediagitStatus = async (): Promise<RunResult> => {
-      const result = await mediagit(['status'], repo);
+      const result = await run(launcher, ['status'], repo);
+      if (result.status !== 0) {
+        throw new Error(`${launcher} status: exit ${result.status}, ${result.stderr.trim()}`);
+      }
       lines = Math.max(lines, result.stdout.split('\n').filter(Boolean).length);
       return result;
     };
@@ -727,6 +788,12 @@ async function measureSmallFiles(
     await mediagit(['config', 'core.fsmonitor', 'true'], repo);
     await mediagit(['fsmonitor', 'start'], repo);
     try {
+      // The launcher answers from the daemon without starting Node: with no
+      // Node to start, status still works.
+      const noNode = await run('env', ['MEDIAGIT_NODE=false', launcher, 'status'], repo);
+      if (noNode.status !== 0 || !noNode.stdout.includes('nothing to commit')) {
+        throw new Error(`the launcher did not answer status from the daemon: ${noNode.stderr}`);
+      }
       const [gitStatus2, daemon] = await alternate(
         ['git status', 'mediagit status (fsmonitor)'],
         gitStatusRun,
@@ -737,7 +804,7 @@ async function measureSmallFiles(
       report.seconds(
         4,
         'item4.mediagit.statusFsmonitorSeconds',
-        'mediagit status (fsmonitor daemon)',
+        'mediagit status (fsmonitor daemon, answered by bin/mediagit)',
         daemon,
         `median of ${repeats}, alternating with git status (${gitStatus2.toFixed(3)} s)`,
       );
@@ -751,9 +818,7 @@ async function measureSmallFiles(
     } finally {
       await mediagit(['fsmonitor', 'stop'], repo);
     }
-    // The installed command (package.json "bin": bin/mediagit, a shell
-    // launcher next to the CLI entry) answers a lone --version itself.
-    const launcher = path.join(path.dirname(cliPath), 'mediagit');
+    // The launcher answers a lone --version itself.
     const [nodeStart, version] = await alternate(
       ['node -e 0', 'mediagit --version'],
       () => run(process.execPath, ['-e', '0'], repo),
@@ -818,8 +883,9 @@ async function main(): Promise<number> {
   const cached = fs.statSync(path.join(workRoot, `source-${fileBytes}.bin`), {
     throwIfNoEntry: false,
   });
-  const needed =
-    fileBytes * (options.onlyItem1 ? 3 : 5) - (cached?.size === fileBytes ? fileBytes : 0);
+  const needed = options.onlyStatus
+    ? 0
+    : fileBytes * (options.onlyItem1 ? 3 : 5) - (cached?.size === fileBytes ? fileBytes : 0);
   const stats = fs.statfsSync(workRoot);
   const free = stats.bavail * stats.bsize;
   if (free < needed) {
@@ -829,44 +895,10 @@ async function main(): Promise<number> {
   freshDir(runRoot);
   const mediagitProblem = await probeMediaGit(path.join(runRoot, 'probe'));
   if (mediagitProblem !== null) report.error(mediagitProblem);
-  const size = formatBytes(fileBytes);
-  report.title(1, `add + commit of a ${size} incompressible file (time up to a trailing sync)`);
-  const source = ensureSource(fileBytes);
   let second: SecondVersion | null = null;
-  if (!options.onlyItem1) {
-    report.title(
-      2,
-      `second version (+4 KiB inserted at 300/1024, 64 KiB overwritten at 700/1024): add + commit`,
-    );
-    report.title(3, `checkout of the second version into a tree without it`);
-    progress('writing the second version');
-    second = makeSecondVersion(source, path.join(runRoot, 'second.bin'), fileBytes);
-  }
-  // Scale timeouts with the file: ~60 s per GiB is far beyond any tool measured here.
-  const ctx: BigFileContext = {
-    report,
-    options,
-    source,
-    second,
-    timeout: Math.max(300, Math.ceil((fileBytes / GiB) * 60)),
-  };
-
-  progress('item 1: cp + sync');
-  const copy = await measureCopy(ctx, source, 'item1.copy.seconds', 1);
-  let copySecond: Figure = null;
-  if (second !== null) {
-    progress('item 3: cp + sync of the second version');
-    copySecond = await measureCopy(ctx, second.file, 'item3.copy.seconds', 3);
-  }
-  progress('items 1-2: borg');
-  const borgFigures = await measureBorg(ctx);
-  progress('items 1-3: git-lfs');
-  const gitLfsFigures = await measureGitLfs(ctx);
-  if (mediagitProblem === null) {
-    progress('items 1-3: mediagit');
-    await measureMediaGit(ctx, { copy, borg: borgFigures, gitLfs: gitLfsFigures, copySecond });
-  } else {
-    report.skipped(1, 'mediagit add + commit', 'MediaGit CLI unusable, see errors');
+  let source = '';
+  if (!options.onlyStatus) {
+    ({ source, second } = await measureBigFile(report, options, mediagitProblem));
   }
   if (!options.onlyItem1) {
     progress('item 4: status on small files');
@@ -875,13 +907,20 @@ async function main(): Promise<number> {
 
   if (second !== null) fs.rmSync(second.file, { force: true });
   if (!options.keep) fs.rmSync(runRoot, { recursive: true, force: true });
-  if (fileBytes !== GiB) fs.rmSync(source, { force: true }); // only the 1 GiB source is cached
+  // Only the 1 GiB source is cached.
+  if (fileBytes !== GiB && source !== '') fs.rmSync(source, { force: true });
 
   const elapsed = (Date.now() - started) / 1000;
   const cpus = os.cpus();
   const meta = {
     date: new Date().toISOString(),
-    mode: options.onlyItem1 ? 'size' : options.quick ? 'quick' : 'full',
+    mode: options.onlyStatus
+      ? 'status'
+      : options.onlyItem1
+        ? 'size'
+        : options.quick
+          ? 'quick'
+          : 'full',
     fileBytes,
     secondVersionBytes: second?.bytes ?? null,
     smallFiles: options.onlyItem1 ? null : options.smallDirs * options.smallFilesPerDir,

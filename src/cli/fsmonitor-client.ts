@@ -10,8 +10,15 @@
  *                                  and renamed, so it appears complete
  *   fsmonitor--answer-<id>         JSON DaemonResponse, likewise; the client
  *                                  deletes it once read
- * The request's own file event is the daemon's synchronisation point: every
- * change made before the request was written has been delivered by then.
+ *   fsmonitor--sh-<pid>            a request of the shell launcher
+ *                                  (bin/mediagit), lines of tab-separated
+ *                                  fields (parseShellRequest)
+ *   fsmonitor--pipe-<pid>          a named pipe the shell launcher makes once
+ *                                  its request is written, and reads the
+ *                                  answer from (daemon's serveShell)
+ * The request's own file event (the pipe's, for the shell launcher) is the
+ * daemon's synchronisation point: every change made before the request was
+ * written has been delivered by then.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,6 +47,9 @@ export const FORWARDED_ENV = [
 ];
 export const REQUEST_PREFIX = 'fsmonitor--request-';
 export const ANSWER_PREFIX = 'fsmonitor--answer-';
+/** The shell launcher's request (a text file) and answer pipe, named by its PID. */
+export const SHELL_REQUEST_PREFIX = 'fsmonitor--sh-';
+export const SHELL_PIPE_PREFIX = 'fsmonitor--pipe-';
 const ANSWER_TIMEOUT_MS = 3000;
 
 export function pidFileFor(gitDir: string): string {

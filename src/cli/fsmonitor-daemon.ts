@@ -19,15 +19,23 @@ import { createCli, type Cli } from './context.ts';
 import {
   ANSWER_PREFIX,
   daemonPid,
+  FORWARDED_ENV,
   pidFileFor,
   publishFile,
   REQUEST_PREFIX,
+  SHELL_PIPE_PREFIX,
+  SHELL_REQUEST_PREFIX,
   type DaemonRequest,
   type DaemonResponse,
 } from './fsmonitor-client.ts';
 
 export const IDLE_EXIT_MS = 30 * 60 * 1000;
 const REQUEST_NAME = new RegExp(`^${REQUEST_PREFIX}([\\w-]+)$`);
+const SHELL_PIPE_NAME = new RegExp(`^${SHELL_PIPE_PREFIX}(\\d+)$`);
+/** How long a shell client's request may wait for the client to open its pipe. */
+const SHELL_OPEN_TIMEOUT_MS = 3000;
+/** Leftovers of shell clients that died are removed after this age. */
+const SHELL_LEFTOVER_MS = 30_000;
 
 type Main = (argv: readonly string[], cli: Cli) => Promise<number>;
 
@@ -58,6 +66,13 @@ export async function runDaemon(cli: Cli, options: { idleMs?: number } = {}): Pr
     idleTimer = setTimeout(stop, options.idleMs ?? IDLE_EXIT_MS);
   };
   monitor.onRepositoryFile = (name) => {
+    const shell = SHELL_PIPE_NAME.exec(name);
+    if (shell) {
+      queue = queue
+        .then(() => serveShell(gitDir, shell[1]!, monitor, main, armIdle))
+        .catch(() => undefined);
+      return;
+    }
     const match = REQUEST_NAME.exec(name);
     if (!match) return;
     const id = match[1]!;
@@ -83,7 +98,7 @@ export async function runDaemon(cli: Cli, options: { idleMs?: number } = {}): Pr
         }
         // This request's event came after every earlier change's event.
         monitor.applyDelivered();
-        return answer(line, monitor, main).then((response) => {
+        return answer(parseRequest(line), line, monitor, main).then((response) => {
           publishFile(gitDir, `${ANSWER_PREFIX}${id}`, JSON.stringify(response));
         });
       })
@@ -92,6 +107,7 @@ export async function runDaemon(cli: Cli, options: { idleMs?: number } = {}): Pr
   };
   const watchdog = setInterval(() => {
     if (monitor.gone || !fs.existsSync(gitDir) || daemonPid(gitDir) !== process.pid) stop();
+    else removeShellLeftovers(gitDir);
   }, 2000);
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -140,14 +156,159 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function answer(line: string, monitor: WorkTreeMonitor, main: Main): Promise<DaemonResponse> {
-  let request: DaemonRequest;
+function parseRequest(line: string): DaemonRequest | undefined {
   try {
-    request = JSON.parse(line) as DaemonRequest;
+    const request = JSON.parse(line) as DaemonRequest;
+    return Array.isArray(request.argv) && typeof request.cwd === 'string' ? request : undefined;
   } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A request of the shell launcher (bin/mediagit): lines of tab-separated
+ * fields, `cwd <dir>`, `color 0|1`, `env <name> <value>` and `arg <value>`.
+ */
+export function parseShellRequest(text: string): DaemonRequest | undefined {
+  let cwd: string | undefined;
+  let color = false;
+  const env: Record<string, string> = {};
+  const argv: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const tab = line.indexOf('\t');
+    if (tab < 0) return undefined;
+    const field = line.slice(0, tab);
+    const value = line.slice(tab + 1);
+    if (field === 'cwd') cwd = value;
+    else if (field === 'color') color = value === '1';
+    else if (field === 'arg') argv.push(value);
+    else if (field === 'env') {
+      const split = value.indexOf('\t');
+      if (split < 0) return undefined;
+      const name = value.slice(0, split);
+      if (FORWARDED_ENV.includes(name)) env[name] = value.slice(split + 1);
+    } else return undefined;
+  }
+  return cwd === undefined || !path.isAbsolute(cwd) ? undefined : { argv, cwd, color, env };
+}
+
+/**
+ * Serves one request of the shell launcher. The launcher wrote its request to
+ * `fsmonitor--sh-<id>`, then made the pipe `fsmonitor--pipe-<id>` (whose
+ * event, like a request file's, comes after every earlier change's), and
+ * waits reading the pipe. The answer is a header line `<code> <stderr lines>
+ * <stdout bytes>`, the stderr lines, then stdout.
+ */
+async function serveShell(
+  gitDir: string,
+  id: string,
+  monitor: WorkTreeMonitor,
+  main: Main,
+  armIdle: () => void,
+): Promise<void> {
+  const requestPath = path.join(gitDir, `${SHELL_REQUEST_PREFIX}${id}`);
+  const pipePath = path.join(gitDir, `${SHELL_PIPE_PREFIX}${id}`);
+  let text: string;
+  try {
+    text = fs.readFileSync(requestPath, 'utf8');
+  } catch {
+    return; // Served already (this is the event of the pipe's removal), or abandoned.
+  }
+  fs.rmSync(requestPath, { force: true });
+  armIdle();
+  // The pipe is opened before the answer is computed: once it is, the
+  // launcher waits for the answer however long it takes.
+  const fd = await openPipe(pipePath);
+  if (fd === undefined) return;
+  try {
+    monitor.applyDelivered();
+    const request = parseShellRequest(text);
+    // Closing the pipe unanswered sends the launcher to the CLI itself.
+    if (request === undefined) return;
+    const response = await answer(request, text, monitor, main);
+    const stderr =
+      response.stderr === '' || response.stderr.endsWith('\n')
+        ? response.stderr
+        : `${response.stderr}\n`;
+    const lines = stderr === '' ? 0 : stderr.split('\n').length - 1;
+    const body = Buffer.from(
+      `${response.code} ${lines} ${Buffer.byteLength(response.stdout)}\n${stderr}${response.stdout}`,
+    );
+    // Written outside the queue: a reader that stops reading holds up no one.
+    void writePipe(fd, body).finally(() => fs.closeSync(fd));
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+}
+
+/**
+ * Opens a shell client's pipe for writing without ever blocking a thread: a
+ * non-blocking open fails until the client has opened the pipe for reading
+ * (it does so right after making it), so it is retried for a while. The
+ * pipe's name is removed once open; undefined when the client never came.
+ */
+async function openPipe(pipePath: string): Promise<number | undefined> {
+  const deadline = Date.now() + SHELL_OPEN_TIMEOUT_MS;
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      if (!fs.lstatSync(pipePath).isFIFO()) return undefined;
+      const fd = fs.openSync(pipePath, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      fs.rmSync(pipePath, { force: true });
+      return fd;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > deadline) {
+        fs.rmSync(pipePath, { force: true });
+        return undefined;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+/** Writes all of `body` to a non-blocking pipe, waiting while it is full; stops when the reader is gone. */
+async function writePipe(fd: number, body: Buffer): Promise<void> {
+  let done = 0;
+  for (let wait = 1; done < body.length;) {
+    try {
+      done += fs.writeSync(fd, body, done, body.length - done);
+      wait = 1;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return; // EPIPE: the reader left.
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, 100);
+    }
+  }
+}
+
+/** Removes request files and pipes of shell clients that died before being served. */
+function removeShellLeftovers(gitDir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(gitDir);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    if (!name.startsWith(SHELL_REQUEST_PREFIX) && !name.startsWith(SHELL_PIPE_PREFIX)) continue;
+    const file = path.join(gitDir, name);
+    const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (stat && now - stat.mtimeMs > SHELL_LEFTOVER_MS) fs.rmSync(file, { force: true });
+  }
+}
+
+async function answer(
+  request: DaemonRequest | undefined,
+  line: string,
+  monitor: WorkTreeMonitor,
+  main: Main,
+): Promise<DaemonResponse> {
+  if (request === undefined) {
     return { code: 128, stdout: '', stderr: 'fatal: bad fsmonitor request\n' };
   }
-  if (request.argv[0] !== 'status' || typeof request.cwd !== 'string') {
+  if (request.argv[0] !== 'status') {
     return { code: 128, stdout: '', stderr: 'fatal: the fsmonitor daemon only answers status\n' };
   }
   const base = createCli({ ...request.env, MEDIAGIT_FSMONITOR_DAEMON: '1' }, request.cwd);
