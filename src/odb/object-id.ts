@@ -7,7 +7,21 @@
  * lets staging keep pace with the disk (ARCHITECTURE.md §4 allows it).
  */
 import { hash } from 'node:crypto';
-import { blake3 } from '@napi-rs/blake-hash';
+import { createRequire } from 'node:module';
+
+type Blake3 = (data: Buffer) => Buffer;
+let blake3Hash: Blake3 | undefined;
+
+/**
+ * The BLAKE3 binding, loaded on first use: loading it (a native addon and a
+ * libc probe) costs ~10 ms, which commands that name no chunk, such as
+ * `status` or `log`, do not pay.
+ */
+function blake3(data: Buffer): Buffer {
+  blake3Hash ??= (createRequire(import.meta.url)('@napi-rs/blake-hash') as { blake3: Blake3 })
+    .blake3;
+  return blake3Hash(data);
+}
 
 export type ObjectId = string;
 

@@ -3,7 +3,7 @@
  * chunks, on a worker thread fed with ranges of shared buffers (see
  * hash-worker.ts for the protocol): the main thread only reads and cuts.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 const workerUrl = new URL(
   import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js',
@@ -22,6 +22,8 @@ export class WholeFileHasher {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
+    // Loaded when first needed: commands that store no big file skip it.
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     const worker = new Worker(workerUrl);
     worker.unref();
     worker.on('message', (message: { seq?: number; digest?: string; ids?: string[] }) => {
