@@ -47,6 +47,6 @@ if (!answer) {
   // spends much of its time compiling modules otherwise.
   const { default: module } = await import('node:module');
   module.enableCompileCache?.();
-  const { main } = await import('../dist/cli/main.js');
-  process.exitCode = await main(argv);
+  const { run } = await import('../dist/cli/main.js');
+  process.exitCode = await run(argv);
 }

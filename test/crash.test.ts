@@ -3,8 +3,10 @@
  * random moments while it stores a mix of files (one of them 40 MiB, chunked,
  * so most kills land while chunks are being written). After every kill:
  *
- * - a stale index.lock or ref lock, if the kill left one, makes the next
- *   command fail with a message naming it, and is removed as a user would;
+ * - a stale index.lock or ref lock, if the kill left one, is removed by the
+ *   next command while it holds its dead holder's PID, and otherwise makes
+ *   the next command fail with a message naming it (then removed as a user
+ *   would);
  * - every object file in the store is complete and verifies (nothing half
  *   written under a final name), as fsck would check;
  * - every commit reachable from HEAD reads back exactly: commits known to have
@@ -303,20 +305,36 @@ test(
           killed++;
         }
 
-        // A stale lock must block the next command with a message naming it.
-        const exists = (p: string): Promise<boolean> =>
-          fs.stat(p).then(
-            () => true,
-            () => false,
+        // A lock the killed process left: while it still holds its holder
+        // line (`<pid> <host>`, a dead PID here) the next command removes it
+        // and runs; once the kill came mid-commit (the new content written
+        // over that line), it blocks the next command with a message naming it.
+        const holder = (p: string): Promise<string | undefined> =>
+          fs.readFile(p, 'utf8').then(
+            (text) => text,
+            () => undefined,
           );
-        const hasIndexLock = await exists(`${repo.gitDir}/index.lock`);
-        const hasRefLock = await exists(`${repo.gitDir}/refs/heads/main.lock`);
-        if (hasIndexLock) {
-          const blocked = await repo.fails(['add', '-A'], 128);
-          assert.match(blocked.stderr, /index\.lock/);
-        } else if (hasRefLock) {
-          const blocked = await repo.fails(['commit', '--allow-empty', '-m', 'blocked'], 128);
-          assert.match(blocked.stderr, /main\.lock/);
+        const indexLock = await holder(`${repo.gitDir}/index.lock`);
+        const refLock = await holder(`${repo.gitDir}/refs/heads/main.lock`);
+        const deadHolder = (text: string): boolean => /^\d+ \S+\n$/.test(text);
+        let hasIndexLock = indexLock !== undefined;
+        let hasRefLock = refLock !== undefined;
+        if (indexLock !== undefined) {
+          if (deadHolder(indexLock)) {
+            await repo.ok(['add', '-A']);
+            hasIndexLock = false;
+          } else {
+            const blocked = await repo.fails(['add', '-A'], 128);
+            assert.match(blocked.stderr, /index\.lock/);
+          }
+        } else if (refLock !== undefined) {
+          if (deadHolder(refLock)) {
+            await repo.ok(['commit', '--allow-empty', '-m', 'after a killed commit']);
+            hasRefLock = false;
+          } else {
+            const blocked = await repo.fails(['commit', '--allow-empty', '-m', 'blocked'], 128);
+            assert.match(blocked.stderr, /main\.lock/);
+          }
         }
         const removed = await removeStaleLocks(repo.gitDir);
         assert.equal(removed.includes('index.lock'), hasIndexLock);

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { createCli, type Cli } from './context.ts';
 import { EXIT_USAGE, reportError } from './exit.ts';
 import { commandLoaders } from './commands/index.ts';
+import { installInterrupts } from './interrupt.ts';
 
 /**
  * Builds the command tree. With `verb`, only that verb is loaded; otherwise
@@ -34,6 +35,15 @@ export async function buildProgram(cli: Cli, verb?: string): Promise<Command> {
 function packageVersion(): string {
   const manifest = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
   return (JSON.parse(manifest) as { version: string }).version;
+}
+
+/**
+ * The process entry (bin/mediagit.js): `main`, made safe to interrupt
+ * (interrupt.ts).
+ */
+export async function run(argv: readonly string[]): Promise<number> {
+  installInterrupts();
+  return main(argv);
 }
 
 export async function main(argv: readonly string[], cli: Cli = createCli()): Promise<number> {

@@ -10,6 +10,15 @@ export interface ProgressReporter {
   stop: () => void;
 }
 
+/** Whether a progress line is on screen (one at a time: they all use stderr). */
+let lineShown = false;
+
+/** Ends a progress line on screen with a newline (an interrupted command's last words). */
+export function endProgressLine(): void {
+  if (lineShown) process.stderr.write('\n');
+  lineShown = false;
+}
+
 export function progressReporter(cli: Cli, label: string): ProgressReporter {
   const enabled = process.stderr.isTTY === true && !cli.env['CI'];
   const started = Date.now();
@@ -22,12 +31,14 @@ export function progressReporter(cli: Cli, label: string): ProgressReporter {
       if (now - started < 500 || now - last < 100) return;
       last = now;
       shown = true;
+      lineShown = true;
       const percent = Math.floor((bytes / total) * 100);
       const mb = (n: number): string => (n / 1048576).toFixed(0);
       process.stderr.write(`\r${label}: ${percent}% (${mb(bytes)}/${mb(total)} MiB)`);
     },
     stop: () => {
       if (shown) process.stderr.write('\r\x1b[K');
+      if (shown) lineShown = false;
       shown = false;
     },
   };

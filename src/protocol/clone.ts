@@ -3,14 +3,18 @@
  * fetched as remote-tracking branches, and the remote's HEAD branch (or
  * `--branch`) checked out and set to track it. `--bare` copies branches as
  * branches and checks nothing out; `--depth N` fetches N commits per tip.
- * As in Git, a clone that fails removes the folder it created.
+ * As in Git, a clone that fails removes the folder it created; one that is
+ * interrupted (its AbortSignal aborted: Ctrl-C in the CLI) keeps what has
+ * arrived, and running the same clone again resumes it: the folder's
+ * CLONE_IN_PROGRESS file names the source, the chunks already stored are not
+ * asked for again, and the checkout replaces whatever a cut-off checkout left.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { Refs } from '../repo/refs.ts';
-import { addRemote, setUpstream } from '../repo/remote.ts';
+import { addRemote, findRemote, setUpstream } from '../repo/remote.ts';
 import { Repository, type RepoContext } from '../repo/repository.ts';
 import { checkoutCommit } from '../repo/switch.ts';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +26,8 @@ import { fetchWith, type ChunkSink, type FetchResult } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { isHttpUrl, localRemotePath } from './transport.ts';
 import { AssembledFile, BlockBudget } from '../storage/assembled-file.ts';
+import { writeFileAtomic } from '../storage/durable-file.ts';
+import { trackTempDir } from '../storage/leftovers.ts';
 
 export interface CloneOptions extends TransportOptions {
   readonly branch?: string | undefined;
@@ -51,13 +57,63 @@ export function defaultCloneDir(url: string): string {
   return name === '' ? 'repository' : name;
 }
 
+/** The file that marks a clone in progress, in the new repository's folder. */
+export const CLONE_MARKER = 'CLONE_IN_PROGRESS';
+
+interface CloneMarker {
+  readonly url: string;
+  readonly bare: boolean;
+}
+
+/** Whether `target` holds an interrupted clone that `clone(url, target)` resumes. */
+export async function resumesClone(
+  url: string,
+  dir: string,
+  options: Pick<CloneOptions, 'bare' | 'cwd'> = {},
+): Promise<boolean> {
+  const cwd = options.cwd ?? process.cwd();
+  const target = path.resolve(cwd, dir);
+  const marker = await readMarker(target);
+  if (marker === undefined) return false;
+  const storedUrl = isHttpUrl(url) ? url : localRemotePath(url, cwd);
+  if (marker.url !== storedUrl || marker.bare !== (options.bare === true)) {
+    throw new MediaGitError(
+      'CLONE_TARGET_EXISTS',
+      `destination path '${target}' holds an interrupted clone of ${marker.url}${marker.bare ? ' (bare)' : ''}: resume it with that command, or remove the folder`,
+      { kind: 'usage', data: { target, url: marker.url } },
+    );
+  }
+  return true;
+}
+
+async function readMarker(target: string): Promise<CloneMarker | undefined> {
+  for (const gitDir of [path.join(target, '.mediagit'), target]) {
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(gitDir, CLONE_MARKER), 'utf8');
+    } catch {
+      continue;
+    }
+    try {
+      const marker = JSON.parse(text) as CloneMarker;
+      if (typeof marker.url === 'string' && typeof marker.bare === 'boolean') return marker;
+    } catch {
+      // Unreadable: not a clone this code can resume.
+    }
+  }
+  return undefined;
+}
+
 export async function clone(url: string, dir: string, options: CloneOptions): Promise<CloneResult> {
   const cwd = options.cwd ?? process.cwd();
   const target = path.resolve(cwd, dir);
-  const created = await prepareTarget(target);
+  const resume = await resumesClone(url, dir, options);
+  const created = resume ? false : await prepareTarget(target);
   try {
-    return await cloneInto(url, target, options, cwd);
+    return await cloneInto(url, target, options, cwd, resume);
   } catch (error) {
+    // Interrupted: what arrived stays, for the same command to resume.
+    if (options.signal?.aborted && (await readMarker(target)) !== undefined) throw error;
     if (created) await fs.rm(target, { recursive: true, force: true });
     else await emptyFolder(target);
     throw error;
@@ -69,9 +125,23 @@ async function cloneInto(
   target: string,
   options: CloneOptions,
   cwd: string,
+  resume: boolean,
 ): Promise<CloneResult> {
-  const { repo } = await Repository.init(target, { bare: options.bare === true }, options.context);
+  const bare = options.bare === true;
   const storedUrl = isHttpUrl(url) ? url : localRemotePath(url, cwd);
+  const repo = resume
+    ? await Repository.discover(target, options.context)
+    : (await Repository.init(target, { bare }, options.context)).repo;
+  const marker: CloneMarker = { url: storedUrl, bare };
+  if (!resume) {
+    await writeFileAtomic(
+      path.join(repo.gitDir, CLONE_MARKER),
+      [Buffer.from(JSON.stringify(marker))],
+      {
+        tmpDir: repo.objects.tmpDir,
+      },
+    );
+  }
   const transport = await openTransport(storedUrl, { ...options, cwd });
   let result: FetchResult;
   let writer: CheckoutWriter | undefined;
@@ -80,10 +150,13 @@ async function cloneInto(
     if (options.bare) {
       result = await fetchWith(repo, transport, undefined, options);
     } else {
-      await addRemote(repo, 'origin', storedUrl);
+      if (!resume || (await findRemote(repo, 'origin')) === undefined) {
+        await addRemote(repo, 'origin', storedUrl);
+      }
       result = await fetchWith(repo, transport, 'origin', {
         ...options,
         singlePack: true,
+        keepOnAbort: true,
         // The files to check out are written while their chunks arrive.
         sinkFor: async (info, metadata) => {
           const ref = options.branch !== undefined ? `refs/heads/${options.branch}` : info.head;
@@ -122,23 +195,34 @@ async function cloneInto(
     }
   }
   if (branchRef === undefined) {
+    await fs.rm(path.join(repo.gitDir, CLONE_MARKER), { force: true });
     return { dir: target, gitDir: repo.gitDir, branch: undefined, head: undefined, fetch: result };
   }
   const id = result.refs[branchRef]!;
   const branch = branchRef.slice('refs/heads/'.length);
   if (!options.bare) {
-    await refs.update(branchRef, id, { expected: null, message: `clone: from ${url}` });
+    // A resumed clone may have got this far before.
+    await refs.update(branchRef, id, {
+      ...(resume ? {} : { expected: null }),
+      message: `clone: from ${url}`,
+    });
     await setUpstream(repo, branch, { remote: 'origin', merge: branchRef });
   }
   await refs.setHeadBranch(branchRef, `clone: from ${url}`);
   if (!options.bare) {
     const opened = await Repository.discover(target, options.context);
     try {
-      await checkoutCommit(opened, undefined, id, { signal: options.signal, prestaged });
+      // Files a cut-off checkout wrote are in the way of a resumed one: replaced.
+      await checkoutCommit(opened, undefined, id, {
+        signal: options.signal,
+        prestaged,
+        force: resume,
+      });
     } finally {
       for (const file of prestaged.values()) await fs.rm(file, { force: true });
     }
   }
+  await fs.rm(path.join(repo.gitDir, CLONE_MARKER), { force: true });
   return { dir: target, gitDir: repo.gitDir, branch, head: id, fetch: result };
 }
 
@@ -209,6 +293,7 @@ class CheckoutWriter implements ChunkSink {
         const object = metadata.get(id);
         if (object?.type !== 'manifest') continue;
         const manifest = decodeManifest(id, object.data);
+        trackTempDir(tmpDir);
         const file = path.join(tmpDir, `clone-${process.pid}-${randomBytes(6).toString('hex')}`);
         const size = manifest.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
         const handle = await AssembledFile.create(file, size, 0o644, writer.#budget);

@@ -24,6 +24,7 @@ import { receiveFromPacks } from './pack-transfer.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { InfoRefs } from './service.ts';
 import type { Transport } from './transport.ts';
+import { trackPath } from '../storage/leftovers.ts';
 
 /** Receives every downloaded chunk once verified (its bytes are valid during the call only). */
 export interface ChunkSink {
@@ -38,11 +39,16 @@ export interface FetchOptions extends TransportOptions {
   readonly unshallow?: boolean;
   /**
    * Store the chunks in one pack made durable at the end instead of one
-   * fsynced file each: for a clone, which is removed whole if it fails, so
-   * it gains nothing from keeping a partial download.
+   * fsynced file each: for a clone, which is removed whole if it fails.
    */
   readonly singlePack?: boolean;
+  /**
+   * With `singlePack`: when `signal` aborts, make the pack durable with the
+   * chunks that arrived instead of dropping it (an interrupted clone resumes).
+   */
+  readonly keepOnAbort?: boolean;
   readonly signal?: AbortSignal | undefined;
+  /** Bytes of chunk content received so far, of those to receive. */
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
   /**
    * Called once the metadata has arrived and been verified, before any chunk
@@ -86,8 +92,13 @@ async function writeShallow(repo: Repository, shallow: Set<ObjectId>): Promise<v
     await fs.rm(file, { force: true });
   } else {
     const tmp = `${file}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, [...shallow].sort().join('\n') + '\n');
-    await fs.rename(tmp, file);
+    const untrack = trackPath(tmp);
+    try {
+      await fs.writeFile(tmp, [...shallow].sort().join('\n') + '\n');
+      await fs.rename(tmp, file);
+    } finally {
+      untrack();
+    }
   }
   repo.objects.shallow = shallow;
 }
@@ -144,7 +155,8 @@ export async function fetchWith(
     stats.bytes += pack.length;
     const entries = decodeTransferPack(pack);
     const chunkIds: ObjectId[] = [];
-    const seen = new Set<ObjectId>();
+    /** Each chunk's length, from its manifest: progress is counted in bytes. */
+    const seen = new Map<ObjectId, number>();
     const commits: { id: ObjectId; parents: readonly ObjectId[] }[] = [];
     const metadata = new Map<ObjectId, DecodedRecord>();
     for (const { id, record } of entries) {
@@ -153,7 +165,7 @@ export async function fetchWith(
       if (object.type === 'manifest') {
         for (const chunk of decodeManifest(id, object.data).chunks) {
           if (!seen.has(chunk.id)) {
-            seen.add(chunk.id);
+            seen.set(chunk.id, chunk.length);
             chunkIds.push(chunk.id);
           }
         }
@@ -162,19 +174,25 @@ export async function fetchWith(
       }
     }
     const needed: ObjectId[] = [];
+    let neededBytes = 0;
     for (const id of chunkIds) {
       if (await store.has(id)) stats.chunksSkipped++;
-      else needed.push(id);
+      else {
+        needed.push(id);
+        neededBytes += seen.get(id) ?? 0;
+      }
     }
     const sink = await options.sinkFor?.(info, metadata);
     await downloadChunks(
       store,
       transport,
       needed,
+      neededBytes,
       stats,
       options,
       sink,
       options.singlePack === true && !repo.bare,
+      options.keepOnAbort === true,
     );
     for (const { id, record } of entries) {
       if (await writeRecord(store, id, record)) stats.objects++;
@@ -243,10 +261,12 @@ async function downloadChunks(
   store: ObjectStore,
   transport: Transport,
   ids: readonly ObjectId[],
+  totalBytes: number,
   stats: TransferStats,
   options: Pick<FetchOptions, 'signal' | 'onProgress'>,
   sink: ChunkSink | undefined,
   singlePack: boolean,
+  keepOnAbort: boolean,
 ): Promise<void> {
   if (ids.length === 0) return;
   let done = 0;
@@ -273,7 +293,8 @@ async function downloadChunks(
     stats.chunks++;
     stats.bytes += record.length;
     await Promise.all([keep(id, record), sink?.chunk(id, object.data)]);
-    options.onProgress?.(++done, ids.length);
+    done += object.data.length;
+    options.onProgress?.(done, totalBytes);
   };
   const fetchLoose = async (id: ObjectId): Promise<void> => {
     const record = await transport.getChunk(id);
@@ -291,7 +312,12 @@ async function downloadChunks(
     });
     await pack?.finish();
   } catch (error) {
-    await pack?.abort();
+    // An interrupted clone keeps the chunks that arrived, for its rerun.
+    if (pack && keepOnAbort && options.signal?.aborted && pack.count > 0) {
+      await pack.finish().catch(() => pack.abort());
+    } else {
+      await pack?.abort();
+    }
     throw error;
   }
 }

@@ -27,6 +27,7 @@ import type { FileMode } from '../odb/tree.ts';
 import type { FileObjectKind } from '../odb/file-store.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { computeTreeId } from './tree-ops.ts';
+import { removeStaleTemps } from '../storage/leftovers.ts';
 
 export interface IndexEntry {
   readonly path: string;
@@ -175,6 +176,9 @@ export class StagingIndex {
 
   /** Takes index.lock; the caller writes with `save` or gives up with `release`. */
   static async lock(gitDir: string): Promise<LockFile> {
+    // Commands that change the index are the ones that meet temp files of
+    // interrupted commands: those of dead processes go (leftovers.ts).
+    removeStaleTemps(path.join(gitDir, 'tmp'));
     try {
       return await LockFile.acquire(path.join(gitDir, 'index'));
     } catch (error) {

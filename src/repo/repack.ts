@@ -22,6 +22,7 @@ import type { ObjectTypeName } from '../odb/object-store.ts';
 import { packFileName, packIndexFileName, type Pack } from '../odb/pack.ts';
 import { packObjects, surveyObjects, type SurveyedObject } from '../odb/pack-write.ts';
 import type { Repository } from './repository.ts';
+import { removeStaleTemps } from '../storage/leftovers.ts';
 
 export interface RepackOptions {
   /** Also merge every existing pack into the new one (`-a`). */
@@ -75,7 +76,7 @@ export async function repack(repo: Repository, options: RepackOptions = {}): Pro
   if (loose.length === 0 && merged.length <= 1) {
     if (options.deleteRedundant) {
       await removeOrphanPacks(store.packs.dir);
-      await removeDeadTemps(store.tmpDir);
+      removeDeadTemps(store.tmpDir);
     }
     return nothing;
   }
@@ -122,7 +123,7 @@ export async function repack(repo: Repository, options: RepackOptions = {}): Pro
     packsRemoved++;
   }
   await removeOrphanPacks(store.packs.dir);
-  await removeDeadTemps(store.tmpDir);
+  removeDeadTemps(store.tmpDir);
   return { ...result, looseRemoved, packsRemoved };
 }
 
@@ -192,27 +193,14 @@ async function removeOrphanPacks(dir: string): Promise<void> {
 }
 
 /**
- * Deletes temp files left by commands that died (a killed add can leave a
- * whole ingest pack there): each temp name carries its writer's PID
- * (storage/durable-file.ts `tempName`), and one whose process is gone is
- * debris. A live process's files are never touched, however old.
+ * Deletes temp files and folders left by commands that died (a killed add can
+ * leave a whole ingest pack there, a killed checkout its staging folder):
+ * each temp name carries its writer's PID (storage/durable-file.ts
+ * `tempName`), and one whose process is gone is debris. A live process's
+ * files are never touched, however old.
  */
-async function removeDeadTemps(dir: string): Promise<void> {
-  const names = await namesIn(dir);
-  for (const file of names) {
-    const pid = Number(/-(\d+)-[0-9a-f]{12}\.tmp$/.exec(file)?.[1] ?? NaN);
-    if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
-    await fs.rm(path.join(dir, file), { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return !hasErrnoCode(error, 'ESRCH');
-  }
+function removeDeadTemps(dir: string): void {
+  removeStaleTemps(dir, { minAgeMs: 0 });
 }
 
 async function forEachLimit<T>(

@@ -46,6 +46,7 @@ import type { Repository } from './repository.ts';
 import { diffIndexAgainstTree, hashWorkFile, worktreeChanges } from './status.ts';
 import type { TreeFile } from './tree-ops.ts';
 import { absolutePath, assertSafeRepoPath, IgnoreRules } from './worktree.ts';
+import { trackPath, trackTempDir } from '../storage/leftovers.ts';
 
 /** A file version as a tree or the index records it: enough to compare and to write it. */
 export type FileVersion = Pick<TreeFile, 'path' | 'mode' | 'kind' | 'id' | 'size'>;
@@ -403,6 +404,7 @@ export async function applyWorkTreePlan(
   if (plan.writes.length === 0 && plan.removes.length === 0 && plan.clobber.length === 0) {
     return entries;
   }
+  trackTempDir(repo.objects.tmpDir);
   const staging = path.join(
     repo.objects.tmpDir,
     `checkout-${process.pid}-${randomBytes(6).toString('hex')}`,
@@ -490,12 +492,15 @@ export async function materializeVersion(
       path.dirname(dest),
       `.mediagit-link-${process.pid}-${randomBytes(6).toString('hex')}.tmp`,
     );
-    await fs.symlink(target, tmp);
+    const untrack = trackPath(tmp);
     try {
+      await fs.symlink(target, tmp);
       await fs.rename(tmp, dest);
     } catch (error) {
       await fs.rm(tmp, { force: true });
       throw error;
+    } finally {
+      untrack();
     }
     return;
   }

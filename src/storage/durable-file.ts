@@ -13,8 +13,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { hasErrnoCode } from '../errors.ts';
 import { createFile } from './direct-io.ts';
+import {
+  lockOwnerLine,
+  removeStaleLock,
+  trackLock,
+  trackTempDir,
+  untrackLock,
+} from './leftovers.ts';
 
 export function tempName(dir: string, label: string): string {
+  trackTempDir(dir);
   return path.join(dir, `${label}-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
 }
 
@@ -108,7 +116,12 @@ export async function beginAtomicWrite(
   return { durable };
 }
 
-/** A lock file taken with O_EXCL, as Git's `*.lock` files: present means held. */
+/**
+ * A lock file taken with O_EXCL, as Git's `*.lock` files: present means held.
+ * Until its new content is committed it holds `<pid> <hostname>`, so a lock
+ * left by a process that died on this machine is removed by the next one that
+ * wants it (leftovers.ts); an interrupted command removes its own.
+ */
 export class LockFile {
   readonly path: string;
   readonly #handle: fs.FileHandle;
@@ -119,10 +132,28 @@ export class LockFile {
     this.#handle = handle;
   }
 
-  /** Takes the lock for `target`, or throws EEXIST when another process holds it. */
+  /**
+   * Takes the lock for `target`, or throws EEXIST when another process holds
+   * it (a dead process's lock on this machine is removed first).
+   */
   static async acquire(target: string): Promise<LockFile> {
     const lockPath = `${target}.lock`;
-    const handle = await fs.open(lockPath, 'wx', 0o644);
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(lockPath, 'wx', 0o644);
+    } catch (error) {
+      if (!hasErrnoCode(error, 'EEXIST') || !removeStaleLock(lockPath)) throw error;
+      handle = await fs.open(lockPath, 'wx', 0o644);
+    }
+    trackLock(lockPath);
+    try {
+      await handle.write(lockOwnerLine(), 0);
+    } catch (error) {
+      await handle.close();
+      await fs.rm(lockPath, { force: true });
+      untrackLock(lockPath);
+      throw error;
+    }
     return new LockFile(lockPath, handle);
   }
 
@@ -131,13 +162,17 @@ export class LockFile {
     if (this.#done) throw new Error('lock already released');
     this.#done = true;
     try {
-      await this.#handle.writeFile(content);
+      await this.#handle.truncate(0);
+      for (let done = 0; done < content.length;) {
+        done += (await this.#handle.write(content, done, content.length - done, done)).bytesWritten;
+      }
       await this.#handle.sync();
     } finally {
       await this.#handle.close();
     }
     const target = this.path.slice(0, -'.lock'.length);
     await fs.rename(this.path, target);
+    untrackLock(this.path);
     if (dirSync) dirSync.add(path.dirname(target));
     else await fsyncDirectory(path.dirname(target));
   }
@@ -147,5 +182,6 @@ export class LockFile {
     this.#done = true;
     await this.#handle.close().catch(() => undefined);
     await fs.rm(this.path, { force: true });
+    untrackLock(this.path);
   }
 }

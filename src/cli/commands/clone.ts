@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { clone, defaultCloneDir } from '../../protocol/clone.ts';
+import { clone, defaultCloneDir, resumesClone } from '../../protocol/clone.ts';
 import { printJson, type Cli } from '../context.ts';
 import { transportOptions } from '../credentials.ts';
+import { interruptible } from '../interrupt.ts';
 import { progressReporter } from '../progress.ts';
 import { statsLine } from './transfer-format.ts';
 
@@ -23,21 +24,40 @@ export function register(program: Command, cli: Cli): void {
         opts: { branch?: string; depth?: number; bare?: boolean; json?: boolean; quiet?: boolean },
       ) => {
         const target = dir ?? defaultCloneDir(url);
-        if (!opts.quiet && !opts.json) cli.err(`Cloning into '${target}'...`);
-        const progress = progressReporter(cli, 'Receiving chunks');
-        let result;
-        try {
-          result = await clone(url, target, {
-            ...(await transportOptions(cli, url)),
-            branch: opts.branch,
-            depth: opts.depth,
-            bare: opts.bare === true,
-            context: cli.repoContext,
-            onProgress: (done, total) => progress.update({ bytes: done, total }),
-          });
-        } finally {
-          progress.stop();
+        const bare = opts.bare === true;
+        const resume = await resumesClone(url, target, { bare, cwd: cli.cwd });
+        if (!opts.quiet && !opts.json) {
+          cli.err(
+            resume
+              ? `Resuming the interrupted clone into '${target}'...`
+              : `Cloning into '${target}'...`,
+          );
         }
+        const progress = progressReporter(cli, 'Receiving chunks');
+        const transport = await transportOptions(cli, url);
+        // Ctrl-C keeps what has arrived: the same command resumes (clone.ts).
+        const result = await interruptible(
+          async (signal) => {
+            try {
+              return await clone(url, target, {
+                ...transport,
+                signal,
+                cwd: cli.cwd,
+                branch: opts.branch,
+                depth: opts.depth,
+                bare,
+                context: cli.repoContext,
+                onProgress: (done, total) => progress.update({ bytes: done, total }),
+              });
+            } finally {
+              progress.stop();
+            }
+          },
+          () =>
+            cli.err(
+              `Clone interrupted; what arrived is kept in '${target}': run the same command again to resume it.`,
+            ),
+        );
         if (opts.json) {
           printJson(cli, {
             dir: result.dir,
