@@ -11,7 +11,6 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify, TomlError } from 'smol-toml';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
-import { trackPath } from '../storage/leftovers.ts';
 
 export type ConfigValue = string | number | boolean;
 export type ConfigTable = { [key: string]: ConfigValue | ConfigTable };
@@ -166,20 +165,15 @@ export async function writeConfigFile(
 ): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  const untrack = trackPath(tmp);
+  const handle = await fs.open(tmp, 'w', mode);
   try {
-    const handle = await fs.open(tmp, 'w', mode);
-    try {
-      await handle.chmod(mode);
-      await handle.writeFile(stringify(table) + '\n');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(tmp, file);
+    await handle.chmod(mode);
+    await handle.writeFile(stringify(table) + '\n');
+    await handle.sync();
   } finally {
-    untrack();
+    await handle.close();
   }
+  await fs.rename(tmp, file);
 }
 
 /** Reads, changes and writes one file. Returns false when unsetting a missing key. */
