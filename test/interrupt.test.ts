@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { collect, spawnCli, TempRepo, writePseudoRandomFile } from './helpers.ts';
+import { CLI_PATH, collect, spawnCli, TempRepo, writePseudoRandomFile } from './helpers.ts';
 
 const MiB = 1024 * 1024;
 const BIG = 'big.bin';
@@ -197,4 +197,19 @@ test('an interrupted clone keeps what arrived, and the same command resumes it, 
     '',
   );
   assert.ok(!(await namesIn(path.join(target, '.mediagit'))).includes('CLONE_IN_PROGRESS'));
+});
+
+test('output closed early (| head -c1): no stack trace, the command dies quietly of SIGPIPE as Git does', async () => {
+  // ~400 KB of `diff`: more than a pipe holds, so writes meet the closed pipe.
+  const lines = (tag: string): string =>
+    Array.from({ length: 10_000 }, (_, i) => `${tag} line ${i} of a text file\n`).join('');
+  await fs.writeFile(repo.path('text.txt'), lines('old'));
+  await repo.ok(['add', 'text.txt']);
+  await repo.ok(['commit', '-q', '-m', 'text']);
+  await fs.writeFile(repo.path('text.txt'), lines('new'));
+  const script = `"${process.execPath}" "${CLI_PATH}" diff | head -c1; echo "exit \${PIPESTATUS[0]}" >&2`;
+  const result = await collect(spawn('bash', ['-c', script], { cwd: repo.dir, env: repo.env }));
+  assert.equal(result.out.length, 1);
+  assert.equal(result.stderr, 'exit 141\n');
+  await repo.ok(['restore', 'text.txt']);
 });

@@ -1,6 +1,6 @@
 /**
- * Ctrl-C, `kill` and a closed terminal (SIGINT, SIGTERM, SIGHUP) during a
- * command. By default the command's locks and temp files are removed, a
+ * Ctrl-C, `kill`, a closed terminal (SIGINT, SIGTERM, SIGHUP) and a closed
+ * output pipe during a command. By default the command's locks and temp files are removed, a
  * progress line is ended, and the process dies of the signal, as Git's do
  * (exit status 128 + the signal's number in a shell): `installInterrupts`.
  *
@@ -18,6 +18,15 @@ const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export function installInterrupts(): void {
   for (const signal of INTERRUPTS) process.on(signal, onInterrupt);
+  // A reader that stops reading (`mediagit log | head -1`): Git dies of
+  // SIGPIPE, quietly (exit 141 in a shell). Node ignores SIGPIPE and reports
+  // EPIPE on the stream instead; without a listener that is a stack trace.
+  process.stdout.on('error', onOutputError);
+}
+
+function onOutputError(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+  dieOf('SIGPIPE');
 }
 
 function onInterrupt(signal: NodeJS.Signals): void {
