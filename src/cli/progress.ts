@@ -19,8 +19,12 @@ export function endProgressLine(): void {
   lineShown = false;
 }
 
-export function progressReporter(cli: Cli, label: string): ProgressReporter {
-  const enabled = process.stderr.isTTY === true && !cli.env['CI'];
+export function progressReporter(
+  cli: Cli,
+  label: string,
+  options: { quiet?: boolean } = {},
+): ProgressReporter {
+  const enabled = process.stderr.isTTY === true && !cli.env['CI'] && options.quiet !== true;
   const started = Date.now();
   let shown = false;
   let last = 0;
@@ -32,9 +36,7 @@ export function progressReporter(cli: Cli, label: string): ProgressReporter {
       last = now;
       shown = true;
       lineShown = true;
-      const percent = Math.floor((bytes / total) * 100);
-      const mb = (n: number): string => (n / 1048576).toFixed(0);
-      process.stderr.write(`\r${label}: ${percent}% (${mb(bytes)}/${mb(total)} MiB)`);
+      process.stderr.write(`\r${progressLine(label, bytes, total, (now - started) / 1000)}\x1b[K`);
     },
     stop: () => {
       if (shown) process.stderr.write('\r\x1b[K');
@@ -42,4 +44,28 @@ export function progressReporter(cli: Cli, label: string): ProgressReporter {
       shown = false;
     },
   };
+}
+
+/**
+ * `Receiving chunks: 42% (430/1024 MiB), 112 MiB/s, 5 s left`: the rate and
+ * the estimate appear once a second of work has been measured.
+ */
+export function progressLine(label: string, bytes: number, total: number, seconds: number): string {
+  const percent = Math.floor((bytes / total) * 100);
+  const mib = (n: number): string => (n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0);
+  let line = `${label}: ${percent}% (${mib(bytes)}/${mib(total)} MiB)`;
+  if (seconds >= 1 && bytes > 0) {
+    const rate = bytes / seconds;
+    line += `, ${mib(rate)} MiB/s`;
+    if (bytes < total) line += `, ${formatDuration((total - bytes) / rate)} left`;
+  }
+  return line;
+}
+
+function formatDuration(seconds: number): string {
+  const s = Math.ceil(seconds);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }

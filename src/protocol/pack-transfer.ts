@@ -85,6 +85,7 @@ export async function sendInPacks(
   readRecord: (id: ObjectId, into: Buffer) => Promise<Buffer>,
   options: {
     readonly signal?: AbortSignal | undefined;
+    /** Bytes sent (or found present) so far, of the records' total (from `recordSize`). */
     readonly onProgress?: ((done: number, total: number) => void) | undefined;
     readonly packBytes?: number;
     readonly recordSize?: ((id: ObjectId) => Promise<number | undefined>) | undefined;
@@ -93,7 +94,7 @@ export async function sendInPacks(
   const stats: SendStats = { packs: 0, packsPresent: 0, objects: 0, bytes: 0, begins: 0 };
   if (ids.length === 0) return stats;
   const limit = Math.min(options.packBytes ?? PUSH_PACK_BYTES, MAX_CLOUD_PACK_BYTES);
-  const groups = await planGroups(ids, limit, options.recordSize, options.signal);
+  const { groups, totalBytes } = await planGroups(ids, limit, options.recordSize, options.signal);
   const plans = new Map<string, PackUploadPlan>();
   const free: Buffer[] = [];
   const bufferFor = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(limit);
@@ -101,17 +102,13 @@ export async function sendInPacks(
   let tableBytes = 0;
   const uploads = new Set<Promise<void>>();
   let failure: unknown;
-  let done = 0;
+  let doneBytes = 0;
 
   const begin = async (packs: readonly { name: string; size: number }[]): Promise<void> => {
     stats.begins++;
     for (const plan of await transport.beginPacks(packs)) plans.set(plan.name, plan);
   };
-  const upload = async (
-    pack: { name: string; bytes: Buffer },
-    buffer: Buffer,
-    count: number,
-  ): Promise<void> => {
+  const upload = async (pack: { name: string; bytes: Buffer }, buffer: Buffer): Promise<void> => {
     try {
       // Unplanned, or planned so long ago that its signed upload is about to expire (a slow link).
       const planned = plans.get(pack.name);
@@ -127,8 +124,8 @@ export async function sendInPacks(
         stats.bytes += pack.bytes.length;
       }
       stats.packs++;
-      done += count;
-      options.onProgress?.(done, ids.length);
+      doneBytes += pack.bytes.length;
+      if (totalBytes > 0) options.onProgress?.(Math.min(doneBytes, totalBytes), totalBytes);
     } finally {
       free.push(buffer);
     }
@@ -140,7 +137,7 @@ export async function sendInPacks(
       tableBytes += pack.table.length;
       committed.push({ name: pack.name, size: pack.bytes.length, table: Buffer.from(pack.table) });
     } else committed.push(pack.name);
-    const running = upload(pack, buffer, writer.count).catch((error: unknown) => {
+    const running = upload(pack, buffer).catch((error: unknown) => {
       failure ??= error;
     });
     uploads.add(running);
@@ -195,8 +192,11 @@ async function planGroups(
   limit: number,
   recordSize: ((id: ObjectId) => Promise<number | undefined>) | undefined,
   signal: AbortSignal | undefined,
-): Promise<{ ids: readonly ObjectId[]; plan?: PlannedCloudPack }[]> {
-  if (!recordSize) return [{ ids }];
+): Promise<{
+  groups: { ids: readonly ObjectId[]; plan?: PlannedCloudPack }[];
+  totalBytes: number;
+}> {
+  if (!recordSize) return { groups: [{ ids }], totalBytes: 0 };
   const sizes = new Array<number | undefined>(ids.length);
   await inPool(
     [...ids.keys()],
@@ -213,7 +213,7 @@ async function planGroups(
     limit,
   ).map((plan) => ({ ids: plan.entries.map((entry) => entry.id), plan }));
   if (unknown.length > 0) groups.push({ ids: unknown });
-  return groups;
+  return { groups, totalBytes: known.reduce((sum, entry) => sum + entry.length, 0) };
 }
 
 /** One object to read from a pack. */

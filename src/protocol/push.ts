@@ -104,8 +104,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
         {
           signal: options.signal,
           recordSize: (id) => repo.objects.recordSize(id),
-          onProgress: (done) =>
-            options.onProgress?.(Math.min(done, missing.length), missing.length),
+          onProgress: options.onProgress,
         },
       );
       stats.chunks = missing.length;

@@ -53,7 +53,7 @@ export function register(program: Command, cli: Cli): void {
           await checkoutConflictSide(repo, opts.ours ? 'ours' : 'theirs', paths, cli.cwd);
           return;
         }
-        const progress = progressReporter(cli, 'Updating files');
+        const progress = progressReporter(cli, 'Updating files', { quiet: opts.quiet === true });
         try {
           let target: SwitchTarget | undefined;
           const created = opts.b ?? opts.B;

@@ -33,7 +33,7 @@ export function register(program: Command, cli: Cli): void {
               : `Cloning into '${target}'...`,
           );
         }
-        const progress = progressReporter(cli, 'Receiving chunks');
+        const progress = progressReporter(cli, 'Receiving chunks', { quiet: opts.quiet === true });
         const transport = await transportOptions(cli, url);
         // Ctrl-C keeps what has arrived: the same command resumes (clone.ts).
         const result = await interruptible(

@@ -27,7 +27,7 @@ export function register(program: Command, cli: Cli): void {
         quiet?: boolean;
       }) => {
         const repo = await cli.openRepo();
-        const progress = progressReporter(cli, 'Adding');
+        const progress = progressReporter(cli, 'Adding', { quiet: opts.quiet === true });
         try {
           const result = await commit(repo, {
             message: opts.message.length > 0 ? opts.message.join('\n\n') : undefined,

@@ -23,7 +23,7 @@ export async function runFetch(
   opts: FetchFlags,
 ): Promise<FetchResult> {
   const { url } = await resolveRemote(repo, remote);
-  const progress = progressReporter(cli, 'Receiving chunks');
+  const progress = progressReporter(cli, 'Receiving chunks', { quiet: opts.quiet === true });
   try {
     return await fetch(repo, {
       ...(await transportOptions(cli, url)),

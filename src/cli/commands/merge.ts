@@ -70,7 +70,7 @@ export function register(program: Command, cli: Cli): void {
           });
         }
         const repo = await cli.openRepo();
-        const progress = progressReporter(cli, 'Updating files');
+        const progress = progressReporter(cli, 'Updating files', { quiet: opts.quiet === true });
         try {
           const result = await merge(repo, {
             rev,

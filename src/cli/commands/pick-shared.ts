@@ -51,7 +51,7 @@ export function registerPick(program: Command, cli: Cli, verb: 'cherry-pick' | '
         if (rev === undefined) {
           throw new MediaGitError('PICK_USAGE', `${verb} needs a commit`, { kind: 'usage' });
         }
-        const progress = progressReporter(cli, 'Updating files');
+        const progress = progressReporter(cli, 'Updating files', { quiet: opts.quiet === true });
         try {
           const apply = verb === 'cherry-pick' ? cherryPick : revert;
           const result = await apply(repo, {

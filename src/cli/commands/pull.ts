@@ -50,7 +50,7 @@ export function register(program: Command, cli: Cli): void {
             kind: 'user',
           });
         }
-        const progress = progressReporter(cli, 'Updating files');
+        const progress = progressReporter(cli, 'Updating files', { quiet: opts.quiet === true });
         try {
           if (opts.rebase) {
             const outcome = await rebase(repo, { upstream: target });

@@ -74,7 +74,7 @@ export function register(program: Command, cli: Cli): void {
             : opts.forceWithLease === true
               ? [{ ref: undefined, expect: undefined }]
               : [parseLease(opts.forceWithLease)];
-        const progress = progressReporter(cli, 'Uploading chunks');
+        const progress = progressReporter(cli, 'Uploading chunks', { quiet: opts.quiet === true });
         let result;
         try {
           result = await push(repo, {

@@ -13,7 +13,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { a?: boolean; d?: boolean; quiet?: boolean; json?: boolean }) => {
       const repo = await cli.openRepo();
-      const progress = progressReporter(cli, 'Packing');
+      const progress = progressReporter(cli, 'Packing', { quiet: opts.quiet === true });
       let result: RepackResult;
       try {
         result = await repack(repo, {

@@ -36,7 +36,7 @@ export function register(program: Command, cli: Cli): void {
         const { before, after } = splitAtDoubleDash(command, args);
         const repo = await cli.openRepo();
         const { rev, paths } = await interpretResetArgs(repo, cli.cwd, before, after);
-        const progress = progressReporter(cli, 'Updating files');
+        const progress = progressReporter(cli, 'Updating files', { quiet: opts.quiet === true });
         try {
           const result = await reset(repo, {
             mode,

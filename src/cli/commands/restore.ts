@@ -20,7 +20,7 @@ export function register(program: Command, cli: Cli): void {
         opts: { source?: string; staged?: boolean; worktree?: boolean; quiet?: boolean },
       ) => {
         const repo = await cli.openRepo();
-        const progress = progressReporter(cli, 'Restoring');
+        const progress = progressReporter(cli, 'Restoring', { quiet: opts.quiet === true });
         try {
           await restore(repo, {
             paths,

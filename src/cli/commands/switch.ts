@@ -68,7 +68,7 @@ export function register(program: Command, cli: Cli): void {
           tracking = local === undefined ? await guessRemoteBranch(repo, target.name) : undefined;
           if (tracking) target = { kind: 'create', name: target.name, start: tracking.ref };
         }
-        const progress = progressReporter(cli, 'Updating files');
+        const progress = progressReporter(cli, 'Updating files', { quiet: opts.quiet === true });
         try {
           const result = await switchTo(repo, target, {
             force: opts.force === true || opts.discardChanges === true,
