@@ -91,6 +91,19 @@ export async function transportOptions(cli: Cli, url: string): Promise<Transport
   return {
     cwd: cli.cwd,
     token: await loadCredential(cli, url),
-    ...(caFile ? { ca: await fs.readFile(caFile) } : {}),
+    ...(caFile ? { ca: await readCaFile(caFile) } : {}),
   };
+}
+
+async function readCaFile(file: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new MediaGitError(
+      'CA_FILE_UNREADABLE',
+      `MEDIAGIT_CA_FILE names '${file}', which cannot be read (${code === 'ENOENT' ? 'no such file' : code})`,
+      { kind: 'config' },
+    );
+  }
 }

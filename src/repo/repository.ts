@@ -151,6 +151,7 @@ export class Repository {
     const root = path.resolve(dir);
     const gitDir = options.bare ? root : path.join(root, REPO_DIR);
     const reinitialized = existsSync(path.join(gitDir, 'HEAD'));
+    await createFolders(gitDir);
     for (const sub of ['objects', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'tmp']) {
       await fs.mkdir(path.join(gitDir, sub), { recursive: true });
     }
@@ -168,6 +169,33 @@ export class Repository {
     }
     const repo = await Repository.#load(gitDir, options.bare ? undefined : root, context);
     return { repo, reinitialized };
+  }
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time. Node's recursive
+ * mkdir never returns where a filesystem answers ENOENT for a folder it
+ * cannot hold (`init /proc/x` spun at full CPU): here that is one clear error.
+ */
+async function createFolders(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let current = dir; !existsSync(current);) {
+    missing.unshift(current);
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const folder of missing) {
+    try {
+      await fs.mkdir(folder);
+    } catch (error) {
+      if (hasErrnoCode(error, 'EEXIST')) continue;
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new MediaGitError('INIT_MKDIR', `cannot mkdir ${folder}: ${code}`, {
+        kind: 'usage',
+        data: { path: folder, code },
+      });
+    }
   }
 }
 

@@ -55,7 +55,12 @@ export function register(program: Command, cli: Cli): void {
           await run(cli, repo, args);
           return;
         default:
-          throw usage(`unknown bisect subcommand '${subcommand}'`);
+          // Bad command-line usage: Git's 129.
+          throw new MediaGitError(
+            'BISECT_USAGE',
+            `error: unknown bisect subcommand '${subcommand}' (start, bad, good, skip, reset, log, replay, run)`,
+            { kind: 'usage', data: { exitCode: 129 } },
+          );
       }
     });
 }

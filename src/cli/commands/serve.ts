@@ -102,7 +102,10 @@ export function register(program: Command, cli: Cli): void {
       let tls;
       let certFile: string | undefined;
       if (opts.tlsCert && opts.tlsKey) {
-        tls = { cert: await fs.readFile(opts.tlsCert), key: await fs.readFile(opts.tlsKey) };
+        tls = {
+          cert: await readOptionFile('--tls-cert', opts.tlsCert),
+          key: await readOptionFile('--tls-key', opts.tlsKey),
+        };
       } else if (opts.tlsSelfSigned) {
         const material = await selfSignedMaterial(
           root.localDir !== undefined
@@ -131,7 +134,13 @@ export function register(program: Command, cli: Cli): void {
                 stream: process.stderr,
               },
       });
-      const address = await app.listen({ host: opts.host, port: opts.port });
+      let address: string;
+      try {
+        address = await app.listen({ host: opts.host, port: opts.port });
+      } catch (error) {
+        await app.close().catch(() => undefined);
+        throw listenError(error, opts.host, opts.port);
+      }
       cli.out(`MediaGit server listening on ${address} (root ${root.label})`);
       if (certFile)
         cli.out(`Self-signed certificate: ${certFile} (clients: MEDIAGIT_CA_FILE=${certFile})`);
@@ -145,4 +154,40 @@ export function register(program: Command, cli: Cli): void {
         process.on('SIGTERM', stop);
       });
     });
+}
+
+/** A file named by an option, or one clear line saying why it cannot be read. */
+async function readOptionFile(option: string, file: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a folder'
+          : code || String(error);
+    throw new MediaGitError('SERVE_USAGE', `cannot read ${option} file '${file}': ${why}`, {
+      kind: 'usage',
+    });
+  }
+}
+
+/** Why the server could not listen, in one line naming the address (exit 1). */
+function listenError(error: unknown, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reasons: Record<string, string> = {
+    EADDRINUSE: 'the address is in use (is another server running there? choose another --port)',
+    EADDRNOTAVAIL: 'that address is not one of this machine’s',
+    ENOTFOUND: 'no such host',
+    EAI_AGAIN: 'the host name could not be resolved',
+    EACCES: 'permission denied (ports below 1024 need privileges)',
+  };
+  const reason = code === undefined ? undefined : reasons[code];
+  if (reason === undefined) return error;
+  return new MediaGitError('SERVE_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, {
+    kind: 'user',
+    data: { host, port, code },
+  });
 }

@@ -1,0 +1,113 @@
+/**
+ * User errors get one clear line and Git's exit codes, never a stack trace
+ * (issue 15, point 4): every verb with a bad option and with bad arguments,
+ * inside and outside a repository, plus the startup errors of `serve` and the
+ * environment's files that used to end as "internal error".
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { commandLoaders } from '../src/cli/commands/index.ts';
+import { runCli, TempRepo, type CliResult } from './helpers.ts';
+
+let repo: TempRepo;
+let outside: string;
+
+before(async () => {
+  repo = await TempRepo.create();
+  await fs.writeFile(repo.path('a.txt'), 'a\n');
+  await repo.ok(['add', 'a.txt']);
+  await repo.ok(['commit', '-q', '-m', 'a']);
+  outside = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-outside-'));
+});
+
+after(async () => {
+  await repo.cleanup();
+  await fs.rm(outside, { recursive: true, force: true });
+});
+
+function assertNoStack(label: string, result: CliResult): void {
+  assert.doesNotMatch(result.stderr, /internal error|\n\s+at /, `${label}: ${result.stderr}`);
+  assert.notEqual(result.code, 70, `${label}: ${result.stderr}`);
+  assert.notEqual(result.code, null, `${label}: killed`);
+}
+
+/** Runs `work` over `items`, `limit` at a time. */
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      for (let i = next++; i < items.length; i = next++) await work(items[i]!);
+    }),
+  );
+}
+
+test('every verb: an unknown option is one usage line (129); bad arguments, in and out of a repository, are no stack trace', async () => {
+  const verbs = Object.keys(commandLoaders);
+  assert.ok(verbs.length > 30, `only ${verbs.length} verbs`);
+  await inParallel(verbs, 4, async (verb) => {
+    const bad = await runCli([verb, '--no-such-option'], { cwd: repo.dir, env: repo.env });
+    assertNoStack(`${verb} --no-such-option`, bad);
+    assert.equal(bad.code, 129, `${verb} --no-such-option: ${bad.stderr}`);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, `${verb}: ${bad.stderr}`);
+    for (const cwd of [repo.dir, outside]) {
+      const args = [verb, 'no-such-thing', '../../etc/passwd', ':0:nothing'];
+      const result = await runCli(args, { cwd, env: { ...repo.env, NO_COLOR: '1' } });
+      assertNoStack(`${args.join(' ')} in ${cwd}`, result);
+    }
+  });
+});
+
+test('serve on a port in use: one line naming the address, exit 1', async () => {
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const port = (blocker.address() as net.AddressInfo).port;
+  try {
+    const root = path.join(outside, 'root');
+    await fs.mkdir(root, { recursive: true });
+    const result = await runCli(['serve', '--root', root, '--port', String(port)], {
+      cwd: outside,
+      env: repo.env,
+    });
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(
+      result.stderr,
+      `error: cannot listen on 127.0.0.1:${port}: the address is in use (is another server running there? choose another --port)\n`,
+    );
+  } finally {
+    blocker.close();
+  }
+});
+
+test('missing files named by options or the environment: one line naming them', async () => {
+  const root = path.join(outside, 'root');
+  await fs.mkdir(root, { recursive: true });
+  const tls = await runCli(
+    ['serve', '--root', root, '--tls-cert', path.join(outside, 'none.pem'), '--tls-key', 'x'],
+    { cwd: outside, env: repo.env },
+  );
+  assert.equal(tls.code, 128);
+  assert.equal(
+    tls.stderr,
+    `fatal: cannot read --tls-cert file '${path.join(outside, 'none.pem')}': no such file\n`,
+  );
+  const ca = await runCli(['clone', 'https://127.0.0.1:9/r', path.join(outside, 'c')], {
+    cwd: outside,
+    env: { ...repo.env, MEDIAGIT_CA_FILE: path.join(outside, 'ca.pem') },
+  });
+  assert.equal(ca.code, 128, ca.stderr);
+  assert.match(ca.stderr, /fatal: MEDIAGIT_CA_FILE names '.*ca\.pem', which cannot be read/);
+  assertNoStack('clone with a missing CA file', ca);
+});
+
+test('init where no folder can be made fails at once (it spun forever under /proc)', async () => {
+  const result = await runCli(['init', '/proc/mediagit-cannot-be-here'], {
+    cwd: outside,
+    env: repo.env,
+  });
+  assert.equal(result.code, 128);
+  assert.equal(result.stderr, 'fatal: cannot mkdir /proc/mediagit-cannot-be-here: ENOENT\n');
+});
