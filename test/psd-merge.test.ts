@@ -71,7 +71,7 @@ test('PSD edits to different layers merge; edits to the same layer conflict', as
     const result = await repo.fails(['merge', 'dusk'], 1);
     assert.match(
       result.stderr,
-      /CONFLICT \(ModifyModify\): poster\.psd \(psd-layers: both sides changed layer 'Sky'\)/,
+      /CONFLICT \(content\): Merge conflict in poster\.psd \(psd-layers: both sides changed layer 'Sky'\)/,
     );
     const status = JSON.parse((await repo.ok(['status', '--json'])).out) as {
       unmerged: { path: string; type: string }[];

@@ -47,6 +47,17 @@ export async function run(argv: readonly string[]): Promise<number> {
 }
 
 export async function main(argv: readonly string[], cli: Cli = createCli()): Promise<number> {
+  // `-v` is `version`, as in Git (2.42 and later).
+  if (argv.length === 1 && argv[0] === '-v') argv = ['version'];
+  if (argv.length === 0) {
+    // A bare `mediagit`: the help, and exit 1, as a bare `git` does.
+    cli.out((await buildProgram(cli)).helpInformation());
+    return 1;
+  }
+  if (argv[0] === 'help' && argv[1] !== undefined && !(argv[1] in commandLoaders)) {
+    cli.err(`mediagit: '${argv[1]}' is not a mediagit command. See 'mediagit --help'.`);
+    return 1;
+  }
   let code = 0;
   try {
     const program = await buildProgram(cli, argv[0]);

@@ -140,7 +140,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
         message,
         conflicts: stopped.conflicts,
       });
-      throw mergeStopped(stopped.conflicts);
+      throw mergeStopped(stopped.conflicts, options.rev);
     }
     target = merged.files;
     await updateWorkTree(repo, index, ours, target, options);
@@ -196,7 +196,7 @@ async function octopus(repo: Repository, options: MergeOptions): Promise<MergeRe
     if (stopped.conflicts.length > 0) {
       throw new MediaGitError(
         'OCTOPUS_FAILED',
-        `${stopped.conflicts.map((c) => `CONFLICT (${c.type}): ${c.path}`).join('\n')}\nMerge with strategy octopus failed; nothing was changed (merge the commits one at a time to resolve conflicts).`,
+        `${stopped.conflicts.map((c) => conflictLine(c, 'theirs')).join('\n')}\nMerge with strategy octopus failed; nothing was changed (merge the commits one at a time to resolve conflicts).`,
         { kind: 'user', data: { exitCode: 2 } },
       );
     }
@@ -515,10 +515,29 @@ async function textsOf(
   return out as [string, string, string];
 }
 
-export function mergeStopped(conflicts: readonly ConflictRecord[]): MediaGitError {
-  const lines = conflicts.map(
-    (c) => `CONFLICT (${c.type}): ${c.path}${c.reason ? ` (${c.reason})` : ''}`,
-  );
+/**
+ * A conflict as Git words it (`CONFLICT (content): Merge conflict in a.txt`);
+ * `theirs` names the other side (the branch or commit merged). The type's own
+ * name stays in `--json` and `status --json`.
+ */
+export function conflictLine(
+  c: Pick<ConflictRecord, 'path' | 'type' | 'reason'>,
+  theirs: string,
+): string {
+  switch (c.type) {
+    case 'ModifyModify':
+      return `CONFLICT (content): Merge conflict in ${c.path}${c.reason ? ` (${c.reason})` : ''}`;
+    case 'AddAdd':
+      return `CONFLICT (add/add): Merge conflict in ${c.path}${c.reason ? ` (${c.reason})` : ''}`;
+    case 'DeleteModify':
+      return `CONFLICT (modify/delete): ${c.path} deleted in HEAD and modified in ${theirs}.  Version ${theirs} of ${c.path} left in tree.`;
+    case 'ModifyDelete':
+      return `CONFLICT (modify/delete): ${c.path} deleted in ${theirs} and modified in HEAD.  Version HEAD of ${c.path} left in tree.`;
+  }
+}
+
+export function mergeStopped(conflicts: readonly ConflictRecord[], theirs: string): MediaGitError {
+  const lines = conflicts.map((c) => conflictLine(c, theirs));
   lines.push('Automatic merge failed; fix conflicts and then commit the result.');
   return new MediaGitError('MERGE_CONFLICT', lines.join('\n'), {
     kind: 'user',
@@ -531,7 +550,7 @@ export function withNewline(message: string): string {
 }
 
 function conflictsNotSupported(conflicts: readonly PathConflict[], where?: string): MediaGitError {
-  const list = conflicts.map((c) => `CONFLICT (${c.type}): ${c.path}`).join('\n');
+  const list = conflicts.map((c) => conflictLine(c, 'theirs')).join('\n');
   return new MediaGitError(
     'MERGE_CONFLICT_UNSUPPORTED',
     `${list}\nmerge: these paths conflict${where ? ` in the ${where}` : ''}; content merging and ` +

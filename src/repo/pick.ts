@@ -104,7 +104,7 @@ async function apply(
         message,
         conflicts: stopped.conflicts,
       });
-      throw mergeStopped(stopped.conflicts);
+      throw mergeStopped(stopped.conflicts, theirsLabel);
     }
     if (!options.noCommit) {
       const tree = await writeTreeFromFiles(repo.objects, index.entries.values());

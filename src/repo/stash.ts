@@ -18,7 +18,7 @@ import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { writeCommit } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
-import { mergeFiles, resolveContent } from './merge.ts';
+import { conflictLine, mergeFiles, resolveContent } from './merge.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { reset } from './reset.ts';
@@ -166,7 +166,7 @@ export async function stashApply(
     if (stopped.conflicts.length > 0) {
       throw new MediaGitError(
         'STASH_CONFLICT',
-        `${stopped.conflicts.map((c) => `CONFLICT (${c.type}): ${c.path}`).join('\n')}\nstash: these paths conflict with your changes; applying a conflicting stash is not implemented yet, so nothing was changed`,
+        `${stopped.conflicts.map((c) => conflictLine(c, 'Stashed changes')).join('\n')}\nstash: these paths conflict with your changes; applying a conflicting stash is not implemented yet, so nothing was changed`,
         { kind: 'user', data: { exitCode: 1 } },
       );
     }

@@ -54,4 +54,5 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   lock: () => import('./lock.ts'),
   unlock: () => import('./unlock.ts'),
   locks: () => import('./locks.ts'),
+  version: () => import('./version.ts'),
 };
