@@ -111,3 +111,32 @@ test('init where no folder can be made fails at once (it spun forever under /pro
   assert.equal(result.code, 128);
   assert.equal(result.stderr, 'fatal: cannot mkdir /proc/mediagit-cannot-be-here: ENOENT\n');
 });
+
+test('a bare mediagit shows the help and exits 1, help for an unknown verb fails, -v and version name the format', async () => {
+  const bare = await runCli([], { cwd: outside, env: repo.env });
+  assert.equal(bare.code, 1);
+  assert.match(bare.out, /^Usage: mediagit /);
+  const unknown = await runCli(['help', 'no-such-verb'], { cwd: outside, env: repo.env });
+  assert.equal(unknown.code, 1);
+  assert.equal(
+    unknown.stderr,
+    "mediagit: 'no-such-verb' is not a mediagit command. See 'mediagit --help'.\n",
+  );
+  const manifest = JSON.parse(
+    await fs.readFile(new URL('../package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
+  for (const args of [['-v'], ['version']]) {
+    const shown = await runCli(args, { cwd: outside, env: repo.env });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(
+      shown.out,
+      `mediagit version ${manifest.version}\nrepository format version 1\nnode ${process.versions.node}\n`,
+    );
+  }
+  const json = await runCli(['version', '--json'], { cwd: outside, env: repo.env });
+  assert.deepEqual(JSON.parse(json.out), {
+    version: manifest.version,
+    formatVersion: 1,
+    node: process.versions.node,
+  });
+});

@@ -152,7 +152,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
   }
   await refs.updateHead(
     commitId,
-    `merge ${options.rev}: Merge made by the 'ort' strategy.`,
+    `merge ${options.rev}: Merge made by the 'mediagit' strategy.`,
     head.id ?? null,
   );
   return { outcome: 'merged', from: head.id, to: commitId, bases };

@@ -74,7 +74,7 @@ export function register(program: Command, cli: Cli): void {
           else if (result.outcome === 'fast-forward') {
             if (result.from) cli.out(`Updating ${shortId(result.from)}..${shortId(result.to)}`);
             cli.out('Fast-forward');
-          } else cli.out("Merge made by the 'ort' strategy.");
+          } else cli.out("Merge made by the 'mediagit' strategy.");
         } finally {
           progress.stop();
         }
