@@ -140,3 +140,44 @@ test('a bare mediagit shows the help and exits 1, help for an unknown verb fails
     node: process.versions.node,
   });
 });
+
+test('a refused push reads as Git’s: (fetch first) or (non-fast-forward), the hint, and no transfer figures', async () => {
+  const bare = path.join(outside, 'shared.mediagit');
+  await repo.ok(['init', '--bare', '-q', bare]);
+  await repo.ok(['push', '-q', bare, 'main']);
+  const other = path.join(outside, 'other');
+  await runCli(['clone', '-q', bare, other], { cwd: outside, env: repo.env });
+  const inOther = (args: string[]): Promise<CliResult> =>
+    runCli(args, { cwd: other, env: repo.env });
+  await fs.writeFile(path.join(other, 'b.txt'), 'from the other clone\n');
+  assert.equal((await inOther(['add', 'b.txt'])).code, 0);
+  assert.equal((await inOther(['commit', '-q', '-m', 'other'])).code, 0);
+  assert.equal((await inOther(['push', '-q', 'origin', 'main'])).code, 0);
+
+  await fs.writeFile(repo.path('c.txt'), 'here\n');
+  await repo.ok(['add', 'c.txt']);
+  await repo.ok(['commit', '-q', '-m', 'here']);
+  const fetchFirst = await repo.fails(['push', bare, 'main'], 1);
+  assert.equal(
+    fetchFirst.stderr,
+    [
+      `To ${bare}`,
+      ' ! [rejected]        main -> main (fetch first)',
+      `error: failed to push some refs to '${bare}'`,
+      'hint: Updates were rejected because the remote contains work that you do not',
+      'hint: have locally. This is usually caused by another repository pushing to',
+      'hint: the same ref. If you want to integrate the remote changes, use',
+      "hint: 'mediagit pull' before pushing again.",
+      '',
+    ].join('\n'),
+  );
+  // Once the remote's commit is here, the same push loses it: non-fast-forward.
+  await repo.ok(['fetch', '-q', bare]);
+  const nonFastForward = await repo.fails(['push', bare, 'main'], 1);
+  assert.match(nonFastForward.stderr, / ! \[rejected\] {8}main -> main \(non-fast-forward\)\n/);
+  assert.match(
+    nonFastForward.stderr,
+    /hint: Updates were rejected because the tip of your current branch is behind/,
+  );
+  assert.doesNotMatch(nonFastForward.stderr, /objects|chunks/);
+});

@@ -44,6 +44,12 @@ export interface PushedRef extends RefUpdateResult {
   readonly source: string | undefined;
   /** Refused before anything was sent. */
   readonly local?: boolean;
+  /**
+   * Refused because the remote holds commits this repository does not have
+   * (Git's "fetch first"), rather than because the push would lose commits
+   * this repository knows about ("non-fast-forward").
+   */
+  readonly fetchFirst?: boolean;
 }
 
 export interface PushResult {
@@ -255,7 +261,7 @@ async function remoteRefName(
 async function localRefusal(
   repo: Repository,
   update: RefUpdate,
-): Promise<RefUpdateResult | undefined> {
+): Promise<(RefUpdateResult & { fetchFirst?: boolean }) | undefined> {
   if (update.force || update.old === null || update.new === null) return undefined;
   const reject = (message: string): RefUpdateResult => ({
     ...update,
@@ -272,10 +278,10 @@ async function localRefusal(
     };
   }
   if (!(await repo.objects.has(update.old))) {
-    return reject('the remote contains work that you do not have locally (fetch first)');
+    return { ...reject('the remote contains work that you do not have locally'), fetchFirst: true };
   }
   if (!(await isAncestor(repo, update.old, update.new))) {
-    return reject('the tip of your branch is behind its remote counterpart (non-fast-forward)');
+    return reject('the tip of your branch is behind its remote counterpart');
   }
   return undefined;
 }

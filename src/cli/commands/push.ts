@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { resolveRemote } from '../../protocol/fetch.ts';
-import { push } from '../../protocol/push.ts';
+import { push, type PushedRef } from '../../protocol/push.ts';
 import { Refs } from '../../repo/refs.ts';
 import { readUpstream } from '../../repo/remote.ts';
 import { ExitRequest } from '../exit.ts';
@@ -102,13 +102,14 @@ export function register(program: Command, cli: Cli): void {
               const from = r.source ? shortRef(r.source) : '(delete)';
               const to = shortRef(r.ref);
               if (!r.ok) {
+                // Git's words in the brackets; ours (the remote's reason) after them.
                 const why =
-                  r.reason === 'non-fast-forward' || r.reason === 'stale'
+                  r.fetchFirst === true || r.reason === 'stale'
                     ? 'fetch first'
-                    : r.reason;
-                lines.push(
-                  refLine('!', '[rejected]', from, to, `${why}: ${r.message ?? ''}`.trim()),
-                );
+                    : r.reason === 'non-fast-forward'
+                      ? 'non-fast-forward'
+                      : `${r.reason ?? 'rejected'}: ${r.message ?? ''}`.trim();
+                lines.push(refLine('!', '[rejected]', from, to, why));
               } else if (r.new === r.old) continue;
               else if (r.new === null) lines.push(refLine('-', '[deleted]', '', to));
               else if (r.old === null)
@@ -133,10 +134,17 @@ export function register(program: Command, cli: Cli): void {
                 );
               }
             }
-            lines.push(statsLine(result.stats, 'sent'));
+            // Nothing sent (every ref refused before sending): no figures to give.
+            if (result.refs.some((r) => r.ok && r.new !== r.old)) {
+              lines.push(statsLine(result.stats, 'sent'));
+            }
             cli.err(lines.join('\n'));
           }
-          if (rejected) cli.err(`error: failed to push some refs to '${result.url}'`);
+          if (rejected) {
+            cli.err(`error: failed to push some refs to '${result.url}'`);
+            const hint = rejectionHint(result.refs);
+            if (hint) cli.err(hint);
+          }
         }
         if (rejected) throw new ExitRequest(1);
       },
@@ -147,4 +155,25 @@ function parseLease(value: string): { ref: string | undefined; expect: string | 
   const colon = value.indexOf(':');
   if (colon === -1) return { ref: value, expect: undefined };
   return { ref: value.slice(0, colon), expect: value.slice(colon + 1) };
+}
+
+/** Git's advice after a refused push. */
+function rejectionHint(refs: readonly PushedRef[]): string | undefined {
+  const refused = refs.filter((r) => !r.ok);
+  if (refused.some((r) => r.fetchFirst === true || r.reason === 'stale')) {
+    return [
+      'hint: Updates were rejected because the remote contains work that you do not',
+      'hint: have locally. This is usually caused by another repository pushing to',
+      'hint: the same ref. If you want to integrate the remote changes, use',
+      "hint: 'mediagit pull' before pushing again.",
+    ].join('\n');
+  }
+  if (refused.some((r) => r.reason === 'non-fast-forward')) {
+    return [
+      'hint: Updates were rejected because the tip of your current branch is behind',
+      'hint: its remote counterpart. If you want to integrate the remote changes,',
+      "hint: use 'mediagit pull' before pushing again.",
+    ].join('\n');
+  }
+  return undefined;
 }
