@@ -389,6 +389,50 @@ describe('mediagit serve as a Git LFS server', () => {
     assert.deepEqual(await fs.readdir(path.join(root, '.mediagit-server', 'tmp')), []);
   });
 
+  it('a committed .lfsconfig names the server: a plain git clone checks out every file with no mediagit.url', async () => {
+    const erin = world.path('erin');
+    const gitOrigin = world.path('erin-origin.git');
+    await world.git(['init', '-q', '--bare', gitOrigin], world.root);
+    await world.git(['init', '-q', erin], world.root);
+    await world.mediagit(['install', '--local'], erin);
+    await world.git(['remote', 'add', 'origin', gitOrigin], erin);
+    await world.mediagit(['track', '*.psd'], erin);
+    // How git-lfs teams share the server address: committed, not configured.
+    await world.git(
+      ['config', '--file', '.lfsconfig', 'lfs.url', `${server.url('media')}.git/info/lfs`],
+      erin,
+    );
+    const art = pseudoRandomBytes(3 * 1024 * 1024, 31);
+    await fs.writeFile(path.join(erin, 'poster.psd'), art);
+    await world.git(['add', '.'], erin);
+    await world.git(['commit', '-q', '-m', 'poster'], erin);
+    const env = { MEDIAGIT_TOKEN: keys['alice']! };
+    const pushed = await world.git(['push', '-q', 'origin', 'main'], erin, { env });
+    assert.match(pushed.stderr, /MediaGit: uploaded 1 file/);
+
+    const frank = world.path('frank');
+    await world.git(
+      [
+        '-c',
+        'filter.mediagit.process=mediagit filter-process',
+        '-c',
+        'filter.mediagit.required=true',
+        'clone',
+        '-q',
+        gitOrigin,
+        frank,
+      ],
+      world.root,
+      { env },
+    );
+    assert.deepEqual(await fs.readFile(path.join(frank, 'poster.psd')), art);
+    // Nothing told the clone where the server is but the committed file.
+    assert.doesNotMatch(
+      await fs.readFile(path.join(frank, '.git', 'config'), 'utf8'),
+      /url = http/,
+    );
+  });
+
   it("MediaGit's own filter uploads at push and downloads at clone through the same server; git-lfs reads what it stored", async (t) => {
     const carol = world.path('carol');
     const gitOrigin = world.path('carol-origin.git');

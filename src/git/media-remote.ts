@@ -10,6 +10,7 @@
  *      file:// URL names another repository on this machine, whose MediaGit
  *      store is read and written directly.
  */
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +23,7 @@ import { decodeManifest } from '../odb/manifest.ts';
 import { decodeRecord, standaloneRecord, writeRecord } from '../odb/record.ts';
 import { HttpTransport } from '../protocol/http-transport.ts';
 import { tempName } from '../storage/durable-file.ts';
-import { gitConfigGet } from './git-command.ts';
+import { gitConfigGet, runGit } from './git-command.ts';
 import {
   lfsEndpoint,
   LfsClient,
@@ -49,12 +50,31 @@ export async function resolveMediaRemote(
   remoteUrl?: string,
 ): Promise<MediaRemote | undefined> {
   const options = { cwd, env };
+  // git-lfs's order: the repository's Git config, then the committed
+  // .lfsconfig (how a team shares its server), then remote.<name>.lfsurl.
   const explicit =
-    (await gitConfigGet('mediagit.url', options)) ?? (await gitConfigGet('lfs.url', options));
+    (await gitConfigGet('mediagit.url', options)) ??
+    (await gitConfigGet('lfs.url', options)) ??
+    (await lfsConfigGet('mediagit.url', options)) ??
+    (await lfsConfigGet('lfs.url', options)) ??
+    (await gitConfigGet(`remote.${remoteName}.lfsurl`, options));
   if (explicit) return fromUrl(explicit, cwd, true);
   const url = remoteUrl ?? (await gitConfigGet(`remote.${remoteName}.url`, options));
   if (!url) return undefined;
   return fromUrl(url, cwd, false);
+}
+
+/** A key of the `.lfsconfig` file at the top of the work tree, if both exist. */
+async function lfsConfigGet(
+  key: string,
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<string | undefined> {
+  const top = await runGit(['rev-parse', '--show-toplevel'], options);
+  if (top.code !== 0) return undefined;
+  const file = path.join(top.stdout.toString('utf8').trim(), '.lfsconfig');
+  if (!existsSync(file)) return undefined;
+  const result = await runGit(['config', '--file', file, '--get', key], options);
+  return result.code === 0 ? result.stdout.toString('utf8').replace(/\n$/, '') : undefined;
 }
 
 async function fromUrl(
