@@ -181,3 +181,38 @@ test('a refused push reads as Git’s: (fetch first) or (non-fast-forward), the 
   );
   assert.doesNotMatch(nonFastForward.stderr, /objects|chunks/);
 });
+
+test('Git’s options before the verb: -C <path>, --color=always|never|auto, --no-pager', async () => {
+  await fs.writeFile(repo.path('a.txt'), 'changed\n');
+  const elsewhere = await runCli(['-C', repo.dir, 'status', '--porcelain'], {
+    cwd: outside,
+    env: repo.env,
+  });
+  assert.equal(elsewhere.code, 0, elsewhere.stderr);
+  assert.match(elsewhere.out, /^ M a\.txt$/m);
+  // Each -C relative to the previous one, as in Git.
+  const chained = await runCli(
+    ['-C', path.dirname(repo.dir), '-C', path.basename(repo.dir), 'status', '--porcelain'],
+    {
+      cwd: outside,
+      env: repo.env,
+    },
+  );
+  assert.equal(chained.out, elsewhere.out);
+  const missing = await runCli(['-C', 'no-such-dir', 'status'], { cwd: outside, env: repo.env });
+  assert.equal(missing.code, 128);
+  assert.equal(missing.stderr, "fatal: cannot change to 'no-such-dir': No such directory\n");
+
+  const env = { ...repo.env, NO_COLOR: '' };
+  const always = await runCli(['--color=always', 'status'], { cwd: repo.dir, env });
+  assert.ok(always.out.includes('\u001b['), always.out);
+  for (const flag of ['--color=never', '--no-color', '--color=auto']) {
+    const plain = await runCli([flag, '--no-pager', 'status'], { cwd: repo.dir, env });
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.ok(!plain.out.includes('\u001b['), flag);
+    assert.match(plain.out, /modified: +a\.txt/, flag);
+  }
+  const bad = await runCli(['--color=sometimes', 'status'], { cwd: repo.dir, env });
+  assert.equal(bad.code, 129);
+  await fs.writeFile(repo.path('a.txt'), 'a\n');
+});

@@ -2,8 +2,10 @@
  * The `mediagit` command line: builds the command tree, runs one verb, and
  * maps whatever it throws to an exit code in one place (exit.ts).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { Repository } from '../repo/repository.ts';
 import { createCli, type Cli } from './context.ts';
 import { EXIT_USAGE, reportError } from './exit.ts';
 import { commandLoaders } from './commands/index.ts';
@@ -47,6 +49,9 @@ export async function run(argv: readonly string[]): Promise<number> {
 }
 
 export async function main(argv: readonly string[], cli: Cli = createCli()): Promise<number> {
+  const global = globalOptions(argv, cli);
+  if (typeof global === 'number') return global;
+  ({ argv, cli } = global);
   // `-v` is `version`, as in Git (2.42 and later).
   if (argv.length === 1 && argv[0] === '-v') argv = ['version'];
   if (argv.length === 0) {
@@ -74,4 +79,48 @@ export async function main(argv: readonly string[], cli: Cli = createCli()): Pro
     }
   }
   return code;
+}
+
+/**
+ * Git's options before the verb: `-C <path>` (run as if started there; each
+ * one relative to the last), `--color[=always|never|auto]`, `--no-color`, and
+ * `--no-pager` (MediaGit does not page output). Returns an exit code for a
+ * bad one.
+ */
+function globalOptions(
+  argv: readonly string[],
+  cli: Cli,
+): { argv: readonly string[]; cli: Cli } | number {
+  let rest = argv;
+  let current = cli;
+  while (rest.length > 0 && rest[0]!.startsWith('-')) {
+    const option = rest[0]!;
+    if (option === '-C') {
+      const target = rest[1];
+      if (target === undefined) {
+        cli.err('error: -C needs a path');
+        return EXIT_USAGE;
+      }
+      const cwd = path.resolve(current.cwd, target);
+      if (!statSync(cwd, { throwIfNoEntry: false })?.isDirectory()) {
+        cli.err(`fatal: cannot change to '${target}': No such directory`);
+        return 128;
+      }
+      const context = current.repoContext;
+      current = { ...current, cwd, openRepo: () => Repository.discover(cwd, context) };
+      rest = rest.slice(2);
+    } else if (option === '--no-pager') {
+      rest = rest.slice(1);
+    } else if (option === '--no-color' || option.startsWith('--color')) {
+      const when = option === '--no-color' ? 'never' : (option.split('=')[1] ?? 'always');
+      if (!['always', 'never', 'auto'].includes(when)) {
+        cli.err(`error: --color takes always, never or auto (not '${when}')`);
+        return EXIT_USAGE;
+      }
+      const color = when === 'auto' ? current.color : when === 'always';
+      current = { ...current, color };
+      rest = rest.slice(1);
+    } else break;
+  }
+  return { argv: rest, cli: current };
 }
