@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { status, type ChangeKind } from '../../repo/status.ts';
 import type { ConflictType } from '../../repo/merge-state.ts';
 import { paint, printJson, type Cli } from '../context.ts';
+import { quotePath } from '../diff-format.ts';
 
 const LONG: Record<ChangeKind, string> = {
   added: 'new file:   ',
@@ -93,7 +94,7 @@ export function register(program: Command, cli: Cli): void {
             '  (use "mediagit add <file>..." to mark resolution)',
           );
           for (const c of result.unmerged)
-            lines.push(paint(cli, 'red', `\t${UNMERGED_LONG[c.type]}${c.path}`));
+            lines.push(paint(cli, 'red', `\t${UNMERGED_LONG[c.type]}${quotePath(c.path)}`));
         }
         if (result.staged.length > 0) {
           lines.push(
@@ -102,7 +103,7 @@ export function register(program: Command, cli: Cli): void {
             '  (use "mediagit restore --staged <file>..." to unstage)',
           );
           for (const c of result.staged)
-            lines.push(paint(cli, 'green', `\t${LONG[c.change]}${c.path}`));
+            lines.push(paint(cli, 'green', `\t${LONG[c.change]}${quotePath(c.path)}`));
         }
         if (result.unstaged.length > 0) {
           lines.push(
@@ -111,7 +112,7 @@ export function register(program: Command, cli: Cli): void {
             '  (use "mediagit add <file>..." to update what will be committed)',
           );
           for (const c of result.unstaged)
-            lines.push(paint(cli, 'red', `\t${LONG[c.change]}${c.path}`));
+            lines.push(paint(cli, 'red', `\t${LONG[c.change]}${quotePath(c.path)}`));
         }
         if (result.untracked.length > 0) {
           lines.push(
@@ -119,7 +120,7 @@ export function register(program: Command, cli: Cli): void {
             'Untracked files:',
             '  (use "mediagit add <file>..." to include in what will be committed)',
           );
-          for (const p of result.untracked) lines.push(paint(cli, 'red', `\t${p}`));
+          for (const p of result.untracked) lines.push(paint(cli, 'red', `\t${quotePath(p)}`));
         }
         if (
           result.staged.length === 0 &&
@@ -145,7 +146,12 @@ export function register(program: Command, cli: Cli): void {
     );
 }
 
-/** Quotes a path the way Git does when it holds spaces or unusual characters. */
+/**
+ * A path as `git status --short` prints it: C-quoted (octal for bytes outside
+ * ASCII, core.quotePath's default) when it holds unusual characters, and in
+ * quotes when it holds a space.
+ */
 export function quote(p: string): string {
-  return /^[\w./@+-]+$/.test(p) ? p : JSON.stringify(p);
+  const quoted = quotePath(p);
+  return quoted === p && p.includes(' ') ? `"${p}"` : quoted;
 }
