@@ -61,7 +61,7 @@ async function objectFiles(
 
 test(
   'SIGKILL at random moments during repack -a -d never loses a committed byte',
-  { timeout: 300_000 },
+  { timeout: 480_000 },
   async (t) => {
     const seed = Number(process.env['MEDIAGIT_CRASH_SEED'] ?? Math.floor(Math.random() * 1e9));
     t.diagnostic(`seed ${seed} (replay with MEDIAGIT_CRASH_SEED=${seed})`);
