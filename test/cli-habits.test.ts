@@ -3,8 +3,11 @@
  * twin repository with the same commands and files.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import { commitAll, Pair, repoMaker } from './git-twin.ts';
+import { collect, spawnCli } from './helpers.ts';
 
 const newRepo = repoMaker();
 
@@ -31,4 +34,61 @@ test('odd file names are quoted in status (short and long) as Git quotes them', 
     text.split('\n').filter((line) => line.startsWith('\t'));
   assert.deepEqual(pathLines(long.m.out), pathLines(long.g.out));
   assert.equal(pathLines(long.m.out).length, names.length + 1);
+});
+
+test('ahead/behind: status, status -sb, branch -v/-vv; branch -r/-a list remote-tracking branches', async () => {
+  const repo = await newRepo();
+  const bare = path.join(repo.root, 'origin.mediagit');
+  await repo.ok(['init', '--bare', '-q', bare]);
+  await fs.writeFile(repo.path('a.txt'), 'one\n');
+  await repo.ok(['add', 'a.txt']);
+  await repo.ok(['commit', '-q', '-m', 'one']);
+  await repo.ok(['remote', 'add', 'origin', bare]);
+  await repo.ok(['push', '-q', '-u', 'origin', 'main']);
+  assert.match(
+    (await repo.ok(['status'])).out,
+    /^On branch main\nYour branch is up to date with 'origin\/main'\.\n/,
+  );
+
+  await fs.writeFile(repo.path('a.txt'), 'two\n');
+  await repo.ok(['commit', '-q', '-a', '-m', 'two']);
+  assert.match(
+    (await repo.ok(['status'])).out,
+    /^On branch main\nYour branch is ahead of 'origin\/main' by 1 commit\.\n {2}\(use "mediagit push" to publish your local commits\)\n/,
+  );
+  assert.equal((await repo.ok(['status', '-sb'])).out, '## main...origin/main [ahead 1]\n');
+  assert.match((await repo.ok(['branch', '-v'])).out, /^\* main [0-9a-f]{7} \[ahead 1\] two\n$/);
+  assert.match(
+    (await repo.ok(['branch', '-vv'])).out,
+    /^\* main [0-9a-f]{7} \[origin\/main: ahead 1\] two\n$/,
+  );
+
+  // Someone else pushes two commits; after a fetch the branches have diverged.
+  const other = path.join(repo.root, 'other');
+  await repo.ok(['clone', '-q', bare, other]);
+  const inOther = repo.withEnv({});
+  for (const n of ['three', 'four']) {
+    await fs.writeFile(path.join(other, 'b.txt'), `${n}\n`);
+    const run = (args: string[]) => collect(spawnCli(args, { cwd: other, env: inOther.env }));
+    assert.equal((await run(['add', 'b.txt'])).code, 0);
+    assert.equal((await run(['commit', '-q', '-m', n])).code, 0);
+  }
+  assert.equal((await collect(spawnCli(['push', '-q'], { cwd: other, env: inOther.env }))).code, 0);
+  await repo.ok(['fetch', '-q']);
+  assert.match(
+    (await repo.ok(['status'])).out,
+    /Your branch and 'origin\/main' have diverged,\nand have 1 and 2 different commits each, respectively\.\n/,
+  );
+  assert.equal(
+    (await repo.ok(['status', '-sb'])).out,
+    '## main...origin/main [ahead 1, behind 2]\n',
+  );
+  assert.equal((await repo.ok(['branch', '-r'])).out, '  origin/main\n');
+  assert.equal((await repo.ok(['branch', '-a'])).out, '* main\n  remotes/origin/main\n');
+  // Reset to the remote's tip: behind only, then level.
+  await repo.ok(['reset', '-q', '--hard', 'HEAD~1']);
+  assert.match(
+    (await repo.ok(['status'])).out,
+    /Your branch is behind 'origin\/main' by 2 commits, and can be fast-forwarded\./,
+  );
 });

@@ -349,8 +349,19 @@ let lastAnswer: { key: string; response: DaemonResponse } | undefined;
 
 /** Identity of the repository files `status` reads besides the work tree. */
 function stamps(gitDir: string, globalConfig: string | undefined): string {
-  const files = ['index', 'HEAD', 'config'].map((name) => path.join(gitDir, name));
+  const files = ['index', 'HEAD', 'config', 'packed-refs'].map((name) => path.join(gitDir, name));
   if (globalConfig) files.push(globalConfig);
+  // Status tells how the branch stands against its upstream: a fetch
+  // replaces a file under refs/remotes/, which changes its folder's stamp.
+  const remotes = path.join(gitDir, 'refs', 'remotes');
+  files.push(remotes);
+  try {
+    for (const entry of fs.readdirSync(remotes, { withFileTypes: true, recursive: true })) {
+      if (entry.isDirectory()) files.push(path.join(entry.parentPath, entry.name));
+    }
+  } catch {
+    // No remote-tracking branches.
+  }
   try {
     const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
     if (head.startsWith('ref: ')) files.push(path.join(gitDir, ...head.slice(5).split('/')));

@@ -74,6 +74,21 @@ export async function listBranches(
   };
 }
 
+/** The remote-tracking branches (`origin/main`, from refs/remotes/), matching any pattern given. */
+export async function listRemoteBranches(
+  repo: Repository,
+  patterns: readonly string[] = [],
+): Promise<{ name: string; id: ObjectId; subject: string }[]> {
+  const globs = patterns.map(globToRegExp);
+  const out: { name: string; id: ObjectId; subject: string }[] = [];
+  for (const { name: ref, id } of await new Refs(repo).list('refs/remotes/')) {
+    const name = ref.slice('refs/remotes/'.length);
+    if (globs.length > 0 && !globs.some((glob) => glob.test(name))) continue;
+    out.push({ name, id, subject: await commitSubject(repo, id) });
+  }
+  return out;
+}
+
 /** The checked-out branch's name, even with no commits yet; undefined when detached. */
 export async function currentBranch(repo: Repository): Promise<string | undefined> {
   const head = await new Refs(repo).head();

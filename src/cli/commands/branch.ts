@@ -5,6 +5,7 @@ import {
   currentBranch,
   deleteBranches,
   listBranches,
+  listRemoteBranches,
   renameBranch,
 } from '../../repo/branch.ts';
 import type { Repository } from '../../repo/repository.ts';
@@ -12,6 +13,7 @@ import { Refs } from '../../repo/refs.ts';
 import { setProtected } from '../../repo/protect.ts';
 import { parseUpstream, setUpstream, unsetUpstream } from '../../repo/remote.ts';
 import { shortId } from '../../repo/revision.ts';
+import { aheadBehindText, trackingOf } from '../../repo/tracking.ts';
 import { ExitRequest } from '../exit.ts';
 import { printJson, type Cli } from '../context.ts';
 
@@ -21,7 +23,10 @@ interface BranchOptions {
   move?: boolean;
   M?: boolean;
   force?: boolean;
-  verbose?: boolean;
+  /** 1 for -v, 2 for -vv. */
+  verbose?: number;
+  remotes?: boolean;
+  all?: boolean;
   list?: boolean;
   json?: boolean;
   showCurrent?: boolean;
@@ -44,7 +49,14 @@ export function register(program: Command, cli: Cli): void {
     .option('-m, --move', 'rename a branch (and its reflog)')
     .option('-M', 'rename a branch even if the new name exists')
     .option('-f, --force', 'move an existing branch to the start point')
-    .option('-v, --verbose', 'show the tip commit of each branch')
+    .option(
+      '-v, --verbose',
+      'show the tip commit of each branch and how it stands against its upstream (-vv: name the upstream)',
+      (_: string, count: number) => count + 1,
+      0,
+    )
+    .option('-r, --remotes', 'list the remote-tracking branches')
+    .option('-a, --all', 'list local and remote-tracking branches')
     .option('-l, --list', 'list branches, optionally matching patterns')
     .option('--show-current', 'print the name of the current branch')
     .option('--json', 'print the branch list as JSON')
@@ -137,7 +149,7 @@ export function register(program: Command, cli: Cli): void {
         await renameBranch(repo, { from, to: to!, force: opts.M === true || opts.force === true });
         return;
       }
-      if (args.length === 0 || opts.list || opts.json) {
+      if (args.length === 0 || opts.list || opts.json || opts.remotes || opts.all) {
         await printBranches(cli, repo, args, opts);
         return;
       }
@@ -161,8 +173,10 @@ async function printBranches(
     printJson(cli, list);
     return;
   }
-  const rows: { marker: string; label: string; id: string; subject: string }[] = [];
-  if (list.detached && list.head !== undefined) {
+  const rows: { marker: string; label: string; id: string; subject: string; branch?: string }[] =
+    [];
+  const locals = !opts.remotes || opts.all === true;
+  if (locals && list.detached && list.head !== undefined) {
     rows.push({
       marker: '*',
       label: `(HEAD detached at ${shortId(list.head)})`,
@@ -170,19 +184,41 @@ async function printBranches(
       subject: list.headSubject ?? '',
     });
   }
-  for (const branch of list.branches) {
+  for (const branch of locals ? list.branches : []) {
     rows.push({
       marker: branch.current ? '*' : ' ',
       label: branch.name,
       id: branch.id,
       subject: branch.subject,
+      branch: branch.name,
     });
   }
+  if (opts.remotes || opts.all) {
+    for (const remote of await listRemoteBranches(repo, patterns)) {
+      rows.push({
+        marker: ' ',
+        label: opts.all ? `remotes/${remote.name}` : remote.name,
+        id: remote.id,
+        subject: remote.subject,
+      });
+    }
+  }
   const width = Math.max(0, ...rows.map((r) => r.label.length));
-  const lines = rows.map((r) =>
-    opts.verbose
-      ? `${r.marker} ${r.label.padEnd(width)} ${shortId(r.id)} ${r.subject}`
-      : `${r.marker} ${r.label}`,
-  );
+  const lines: string[] = [];
+  for (const r of rows) {
+    if (!opts.verbose) {
+      lines.push(`${r.marker} ${r.label}`);
+      continue;
+    }
+    // Git's `[origin/main: ahead 1]` (-vv) or `[ahead 1]` (-v).
+    let state = '';
+    const tracking = r.branch === undefined ? undefined : await trackingOf(repo, r.branch);
+    if (tracking) {
+      const text = aheadBehindText(tracking);
+      if (opts.verbose > 1) state = `[${tracking.upstream}${text ? `: ${text}` : ''}] `;
+      else if (text) state = `[${text}] `;
+    }
+    lines.push(`${r.marker} ${r.label.padEnd(width)} ${shortId(r.id)} ${state}${r.subject}`);
+  }
   if (lines.length > 0) cli.out(lines.join('\n'));
 }

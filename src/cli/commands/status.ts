@@ -3,6 +3,8 @@ import { status, type ChangeKind } from '../../repo/status.ts';
 import type { ConflictType } from '../../repo/merge-state.ts';
 import { paint, printJson, type Cli } from '../context.ts';
 import { quotePath } from '../diff-format.ts';
+import type { Repository } from '../../repo/repository.ts';
+import { aheadBehindText, trackingOf, type Tracking } from '../../repo/tracking.ts';
 
 const LONG: Record<ChangeKind, string> = {
   added: 'new file:   ',
@@ -36,12 +38,14 @@ export function register(program: Command, cli: Cli): void {
     .command('status')
     .description('Show the working tree status')
     .option('-s, --short', 'give the output in the short format')
+    .option('-b, --branch', 'show the branch and its upstream in the short format')
     .option('--porcelain', 'machine-readable short format')
     .option('--json', 'print the status as JSON')
     .option('-u, --untracked-files <mode>', 'no or normal', 'normal')
     .action(
       async (opts: {
         short?: boolean;
+        branch?: boolean;
         porcelain?: boolean;
         json?: boolean;
         untrackedFiles: string;
@@ -74,6 +78,7 @@ export function register(program: Command, cli: Cli): void {
             .sort(([a], [b]) => (a < b ? -1 : 1))
             .map(([p, [x, y]]) => `${x}${y} ${quote(p)}`);
           for (const p of result.untracked) lines.push(`?? ${quote(p)}`);
+          if (opts.branch) lines.unshift(await branchLine(repo, result.branch, result.head));
           if (lines.length > 0) cli.out(lines.join('\n'));
           return;
         }
@@ -83,6 +88,10 @@ export function register(program: Command, cli: Cli): void {
             ? `On branch ${result.branch}`
             : `HEAD detached at ${result.head?.slice(0, 7)}`,
         );
+        if (result.branch && result.head) {
+          const tracking = await trackingOf(repo, result.branch);
+          if (tracking) lines.push(...trackingLines(tracking));
+        }
         if (!result.head) lines.push('', 'No commits yet');
         if (result.unmerged.length > 0) {
           lines.push(
@@ -154,4 +163,50 @@ export function register(program: Command, cli: Cli): void {
 export function quote(p: string): string {
   const quoted = quotePath(p);
   return quoted === p && p.includes(' ') ? `"${p}"` : quoted;
+}
+
+/** `## main...origin/main [ahead 1, behind 2]`, the first line of `status -sb`. */
+async function branchLine(
+  repo: Repository,
+  branch: string | undefined,
+  head: string | undefined,
+): Promise<string> {
+  if (branch === undefined) return '## HEAD (no branch)';
+  if (head === undefined) return `## No commits yet on ${branch}`;
+  const tracking = await trackingOf(repo, branch);
+  if (!tracking) return `## ${branch}`;
+  const state = aheadBehindText(tracking);
+  return `## ${branch}...${tracking.upstream}${state ? ` [${state}]` : ''}`;
+}
+
+/** Git's paragraph about the upstream, under "On branch x". */
+function trackingLines(t: Tracking): string[] {
+  const up = `'${t.upstream}'`;
+  const commits = (n: number): string => `${n} commit${n === 1 ? '' : 's'}`;
+  if (!t.exists) {
+    return [
+      `Your branch is based on ${up}, but the upstream is gone.`,
+      '  (use "mediagit branch --unset-upstream" to fixup)',
+    ];
+  }
+  if (t.ahead > 0 && t.behind > 0) {
+    return [
+      `Your branch and ${up} have diverged,`,
+      `and have ${t.ahead} and ${t.behind} different commits each, respectively.`,
+      '  (use "mediagit pull" if you want to integrate the remote branch with yours)',
+    ];
+  }
+  if (t.ahead > 0) {
+    return [
+      `Your branch is ahead of ${up} by ${commits(t.ahead)}.`,
+      '  (use "mediagit push" to publish your local commits)',
+    ];
+  }
+  if (t.behind > 0) {
+    return [
+      `Your branch is behind ${up} by ${commits(t.behind)}, and can be fast-forwarded.`,
+      '  (use "mediagit pull" to update your local branch)',
+    ];
+  }
+  return [`Your branch is up to date with ${up}.`];
 }
