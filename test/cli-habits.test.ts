@@ -92,3 +92,32 @@ test('ahead/behind: status, status -sb, branch -v/-vv; branch -r/-a list remote-
     /Your branch is behind 'origin\/main' by 2 commits, and can be fast-forwarded\./,
   );
 });
+
+test('add takes glob pathspecs as Git does (`*` crosses folders), removals included', async () => {
+  const pair = await Pair.create(newRepo);
+  for (const name of [
+    'a.png',
+    'b.txt',
+    'stills/c.png',
+    'stills/deep/d.png',
+    'stills/e.txt',
+    'other/f.png',
+  ]) {
+    await pair.writeFile(name, `${name}\n`);
+  }
+  await pair.both(['add', 'stills/*.png'], 0);
+  const porcelain = async (): Promise<string> => {
+    const { m, g } = await pair.both(['status', '--porcelain'], 0);
+    assert.equal(m.out, g.out);
+    return m.out;
+  };
+  assert.match(await porcelain(), /^A {2}stills\/c\.png\nA {2}stills\/deep\/d\.png\n/);
+  await pair.both(['add', '*.png'], 0);
+  assert.match(await porcelain(), /A {2}other\/f\.png/);
+  await pair.both(['commit', '-q', '-m', 'pngs'], 0);
+  await pair.remove('stills/c.png');
+  await pair.writeFile('a.png', 'changed\n');
+  await pair.both(['add', '*.png'], 0);
+  assert.equal(await porcelain(), 'M  a.png\nD  stills/c.png\n?? b.txt\n?? stills/e.txt\n');
+  await pair.both(['add', '*.jpg'], 128);
+});

@@ -9,7 +9,8 @@ import { StagingIndex } from './index-file.ts';
 import { resolveConflicts } from './merge-state.ts';
 import type { Repository } from './repository.ts';
 import { stageFiles, type StageOptions } from './stage.ts';
-import { IgnoreRules, isUnder, toRepoPath, walkWorkTree, type WorkFile } from './worktree.ts';
+import { matchesPathspec, parsePathspecs } from './pathspec.ts';
+import { IgnoreRules, isUnder, walkWorkTree, type WorkFile } from './worktree.ts';
 
 export interface AddOptions extends StageOptions {
   readonly paths: readonly string[];
@@ -34,10 +35,14 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
       kind: 'usage',
     });
   }
-  const prefixes =
+  // A pathspec with wildcards (`'*.png'`, `'stills/*.png'`) is a glob over
+  // the repository path, as in Git: the walk starts at its literal folder.
+  const specs =
     options.paths.length === 0
-      ? ['']
-      : options.paths.map((p) => toRepoPath(workTree, options.cwd, p));
+      ? [{ original: '', path: '', glob: undefined }]
+      : parsePathspecs(workTree, options.cwd, options.paths);
+  const prefixes = specs.map((spec) => (spec.glob ? literalFolder(spec.path) : spec.path));
+  const inScope = (p: string): boolean => specs.some((spec) => matchesPathspec(spec, p));
   const lock = options.dryRun ? undefined : await StagingIndex.lock(repo.gitDir);
   try {
     const index = await StagingIndex.load(repo.gitDir);
@@ -45,8 +50,10 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
     const files = new Map<string, WorkFile>();
     const trackedPaths = index.sortedPaths();
     for (const [i, prefix] of prefixes.entries()) {
-      const found = walkWorkTree(workTree, prefix, rules);
-      const tracked = trackedPaths.some((p) => isUnder(p, prefix));
+      const glob = specs[i]!.glob;
+      const walked = walkWorkTree(workTree, prefix, rules);
+      const found = glob ? walked.filter((file) => glob.test(file.path)) : walked;
+      const tracked = trackedPaths.some((p) => (glob ? glob.test(p) : isUnder(p, prefix)));
       if (found.length === 0 && !tracked) {
         if (prefix !== '' && rules.ignores(prefix, false)) {
           throw new MediaGitError(
@@ -74,7 +81,7 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
     // Tracked files count as present even when ignored.
     const present = new Set(files.keys());
     for (const p of trackedPaths) {
-      if (!present.has(p) && prefixes.some((prefix) => isUnder(p, prefix))) {
+      if (!present.has(p) && inScope(p)) {
         for (const file of walkWorkTree(workTree, p, rules, { includeIgnored: true })) {
           files.set(file.path, file);
           present.add(file.path);
@@ -82,9 +89,7 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
       }
     }
     // Tracked paths under the pathspecs that are gone from the work tree.
-    const removed = trackedPaths.filter(
-      (p) => !present.has(p) && prefixes.some((prefix) => isUnder(p, prefix)),
-    );
+    const removed = trackedPaths.filter((p) => !present.has(p) && inScope(p));
     if (options.dryRun) {
       const added = [...files.values()]
         .filter((f) => {
@@ -103,4 +108,11 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
   } finally {
     await lock?.release();
   }
+}
+
+/** The folder a glob's walk starts from: its path up to the last `/` before a wildcard. */
+function literalFolder(pattern: string): string {
+  const wildcard = pattern.search(/[*?[]/);
+  const slash = pattern.lastIndexOf('/', wildcard);
+  return slash < 0 ? '' : pattern.slice(0, slash);
 }
