@@ -121,3 +121,32 @@ test('add takes glob pathspecs as Git does (`*` crosses folders), removals inclu
   assert.equal(await porcelain(), 'M  a.png\nD  stills/c.png\n?? b.txt\n?? stills/e.txt\n');
   await pair.both(['add', '*.jpg'], 128);
 });
+
+test('ls-files lists the index, -m/-d/-o the changed, deleted and untracked files, from a subfolder too, as Git does', async () => {
+  const pair = await Pair.create(newRepo);
+  pair.g.run(['config', 'core.quotePath', 'true']);
+  for (const name of ['a.txt', 'dir/b.txt', 'dir/sub/c.txt', 'héllo.txt', 'z.bin']) {
+    await pair.writeFile(name, `${name}\n`);
+  }
+  await commitAll(pair, 'files');
+  await pair.writeFile('dir/b.txt', 'changed\n');
+  await pair.remove('z.bin');
+  await pair.writeFile('dir/new.txt', 'new\n');
+  for (const args of [
+    ['ls-files'],
+    ['ls-files', '-m'],
+    ['ls-files', '-d'],
+    ['ls-files', '-o'],
+    ['ls-files', 'dir'],
+    ['ls-files', '*.txt'],
+  ]) {
+    const { m, g } = await pair.both(args, 0);
+    assert.equal(m.out, g.out, args.join(' '));
+  }
+  const fromSub = await pair.m.run(['-C', 'dir', 'ls-files']);
+  assert.equal(fromSub.out, 'b.txt\nsub/c.txt\n');
+  const zero = await pair.m.run(['ls-files', '-z', 'héllo.txt']);
+  assert.equal(zero.out, 'héllo.txt\0');
+  const staged = await pair.m.run(['ls-files', '-s', 'a.txt']);
+  assert.match(staged.out, /^100644 [0-9a-f]{64} 0\ta\.txt\n$/);
+});

@@ -15,6 +15,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   mv: () => import('./mv.ts'),
   commit: () => import('./commit.ts'),
   status: () => import('./status.ts'),
+  'ls-files': () => import('./ls-files.ts'),
   log: () => import('./log.ts'),
   show: () => import('./show.ts'),
   diff: () => import('./diff.ts'),
