@@ -7,7 +7,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { commitAll, Pair, repoMaker } from './git-twin.ts';
-import { collect, spawnCli } from './helpers.ts';
+import { Repository } from '../src/repo/repository.ts';
+import { readCommit } from '../src/repo/tree-ops.ts';
+import { collect, spawnCli, type TempRepo } from './helpers.ts';
 
 const newRepo = repoMaker();
 
@@ -150,3 +152,47 @@ test('ls-files lists the index, -m/-d/-o the changed, deleted and untracked file
   const staged = await pair.m.run(['ls-files', '-s', 'a.txt']);
   assert.match(staged.out, /^100644 [0-9a-f]{64} 0\ta\.txt\n$/);
 });
+
+test('commit without -m opens the editor (GIT_EDITOR, then core.editor); comments go; an empty message aborts; --amend starts from the old message', async () => {
+  const base = await newRepo();
+  const noEditors = { MEDIAGIT_EDITOR: '', GIT_EDITOR: '', VISUAL: '', EDITOR: '', TERM: 'dumb' };
+  const repo = base.withEnv(noEditors);
+  await fs.writeFile(repo.path('a.txt'), 'one\n');
+  await repo.ok(['add', 'a.txt']);
+  // No editor anywhere and no -m: Git's refusal, nothing committed.
+  const refused = await repo.fails(['commit'], 128);
+  assert.match(refused.stderr, /Aborting commit due to empty commit message/);
+
+  const writes = (text: string): string => `printf '${text}' >`;
+  const withEditor = repo.withEnv({
+    GIT_EDITOR: writes('subject from the editor\\n\\n# a comment\\nbody\\n'),
+  });
+  await withEditor.ok(['commit', '-q']);
+  assert.equal(await headMessage(repo), 'subject from the editor\n\nbody\n');
+
+  // core.editor in the repository's config, used when no variable names one.
+  await repo.ok(['config', 'core.editor', writes('from core.editor\\n')]);
+  await fs.writeFile(repo.path('a.txt'), 'two\n');
+  await repo.ok(['commit', '-q', '-a']);
+  assert.equal(await headMessage(repo), 'from core.editor\n');
+
+  // Only comments saved: aborted, HEAD unchanged.
+  const head = (await repo.head()).id;
+  await fs.writeFile(repo.path('a.txt'), 'three\n');
+  const aborted = await repo
+    .withEnv({ GIT_EDITOR: writes('# nothing but a comment\\n') })
+    .fails(['commit', '-a'], 128);
+  assert.match(aborted.stderr, /Aborting commit due to empty commit message/);
+  assert.equal((await repo.head()).id, head);
+
+  // --amend: the editor starts from the previous message; ':' keeps it.
+  // (Variables before core.editor, as in Git; VISUAL and EDITOR after it.)
+  await repo.withEnv({ GIT_EDITOR: ':' }).ok(['commit', '-q', '-a', '--amend']);
+  assert.equal(await headMessage(repo), 'from core.editor\n');
+  assert.notEqual((await repo.head()).id, head);
+});
+
+async function headMessage(repo: TempRepo): Promise<string> {
+  const opened = await Repository.discover(repo.dir);
+  return (await readCommit(opened.objects, (await repo.head()).id!)).message;
+}

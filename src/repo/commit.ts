@@ -21,6 +21,28 @@ export interface CommitOptions extends StageOptions {
   readonly amend?: boolean;
   readonly allowEmpty?: boolean;
   readonly cwd: string;
+  /**
+   * Opens the user's editor on the message (the default one, if any, plus
+   * Git's comment lines) and returns what was saved; called once the commit
+   * is known to have something to record.
+   */
+  readonly editMessage?: ((template: string) => Promise<string>) | undefined;
+}
+
+/** Git's `commit.cleanup=strip`: comment lines and trailing blank lines go. */
+export function cleanupMessage(text: string): string {
+  const lines = text
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => line.trimEnd());
+  while (lines.length > 0 && lines[0] === '') lines.shift();
+  while (lines.length > 0 && lines.at(-1) === '') lines.pop();
+  const collapsed: string[] = [];
+  for (const line of lines) {
+    if (line === '' && collapsed.at(-1) === '') continue;
+    collapsed.push(line);
+  }
+  return collapsed.length === 0 ? '' : `${collapsed.join('\n')}\n`;
 }
 
 export interface CommitResult {
@@ -118,7 +140,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     } else if (head.id && !merging) {
       parentTree = (await readCommit(repo.objects, head.id)).tree;
     }
-    if (message === undefined || message.trim() === '') {
+    if ((message === undefined || message.trim() === '') && !options.editMessage) {
       throw new MediaGitError(
         'EMPTY_MESSAGE',
         'Aborting commit due to empty commit message (use -m <msg>).',
@@ -127,7 +149,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
         },
       );
     }
-    if (!message.endsWith('\n')) message += '\n';
+    if (message !== undefined && !message.endsWith('\n')) message += '\n';
     if (
       !options.amend &&
       !options.allowEmpty &&
@@ -137,6 +159,23 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
         kind: 'user',
         data: { exitCode: 1 },
       });
+    }
+    if (options.editMessage) {
+      const branch = head.branch?.replace(/^refs\/heads\//, '');
+      const template =
+        `${message ?? '\n'}\n` +
+        '# Please enter the commit message for your changes. Lines starting\n' +
+        "# with '#' will be ignored, and an empty message aborts the commit.\n" +
+        '#\n' +
+        `# ${branch ? `On branch ${branch}` : 'HEAD detached'}\n`;
+      message = cleanupMessage(await options.editMessage(template));
+    }
+    if (message === undefined || message.trim() === '') {
+      throw new MediaGitError(
+        'EMPTY_MESSAGE',
+        'Aborting commit due to empty commit message (use -m <msg>, or set an editor).',
+        { kind: 'usage' },
+      );
     }
     const id = await writeCommit(repo, tree, parents, message, author, signature);
     const subject = message.split('\n')[0] ?? '';

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { commit } from '../../repo/commit.ts';
 import { shortId } from '../../repo/revision.ts';
 import type { Cli } from '../context.ts';
+import { editorCommand, editText } from '../editor.ts';
 import { progressReporter } from '../progress.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -17,6 +18,8 @@ export function register(program: Command, cli: Cli): void {
     .option('-a, --all', 'stage modified and deleted tracked files first')
     .option('--amend', 'replace the tip of the current branch')
     .option('--allow-empty', 'allow a commit with the same tree as its parent')
+    .option('-e, --edit', 'edit the message in the editor, even with -m')
+    .option('--no-edit', 'take the message as it is (with --amend: the previous one)')
     .option('-q, --quiet', 'print nothing on success')
     .action(
       async (opts: {
@@ -24,6 +27,7 @@ export function register(program: Command, cli: Cli): void {
         all?: boolean;
         amend?: boolean;
         allowEmpty?: boolean;
+        edit?: boolean;
         quiet?: boolean;
       }) => {
         const repo = await cli.openRepo();
@@ -35,6 +39,17 @@ export function register(program: Command, cli: Cli): void {
             amend: opts.amend === true,
             allowEmpty: opts.allowEmpty === true,
             cwd: cli.cwd,
+            // As Git: the editor opens when no message was given (and not
+            // --no-edit), or with --edit.
+            editMessage:
+              opts.edit === true || (opts.edit === undefined && opts.message.length === 0)
+                ? async (template) =>
+                    // No editor (a script, no terminal): the default message
+                    // (a merge's, an amended commit's) stands, or nothing does.
+                    opts.edit !== true && editorCommand(cli, repo) === undefined
+                      ? template
+                      : editText(cli, repo, 'COMMIT_EDITMSG', template)
+                : undefined,
             onProgress: progress.update,
           });
           progress.stop();

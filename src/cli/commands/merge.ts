@@ -19,6 +19,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--abort', 'give up a merge that stopped on conflicts, back to where it started')
     .option('--continue', 'conclude a merge whose conflicts are resolved (commits it)')
     .option('-q, --quiet', 'print nothing but errors')
+    .option('--no-edit', 'take the merge message as it is (MediaGit never opens an editor for it)')
     .action(
       async (
         revs: string[],
