@@ -42,6 +42,8 @@ export interface RunOptions {
 export function isolatedEnv(root: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
+    // The developer's editor is theirs: a test that wants one names it.
+    if (['EDITOR', 'VISUAL', 'GIT_EDITOR'].includes(key)) continue;
     if (!key.startsWith('MEDIAGIT_') && !key.startsWith('NODE_TEST')) env[key] = value;
   }
   return {
