@@ -196,3 +196,37 @@ async function headMessage(repo: TempRepo): Promise<string> {
   const opened = await Repository.discover(repo.dir);
   return (await readCommit(opened.objects, (await repo.head()).id!)).message;
 }
+
+test('clean: refuses without -n/-f; -n, -f, -d, -x, -X and pathspecs as in Git', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('a.txt', 'tracked\n');
+  await pair.writeFile('d/b.txt', 'tracked\n');
+  await pair.writeFile('.gitignore', '*.log\n');
+  await pair.writeFile('.mediagitignore', '*.log\n');
+  await commitAll(pair, 'base');
+  const untracked = async (): Promise<void> => {
+    for (const name of ['u.txt', 'd/u.txt', 'newdir/x/n.txt', 'i.log', 'd/j.log']) {
+      await pair.writeFile(name, 'junk\n');
+    }
+  };
+  await untracked();
+  await pair.both(['clean'], 128);
+  for (const args of [
+    ['clean', '-n'],
+    ['clean', '-n', '-d'],
+    ['clean', '-n', '-x'],
+    ['clean', '-n', '-X'],
+    ['clean', '-n', '-d', 'd'],
+  ]) {
+    const { m, g } = await pair.both(args, 0);
+    // Each side's own ignore file is its own business.
+    const mine = (text: string): string => text.replace(/\.(git|mediagit)ignore/g, 'IGNORE');
+    assert.equal(mine(m.out), mine(g.out), args.join(' '));
+  }
+  const { m, g } = await pair.both(['clean', '-f', '-d', '-x'], 0);
+  assert.equal(
+    m.out.replace(/\.(git|mediagit)ignore/g, 'IGNORE'),
+    g.out.replace(/\.(git|mediagit)ignore/g, 'IGNORE'),
+  );
+  await pair.assertSameWorkTrees('after clean -f -d -x');
+});

@@ -16,6 +16,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   commit: () => import('./commit.ts'),
   status: () => import('./status.ts'),
   'ls-files': () => import('./ls-files.ts'),
+  clean: () => import('./clean.ts'),
   log: () => import('./log.ts'),
   show: () => import('./show.ts'),
   diff: () => import('./diff.ts'),
