@@ -230,3 +230,30 @@ test('clean: refuses without -n/-f; -n, -f, -d, -x, -X and pathspecs as in Git',
   );
   await pair.assertSameWorkTrees('after clean -f -d -x');
 });
+
+test('log --format/--pretty, --author, --grep, --since/--until filter and print as Git does', async () => {
+  const pair = await Pair.create(newRepo);
+  for (const [i, message] of ['one', 'two\n\nwith a body\nof two lines', 'three'].entries()) {
+    await pair.writeFile('f.txt', `${i}\n`);
+    await pair.both(['add', 'f.txt'], 0);
+    await pair.both(['commit', '-q', '-m', message], 0);
+  }
+  for (const args of [
+    ['log', '--format=%s|%an|%ae'],
+    ['log', '--pretty=format:%s%n%b'],
+    ['log', '--pretty=tformat:[%s]'],
+    ['log', '--format=%B'],
+    ['log', '--author=Test Author', '--format=%s'],
+    ['log', '--author=nobody', '--format=%s'],
+    ['log', '--grep=t', '--format=%s'],
+    ['log', '--since=2000-01-01', '--format=%s'],
+    ['log', '--until=2000-01-01', '--format=%s'],
+    ['log', '--after=yesterday', '-n', '2', '--format=%s %%'],
+  ]) {
+    const { m, g } = await pair.both(args, 0);
+    assert.equal(m.out, g.out, args.join(' '));
+  }
+  const bad = await pair.m.run(['log', '--since=not a date']);
+  assert.equal(bad.code, 128);
+  assert.match(bad.stderr, /^fatal: cannot read the date 'not a date'/);
+});

@@ -29,6 +29,13 @@ export interface LogOptions {
   readonly files?: DiffDetail | undefined;
   /** Context lines in patches (default 3). */
   readonly context?: number;
+  /** Only commits whose author ("Name <email>") matches (`--author`). */
+  readonly author?: RegExp | undefined;
+  /** Only commits whose message matches (`--grep`). */
+  readonly grep?: RegExp | undefined;
+  /** Only commits committed at or after / at or before these times, seconds (`--since`, `--until`). */
+  readonly since?: number | undefined;
+  readonly until?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -185,7 +192,7 @@ export async function* log(repo: Repository, options: LogOptions = {}): AsyncGen
       }
     }
     for (const parent of parents) await enqueue(parent);
-    if (!visible) continue;
+    if (!visible || !passesFilters(commit, options)) continue;
     shown++;
     if (options.files === undefined) {
       yield { id, commit };
@@ -205,6 +212,17 @@ export async function* log(repo: Repository, options: LogOptions = {}): AsyncGen
     }
     yield { id, commit, files };
   }
+}
+
+/** `--author`, `--grep`, `--since` and `--until`, as Git applies them (before `-n`). */
+function passesFilters(commit: Commit, options: LogOptions): boolean {
+  if (options.author && !options.author.test(`${commit.author.name} <${commit.author.email}>`)) {
+    return false;
+  }
+  if (options.grep && !options.grep.test(commit.message)) return false;
+  if (options.since !== undefined && commit.committer.time < options.since) return false;
+  if (options.until !== undefined && commit.committer.time > options.until) return false;
+  return true;
 }
 
 /**

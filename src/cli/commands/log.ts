@@ -4,6 +4,7 @@ import { parseDiffPaths, splitRevisionsAndPaths, type FileDiff } from '../../rep
 import { log, refDecorations, type LogEntry, type RefDecoration } from '../../repo/log.ts';
 import { printJson, type Cli } from '../context.ts';
 import { formatCommit, formatOneline } from '../diff-format.ts';
+import { expandFormat, parseDate, parsePretty } from '../pretty.ts';
 import { contextLines, detailFor, operandsAndPaths, renderFiles } from './diff.ts';
 
 interface LogFlags {
@@ -17,6 +18,12 @@ interface LogFlags {
   unified?: string;
   decorate?: boolean;
   json?: boolean;
+  author?: string;
+  grep?: string;
+  /** --since and --after, --until and --before, --format and --pretty (commander names each pair by its last flag). */
+  after?: string;
+  before?: string;
+  pretty?: string;
 }
 
 /** A commit as `--json` prints it (log and show share the shape). */
@@ -56,6 +63,14 @@ export function register(program: Command, cli: Cli): void {
     .option('-U, --unified <n>', 'lines of context in patches')
     .option('--decorate', 'show ref names (default when writing to a terminal)')
     .option('--no-decorate', 'do not show ref names')
+    .option('--author <pattern>', 'only commits whose author (name <email>) matches')
+    .option('--grep <pattern>', 'only commits whose message matches')
+    .option('--since, --after <date>', 'only commits after a date (2026-12-01, "2 weeks ago")')
+    .option('--until, --before <date>', 'only commits before a date')
+    .option(
+      '--format, --pretty <format>',
+      'oneline, short, medium, or format:/tformat: with %H %h %s %b %an %ae %ad %ar %d ...',
+    )
     .option('--json', 'print the commits as JSON')
     .allowUnknownOption()
     .action(async (args: string[], opts: LogFlags, command: Command) => {
@@ -79,6 +94,10 @@ export function register(program: Command, cli: Cli): void {
         pathspecs: parseDiffPaths(repo, cli.cwd, [...paths, ...split.paths]),
         files: detail,
         context: contextLines(command, opts.unified),
+        author: opts.author === undefined ? undefined : new RegExp(opts.author),
+        grep: opts.grep === undefined ? undefined : new RegExp(opts.grep),
+        since: opts.after === undefined ? undefined : parseDate(opts.after),
+        until: opts.before === undefined ? undefined : parseDate(opts.before),
       });
       if (opts.json) {
         const out: object[] = [];
@@ -91,9 +110,17 @@ export function register(program: Command, cli: Cli): void {
       const decorations = decorate
         ? await refDecorations(repo)
         : new Map<string, RefDecoration[]>();
+      const pretty = opts.pretty === undefined ? undefined : parsePretty(opts.pretty);
+      if (pretty?.named === 'oneline') opts.oneline = true;
       let first = true;
       for await (const entry of entries) {
-        cli.out(formatEntry(cli, entry, decorations.get(entry.id) ?? [], opts, first).join('\n'));
+        const decorated = decorations.get(entry.id) ?? [];
+        if (pretty?.template !== undefined) {
+          const text = expandFormat(cli, pretty.template, entry.id, entry.commit, decorated);
+          // format: separates entries, tformat: ends each one.
+          if (pretty.separator) process.stdout.write(`${first ? '' : '\n'}${text}`);
+          else cli.out(`${text}\n`);
+        } else cli.out(formatEntry(cli, entry, decorated, opts, first).join('\n'));
         first = false;
       }
     });
