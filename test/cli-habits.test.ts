@@ -52,6 +52,11 @@ test('ahead/behind: status, status -sb, branch -v/-vv; branch -r/-a list remote-
     /^On branch main\nYour branch is up to date with 'origin\/main'\.\n/,
   );
 
+  // log --decorate names remote-tracking branches, as Git does.
+  assert.match(
+    (await repo.ok(['log', '--oneline', '--decorate', '-1'])).out,
+    /^[0-9a-f]{7} \(HEAD -> main, origin\/main\) one\n$/,
+  );
   await fs.writeFile(repo.path('a.txt'), 'two\n');
   await repo.ok(['commit', '-q', '-a', '-m', 'two']);
   assert.match(

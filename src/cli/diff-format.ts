@@ -94,6 +94,7 @@ export function formatDecorations(cli: Cli, decorations: readonly RefDecoration[
     if (d.kind === 'branch' && d.name !== head?.branch)
       parts.push(paint(cli, ['bold', 'green'], d.name));
     else if (d.kind === 'tag') parts.push(paint(cli, ['bold', 'yellow'], `tag: ${d.name}`));
+    else if (d.kind === 'remote') parts.push(paint(cli, ['bold', 'red'], d.name));
   }
   return parts.length === 0
     ? ''

@@ -48,8 +48,8 @@ export interface LogEntry {
 
 /** A ref naming a commit, for `(HEAD -> main, tag: v1)` decorations. */
 export interface RefDecoration {
-  readonly kind: 'head' | 'branch' | 'tag';
-  /** Short name: "main", "v1", "HEAD". */
+  readonly kind: 'head' | 'branch' | 'remote' | 'tag';
+  /** Short name: "main", "origin/main", "v1", "HEAD". */
   readonly name: string;
   /** For the HEAD decoration: the branch it points at, if any. */
   readonly branch?: string;
@@ -246,12 +246,18 @@ export async function refDecorations(repo: Repository): Promise<Map<ObjectId, Re
         : { kind: 'head', name: 'HEAD', branch },
     );
   }
-  const named = [...(await refs.list('refs/heads/')), ...(await refs.list('refs/tags/'))].sort(
-    (a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0),
-  );
+  const named = [
+    ...(await refs.list('refs/heads/')),
+    ...(await refs.list('refs/remotes/')),
+    ...(await refs.list('refs/tags/')),
+  ].sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
   for (const ref of named) {
     if (ref.name.startsWith('refs/heads/')) {
       add(ref.id, { kind: 'branch', name: ref.name.slice('refs/heads/'.length) });
+      continue;
+    }
+    if (ref.name.startsWith('refs/remotes/')) {
+      add(ref.id, { kind: 'remote', name: ref.name.slice('refs/remotes/'.length) });
       continue;
     }
     let id = ref.id;
