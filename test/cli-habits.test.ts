@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { commitAll, Pair, repoMaker } from './git-twin.ts';
 import { Repository } from '../src/repo/repository.ts';
 import { readCommit } from '../src/repo/tree-ops.ts';
-import { collect, spawnCli, type TempRepo } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { collect, PROJECT_ROOT, spawnCli, type TempRepo } from './helpers.ts';
 
 const newRepo = repoMaker();
 
@@ -261,4 +262,44 @@ test('log --format/--pretty, --author, --grep, --since/--until filter and print 
   const bad = await pair.m.run(['log', '--since=not a date']);
   assert.equal(bad.code, 128);
   assert.match(bad.stderr, /^fatal: cannot read the date 'not a date'/);
+});
+
+test('completion: the bash script completes verbs, options and branches; zsh and fish scripts cover every verb', async () => {
+  const repo = await newRepo();
+  await fs.writeFile(repo.path('a.txt'), 'a\n');
+  await repo.ok(['add', 'a.txt']);
+  await repo.ok(['commit', '-q', '-m', 'a']);
+  await repo.ok(['branch', 'feature']);
+  const script = path.join(repo.root, 'completion.bash');
+  await fs.writeFile(script, (await repo.ok(['completion', 'bash'])).out);
+  const complete = async (...words: string[]): Promise<string> => {
+    const line = `source '${script}'; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _mediagit; echo "\${COMPREPLY[*]}"`;
+    const env = { ...repo.env, PATH: `${path.join(PROJECT_ROOT, 'bin')}:${process.env['PATH']}` };
+    const result = await collect(spawn('bash', ['-c', line], { cwd: repo.dir, env }));
+    assert.equal(result.code, 0, result.stderr);
+    return result.out.trim();
+  };
+  assert.equal(await complete('mediagit', 'sta'), 'stash status');
+  assert.equal(await complete('mediagit', 'log', '--onel'), '--oneline');
+  assert.equal(await complete('mediagit', 'switch', 'fea'), 'feature');
+  const zsh = (await repo.ok(['completion', 'zsh'])).out;
+  assert.match(zsh, /^autoload -U \+X bashcompinit && bashcompinit\n/);
+  const fish = (await repo.ok(['completion', 'fish'])).out;
+  for (const verb of ['status', 'clone', 'ls-files', 'clean']) {
+    assert.match(fish, new RegExp(`-n __fish_use_subcommand -a ${verb} `), verb);
+  }
+  assert.match(fish, /__fish_seen_subcommand_from log' -l oneline/);
+  await repo.fails(['completion', 'tcsh'], 129);
+});
+
+test('tag --sort=refname, version:refname and reversed, as Git sorts them', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('a.txt', 'a\n');
+  await commitAll(pair, 'a');
+  for (const name of ['v1.10', 'v1.2', 'v1.9', 'v2.0', 'v1.2.1']) await pair.both(['tag', name], 0);
+  for (const key of ['refname', '-refname', 'version:refname', '-v:refname']) {
+    const { m, g } = await pair.both(['tag', '-l', `--sort=${key}`], 0);
+    assert.equal(m.out, g.out, key);
+  }
+  assert.equal((await pair.m.run(['tag', '--sort=creatordate'])).code, 129);
 });

@@ -57,4 +57,5 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   unlock: () => import('./unlock.ts'),
   locks: () => import('./locks.ts'),
   version: () => import('./version.ts'),
+  completion: () => import('./completion.ts'),
 };

@@ -21,6 +21,7 @@ export function register(program: Command, cli: Cli): void {
     .option('-f, --force', 'replace an existing tag')
     .option('-l, --list', 'list tags, optionally matching patterns')
     .option('-n', 'show the first line of each annotation or commit message')
+    .option('--sort <key>', 'order the list: refname or version:refname (v:refname), - to reverse')
     .option('--json', 'print the tag list as JSON')
     .action(
       async (
@@ -33,6 +34,7 @@ export function register(program: Command, cli: Cli): void {
           list?: boolean;
           n?: boolean;
           json?: boolean;
+          sort?: string;
         },
       ) => {
         const repo = await cli.openRepo();
@@ -51,7 +53,7 @@ export function register(program: Command, cli: Cli): void {
           return;
         }
         if (args.length === 0 || opts.list || opts.json) {
-          const tags = await listTags(repo, { patterns: args });
+          const tags = sortTags(await listTags(repo, { patterns: args }), opts.sort);
           if (opts.json) printJson(cli, tags);
           else if (tags.length > 0) {
             cli.out(
@@ -83,4 +85,40 @@ export function register(program: Command, cli: Cli): void {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** Git's `--sort` for tags: by name (the default), or by version number (`v1.10` after `v1.9`). */
+function sortTags<T extends { name: string }>(tags: T[], key: string | undefined): T[] {
+  if (key === undefined) return tags;
+  const reverse = key.startsWith('-');
+  const field = reverse ? key.slice(1) : key;
+  let compare: (a: string, b: string) => number;
+  if (field === 'refname') compare = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  else if (field === 'version:refname' || field === 'v:refname') compare = compareVersions;
+  else {
+    throw new MediaGitError(
+      'TAG_SORT',
+      `unsupported sort key '${key}' (refname, version:refname; - reverses)`,
+      { kind: 'usage', data: { exitCode: 129 } },
+    );
+  }
+  const sorted = [...tags].sort((a, b) => compare(a.name, b.name));
+  return reverse ? sorted.reverse() : sorted;
+}
+
+/** Compares names in runs of digits (as numbers) and of other characters (as text). */
+function compareVersions(a: string, b: string): number {
+  const parts = (text: string): string[] => text.match(/\d+|\D+/g) ?? [];
+  const pa = parts(a);
+  const pb = parts(b);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!;
+    const y = pb[i]!;
+    if (x === y) continue;
+    const nx = /^\d/.test(x);
+    const ny = /^\d/.test(y);
+    if (nx && ny) return Number(x) - Number(y) || x.length - y.length;
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
 }
