@@ -303,3 +303,25 @@ test('tag --sort=refname, version:refname and reversed, as Git sorts them', asyn
   }
   assert.equal((await pair.m.run(['tag', '--sort=creatordate'])).code, 129);
 });
+
+test('stash show: the diffstat by default, -p the patch, --name-status, as Git prints them', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('a.txt', 'one\ntwo\nthree\n');
+  await pair.writeFile('b.txt', 'bee\n');
+  await commitAll(pair, 'base');
+  await pair.writeFile('a.txt', 'one\n2\nthree\nfour\n');
+  await pair.remove('b.txt');
+  await pair.both(['stash', '-q'], 0);
+  for (const args of [
+    ['stash', 'show'],
+    ['stash', 'show', '-p'],
+    ['stash', 'show', '--name-status'],
+    ['stash', 'show', '--stat', 'stash@{0}'],
+  ]) {
+    const { m, g } = await pair.both(args, 0);
+    // Object IDs differ between the two (SHA-256 here, SHA-1 there).
+    const ids = (text: string): string =>
+      text.replace(/^index [0-9a-f]+\.\.[0-9a-f]+/gm, 'index X..Y');
+    assert.equal(ids(m.out), ids(g.out), args.join(' '));
+  }
+});

@@ -19,6 +19,7 @@ import type { ObjectId } from '../odb/object-id.ts';
 import { writeCommit } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
 import { conflictLine, mergeFiles, resolveContent } from './merge.ts';
+import { diffTrees, type DiffDetail, type FileDiff } from './diff.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { reset } from './reset.ts';
@@ -230,17 +231,16 @@ export async function stashClear(repo: Repository): Promise<void> {
 }
 
 /** The paths stash `rev` changes against its base, with A/M/D letters. */
-export async function stashShow(repo: Repository, rev = 'stash@{0}'): Promise<string[]> {
+/** What a stash changed against the commit it was made on, as `diff` reports it. */
+export async function stashDiff(
+  repo: Repository,
+  rev: string,
+  detail: DiffDetail,
+): Promise<FileDiff[]> {
   const stash = await resolveCommit(repo, rev);
   const commit = await readCommit(repo.objects, stash);
-  const base = await flattenCommit(repo.objects, commit.parents[0]);
-  const after = await flattenCommit(repo.objects, stash);
-  const out: string[] = [];
-  for (const p of [...new Set([...base.keys(), ...after.keys()])].sort()) {
-    const b = base.get(p);
-    const a = after.get(p);
-    if (sameVersion(b, a)) continue;
-    out.push(`${!b ? 'A' : !a ? 'D' : 'M'}\t${p}`);
-  }
-  return out;
+  const base = commit.parents[0]
+    ? (await readCommit(repo.objects, commit.parents[0])).tree
+    : undefined;
+  return diffTrees(repo, base, commit.tree, { detail, context: 3 });
 }

@@ -5,11 +5,12 @@ import {
   stashClear,
   stashDrop,
   stashList,
+  stashDiff,
   stashPush,
-  stashShow,
 } from '../../repo/stash.ts';
 import type { Cli } from '../context.ts';
 import { printJson } from '../context.ts';
+import { detailFor, renderFiles } from './diff.ts';
 
 const usage = (message: string) => new MediaGitError('STASH_USAGE', message, { kind: 'usage' });
 
@@ -24,6 +25,10 @@ export function register(program: Command, cli: Cli): void {
     .option('--index', 'also restore what was staged (apply, pop)')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print the list as JSON (list)')
+    .option('-p, --patch', 'show the stash as a patch (show)')
+    .option('--stat', 'show a diffstat (show; the default)')
+    .option('--name-status', 'show names and the kind of change (show)')
+    .option('--name-only', 'show the names of changed files (show)')
     .action(
       async (
         subcommand: string | undefined,
@@ -34,6 +39,10 @@ export function register(program: Command, cli: Cli): void {
           index?: boolean;
           quiet?: boolean;
           json?: boolean;
+          patch?: boolean;
+          stat?: boolean;
+          nameStatus?: boolean;
+          nameOnly?: boolean;
         },
       ) => {
         const repo = await cli.openRepo();
@@ -87,7 +96,18 @@ export function register(program: Command, cli: Cli): void {
             await stashClear(repo);
             return;
           case 'show': {
-            const lines = await stashShow(repo, one());
+            // Git's default is the diffstat; -p the patch.
+            const flags = {
+              stat: opts.stat === true || !(opts.patch || opts.nameStatus || opts.nameOnly),
+              nameStatus: opts.nameStatus,
+              nameOnly: opts.nameOnly,
+            };
+            const files = await stashDiff(
+              repo,
+              one() ?? 'stash@{0}',
+              opts.patch ? 'patch' : detailFor(flags),
+            );
+            const lines = renderFiles(cli, files, opts.patch ? {} : flags);
             if (lines.length > 0) cli.out(lines.join('\n'));
             return;
           }
