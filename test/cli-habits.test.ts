@@ -325,3 +325,27 @@ test('stash show: the diffstat by default, -p the patch, --name-status, as Git p
     assert.equal(ids(m.out), ids(g.out), args.join(' '));
   }
 });
+
+test('during a conflict, show :1:path, :2:path and :3:path are the base, ours and theirs, as in Git', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('a.txt', 'base\n');
+  await pair.writeFile('gone.txt', 'base\n');
+  await commitAll(pair, 'base');
+  await pair.both(['branch', 'feature'], 0);
+  await pair.writeFile('a.txt', 'ours\n');
+  await pair.remove('gone.txt');
+  await commitAll(pair, 'ours');
+  await pair.both(['switch', '-q', 'feature'], 0);
+  await pair.writeFile('a.txt', 'theirs\n');
+  await pair.writeFile('gone.txt', 'theirs\n');
+  await commitAll(pair, 'theirs');
+  await pair.both(['switch', '-q', 'main'], 0);
+  await pair.both(['merge', 'feature'], 1);
+  for (const stage of ['1', '2', '3']) {
+    const { m, g } = await pair.both(['show', `:${stage}:a.txt`], 0);
+    assert.equal(m.out, g.out, `:${stage}:a.txt`);
+  }
+  assert.equal((await pair.m.ok(['show', ':3:gone.txt'])).out, 'theirs\n');
+  const missing = await pair.both(['show', ':2:gone.txt'], 128);
+  assert.match(missing.m.stderr, /path 'gone\.txt' is in the index, but not at stage 2/);
+});

@@ -20,6 +20,7 @@ import type { FileMode } from '../odb/tree.ts';
 import { diffTrees, type DiffDetail, type FileDiff } from './diff.ts';
 import { StagingIndex } from './index-file.ts';
 import { unbornBranch } from './log.ts';
+import { readMergeState } from './merge-state.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { resolveCommit, resolveObject } from './revision.ts';
@@ -119,10 +120,34 @@ async function showPath(
   options: ShowOptions,
 ): Promise<ShowResult> {
   const repoPath = toTreePath(repo, options.cwd, userPath);
-  if (rev === '' || /^[0-3]$/.test(rev)) {
-    // ":path" and ":0:path": the index (stage 0; conflict stages do not exist yet).
+  if (/^[1-3]$/.test(rev)) {
+    // ":1:path", ":2:path", ":3:path": the base, ours and theirs of a conflicted
+    // path, which a stopped merge records (merge-state.ts).
+    const conflict = (await readMergeState(repo))?.conflicts.find((c) => c.path === repoPath);
+    const version = conflict
+      ? [conflict.base, conflict.ours, conflict.theirs][Number(rev) - 1]
+      : undefined;
+    if (!version) {
+      const message = conflict
+        ? `path '${userPath}' is in the index, but not at stage ${rev}`
+        : `path '${userPath}' is not in conflict: it has no stage ${rev} (use :${userPath})`;
+      throw new MediaGitError('PATH_NOT_AT_STAGE', message, {
+        kind: 'usage',
+        data: { path: userPath, stage: Number(rev) },
+      });
+    }
+    const file = {
+      kind: version.kind,
+      id: version.id,
+      mode: version.mode as ShownFile['mode'],
+      size: version.size,
+    };
+    return { type: 'file', tags: [], path: repoPath, file };
+  }
+  if (rev === '' || rev === '0') {
+    // ":path" and ":0:path": the index (stage 0).
     const index = await StagingIndex.load(repo.gitDir);
-    const entry = rev === '' || rev === '0' ? index.entries.get(repoPath) : undefined;
+    const entry = index.entries.get(repoPath);
     if (!entry) {
       const onDisk = existsOnDisk(repo, repoPath);
       const message = onDisk
