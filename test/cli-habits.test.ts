@@ -349,3 +349,37 @@ test('during a conflict, show :1:path, :2:path and :3:path are the base, ours an
   const missing = await pair.both(['show', ':2:gone.txt'], 128);
   assert.match(missing.m.stderr, /path 'gone\.txt' is in the index, but not at stage 2/);
 });
+
+test('log, diff and show go through the pager on a terminal (PAGER, core.pager, --no-pager, cat), as Git does', async () => {
+  const repo = await newRepo();
+  await fs.writeFile(repo.path('a.txt'), 'one\n');
+  await repo.ok(['add', 'a.txt']);
+  await repo.ok(['commit', '-q', '-m', 'first']);
+  /** Runs the CLI under a pseudo-terminal; returns what the terminal showed. */
+  const onTerminal = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> => {
+    const command = [process.execPath, path.join(PROJECT_ROOT, 'bin', 'mediagit.js'), ...args]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const full = { ...repo.env, TERM: 'xterm', NO_COLOR: '1', PAGER: '', ...env };
+    const result = await collect(
+      spawn('script', ['-qec', command, '/dev/null'], { cwd: repo.dir, env: full }),
+    );
+    assert.equal(result.code, 0, result.out + result.stderr);
+    return result.out.replace(/\r/g, '');
+  };
+  const marked = { PAGER: "sed 's/^/P: /'" };
+  assert.match(await onTerminal(['log', '--oneline'], marked), /^P: [0-9a-f]{7} first\n$/);
+  assert.match(await onTerminal(['show', '--stat', 'HEAD'], marked), /^P: commit /);
+  await fs.writeFile(repo.path('a.txt'), 'two\n');
+  assert.match(await onTerminal(['diff'], marked), /^P: diff --git a\/a\.txt b\/a\.txt\n/);
+  assert.match(
+    await onTerminal(['--no-pager', 'log', '--oneline'], marked),
+    /^[0-9a-f]{7} first\n$/,
+  );
+  assert.match(await onTerminal(['log', '--oneline'], { PAGER: 'cat' }), /^[0-9a-f]{7} first\n$/);
+  await repo.ok(['config', 'core.pager', "sed 's/^/C: /'"]);
+  assert.match(await onTerminal(['log', '--oneline']), /^C: [0-9a-f]{7} first\n$/);
+  // Not paged: JSON, and a file's bytes.
+  assert.match(await onTerminal(['log', '--json'], marked), /^\[/);
+  assert.equal(await onTerminal(['show', 'HEAD:a.txt'], marked), 'one\n');
+});

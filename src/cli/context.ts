@@ -13,6 +13,8 @@ export interface Cli {
   readonly env: NodeJS.ProcessEnv;
   readonly repoContext: RepoContext;
   readonly out: (text: string) => void;
+  /** Writes to stdout exactly (no newline added); `out` when absent. */
+  readonly write?: (text: string) => void;
   readonly err: (text: string) => void;
   readonly color: boolean;
   openRepo(): Promise<Repository>;
@@ -37,6 +39,7 @@ export function createCli(env: NodeJS.ProcessEnv = process.env, cwd = process.cw
     repoContext,
     color,
     out: (text) => process.stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`),
+    write: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     openRepo: () => Repository.discover(cwd, repoContext),
   };

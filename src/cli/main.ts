@@ -10,6 +10,7 @@ import { createCli, type Cli } from './context.ts';
 import { EXIT_USAGE, reportError } from './exit.ts';
 import { commandLoaders } from './commands/index.ts';
 import { installInterrupts } from './interrupt.ts';
+import { PAGED_VERBS, pagerCommand, startPager, type Paged } from './pager.ts';
 
 /**
  * Builds the command tree. With `verb`, only that verb is loaded; otherwise
@@ -52,6 +53,29 @@ export async function main(argv: readonly string[], cli: Cli = createCli()): Pro
   const global = globalOptions(argv, cli);
   if (typeof global === 'number') return global;
   ({ argv, cli } = global);
+  let paged: Paged | undefined;
+  if (
+    !global.noPager &&
+    PAGED_VERBS.has(argv[0] ?? '') &&
+    process.stdout.isTTY === true &&
+    !argv.includes('--json') &&
+    // `show <rev>:<path>` streams a file's bytes: straight to the terminal.
+    !(argv[0] === 'show' && argv.some((arg) => arg.includes(':')))
+  ) {
+    const pager = await pagerCommand(cli);
+    if (pager !== undefined) {
+      paged = startPager(cli, pager);
+      cli = paged.cli;
+    }
+  }
+  try {
+    return await runVerb(argv, cli);
+  } finally {
+    await paged?.finish();
+  }
+}
+
+async function runVerb(argv: readonly string[], cli: Cli): Promise<number> {
   // `-v` is `version`, as in Git (2.42 and later).
   if (argv.length === 1 && argv[0] === '-v') argv = ['version'];
   if (argv.length === 0) {
@@ -84,15 +108,16 @@ export async function main(argv: readonly string[], cli: Cli = createCli()): Pro
 /**
  * Git's options before the verb: `-C <path>` (run as if started there; each
  * one relative to the last), `--color[=always|never|auto]`, `--no-color`, and
- * `--no-pager` (MediaGit does not page output). Returns an exit code for a
+ * `--no-pager` (pager.ts). Returns an exit code for a
  * bad one.
  */
 function globalOptions(
   argv: readonly string[],
   cli: Cli,
-): { argv: readonly string[]; cli: Cli } | number {
+): { argv: readonly string[]; cli: Cli; noPager: boolean } | number {
   let rest = argv;
   let current = cli;
+  let noPager = false;
   while (rest.length > 0 && rest[0]!.startsWith('-')) {
     const option = rest[0]!;
     if (option === '-C') {
@@ -110,6 +135,7 @@ function globalOptions(
       current = { ...current, cwd, openRepo: () => Repository.discover(cwd, context) };
       rest = rest.slice(2);
     } else if (option === '--no-pager') {
+      noPager = true;
       rest = rest.slice(1);
     } else if (option === '--no-color' || option.startsWith('--color')) {
       const when = option === '--no-color' ? 'never' : (option.split('=')[1] ?? 'always');
@@ -122,5 +148,5 @@ function globalOptions(
       rest = rest.slice(1);
     } else break;
   }
-  return { argv: rest, cli: current };
+  return { argv: rest, cli: current, noPager };
 }

@@ -118,7 +118,7 @@ export function register(program: Command, cli: Cli): void {
         if (pretty?.template !== undefined) {
           const text = expandFormat(cli, pretty.template, entry.id, entry.commit, decorated);
           // format: separates entries, tformat: ends each one.
-          if (pretty.separator) process.stdout.write(`${first ? '' : '\n'}${text}`);
+          if (pretty.separator) (cli.write ?? cli.out)(`${first ? '' : '\n'}${text}`);
           else cli.out(`${text}\n`);
         } else cli.out(formatEntry(cli, entry, decorated, opts, first).join('\n'));
         first = false;
