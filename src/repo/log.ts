@@ -65,7 +65,7 @@ export function unbornBranch(branch: string | undefined): MediaGitError {
 }
 
 /** Max-heap on committer time; earlier insertion wins ties, as in Git's prio-queue. */
-class CommitQueue {
+export class CommitQueue {
   readonly #items: { id: ObjectId; commit: Commit; time: number; seq: number }[] = [];
   #seq = 0;
 

@@ -136,13 +136,7 @@ async function showPath(
         data: { path: userPath, stage: Number(rev) },
       });
     }
-    const file = {
-      kind: version.kind,
-      id: version.id,
-      mode: version.mode as ShownFile['mode'],
-      size: version.size,
-    };
-    return { type: 'file', tags: [], path: repoPath, file };
+    return { type: 'file', tags: [], path: repoPath, file: shownFile(version) };
   }
   if (rev === '' || rev === '0') {
     // ":path" and ":0:path": the index (stage 0).
@@ -158,8 +152,7 @@ async function showPath(
         data: { path: userPath },
       });
     }
-    const file = { kind: entry.kind, id: entry.id, mode: entry.mode, size: entry.size };
-    return { type: 'file', tags: [], path: repoPath, file };
+    return { type: 'file', tags: [], path: repoPath, file: shownFile(entry) };
   }
   const commitId = await resolveCommit(repo, rev);
   let treeId = (await readCommit(repo.objects, commitId)).tree;
@@ -175,15 +168,29 @@ async function showPath(
       if (last) return listTree(repo, treeId, `${rev}:${userPath}`);
       continue;
     }
-    const file = {
-      kind: entry.kind,
-      id: entry.id,
-      mode: entry.mode as ShownFile['mode'],
-      size: entry.size,
+    return {
+      type: 'file',
+      tags: [],
+      path: repoPath,
+      file: shownFile({ ...entry, kind: entry.kind }),
     };
-    return { type: 'file', tags: [], path: repoPath, file };
   }
   throw pathMissing(userPath, rev, false);
+}
+
+/** A stored file as `show` reports it, from an index entry, a tree entry or a conflict side. */
+function shownFile(version: {
+  readonly kind: FileObjectKind;
+  readonly id: ObjectId;
+  readonly mode: string;
+  readonly size: number;
+}): ShownFile {
+  return {
+    kind: version.kind,
+    id: version.id,
+    mode: version.mode as ShownFile['mode'],
+    size: version.size,
+  };
 }
 
 export async function show(

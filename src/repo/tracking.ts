@@ -7,6 +7,7 @@ import type { ObjectId } from '../odb/object-id.ts';
 import { Refs } from './refs.ts';
 import { readUpstream } from './remote.ts';
 import type { Repository } from './repository.ts';
+import { CommitQueue } from './log.ts';
 import { readCommit } from './tree-ops.ts';
 
 export interface Tracking {
@@ -46,31 +47,38 @@ export async function aheadBehind(
   if (a === b) return { ahead: 0, behind: 0 };
   const FROM_A = 1;
   const FROM_B = 2;
+  const BOTH = FROM_A | FROM_B;
   const marks = new Map<ObjectId, number>();
-  const times = new Map<ObjectId, number>();
-  const queue = new NewestFirst((id) => times.get(id) ?? 0);
-  const parentsOf = new Map<ObjectId, readonly ObjectId[]>();
-  /** Queued commits not yet reached from both sides: the walk ends at none. */
+  const queue = new CommitQueue();
+  /** Queue entries pushed while their commit was reached from one side only. */
+  const partial = new Map<ObjectId, number>();
   let pending = 0;
   const visit = async (id: ObjectId, mark: number): Promise<void> => {
     const before = marks.get(id) ?? 0;
-    if ((before | mark) === before) return;
-    marks.set(id, before | mark);
-    if (!times.has(id)) {
-      const commit = await readCommit(repo.objects, id).catch(() => undefined);
-      times.set(id, commit?.committer.time ?? 0);
-      parentsOf.set(id, commit?.parents ?? []);
+    const now = before | mark;
+    if (now === before) return;
+    marks.set(id, now);
+    // A commit missing here (a shallow boundary) counts, with nothing above it.
+    const commit = await readCommit(repo.objects, id).catch(() => undefined);
+    if (!commit) return;
+    queue.push(id, commit);
+    if (now !== BOTH) {
+      partial.set(id, (partial.get(id) ?? 0) + 1);
+      pending++;
     }
-    queue.push({ id, mark: before | mark });
-    if ((before | mark) !== (FROM_A | FROM_B)) pending++;
   };
   await visit(a, FROM_A);
   await visit(b, FROM_B);
   // Newest first (Git's rule); done when every queued commit both sides reach.
   while (pending > 0) {
-    const { id, mark } = queue.pop()!;
-    if (mark !== (FROM_A | FROM_B)) pending--;
-    for (const parent of parentsOf.get(id) ?? []) await visit(parent, mark);
+    const { id, commit } = queue.pop()!;
+    const count = partial.get(id) ?? 0;
+    if (count > 0) {
+      partial.set(id, count - 1);
+      pending--;
+    }
+    const mark = marks.get(id)!;
+    for (const parent of commit.parents) await visit(parent, mark);
   }
   let ahead = 0;
   let behind = 0;
@@ -88,45 +96,4 @@ export function aheadBehindText(tracking: Tracking): string | undefined {
   if (tracking.ahead > 0) parts.push(`ahead ${tracking.ahead}`);
   if (tracking.behind > 0) parts.push(`behind ${tracking.behind}`);
   return parts.length > 0 ? parts.join(', ') : undefined;
-}
-
-/** A binary heap of queued commits, the newest on top. */
-class NewestFirst {
-  readonly #items: { id: ObjectId; mark: number }[] = [];
-  readonly #time: (id: ObjectId) => number;
-
-  constructor(time: (id: ObjectId) => number) {
-    this.#time = time;
-  }
-
-  push(item: { id: ObjectId; mark: number }): void {
-    const items = this.#items;
-    items.push(item);
-    for (let i = items.length - 1; i > 0;) {
-      const up = (i - 1) >> 1;
-      if (this.#time(items[up]!.id) >= this.#time(items[i]!.id)) break;
-      [items[up], items[i]] = [items[i]!, items[up]!];
-      i = up;
-    }
-  }
-
-  pop(): { id: ObjectId; mark: number } | undefined {
-    const items = this.#items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length > 0 && last) {
-      items[0] = last;
-      for (let i = 0; ;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let best = i;
-        if (l < items.length && this.#time(items[l]!.id) > this.#time(items[best]!.id)) best = l;
-        if (r < items.length && this.#time(items[r]!.id) > this.#time(items[best]!.id)) best = r;
-        if (best === i) break;
-        [items[best], items[i]] = [items[i]!, items[best]!];
-        i = best;
-      }
-    }
-    return top;
-  }
 }
