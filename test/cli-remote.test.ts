@@ -12,7 +12,8 @@ import { before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { schemas } from '../src/protocol/schemas.ts';
 import { snapshot } from './git-twin.ts';
-import { isolatedEnv, pseudoRandomBytes, runCli, TempRepo } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { CLI_PATH, isolatedEnv, pseudoRandomBytes, runCli, TempRepo } from './helpers.ts';
 import { createToken, useServerRoot, type ServerProcess } from './server.ts';
 
 async function commit(repo: TempRepo, file: string, text: string, message: string) {
@@ -22,7 +23,7 @@ async function commit(repo: TempRepo, file: string, text: string, message: strin
 }
 
 describe('remote verbs', () => {
-  const fixture = useServerRoot('cliremote', ['proj']);
+  const fixture = useServerRoot('cliremote', ['proj', 'art']);
   let root: string;
   let server: ServerProcess;
   let key: string;
@@ -206,6 +207,71 @@ describe('remote verbs', () => {
     assert.equal(stat.mode & 0o777, 0o600);
     await withEnv.ok(['fetch', '-q']);
     await withEnv.fails(['login', 'ftp://nope'], 128);
+  });
+
+  test('login checks the key with the server, stores it per repository, and logout forgets it', async () => {
+    const env = { MEDIAGIT_NO_KEYRING: '1' };
+    const proj = (await TempRepo.create()).withEnv(env);
+    fixture.track(proj);
+    // Both repositories share one config folder, hence one credential store.
+    const art = (await TempRepo.create()).withEnv({ ...proj.env, ...env });
+    fixture.track(art);
+    await proj.ok(['remote', 'add', 'origin', server.url('proj')]);
+    await art.ok(['remote', 'add', 'origin', server.url('art')]);
+    const projKey = await createToken(root, 'pat', 'proj', 'write');
+    const artKey = await createToken(root, 'ann', 'art', 'read');
+    const file = path.join(proj.root, 'credentials.toml');
+
+    // A key the server does not know, or one for another repository: refused, nothing stored.
+    const bogus = await proj.fails(
+      ['login', server.url('proj')],
+      128,
+      'mgk_0123456789abcdef_' + 'A'.repeat(43),
+    );
+    assert.match(
+      bogus.stderr,
+      /^fatal: Authentication failed for '.*\/proj': .*invalid or revoked API key; nothing was stored$/m,
+    );
+    const wrongRepo = await proj.fails(['login', server.url('proj')], 128, artKey);
+    assert.match(wrongRepo.stderr, /not valid for repository proj; nothing was stored/);
+    await assert.rejects(fs.stat(file), { code: 'ENOENT' });
+
+    // One key per repository: the second login does not replace the first.
+    const first = await proj.ok(['login', server.url('proj')], `${projKey}\n`);
+    assert.match(first.stderr, /Logged in to .*\/proj as pat \(write access to repository proj\)/);
+    await art.ok(['login', `${server.url('art')}.git/info/lfs`], `${artKey}\n`);
+    await proj.ok(['fetch', '-q']);
+    await art.ok(['fetch', '-q']);
+    const stored = await fs.readFile(file, 'utf8');
+    assert.match(stored, /\/proj"\]/);
+    assert.match(stored, /\/art"\]/);
+
+    // The terminal prompt hides the key as it is typed.
+    await proj.ok(['logout', server.url('proj')]);
+    assert.equal((await proj.run(['fetch', '-q'])).code, 128);
+    await proj.fails(['logout', server.url('proj')], 1);
+    const command = [process.execPath, CLI_PATH, 'login', server.url('proj')]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      cwd: proj.dir,
+      env: { ...proj.env, TERM: 'xterm' },
+    });
+    let shown = '';
+    child.stderr.on('data', (data: Buffer) => (shown += data.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (data: Buffer) => {
+        shown += data.toString();
+        if (shown.includes('API key for')) resolve();
+      }),
+    );
+    child.stdin.write(`${projKey}\r`);
+    assert.equal(await exited, 0, shown);
+    assert.match(shown, /API key for .*\/proj: /);
+    assert.match(shown, /Logged in to .*\/proj as pat/);
+    assert.ok(!shown.includes(projKey), `the key was echoed: ${shown}`);
+    await proj.ok(['fetch', '-q']);
   });
 
   test('the admin API creates a repository that can be pushed to at once', async () => {

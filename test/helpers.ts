@@ -159,8 +159,12 @@ export class TempRepo {
   }
 
   /** Runs the CLI and asserts the exit code, showing its output when it differs. */
-  async fails(args: readonly string[], code: number): Promise<CliResult> {
-    const result = await this.run(args);
+  async fails(
+    args: readonly string[],
+    code: number,
+    input?: string | Uint8Array,
+  ): Promise<CliResult> {
+    const result = await this.run(args, input);
     assert.equal(result.code, code, describeRun(args, result));
     return result;
   }

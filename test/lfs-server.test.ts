@@ -574,11 +574,17 @@ describe('mediagit serve as a Git LFS server', () => {
     await fs.writeFile(path.join(repoB, 'notes.txt'), 'unrelated\n');
     await world.mediagit(['add', '.'], repoB);
     await world.mediagit(['commit', '-q', '-m', 'bob edits the scene'], repoB);
+    const putsBefore = await server.metric('mediagit_http_requests_total', 'method="PUT"');
+    const bytesBefore = await server.metric('mediagit_http_bytes_received_total');
     const refused = await world.run('mediagit', ['push', 'origin', 'main'], repoB, {
       env: env('bob'),
     });
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /locked: it changes files locked by others: scene\.glb \(alice\)/);
+    // Refused before anything was uploaded: no PUT, only small JSON requests.
+    assert.equal(await server.metric('mediagit_http_requests_total', 'method="PUT"'), putsBefore);
+    const received = (await server.metric('mediagit_http_bytes_received_total')) - bytesBefore;
+    assert.ok(received < 2000, `the refused push sent ${received} bytes`);
     // Alice herself may push changes to it.
     await fs.writeFile(path.join(repoA, 'scene.glb'), pseudoRandomBytes(20_000, 33));
     await world.mediagit(['commit', '-q', '-a', '-m', 'alice edits'], repoA);

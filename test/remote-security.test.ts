@@ -131,13 +131,21 @@ describe('server security', () => {
     // The CLI says so and exits 128, as git does when the remote refuses.
     const repo = (await TempRepo.create()).withEnv({ MEDIAGIT_TOKEN: readKey });
     fixture.track(repo);
-    await fs.writeFile(repo.path('a.txt'), 'a\n');
-    await repo.ok(['add', 'a.txt']);
+    await fs.writeFile(repo.path('a.bin'), pseudoRandomBytes(300_000, 2, 'sec'));
+    await repo.ok(['add', 'a.bin']);
     await repo.ok(['commit', '-q', '-m', 'a']);
     await repo.ok(['remote', 'add', 'origin', server.url('proj')]);
+    const bytesBefore = await server.metric('mediagit_http_bytes_received_total');
     const pushed = await repo.run(['push', 'origin', 'main']);
     assert.equal(pushed.code, 128, pushed.stderr);
-    assert.match(pushed.stderr, /^fatal: .*read access/m);
+    // Refused before any upload, in words (not at the first chunk, with its URL).
+    assert.match(
+      pushed.stderr,
+      /^fatal: .*user bob\) has read access; pushing needs write access; nothing was sent/m,
+    );
+    assert.doesNotMatch(pushed.stderr, /chunks\//);
+    const received = (await server.metric('mediagit_http_bytes_received_total')) - bytesBefore;
+    assert.ok(received < 2000, `the refused push sent ${received} bytes`);
     const anonymous = await repo.withEnv({ MEDIAGIT_TOKEN: '' }).run(['fetch']);
     assert.equal(anonymous.code, 128);
     assert.match(anonymous.stderr, /MEDIAGIT_TOKEN|login/);

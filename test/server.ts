@@ -72,10 +72,12 @@ export class ServerProcess {
   }
 
   /** The value of a counter or gauge from /metrics (summed over labels). */
-  async metric(name: string): Promise<number> {
+  /** The sum of a metric's samples (those whose labels include `label`, when given). */
+  async metric(name: string, label?: string): Promise<number> {
     const text = await (await fetch(`${this.base}/metrics`)).text();
     let sum = 0;
     for (const line of text.split('\n')) {
+      if (label !== undefined && !line.includes(label)) continue;
       if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
         sum += Number(line.slice(line.lastIndexOf(' ') + 1));
       }

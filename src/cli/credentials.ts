@@ -1,9 +1,14 @@
 /**
  * Credentials for HTTP remotes. Looked up in this order: `MEDIAGIT_TOKEN`;
  * the OS keyring (libsecret's `secret-tool`, when installed and a session
- * keyring answers); the 0600 file `<config dir>/mediagit/credentials.toml`,
- * keyed by the server's origin (scheme://host:port). `mediagit login` stores
- * into the keyring when it can, else into the file.
+ * keyring answers); the 0600 file `<config dir>/mediagit/credentials.toml`.
+ *
+ * Keys are issued per repository, so they are stored per server and
+ * repository (Git credential helpers' `useHttpPath`): under the remote's URL
+ * with `.git` and `/info/lfs` taken off, `http://host:port/<repo>`. A lookup
+ * tries that URL, then its parent paths, then the bare server (`login` to a
+ * server's root stores a key for all its repositories there). The Git
+ * filter and lock commands look up the same store.
  *
  * `MEDIAGIT_CA_FILE` names a PEM file of certificates to trust (a server
  * started with --tls-self-signed prints where its certificate is).
@@ -16,7 +21,7 @@ import { MediaGitError } from '../errors.ts';
 import { globalConfigPath, type Cli } from './context.ts';
 import type { TransportOptions } from '../protocol/open-transport.ts';
 
-const KEYRING_ATTRIBUTES = (origin: string): string[] => ['service', 'mediagit', 'server', origin];
+const KEYRING_ATTRIBUTES = (key: string): string[] => ['service', 'mediagit', 'server', key];
 
 export function originOf(url: string): string | undefined {
   try {
@@ -25,6 +30,35 @@ export function originOf(url: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Where a credential for `url` is stored: server and repository path,
+ * without `.git`, `/info/lfs`, a query or a trailing slash (undefined: not http(s)).
+ */
+export function credentialKey(url: string): string | undefined {
+  const origin = originOf(url);
+  if (origin === undefined) return undefined;
+  const repoPath = new URL(url).pathname
+    .replace(/\/+$/, '')
+    .replace(/\/info\/lfs$/, '')
+    .replace(/\.git$/, '')
+    .replace(/\/+$/, '');
+  return origin + repoPath;
+}
+
+/** The keys a lookup for `url` tries, most specific first, ending with the bare server. */
+export function credentialCandidates(url: string): string[] {
+  const key = credentialKey(url);
+  if (key === undefined) return [];
+  const origin = originOf(url)!;
+  const candidates = [key];
+  let rest = key.slice(origin.length);
+  while (rest !== '') {
+    rest = rest.slice(0, rest.lastIndexOf('/'));
+    candidates.push(origin + rest);
+  }
+  return candidates;
 }
 
 function credentialsFile(cli: Cli): string {
@@ -37,7 +71,7 @@ function keyringAvailable(cli: Cli): boolean {
   return probe.status === 0 && Boolean(cli.env['DBUS_SESSION_BUS_ADDRESS']);
 }
 
-/** The credentials file: origin → { token } (a TOML table, read like a config file). */
+/** The credentials file: key (server + repository) → { token } (a TOML table, read like a config file). */
 async function readFileCredentials(cli: Cli): Promise<ConfigTable> {
   return readConfigFile(credentialsFile(cli));
 }
@@ -45,44 +79,72 @@ async function readFileCredentials(cli: Cli): Promise<ConfigTable> {
 export async function loadCredential(cli: Cli, url: string): Promise<string | undefined> {
   const fromEnv = cli.env['MEDIAGIT_TOKEN'];
   if (fromEnv) return fromEnv;
-  const origin = originOf(url);
-  if (origin === undefined) return undefined;
-  if (keyringAvailable(cli)) {
-    const found = spawnSync('secret-tool', ['lookup', ...KEYRING_ATTRIBUTES(origin)], {
-      encoding: 'utf8',
-      env: cli.env,
-    });
-    if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim();
+  const candidates = credentialCandidates(url);
+  if (candidates.length === 0) return undefined;
+  const keyring = keyringAvailable(cli);
+  const file = await readFileCredentials(cli);
+  for (const key of candidates) {
+    if (keyring) {
+      const found = spawnSync('secret-tool', ['lookup', ...KEYRING_ATTRIBUTES(key)], {
+        encoding: 'utf8',
+        env: cli.env,
+      });
+      if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim();
+    }
+    const entry = file[key];
+    const token = typeof entry === 'object' ? entry['token'] : undefined;
+    if (typeof token === 'string') return token;
   }
-  const entry = (await readFileCredentials(cli))[origin];
-  const token = typeof entry === 'object' ? entry['token'] : undefined;
-  return typeof token === 'string' ? token : undefined;
+  return undefined;
 }
 
-/** Stores `token` for the server of `url`; returns where it went. */
+function notHttp(url: string): MediaGitError {
+  return new MediaGitError('LOGIN_URL', `${url} is not an http(s) URL`, { kind: 'usage' });
+}
+
+/** Stores `token` for the server and repository of `url`; returns where it went. */
 export async function saveCredential(
   cli: Cli,
   url: string,
   token: string,
 ): Promise<'keyring' | string> {
-  const origin = originOf(url);
-  if (origin === undefined) {
-    throw new MediaGitError('LOGIN_URL', `${url} is not an http(s) URL`, { kind: 'usage' });
-  }
+  const key = credentialKey(url);
+  if (key === undefined) throw notHttp(url);
   if (keyringAvailable(cli)) {
     const stored = spawnSync(
       'secret-tool',
-      ['store', `--label=MediaGit ${origin}`, ...KEYRING_ATTRIBUTES(origin)],
+      ['store', `--label=MediaGit ${key}`, ...KEYRING_ATTRIBUTES(key)],
       { input: token, env: cli.env },
     );
     if (stored.status === 0) return 'keyring';
   }
   const file = credentialsFile(cli);
   const all = await readFileCredentials(cli);
-  all[origin] = { token };
+  all[key] = { token };
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   await writeConfigFile(file, all, 0o600);
   return file;
+}
+
+/** Forgets the credential stored for exactly the server and repository of `url`; false if none was. */
+export async function eraseCredential(cli: Cli, url: string): Promise<boolean> {
+  const key = credentialKey(url);
+  if (key === undefined) throw notHttp(url);
+  let erased = false;
+  if (keyringAvailable(cli)) {
+    const cleared = spawnSync('secret-tool', ['clear', ...KEYRING_ATTRIBUTES(key)], {
+      stdio: 'ignore',
+      env: cli.env,
+    });
+    erased = cleared.status === 0;
+  }
+  const all = await readFileCredentials(cli);
+  if (all[key] !== undefined) {
+    delete all[key];
+    await writeConfigFile(credentialsFile(cli), all, 0o600);
+    erased = true;
+  }
+  return erased;
 }
 
 /** How the CLI reaches `url`: working folder, credential and trusted certificates. */

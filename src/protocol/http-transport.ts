@@ -27,7 +27,7 @@ import type {
   WantRequest,
 } from './service.ts';
 import type { SignedRequest } from '../storage/backend.ts';
-import type { Transport } from './transport.ts';
+import type { RemoteAccess, RemoteLock, Transport } from './transport.ts';
 
 export interface HttpTransportOptions {
   /** An API key or a JWT, sent as `Authorization: Bearer`. */
@@ -306,6 +306,36 @@ export class HttpTransport implements Transport {
       jsonBody({ updates }),
     );
     return answer.results;
+  }
+
+  async access(): Promise<RemoteAccess | undefined> {
+    try {
+      // A repository's URL asks about it; a server's root, about the key alone.
+      const route = this.#base.pathname === '/' ? '/auth/whoami' : 'access';
+      return await this.#json<RemoteAccess>('GET', route);
+    } catch (error) {
+      // A server from before the route: nothing to check ahead.
+      if (error instanceof MediaGitError && error.data['status'] === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async othersLocks(): Promise<RemoteLock[] | undefined> {
+    const theirs: RemoteLock[] = [];
+    let cursor: string | undefined;
+    const verify = `${this.#base.pathname.replace(/\/+$/, '')}.git/info/lfs/locks/verify`;
+    do {
+      let answer: { theirs?: RemoteLock[]; next_cursor?: string };
+      try {
+        answer = await this.#json('POST', verify, jsonBody(cursor ? { cursor } : {}));
+      } catch (error) {
+        if (error instanceof MediaGitError && error.data['status'] === 404) return undefined;
+        throw error;
+      }
+      theirs.push(...(answer.theirs ?? []));
+      cursor = answer.next_cursor;
+    } while (cursor);
+    return theirs;
   }
 
   async close(): Promise<void> {

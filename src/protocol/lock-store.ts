@@ -11,7 +11,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { MediaGitError } from '../errors.ts';
-import { sha256Hex } from '../odb/object-id.ts';
+import { decodeCommit } from '../odb/commit.ts';
+import { sha256Hex, type ObjectId } from '../odb/object-id.ts';
+import { decodeTree } from '../odb/tree.ts';
 import type { BackendRepo } from './backend-repo.ts';
 
 export interface FileLock {
@@ -158,4 +160,35 @@ export class LockStore {
       }
     }
   }
+}
+
+/**
+ * The locks whose path differs between the trees of two commits (`from`
+ * null: none): what a branch update would change under others' locks. The
+ * server refuses such an update; `push` checks first, with its own objects.
+ */
+export async function changedLockedPaths<L extends { readonly path: string }>(
+  read: (id: ObjectId) => Promise<Buffer>,
+  from: ObjectId | null,
+  to: ObjectId,
+  locks: readonly L[],
+): Promise<L[]> {
+  const entryAt = async (commit: ObjectId | null, filePath: string): Promise<string> => {
+    if (commit === null) return '';
+    let tree = decodeCommit(commit, await read(commit)).tree;
+    const parts = filePath.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      const entry = decodeTree(tree, await read(tree)).find((e) => e.name === parts[i]);
+      if (!entry) return '';
+      if (i === parts.length - 1) return `${entry.mode} ${entry.id}`;
+      if (entry.kind !== 'tree') return '';
+      tree = entry.id;
+    }
+    return '';
+  };
+  const changed: L[] = [];
+  for (const lock of locks) {
+    if ((await entryAt(from, lock.path)) !== (await entryAt(to, lock.path))) changed.push(lock);
+  }
+  return changed;
 }

@@ -24,7 +24,9 @@ import { resolveObject } from '../repo/revision.ts';
 import { resolveRemote, type TransferStats } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { collectObjects, type ObjectReader } from './reachability.ts';
-import type { RefUpdate, RefUpdateResult } from './service.ts';
+import type { InfoRefs, RefUpdate, RefUpdateResult } from './service.ts';
+import { changedLockedPaths } from './lock-store.ts';
+import type { Transport } from './transport.ts';
 import { sendInPacks } from './pack-transfer.ts';
 
 export interface PushOptions extends TransportOptions {
@@ -92,6 +94,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
       if (refusal) results.push({ ...refusal, source: plan.source, local: true });
       else toSend.push(plan);
     }
+    if (toSend.length > 0) await refuseAhead(repo, transport, info, toSend, results);
     if (toSend.length > 0) {
       const wants = toSend.map((p) => p.update.new).filter((id): id is ObjectId => id !== null);
       const reader = localReader(repo);
@@ -141,6 +144,56 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     return { url: transport.url, remoteName: name, refs: results, stats, upToDate };
   } finally {
     await transport.close();
+  }
+}
+
+/**
+ * Refuses before anything is uploaded what the server would refuse after:
+ * a key that may not write (the whole push), and branch updates that change
+ * files others have locked (those refs; the others go on). The server still
+ * checks both; this only spares the upload.
+ */
+async function refuseAhead(
+  repo: Repository,
+  transport: Transport,
+  info: InfoRefs,
+  toSend: Planned[],
+  results: PushedRef[],
+): Promise<void> {
+  const access = await transport.access?.();
+  if (access && access.scope !== 'write' && access.scope !== 'admin') {
+    const who =
+      access.user === null
+        ? 'anonymous access is read-only (set MEDIAGIT_TOKEN or run `mediagit login <url>`)'
+        : `this key (user ${access.user}) has ${access.scope} access; pushing needs write access`;
+    throw new MediaGitError('AUTH_FORBIDDEN', `${transport.url}: ${who}; nothing was sent`, {
+      kind: 'user',
+      data: { url: transport.url, status: 403, exitCode: 128 },
+    });
+  }
+  const branchUpdates = toSend.filter(
+    (p) => p.update.ref.startsWith('refs/heads/') && p.update.new !== null,
+  );
+  if (branchUpdates.length === 0 || !transport.othersLocks) return;
+  const locks = await transport.othersLocks();
+  if (!locks || locks.length === 0) return;
+  const read = async (id: ObjectId): Promise<Buffer> => (await repo.objects.read(id)).data;
+  // A new branch is compared with the branch the remote's HEAD names, as the server does.
+  const headId = info.head === null ? undefined : info.refs[info.head];
+  for (const plan of branchUpdates) {
+    const base = plan.update.old ?? headId ?? null;
+    if (base !== null && !(await repo.objects.has(base))) continue; // the server will judge
+    const changed = await changedLockedPaths(read, base, plan.update.new!, locks);
+    if (changed.length === 0) continue;
+    toSend.splice(toSend.indexOf(plan), 1);
+    results.push({
+      ...plan.update,
+      ok: false,
+      reason: 'locked',
+      message: `it changes files locked by others: ${changed.map((l) => `${l.path} (${l.owner.name})`).join(', ')}`,
+      source: plan.source,
+      local: true,
+    });
   }
 }
 

@@ -8,11 +8,10 @@ import { MediaGitError } from '../errors.ts';
 import { decodeCommit } from '../odb/commit.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { decodeRecord, recordType } from '../odb/record.ts';
-import { decodeTree } from '../odb/tree.ts';
 import { isValidRefName } from '../repo/refs.ts';
 import { BackendRepo, packCommitName, type PackCommit } from './backend-repo.ts';
 export type { PackCommit } from './backend-repo.ts';
-import { LockStore, type FileLock } from './lock-store.ts';
+import { changedLockedPaths, LockStore, type FileLock } from './lock-store.ts';
 import { collectObjects } from './reachability.ts';
 import { cloudPackKey } from '../odb/cloud-pack.ts';
 import type { SignedRequest } from '../storage/backend.ts';
@@ -351,7 +350,12 @@ export class RepoService {
       // A new branch is compared with the branch HEAD names.
       const head = await this.repo.head();
       const base = currentId ?? (head ? ((await this.repo.readRef(head))?.id ?? null) : null);
-      const changed = await this.#changedLockedPaths(base, update.new, othersLocks);
+      const changed = await changedLockedPaths(
+        (id) => this.repo.read(id).then((o) => o.data),
+        base,
+        update.new,
+        othersLocks,
+      );
       if (changed.length > 0) {
         return reject(
           'locked',
@@ -362,33 +366,6 @@ export class RepoService {
     const swapped = await this.repo.casRef(ref, current?.etag, update.new);
     if (!swapped) return reject('stale', `${ref} changed while it was being updated`);
     return { ref, ok: true, old: currentId, new: update.new };
-  }
-
-  /** The locks whose path differs between the trees of two commits (`from` null: none). */
-  async #changedLockedPaths(
-    from: ObjectId | null,
-    to: ObjectId,
-    locks: readonly FileLock[],
-  ): Promise<FileLock[]> {
-    const entryAt = async (commit: ObjectId | null, filePath: string): Promise<string> => {
-      if (commit === null) return '';
-      let tree = decodeCommit(commit, (await this.repo.read(commit)).data).tree;
-      const parts = filePath.split('/');
-      for (let i = 0; i < parts.length; i++) {
-        const entries = decodeTree(tree, (await this.repo.read(tree)).data);
-        const entry = entries.find((e) => e.name === parts[i]);
-        if (!entry) return '';
-        if (i === parts.length - 1) return `${entry.mode} ${entry.id}`;
-        if (entry.kind !== 'tree') return '';
-        tree = entry.id;
-      }
-      return '';
-    };
-    const changed: FileLock[] = [];
-    for (const lock of locks) {
-      if ((await entryAt(from, lock.path)) !== (await entryAt(to, lock.path))) changed.push(lock);
-    }
-    return changed;
   }
 
   /** Undefined when `id` and everything it reaches are stored, else a reason. */

@@ -46,7 +46,26 @@ export interface Transport {
   readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer>;
   /** How many chunk transfers to run at once. */
   readonly parallelism: number;
+  /**
+   * Who the credential is and what it may do (a server; undefined when the
+   * remote has no such notion, or a server too old to say).
+   */
+  access?(): Promise<RemoteAccess | undefined>;
+  /** The file locks held by others than the credential's user (a server with file locking). */
+  othersLocks?(): Promise<RemoteLock[] | undefined>;
   close(): Promise<void>;
+}
+
+export interface RemoteAccess {
+  readonly user: string | null;
+  readonly scope: 'none' | 'read' | 'write' | 'admin';
+  /** The repository the key is for ('*': all); null for anonymous access. */
+  readonly repo: string | null;
+}
+
+export interface RemoteLock {
+  readonly path: string;
+  readonly owner: { readonly name: string };
 }
 
 export function isHttpUrl(url: string): boolean {

@@ -513,6 +513,21 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
   );
 
+  /**
+   * Who the credential is and what it may do: `mediagit login` checks a key
+   * with it, and `push` checks its scope before uploading anything.
+   */
+  const access = async (request: FastifyRequest) => {
+    const identity = request.identity;
+    return {
+      user: identity?.user ?? null,
+      scope: identity?.scope ?? (options.allowAnonymousRead ? 'read' : 'none'),
+      repo: identity?.repo ?? null,
+    };
+  };
+  app.get('/auth/whoami', { config: { scope: 'read' } }, access);
+  app.get('/:repo/access', { config: { scope: 'read' } }, access);
+
   app.post(
     '/admin/repos',
     { config: { scope: 'admin' }, schema: { body: body(schemas.createRepoRequest) } },

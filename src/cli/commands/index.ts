@@ -46,6 +46,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   migrate: () => import('./migrate.ts'),
   token: () => import('./token.ts'),
   login: () => import('./login.ts'),
+  logout: () => import('./logout.ts'),
   install: () => import('./install.ts'),
   uninstall: () => import('./uninstall.ts'),
   track: () => import('./track.ts'),

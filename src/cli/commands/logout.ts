@@ -1,0 +1,1 @@
+export { registerLogout as register } from './login.ts';
