@@ -37,6 +37,35 @@ test('odd file names are quoted in status (short and long) as Git quotes them', 
     text.split('\n').filter((line) => line.startsWith('\t'));
   assert.deepEqual(pathLines(long.m.out), pathLines(long.g.out));
   assert.equal(pathLines(long.m.out).length, names.length + 1);
+
+  // The same names in diff --name-status / --name-only and log --stat,
+  // with core.quotePath on (Git's default) and off.
+  await commitAll(pair, 'second');
+  const statPaths = (text: string): string[] =>
+    text
+      .split('\n')
+      .filter((line) => line.includes(' | '))
+      .map((line) => line.slice(0, line.indexOf(' | ')).trim());
+  for (const quotePath of ['true', 'false']) {
+    pair.g.run(['config', 'core.quotePath', quotePath]);
+    await pair.m.ok(['config', 'core.quotePath', quotePath]);
+    for (const args of [
+      ['diff', '--name-status', 'HEAD~1', 'HEAD'],
+      ['diff', '--name-only', 'HEAD~1'],
+      ['status', '--short'],
+    ]) {
+      if (args[0] === 'status') await pair.writeFile('untracked é.txt', 'newer\n');
+      const { m, g } = await pair.both(args, 0);
+      assert.equal(m.out, g.out, `${args.join(' ')} with core.quotePath=${quotePath}`);
+    }
+    const stat = await pair.both(['log', '--stat', '-1'], 0);
+    assert.deepEqual(statPaths(stat.m.out), statPaths(stat.g.out), `log --stat, ${quotePath}`);
+    assert.equal(statPaths(stat.m.out).length, names.length + 1);
+  }
+  // Off: non-ASCII as it is, control characters still escaped.
+  const off = await pair.m.ok(['diff', '--name-only', 'HEAD~1']);
+  assert.match(off.out, /^héllo wörld\.txt$/m);
+  assert.match(off.out, /^"new\\nline\.txt"$/m);
 });
 
 test('ahead/behind: status, status -sb, branch -v/-vv; branch -r/-a list remote-tracking branches', async () => {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { styleText } from 'node:util';
 import { Repository, type RepoContext } from '../repo/repository.ts';
+import { setQuotePath } from './quote-path.ts';
 
 export interface Cli {
   readonly cwd: string;
@@ -41,7 +42,11 @@ export function createCli(env: NodeJS.ProcessEnv = process.env, cwd = process.cw
     out: (text) => process.stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`),
     write: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
-    openRepo: () => Repository.discover(cwd, repoContext),
+    openRepo: async () => {
+      const repo = await Repository.discover(cwd, repoContext);
+      setQuotePath(repo.config('core.quotePath'));
+      return repo;
+    },
   };
 }
 

@@ -9,46 +9,14 @@ import type { DiffSide, FileDiff } from '../repo/diff.ts';
 import type { LogEntry, RefDecoration } from '../repo/log.ts';
 import { hunkHeader } from '../repo/text-diff.ts';
 import { paint, type Cli } from './context.ts';
+import { needsQuoting, quotePath } from './quote-path.ts';
+
+export { quotePath } from './quote-path.ts';
 
 const ABBREV = 7;
 const NULL_ID = '0'.repeat(ABBREV);
 
 // ---- paths ----
-
-const C_ESCAPES: Record<string, string> = {
-  '\x07': '\\a',
-  '\b': '\\b',
-  '\t': '\\t',
-  '\n': '\\n',
-  '\v': '\\v',
-  '\f': '\\f',
-  '\r': '\\r',
-  '"': '\\"',
-  '\\': '\\\\',
-};
-
-/** Whether Git (core.quotePath on) would quote this path. */
-function needsQuoting(p: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return /[\x00-\x1f"\\\x7f-\uffff]/.test(p);
-}
-
-function escapePath(p: string): string {
-  let out = '';
-  for (const ch of p) {
-    const escape = C_ESCAPES[ch];
-    if (escape !== undefined) out += escape;
-    else if (ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) >= 0x7f) {
-      for (const byte of Buffer.from(ch, 'utf8')) out += `\\${byte.toString(8).padStart(3, '0')}`;
-    } else out += ch;
-  }
-  return out;
-}
-
-/** A path as Git prints it: C-quoted when it holds control or non-ASCII characters. */
-export function quotePath(p: string, prefix = ''): string {
-  return needsQuoting(p) ? `"${prefix}${escapePath(p)}"` : `${prefix}${p}`;
-}
 
 // ---- commits ----
 

@@ -25,7 +25,8 @@ export function parsePretty(value: string): PrettyFormat {
     return { template: 'commit %H%nAuthor: %an <%ae>%n%n    %s%n', separator: true };
   if (value.startsWith('format:')) return { template: value.slice(7), separator: true };
   if (value.startsWith('tformat:')) return { template: value.slice(8), separator: false };
-  if (value.includes('%')) return { template: value, separator: false };
+  // `--format=` (empty): no header at all, as Git (`log --format= --stat` shows only stats).
+  if (value === '' || value.includes('%')) return { template: value, separator: false };
   throw new MediaGitError(
     'BAD_PRETTY',
     `invalid --pretty format: ${value} (oneline, short, medium, format:<string>, tformat:<string>)`,

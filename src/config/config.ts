@@ -21,6 +21,7 @@ const KNOWN_KEYS: Record<string, 'string' | 'integer' | 'boolean'> = {
   'core.bare': 'boolean',
   'core.chunkThreshold': 'integer',
   'core.fsmonitor': 'boolean',
+  'core.quotePath': 'boolean',
   'user.name': 'string',
   'user.email': 'string',
   'init.defaultBranch': 'string',
