@@ -412,3 +412,65 @@ test('log, diff and show go through the pager on a terminal (PAGER, core.pager, 
   assert.match(await onTerminal(['log', '--json'], marked), /^\[/);
   assert.equal(await onTerminal(['show', 'HEAD:a.txt'], marked), 'one\n');
 });
+
+test('diff during a conflict shows Git combined diff (diff --cc), Unmerged path and U lines, as Git does', async () => {
+  const pair = await Pair.create(newRepo);
+  const lines = (...changes: [number, string][]): string => {
+    const out = [
+      'intro',
+      'one',
+      'two',
+      'three',
+      'four',
+      'five',
+      'six',
+      'seven',
+      'eight',
+      'nine',
+      'ten',
+      'eleven',
+      'twelve',
+    ];
+    for (const [at, text] of changes) out[at] = text;
+    return out.map((l) => `${l}\n`).join('');
+  };
+  await pair.writeFile('f.txt', lines());
+  await pair.writeFile('gone.txt', 'a\nb\n');
+  await pair.writeFile('plain.txt', 'x\n');
+  await pair.writeFile('b.bin', '\0\u0001base');
+  await commitAll(pair, 'base');
+  await pair.both(['switch', '-q', '-c', 'side'], 0);
+  await pair.writeFile('f.txt', lines([2, 'TWO side'], [11, 'ELEVEN side']));
+  await pair.remove('gone.txt');
+  await pair.writeFile('b.bin', '\0\u0002side');
+  await commitAll(pair, 'side');
+  await pair.both(['switch', '-q', 'main'], 0);
+  await pair.writeFile('f.txt', lines([2, 'TWO main'], [5, 'FIVE main']));
+  await pair.writeFile('gone.txt', 'a\nB\n');
+  await pair.writeFile('b.bin', '\0\u0003main');
+  await commitAll(pair, 'main');
+  await pair.both(['merge', 'side'], 1);
+  await pair.writeFile('plain.txt', 'x changed\n');
+  const masked = (text: string): string =>
+    text.replace(/^index [0-9a-f]{7}(,[0-9a-f]{7})?\.\.[0-9a-f]{7}/gm, 'index …');
+  const shown = await pair.both(['diff'], 0);
+  assert.equal(masked(shown.m.out), masked(shown.g.out));
+  assert.match(shown.m.out, /^diff --cc f\.txt\n/m);
+  assert.match(shown.m.out, /^@@@ -\d+,\d+ -\d+,\d+ \+\d+,\d+ @@@/m);
+  assert.match(shown.m.out, /^Binary files differ$/m);
+  assert.match(shown.m.out, /^\* Unmerged path gone\.txt$/m);
+  for (const args of [
+    ['diff', '--name-status'],
+    ['diff', '--name-only'],
+    ['diff', 'f.txt'],
+  ]) {
+    const { m, g } = await pair.both(args, 0);
+    assert.equal(masked(m.out), masked(g.out), args.join(' '));
+  }
+  // Resolved in the file but not yet added: still a combined diff, now against the resolution.
+  await pair.writeFile('f.txt', lines([2, 'TWO both'], [5, 'FIVE main'], [11, 'ELEVEN side']));
+  const resolved = await pair.both(['diff', 'f.txt'], 0);
+  assert.equal(masked(resolved.m.out), masked(resolved.g.out));
+  assert.match(resolved.m.out, /^- TWO main$/m);
+  assert.match(resolved.m.out, /^\+\+TWO both$/m);
+});

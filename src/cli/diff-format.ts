@@ -5,7 +5,7 @@
  * everything here is pure formatting of the repo layer's typed results.
  */
 import type { Signature, Tag } from '../odb/commit.ts';
-import type { DiffSide, FileDiff } from '../repo/diff.ts';
+import type { DiffSide, FileDiff, UnmergedPath } from '../repo/diff.ts';
 import type { LogEntry, RefDecoration } from '../repo/log.ts';
 import { hunkHeader } from '../repo/text-diff.ts';
 import { paint, type Cli } from './context.ts';
@@ -196,6 +196,31 @@ export function formatPatch(cli: Cli, files: readonly FileDiff[]): string[] {
     } else {
       lines.push(...filePatch(cli, file, file.old, file.new, 'whole'));
     }
+  }
+  return lines;
+}
+
+/**
+ * A conflicted path as `git diff` shows it during a merge: its combined
+ * diff (`diff --cc`, both sides against the working file), or
+ * `* Unmerged path <p>` when a side has no such file.
+ */
+export function formatUnmerged(cli: Cli, file: UnmergedPath): string[] {
+  const combined = file.combined;
+  if (!combined) return [`* Unmerged path ${quotePath(file.path)}`];
+  const meta = (text: string): string => paint(cli, 'bold', text);
+  const [ours, theirs] = combined.sides.map((id) => id.slice(0, 7));
+  const lines = [
+    meta(`diff --cc ${quotePath(file.path)}`),
+    meta(`index ${ours},${theirs}..0000000`),
+  ];
+  if (combined.binary) return [...lines, 'Binary files differ'];
+  lines.push(meta(`--- ${quotePath(file.path, 'a/')}`), meta(`+++ ${quotePath(file.path, 'b/')}`));
+  for (const line of combined.lines) {
+    if (line.startsWith('@@@')) lines.push(paint(cli, 'cyan', line));
+    else if (line.slice(0, 2).includes('-')) lines.push(paint(cli, 'red', line));
+    else if (line.slice(0, 2).includes('+')) lines.push(paint(cli, 'green', line));
+    else lines.push(line);
   }
   return lines;
 }

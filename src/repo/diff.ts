@@ -31,6 +31,8 @@ import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { resolveCommit, unknownRevision } from './revision.ts';
 import { hashWorkFile, worktreeChanges } from './status.ts';
+import { combinedDiffLines } from './combined-diff.ts';
+import { readMergeState, type Version } from './merge-state.ts';
 import { diffText, looksBinary, BINARY_PROBE_BYTES, type Hunk } from './text-diff.ts';
 import { flattenTree, readCommit, readTree } from './tree-ops.ts';
 import { absolutePath, isUnder, toRepoPath } from './worktree.ts';
@@ -98,6 +100,25 @@ export interface DiffResult {
   readonly files: FileDiff[];
   /** Working files whose content had to be read because their stat data changed. */
   readonly contentReads: number;
+  /**
+   * Paths a stopped merge left in conflict (a working-tree diff only), in
+   * path order: what `diff` shows for them instead of a two-way patch.
+   */
+  readonly unmerged: UnmergedPath[];
+}
+
+/** A conflicted path: its combined diff when both sides have the file (`diff --cc`), else none. */
+export interface UnmergedPath {
+  readonly path: string;
+  readonly combined?:
+    | {
+        /** The sides' object IDs, ours then theirs. */
+        readonly sides: readonly [ObjectId, ObjectId];
+        readonly binary: boolean;
+        /** `@@@` hunks (patch detail and text only). */
+        readonly lines: readonly string[];
+      }
+    | undefined;
 }
 
 // ---- sides ----
@@ -722,5 +743,57 @@ export async function diff(repo: Repository, options: DiffOptions): Promise<Diff
     context: options.context ?? 3,
     signal: options.signal,
   });
-  return { files, contentReads: scanReads + reader.contentReads };
+  const unmerged =
+    revisions.length === 0 && !options.cached
+      ? await unmergedPaths(repo, filter, options.detail ?? 'patch', options.context ?? 3)
+      : [];
+  return { files, contentReads: scanReads + reader.contentReads, unmerged };
+}
+
+/** The conflicts of a stopped merge under `filter`, with their combined diffs when asked for patches. */
+async function unmergedPaths(
+  repo: Repository,
+  filter: PathFilter,
+  detail: DiffDetail,
+  context: number,
+): Promise<UnmergedPath[]> {
+  const state = repo.workTree === undefined ? undefined : await readMergeState(repo);
+  const workTree = repo.workTree ?? '';
+  const conflicts = (state?.conflicts ?? [])
+    .filter((c) => filter.matches(c.path))
+    .sort((a, b) => compareNames(a.path, b.path));
+  const out: UnmergedPath[] = [];
+  for (const { path: p, ours, theirs } of conflicts) {
+    let work: Buffer | undefined;
+    if (ours && theirs && detail === 'patch') {
+      work = await fsp.readFile(absolutePath(workTree, p)).catch(() => undefined);
+    }
+    if (!ours || !theirs || (detail === 'patch' && work === undefined)) {
+      out.push({ path: p });
+      continue;
+    }
+    const sides = [ours.id, theirs.id] as const;
+    if (detail !== 'patch') {
+      out.push({ path: p, combined: { sides, binary: false, lines: [] } });
+      continue;
+    }
+    // Chunked files are media: never read whole for a line diff.
+    const readable = (v: Version): boolean => v.kind === 'blob' && v.size <= TEXT_DIFF_LIMIT;
+    let binary = !readable(ours) || !readable(theirs) || work!.length > TEXT_DIFF_LIMIT;
+    let lines: string[] = [];
+    if (!binary) {
+      const texts = [
+        await readFileBytes(repo.objects, ours.kind, ours.id),
+        await readFileBytes(repo.objects, theirs.kind, theirs.id),
+        work!,
+      ];
+      binary = texts.some((t) => looksBinary(t.subarray(0, BINARY_PROBE_BYTES)));
+      if (!binary) {
+        const [a, b, result] = texts.map((t) => t.toString('utf8'));
+        lines = combinedDiffLines([a!, b!], result!, context);
+      }
+    }
+    out.push({ path: p, combined: { sides, binary, lines } });
+  }
+  return out;
 }

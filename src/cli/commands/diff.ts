@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import { diff, splitRevisionsAndPaths, type DiffDetail, type FileDiff } from '../../repo/diff.ts';
+import {
+  diff,
+  splitRevisionsAndPaths,
+  type DiffDetail,
+  type FileDiff,
+  type UnmergedPath,
+} from '../../repo/diff.ts';
+import { compareNames } from '../../odb/tree.ts';
 import { printJson, type Cli } from '../context.ts';
 import {
   formatNameOnly,
@@ -7,6 +14,8 @@ import {
   formatNumstat,
   formatPatch,
   formatStat,
+  formatUnmerged,
+  quotePath,
   statWidth,
 } from '../diff-format.ts';
 import { ExitRequest } from '../exit.ts';
@@ -106,9 +115,50 @@ export function register(program: Command, cli: Cli): void {
       });
       if (opts.json) printJson(cli, result.files);
       else if (!opts.quiet) {
-        const lines = renderFiles(cli, result.files, opts);
+        const lines =
+          result.unmerged.length > 0
+            ? withUnmerged(cli, result.files, result.unmerged, opts)
+            : renderFiles(cli, result.files, opts);
         if (lines.length > 0) cli.out(lines.join('\n'));
       }
-      if ((opts.exitCode || opts.quiet) && result.files.length > 0) throw new ExitRequest(1);
+      const changed = result.files.length > 0 || result.unmerged.length > 0;
+      if ((opts.exitCode || opts.quiet) && changed) throw new ExitRequest(1);
     });
+}
+
+/**
+ * A working-tree diff during a stopped merge, ordered as Git prints it: the
+ * combined diffs of conflicted paths first, then the other changes in path
+ * order, with `* Unmerged path` for conflicts one side deleted. Name lists
+ * give each conflicted path a `U` line before its change against ours, if any.
+ */
+function withUnmerged(
+  cli: Cli,
+  files: readonly FileDiff[],
+  unmerged: readonly UnmergedPath[],
+  flags: DiffFlags,
+): string[] {
+  const conflicted = new Set(unmerged.map((u) => u.path));
+  if (flags.nameOnly || flags.nameStatus) {
+    const rows = [
+      ...unmerged.map((u) => ({ path: u.path, unmerged: true, file: undefined })),
+      ...files.map((f) => ({ path: f.path, unmerged: false, file: f })),
+    ].sort((a, b) => compareNames(a.path, b.path) || Number(b.unmerged) - Number(a.unmerged));
+    return rows.flatMap((row) => {
+      if (row.file) return renderFiles(cli, [row.file], flags);
+      return flags.nameStatus ? [`U\t${quotePath(row.path)}`] : [quotePath(row.path)];
+    });
+  }
+  if (flags.stat || flags.numstat) return renderFiles(cli, files, flags);
+  const lines = unmerged.filter((u) => u.combined).flatMap((u) => formatUnmerged(cli, u));
+  const rest = [
+    ...unmerged.filter((u) => !u.combined).map((u) => ({ path: u.path, unmerged: u })),
+    ...files.filter((f) => !conflicted.has(f.path)).map((f) => ({ path: f.path, file: f })),
+  ].sort((a, b) => compareNames(a.path, b.path));
+  for (const row of rest) {
+    lines.push(
+      ...('file' in row ? formatPatch(cli, [row.file]) : formatUnmerged(cli, row.unmerged)),
+    );
+  }
+  return lines;
 }
