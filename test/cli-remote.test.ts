@@ -274,6 +274,38 @@ describe('remote verbs', () => {
     await proj.ok(['fetch', '-q']);
   });
 
+  test('a repository with a working tree is a remote by its path: clone, pull, push (not to its checked-out branch)', async () => {
+    const source = await TempRepo.create();
+    fixture.track(source);
+    await fs.writeFile(source.path('big.bin'), pseudoRandomBytes(3_000_000, 41));
+    await source.ok(['add', 'big.bin']);
+    await commit(source, 'a.txt', 'one\n', 'one');
+    const copy = await TempRepo.create({ init: false });
+    fixture.track(copy);
+    const cloned = await runCli(['clone', '-q', source.dir, copy.dir], {
+      cwd: copy.root,
+      env: copy.env,
+    });
+    assert.equal(cloned.code, 0, cloned.stderr);
+    assert.deepEqual(
+      await fs.readFile(copy.path('big.bin')),
+      await fs.readFile(source.path('big.bin')),
+    );
+    await commit(source, 'b.txt', 'two\n', 'two');
+    await copy.ok(['pull', '-q']);
+    assert.equal((await copy.ok(['log', '-1', '--format=%s'])).out, 'two\n');
+    await commit(copy, 'c.txt', 'three\n', 'three');
+    // Git's receive.denyCurrentBranch: the source's checked-out branch stays.
+    const refused = await copy.fails(['push', 'origin', 'main'], 1);
+    assert.match(
+      refused.stderr,
+      /! \[remote rejected\] +main -> main \(branch is currently checked out\)/,
+    );
+    await copy.ok(['push', '-q', 'origin', 'main:feature']);
+    assert.equal((await source.ok(['log', '-1', '--format=%s', 'feature'])).out, 'three\n');
+    assert.equal((await source.ok(['status', '--short'])).out, '');
+  });
+
   test('the admin API creates a repository that can be pushed to at once', async () => {
     const created = await fetch(`${server.base}/admin/repos`, {
       method: 'POST',

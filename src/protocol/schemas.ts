@@ -120,6 +120,7 @@ export const schemas = {
                 'missing-objects',
                 'invalid',
                 'locked',
+                'checked-out',
               ],
             },
             message: { type: 'string' },

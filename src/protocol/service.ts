@@ -80,7 +80,8 @@ export type RefRejection =
   | 'already-exists'
   | 'missing-objects'
   | 'invalid'
-  | 'locked';
+  | 'locked'
+  | 'checked-out';
 
 export interface RefUpdateResult {
   readonly ref: string;

@@ -82,22 +82,33 @@ export class LocalTransport implements Transport {
   readonly parallelism = 4;
   readonly #service: RepoService;
 
-  private constructor(url: string, service: RepoService) {
+  /** A repository with a working tree (its `.mediagit/`), whose checked-out branch a push may not move. */
+  readonly #withWorkTree: boolean;
+
+  private constructor(url: string, service: RepoService, withWorkTree: boolean) {
     this.url = url;
     this.#service = service;
+    this.#withWorkTree = withWorkTree;
   }
 
   static async open(url: string, cwd: string): Promise<LocalTransport> {
-    const dir = localRemotePath(url, cwd);
-    const repo = new BackendRepo(new FsBackend(dir));
+    const given = localRemotePath(url, cwd);
+    let dir = given;
+    let repo = new BackendRepo(new FsBackend(dir));
     if (!(await repo.exists())) {
+      // A repository with a working tree: its data is in .mediagit/, the same layout.
+      dir = path.join(given, '.mediagit');
+      repo = new BackendRepo(new FsBackend(dir));
+    }
+    if (!(await repo.exists())) {
+      dir = given;
       throw new MediaGitError(
         'REMOTE_NOT_FOUND',
         `'${url}' does not appear to be a mediagit repository (no HEAD in ${dir})`,
         { kind: 'user', data: { url, exitCode: 128 } },
       );
     }
-    return new LocalTransport(url, new RepoService(repo));
+    return new LocalTransport(url, new RepoService(repo), dir !== given);
   }
 
   infoRefs(): Promise<InfoRefs> {
@@ -126,8 +137,24 @@ export class LocalTransport implements Transport {
     await this.#service.receivePack(pack);
   }
 
-  updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]> {
-    return this.#service.updateRefs(updates);
+  async updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]> {
+    // Git's receive.denyCurrentBranch: moving the branch a working tree has
+    // checked out would leave its index and files describing another commit.
+    const checkedOut = this.#withWorkTree ? (await this.#service.infoRefs()).head : null;
+    const refused = (u: RefUpdate): boolean => u.ref === checkedOut;
+    const applied = await this.#service.updateRefs(updates.filter((u) => !refused(u)));
+    return updates.map((u) =>
+      refused(u)
+        ? {
+            ref: u.ref,
+            ok: false,
+            old: u.old,
+            new: u.new,
+            reason: 'checked-out',
+            message: `refusing to update checked out branch: ${u.ref}`,
+          }
+        : applied.shift()!,
+    );
   }
 
   beginPacks(packs: readonly { name: string; size: number }[]): Promise<PackUploadPlan[]> {

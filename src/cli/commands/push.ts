@@ -108,8 +108,11 @@ export function register(program: Command, cli: Cli): void {
                     ? 'fetch first'
                     : r.reason === 'non-fast-forward'
                       ? 'non-fast-forward'
-                      : `${r.reason ?? 'rejected'}: ${r.message ?? ''}`.trim();
-                lines.push(refLine('!', '[rejected]', from, to, why));
+                      : r.reason === 'checked-out'
+                        ? 'branch is currently checked out'
+                        : `${r.reason ?? 'rejected'}: ${r.message ?? ''}`.trim();
+                const label = r.reason === 'checked-out' ? '[remote rejected]' : '[rejected]';
+                lines.push(refLine('!', label, from, to, why));
               } else if (r.new === r.old) continue;
               else if (r.new === null) lines.push(refLine('-', '[deleted]', '', to));
               else if (r.old === null)
