@@ -305,12 +305,12 @@ test('an unchanged working tree is diffed without reading file contents', async 
   twins.commit('files');
   const repo = await Repository.discover(twins.m);
   const clean = await diff(repo, { cwd: twins.m, detail: 'patch' });
-  assert.deepEqual(clean, { files: [], contentReads: 0 });
+  assert.deepEqual(clean, { files: [], contentReads: 0, unmerged: [] });
   // Touched but identical: one read to prove it unchanged, and no change reported.
   const later = new Date(Date.now() - 30_000);
   fs.utimesSync(path.join(twins.m, 'f3.txt'), later, later);
   const touched = await diff(repo, { cwd: twins.m, detail: 'patch' });
-  assert.deepEqual(touched, { files: [], contentReads: 1 });
+  assert.deepEqual(touched, { files: [], contentReads: 1, unmerged: [] });
   fs.writeFileSync(path.join(twins.m, 'f4.txt'), 'changed\n');
   const changed = await diff(repo, { cwd: twins.m, detail: 'names' });
   assert.deepEqual(

@@ -71,7 +71,6 @@ export class ServerProcess {
     return `${this.base}/${repo}`;
   }
 
-  /** The value of a counter or gauge from /metrics (summed over labels). */
   /** The sum of a metric's samples (those whose labels include `label`, when given). */
   async metric(name: string, label?: string): Promise<number> {
     const text = await (await fetch(`${this.base}/metrics`)).text();

@@ -5,8 +5,20 @@
  */
 import type { Cli } from './context.ts';
 
+/**
+ * Bytes moved, and (when the work is not only bytes, such as writing many
+ * small files) the share of the whole work done, `work` out of `totalWork`,
+ * which then sets the percentage and the time left.
+ */
+export interface ProgressEvent {
+  readonly bytes: number;
+  readonly total: number;
+  readonly work?: number;
+  readonly totalWork?: number;
+}
+
 export interface ProgressReporter {
-  update: (event: { bytes: number; total: number }) => void;
+  update: (event: ProgressEvent) => void;
   stop: () => void;
 }
 
@@ -29,14 +41,14 @@ export function progressReporter(
   let shown = false;
   let last = 0;
   return {
-    update: ({ bytes, total }) => {
-      if (!enabled || total <= 0) return;
+    update: (event) => {
+      if (!enabled || (event.totalWork ?? event.total) <= 0) return;
       const now = Date.now();
       if (now - started < 500 || now - last < 100) return;
       last = now;
       shown = true;
       lineShown = true;
-      process.stderr.write(`\r${progressLine(label, bytes, total, (now - started) / 1000)}\x1b[K`);
+      process.stderr.write(`\r${progressLine(label, event, (now - started) / 1000)}\x1b[K`);
     },
     stop: () => {
       if (shown) process.stderr.write('\r\x1b[K');
@@ -50,14 +62,16 @@ export function progressReporter(
  * `Receiving chunks: 42% (430/1024 MiB), 112 MiB/s, 5 s left`: the rate and
  * the estimate appear once a second of work has been measured.
  */
-export function progressLine(label: string, bytes: number, total: number, seconds: number): string {
-  const percent = Math.floor((bytes / total) * 100);
+export function progressLine(label: string, event: ProgressEvent, seconds: number): string {
+  const { bytes, total } = event;
+  const work = event.work ?? bytes;
+  const totalWork = event.totalWork ?? total;
+  const percent = Math.floor((work / totalWork) * 100);
   const mib = (n: number): string => (n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0);
   let line = `${label}: ${percent}% (${mib(bytes)}/${mib(total)} MiB)`;
-  if (seconds >= 1 && bytes > 0) {
-    const rate = bytes / seconds;
-    line += `, ${mib(rate)} MiB/s`;
-    if (bytes < total) line += `, ${formatDuration((total - bytes) / rate)} left`;
+  if (seconds >= 1 && work > 0) {
+    line += `, ${mib(bytes / seconds)} MiB/s`;
+    if (work < totalWork) line += `, ${formatDuration((totalWork - work) / (work / seconds))} left`;
   }
   return line;
 }

@@ -148,14 +148,16 @@ export async function materializeFile(
   destPath: string,
   mode: number,
   signal?: AbortSignal,
+  /** `destPath` is new and private (a checkout's staging folder): written there directly. */
+  inPlace = false,
 ): Promise<void> {
   const dir = path.dirname(destPath);
-  const tmp = tempName(dir, '.mediagit-checkout');
+  const tmp = inPlace ? destPath : tempName(dir, '.mediagit-checkout');
   const handle = await fs.open(tmp, 'wx', mode & 0o111 ? 0o755 : 0o644);
   try {
     await writeFileContent(store, kind, id, handle, signal);
     await handle.close();
-    await fs.rename(tmp, destPath);
+    if (!inPlace) await fs.rename(tmp, destPath);
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.rm(tmp, { force: true });

@@ -29,7 +29,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstatSync, renameSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { materializeFile, readFileBytes, readManifest } from '../odb/file-store.ts';
@@ -51,11 +51,32 @@ import { trackPath, trackTempDir } from '../storage/leftovers.ts';
 /** A file version as a tree or the index records it: enough to compare and to write it. */
 export type FileVersion = Pick<TreeFile, 'path' | 'mode' | 'kind' | 'id' | 'size'>;
 
+/**
+ * Bytes written so far, and the share of all the work done: each file also
+ * costs FILE_WORK once staged and once placed, so a checkout of many small
+ * files moves steadily to the end instead of waiting at 99% while they are
+ * renamed into place.
+ */
 export interface WorkTreeProgress {
   readonly path: string;
   readonly bytes: number;
   readonly total: number;
+  readonly work: number;
+  readonly totalWork: number;
 }
+
+/**
+ * What staging or placing one file costs, in bytes' worth of work. Measured
+ * here: ~0.25 ms per small file for each step, the time ~64 KiB takes to
+ * materialize from the store.
+ */
+const FILE_WORK = 64 * 1024;
+
+/** How many files are renamed into place at once (independent paths; libuv runs four). */
+const PLACE_PARALLEL = 8;
+
+/** Files up to this size are staged with a synchronous write. */
+const SMALL_FILE = 256 * 1024;
 
 export interface WorkTreeUpdateOptions {
   /** Replace local changes and untracked files in the way instead of refusing. */
@@ -421,11 +442,26 @@ export async function applyWorkTreePlan(
       pruneCandidates.add(parentOf(dir));
     }
     await pruneEmptyParents(workTree, pruneCandidates);
-    for (const write of plan.writes) {
-      options.signal?.throwIfAborted();
-      const item = staged.get(write.path)!;
-      entries.set(write.path, await placeFile(repo, workTree, write, item));
-    }
+    const progress = workProgress(plan.writes);
+    progress.bytes = progress.total;
+    progress.work = progress.total + plan.writes.length * FILE_WORK;
+    const folders = new Set<string>();
+    const placed = new Map<string, IndexEntry>();
+    let next = 0;
+    const place = async (): Promise<void> => {
+      for (let i = next++; i < plan.writes.length; i = next++) {
+        options.signal?.throwIfAborted();
+        const write = plan.writes[i]!;
+        const item = staged.get(write.path)!;
+        placed.set(write.path, await placeFile(repo, workTree, write, item, folders));
+        progress.work += FILE_WORK;
+        options.onProgress?.({ path: write.path, ...progress });
+      }
+    };
+    // Two writes to one path never happen (a plan holds each path once), and
+    // folders are created idempotently, so placements may overlap.
+    await Promise.all(Array.from({ length: PLACE_PARALLEL }, place));
+    for (const write of plan.writes) entries.set(write.path, placed.get(write.path)!);
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
@@ -437,6 +473,15 @@ interface StagedFile {
   readonly sha256: ObjectId;
 }
 
+/** Progress counters for writing `writes`: bytes, and work with each file's two steps counted. */
+function workProgress(writes: readonly FileVersion[]): Omit<WorkTreeProgress, 'path'> & {
+  bytes: number;
+  work: number;
+} {
+  const total = writes.reduce((sum, w) => sum + w.size, 0);
+  return { bytes: 0, total, work: 0, totalWork: total + 2 * FILE_WORK * writes.length };
+}
+
 /** Materializes every write into the staging folder: small files 8 at a time, large ones alone. */
 async function stageWrites(
   repo: Repository,
@@ -445,8 +490,7 @@ async function stageWrites(
   options: Pick<WorkTreeUpdateOptions, 'signal' | 'onProgress' | 'prestaged'>,
 ): Promise<Map<string, StagedFile>> {
   const out = new Map<string, StagedFile>();
-  const total = writes.reduce((sum, w) => sum + w.size, 0);
-  let done = 0;
+  const progress = workProgress(writes);
   let counter = 0;
   /** Prestaged files already moved (two paths with one content: the second is written). */
   const used = new Set<string>();
@@ -461,12 +505,21 @@ async function stageWrites(
       used.add(prestaged);
       await fs.chmod(prestaged, write.mode === '100755' ? 0o755 : 0o644);
       await fs.rename(prestaged, stagedPath);
+    } else if (write.kind === 'blob' && write.mode !== '120000' && write.size <= SMALL_FILE) {
+      // A small file: written with one synchronous call on this thread, which
+      // here costs less than the thread-pool round trips of open, write and close.
+      const data = await repo.objects.readTyped(write.id, 'blob');
+      writeFileSync(stagedPath, data, {
+        flag: 'wx',
+        mode: write.mode === '100755' ? 0o755 : 0o644,
+      });
     } else {
-      await materializeVersion(repo.objects, write, stagedPath, options.signal);
+      await materializeVersion(repo.objects, write, stagedPath, options.signal, true);
     }
     out.set(write.path, { stagedPath, sha256: await contentSha256(repo.objects, write) });
-    done += write.size;
-    options.onProgress?.({ path: write.path, bytes: done, total });
+    progress.bytes += write.size;
+    progress.work += write.size + FILE_WORK;
+    options.onProgress?.({ path: write.path, ...progress });
   };
   const small = writes.filter((w) => w.kind === 'blob');
   for (const write of writes) if (write.kind !== 'blob') await stageOne(write);
@@ -485,6 +538,8 @@ export async function materializeVersion(
   file: FileVersion,
   dest: string,
   signal?: AbortSignal,
+  /** `dest` is a new path in a private folder: no temp file and rename needed. */
+  inPlace = false,
 ): Promise<void> {
   if (file.mode === '120000') {
     const target = await readFileBytes(store, file.kind, file.id);
@@ -511,6 +566,7 @@ export async function materializeVersion(
     dest,
     file.mode === '100755' ? 0o755 : 0o644,
     signal,
+    inPlace,
   );
 }
 
@@ -641,10 +697,15 @@ export async function pruneEmptyParents(workTree: string, dirs: Iterable<string>
  * Creates the folders above `p` one level at a time, checking with lstat that
  * each is a real directory, so a write never goes through a symlink.
  */
-async function ensureParentDirectories(workTree: string, p: string): Promise<void> {
+async function ensureParentDirectories(
+  workTree: string,
+  p: string,
+  known?: Set<string>,
+): Promise<void> {
   const parts = p.split('/');
   for (let i = 1; i < parts.length; i++) {
     const rel = parts.slice(0, i).join('/');
+    if (known?.has(rel)) continue;
     const full = absolutePath(workTree, rel);
     let stats: Stats | undefined;
     try {
@@ -655,6 +716,7 @@ async function ensureParentDirectories(workTree: string, p: string): Promise<voi
     if (!stats) {
       try {
         await fs.mkdir(full);
+        known?.add(rel);
         continue;
       } catch (error) {
         if (!hasErrnoCode(error, 'EEXIST')) throw error;
@@ -668,32 +730,38 @@ async function ensureParentDirectories(workTree: string, p: string): Promise<voi
         { kind: 'user', data: { path: p, blocker: rel } },
       );
     }
+    known?.add(rel);
   }
 }
 
-/** Moves a staged file into the working tree and records its fresh stat data. */
+/**
+ * Moves a staged file into the working tree and records its fresh stat data.
+ * `folders` remembers the folders this update has already checked or made.
+ */
 async function placeFile(
   repo: Repository,
   workTree: string,
   write: FileVersion,
   staged: StagedFile,
+  folders?: Set<string>,
 ): Promise<IndexEntry> {
   assertSafeRepoPath(write.path);
-  await ensureParentDirectories(workTree, write.path);
+  await ensureParentDirectories(workTree, write.path, folders);
   const dest = absolutePath(workTree, write.path);
+  // Synchronous: two quick calls on this thread cost less than two thread-pool round trips.
   try {
-    if ((await fs.lstat(dest)).isDirectory()) await fs.rmdir(dest);
+    renameSync(staged.stagedPath, dest);
   } catch (error) {
-    if (!hasErrnoCode(error, 'ENOENT')) throw error;
+    if (hasErrnoCode(error, 'EISDIR') || hasErrnoCode(error, 'ENOTEMPTY')) {
+      // An (empty) folder where the file goes: replaced, as Git does.
+      await fs.rmdir(dest);
+      await fs.rename(staged.stagedPath, dest);
+    } else if (hasErrnoCode(error, 'EXDEV')) {
+      // The work tree spans filesystems: write in place, still atomically per file.
+      await materializeVersion(repo.objects, write, dest);
+    } else throw error;
   }
-  try {
-    await fs.rename(staged.stagedPath, dest);
-  } catch (error) {
-    // The work tree spans filesystems: write in place, still atomically per file.
-    if (!hasErrnoCode(error, 'EXDEV')) throw error;
-    await materializeVersion(repo.objects, write, dest);
-  }
-  const stats = await fs.lstat(dest);
+  const stats = lstatSync(dest);
   return entryFromStats(
     write.path,
     { kind: write.kind, id: write.id, sha256: staged.sha256 },
