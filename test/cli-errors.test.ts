@@ -5,13 +5,14 @@
  * environment's files that used to end as "internal error".
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { commandLoaders } from '../src/cli/commands/index.ts';
-import { runCli, TempRepo, type CliResult } from './helpers.ts';
+import { CLI_PATH, collect, runCli, TempRepo, type CliResult } from './helpers.ts';
 
 let repo: TempRepo;
 let outside: string;
@@ -215,4 +216,80 @@ test('Git’s options before the verb: -C <path>, --color=always|never|auto, --n
   const bad = await runCli(['--color=sometimes', 'status'], { cwd: repo.dir, env });
   assert.equal(bad.code, 129);
   await fs.writeFile(repo.path('a.txt'), 'a\n');
+});
+
+/** What each verb prints when run plainly in a repository (read-only, or harmless here). */
+const PRINTING: readonly (readonly string[])[] = [
+  ['status'],
+  ['status', '--short'],
+  ['log'],
+  ['log', '--oneline'],
+  ['log', '--stat'],
+  ['show'],
+  ['show', '--stat'],
+  ['diff', 'HEAD~0'],
+  ['diff', '--name-status', 'HEAD'],
+  ['branch', '-a'],
+  ['tag'],
+  ['ls-files'],
+  ['config', '--list'],
+  ['remote', '-v'],
+  ['reflog'],
+  ['stash', 'list'],
+  ['merge-base', 'main', 'main'],
+  ['--help'],
+  ['help', 'log'],
+  ['version'],
+  ['completion', 'bash'],
+  ['clean', '-n'],
+];
+
+test('every printing verb with its output closed after one byte, in a repository with stale locks and NO_COLOR: no stack trace, Git’s exit codes', async () => {
+  // A stale index lock and ref lock of a dead process of this machine (the
+  // next command that wants them removes them), and one of another machine,
+  // which must block with one line, not a trace.
+  const dead = await new Promise<number>((resolve) => {
+    const child = spawn('true');
+    child.on('exit', () => resolve(child.pid!));
+  });
+  await fs.writeFile(path.join(repo.gitDir, 'index.lock'), `${dead} ${os.hostname()}\n`);
+  await fs.writeFile(
+    path.join(repo.gitDir, 'refs', 'heads', 'main.lock'),
+    `${dead} another-machine\n`,
+  );
+  await fs.writeFile(repo.path('b.txt'), `${'b\n'.repeat(50_000)}`);
+  try {
+    await inParallel(PRINTING, 4, async (args) => {
+      const line = ['node', CLI_PATH, ...args].map((a) => `'${a}'`).join(' ');
+      // bash for PIPESTATUS: the CLI's own status, not head's.
+      const script = `${line} 2>"$ERR" | head -c1 >/dev/null; echo \${PIPESTATUS[0]}`;
+      const errFile = path.join(repo.root, `err-${args.join('-').replace(/\W/g, '_')}`);
+      const piped = await collect(
+        spawn('bash', ['-c', script], {
+          cwd: repo.dir,
+          env: { ...repo.env, NO_COLOR: '1', ERR: errFile, PATH: process.env['PATH'] },
+        }),
+      );
+      const code = Number(piped.out.trim());
+      const stderr = await fs.readFile(errFile, 'utf8');
+      const label = `${args.join(' ')} | head -c1`;
+      assert.doesNotMatch(stderr, /internal error|\n\s+at |EPIPE/, `${label}: ${stderr}`);
+      assert.ok([0, 1, 128, 141].includes(code), `${label}: exit ${code}: ${stderr}`);
+      assert.equal(stderr.includes('\x1b['), false, `${label}: colour with NO_COLOR`);
+    });
+    // The dead process's index lock goes when add wants it; the other
+    // machine's ref lock stays and blocks the commit with one line.
+    await fs.writeFile(repo.path('c.txt'), 'c\n');
+    await repo.ok(['add', 'c.txt']);
+    assert.equal(
+      await fs.stat(path.join(repo.gitDir, 'index.lock')).catch(() => undefined),
+      undefined,
+    );
+    const blocked = await repo.fails(['commit', '-q', '-m', 'c'], 128);
+    assert.match(blocked.stderr, /cannot lock ref 'refs\/heads\/main': .*main\.lock exists/);
+    assert.equal(blocked.stderr.trim().split('\n').length, 1, blocked.stderr);
+  } finally {
+    await fs.rm(path.join(repo.gitDir, 'refs', 'heads', 'main.lock'), { force: true });
+    await fs.rm(repo.path('b.txt'), { force: true });
+  }
 });
