@@ -199,6 +199,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       await clean(work, gitDir, `add, round ${round}`);
       await cli(['add', 'big.bin'], work);
       await commitBig(`version ${round + 2}`);
+      assert.equal((await cli(['status', '--porcelain'], work)).out, '', `status, round ${round}`);
     }
     log(`add: ${adding.interrupted}/${options.rounds} interrupted`);
 
@@ -318,6 +319,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     };
   } finally {
     await server.stop();
-    await home.cleanup();
+    if (process.env['MEDIAGIT_DRILL_KEEP']) log(`kept ${home.root}`);
+    else await home.cleanup();
   }
 }

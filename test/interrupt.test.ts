@@ -213,3 +213,32 @@ test('output closed early (| head -c1): no stack trace, the command dies quietly
   assert.equal(result.stderr, 'exit 141\n');
   await repo.ok(['restore', 'text.txt']);
 });
+
+test('a checkout stopped after placing files and before writing the index is finished by running it again', async () => {
+  // The state Ctrl-C leaves between the two steps (found by the interrupt
+  // drill): the working files already hold the target, the index and HEAD
+  // still name the current commit. Git's two-way merge keeps such files.
+  const small = await TempRepo.create();
+  try {
+    await fs.writeFile(small.path('a.txt'), 'first a\n');
+    await small.ok(['add', 'a.txt']);
+    await small.ok(['commit', '-q', '-m', 'first']);
+    await small.ok(['branch', 'first']);
+    await fs.writeFile(small.path('a.txt'), 'second a\n');
+    await fs.writeFile(small.path('b.txt'), 'second b\n');
+    await small.ok(['add', 'a.txt', 'b.txt']);
+    await small.ok(['commit', '-q', '-m', 'second']);
+    await small.ok(['switch', '-q', 'first']);
+    // Placed, not yet recorded: a.txt changed and b.txt appeared as `switch main` would have them.
+    await fs.writeFile(small.path('a.txt'), 'second a\n');
+    await fs.writeFile(small.path('b.txt'), 'second b\n');
+    await small.ok(['switch', '-q', 'main']);
+    assert.equal((await small.ok(['status', '--porcelain'])).out, '');
+    // A real local change is still protected.
+    await fs.writeFile(small.path('a.txt'), 'edited\n');
+    const refused = await small.fails(['switch', '-q', 'first'], 1);
+    assert.match(refused.stderr, /local changes to the following files would be overwritten/);
+  } finally {
+    await small.cleanup();
+  }
+});

@@ -109,6 +109,12 @@ export interface WorkTreePlan {
   readonly localChanges: string[];
   /** Untracked files the update would overwrite (merge mode refuses). */
   readonly untracked: string[];
+  /**
+   * Paths whose working file already holds the target while the index still
+   * names the current version (an update to the same target interrupted after
+   * placing it): only their index entries change.
+   */
+  readonly adopt?: FileVersion[];
 }
 
 export function sameVersion(
@@ -253,6 +259,7 @@ export async function planTreeUpdate(
   const removes: string[] = [];
   const localChanges: string[] = [];
   const untracked: string[] = [];
+  const adopt: FileVersion[] = [];
   for (const p of [...paths].sort()) {
     assertSafeRepoPath(p);
     const h = current.get(p);
@@ -276,14 +283,20 @@ export async function planTreeUpdate(
     }
     if (i) {
       if ((await compareWorkFile(probe, i, index.fileMtimeMs)) === 'dirty') {
-        localChanges.push(p);
+        // Changed since the index, but maybe to exactly the target (Git's
+        // two-way merge keeps such a file): an earlier update to it, stopped
+        // after placing the file and before writing the index.
+        if (m && (await holdsVersion(repo, probe, m))) adopt.push(m);
+        else localChanges.push(p);
         continue;
       }
     } else {
       const state = await probe.state(p);
       const stats = state.kind === 'present' ? state.stats : undefined;
       if (stats && !stats.isDirectory() && !rules.ignores(p, false)) {
-        untracked.push(p);
+        // Already the target's file (an interrupted update placed it): kept.
+        if (m && (await holdsVersion(repo, probe, m))) adopt.push(m);
+        else untracked.push(p);
         continue;
       }
     }
@@ -298,7 +311,25 @@ export async function planTreeUpdate(
     clearDirs: blockers.clearDirs,
     localChanges: [...localChanges, ...blockers.localChanges].sort(),
     untracked: [...untracked, ...blockers.untracked].sort(),
+    adopt,
   };
+}
+
+/** Whether the working file at `version.path` holds exactly `version` (content and mode). */
+async function holdsVersion(
+  repo: Repository,
+  probe: WorkTreeProbe,
+  version: FileVersion,
+): Promise<boolean> {
+  const state = await probe.state(version.path);
+  if (state.kind !== 'present') return false;
+  const expected = {
+    path: version.path,
+    mode: version.mode,
+    size: version.size,
+    sha256: await contentSha256(repo.objects, version),
+  };
+  return (await compareStats(probe.workTree, expected, state.stats, 0)) === 'clean';
 }
 
 /**
@@ -793,6 +824,14 @@ export async function updateWorkTree(
   const written = await applyWorkTreePlan(repo, plan, options);
   for (const p of plan.removes) index.entries.delete(p);
   for (const [p, entry] of written) index.entries.set(p, entry);
+  for (const version of plan.adopt ?? []) {
+    const stats = lstatSync(absolutePath(repo.requireWorkTree('checkout'), version.path));
+    const sha256 = await contentSha256(repo.objects, version);
+    index.entries.set(
+      version.path,
+      entryFromStats(version.path, { kind: version.kind, id: version.id, sha256 }, stats),
+    );
+  }
   if (force) {
     for (const p of [...index.entries.keys()]) if (!target.has(p)) index.entries.delete(p);
   }
