@@ -474,3 +474,27 @@ test('diff during a conflict shows Git combined diff (diff --cc), Unmerged path 
   assert.match(resolved.m.out, /^- TWO main$/m);
   assert.match(resolved.m.out, /^\+\+TWO both$/m);
 });
+
+test('show --format/--pretty, --oneline and -s lay out the header and the changes as Git does', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('a.txt', 'one\n');
+  await commitAll(pair, 'first');
+  await pair.writeFile('a.txt', 'one\ntwo\n');
+  await pair.writeFile('b.txt', 'new\n');
+  await commitAll(pair, 'second\n\nwith a body');
+  const masked = (text: string): string => text.replace(/\b[0-9a-f]{7,64}\b/g, 'ID');
+  for (const args of [
+    ['show', '--format=%s'],
+    ['show', '--pretty=format:%s by %an'],
+    ['show', '--oneline'],
+    ['show', '-s', '--format=%h %s'],
+    ['show', '-s', '--oneline'],
+    ['show', '--stat', '--format=%s'],
+    ['show', '--format=', '--stat'],
+    ['show', '--name-status', '--pretty=tformat:%B'],
+    ['show', '-s', '--format=format:%s'],
+  ]) {
+    const { m, g } = await pair.both(args, 0);
+    assert.equal(masked(m.out), masked(g.out), args.join(' '));
+  }
+});

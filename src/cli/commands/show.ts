@@ -5,7 +5,8 @@ import { refDecorations } from '../../repo/log.ts';
 import { show, type ShowResult, type ShownFile } from '../../repo/show.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { printJson, type Cli } from '../context.ts';
-import { formatCommit, formatTag } from '../diff-format.ts';
+import { formatCommit, formatOneline, formatTag } from '../diff-format.ts';
+import { expandFormat, parsePretty } from '../pretty.ts';
 import { ExitRequest } from '../exit.ts';
 import { contextLines, detailFor, renderFiles } from './diff.ts';
 import { commitJson } from './log.ts';
@@ -19,6 +20,9 @@ interface ShowFlags {
   unified?: string;
   decorate?: boolean;
   json?: boolean;
+  /** --format and --pretty (commander names the pair by the last). */
+  pretty?: string;
+  oneline?: boolean;
 }
 
 /** Exit status of a process killed by SIGPIPE, which is what Git reports for `| head`. */
@@ -66,6 +70,8 @@ export function register(program: Command, cli: Cli): void {
     .option('-U, --unified <n>', 'lines of context in the patch')
     .option('--decorate', 'show ref names (default when writing to a terminal)')
     .option('--no-decorate', 'do not show ref names')
+    .option('--format, --pretty <format>', 'oneline, short, medium, format:<string> or a %-string')
+    .option('--oneline', 'the commit on one line: short ID and subject')
     .option('--json', 'print the commit (or file metadata) as JSON')
     .action(async (spec: string | undefined, opts: ShowFlags, command: Command) => {
       const repo = await cli.openRepo();
@@ -94,9 +100,31 @@ export function register(program: Command, cli: Cli): void {
       }
       const decorate = opts.decorate ?? cli.color;
       const decorations = decorate ? ((await refDecorations(repo)).get(result.id) ?? []) : [];
-      const lines = [...header, ...formatCommit(cli, result, decorations)];
-      if (result.files.length > 0) lines.push('', ...renderFiles(cli, result.files, opts));
-      cli.out(lines.join('\n'));
+      const pretty = opts.oneline
+        ? parsePretty('oneline')
+        : opts.pretty === undefined
+          ? undefined
+          : parsePretty(opts.pretty);
+      const files = result.files.length > 0 ? renderFiles(cli, result.files, opts) : [];
+      const lines = [...header];
+      if (pretty?.named === 'oneline')
+        lines.push(formatOneline(cli, result, decorations), ...files);
+      else if (pretty?.template !== undefined) {
+        // As Git: the formatted header, a blank line (not after `format:`,
+        // which separates rather than ends), then the changes; an empty
+        // format, the changes alone.
+        const text = expandFormat(cli, pretty.template, result.id, result.commit, decorations);
+        if (pretty.separator && files.length === 0) {
+          (cli.write ?? cli.out)(text);
+          return;
+        }
+        if (text !== '') lines.push(text, ...(files.length > 0 && !pretty.separator ? [''] : []));
+        lines.push(...files);
+      } else {
+        lines.push(...formatCommit(cli, result, decorations));
+        if (files.length > 0) lines.push('', ...files);
+      }
+      if (lines.length > 0) cli.out(lines.join('\n'));
     });
 }
 
