@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
+import { verifyTag, type TagVerification } from '../../protocol/verify-tag.ts';
+import type { Repository } from '../../repo/repository.ts';
 import { shortId } from '../../repo/revision.ts';
 import { createTag, deleteTags, listTags } from '../../repo/tag.ts';
 import { ExitRequest } from '../exit.ts';
@@ -19,10 +21,14 @@ export function register(program: Command, cli: Cli): void {
     )
     .option('-d, --delete', 'delete tags')
     .option('-f, --force', 'replace an existing tag')
+    .option(
+      '-v, --verify',
+      'check annotated tags: the tag object and every object and chunk of the tagged snapshot',
+    )
     .option('-l, --list', 'list tags, optionally matching patterns')
     .option('-n', 'show the first line of each annotation or commit message')
     .option('--sort <key>', 'order the list: refname or version:refname (v:refname), - to reverse')
-    .option('--json', 'print the tag list as JSON')
+    .option('--json', 'print the tag list (or the -v results) as JSON')
     .action(
       async (
         args: string[],
@@ -31,6 +37,7 @@ export function register(program: Command, cli: Cli): void {
           message: string[];
           delete?: boolean;
           force?: boolean;
+          verify?: boolean;
           list?: boolean;
           n?: boolean;
           json?: boolean;
@@ -38,6 +45,7 @@ export function register(program: Command, cli: Cli): void {
         },
       ) => {
         const repo = await cli.openRepo();
+        if (opts.verify) return verifyTags(cli, repo, args, opts.json === true);
         if (opts.delete) {
           if (args.length === 0) {
             throw new MediaGitError('TAG_USAGE', 'tag name required', { kind: 'usage' });
@@ -81,6 +89,88 @@ export function register(program: Command, cli: Cli): void {
         }
       },
     );
+}
+
+/**
+ * `tag -v`: Git's output minus GPG. Each tag's object as `git cat-file tag`
+ * prints it (stdout), then one line saying what was checked, or one line per
+ * problem (stderr); exit 1 when any tag is missing, lightweight or damaged.
+ */
+async function verifyTags(
+  cli: Cli,
+  repo: Repository,
+  names: readonly string[],
+  json: boolean,
+): Promise<void> {
+  let failed = false;
+  const results: VerifyJson[] = [];
+  for (const name of names) {
+    let result: TagVerification;
+    try {
+      result = await verifyTag(repo, name);
+    } catch (error) {
+      if (
+        !(error instanceof MediaGitError) ||
+        (error.code !== 'TAG_NOT_FOUND' && error.code !== 'TAG_NOT_ANNOTATED')
+      ) {
+        throw error;
+      }
+      failed = true;
+      if (json) {
+        const id = error.data['id'];
+        results.push({
+          ...verifyJson(name, undefined),
+          id: typeof id === 'string' ? id : null,
+          problems: [error.message],
+        });
+      } else cli.err(`error: ${error.message}`);
+      continue;
+    }
+    const entry = verifyJson(name, result);
+    if (!entry.verified) failed = true;
+    if (json) {
+      results.push(entry);
+      continue;
+    }
+    if (result.raw !== undefined) (cli.write ?? cli.out)(result.raw.toString('utf8'));
+    if (entry.verified) {
+      const mib = (result.bytes / 1048576).toFixed(2);
+      cli.err(
+        `tag ${name}: verified (${result.objects} objects, ${result.chunks} chunks, ${mib} MiB)`,
+      );
+    } else {
+      for (const problem of result.problems) cli.err(`error: ${name}: ${problem}`);
+    }
+  }
+  if (json) printJson(cli, results);
+  if (failed) throw new ExitRequest(1);
+}
+
+/** One tag's `tag -v --json` entry. */
+interface VerifyJson {
+  readonly name: string;
+  readonly id: string | null;
+  readonly verified: boolean;
+  readonly object: string | null;
+  readonly type: string | null;
+  readonly objects: number;
+  readonly chunks: number;
+  readonly bytes: number;
+  readonly problems: readonly string[];
+}
+
+function verifyJson(name: string, result: TagVerification | undefined): VerifyJson {
+  return {
+    name,
+    id: result?.id ?? null,
+    verified: result !== undefined && result.problems.length === 0,
+    object: result?.target ?? null,
+    type: result?.targetType ?? null,
+    objects: result?.objects ?? 0,
+    chunks: result?.chunks ?? 0,
+    bytes: result?.bytes ?? 0,
+    problems: result?.problems ?? [],
+  };
 }
 
 function collect(value: string, previous: string[]): string[] {
