@@ -71,7 +71,7 @@ class ObjectAudit {
 test(
   'SIGKILL at random moments during add and commit never loses a committed byte',
   {
-    timeout: 240_000,
+    timeout: 420_000,
   },
   async (t) => {
     const seed = Number(process.env['MEDIAGIT_CRASH_SEED'] ?? Math.floor(Math.random() * 1e9));

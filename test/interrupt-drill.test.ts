@@ -9,7 +9,14 @@ import { test } from 'node:test';
 import { OPERATIONS, runDrill } from './interrupt-drill.ts';
 
 test('Ctrl-C at random moments of add, checkout, push, fetch and clone: nothing left behind, the next command succeeds, a rerun clone fetches only what it lacked', async () => {
-  const report = await runDrill({ size: 96 * 1024 * 1024, rounds: 2, seed: Date.now() });
+  // At 96 MiB what was in flight at Ctrl-C (up to ~32 MiB) is a third of
+  // the repository; `npm run drill` holds the 1 GiB clone to 1.1x.
+  const report = await runDrill({
+    size: 96 * 1024 * 1024,
+    rounds: 2,
+    seed: Date.now(),
+    cloneLimit: 1.4,
+  });
   assert.deepEqual(
     report.operations.map((o) => o.operation),
     [...OPERATIONS],
