@@ -1,10 +1,22 @@
 import type { Command } from 'commander';
+import { MediaGitError } from '../../errors.ts';
 import type { Commit } from '../../odb/commit.ts';
+import type { ObjectId } from '../../odb/object-id.ts';
 import { parseDiffPaths, splitRevisionsAndPaths, type FileDiff } from '../../repo/diff.ts';
-import { log, refDecorations, type LogEntry, type RefDecoration } from '../../repo/log.ts';
+import {
+  log,
+  refDecorations,
+  type LogEntry,
+  type LogOptions,
+  type RefDecoration,
+} from '../../repo/log.ts';
+import { Refs } from '../../repo/refs.ts';
+import type { Repository } from '../../repo/repository.ts';
+import { peelToCommit } from '../../repo/revision.ts';
 import { printJson, type Cli } from '../context.ts';
 import { formatCommit, formatOneline } from '../diff-format.ts';
-import { expandFormat, parseDate, parsePretty } from '../pretty.ts';
+import { GraphLayout, graphLog, type EntryEnd } from '../graph.ts';
+import { expandFormat, parseDate, parsePretty, type PrettyFormat } from '../pretty.ts';
 import { contextLines, detailFor, operandsAndPaths, renderFiles } from './diff.ts';
 
 interface LogFlags {
@@ -18,6 +30,8 @@ interface LogFlags {
   unified?: string;
   decorate?: boolean;
   json?: boolean;
+  graph?: boolean;
+  all?: boolean;
   author?: string;
   grep?: string;
   /** --since and --after, --until and --before, --format and --pretty (commander names each pair by its last flag). */
@@ -72,6 +86,8 @@ export function register(program: Command, cli: Cli): void {
       'oneline, short, medium, or format:/tformat: with %H %h %s %b %an %ae %ad %ar %d ...',
     )
     .option('--json', 'print the commits as JSON')
+    .option('--graph', 'draw the history as a graph beside the commits (topological order)')
+    .option('--all', 'start from every ref (branches, remote-tracking branches, tags) and HEAD')
     .allowUnknownOption()
     .action(async (args: string[], opts: LogFlags, command: Command) => {
       const split = operandsAndPaths(command, args);
@@ -86,9 +102,15 @@ export function register(program: Command, cli: Cli): void {
       const wantsFiles =
         opts.stat || opts.numstat || opts.nameOnly || opts.nameStatus || opts.patch;
       const detail = wantsFiles ? (opts.patch ? 'patch' : detailFor(opts)) : undefined;
+      if (opts.graph) refuseWithGraph(opts);
       const repo = await cli.openRepo();
       const { revisions, paths } = await splitRevisionsAndPaths(repo, cli.cwd, operands);
-      const entries = log(repo, {
+      if (opts.all) {
+        revisions.push(...(await everyRef(repo)));
+        // Git: nothing to show in a repository without commits, and no error.
+        if (revisions.length === 0) return;
+      }
+      const options: LogOptions = {
         revisions,
         maxCount,
         pathspecs: parseDiffPaths(repo, cli.cwd, [...paths, ...split.paths]),
@@ -98,10 +120,10 @@ export function register(program: Command, cli: Cli): void {
         grep: opts.grep === undefined ? undefined : new RegExp(opts.grep),
         since: opts.after === undefined ? undefined : parseDate(opts.after),
         until: opts.before === undefined ? undefined : parseDate(opts.before),
-      });
+      };
       if (opts.json) {
         const out: object[] = [];
-        for await (const entry of entries)
+        for await (const entry of log(repo, options))
           out.push(commitJson(entry.id, entry.commit, entry.files));
         printJson(cli, out);
         return;
@@ -112,8 +134,22 @@ export function register(program: Command, cli: Cli): void {
         : new Map<string, RefDecoration[]>();
       const pretty = opts.pretty === undefined ? undefined : parsePretty(opts.pretty);
       if (pretty?.named === 'oneline') opts.oneline = true;
+      if (opts.graph) {
+        const graph = new GraphLayout(entryEnd(opts, pretty), { colored: cli.color });
+        for await (const entry of graphLog(repo, options)) {
+          const decorated = decorations.get(entry.id) ?? [];
+          const text =
+            pretty?.template !== undefined
+              ? expandFormat(cli, pretty.template, entry.id, entry.commit, decorated)
+              : opts.oneline
+                ? formatOneline(cli, entry, decorated)
+                : `${formatCommit(cli, entry, decorated).join('\n')}\n`;
+          (cli.write ?? cli.out)(graph.entry(entry.id, entry.lanes, text));
+        }
+        return;
+      }
       let first = true;
-      for await (const entry of entries) {
+      for await (const entry of log(repo, options)) {
         const decorated = decorations.get(entry.id) ?? [];
         if (pretty?.template !== undefined) {
           const text = expandFormat(cli, pretty.template, entry.id, entry.commit, decorated);
@@ -124,6 +160,50 @@ export function register(program: Command, cli: Cli): void {
         first = false;
       }
     });
+}
+
+/** The options `--graph` cannot draw beside, refused rather than printed wrongly. */
+function refuseWithGraph(opts: LogFlags): void {
+  const other = [
+    opts.json && '--json',
+    opts.patch && '--patch',
+    opts.stat && '--stat',
+    opts.numstat && '--numstat',
+    opts.nameOnly && '--name-only',
+    opts.nameStatus && '--name-status',
+  ].find((flag) => typeof flag === 'string');
+  if (other === undefined) return;
+  throw new MediaGitError(
+    'GRAPH_UNSUPPORTED',
+    `options '--graph' and '${other}' cannot be used together`,
+    { kind: 'usage', data: { option: other } },
+  );
+}
+
+/** How the format ends entries (Git's use_terminator), which decides the graph's blank rows. */
+function entryEnd(opts: LogFlags, pretty: PrettyFormat | undefined): EntryEnd {
+  if (pretty?.template !== undefined) {
+    if (pretty.separator) return 'separate';
+    return pretty.template === '' ? 'none' : 'terminate';
+  }
+  return opts.oneline ? 'terminate' : 'separate';
+}
+
+/**
+ * `--all`: every ref's commit in ref-name order, then HEAD's, as Git adds
+ * them (refs that do not lead to a commit are skipped).
+ */
+async function everyRef(repo: Repository): Promise<ObjectId[]> {
+  const refs = new Refs(repo);
+  const ids = (await refs.list('refs/')).map((ref) => ref.id);
+  const head = await refs.head();
+  if (head.id !== undefined) ids.push(head.id);
+  const commits: ObjectId[] = [];
+  for (const id of ids) {
+    const commit = await peelToCommit(repo, id, id).catch(() => undefined);
+    if (commit !== undefined && !commits.includes(commit)) commits.push(commit);
+  }
+  return commits;
 }
 
 function formatEntry(
