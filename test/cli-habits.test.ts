@@ -498,3 +498,24 @@ test('show --format/--pretty, --oneline and -s lay out the header and the change
     assert.equal(masked(m.out), masked(g.out), args.join(' '));
   }
 });
+
+test('log --format with --stat, --name-only and -p lays out the changes under each header as Git does', async () => {
+  const pair = await Pair.create(newRepo);
+  await pair.writeFile('a.txt', 'one\n');
+  await commitAll(pair, 'first');
+  await pair.writeFile('a.txt', 'one\ntwo\n');
+  await pair.writeFile('b.txt', 'new\n');
+  await commitAll(pair, 'second');
+  const masked = (text: string): string => text.replace(/\b[0-9a-f]{7,64}\b/g, 'ID');
+  for (const args of [
+    ['log', '--format=%s', '--stat'],
+    ['log', '--format=', '--stat'],
+    ['log', '--format=format:%s', '--stat'],
+    ['log', '--pretty=tformat:%an %s', '--name-only'],
+    ['log', '--format=%s', '--name-status'],
+    ['log', '--format=%s', '-p'],
+  ]) {
+    const { m, g } = await pair.both(args, 0);
+    assert.equal(masked(m.out), masked(g.out), args.join(' '));
+  }
+});

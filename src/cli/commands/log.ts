@@ -153,9 +153,17 @@ export function register(program: Command, cli: Cli): void {
         const decorated = decorations.get(entry.id) ?? [];
         if (pretty?.template !== undefined) {
           const text = expandFormat(cli, pretty.template, entry.id, entry.commit, decorated);
-          // format: separates entries, tformat: ends each one.
-          if (pretty.separator) (cli.write ?? cli.out)(`${first ? '' : '\n'}${text}`);
-          else cli.out(`${text}\n`);
+          const files = entry.files ?? [];
+          const changes =
+            files.length > 0 ? renderFiles(cli, files, opts.patch ? {} : opts).join('\n') : '';
+          // format: separates entries, tformat: ends each one. Changes follow
+          // the header as Git lays them out: right under a format: header,
+          // after a blank line under a tformat: one, alone under an empty one.
+          if (pretty.separator) {
+            const body = changes === '' ? '' : `\n${changes}\n`;
+            (cli.write ?? cli.out)(`${first ? '' : '\n'}${text}${body}`);
+          } else if (changes === '') cli.out(`${text}\n`);
+          else cli.out(text === '' ? `${changes}\n` : `${text}\n\n${changes}\n`);
         } else cli.out(formatEntry(cli, entry, decorated, opts, first).join('\n'));
         first = false;
       }
