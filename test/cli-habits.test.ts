@@ -475,15 +475,29 @@ test('diff during a conflict shows Git combined diff (diff --cc), Unmerged path 
   assert.match(resolved.m.out, /^\+\+TWO both$/m);
 });
 
-test('show --format/--pretty, --oneline and -s lay out the header and the changes as Git does', async () => {
+/** A twin pair with two commits: a file, then a change to it and a new file. */
+async function twoCommits(secondMessage: string): Promise<Pair> {
   const pair = await Pair.create(newRepo);
   await pair.writeFile('a.txt', 'one\n');
   await commitAll(pair, 'first');
   await pair.writeFile('a.txt', 'one\ntwo\n');
   await pair.writeFile('b.txt', 'new\n');
-  await commitAll(pair, 'second\n\nwith a body');
+  await commitAll(pair, secondMessage);
+  return pair;
+}
+
+/** Asserts each command prints what Git prints, commit and object IDs aside. */
+async function sameOutputs(pair: Pair, commands: readonly string[][]): Promise<void> {
   const masked = (text: string): string => text.replace(/\b[0-9a-f]{7,64}\b/g, 'ID');
-  for (const args of [
+  for (const args of commands) {
+    const { m, g } = await pair.both(args, 0);
+    assert.equal(masked(m.out), masked(g.out), args.join(' '));
+  }
+}
+
+test('show --format/--pretty, --oneline and -s lay out the header and the changes as Git does', async () => {
+  const pair = await twoCommits('second\n\nwith a body');
+  await sameOutputs(pair, [
     ['show', '--format=%s'],
     ['show', '--pretty=format:%s by %an'],
     ['show', '--oneline'],
@@ -493,29 +507,17 @@ test('show --format/--pretty, --oneline and -s lay out the header and the change
     ['show', '--format=', '--stat'],
     ['show', '--name-status', '--pretty=tformat:%B'],
     ['show', '-s', '--format=format:%s'],
-  ]) {
-    const { m, g } = await pair.both(args, 0);
-    assert.equal(masked(m.out), masked(g.out), args.join(' '));
-  }
+  ]);
 });
 
 test('log --format with --stat, --name-only and -p lays out the changes under each header as Git does', async () => {
-  const pair = await Pair.create(newRepo);
-  await pair.writeFile('a.txt', 'one\n');
-  await commitAll(pair, 'first');
-  await pair.writeFile('a.txt', 'one\ntwo\n');
-  await pair.writeFile('b.txt', 'new\n');
-  await commitAll(pair, 'second');
-  const masked = (text: string): string => text.replace(/\b[0-9a-f]{7,64}\b/g, 'ID');
-  for (const args of [
+  const pair = await twoCommits('second');
+  await sameOutputs(pair, [
     ['log', '--format=%s', '--stat'],
     ['log', '--format=', '--stat'],
     ['log', '--format=format:%s', '--stat'],
     ['log', '--pretty=tformat:%an %s', '--name-only'],
     ['log', '--format=%s', '--name-status'],
     ['log', '--format=%s', '-p'],
-  ]) {
-    const { m, g } = await pair.both(args, 0);
-    assert.equal(masked(m.out), masked(g.out), args.join(' '));
-  }
+  ]);
 });
