@@ -257,6 +257,8 @@ test('every printing verb with its output closed after one byte, in a repository
     path.join(repo.gitDir, 'refs', 'heads', 'main.lock'),
     `${dead} another-machine\n`,
   );
+  // A change larger than a pipe's buffer, so `diff` and `show` meet the closed pipe.
+  await fs.writeFile(repo.path('a.txt'), `${'b\n'.repeat(50_000)}`);
   await fs.writeFile(repo.path('b.txt'), `${'b\n'.repeat(50_000)}`);
   try {
     await inParallel(PRINTING, 4, async (args) => {
@@ -291,5 +293,6 @@ test('every printing verb with its output closed after one byte, in a repository
   } finally {
     await fs.rm(path.join(repo.gitDir, 'refs', 'heads', 'main.lock'), { force: true });
     await fs.rm(repo.path('b.txt'), { force: true });
+    await fs.writeFile(repo.path('a.txt'), 'a\n');
   }
 });
