@@ -283,6 +283,58 @@ async function readFully(
 }
 
 /** One loaded pack: its index in memory, checked against its pack file. */
+/**
+ * Checks a pack index's bytes (docs/format.md, "Pack index") for pack `name`:
+ * magic, version, checksum, fan-out, size and ID order. Throws PACK_CORRUPT
+ * naming `what`.
+ */
+export function checkPackIndex(
+  index: Buffer,
+  name: string,
+  what: string,
+): { count: number; packChecksum: Buffer } {
+  const fail = (reason: string): MediaGitError => corruptPack(what, reason);
+  const minimum = IDX_HEADER_SIZE + FANOUT_SIZE + IDX_TRAILER_SIZE;
+  if (index.length < minimum) throw fail(`index is truncated (${index.length} bytes)`);
+  if (!index.subarray(0, 4).equals(PACK_INDEX_MAGIC)) throw fail('bad index magic');
+  const version = index.readUInt32LE(4);
+  if (version !== PACK_INDEX_VERSION) throw fail(`unknown index version ${version}`);
+  const sumAt = index.length - 32;
+  if (!hash('sha256', index.subarray(0, sumAt), 'buffer').equals(index.subarray(sumAt))) {
+    throw fail('index checksum does not match its contents');
+  }
+  let previous = 0;
+  for (let b = 0; b < 256; b++) {
+    const value = index.readUInt32LE(IDX_HEADER_SIZE + b * 4);
+    if (value < previous) throw fail('fan-out table is not ascending');
+    previous = value;
+  }
+  const count = previous;
+  if (index.length !== minimum + count * IDX_ENTRY_SIZE) {
+    throw fail(`index size does not match its ${count} entries`);
+  }
+  const packChecksum = index.subarray(sumAt - 32, sumAt);
+  if (packChecksum.toString('hex') !== name) throw fail('pack checksum does not match the name');
+  checkSortedIds(index, count, fail);
+  return { count, packChecksum };
+}
+
+/** The entries of a checked pack index (`checkPackIndex`), in ID order. */
+export function packIndexEntries(index: Buffer, count: number): PackEntry[] {
+  const idsAt = IDX_HEADER_SIZE + FANOUT_SIZE;
+  const offsetsAt = idsAt + count * ID_BYTES;
+  const lengthsAt = offsetsAt + count * 8;
+  const entries: PackEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    entries.push({
+      id: index.toString('hex', idsAt + i * ID_BYTES, idsAt + (i + 1) * ID_BYTES),
+      offset: Number(index.readBigUInt64LE(offsetsAt + i * 8)),
+      length: Number(index.readBigUInt64LE(lengthsAt + i * 8)),
+    });
+  }
+  return entries;
+}
+
 export class Pack {
   /** The pack's checksum in hex, which is also its name. */
   readonly name: string;
@@ -324,29 +376,7 @@ export class Pack {
   static async load(dir: string, name: string): Promise<Pack> {
     const indexPath = path.join(dir, packIndexFileName(name));
     const index = await fs.readFile(indexPath);
-    const fail = (reason: string): MediaGitError => corruptPack(indexPath, reason);
-    const minimum = IDX_HEADER_SIZE + FANOUT_SIZE + IDX_TRAILER_SIZE;
-    if (index.length < minimum) throw fail(`index is truncated (${index.length} bytes)`);
-    if (!index.subarray(0, 4).equals(PACK_INDEX_MAGIC)) throw fail('bad index magic');
-    const version = index.readUInt32LE(4);
-    if (version !== PACK_INDEX_VERSION) throw fail(`unknown index version ${version}`);
-    const sumAt = index.length - 32;
-    if (!hash('sha256', index.subarray(0, sumAt), 'buffer').equals(index.subarray(sumAt))) {
-      throw fail('index checksum does not match its contents');
-    }
-    let previous = 0;
-    for (let b = 0; b < 256; b++) {
-      const value = index.readUInt32LE(IDX_HEADER_SIZE + b * 4);
-      if (value < previous) throw fail('fan-out table is not ascending');
-      previous = value;
-    }
-    const count = previous;
-    if (index.length !== minimum + count * IDX_ENTRY_SIZE) {
-      throw fail(`index size does not match its ${count} entries`);
-    }
-    const packChecksum = index.subarray(sumAt - 32, sumAt);
-    if (packChecksum.toString('hex') !== name) throw fail('pack checksum does not match the name');
-    checkSortedIds(index, count, fail);
+    const { count, packChecksum } = checkPackIndex(index, name, indexPath);
 
     const packPath = path.join(dir, packFileName(name));
     let file: fs.FileHandle;

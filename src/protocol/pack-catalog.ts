@@ -19,12 +19,14 @@
 import { LRUCache } from 'lru-cache';
 import {
   cloudPackKey,
+  encodeMultiIndex,
   MULTI_INDEX_PREFIX,
   multiIndexName,
   MultiIndex,
   type IndexedObject,
 } from '../odb/cloud-pack.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
+import { checkPackIndex, packIndexEntries } from '../odb/pack.ts';
 import { isStorageCode, type StorageBackend } from '../storage/backend.ts';
 
 const WHOLE_PACK_BYTES = 4 * 1024 * 1024;
@@ -35,6 +37,10 @@ const WHOLE_PACK_BYTES = 4 * 1024 * 1024;
  */
 const READ_AROUND_BYTES = 256 * 1024;
 const LOAD_CONCURRENCY = 8;
+const PACK_PREFIX = 'objects/pack/';
+const PACK_INDEX_KEY = /^objects\/pack\/pack-([0-9a-f]{64})\.idx$/;
+/** How a version-1/2 pack's own index is keyed among the loaded indexes. */
+const PACK_INDEX_LABEL = 'pack-';
 
 export interface Located extends IndexedObject {
   readonly id: ObjectId;
@@ -48,6 +54,8 @@ export class PackCatalog {
   #refreshing: Promise<void> | undefined;
   /** When the latest listing started (performance.now()), -1 before the first. */
   #listedAt = -1;
+  /** Whether a listing found packs with their own index (see `refresh`). */
+  #hasPackIndexes = false;
   readonly #smallPacks = new LRUCache<string, Buffer>({
     maxSize: 64 * 1024 * 1024,
     sizeCalculation: (value) => Math.max(1, value.length),
@@ -81,10 +89,27 @@ export class PackCatalog {
         if (name !== undefined && !this.#indexes.has(name) && !this.#broken.has(name))
           names.push(name);
       }
+      // Packs with their own index (repack, add's ingest packs) exist only
+      // in repositories made on a local disk: after a first listing finds
+      // none, a server root is not listed for them again.
+      const packIndexes: string[] = [];
+      if (this.#listedAt < 0 || this.#hasPackIndexes) {
+        for await (const key of this.backend.list(PACK_PREFIX)) {
+          const name = PACK_INDEX_KEY.exec(key)?.[1];
+          if (name === undefined) continue;
+          this.#hasPackIndexes = true;
+          const label = `${PACK_INDEX_LABEL}${name}`;
+          if (!this.#indexes.has(label) && !this.#broken.has(label)) packIndexes.push(name);
+        }
+      }
+      const jobs = [
+        ...names.map((name) => () => this.#load(name)),
+        ...packIndexes.map((name) => () => this.#loadPackIndex(name)),
+      ];
       let next = 0;
       await Promise.all(
-        Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, async () => {
-          for (let i = next++; i < names.length; i = next++) await this.#load(names[i]!);
+        Array.from({ length: Math.min(LOAD_CONCURRENCY, jobs.length) }, async () => {
+          for (let i = next++; i < jobs.length; i = next++) await jobs[i]!();
         }),
       );
       this.#listedAt = started;
@@ -104,6 +129,29 @@ export class PackCatalog {
       if (isStorageCode(error, 'STORAGE_NOT_FOUND')) return; // removed since listed
       if (isStorageCode(error, 'PACK_CORRUPT')) {
         this.#broken.set(name, error);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Loads the index of a version-1/2 pack (`objects/pack/pack-<name>.idx`)
+   * as a one-pack multi-index, so its objects are read like a cloud pack's.
+   */
+  async #loadPackIndex(name: string): Promise<void> {
+    const key = `${PACK_PREFIX}pack-${name}.idx`;
+    const label = `${PACK_INDEX_LABEL}${name}`;
+    try {
+      const bytes = Buffer.from(await this.backend.get(key));
+      const what = `${this.backend.url}/${key}`;
+      const { count } = checkPackIndex(bytes, name, what);
+      const encoded = encodeMultiIndex([{ name, entries: packIndexEntries(bytes, count) }]);
+      this.#indexes.set(label, MultiIndex.parse(encoded.bytes, encoded.name, what));
+    } catch (error) {
+      if (isStorageCode(error, 'STORAGE_NOT_FOUND')) return;
+      if (isStorageCode(error, 'PACK_CORRUPT')) {
+        this.#broken.set(label, error);
         return;
       }
       throw error;
