@@ -12,6 +12,8 @@ const needed: { command: string; pkg: string }[] = [
   { command: 'ffprobe', pkg: 'ffmpeg' },
   { command: 'zip', pkg: 'zip' },
   { command: 'git-lfs', pkg: 'git-lfs' },
+  // promtool checks the metrics exposition of `stats --prometheus` and `/metrics`.
+  { command: 'promtool', pkg: 'prometheus' },
 ];
 
 function has(command: string): boolean {

@@ -472,10 +472,23 @@ export class HttpTransport implements Transport {
     if (response.status === 403) code = 'AUTH_FORBIDDEN';
     const hint =
       response.status === 401 ? ' (set MEDIAGIT_TOKEN or run `mediagit login <url>`)' : '';
+    // The server's ID of the request (docs/observability.md): its operator
+    // finds the request's log lines with it. Named in the message when the
+    // server failed (its answer then says only "internal error").
+    const header = response.headers['x-request-id'];
+    const requestId =
+      typeof header === 'string' && /^[\x21-\x7e]{1,128}$/.test(header) ? header : undefined;
+    const trace =
+      requestId !== undefined && response.status >= 500 ? ` (request ID ${requestId})` : '';
     // Git exits 128 when the remote refuses (authentication, a missing repository).
-    return new MediaGitError(code, `${this.url}: ${route}: ${message}${hint}`, {
+    return new MediaGitError(code, `${this.url}: ${route}: ${message}${hint}${trace}`, {
       kind: 'user',
-      data: { url: this.url, status: response.status, exitCode: 128 },
+      data: {
+        url: this.url,
+        status: response.status,
+        exitCode: 128,
+        ...(requestId !== undefined ? { requestId } : {}),
+      },
     });
   }
 

@@ -32,6 +32,8 @@ export interface AuditEvent {
   ip?: string;
   refs?: AuditRefUpdate[];
   reason?: string;
+  /** The x-request-id of the server request that caused the event (docs/observability.md). */
+  requestId?: string;
 }
 
 export const REDACTED = '[redacted]';

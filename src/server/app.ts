@@ -10,14 +10,17 @@
  * before anything is touched), rate limit per client IP (429), credentials
  * (401) and scope (403), rate limit per key (429), then the body (413 past
  * the route's limit, 400 when it fails its JSON schema).
+ *
+ * Observability (docs/observability.md): every request has an ID (the
+ * caller's sane `x-request-id`, else a fresh UUID), sent back in the
+ * `x-request-id` header of every answer, on every log line of the request
+ * (`reqId`) and in its audit events (`requestId`); one JSON log line per
+ * finished request (logging.ts keeps secrets out); request latency by
+ * route and status, bytes in and out, deduplicated chunks and the
+ * repositories' storage operations (metered-backend.ts) in metrics.ts.
  */
 import fs from 'node:fs/promises';
-import Fastify, {
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  type FastifyServerOptions,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { MediaGitError } from '../errors.ts';
 import { isObjectId } from '../odb/object-id.ts';
@@ -38,9 +41,19 @@ import { isRepoName, TokenStore } from '../protocol/token-store.ts';
 import { ServerRoot } from '../protocol/server-root.ts';
 import { scopeAllows, type Scope } from '../security/api-keys.ts';
 import { issueAccessToken, looksLikeJwt, verifyAccessToken } from '../security/jwt.ts';
+import type { AuditEvent } from '../security/audit.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { pageAlignedBuffer } from '../storage/direct-io.ts';
 import { LFS_MEDIA_TYPE, registerLfsRoutes } from './lfs-api.ts';
+import {
+  fastifyLogger,
+  loggableHeaders,
+  RequestLogController,
+  requestIdOf,
+  scrubText,
+  type LogOptions,
+} from './logging.ts';
+import { meteredBackend } from './metered-backend.ts';
 import { ServerMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { contentSha256, findLfsObject } from '../protocol/lfs-objects.ts';
@@ -67,7 +80,8 @@ export interface ServerOptions {
   /** Largest JSON control message accepted (bytes). */
   readonly maxJsonBytes?: number | undefined;
   readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer } | undefined;
-  readonly logger?: FastifyServerOptions['logger'];
+  /** JSON log lines at a level to a destination (logging.ts); none when absent. */
+  readonly log?: LogOptions | undefined;
   /** The storage of one repository; by default the folder `<root>/<name>`. */
   readonly backendFor?: (name: string) => StorageBackend;
   readonly tokenTtlSeconds?: number | undefined;
@@ -112,6 +126,12 @@ declare module 'fastify' {
     /** The pooled buffer holding this request's body (protocol/buffer-pool.ts). */
     pooledBody?: Buffer | undefined;
     bodyPool?: BufferPool | undefined;
+    /** When the request arrived (process.hrtime.bigint()). */
+    startedAt?: bigint | undefined;
+    /** What the error handler answered, for the request's log line. */
+    failure?: { readonly code: string; readonly message: string } | undefined;
+    /** The request's completion is logged and counted (once). */
+    finished?: boolean | undefined;
   }
 }
 
@@ -192,7 +212,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const verifiedJwts = new LRUCache<string, Identity>({ max: 10_000, ttl: 10_000 });
 
   const base = {
-    logger: options.logger ?? false,
+    logger: options.log ? fastifyLogger(options.log) : false,
+    // One line per finished request, written by `finish` below.
+    logController: new RequestLogController(),
+    genReqId: (raw: { headers: Record<string, string | string[] | undefined> }) =>
+      requestIdOf(raw.headers['x-request-id']),
     bodyLimit: settings.maxJsonBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   } as const;
@@ -303,7 +327,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const serviceFor = async (name: string): Promise<RepoService> => {
     let service = services.get(name);
     if (!service) {
-      const repo = new BackendRepo(backendFor(name), {
+      const repo = new BackendRepo(meteredBackend(backendFor(name), metrics), {
         verifyUploads: settings.verifyUploads,
       });
       if (!(await repo.exists())) {
@@ -315,13 +339,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return service;
   };
 
+  /** Appends an audit event of `request`, tagged with its request ID. */
+  const auditOf = (request: FastifyRequest, event: AuditEvent): Promise<void> => {
+    const tagged: AuditEvent = { ...event, requestId: request.id };
+    return audit.append(tagged);
+  };
+
   const deny = async (
     request: FastifyRequest,
     status: 401 | 403,
     reason: string,
   ): Promise<never> => {
     metrics.authFailures.inc({ status: String(status) });
-    await audit.append({
+    await auditOf(request, {
       action: 'auth',
       outcome: 'denied',
       ip: request.ip,
@@ -377,8 +407,56 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return { user: record.user, keyId: record.id, repo: record.repo, scope: record.scope };
   };
 
+  // Which request lines the level lets through (built only then).
+  const level = options.log?.level;
+  const logs = {
+    requests: level === 'info' || level === 'debug' || level === 'trace',
+    arrivals: level === 'debug' || level === 'trace',
+  };
+
+  /**
+   * The request's one log line and its metrics, once: when its answer is
+   * handed to the socket (`onResponse`), or when the connection closes
+   * first (status `aborted` in the metrics).
+   */
+  const finish = (request: FastifyRequest, status: number | 'aborted'): void => {
+    if (request.finished) return;
+    request.finished = true;
+    const route = request.routeOptions.url ?? 'unknown';
+    const labels = { method: request.method, route, status: String(status) };
+    metrics.requests.inc(labels);
+    const started = request.startedAt;
+    const seconds = started === undefined ? 0 : Number(process.hrtime.bigint() - started) / 1e9;
+    if (started !== undefined) metrics.latency.observe(labels, seconds);
+    if (!logs.requests) return;
+    const identity = request.identity;
+    request.log.info(
+      {
+        req: request,
+        res: { statusCode: status },
+        route,
+        ...(request.repoName !== undefined ? { repo: request.repoName } : {}),
+        ...(identity ? { user: identity.user, keyId: identity.keyId } : {}),
+        ...(request.failure ? { error: request.failure } : {}),
+        responseTime: Math.round(seconds * 1e6) / 1e3,
+      },
+      status === 'aborted'
+        ? 'connection closed before the answer was complete'
+        : 'request completed',
+    );
+  };
+
   app.addHook('onRequest', async (request, reply) => {
-    (request as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+    request.startedAt = process.hrtime.bigint();
+    if (logs.arrivals) {
+      request.log.debug(
+        { req: request, headers: loggableHeaders(request.headers) },
+        'incoming request',
+      );
+    }
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) finish(request, 'aborted');
+    });
     const ipWait = ipLimiter.take(request.ip);
     if (ipWait > 0) throw rateLimited(ipWait, 'ip');
     const needed = request.routeOptions.config.scope ?? 'none';
@@ -421,13 +499,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       (request.bodyPool ?? bodies).give(request.pooledBody);
       request.pooledBody = undefined;
     }
-    const route = request.routeOptions.url ?? 'unknown';
-    const started = (request as { startedAt?: bigint }).startedAt;
-    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    if (started !== undefined) {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.latency.observe({ method: request.method, route }, seconds);
-    }
+    finish(request, reply.statusCode);
   });
 
   // Bytes in: every request body that arrived whole (counted once parsed, so a
@@ -437,7 +509,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const length = Number(request.headers['content-length']);
     if (Number.isFinite(length)) metrics.bytesIn.inc(length);
   });
-  app.addHook('onSend', async (_request, _reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
+    // Every answer, errors and refusals included, names its request.
+    reply.header('x-request-id', request.id);
     if (typeof payload === 'string') metrics.bytesOut.inc(Buffer.byteLength(payload));
     else if (Buffer.isBuffer(payload)) metrics.bytesOut.inc(payload.length);
     return payload;
@@ -448,8 +522,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const status = statusOf(error);
       const retryAfter = error.data['retryAfter'];
       if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-      if (status >= 500) request.log.error(error);
+      if (status >= 500) request.log.error({ err: error }, 'request failed');
       const message = status >= 500 ? 'internal error' : error.message;
+      request.failure = { code: error.code, message: scrubText(error.message) };
       if (request.routeOptions.config?.lfs) {
         // The Git LFS API's error body: git-lfs prints `message`.
         return reply
@@ -461,21 +536,26 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     }
     const status = (error as { statusCode?: number }).statusCode ?? 500;
     const code = (error as { code?: string }).code ?? 'INTERNAL';
-    if (status >= 500) request.log.error(error);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
     const message =
       status === 413
         ? 'request body too large'
         : status >= 500
           ? 'internal error'
           : (error as Error).message;
+    request.failure = {
+      code: status === 413 ? 'TOO_LARGE' : code,
+      message: scrubText(status >= 500 ? (error as Error).message : message),
+    };
     return reply
       .status(status)
       .send({ error: { code: status === 413 ? 'TOO_LARGE' : code, message } });
   });
 
-  app.setNotFoundHandler(async (_request, reply) =>
-    reply.status(404).send({ error: { code: 'NOT_FOUND', message: 'no such endpoint' } }),
-  );
+  app.setNotFoundHandler(async (request, reply) => {
+    request.failure = { code: 'NOT_FOUND', message: 'no such endpoint' };
+    return reply.status(404).send({ error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
+  });
 
   const body = (schema: object): object => {
     return Object.fromEntries(Object.entries(schema).filter(([key]) => key !== '$id'));
@@ -539,7 +619,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         return deny(request, 403, `this key is not valid for repository ${name}`);
       }
       const { created } = await root.initRepo(name, defaultBranch);
-      await audit.append({
+      await auditOf(request, {
         action: 'create-repo',
         outcome: 'ok',
         user: identity.user,
@@ -789,7 +869,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const identity = request.identity;
       for (const result of results)
         metrics.refUpdates.inc({ result: result.ok ? 'ok' : (result.reason ?? 'rejected') });
-      await audit.append({
+      await auditOf(request, {
         action: 'ref-update',
         outcome: results.every((r) => r.ok) ? 'ok' : 'denied',
         ...(identity ? { user: identity.user, keyId: identity.keyId } : {}),
@@ -812,7 +892,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     transferToken: async (identity, ttl) =>
       (await issueAccessToken(jwtSecret, identity, ttl)).token,
     tmpDir: root.scratchDir,
-    audit,
+    audit: auditOf,
     maxObjectBytes: options.maxLfsObjectBytes ?? DEFAULTS.maxLfsObjectBytes,
     countSent: (bytes) => metrics.bytesOut.inc(bytes),
     direct: options.lfsDirect ?? true,

@@ -35,7 +35,7 @@ import {
 import { checkLockPath, LockStore, type FileLock } from '../protocol/lock-store.ts';
 import type { RepoService } from '../protocol/service.ts';
 import { scopeAllows, type Scope } from '../security/api-keys.ts';
-import type { AuditSink } from '../security/audit.ts';
+import type { AuditEvent } from '../security/audit.ts';
 
 export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
 const ACTION_TTL_SECONDS = 3600;
@@ -60,7 +60,8 @@ export interface LfsContext {
   /** A short-lived JWT for the transfer actions of a batch answer. */
   readonly transferToken: (identity: LfsIdentity, ttlSeconds: number) => Promise<string>;
   readonly tmpDir: string;
-  readonly audit: AuditSink;
+  /** Appends an audit event of the request (tagged with its request ID). */
+  readonly audit: (request: FastifyRequest, event: AuditEvent) => Promise<void>;
   readonly maxObjectBytes: number;
   /** Counts response bytes the routes stream themselves (the server's bytes-out metric). */
   readonly countSent: (bytes: number) => void;
@@ -281,7 +282,7 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
     const { path } = (request.body ?? {}) as { path?: unknown };
     const store = await locksOf(request);
     const { created, lock } = await store.create(checkLockPath(path), lockOwner(request));
-    await ctx.audit.append({
+    await ctx.audit(request, {
       action: 'lock',
       outcome: created ? 'ok' : 'denied',
       user: lockOwner(request),
@@ -338,7 +339,7 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
       }
     }
     if (!(await store.remove(lock))) throw lfsError(404, `lock ${id} was released meanwhile`);
-    await ctx.audit.append({
+    await ctx.audit(request, {
       action: 'unlock',
       outcome: 'ok',
       user: me,

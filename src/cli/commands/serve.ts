@@ -8,6 +8,7 @@ import { SERVER_STATE_DIR, ServerRoot } from '../../protocol/server-root.ts';
 import { storageSettings } from '../storage-settings.ts';
 import { selfSignedMaterial } from '../../security/tls.ts';
 import { buildServer } from '../../server/app.ts';
+import { LOG_LEVELS, LogFile, type LogDestination, type LogLevel } from '../../server/logging.ts';
 import type { Cli } from '../context.ts';
 
 interface ServeFlags {
@@ -26,7 +27,10 @@ interface ServeFlags {
   maxPackSize?: number;
   verifyUploads?: UploadVerification;
   lfsDirect?: boolean;
-  log?: string;
+  logLevel?: LogLevel;
+  /** The older spelling of --log-level. */
+  log?: LogLevel;
+  logFile?: string;
 }
 
 const DEFAULT_CACHE_BYTES = 10 * 1024 ** 3;
@@ -71,7 +75,17 @@ export function register(program: Command, cli: Cli): void {
       '--no-lfs-direct',
       'send every Git LFS byte through the server, even where the store can sign requests',
     )
-    .option('--log <level>', 'request log level on stderr (info, warn, error, silent)', 'warn')
+    .addOption(
+      new Option(
+        '--log-level <level>',
+        'JSON log lines at this level and above (one per request at info); default info',
+      ).choices(LOG_LEVELS),
+    )
+    .addOption(new Option('--log <level>', 'same as --log-level').choices(LOG_LEVELS).hideHelp())
+    .option(
+      '--log-file <file>',
+      'append the log to this file (0640; SIGHUP reopens it, for log rotation) instead of standard error',
+    )
     .action(async (opts: ServeFlags) => {
       // A server's heap is small and busy in bursts: V8's memory reducer
       // (made for idle browser tabs) shrank it between pushes and ran its
@@ -99,6 +113,20 @@ export function register(program: Command, cli: Cli): void {
         cwd: cli.cwd,
         settings: await storageSettings(cli.env, cache),
       });
+      const level: LogLevel = opts.logLevel ?? opts.log ?? 'info';
+      let logFile: LogFile | undefined;
+      if (opts.logFile !== undefined && level !== 'silent') {
+        const file = path.resolve(cli.cwd, opts.logFile);
+        try {
+          logFile = new LogFile(file);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code ?? String(error);
+          throw new MediaGitError('SERVE_USAGE', `cannot open --log-file '${file}': ${code}`, {
+            kind: 'usage',
+          });
+        }
+      }
+      const destination: LogDestination = logFile ?? process.stderr;
       let tls;
       let certFile: string | undefined;
       if (opts.tlsCert && opts.tlsKey) {
@@ -125,25 +153,29 @@ export function register(program: Command, cli: Cli): void {
         maxPackBytes: opts.maxPackSize,
         verifyUploads: opts.verifyUploads,
         lfsDirect: opts.lfsDirect !== false,
-        logger:
-          opts.log === 'silent'
-            ? false
-            : {
-                level: opts.log ?? 'warn',
-                redact: ['req.headers.authorization'],
-                stream: process.stderr,
-              },
+        log: level === 'silent' ? undefined : { level, destination },
       });
       let address: string;
       try {
         address = await app.listen({ host: opts.host, port: opts.port });
       } catch (error) {
         await app.close().catch(() => undefined);
+        logFile?.close();
         throw listenError(error, opts.host, opts.port);
       }
       cli.out(`MediaGit server listening on ${address} (root ${root.label})`);
       if (certFile)
         cli.out(`Self-signed certificate: ${certFile} (clients: MEDIAGIT_CA_FILE=${certFile})`);
+      // After a log rotator renamed the file: start a new one at the path.
+      const reopen = (): void => {
+        try {
+          logFile?.reopen();
+          app.log.info({ file: logFile?.path }, 'log file reopened');
+        } catch (error) {
+          app.log.error({ err: error }, 'cannot reopen the log file; still writing the old one');
+        }
+      };
+      if (logFile) process.on('SIGHUP', reopen);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);
@@ -153,6 +185,8 @@ export function register(program: Command, cli: Cli): void {
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
+      process.off('SIGHUP', reopen);
+      logFile?.close();
     });
 }
 
