@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { repack, type RepackResult } from '../../repo/repack.ts';
 import { printJson, type Cli } from '../context.ts';
+import { formatBytes } from '../format-bytes.ts';
 import { progressReporter } from '../progress.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -43,16 +44,4 @@ export function register(program: Command, cli: Cli): void {
         );
       }
     });
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} bytes`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
