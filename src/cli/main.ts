@@ -12,6 +12,18 @@ import { commandLoaders } from './commands/index.ts';
 import { installInterrupts } from './interrupt.ts';
 import { PAGED_VERBS, pagerCommand, startPager, type Paged } from './pager.ts';
 
+/** Verbs after which `gc --auto` runs, as in Git: those that add objects. */
+const AUTO_GC_VERBS = new Set([
+  'commit',
+  'merge',
+  'fetch',
+  'pull',
+  'rebase',
+  'cherry-pick',
+  'revert',
+  'stash',
+]);
+
 /**
  * Builds the command tree. With `verb`, only that verb is loaded; otherwise
  * (help, unknown verbs) all of them are, so help and suggestions are complete.
@@ -91,6 +103,7 @@ async function runVerb(argv: readonly string[], cli: Cli): Promise<number> {
   try {
     const program = await buildProgram(cli, argv[0]);
     await program.parseAsync([...argv], { from: 'user' });
+    if (AUTO_GC_VERBS.has(argv[0] ?? '')) await (await import('./commands/gc.ts')).autoGc(cli);
   } catch (error) {
     if (error instanceof CommanderError) {
       code =

@@ -171,3 +171,14 @@ export function parseDate(text: string, now = Date.now() / 1000): number {
     { kind: 'usage', data: { exitCode: 128 } },
   );
 }
+
+/** A date option as an instant (ms): `now`, `never`/`false`, `all`, or any `parseDate` form. */
+export function expiryInstant(text: string | undefined, fallback: number, now: number): number {
+  if (text === undefined) return fallback;
+  const value = text.trim().toLowerCase();
+  if (value === 'now' || value === 'all') return now + 1;
+  if (value === 'never' || value === 'false') return -Infinity;
+  // Git's dotted form: 2.weeks.ago
+  const dotted = /^\d+\.[a-z]+\.ago$/.test(value) ? value.replaceAll('.', ' ') : value;
+  return parseDate(dotted, now / 1000) * 1000;
+}

@@ -25,6 +25,12 @@ const KNOWN_KEYS: Record<string, 'string' | 'integer' | 'boolean'> = {
   'user.name': 'string',
   'user.email': 'string',
   'init.defaultBranch': 'string',
+  'gc.auto': 'integer',
+  'gc.autoPackLimit': 'integer',
+  'gc.autoDetach': 'boolean',
+  'gc.pruneExpire': 'string',
+  'gc.reflogExpire': 'string',
+  'gc.reflogExpireUnreachable': 'string',
 };
 
 export function configError(file: string, message: string, cause?: unknown): MediaGitError {

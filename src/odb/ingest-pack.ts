@@ -120,6 +120,7 @@ export class IngestPack {
   }
 
   static async create(store: ObjectStore, options: IngestPackOptions = {}): Promise<IngestPack> {
+    await store.writer.register();
     const tmpPath = tempName(store.tmpDir, 'ingest-pack');
     if (options.directIo ?? directWritesWanted()) {
       // Filesystems without direct I/O refuse the flag: write through the page cache.

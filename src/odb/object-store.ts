@@ -29,6 +29,7 @@ import { DirectorySync, writeFileAtomic } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../errors.ts';
 import { isObjectId, objectIdOf, type ObjectId } from './object-id.ts';
 import { PackSet, type ObjectHandle } from './pack.ts';
+import { WriterRegistration } from './gc-guard.ts';
 
 export type { ObjectHandle } from './pack.ts';
 
@@ -119,17 +120,30 @@ export class ObjectStore {
    */
   shallow: ReadonlySet<ObjectId> = new Set();
 
+  /**
+   * This process's registration as a writer, made before its first write or
+   * existence check, so that gc never deletes an object it is about to
+   * reference (gc-guard.ts).
+   */
+  readonly writer: WriterRegistration;
+
   constructor(objectsDir: string, tmpDir: string) {
     this.objectsDir = objectsDir;
     this.tmpDir = tmpDir;
     this.packs = new PackSet(path.join(objectsDir, 'pack'));
+    this.writer = new WriterRegistration(objectsDir);
   }
 
   pathOf(id: ObjectId): string {
     return path.join(this.objectsDir, id.slice(0, 2), id.slice(2));
   }
 
+  /**
+   * Whether `id` is stored. Callers use the answer to skip writing it, so the
+   * process registers as a writer first (gc-guard.ts).
+   */
   async has(id: ObjectId): Promise<boolean> {
+    await this.writer.register();
     if (this.#cache.has(id)) return true;
     try {
       await fs.access(this.pathOf(id));

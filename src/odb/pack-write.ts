@@ -72,6 +72,7 @@ export async function packObjects(
   ids: readonly ObjectId[],
   options: PackObjectsOptions = {},
 ): Promise<WrittenPack> {
+  await store.writer.register();
   const order = [...new Set(ids)];
   const packDir = store.packs.dir;
   const tmpPath = tempName(store.tmpDir, 'pack');

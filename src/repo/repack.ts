@@ -132,7 +132,7 @@ export async function repack(repo: Repository, options: RepackOptions = {}): Pro
  * first (what log, status and diff read), then each manifest's chunks in file
  * order (so a checkout reads the pack front to back), then the rest by ID.
  */
-async function packOrder(
+export async function packOrder(
   repo: Repository,
   ids: readonly ObjectId[],
   survey: ReadonlyMap<ObjectId, SurveyedObject>,
@@ -159,7 +159,7 @@ async function packOrder(
  * emptied. A writer that loses the race recreates its folder (writeFileAtomic);
  * a folder that is not empty is left alone by rmdir itself.
  */
-async function removeEmptyFanouts(objectsDir: string): Promise<void> {
+export async function removeEmptyFanouts(objectsDir: string): Promise<void> {
   const names = await fs.readdir(objectsDir).catch(() => [] as string[]);
   const fanouts = names.filter((name) => /^[0-9a-f]{2}$/.test(name));
   await forEachLimit(fanouts, PARALLEL, async (name) => {
@@ -178,7 +178,7 @@ async function namesIn(dir: string): Promise<string[]> {
 }
 
 /** Removes pack files left without an index by a killed repack, once they are old. */
-async function removeOrphanPacks(dir: string): Promise<void> {
+export async function removeOrphanPacks(dir: string): Promise<void> {
   const names = await namesIn(dir);
   const present = new Set(names);
   for (const file of names) {

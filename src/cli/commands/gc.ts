@@ -1,0 +1,170 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { DEFAULT_PRUNE_MS, gc, type GcResult } from '../../repo/gc.ts';
+import {
+  DEFAULT_REFLOG_EXPIRE_MS,
+  DEFAULT_REFLOG_EXPIRE_UNREACHABLE_MS,
+} from '../../repo/reflog-expire.ts';
+import type { Repository } from '../../repo/repository.ts';
+import { printJson, type Cli } from '../context.ts';
+import { formatBytes } from '../format-bytes.ts';
+import { expiryInstant } from '../pretty.ts';
+import { progressReporter } from '../progress.ts';
+
+/** Git's defaults: `gc.auto` loose objects, `gc.autoPackLimit` packs. */
+const AUTO_LOOSE = 6700;
+const AUTO_PACKS = 50;
+
+interface GcFlags {
+  prune?: string | boolean;
+  aggressive?: boolean;
+  dryRun?: boolean;
+  auto?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('gc')
+    .description('Remove unreachable objects, pack the rest and clean up after crashed commands')
+    .option(
+      '--prune [date]',
+      'prune unreachable objects older than date (default: 2.weeks.ago; "now")',
+    )
+    .option('--no-prune', 'do not prune unreachable objects')
+    .option('--aggressive', 'rewrite every pack into one')
+    .option('--dry-run', 'report what would be removed; change nothing')
+    .option('--auto', 'only run if the repository needs it (gc.auto, gc.autoPackLimit)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: GcFlags) => {
+      const repo = await cli.openRepo();
+      if (opts.auto) {
+        if (!(await needsAutoGc(repo))) return;
+        if (!opts.quiet) {
+          cli.err('Auto packing the repository for optimum performance.');
+          cli.err('See "mediagit help gc" for manual housekeeping.');
+        }
+      }
+      const now = Date.now();
+      const pruneText =
+        opts.prune === false
+          ? 'never'
+          : typeof opts.prune === 'string'
+            ? opts.prune
+            : configText(repo, 'gc.pruneExpire');
+      const progress = progressReporter(cli, 'Packing objects', { quiet: opts.quiet === true });
+      let result: GcResult;
+      try {
+        result = await gc(repo, {
+          pruneBefore: expiryInstant(pruneText, now - DEFAULT_PRUNE_MS, now),
+          reflog: {
+            expire: expiryInstant(
+              configText(repo, 'gc.reflogExpire'),
+              now - DEFAULT_REFLOG_EXPIRE_MS,
+              now,
+            ),
+            expireUnreachable: expiryInstant(
+              configText(repo, 'gc.reflogExpireUnreachable'),
+              now - DEFAULT_REFLOG_EXPIRE_UNREACHABLE_MS,
+              now,
+            ),
+          },
+          aggressive: opts.aggressive === true,
+          dryRun: opts.dryRun === true,
+          onProgress: (event) => {
+            if (event.phase === 'Packing') progress.update(event);
+          },
+        });
+      } finally {
+        progress.stop();
+      }
+      if (opts.json) {
+        printJson(cli, { ...result, pack: result.pack ?? null, skipped: result.skipped ?? null });
+        return;
+      }
+      if (result.skipped) cli.err(`warning: ${result.skipped}`);
+      if (opts.quiet) return;
+      const would = opts.dryRun ? 'Would remove' : 'Removed';
+      cli.out(
+        `${would} ${result.prunedObjects} unreachable object${result.prunedObjects === 1 ? '' : 's'}` +
+          (result.reflogEntriesExpired > 0
+            ? ` and ${result.reflogEntriesExpired} expired reflog entr${result.reflogEntriesExpired === 1 ? 'y' : 'ies'}`
+            : ''),
+      );
+      if (!opts.dryRun) {
+        if (result.pack)
+          cli.out(`Packed ${result.packedObjects} objects into pack-${result.pack}.pack`);
+        cli.out(
+          `Stored ${formatBytes(result.bytesBefore)} -> ${formatBytes(result.bytesAfter)} ` +
+            `(${result.reachable} reachable objects)`,
+        );
+      }
+    });
+}
+
+function configText(repo: Repository, key: string): string | undefined {
+  const value = repo.config(key);
+  return value === undefined ? undefined : String(value);
+}
+
+function configNumber(repo: Repository, key: string, fallback: number): number {
+  const value = repo.config(key);
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+/**
+ * Whether the repository has outgrown Git's thresholds: about `gc.auto`
+ * loose objects (estimated, as Git does, from one of the 256 fan-out
+ * folders) or more than `gc.autoPackLimit` packs. 0 disables either.
+ */
+async function needsAutoGc(repo: Repository): Promise<boolean> {
+  if (repo.bare) return false;
+  const looseLimit = configNumber(repo, 'gc.auto', AUTO_LOOSE);
+  if (looseLimit <= 0) return false;
+  const sample = await fs.promises
+    .readdir(path.join(repo.objects.objectsDir, '17'))
+    .catch(() => [] as string[]);
+  if (sample.length * 256 > looseLimit) return true;
+  const packLimit = configNumber(repo, 'gc.autoPackLimit', AUTO_PACKS);
+  if (packLimit <= 0) return false;
+  const packs = await fs.promises.readdir(repo.objects.packs.dir).catch(() => [] as string[]);
+  return packs.filter((name) => name.endsWith('.idx')).length > packLimit;
+}
+
+/**
+ * After a command that adds objects (commit, merge, fetch, ...): when the
+ * repository needs it, runs `gc --auto` in the background (in the
+ * foreground with `gc.autoDetach = false`), as Git does. Never fails the
+ * command that triggered it.
+ */
+export async function autoGc(cli: Cli): Promise<void> {
+  let repo: Repository;
+  try {
+    repo = await cli.openRepo();
+    if (!(await needsAutoGc(repo))) return;
+  } catch {
+    return;
+  }
+  const launcher = process.argv[1];
+  const detach = repo.config('gc.autoDetach');
+  if (detach === false || launcher === undefined) {
+    cli.err('Auto packing the repository for optimum performance.');
+    cli.err('See "mediagit help gc" for manual housekeeping.');
+    const { main } = await import('../main.ts');
+    await main(['gc', '--auto', '--quiet'], cli).catch(() => undefined);
+    return;
+  }
+  cli.err('Auto packing the repository in background for optimum performance.');
+  cli.err('See "mediagit help gc" for manual housekeeping.');
+  const child = spawn(process.execPath, [launcher, 'gc', '--auto', '--quiet'], {
+    cwd: repo.workTree ?? repo.gitDir,
+    detached: true,
+    stdio: 'ignore',
+  });
+  child.on('error', () => undefined);
+  child.unref();
+}
