@@ -38,6 +38,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   fsmonitor: () => import('./fsmonitor.ts'),
   repack: () => import('./repack.ts'),
   gc: () => import('./gc.ts'),
+  fsck: () => import('./fsck.ts'),
   verify: () => import('./verify.ts'),
   stats: () => import('./stats.ts'),
   remote: () => import('./remote.ts'),
