@@ -8,7 +8,12 @@ import { encodeCommit, signatureAt, type Signature } from '../odb/commit.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { add } from './add.ts';
 import { StagingIndex } from './index-file.ts';
-import { clearMergeState, readMergeState } from './merge-state.ts';
+import {
+  clearMergeState,
+  operationInProgress,
+  readMergeState,
+  refuseIfUnmerged,
+} from './merge-state.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { flattenTree, readCommit, writeTreeFromFiles } from './tree-ops.ts';
@@ -95,23 +100,19 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const head = await refs.head();
   const merging = await readMergeState(repo);
   if (merging && options.amend) {
+    // Git's words; a stopped step of a rebase is a rebase's. (Git lets a
+    // revert be amended away; MediaGit refuses it like the others.)
+    const operation = (await operationInProgress(repo)) ?? merging.operation;
     throw new MediaGitError(
       'MERGE_IN_PROGRESS',
-      'You are in the middle of a merge -- cannot amend.',
-      {
-        kind: 'conflict',
-      },
+      `You are in the middle of a ${operation} -- cannot amend.`,
+      { kind: 'conflict', data: { operation } },
     );
   }
+  // `-a` stages every tracked file first, which resolves the conflicted
+  // ones (markers and all), as Git's does.
   if (options.all) await add(repo, { ...options, paths: [], update: true });
-  const unresolved = merging ? (await readMergeState(repo))!.conflicts : [];
-  if (unresolved.length > 0) {
-    throw new MediaGitError(
-      'UNMERGED_PATHS',
-      `Committing is not possible because you have unmerged files:\n${unresolved.map((c) => `\t${c.path}`).join('\n')}\nFix them up in the work tree, and then use 'mediagit add/rm <file>' as appropriate to mark resolution and make a commit.`,
-      { kind: 'conflict', data: { paths: unresolved.map((c) => c.path) } },
-    );
-  }
+  await refuseIfUnmerged(repo, 'commit');
   const signature = signatureFor(repo);
   const index = await StagingIndex.load(repo.gitDir);
   const lock = await StagingIndex.lock(repo.gitDir);

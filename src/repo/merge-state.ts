@@ -13,6 +13,16 @@
  * The index holds "ours" for a conflicted path (nothing when we deleted it);
  * resolving is `add` (or `rm`) of the path, which removes it from the list.
  * Every file is written atomically.
+ *
+ * While paths are unmerged, the verbs that would record, move or set aside
+ * the index refuse as Git does, changing nothing (`refuseIfUnmerged`): commit,
+ * merge, cherry-pick and revert (Git's "<Verb>ing is not possible because you
+ * have unmerged files.", exit 128), stash push/apply/pop ("<path>: needs
+ * merge", exit 1), checkout of another commit ("you need to resolve your
+ * current index first", exit 1) and rebase ("cannot rebase: You have unstaged
+ * changes.", exit 1). `switch` refuses any move while an operation is in
+ * progress (`operationInProgress`), resolved or not, as Git's does. The error
+ * carries the verb and the paths; the CLI prints Git's exact lines.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -57,6 +67,90 @@ export interface MergeState {
 }
 
 const FILES = ['MERGE_CONFLICTS', 'MERGE_MSG', ...Object.values(HEAD_FILES)];
+
+/** The file rebase.ts keeps while a rebase is stopped (named here so every check sees it). */
+export const REBASE_STATE_FILE = 'REBASE_STATE';
+
+/** An operation that stopped and waits to be concluded or aborted. */
+export type InProgress = Operation | 'rebase';
+
+/**
+ * The operation in progress, in Git's order of precedence (wt_status_get_state):
+ * a merge, else a rebase (whose conflicting step is a cherry-pick here), else
+ * a cherry-pick, else a revert.
+ */
+export async function operationInProgress(repo: Repository): Promise<InProgress | undefined> {
+  const exists = (name: string) =>
+    fs.access(path.join(repo.gitDir, name)).then(
+      () => true,
+      (error: unknown) => {
+        if (hasErrnoCode(error, 'ENOENT')) return false;
+        throw error;
+      },
+    );
+  if (await exists(HEAD_FILES.merge)) return 'merge';
+  if (await exists(REBASE_STATE_FILE)) return 'rebase';
+  if (await exists(HEAD_FILES['cherry-pick'])) return 'cherry-pick';
+  if (await exists(HEAD_FILES.revert)) return 'revert';
+  return undefined;
+}
+
+/**
+ * Who refuses while paths are unmerged; each words it as Git does.
+ * `cherry-pick -n`/`revert -n` differ from the committing forms (Git's
+ * "your index file is unmerged."), and `rebase --continue` from `rebase`.
+ */
+export type UnmergedRefusal =
+  | 'commit'
+  | 'merge'
+  | 'cherry-pick'
+  | 'revert'
+  | 'cherry-pick -n'
+  | 'revert -n'
+  | 'stash'
+  | 'checkout'
+  | 'rebase'
+  | 'rebase --continue';
+
+/** The paths a stopped operation left unmerged, in Git's index order (by path bytes). */
+export async function unmergedConflicts(repo: Repository): Promise<ConflictRecord[]> {
+  const conflicts = [...((await readMergeState(repo))?.conflicts ?? [])];
+  return conflicts.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+}
+
+const GERUND: Partial<Record<UnmergedRefusal, string>> = {
+  commit: 'Committing',
+  merge: 'Merging',
+  'cherry-pick': 'Cherry-picking',
+  revert: 'Reverting',
+};
+
+/**
+ * Throws UNMERGED_PATHS when a stopped operation left paths unmerged; call it
+ * before writing anything, so the refusal leaves the conflict state as it
+ * was. `data` holds the verb, the paths and the conflicts (their versions
+ * too: `-n` prints them); the message is Git's main line for the verb.
+ */
+export async function refuseIfUnmerged(repo: Repository, verb: UnmergedRefusal): Promise<void> {
+  const conflicts = await unmergedConflicts(repo);
+  if (conflicts.length === 0) return;
+  const paths = conflicts.map((c) => c.path);
+  const gerund = GERUND[verb];
+  let message: string;
+  if (gerund !== undefined) message = `${gerund} is not possible because you have unmerged files.`;
+  else if (verb === 'checkout') message = 'you need to resolve your current index first';
+  else if (verb === 'rebase') message = 'cannot rebase: You have unstaged changes.';
+  else if (verb === 'cherry-pick -n' || verb === 'revert -n')
+    message = 'your index file is unmerged.';
+  else message = paths.map((p) => `${p}: needs merge`).join('\n');
+  // Fatal (exit 128) for the verbs that would record a commit, an error
+  // (exit 1) for the others, as in Git.
+  const fatal = gerund !== undefined || verb === 'cherry-pick -n' || verb === 'revert -n';
+  throw new MediaGitError('UNMERGED_PATHS', message, {
+    kind: fatal ? 'conflict' : 'user',
+    data: { verb, paths, conflicts },
+  });
+}
 
 export async function readMergeState(repo: Repository): Promise<MergeState | undefined> {
   const read = async (name: string): Promise<string | undefined> => {

@@ -35,9 +35,11 @@ import { isAncestor, mergeBases } from './merge-base.ts';
 import {
   clearMergeState,
   readMergeState,
+  refuseIfUnmerged,
   writeMergeState,
   type ConflictRecord,
   type ConflictType,
+  type Operation,
   type Version,
 } from './merge-state.ts';
 import { looksBinary } from './text-diff.ts';
@@ -81,7 +83,7 @@ type Files = ReadonlyMap<string, TreeFile>;
 
 export async function merge(repo: Repository, options: MergeOptions): Promise<MergeResult> {
   repo.requireWorkTree('merge');
-  await refuseWhileStopped(repo);
+  await refuseWhileStopped(repo, 'merge');
   if (options.more && options.more.length > 0) return octopus(repo, options);
   const refs = new Refs(repo);
   const head = await refs.head();
@@ -222,16 +224,40 @@ async function octopus(repo: Repository, options: MergeOptions): Promise<MergeRe
   return { outcome: 'merged', from: head.id, to: commitId, bases };
 }
 
-/** Refuses to start a merge, cherry-pick or revert while one is stopped on conflicts. */
-export async function refuseWhileStopped(repo: Repository): Promise<void> {
+const HEAD_FILE: Record<Operation, string> = {
+  merge: 'MERGE_HEAD',
+  'cherry-pick': 'CHERRY_PICK_HEAD',
+  revert: 'REVERT_HEAD',
+};
+
+/**
+ * Refuses to start a merge, cherry-pick or revert (`verb`; `noCommit` for
+ * `-n`) while one is stopped: with paths unmerged, Git's "<Verb>ing is not
+ * possible because you have unmerged files."; with all resolved, "You have
+ * not concluded your <operation>". Nothing is written.
+ */
+export async function refuseWhileStopped(
+  repo: Repository,
+  verb: Operation,
+  noCommit = false,
+): Promise<void> {
+  await refuseIfUnmerged(
+    repo,
+    verb === 'merge' ? 'merge' : noCommit ? (`${verb} -n` as const) : verb,
+  );
   const state = await readMergeState(repo);
   if (!state) return;
-  const what = state.operation === 'merge' ? 'merge (MERGE_HEAD exists)' : `${state.operation}`;
-  throw new MediaGitError(
-    'OPERATION_IN_PROGRESS',
-    `You have not concluded your ${what}.\nPlease, commit your changes (or --abort) first.`,
-    { kind: 'conflict', data: { operation: state.operation } },
-  );
+  const { operation } = state;
+  // Git's merge names the file it found; cherry-pick and revert refuse on
+  // their own terms (MediaGit keeps the older wording there).
+  const message =
+    verb === 'merge'
+      ? `You have not concluded your ${operation} (${HEAD_FILE[operation]} exists).\nPlease, commit your changes before you merge.`
+      : `You have not concluded your ${operation === 'merge' ? 'merge (MERGE_HEAD exists)' : operation}.\nPlease, commit your changes (or --abort) first.`;
+  throw new MediaGitError('OPERATION_IN_PROGRESS', message, {
+    kind: 'conflict',
+    data: { operation },
+  });
 }
 
 /**

@@ -5,7 +5,9 @@
  * message; a revert of C merges C's parent against C itself, with the message
  * `Revert "<subject>"`. A conflict stops with the same state as a merge
  * (CHERRY_PICK_HEAD or REVERT_HEAD instead of MERGE_HEAD); `commit` or
- * `--continue` concludes it and `--abort` returns to ORIG_HEAD.
+ * `--continue` concludes it and `--abort` returns to ORIG_HEAD. While any
+ * operation is stopped, another pick is refused, writing nothing
+ * (`refuseWhileStopped`).
  */
 import { MediaGitError } from '../errors.ts';
 import type { Signature } from '../odb/commit.ts';
@@ -53,7 +55,6 @@ async function apply(
   options: PickOptions,
 ): Promise<PickResult> {
   const workTree = repo.requireWorkTree(operation);
-  await refuseWhileStopped(repo);
   const refs = new Refs(repo);
   const head = await refs.head();
   if (!head.id) {
@@ -62,6 +63,8 @@ async function apply(
     });
   }
   const picked = await resolveCommit(repo, options.rev);
+  // After the revision, as Git parses it before looking at the index.
+  await refuseWhileStopped(repo, operation, options.noCommit === true);
   const commit = await readCommit(repo.objects, picked);
   if (commit.parents.length > 1) {
     throw new MediaGitError(

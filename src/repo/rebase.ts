@@ -11,6 +11,11 @@
  * the cherry-pick state of a conflicting step. `--continue` concludes that
  * step (after `add` of the resolved paths) and goes on; `--skip` drops it;
  * `--abort` returns to the branch as it was.
+ *
+ * A new rebase is refused, writing nothing, while another operation is
+ * stopped; with paths unmerged as Git's require_clean_work_tree words it
+ * ("cannot rebase: You have unstaged changes.", exit 1), and `--continue`
+ * too ("<path>: needs merge", exit 1) until they are resolved.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -22,7 +27,12 @@ import { commit as commitIndex, writeCommit } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
 import { abortMerge } from './merge.ts';
 import { isAncestor } from './merge-base.ts';
-import { clearMergeState, readMergeState } from './merge-state.ts';
+import {
+  clearMergeState,
+  readMergeState,
+  REBASE_STATE_FILE,
+  refuseIfUnmerged,
+} from './merge-state.ts';
 import { cherryPick } from './pick.ts';
 import { assertMayMove } from './protect.ts';
 import { Refs } from './refs.ts';
@@ -57,7 +67,7 @@ export interface RebaseOptions {
 
 export type RebaseOutcome = 'up-to-date' | 'rebased' | 'stopped';
 
-const STATE = 'REBASE_STATE';
+const STATE = REBASE_STATE_FILE;
 
 async function readState(repo: Repository): Promise<RebaseState | undefined> {
   try {
@@ -75,15 +85,13 @@ async function writeState(repo: Repository, state: RebaseState): Promise<void> {
 
 export async function rebase(repo: Repository, options: RebaseOptions): Promise<RebaseOutcome> {
   repo.requireWorkTree('rebase');
-  if ((await readState(repo)) || (await readMergeState(repo))) {
-    throw new MediaGitError(
+  const inProgress = () =>
+    new MediaGitError(
       'REBASE_IN_PROGRESS',
       'a rebase, merge or cherry-pick is in progress; --continue or --abort it first',
-      {
-        kind: 'conflict',
-      },
+      { kind: 'conflict' },
     );
-  }
+  if (await readState(repo)) throw inProgress();
   const refs = new Refs(repo);
   const head = await refs.head();
   if (!head.branch || !head.id) {
@@ -95,6 +103,10 @@ export async function rebase(repo: Repository, options: RebaseOptions): Promise<
     throw new MediaGitError('REBASE_USAGE', 'rebase needs an upstream', { kind: 'usage' });
   const upstream = await resolveCommit(repo, options.upstream);
   const onto = options.onto === undefined ? upstream : await resolveCommit(repo, options.onto);
+  // As Git: the upstream is checked first, then the index (unmerged paths
+  // are unstaged and uncommitted changes to its require_clean_work_tree).
+  await refuseIfUnmerged(repo, 'rebase');
+  if (await readMergeState(repo)) throw inProgress();
   // The commits to replay: reachable from HEAD and not from upstream, oldest first, merges left out.
   const excluded = new Set<ObjectId>();
   for (const stack = [upstream]; stack.length > 0;) {
@@ -269,6 +281,7 @@ export async function rebaseContinue(
   const state = await requireState(repo);
   const picking = await readMergeState(repo);
   if (picking) {
+    await refuseIfUnmerged(repo, 'rebase --continue');
     await commitIndex(repo, { cwd: repo.workTree ?? '.' });
     const item = state.current;
     if (item?.action === 'squash' || item?.action === 'fixup') {

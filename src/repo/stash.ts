@@ -11,6 +11,10 @@
  * newly added (as Git does), or staged as they were with `--index`. A stash
  * whose changes conflict with the current state is refused, changing nothing
  * (conflicted stash application is not built yet).
+ *
+ * While a stopped merge, cherry-pick or revert has unmerged paths, push and
+ * apply refuse as Git does ("<path>: needs merge", exit 1), writing nothing:
+ * stashing would reset the conflicted files and lose the conflict.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -19,6 +23,7 @@ import type { ObjectId } from '../odb/object-id.ts';
 import { writeCommit } from './commit.ts';
 import { StagingIndex } from './index-file.ts';
 import { conflictLine, mergeFiles, resolveContent } from './merge.ts';
+import { refuseIfUnmerged } from './merge-state.ts';
 import { diffTrees, type DiffDetail, type FileDiff } from './diff.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
@@ -58,6 +63,7 @@ export async function stashPush(
   options: { message?: string | undefined; includeUntracked?: boolean | undefined; cwd: string },
 ): Promise<string | undefined> {
   const workTree = repo.requireWorkTree('stash');
+  await refuseIfUnmerged(repo, 'stash');
   const refs = new Refs(repo);
   const head = await refs.head();
   if (!head.id) {
@@ -138,6 +144,8 @@ export async function stashApply(
       kind: 'usage',
     });
   }
+  // After the stash is known to exist, as Git checks its index only then.
+  await refuseIfUnmerged(repo, 'stash');
   const base = await flattenCommit(repo.objects, baseId);
   const stashed = await flattenCommit(repo.objects, stash);
   const stagedThen = await flattenCommit(repo.objects, indexId);

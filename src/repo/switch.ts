@@ -21,6 +21,14 @@ import {
   shortBranchName,
 } from './branch.ts';
 import { StagingIndex } from './index-file.ts';
+import {
+  clearMergeState,
+  operationInProgress,
+  readMergeState,
+  refuseIfUnmerged,
+  type InProgress,
+  type Operation,
+} from './merge-state.ts';
 import { assertBranchName, Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { resolveCommit } from './revision.ts';
@@ -54,6 +62,22 @@ export type SwitchTarget =
 export interface SwitchOptions extends WorkTreeUpdateOptions {
   /** Compute the paths that stay locally changed (Git prints them); default true. */
   readonly reportLocalChanges?: boolean | undefined;
+  /**
+   * How a stopped merge, rebase, cherry-pick or revert bears on the move
+   * (Git's two commands differ; absent: not at all, for internal callers such
+   * as rebase):
+   *   'switch'    any move is refused while one is in progress, resolved or
+   *               not ("cannot switch branch while merging"), even forced;
+   *   'checkout'  a move that rewrites the index is refused while paths are
+   *               unmerged ("you need to resolve your current index first")
+   *               unless forced, and a completed checkout ends a stopped
+   *               merge, cherry-pick or revert (its state files go, as Git's
+   *               remove_branch_state does) -- except that `checkout -b`
+   *               keeps one with unmerged paths, which MediaGit records only
+   *               in that state (Git keeps them in the index's stages).
+   * Refusals come after the target is checked and before anything is written.
+   */
+  readonly stopped?: 'switch' | 'checkout' | undefined;
 }
 
 export interface HeadSummary {
@@ -72,6 +96,8 @@ export interface SwitchResult {
   readonly localChanges: LocalChange[];
   readonly written: number;
   readonly removed: number;
+  /** The stopped operation a checkout ended (Git warns for a cherry-pick or revert). */
+  readonly cancelled?: Operation | undefined;
 }
 
 /** The branch or commit checked out before the current one (Git's `@{-1}`, `-`). */
@@ -160,6 +186,15 @@ export async function switchTo(
     written = moved.written;
     removed = moved.removed;
   };
+  /** The stopped-operation refusals of `options.stopped`; `rewritesIndex` false for a bare `checkout -b`. */
+  const refuseWhileStopped = async (rewritesIndex = true): Promise<void> => {
+    if (options.stopped === 'switch') {
+      const operation = await operationInProgress(repo);
+      if (operation) throw cannotSwitch(operation);
+    } else if (options.stopped === 'checkout' && rewritesIndex && !options.force) {
+      await refuseIfUnmerged(repo, 'checkout');
+    }
+  };
 
   switch (target.kind) {
     case 'branch': {
@@ -167,11 +202,15 @@ export async function switchTo(
       const ref = branchRef(name);
       const id = ref ? await refs.read(ref) : undefined;
       if (ref !== undefined && ref === head.branch) {
+        await refuseWhileStopped();
         outcome = 'already';
-        files = await flattenCommit(repo.objects, head.id);
+        // Forced, it still discards local changes, as Git's does.
+        if (options.force) await move(head.id);
+        else files = await flattenCommit(repo.objects, head.id);
         break;
       }
       if (!ref || !id) throw await notABranch(repo, name);
+      await refuseWhileStopped();
       await move(id);
       await refs.setHeadBranch(ref, `checkout: moving from ${from} to ${name}`, head.id);
       outcome = 'switched';
@@ -179,6 +218,7 @@ export async function switchTo(
     }
     case 'detach': {
       const id = await resolveCommit(repo, target.rev);
+      await refuseWhileStopped();
       await move(id);
       await refs.setHeadDetached(id, `checkout: moving from ${from} to ${target.rev}`, head.id);
       outcome = 'detached';
@@ -205,6 +245,8 @@ export async function switchTo(
           throw error;
         }
       }
+      // Git's `checkout -b <new>` (no start point) leaves the index alone.
+      await refuseWhileStopped(target.start !== undefined || target.reset === true);
       if (start === undefined) {
         // HEAD has no commits and no start point was given: the new branch is unborn too.
         if (existing) {
@@ -231,6 +273,7 @@ export async function switchTo(
       const ref = `${BRANCH_PREFIX}${target.name}`;
       if (await refs.read(ref)) throw branchExists(target.name);
       await assertNoRefConflict(refs, ref);
+      await refuseWhileStopped();
       if (!target.keepFiles) await move(undefined);
       await refs.setHeadBranch(ref, `checkout: moving from ${from} to ${target.name}`);
       outcome = 'orphan';
@@ -238,6 +281,7 @@ export async function switchTo(
     }
   }
 
+  const cancelled = options.stopped === 'checkout' ? await endStopped(repo, options) : undefined;
   const after = await refs.head();
   const localChanges =
     options.reportLocalChanges === false ? [] : await localChangesAgainst(repo, files);
@@ -248,5 +292,38 @@ export async function switchTo(
     localChanges,
     written,
     removed,
+    cancelled,
   };
+}
+
+const SWITCHING_WHILE: Record<InProgress, string> = {
+  merge: 'merging',
+  rebase: 'rebasing',
+  'cherry-pick': 'cherry-picking',
+  revert: 'reverting',
+};
+
+/** Git's refusal of `switch` during an operation (MediaGit has no --quit: --abort, or conclude it). */
+function cannotSwitch(operation: InProgress): MediaGitError {
+  return new MediaGitError(
+    'OPERATION_IN_PROGRESS',
+    `cannot switch branch while ${SWITCHING_WHILE[operation]}\n` +
+      `Consider "mediagit ${operation} --abort", or conclude it first.`,
+    { kind: 'conflict', data: { operation } },
+  );
+}
+
+/**
+ * After a checkout: ends a stopped merge, cherry-pick or revert as Git does,
+ * unless paths are still unmerged and the checkout left the index alone
+ * (`checkout -b`); returns the operation ended.
+ */
+async function endStopped(
+  repo: Repository,
+  options: SwitchOptions,
+): Promise<Operation | undefined> {
+  const state = await readMergeState(repo);
+  if (!state || (state.conflicts.length > 0 && !options.force)) return undefined;
+  await clearMergeState(repo);
+  return state.operation;
 }

@@ -7,6 +7,7 @@ import { switchTo, type SwitchTarget } from '../../repo/switch.ts';
 import type { Cli } from '../context.ts';
 import { splitAtDoubleDash } from '../operands.ts';
 import { progressReporter } from '../progress.ts';
+import { printUnmergedRefusal } from './merge.ts';
 import { printSwitchResult } from './switch.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -114,8 +115,12 @@ export function register(program: Command, cli: Cli): void {
           }
           const result = await switchTo(repo, target, {
             force: opts.force === true,
+            stopped: 'checkout',
             reportLocalChanges: !opts.quiet,
             onProgress: progress.update,
+          }).catch((error: unknown) => {
+            progress.stop();
+            return printUnmergedRefusal(cli, error);
           });
           progress.stop();
           if (!opts.quiet) {
@@ -123,6 +128,10 @@ export function register(program: Command, cli: Cli): void {
               detachAdvice: !isFalse(repo.config('advice.detachedHead')) && !opts.detach,
               target,
             });
+            // Git warns when the checkout ends a cherry-pick or revert (a merge silently).
+            if (result.cancelled === 'cherry-pick')
+              cli.err('warning: cancelling a cherry picking in progress');
+            if (result.cancelled === 'revert') cli.err('warning: cancelling a revert in progress');
           }
         } finally {
           progress.stop();

@@ -4,6 +4,7 @@ import { shortId } from '../../repo/revision.ts';
 import type { Cli } from '../context.ts';
 import { editorCommand, editText } from '../editor.ts';
 import { progressReporter } from '../progress.ts';
+import { printUnmergedRefusal } from './merge.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -51,6 +52,9 @@ export function register(program: Command, cli: Cli): void {
                       : editText(cli, repo, 'COMMIT_EDITMSG', template)
                 : undefined,
             onProgress: progress.update,
+          }).catch((error: unknown) => {
+            progress.stop();
+            return printUnmergedRefusal(cli, error);
           });
           progress.stop();
           if (!opts.quiet) {

@@ -2,9 +2,14 @@ import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { commit } from '../../repo/commit.ts';
 import { abortMerge, merge } from '../../repo/merge.ts';
-import { readMergeState } from '../../repo/merge-state.ts';
+import {
+  readMergeState,
+  type ConflictRecord,
+  type UnmergedRefusal,
+} from '../../repo/merge-state.ts';
 import { shortId } from '../../repo/revision.ts';
 import type { Cli } from '../context.ts';
+import { ExitRequest, EXIT_FATAL } from '../exit.ts';
 import { progressReporter } from '../progress.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -39,11 +44,21 @@ export function register(program: Command, cli: Cli): void {
             });
           }
           const repo = await cli.openRepo();
+          // Only a merge: a stopped cherry-pick, revert or rebase has its own
+          // --abort and --continue, and Git's merge says so.
+          const merging = (await readMergeState(repo))?.operation === 'merge';
           if (opts.abort) {
+            if (!merging) {
+              throw new MediaGitError(
+                'NO_MERGE',
+                'There is no merge to abort (MERGE_HEAD missing).',
+                { kind: 'conflict' },
+              );
+            }
             await abortMerge(repo);
             return;
           }
-          if (!(await readMergeState(repo))) {
+          if (!merging) {
             throw new MediaGitError(
               'NO_MERGE',
               'There is no merge in progress (MERGE_HEAD missing).',
@@ -52,7 +67,9 @@ export function register(program: Command, cli: Cli): void {
               },
             );
           }
-          const result = await commit(repo, { cwd: cli.cwd, message: opts.message });
+          const result = await commit(repo, { cwd: cli.cwd, message: opts.message }).catch(
+            (error: unknown) => printUnmergedRefusal(cli, error),
+          );
           if (!opts.quiet)
             cli.out(
               `[${result.branch ?? 'detached HEAD'} ${shortId(result.id)}] ${result.subject}`,
@@ -80,6 +97,9 @@ export function register(program: Command, cli: Cli): void {
             fastForwardOnly: opts.ffOnly === true,
             message: opts.message,
             onProgress: progress.update,
+          }).catch((error: unknown) => {
+            progress.stop();
+            return printUnmergedRefusal(cli, error);
           });
           progress.stop();
           if (opts.quiet) return;
@@ -94,4 +114,95 @@ export function register(program: Command, cli: Cli): void {
         }
       },
     );
+}
+
+const RESOLVE_HINT = [
+  "hint: Fix them up in the work tree, and then use 'mediagit add/rm <file>'",
+  'hint: as appropriate to mark resolution and make a commit.',
+];
+
+/**
+ * Prints Git's exact refusal for an UNMERGED_PATHS error (merge-state.ts:
+ * what goes to stdout, what to stderr) and stops with Git's exit code; any
+ * other error is rethrown. `pop` adds the line stash pop prints. Paths are
+ * printed from the repository root, unquoted, as Git's index refresh does.
+ */
+export function printUnmergedRefusal(
+  cli: Cli,
+  error: unknown,
+  options: { pop?: boolean } = {},
+): never {
+  if (!(error instanceof MediaGitError) || error.code !== 'UNMERGED_PATHS') throw error;
+  const verb = error.data['verb'] as UnmergedRefusal;
+  const paths = error.data['paths'] as string[];
+  const needsMerge = paths.map((p) => `${p}: needs merge`);
+  switch (verb) {
+    case 'commit':
+      cli.out(paths.map((p) => `U\t${p}`).join('\n'));
+      cli.err(
+        [
+          `error: ${error.message}`,
+          ...RESOLVE_HINT,
+          'fatal: Exiting because of an unresolved conflict.',
+        ].join('\n'),
+      );
+      throw new ExitRequest(EXIT_FATAL);
+    case 'merge':
+      cli.err(
+        [
+          `error: ${error.message}`,
+          ...RESOLVE_HINT,
+          'fatal: Exiting because of an unresolved conflict.',
+        ].join('\n'),
+      );
+      throw new ExitRequest(EXIT_FATAL);
+    case 'cherry-pick':
+    case 'revert':
+      cli.err([`error: ${error.message}`, ...RESOLVE_HINT, `fatal: ${verb} failed`].join('\n'));
+      throw new ExitRequest(EXIT_FATAL);
+    case 'cherry-pick -n':
+    case 'revert -n': {
+      // Git names each unmerged stage (base, ours, theirs) by its object ID.
+      const stages = (error.data['conflicts'] as ConflictRecord[]).flatMap((c) =>
+        [c.base, c.ours, c.theirs].flatMap((v) => (v ? [`${c.path}: unmerged (${v.id})`] : [])),
+      );
+      cli.err(
+        [...stages, `error: ${error.message}`, `fatal: ${verb.replace(' -n', '')} failed`].join(
+          '\n',
+        ),
+      );
+      throw new ExitRequest(EXIT_FATAL);
+    }
+    case 'stash':
+      cli.out(
+        [
+          ...needsMerge,
+          ...(options.pop ? ['The stash entry is kept in case you need it again.'] : []),
+        ].join('\n'),
+      );
+      throw new ExitRequest(1);
+    case 'checkout':
+      cli.out(needsMerge.join('\n'));
+      cli.err(`error: ${error.message}`);
+      throw new ExitRequest(1);
+    case 'rebase':
+      cli.out(needsMerge.join('\n'));
+      cli.err(
+        [
+          `error: ${error.message}`,
+          'error: additionally, your index contains uncommitted changes.',
+          'error: Please commit or stash them.',
+        ].join('\n'),
+      );
+      throw new ExitRequest(1);
+    case 'rebase --continue':
+      cli.out(
+        [
+          ...needsMerge,
+          'You must edit all merge conflicts and then',
+          'mark them as resolved using mediagit add',
+        ].join('\n'),
+      );
+      throw new ExitRequest(1);
+  }
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { rebase, rebaseAbort, rebaseContinue, rebaseSkip } from '../../repo/rebase.ts';
 import type { Cli } from '../context.ts';
+import { printUnmergedRefusal } from './merge.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -39,16 +40,18 @@ export function register(program: Command, cli: Cli): void {
           );
         }
         if (opts.abort) return rebaseAbort(repo);
-        const outcome = opts.continue
-          ? await rebaseContinue(repo, editor)
-          : opts.skip
-            ? await rebaseSkip(repo, editor)
-            : await rebase(repo, {
-                upstream,
-                onto: opts.onto,
-                interactive: opts.interactive,
-                editor,
-              });
+        const outcome = await (
+          opts.continue
+            ? rebaseContinue(repo, editor)
+            : opts.skip
+              ? rebaseSkip(repo, editor)
+              : rebase(repo, {
+                  upstream,
+                  onto: opts.onto,
+                  interactive: opts.interactive,
+                  editor,
+                })
+        ).catch((error: unknown) => printUnmergedRefusal(cli, error));
         if (opts.quiet) return;
         if (outcome === 'up-to-date') cli.out('Current branch is up to date.');
         else if (outcome === 'rebased') cli.out('Successfully rebased and updated the branch.');

@@ -11,6 +11,7 @@ import {
 import type { Cli } from '../context.ts';
 import { printJson } from '../context.ts';
 import { detailFor, renderFiles } from './diff.ts';
+import { printUnmergedRefusal } from './merge.ts';
 
 const usage = (message: string) => new MediaGitError('STASH_USAGE', message, { kind: 'usage' });
 
@@ -61,7 +62,7 @@ export function register(program: Command, cli: Cli): void {
               message,
               includeUntracked: opts.includeUntracked,
               cwd: cli.cwd,
-            });
+            }).catch((error: unknown) => printUnmergedRefusal(cli, error));
             if (!opts.quiet)
               cli.out(
                 saved === undefined
@@ -80,7 +81,9 @@ export function register(program: Command, cli: Cli): void {
           case 'apply':
           case 'pop': {
             const rev = one();
-            await stashApply(repo, { rev, index: opts.index });
+            await stashApply(repo, { rev, index: opts.index }).catch((error: unknown) =>
+              printUnmergedRefusal(cli, error, { pop: sub === 'pop' }),
+            );
             if (sub === 'pop') {
               const dropped = await stashDrop(repo, rev);
               if (!opts.quiet) cli.out(`Dropped ${dropped.selector} (${dropped.id})`);

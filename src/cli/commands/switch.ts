@@ -72,6 +72,7 @@ export function register(program: Command, cli: Cli): void {
         try {
           const result = await switchTo(repo, target, {
             force: opts.force === true || opts.discardChanges === true,
+            stopped: 'switch',
             reportLocalChanges: !opts.quiet,
             onProgress: progress.update,
           });
