@@ -308,7 +308,7 @@ test('completion: the bash script completes verbs, options and branches; zsh and
     assert.equal(result.code, 0, result.stderr);
     return result.out.trim();
   };
-  assert.equal(await complete('mediagit', 'sta'), 'stash status');
+  assert.equal(await complete('mediagit', 'sta'), 'stash stats status');
   assert.equal(await complete('mediagit', 'log', '--onel'), '--oneline');
   assert.equal(await complete('mediagit', 'switch', 'fea'), 'feature');
   const zsh = (await repo.ok(['completion', 'zsh'])).out;

@@ -113,9 +113,15 @@ describe('gc', () => {
     const again = await gcJson(repo, ['--prune=now']);
     assert.equal(again['prunedObjects'], 0);
     assert.equal(again['bytesAfter'], again['bytesBefore']);
+    // Plain gc packs the small objects and leaves large chunks loose; --aggressive packs all.
+    for (const file of await looseFiles(repo.gitDir)) {
+      assert.ok(file.size >= 256 * 1024, `a ${file.size}-byte object was left loose`);
+    }
+    await repo.ok(['gc', '-q', '--aggressive']);
     const layout = await objectsLayout(repo.gitDir);
     assert.equal(layout.loose, 0);
     assert.equal(layout.pack.length, 2, 'one pack and its index');
+    assert.equal(await readEverything(repo.dir), 4);
   });
 
   test('keeps what the index, a stash and a stopped merge name; prunes unreachable objects only after the grace period', async () => {
@@ -315,6 +321,18 @@ describe('gc under fire', () => {
     assert.deepEqual(await fs.readdir(path.join(repo.gitDir, 'tmp')).catch(() => []), []);
   });
 });
+
+async function looseFiles(gitDir: string): Promise<{ name: string; size: number }[]> {
+  const out: { name: string; size: number }[] = [];
+  const objects = path.join(gitDir, 'objects');
+  for (const fanout of await fs.readdir(objects)) {
+    if (!/^[0-9a-f]{2}$/.test(fanout)) continue;
+    for (const name of await fs.readdir(path.join(objects, fanout))) {
+      out.push({ name, size: (await fs.stat(path.join(objects, fanout, name))).size });
+    }
+  }
+  return out;
+}
 
 async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ['-e', '0']);

@@ -5,10 +5,11 @@
  * 1. expire old reflog entries (reflog-expire.ts; Git's 90 / 30 days);
  * 2. remove temp files and locks of processes that are gone;
  * 3. mark every object reachable from the roots (reachable.ts);
- * 4. pack: the reachable loose objects and the reachable objects of packs
- *    worth rewriting (small packs, packs with a tenth or more garbage, all
- *    packs with `aggressive`) go into one new pack, written and verified
- *    before anything is deleted (odb/pack-write.ts);
+ * 4. pack: the reachable loose objects smaller than 256 KiB (all of them
+ *    with `aggressive`) and the reachable objects of packs worth rewriting
+ *    (small packs, packs with a tenth or more garbage, all packs with
+ *    `aggressive`) go into one new pack, written and verified before
+ *    anything is deleted (odb/pack-write.ts);
  * 5. under gc.lock, once no other process is writing objects (gc-guard.ts),
  *    mark again from the roots as they are now, then delete: loose copies the
  *    new pack holds, unreachable loose objects older than the prune date, and
@@ -37,6 +38,8 @@ import type { Repository } from './repository.ts';
 export const DEFAULT_PRUNE_MS = 14 * 24 * 60 * 60 * 1000;
 /** Packs smaller than this are always merged into the new pack. */
 const SMALL_PACK_BYTES = 32 * 1024 * 1024;
+/** Loose objects this large stay loose (unless aggressive): see `gc`. */
+const LARGE_LOOSE_BYTES = 256 * 1024;
 /** A pack with at least this fraction of unreachable bytes is rewritten. */
 const GARBAGE_FRACTION = 0.1;
 const PARALLEL = 16;
@@ -120,8 +123,13 @@ export async function gc(repo: Repository, options: GcOptions): Promise<GcResult
 
   // What goes into the new pack: reachable objects not already in a kept pack.
   const toPack = new Set<ObjectId>();
-  for (const object of loose)
-    if (marker.marked.has(object.id) && !inKeptPack(object.id)) toPack.add(object.id);
+  // Large loose objects (chunks) are already one file per megabyte or more:
+  // copying them into a pack would cost a rewrite of the repository's bulk
+  // for few files saved, so only --aggressive packs them.
+  for (const object of loose) {
+    if (!marker.marked.has(object.id) || inKeptPack(object.id)) continue;
+    if (options.aggressive || object.size < LARGE_LOOSE_BYTES) toPack.add(object.id);
+  }
   for (const plan of plans) {
     if (plan.action !== 'rewrite') continue;
     for (const id of plan.pack.ids()) {

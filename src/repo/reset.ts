@@ -11,6 +11,7 @@
  * reflog entry "reset: moving to <rev>", as in Git. On a branch with no
  * commits, `reset` without a revision resets to the empty tree.
  */
+import { clearMergeState } from './merge-state.ts';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { commitSubject } from './branch.ts';
@@ -81,7 +82,11 @@ export async function reset(repo: Repository, options: ResetOptions): Promise<Re
       await lock.release();
     }
   }
-  if (id !== undefined) await refs.updateHead(id, `reset: moving to ${rev}`, head.id ?? null);
+  if (id !== undefined) {
+    await refs.updateHead(id, `reset: moving to ${rev}`, head.id ?? null);
+    // As Git: a reset of the whole index ends a stopped merge, cherry-pick or revert.
+    if (options.mode !== 'soft') await clearMergeState(repo);
+  }
   const unstaged =
     options.mode === 'mixed' && options.reportUnstaged !== false && repo.workTree !== undefined
       ? await unstagedChanges(repo)
