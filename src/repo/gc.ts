@@ -7,9 +7,9 @@
  * 3. mark every object reachable from the roots (reachable.ts);
  * 4. pack: the reachable loose objects smaller than 256 KiB (all of them
  *    with `aggressive`) and the reachable objects of packs worth rewriting
- *    (small packs, packs with a tenth or more garbage, all packs with
- *    `aggressive`) go into one new pack, written and verified before
- *    anything is deleted (odb/pack-write.ts);
+ *    (packs with a tenth or more garbage, small packs once there are eight,
+ *    all packs with `aggressive`) go into one new pack, written and
+ *    verified before anything is deleted (odb/pack-write.ts);
  * 5. under gc.lock, once no other process is writing objects (gc-guard.ts),
  *    mark again from the roots as they are now, then delete: loose copies the
  *    new pack holds, unreachable loose objects older than the prune date, and
@@ -30,14 +30,16 @@ import type { ObjectId } from '../odb/object-id.ts';
 import type { Pack } from '../odb/pack.ts';
 import { packObjects, surveyObjects } from '../odb/pack-write.ts';
 import { removeStaleLock, removeStaleTemps } from '../storage/leftovers.ts';
+import { eachLimited } from '../storage/concurrency.ts';
 import { collectRoots, Marker } from './reachable.ts';
 import { reflogExpire } from './reflog-expire.ts';
 import { packOrder, removeEmptyFanouts, removeOrphanPacks } from './repack.ts';
 import type { Repository } from './repository.ts';
 
 export const DEFAULT_PRUNE_MS = 14 * 24 * 60 * 60 * 1000;
-/** Packs smaller than this are always merged into the new pack. */
+/** Packs smaller than this are merged into the new pack once there are SMALL_PACKS_TO_MERGE. */
 const SMALL_PACK_BYTES = 32 * 1024 * 1024;
+const SMALL_PACKS_TO_MERGE = 8;
 /** Loose objects this large stay loose (unless aggressive): see `gc`. */
 const LARGE_LOOSE_BYTES = 256 * 1024;
 /** A pack with at least this fraction of unreachable bytes is rewritten. */
@@ -196,7 +198,7 @@ export async function gc(repo: Repository, options: GcOptions): Promise<GcResult
       await marker.mark(await collectRoots(repo));
       failOnProblems(marker);
       const stillNeeded = (id: ObjectId): boolean => marker.marked.has(id) && !inNewPack(id);
-      await forEachLimit(loose, PARALLEL, async (object) => {
+      await eachLimited(loose, PARALLEL, async (object) => {
         const pruned = !marker.marked.has(object.id) && object.mtimeMs < cutoff;
         if (!pruned && !inNewPack(object.id)) return;
         if (await unlinkIfPresent(store.pathOf(object.id))) {
@@ -269,18 +271,17 @@ async function planPacks(
     const old = stats.mtimeMs < cutoff;
     let action: PackPlan['action'] = 'keep';
     if (old && live === 0) action = 'drop';
-    else if (aggressive || pack.packSize < SMALL_PACK_BYTES) action = 'rewrite';
+    else if (aggressive) action = 'rewrite';
     else if (old && garbage >= GARBAGE_FRACTION * (live + garbage)) action = 'rewrite';
     plans.push({ pack, mtimeMs: stats.mtimeMs, bytes, action });
   }
-  // One small pack alone gains nothing from being copied.
-  const rewrites = plans.filter((p) => p.action === 'rewrite');
-  if (rewrites.length === 1 && !aggressive) {
-    const only = rewrites[0]!;
-    let garbage = false;
-    for (const id of only.pack.ids()) if (!marked.has(id)) garbage = true;
-    if (!garbage || only.mtimeMs >= cutoff)
-      plans[plans.indexOf(only)] = { ...only, action: 'keep' };
+  // Small packs accumulate (one per gc, one per add of a large file that
+  // compresses well): once there are many, they are merged into the new
+  // pack. A few are left alone, since copying them verifies (decodes)
+  // every record they hold, however small the pack file.
+  const small = plans.filter((p) => p.action === 'keep' && p.pack.packSize < SMALL_PACK_BYTES);
+  if (small.length >= SMALL_PACKS_TO_MERGE) {
+    for (const plan of small) plans[plans.indexOf(plan)] = { ...plan, action: 'rewrite' };
   }
   return plans;
 }
@@ -332,7 +333,7 @@ async function listLoose(objectsDir: string): Promise<LooseObject[]> {
     } catch {
       continue;
     }
-    await forEachLimit(names, PARALLEL, async (name) => {
+    await eachLimited(names, PARALLEL, async (name) => {
       if (!/^[0-9a-f]{62}$/.test(name)) return;
       const stats = await fs.stat(path.join(objectsDir, fanout, name)).catch(() => undefined);
       if (stats) out.push({ id: fanout + name, size: stats.size, mtimeMs: stats.mtimeMs });
@@ -383,16 +384,4 @@ function sum(values: readonly number[]): number {
   let total = 0;
   for (const value of values) total += value;
   return total;
-}
-
-async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) await work(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -23,6 +23,7 @@ import { packFileName, packIndexFileName, type Pack } from '../odb/pack.ts';
 import { packObjects, surveyObjects, type SurveyedObject } from '../odb/pack-write.ts';
 import type { Repository } from './repository.ts';
 import { removeStaleTemps } from '../storage/leftovers.ts';
+import { eachLimited } from '../storage/concurrency.ts';
 
 export interface RepackOptions {
   /** Also merge every existing pack into the new one (`-a`). */
@@ -99,7 +100,7 @@ export async function repack(repo: Repository, options: RepackOptions = {}): Pro
   // Only what the pack just written and verified holds may go.
   const holds = (id: ObjectId): boolean => written.pack.indexOf(Buffer.from(id, 'hex')) >= 0;
   let looseRemoved = 0;
-  await forEachLimit(
+  await eachLimited(
     loose.filter((id) => holds(id)),
     PARALLEL,
     async (id) => {
@@ -162,7 +163,7 @@ export async function packOrder(
 export async function removeEmptyFanouts(objectsDir: string): Promise<void> {
   const names = await fs.readdir(objectsDir).catch(() => [] as string[]);
   const fanouts = names.filter((name) => /^[0-9a-f]{2}$/.test(name));
-  await forEachLimit(fanouts, PARALLEL, async (name) => {
+  await eachLimited(fanouts, PARALLEL, async (name) => {
     await fs.rmdir(path.join(objectsDir, name)).catch(() => undefined);
   });
 }
@@ -201,16 +202,4 @@ export async function removeOrphanPacks(dir: string): Promise<void> {
  */
 function removeDeadTemps(dir: string): void {
   removeStaleTemps(dir, { minAgeMs: 0 });
-}
-
-async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) await work(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
