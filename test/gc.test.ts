@@ -299,6 +299,45 @@ describe('gc under fire', () => {
     }
   });
 
+  test('gc waits for a writer between its first object write and its ref update, then keeps what the ref names', async () => {
+    // A writer that stores a blob (aged, so the prune date alone would not
+    // save it), then takes its time before a ref names it: the window in
+    // which a gc marking meanwhile would judge the blob garbage.
+    const src = (file: string): string =>
+      JSON.stringify(new URL(`../src/${file}`, import.meta.url).href);
+    const script = `
+      import { Repository } from ${src('repo/repository.ts')};
+      import { Refs } from ${src('repo/refs.ts')};
+      import { encodeTree } from ${src('odb/tree.ts')};
+      import { encodeCommit, signatureAt } from ${src('odb/commit.ts')};
+      import fs from 'node:fs/promises';
+      const repo = await Repository.discover(process.cwd());
+      const data = Buffer.from('held by a slow writer ' + process.pid);
+      const blob = (await repo.objects.write('blob', data)).id;
+      const old = new Date(Date.now() - 3600_000);
+      await fs.utimes(repo.objects.pathOf(blob), old, old);
+      process.stdout.write('ready\\n');
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const tree = (await repo.objects.write('tree', encodeTree([{ name: 'held.txt', mode: '100644', kind: 'blob', id: blob, size: data.length }]))).id;
+      const who = signatureAt('W', 'w@example.com', new Date());
+      const commit = (await repo.objects.write('commit', encodeCommit({ tree, parents: [], author: who, committer: who, message: 'held' }))).id;
+      await new Refs(repo).update('refs/heads/held', commit, { message: 'held' });
+    `;
+    const writer = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: repo.dir,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<number | null>((resolve) => writer.on('exit', resolve));
+    await new Promise<void>((resolve) => writer.stdout!.once('data', () => resolve()));
+    await repo.ok(['gc', '-q', '--prune=now']);
+    assert.equal(await exited, 0);
+    const held = (
+      await readCommitFiles(repo.dir, (await refIds(repo.dir))['refs/heads/held']!)
+    ).get('held.txt');
+    assert.ok(held, 'the held commit reads back whole');
+    await repo.ok(['branch', '-D', 'held']);
+  });
+
   test('gc killed at random points leaves every reachable file readable', async () => {
     for (let round = 0; round < 5; round++) {
       await writePseudoRandomFile(repo.path('kill.bin'), 16 * MiB, 400 + round);
@@ -321,6 +360,11 @@ describe('gc under fire', () => {
     assert.deepEqual(await fs.readdir(path.join(repo.gitDir, 'tmp')).catch(() => []), []);
   });
 });
+
+async function refIds(dir: string): Promise<Record<string, ObjectId>> {
+  const refs = new Refs(await Repository.discover(dir));
+  return Object.fromEntries((await refs.list('refs/')).map((ref) => [ref.name, ref.id]));
+}
 
 async function looseFiles(gitDir: string): Promise<{ name: string; size: number }[]> {
   const out: { name: string; size: number }[] = [];
