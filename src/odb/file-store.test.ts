@@ -70,8 +70,11 @@ async function storeBytes(
 
 async function objectFiles(store: ObjectStore): Promise<string[]> {
   const out: string[] = [];
+  // objects/info/ holds caches and gc's writer registrations, not objects.
+  const info = path.join(store.objectsDir, 'info');
   for (const entry of await fs.readdir(store.objectsDir, { withFileTypes: true, recursive: true }))
-    if (entry.isFile()) out.push(path.join(entry.parentPath, entry.name));
+    if (entry.isFile() && !entry.parentPath.startsWith(info))
+      out.push(path.join(entry.parentPath, entry.name));
   return out;
 }
 

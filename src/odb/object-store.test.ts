@@ -33,10 +33,11 @@ function reopen(store: ObjectStore): ObjectStore {
   return new ObjectStore(store.objectsDir, store.tmpDir);
 }
 
+/** Object files under `dir` (objects/); info/ holds caches and gc's writer registrations. */
 async function countFiles(dir: string): Promise<number> {
   let n = 0;
   for (const entry of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) n++;
+    if (entry.isFile() && !entry.parentPath.startsWith(path.join(dir, 'info'))) n++;
   }
   return n;
 }

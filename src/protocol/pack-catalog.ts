@@ -89,11 +89,12 @@ export class PackCatalog {
         if (name !== undefined && !this.#indexes.has(name) && !this.#broken.has(name))
           names.push(name);
       }
-      // Packs with their own index (repack, add's ingest packs) exist only
-      // in repositories made on a local disk: after a first listing finds
-      // none, a server root is not listed for them again.
+      // Packs with their own index (repack, gc, add's ingest packs) exist
+      // only in repositories made on a local disk: a remote store is never
+      // listed for them, and a local one again only if the first listing
+      // found some.
       const packIndexes: string[] = [];
-      if (this.#listedAt < 0 || this.#hasPackIndexes) {
+      if (!this.backend.capabilities.remote && (this.#listedAt < 0 || this.#hasPackIndexes)) {
         for await (const key of this.backend.list(PACK_PREFIX)) {
           const name = PACK_INDEX_KEY.exec(key)?.[1];
           if (name === undefined) continue;
