@@ -193,7 +193,7 @@ describe('gc', () => {
   });
 
   test('gc --auto runs when loose objects pass gc.auto, and not before', async () => {
-    const auto = await TempRepo.create();
+    const auto = (await TempRepo.create()).withEnv({ MEDIAGIT_AUTO_GC: '1' });
     try {
       await auto.ok(['config', 'gc.auto', '1']);
       await auto.ok(['config', 'gc.autoDetach', 'false']);

@@ -55,6 +55,8 @@ export function isolatedEnv(root: string): NodeJS.ProcessEnv {
     MEDIAGIT_AUTHOR_EMAIL: 'test@example.com',
     NO_COLOR: '1',
     CI: '1',
+    // No background gc racing a test's checks (test/gc.test.ts turns it on).
+    MEDIAGIT_AUTO_GC: '0',
   };
 }
 
