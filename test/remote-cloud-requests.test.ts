@@ -37,10 +37,13 @@ describe('requests to the store for a 1 GiB push', () => {
       t.diagnostic(`push of 1 GiB: ${JSON.stringify(first)}`);
       assert.ok((first['PUT'] ?? 0) <= 32, `${first['PUT']} PUTs`);
       assert.ok((first['bytesIn'] ?? 0) >= GiB, 'the file went to the store');
-      // The server's own reads: listings, ref, config, the pack's metadata (15 on 2026-12-04).
+      // The server's own reads: listings, ref, config, the pack's metadata (15 on
+      // 2026-12-04), plus server gc's (18 on 2026-12-05): a HEAD of gc/pending.json
+      // every few seconds, and a GET of gc/deleting.json (the fence) before the pack
+      // commit and the ref update.
       const reads = (stats: Record<string, number>): number =>
         (stats['GET'] ?? 0) + (stats['HEAD'] ?? 0);
-      assert.ok(reads(first) <= 16, `${reads(first)} GETs and HEADs`);
+      assert.ok(reads(first) <= 20, `${reads(first)} GETs and HEADs`);
 
       // 4 KiB inserted at 512 MiB (streamed: the file is not read into memory).
       const handle = await fs.open(a.path('film.bin'), 'r');
@@ -67,7 +70,8 @@ describe('requests to the store for a 1 GiB push', () => {
       t.diagnostic(`push after a 4 KiB insert: ${JSON.stringify(second)}`);
       assert.ok((second['PUT'] ?? 0) <= 8, `${second['PUT']} PUTs`);
       assert.ok((second['bytesIn'] ?? 0) <= GiB / 100, `${second['bytesIn']} bytes`);
-      assert.ok(reads(second) <= 18, `${reads(second)} GETs and HEADs`); // 16 on 2026-12-04
+      // 16 on 2026-12-04; server gc's reads as above.
+      assert.ok(reads(second) <= 21, `${reads(second)} GETs and HEADs`);
     },
   );
 });

@@ -41,6 +41,13 @@ import {
 } from '../odb/cloud-pack.ts';
 import { PACK_HEADER_SIZE, type PackEntry } from '../odb/pack.ts';
 import { PackCatalog } from './pack-catalog.ts';
+import {
+  beingCollected,
+  FENCE_MS,
+  PendingCache,
+  readDeleting,
+  type DeletingList,
+} from './gc-state.ts';
 
 const HEAD_CONCURRENCY = 16;
 /** More unpacked IDs than this are looked for loose with a listing, not HEADs. */
@@ -115,16 +122,21 @@ export class BackendRepo implements ObjectReader {
   });
 
   readonly catalog: PackCatalog;
+  /** What server gc found unreachable (gc-state.ts): steers deduplication and reads. */
+  readonly pending: PendingCache;
   /** Packs this process verified (their entries), so a commit does not read them back. */
   readonly #verified = new LRUCache<string, PackEntry[]>({ max: 4096 });
 
   readonly #verifyUploads: UploadVerification;
+  /** When the latest read of gc/deleting.json that found none started (fencedWrite). */
+  #noSweepSince: number | undefined;
   /** Set once a listing of `objects/pack/` ran too long to be worth repeating. */
   #tooManyPacksToList = false;
 
   constructor(backend: StorageBackend, options: { verifyUploads?: UploadVerification } = {}) {
     this.backend = backend;
     this.catalog = new PackCatalog(backend);
+    this.pending = new PendingCache(backend);
     this.#verifyUploads = options.verifyUploads ?? 'full';
   }
 
@@ -162,21 +174,83 @@ export class BackendRepo implements ObjectReader {
    * Which of `ids` are stored nowhere (in no loaded or newly listed pack
    * index, not loose), in the order given. One listing of the indexes at
    * most; loose objects (written by older servers) are looked for with
-   * `#looseAmong`.
+   * `#looseAmong`. With `pendingAsAbsent`, objects server gc found
+   * unreachable (gc-state.ts) count as absent, so that a client deciding
+   * what to upload sends fresh copies instead of building on them.
    */
-  async missing(ids: readonly ObjectId[]): Promise<ObjectId[]> {
+  async missing(
+    ids: readonly ObjectId[],
+    options: { pendingAsAbsent?: boolean } = {},
+  ): Promise<ObjectId[]> {
     const since = performance.now();
+    const pending = options.pendingAsAbsent ? await this.pending.view() : undefined;
+    const avoid = pending?.packs;
+    const settled = (found: IndexedObject | undefined): boolean =>
+      found !== undefined && !(avoid?.has(found.pack) ?? false);
     const candidates = ids.filter(
-      (id) => isObjectId(id) && !this.#metadata.has(id) && this.catalog.peek(id) === undefined,
+      (id) =>
+        isObjectId(id) &&
+        !(pending === undefined && this.#metadata.has(id)) &&
+        !settled(this.catalog.peek(id, avoid)),
     );
     const absent = new Set<ObjectId>(ids.filter((id) => !isObjectId(id)));
     if (candidates.length > 0) {
-      const located = await this.catalog.locate(candidates, since);
-      const unpacked = candidates.filter((_, i) => located[i] === undefined);
-      const loose = await this.#looseAmong(unpacked);
+      const located = await this.catalog.locate(candidates, since, avoid);
+      const unpacked = candidates.filter((_, i) => !settled(located[i]));
+      const loose = await this.#looseAmong(unpacked.filter((id) => !pending?.objects.has(id)));
       for (const id of unpacked) if (!loose.has(id)) absent.add(id);
     }
     return ids.filter((id) => absent.has(id));
+  }
+
+  /**
+   * Runs `write` (a ref update, an LFS object's key: anything that makes
+   * `ids` reachable) unless a gc sweep in progress is deleting the only copy
+   * of one of them: then it throws GC_COLLECTING and writes nothing. A write
+   * that took longer than FENCE_MS is checked again afterwards and undone
+   * (`undo`) if a sweep started meanwhile (gc-state.ts, the fence).
+   */
+  async fencedWrite<T>(
+    ids: readonly ObjectId[],
+    write: () => Promise<T>,
+    undo: () => Promise<void>,
+    packs: readonly string[] = [],
+  ): Promise<T> {
+    const lostIn = async (deleting: DeletingList | undefined): Promise<string | undefined> => {
+      if (deleting === undefined) return undefined;
+      return packs.find((pack) => deleting.packs.includes(pack)) ?? this.#lostIn(deleting, ids);
+    };
+    // A read of gc/deleting.json a moment old serves (a push's pack commit
+    // and ref update come one after the other); the bound counts from it.
+    // Only an absent one is remembered: a sweep seen is always looked at again.
+    const cached =
+      this.#noSweepSince !== undefined && performance.now() - this.#noSweepSince < FENCE_MS / 4;
+    const started = cached ? this.#noSweepSince! : performance.now();
+    const deleting = cached ? undefined : await readDeleting(this.backend);
+    if (!cached) this.#noSweepSince = deleting === undefined ? started : undefined;
+    const lost = await lostIn(deleting);
+    if (lost !== undefined) throw beingCollected(lost);
+    const result = await write();
+    if (performance.now() - started > FENCE_MS) {
+      const lostLate = await lostIn(await readDeleting(this.backend));
+      if (lostLate !== undefined) {
+        await undo();
+        throw beingCollected(lostLate);
+      }
+    }
+    return result;
+  }
+
+  /** An ID of `ids` whose every copy the sweep `deleting` removes, or undefined. */
+  async #lostIn(deleting: DeletingList, ids: readonly ObjectId[]): Promise<ObjectId | undefined> {
+    const packs = new Set(deleting.packs);
+    const loose = new Set(deleting.objects);
+    const since = performance.now();
+    const located = await this.catalog.locate(ids, since, packs);
+    const unpacked = ids.filter((_, i) => located[i] === undefined || packs.has(located[i]!.pack));
+    if (unpacked.length === 0) return undefined;
+    const kept = await this.#looseAmong(unpacked.filter((id) => !loose.has(id)));
+    return unpacked.find((id) => !kept.has(id));
   }
 
   /** The object's type from its header, or undefined when it is not stored. */
@@ -211,8 +285,22 @@ export class BackendRepo implements ObjectReader {
         where.offset,
         Math.min(where.length, prefix ?? where.length),
       );
+    // A pack found gone (gc deleted it after copying what it held that
+    // lives) makes the indexes be listed again.
+    const fromPackOrGone = async (where: IndexedObject): Promise<Buffer | undefined> => {
+      try {
+        return await fromPack(where);
+      } catch (error) {
+        if (!isStorageError(error, 'STORAGE_NOT_FOUND')) throw error;
+        this.catalog.dropPack(where.pack);
+        return undefined;
+      }
+    };
     const known = this.catalog.peek(id);
-    if (known) return fromPack(known);
+    if (known) {
+      const bytes = await fromPackOrGone(known);
+      if (bytes) return bytes;
+    }
     try {
       const bytes =
         prefix === undefined
@@ -223,7 +311,11 @@ export class BackendRepo implements ObjectReader {
       if (!isStorageError(error, 'STORAGE_NOT_FOUND')) throw error;
     }
     const [found] = await this.catalog.locate([id], since);
-    return found ? fromPack(found) : undefined;
+    if (!found) return undefined;
+    const bytes = await fromPackOrGone(found);
+    if (bytes) return bytes;
+    const [again] = await this.catalog.locate([id], performance.now());
+    return again ? fromPackOrGone(again) : undefined;
   }
 
   /**
@@ -264,7 +356,12 @@ export class BackendRepo implements ObjectReader {
 
   /** Where each ID is: a pack (name, offset, length), 'loose', or undefined (nowhere). */
   async locate(ids: readonly ObjectId[]): Promise<(IndexedObject | 'loose' | undefined)[]> {
-    const packed = await this.catalog.locate(ids.filter((id) => isObjectId(id)));
+    const avoid = (await this.pending.view()).packs;
+    const packed = await this.catalog.locate(
+      ids.filter((id) => isObjectId(id)),
+      performance.now(),
+      avoid,
+    );
     const byId = new Map<ObjectId, IndexedObject | undefined>();
     ids.filter((id) => isObjectId(id)).forEach((id, i) => byId.set(id, packed[i]));
     const out: (IndexedObject | 'loose' | undefined)[] = ids.map((id) => byId.get(id));
@@ -452,12 +549,25 @@ export class BackendRepo implements ObjectReader {
       ordered.push({ name, entries });
     }
     const { name, bytes } = encodeMultiIndex(ordered);
-    try {
-      await this.backend.put(multiIndexKey(name), bytes, { ifNoneMatch: '*' });
-    } catch (error) {
-      // The same index (same packs) committed before: a retried request.
-      if (!isStorageError(error, 'STORAGE_PRECONDITION_FAILED')) throw error;
-    }
+    // Indexing packs makes them visible: fenced against a gc sweep deleting
+    // one of them (an upload left uncommitted past the grace window).
+    let created = false;
+    await this.fencedWrite(
+      [],
+      async () => {
+        try {
+          await this.backend.put(multiIndexKey(name), bytes, { ifNoneMatch: '*' });
+          created = true;
+        } catch (error) {
+          // The same index (same packs) committed before: a retried request.
+          if (!isStorageError(error, 'STORAGE_PRECONDITION_FAILED')) throw error;
+        }
+      },
+      async () => {
+        if (created) await this.backend.delete(multiIndexKey(name));
+      },
+      ordered.map((pack) => pack.name),
+    );
     const index = MultiIndex.parse(bytes, name, multiIndexKey(name));
     this.catalog.add(index);
     return { index: name, objects: index.count };
@@ -472,7 +582,7 @@ export class BackendRepo implements ObjectReader {
     ids: readonly ObjectId[],
     read: (id: ObjectId) => Promise<Buffer>,
   ): Promise<void> {
-    const wanted = await this.missing([...new Set(ids)]);
+    const wanted = await this.missing([...new Set(ids)], { pendingAsAbsent: true });
     if (wanted.length === 0) return;
     const buffer = Buffer.allocUnsafeSlow(MAX_CLOUD_PACK_BYTES);
     const names: string[] = [];

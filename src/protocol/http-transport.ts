@@ -195,14 +195,18 @@ export class HttpTransport implements Transport {
     await this.#json('POST', 'packs/commit', jsonBody({ packs: items }));
   }
 
-  async locate(ids: readonly ObjectId[]): Promise<LocateAnswer> {
+  async locate(ids: readonly ObjectId[], gone?: readonly string[]): Promise<LocateAnswer> {
     const packs: LocatedPack[] = [];
     const objects: LocatedObject[] = [];
     for (let i = 0; i < ids.length; i += CHECK_BATCH) {
       const answer = await this.#json<LocateAnswer>(
         'POST',
         'objects/locate',
-        jsonBody({ ids: ids.slice(i, i + CHECK_BATCH), direct: this.#options.direct !== false }),
+        jsonBody({
+          ids: ids.slice(i, i + CHECK_BATCH),
+          direct: this.#options.direct !== false,
+          ...(gone && gone.length > 0 ? { gone } : {}),
+        }),
       );
       const base = packs.length;
       packs.push(...answer.packs);

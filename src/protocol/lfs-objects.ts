@@ -274,8 +274,26 @@ async function storeFile(
       for await (const id of staging.listLoose()) ids.push(id);
       await repo.storeObjects(ids, (id) => staging.readRecord(id));
     }
-    if (stored.kind === 'manifest')
-      await backend.put(lfsObjectKey(oid), Buffer.from(`${stored.id}\n`));
+    if (stored.kind === 'manifest') {
+      // Naming the manifest makes it and its chunks reachable: fenced
+      // against a gc sweep deleting one of them (gc-state.ts).
+      const key = lfsObjectKey(oid);
+      const manifest = decodeManifest(stored.id, (await staging.read(stored.id)).data);
+      await repo.fencedWrite(
+        [stored.id, ...manifest.chunks.map((c) => c.id)],
+        () => backend.put(key, Buffer.from(`${stored.id}\n`)),
+        () => backend.delete(key),
+      );
+    } else {
+      // A small object stored as one blob (its ID is the OID): the key says
+      // so, which makes it a root for server gc (server-gc.ts).
+      const key = lfsObjectKey(oid);
+      await repo.fencedWrite(
+        [oid],
+        () => backend.put(key, Buffer.from('blob\n')),
+        () => backend.delete(key),
+      );
+    }
   } finally {
     await files.close();
     if (!direct) await fs.rm(staging.objectsDir, { recursive: true, force: true });

@@ -60,6 +60,8 @@ export class PackCatalog {
     maxSize: 64 * 1024 * 1024,
     sizeCalculation: (value) => Math.max(1, value.length),
   });
+  /** Packs loaded through their own index (version 1/2 packs of a local repository). */
+  readonly #ownIndexed = new Set<string>();
   /** Pack sizes learnt from heads and commits (to know which are small). */
   readonly #packSizes = new Map<string, number>();
   /** The latest bytes read around a small record, per pack. */
@@ -84,11 +86,19 @@ export class PackCatalog {
     const started = performance.now();
     const running = (async () => {
       const names: string[] = [];
+      // Indexes loaded before this listing that it no longer finds were
+      // replaced by gc (server-gc.ts): forget them, so lookups stop
+      // answering with packs that are gone.
+      const before = new Set(
+        [...this.#indexes.keys()].filter((n) => !n.startsWith(PACK_INDEX_LABEL)),
+      );
       for await (const key of this.backend.list(MULTI_INDEX_PREFIX)) {
         const name = multiIndexName(key);
-        if (name !== undefined && !this.#indexes.has(name) && !this.#broken.has(name))
-          names.push(name);
+        if (name === undefined) continue;
+        before.delete(name);
+        if (!this.#indexes.has(name) && !this.#broken.has(name)) names.push(name);
       }
+      for (const gone of before) this.#indexes.delete(gone);
       // Packs with their own index (repack, gc, add's ingest packs) exist
       // only in repositories made on a local disk: a remote store is never
       // listed for them, and a local one again only if the first listing
@@ -149,6 +159,7 @@ export class PackCatalog {
       const { count } = checkPackIndex(bytes, name, what);
       const encoded = encodeMultiIndex([{ name, entries: packIndexEntries(bytes, count) }]);
       this.#indexes.set(label, MultiIndex.parse(encoded.bytes, encoded.name, what));
+      this.#ownIndexed.add(name);
     } catch (error) {
       if (isStorageCode(error, 'STORAGE_NOT_FOUND')) return;
       if (isStorageCode(error, 'PACK_CORRUPT')) {
@@ -164,36 +175,81 @@ export class PackCatalog {
     this.#indexes.set(index.name, index);
   }
 
-  /** Where `id` is in the indexes loaded so far (no listing). */
-  peek(id: ObjectId): IndexedObject | undefined {
-    return this.#lookup(id);
+  /**
+   * Where `id` is in the indexes loaded so far (no listing). With `avoid`,
+   * a copy in a pack not named there is preferred (gc's pending packs).
+   */
+  peek(id: ObjectId, avoid?: ReadonlySet<string>): IndexedObject | undefined {
+    return this.#lookup(id, avoid);
   }
 
-  #lookup(id: ObjectId): IndexedObject | undefined {
+  #lookup(id: ObjectId, avoid?: ReadonlySet<string>): IndexedObject | undefined {
     if (!isObjectId(id)) return undefined;
     const raw = Buffer.from(id, 'hex');
+    let fallback: IndexedObject | undefined;
     for (const index of this.#indexes.values()) {
       const found = index.find(raw);
-      if (found) return found;
+      if (!found) continue;
+      if (avoid === undefined || avoid.size === 0 || !avoid.has(found.pack)) return found;
+      fallback ??= found;
     }
-    return undefined;
+    return fallback;
   }
 
   /**
    * Where each ID is (undefined: in no index). IDs not found make one
    * listing, shared with concurrent callers, unless one started after `since`.
+   * With `avoid`, an ID found only in packs named there also makes the
+   * listing look for another copy (one gc wrote), and is answered with the
+   * avoided copy if there is no other.
    */
   async locate(
     ids: readonly ObjectId[],
     since = performance.now(),
+    avoid?: ReadonlySet<string>,
   ): Promise<(IndexedObject | undefined)[]> {
     if (this.#listedAt < 0) await this.refresh();
-    let found = ids.map((id) => this.#lookup(id));
-    if (found.some((f) => f === undefined)) {
+    const settled = (f: IndexedObject | undefined): boolean =>
+      f !== undefined && (avoid === undefined || !avoid.has(f.pack));
+    let found = ids.map((id) => this.#lookup(id, avoid));
+    if (!found.every(settled)) {
       await this.refreshAfter(since);
-      found = found.map((f, i) => f ?? this.#lookup(ids[i]!));
+      found = found.map((f, i) => (settled(f) ? f : (this.#lookup(ids[i]!, avoid) ?? f)));
     }
     return found;
+  }
+
+  /**
+   * Forgets every loaded index naming `pack` (a read found it gone: gc
+   * removed it and wrote indexes without it), so the next listing loads
+   * what replaced them.
+   */
+  dropPack(pack: string): void {
+    for (const [name, index] of this.#indexes) {
+      if (index.packs.includes(pack)) this.#indexes.delete(name);
+    }
+    this.#smallPacks.delete(pack);
+    this.#around.delete(pack);
+    this.#listedAt = -1;
+  }
+
+  /** Whether `pack` was loaded through its own index (a version-1/2 pack). */
+  isOwnIndexed(pack: string): boolean {
+    return this.#ownIndexed.has(pack);
+  }
+
+  /** The loaded multi-pack indexes (not the packs with their own index). */
+  multiIndexes(): MultiIndex[] {
+    return [...this.#indexes.entries()]
+      .filter(([name]) => !name.startsWith(PACK_INDEX_LABEL))
+      .map(([, index]) => index);
+  }
+
+  /** The loaded indexes of packs with their own index. */
+  ownIndexes(): MultiIndex[] {
+    return [...this.#indexes.entries()]
+      .filter(([name]) => name.startsWith(PACK_INDEX_LABEL))
+      .map(([, index]) => index);
   }
 
   async has(id: ObjectId, since?: number): Promise<boolean> {

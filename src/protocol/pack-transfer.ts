@@ -259,14 +259,19 @@ export interface ReceiveOptions {
   readonly fetchLoose: (id: ObjectId) => Promise<void>;
 }
 
-/** Downloads `ids` from wherever the remote keeps them; every record verified. */
+/**
+ * Downloads `ids` from wherever the remote keeps them; every record
+ * verified. Ranges of a pack found gone (server gc deleted it after the
+ * answer) are located again, once, naming the pack.
+ */
 export async function receiveFromPacks(
   transport: Transport,
   ids: readonly ObjectId[],
   options: ReceiveOptions,
+  gone?: readonly string[],
 ): Promise<void> {
   if (ids.length === 0) return;
-  const { packs, objects } = await transport.locate(ids);
+  const { packs, objects } = await transport.locate(ids, gone);
   const byPack = new Map<number, Wanted[]>();
   const loose: ObjectId[] = [];
   for (const object of objects) {
@@ -296,10 +301,21 @@ export async function receiveFromPacks(
       });
     for (const range of coalesce(wanted)) jobs.push({ pack, range });
   }
+  const retry: ObjectId[] = [];
+  const gonePacks = new Set<string>();
   const readRange = async ({ pack, range }: { pack: LocatedPack; range: Wanted[] }) => {
     const start = range[0]!.offset;
     const end = range.at(-1)!.offset + range.at(-1)!.length;
-    const bytes = await transport.readPack(pack, start, end - start);
+    let bytes: Buffer;
+    try {
+      bytes = await transport.readPack(pack, start, end - start);
+    } catch (error) {
+      const isGone = error instanceof MediaGitError && error.data['status'] === 404;
+      if (!isGone || gone !== undefined) throw error;
+      gonePacks.add(pack.name);
+      for (const item of range) retry.push(item.id);
+      return;
+    }
     try {
       for (const item of range) {
         const record = bytes.subarray(item.offset - start, item.offset - start + item.length);
@@ -315,6 +331,7 @@ export async function receiveFromPacks(
     inPool(jobs, Math.min(RANGE_READS_IN_FLIGHT, parallelism), readRange, options.signal),
     inPool(loose, parallelism, options.fetchLoose, options.signal),
   ]);
+  if (retry.length > 0) await receiveFromPacks(transport, retry, options, [...gonePacks]);
 }
 
 /** Runs `work` on every item, at most `width` at once; the first failure ends it. */

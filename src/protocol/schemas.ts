@@ -213,6 +213,7 @@ export const schemas = {
     properties: {
       ids: { type: 'array', items: objectId, maxItems: 100000 },
       direct: { type: 'boolean' },
+      gone: { type: 'array', items: objectId, maxItems: 1000 },
     },
   },
   locateResponse: {
@@ -260,6 +261,16 @@ export const schemas = {
     required: ['token', 'expiresAt'],
     additionalProperties: false,
     properties: { token: { type: 'string' }, expiresAt: { type: 'string' } },
+  },
+  gcRequest: {
+    $id: 'gcRequest',
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      repo: { type: 'string', maxLength: 100 },
+      graceSeconds: { type: 'integer', minimum: 0 },
+      dryRun: { type: 'boolean' },
+    },
   },
   createRepoRequest: {
     $id: 'createRepoRequest',

@@ -130,9 +130,13 @@ export class RepoService {
     return encodeTransferPack(entries);
   }
 
-  /** Which of these chunk IDs the repository lacks, in the order given. */
+  /**
+   * Which of these chunk IDs the repository lacks, in the order given (for
+   * a client deciding what to upload: objects server gc found unreachable
+   * count as lacking, see gc-state.ts).
+   */
   async missing(ids: readonly ObjectId[]): Promise<ObjectId[]> {
-    return this.repo.missing(ids);
+    return this.repo.missing(ids, { pendingAsAbsent: true });
   }
 
   /**
@@ -193,7 +197,18 @@ export class RepoService {
    * each (packs listed once, with a signed GET where asked and possible),
    * 'loose' for one stored on its own, 'missing' for one stored nowhere.
    */
-  async locate(ids: readonly ObjectId[], direct: boolean): Promise<LocateAnswer> {
+  async locate(
+    ids: readonly ObjectId[],
+    direct: boolean,
+    gone: readonly string[] = [],
+  ): Promise<LocateAnswer> {
+    // Packs a client found missing: gc deleted them; forget their indexes.
+    for (const pack of gone) {
+      if (!isObjectId(pack)) continue;
+      if ((await this.repo.backend.head(cloudPackKey(pack))) === undefined) {
+        this.repo.catalog.dropPack(pack);
+      }
+    }
     const found = await this.repo.locate(ids);
     const backend = this.repo.backend;
     const canSign = direct && backend.capabilities.signedUrls && backend.sign !== undefined;
@@ -236,6 +251,7 @@ export class RepoService {
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (error) {
       if (error instanceof MediaGitError && error.code === 'STORAGE_NOT_FOUND') {
+        this.repo.catalog.dropPack(name);
         throw new MediaGitError('OBJECT_MISSING', `no pack ${name}`, {
           kind: 'user',
           data: { status: 404 },
@@ -329,11 +345,13 @@ export class RepoService {
     }
     if (update.new === currentId) return { ref, ok: true, old: currentId, new: update.new };
     const protectedBranch = await this.repo.isProtected(ref);
+    let closure: ObjectId[] = [];
     if (update.new === null) {
       if (protectedBranch) return reject('protected', `${ref} is protected: it cannot be deleted`);
     } else {
-      const missing = await this.#missingObjects(update.new);
+      const { missing, reached } = await this.#missingObjects(update.new);
       if (missing) return reject('missing-objects', missing);
+      closure = reached;
       if (currentId !== null) {
         if (ref.startsWith('refs/tags/') && !update.force) {
           return reject('already-exists', `${ref} already exists`);
@@ -364,28 +382,54 @@ export class RepoService {
         );
       }
     }
-    const swapped = await this.repo.casRef(ref, current?.etag, update.new);
+    // The objects the new value reaches that no ref reached: a gc sweep in
+    // progress must not be deleting their only copies (gc-state.ts).
+    let swapped: boolean;
+    try {
+      swapped = await this.repo.fencedWrite(
+        closure,
+        () => this.repo.casRef(ref, current?.etag, update.new),
+        async () => {
+          const now = await this.repo.readRef(ref);
+          if (now?.id === update.new) await this.repo.casRef(ref, now.etag, currentId);
+        },
+      );
+    } catch (error) {
+      if (error instanceof MediaGitError && error.code === 'GC_COLLECTING') {
+        return reject('missing-objects', error.message);
+      }
+      throw error;
+    }
     if (!swapped) return reject('stale', `${ref} changed while it was being updated`);
     return { ref, ok: true, old: currentId, new: update.new };
   }
 
-  /** Undefined when `id` and everything it reaches are stored, else a reason. */
-  async #missingObjects(id: ObjectId): Promise<string | undefined> {
+  /**
+   * Whether `id` and everything it reaches are stored (`missing`: a reason
+   * when not), and what it reaches that no ref reaches yet (`reached`).
+   */
+  async #missingObjects(id: ObjectId): Promise<{ missing?: string; reached: ObjectId[] }> {
     const type = await this.repo.typeOf(id);
-    if (type === undefined) return `object ${id} is not on the server`;
-    if (type !== 'commit' && type !== 'tag') return `object ${id} is a ${type}, not a commit`;
+    if (type === undefined) return { missing: `object ${id} is not on the server`, reached: [] };
+    if (type !== 'commit' && type !== 'tag') {
+      return { missing: `object ${id} is a ${type}, not a commit`, reached: [] };
+    }
     // Every branch and tag is complete on the server; HEAD names one of them.
     const haves = (await this.repo.listRefs()).map((ref) => ref.id);
     let collected;
     try {
       collected = await collectObjects(this.repo, [id], { haves });
     } catch (error) {
-      if (error instanceof MediaGitError && error.code === 'OBJECT_MISSING') return error.message;
+      if (error instanceof MediaGitError && error.code === 'OBJECT_MISSING') {
+        return { missing: error.message, reached: [] };
+      }
       throw error;
     }
-    const missing = await this.missing(collected.chunks);
-    if (missing.length > 0) return `${missing.length} chunks of ${id} are not on the server`;
-    return undefined;
+    const missing = await this.repo.missing(collected.chunks);
+    if (missing.length > 0) {
+      return { missing: `${missing.length} chunks of ${id} are not on the server`, reached: [] };
+    }
+    return { reached: [...collected.objects, ...collected.chunks] };
   }
 
   async #isAncestor(ancestor: ObjectId, descendant: ObjectId): Promise<boolean> {

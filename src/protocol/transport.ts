@@ -40,8 +40,12 @@ export interface Transport {
   putPack(name: string, bytes: Buffer, upload?: SignedRequest): Promise<void>;
   /** Makes uploaded packs' objects visible; a pack's record table spares the server reading it. */
   commitPacks(packs: readonly PackCommit[]): Promise<void>;
-  /** Where objects are stored (docs/protocol.md, objects/locate). */
-  locate(ids: readonly ObjectId[]): Promise<LocateAnswer>;
+  /**
+   * Where objects are stored (docs/protocol.md, objects/locate); `gone`
+   * names packs a read found missing (server gc deleted them), so the
+   * server looks again.
+   */
+  locate(ids: readonly ObjectId[], gone?: readonly string[]): Promise<LocateAnswer>;
   /** Bytes [offset, offset + length) of a located pack; its buffer goes back with `release`. */
   readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer>;
   /** How many chunk transfers to run at once. */
@@ -169,8 +173,8 @@ export class LocalTransport implements Transport {
     await this.#service.commitPacks(packs);
   }
 
-  locate(ids: readonly ObjectId[]): Promise<LocateAnswer> {
-    return this.#service.locate(ids, false);
+  locate(ids: readonly ObjectId[], gone?: readonly string[]): Promise<LocateAnswer> {
+    return this.#service.locate(ids, false, gone);
   }
 
   readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer> {

@@ -13,10 +13,21 @@ export interface VerifyReport {
   readonly objects: number;
   readonly chunks: number;
   readonly problems: string[];
+  /** The same problems with their kind: an object stored nowhere, or damaged. */
+  readonly issues: { kind: 'missing' | 'corrupt'; message: string }[];
+}
+
+function kindOf(error: MediaGitError): 'missing' | 'corrupt' {
+  return error.code === 'OBJECT_MISSING' ? 'missing' : 'corrupt';
 }
 
 export async function verifyRepo(repo: BackendRepo, signal?: AbortSignal): Promise<VerifyReport> {
   const problems: string[] = [];
+  const issues: VerifyReport['issues'] = [];
+  const note = (kind: 'missing' | 'corrupt', message: string): void => {
+    problems.push(message);
+    issues.push({ kind, message });
+  };
   const refs = await repo.listRefs();
   let objects = 0;
   let chunks = 0;
@@ -24,7 +35,10 @@ export async function verifyRepo(repo: BackendRepo, signal?: AbortSignal): Promi
   for (const ref of refs) {
     const type = await repo.typeOf(ref.id);
     if (type !== 'commit' && type !== 'tag') {
-      problems.push(`${ref.name}: ${ref.id} is ${type ? `a ${type}` : 'missing'}`);
+      note(
+        type ? 'corrupt' : 'missing',
+        `${ref.name}: ${ref.id} is ${type ? `a ${type}` : 'missing'}`,
+      );
     }
   }
   let collected;
@@ -32,8 +46,8 @@ export async function verifyRepo(repo: BackendRepo, signal?: AbortSignal): Promi
     collected = await collectObjects(repo, tips, { signal });
   } catch (error) {
     if (error instanceof MediaGitError) {
-      problems.push(error.message);
-      return { refs: refs.length, objects, chunks, problems };
+      note(kindOf(error), error.message);
+      return { refs: refs.length, objects, chunks, problems, issues };
     }
     throw error;
   }
@@ -44,7 +58,7 @@ export async function verifyRepo(repo: BackendRepo, signal?: AbortSignal): Promi
       objects++;
     } catch (error) {
       if (!(error instanceof MediaGitError)) throw error;
-      problems.push(error.message);
+      note(kindOf(error), error.message);
     }
   }
   for (const id of collected.chunks) {
@@ -52,13 +66,13 @@ export async function verifyRepo(repo: BackendRepo, signal?: AbortSignal): Promi
     try {
       const chunk = await repo.read(id);
       if (chunk.type !== 'chunk' && chunk.type !== 'blob') {
-        problems.push(`chunk ${id} is a ${chunk.type}`);
+        note('corrupt', `chunk ${id} is a ${chunk.type}`);
       }
       chunks++;
     } catch (error) {
       if (!(error instanceof MediaGitError)) throw error;
-      problems.push(error.message);
+      note(kindOf(error), error.message);
     }
   }
-  return { refs: refs.length, objects, chunks, problems };
+  return { refs: refs.length, objects, chunks, problems, issues };
 }

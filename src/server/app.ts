@@ -57,6 +57,8 @@ import { meteredBackend } from './metered-backend.ts';
 import { ServerMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { contentSha256, findLfsObject } from '../protocol/lfs-objects.ts';
+import { rootRepositories } from '../protocol/root-stats.ts';
+import { DEFAULT_SERVER_GRACE_MS, serverGc } from '../protocol/server-gc.ts';
 
 export interface ServerOptions {
   /**
@@ -631,6 +633,71 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
   );
 
+  /**
+   * Server gc (protocol/server-gc.ts) of one repository, or of every one
+   * the key may administer: `graceSeconds` (default an hour) is how long
+   * what a run finds unreachable waits before a later run deletes it; 0
+   * deletes it at once.
+   */
+  app.post(
+    '/admin/gc',
+    { config: { scope: 'admin' }, schema: { body: body(schemas.gcRequest) } },
+    async (request) => {
+      const { repo, graceSeconds, dryRun } = request.body as {
+        repo?: string;
+        graceSeconds?: number;
+        dryRun?: boolean;
+      };
+      const identity = request.identity!;
+      if (repo !== undefined && !isRepoName(repo)) {
+        throw httpError(400, 'BAD_REPO_NAME', 'invalid repository name');
+      }
+      if (repo !== undefined && identity.repo !== '*' && identity.repo !== repo) {
+        return deny(request, 403, `this key is not valid for repository ${repo}`);
+      }
+      const names =
+        repo !== undefined
+          ? [repo]
+          : identity.repo === '*'
+            ? await rootRepositories(root)
+            : [identity.repo];
+      const graceMs = graceSeconds === undefined ? DEFAULT_SERVER_GRACE_MS : graceSeconds * 1000;
+      const results = [];
+      for (const name of names) {
+        const backend = meteredBackend(backendFor(name), metrics);
+        try {
+          const result = await serverGc(backend, name, {
+            pruneBefore: Date.now() - graceMs,
+            immediate: graceMs === 0,
+            dryRun: dryRun === true,
+            graceMs,
+          });
+          metrics.gcRuns.inc({ result: 'ok' });
+          metrics.gcBytesReclaimed.inc(result.bytesReclaimed);
+          results.push(result);
+        } catch (error) {
+          metrics.gcRuns.inc({ result: 'failed' });
+          if (error instanceof MediaGitError && error.code === 'REPO_NOT_FOUND') {
+            throw httpError(404, 'REPO_NOT_FOUND', `no repository named ${name}`);
+          }
+          if (error instanceof MediaGitError && error.code === 'GC_RUNNING') {
+            throw httpError(409, 'GC_RUNNING', error.message);
+          }
+          throw error;
+        }
+        await auditOf(request, {
+          action: 'gc',
+          outcome: 'ok',
+          user: identity.user,
+          keyId: identity.keyId,
+          repo: name,
+          ip: request.ip,
+        });
+      }
+      return { repositories: results };
+    },
+  );
+
   app.get('/:repo/info/refs', { config: { scope: 'read' } }, async (request) =>
     (await repoOf(request)).infoRefs(),
   );
@@ -779,8 +846,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     '/:repo/objects/locate',
     { config: { scope: 'read' }, schema: { body: body(schemas.locateRequest) } },
     async (request) => {
-      const { ids, direct } = request.body as { ids: string[]; direct?: boolean };
-      return (await repoOf(request)).locate(ids, direct === true);
+      const { ids, direct, gone } = request.body as {
+        ids: string[];
+        direct?: boolean;
+        gone?: string[];
+      };
+      return (await repoOf(request)).locate(ids, direct === true, gone);
     },
   );
 
@@ -805,7 +876,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
           `the manifest describes ${manifest.sha256}, not ${oid}`,
         );
       }
-      const missing = await service.missing(manifest.chunks.map((c) => c.id));
+      const missing = await service.repo.missing(manifest.chunks.map((c) => c.id));
       if (missing.length > 0) {
         throw httpError(
           409,
@@ -832,7 +903,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         }
       }
       await service.repo.putVerified(id, request.body);
-      await service.repo.backend.put(lfsObjectKey(oid), Buffer.from(`${id}\n`));
+      const key = lfsObjectKey(oid);
+      await service.repo.fencedWrite(
+        [id, ...manifest.chunks.map((c) => c.id)],
+        () => service.repo.backend.put(key, Buffer.from(`${id}\n`)),
+        () => service.repo.backend.delete(key),
+      );
       return reply.status(201).send({ oid, id });
     },
   );

@@ -6,6 +6,9 @@ import {
   type RepairResult,
 } from '../../protocol/fsck-repair.ts';
 import { fsck, type FsckProblem, type FsckReport } from '../../repo/fsck.ts';
+import { rootFsck } from '../../protocol/root-fsck.ts';
+import { ServerRoot } from '../../protocol/server-root.ts';
+import { storageSettings } from '../storage-settings.ts';
 import { printJson, type Cli } from '../context.ts';
 import { transportOptions } from '../credentials.ts';
 import { ExitRequest } from '../exit.ts';
@@ -17,6 +20,8 @@ interface FsckFlags {
   from?: string;
   json?: boolean;
   progress?: boolean;
+  root?: string;
+  repo?: string;
 }
 
 /**
@@ -56,7 +61,26 @@ export function register(program: Command, cli: Cli): void {
     .option('--from <repo>', 'with --repair: the repository to take good copies from')
     .option('--json', 'print the result as JSON')
     .option('--no-progress', 'show no progress line')
+    .option('--root <dir|url>', 'check the repositories of a server root (a folder or storage URL)')
+    .option('--repo <name>', 'with --root: only this repository')
     .action(async (opts: FsckFlags) => {
+      if (opts.repo !== undefined && opts.root === undefined) {
+        throw new MediaGitError('USAGE', 'error: --repo needs --root', {
+          kind: 'usage',
+          data: { exitCode: 129 },
+        });
+      }
+      if (opts.root !== undefined) {
+        if (opts.repair || opts.full) {
+          throw new MediaGitError(
+            'USAGE',
+            `error: --${opts.repair ? 'repair' : 'full'} does not apply to --root (every reachable object is read)`,
+            { kind: 'usage', data: { exitCode: 129 } },
+          );
+        }
+        await fsckRoot(cli, opts.root, opts);
+        return;
+      }
       if (opts.from !== undefined && !opts.repair) {
         throw new MediaGitError('USAGE', 'error: --from needs --repair', {
           kind: 'usage',
@@ -123,6 +147,41 @@ export function register(program: Command, cli: Cli): void {
       const code = exitCodeOf(report);
       if (code !== 0) throw new ExitRequest(code);
     });
+}
+
+async function fsckRoot(cli: Cli, location: string, opts: FsckFlags): Promise<void> {
+  const root = ServerRoot.open(location, {
+    cwd: cli.cwd,
+    settings: await storageSettings(cli.env),
+  });
+  const report = await rootFsck(root, { repo: opts.repo });
+  let code = 0;
+  for (const repo of report.repositories) {
+    for (const problem of repo.problems) {
+      code |=
+        problem.kind === 'missing'
+          ? 2
+          : problem.kind === 'corrupt'
+            ? 1
+            : problem.kind === 'corrupt-pack-index'
+              ? 4
+              : 8;
+    }
+  }
+  if (opts.json) {
+    printJson(cli, { ok: code === 0, ...report });
+  } else {
+    for (const repo of report.repositories) {
+      for (const problem of repo.problems)
+        cli.out(`${repo.name}: ${problem.kind}: ${problem.message}`);
+      const found = repo.problems.length;
+      cli.out(
+        `fsck: ${repo.name}: ${found === 0 ? 'no problems found' : `${found} problem${found === 1 ? '' : 's'} found`} ` +
+          `in ${repo.refs} refs, ${repo.objects} objects, ${repo.chunks} chunks, ${repo.lfsObjects} Git LFS objects, ${repo.packs} packs`,
+      );
+    }
+  }
+  if (code !== 0) throw new ExitRequest(code);
 }
 
 function printProblems(cli: Cli, report: FsckReport): void {

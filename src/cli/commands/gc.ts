@@ -8,6 +8,15 @@ import {
   DEFAULT_REFLOG_EXPIRE_UNREACHABLE_MS,
 } from '../../repo/reflog-expire.ts';
 import type { Repository } from '../../repo/repository.ts';
+import { MediaGitError } from '../../errors.ts';
+import { rootRepositories } from '../../protocol/root-stats.ts';
+import { ServerRoot } from '../../protocol/server-root.ts';
+import {
+  DEFAULT_SERVER_GRACE_MS,
+  serverGc,
+  type ServerGcResult,
+} from '../../protocol/server-gc.ts';
+import { storageSettings } from '../storage-settings.ts';
 import { printJson, type Cli } from '../context.ts';
 import { formatBytes } from '../format-bytes.ts';
 import { expiryInstant } from '../pretty.ts';
@@ -24,6 +33,8 @@ interface GcFlags {
   auto?: boolean;
   quiet?: boolean;
   json?: boolean;
+  root?: string;
+  repo?: string;
 }
 
 export function register(program: Command, cli: Cli): void {
@@ -40,7 +51,19 @@ export function register(program: Command, cli: Cli): void {
     .option('--auto', 'only run if the repository needs it (gc.auto, gc.autoPackLimit)')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print the result as JSON')
+    .option(
+      '--root <dir|url>',
+      'collect the repositories of a server root (a folder or storage URL)',
+    )
+    .option('--repo <name>', 'with --root: only this repository')
     .action(async (opts: GcFlags) => {
+      if (opts.repo !== undefined && opts.root === undefined) {
+        throw new MediaGitError('USAGE', '--repo needs --root', { kind: 'usage' });
+      }
+      if (opts.root !== undefined) {
+        await rootGc(cli, opts.root, opts);
+        return;
+      }
       const repo = await cli.openRepo();
       if (opts.auto) {
         if (!(await needsAutoGc(repo))) return;
@@ -104,6 +127,72 @@ export function register(program: Command, cli: Cli): void {
         );
       }
     });
+}
+
+/**
+ * `gc --root`: server gc of every repository of a root (or `--repo`'s).
+ * `--prune=<date>` deletes what an earlier run found unreachable before
+ * that date (default: an hour ago); `--prune=now` deletes what this run
+ * finds; `--no-prune` only records what is unreachable.
+ */
+async function rootGc(cli: Cli, location: string, opts: GcFlags): Promise<void> {
+  if (opts.aggressive || opts.auto) {
+    throw new MediaGitError(
+      'USAGE',
+      `--${opts.aggressive ? 'aggressive' : 'auto'} does not apply to --root`,
+      {
+        kind: 'usage',
+      },
+    );
+  }
+  const now = Date.now();
+  const pruneText =
+    opts.prune === false ? 'never' : typeof opts.prune === 'string' ? opts.prune : undefined;
+  const pruneBefore = expiryInstant(pruneText, now - DEFAULT_SERVER_GRACE_MS, now);
+  const immediate = pruneBefore > now;
+  const root = ServerRoot.open(location, {
+    cwd: cli.cwd,
+    settings: await storageSettings(cli.env),
+  });
+  const names = await rootRepositories(root, opts.repo);
+  const results: ServerGcResult[] = [];
+  for (const name of names) {
+    const progress = progressReporter(cli, `Collecting ${name}`, {
+      quiet: opts.quiet === true || opts.json === true,
+    });
+    try {
+      results.push(
+        await serverGc(root.repo(name), name, {
+          pruneBefore,
+          immediate,
+          dryRun: opts.dryRun === true,
+          graceMs: Number.isFinite(pruneBefore)
+            ? Math.max(0, now - pruneBefore)
+            : DEFAULT_SERVER_GRACE_MS,
+          onProgress: (event) => progress.update({ bytes: event.done, total: event.total }),
+        }),
+      );
+    } finally {
+      progress.stop();
+    }
+  }
+  if (opts.json) {
+    printJson(cli, { root: root.label, repositories: results });
+    return;
+  }
+  if (opts.quiet) return;
+  const would = opts.dryRun ? 'would remove' : 'removed';
+  for (const r of results) {
+    cli.out(
+      `${r.repo}: ${would} ${r.deletedObjects} loose object${r.deletedObjects === 1 ? '' : 's'} and ` +
+        `${r.deletedPacks} pack${r.deletedPacks === 1 ? '' : 's'}` +
+        (r.rewrittenPacks > 0
+          ? `, rewrote ${r.rewrittenPacks} (${r.copiedObjects} live objects copied)`
+          : '') +
+        `; ${r.pendingObjects + r.pendingPacks} left for a later run; ` +
+        `stored ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)} (${r.reachable} reachable objects)`,
+    );
+  }
 }
 
 function configText(repo: Repository, key: string): string | undefined {
