@@ -268,6 +268,15 @@ describe('server gc on a local root', () => {
     }
     const writer = await adminGc(server.base, env['MEDIAGIT_TOKEN']!, { repo: 'proj' });
     assert.equal(writer.status, 403);
+    // Inside a bare repository, plain `gc` is server gc of that repository.
+    const inside = await runCli(['gc', '--dry-run', '--json'], {
+      cwd: path.join(fixture.root, 'proj'),
+      env: work.env,
+    });
+    assert.deepEqual(
+      gcJson(inside).map((r) => r.repo),
+      ['proj'],
+    );
   });
 });
 

@@ -65,6 +65,16 @@ export function register(program: Command, cli: Cli): void {
         return;
       }
       const repo = await cli.openRepo();
+      if (repo.bare) {
+        // A bare repository is what a server serves: collected as one, with
+        // the grace window and fence of server gc (docs/gc.md).
+        if (opts.auto) return;
+        await rootGc(cli, path.dirname(repo.gitDir), {
+          ...opts,
+          repo: path.basename(repo.gitDir),
+        });
+        return;
+      }
       if (opts.auto) {
         if (!(await needsAutoGc(repo))) return;
         if (!opts.quiet) {
