@@ -223,26 +223,56 @@ describe('server gc on a local root', () => {
     await work.ok(['push', '-q', 'origin', '--delete', 'fenced']);
   });
 
-  test('Git LFS objects are roots: gc keeps them and their chunks', async () => {
-    const content = pseudoRandomBytes(2 * MiB + 123, 6, 'server-gc');
-    const oid = sha(content);
+  test('Git LFS objects are roots: gc keeps them (one stored as a blob, one cut into chunks)', async () => {
+    // A run first, so the one-time scan for keyless LFS blobs of older servers is done.
+    gcJson(await root('gc', '--root', fixture.root, '--repo', 'proj', '--json'));
     const auth = {
       authorization: `Basic ${Buffer.from(`x:${env['MEDIAGIT_TOKEN']}`).toString('base64')}`,
     };
-    const put = await fetch(`${server.url('proj')}.git/info/lfs/objects/${oid}`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/octet-stream', ...auth },
-      body: content,
-    });
-    assert.ok([200, 201].includes(put.status), `${put.status}: ${await put.text()}`);
+    const lfsObject = (oid: string): string => `${server.url('proj')}.git/info/lfs/objects/${oid}`;
+    const contents = [
+      pseudoRandomBytes(2 * MiB + 123, 6, 'server-gc'),
+      pseudoRandomBytes(5 * MiB + 7, 9, 'server-gc'),
+    ];
+    for (const content of contents) {
+      const put = await fetch(lfsObject(sha(content)), {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', ...auth },
+        body: content,
+      });
+      assert.ok([200, 201].includes(put.status), `${put.status}: ${await put.text()}`);
+    }
+    const kinds = await Promise.all(
+      contents.map(async (c) => {
+        const oid = sha(c);
+        return Buffer.from(await backend().get(`lfs/${oid.slice(0, 2)}/${oid.slice(2)}`))
+          .toString()
+          .trim();
+      }),
+    );
+    assert.equal(kinds[0], 'blob');
+    assert.match(kinds[1]!, /^[0-9a-f]{64}$/);
     gcJson(await root('gc', '--root', fixture.root, '--repo', 'proj', '--prune=now', '--json'));
-    const got = await fetch(`${server.url('proj')}.git/info/lfs/objects/${oid}`, { headers: auth });
-    assert.equal(got.status, 200);
-    assert.equal(sha(Buffer.from(await got.arrayBuffer())), oid);
+    for (const content of contents) {
+      const got = await fetch(lfsObject(sha(content)), { headers: auth });
+      assert.equal(got.status, 200);
+      assert.equal(sha(Buffer.from(await got.arrayBuffer())), sha(content));
+    }
     const fsck = await root('fsck', '--root', fixture.root, '--repo', 'proj', '--json');
     assert.equal(fsck.code, 0, fsck.out + fsck.stderr);
     const report = JSON.parse(fsck.out) as { repositories: { lfsObjects: number }[] };
-    assert.equal(report.repositories[0]!.lfsObjects, 1);
+    assert.equal(report.repositories[0]!.lfsObjects, 2);
+
+    // As an older server left it: a blob-stored LFS object with no key. The
+    // first run on such a repository keeps it and writes its key.
+    const oid = sha(contents[0]!);
+    const key = `lfs/${oid.slice(0, 2)}/${oid.slice(2)}`;
+    await backend().delete(key);
+    await backend().delete('gc/lfs-blob-keys');
+    gcJson(await root('gc', '--root', fixture.root, '--repo', 'proj', '--prune=now', '--json'));
+    assert.equal(Buffer.from(await backend().get(key)).toString(), 'blob\n');
+    const got = await fetch(lfsObject(oid), { headers: auth });
+    assert.equal(sha(Buffer.from(await got.arrayBuffer())), oid);
   });
 
   test('bad usage and a second gc on the same repository are refused clearly', async () => {
