@@ -94,15 +94,20 @@ function idMap(value: unknown, key: string): Record<string, number> {
   return out;
 }
 
-export function parsePending(bytes: Uint8Array): PendingList {
+/** The JSON object stored under `key`, version 1, or GC_STATE_CORRUPT. */
+function parseState<T extends { version: 1 }>(bytes: Uint8Array, key: string): Partial<T> {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch {
-    throw badState(PENDING_KEY, 'not JSON');
+    throw badState(key, 'not JSON');
   }
-  const v = value as Partial<PendingList>;
-  if (v?.version !== 1) throw badState(PENDING_KEY, 'unknown version');
+  if ((value as Partial<T> | null)?.version !== 1) throw badState(key, 'unknown version');
+  return value as Partial<T>;
+}
+
+export function parsePending(bytes: Uint8Array): PendingList {
+  const v = parseState<PendingList>(bytes, PENDING_KEY);
   const graceMs = typeof v.graceMs === 'number' && v.graceMs >= 0 ? v.graceMs : 0;
   const writtenAt = typeof v.writtenAt === 'number' ? v.writtenAt : 0;
   return {
@@ -115,22 +120,14 @@ export function parsePending(bytes: Uint8Array): PendingList {
 }
 
 export function parseDeleting(bytes: Uint8Array): DeletingList {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    throw badState(DELETING_KEY, 'not JSON');
-  }
-  const v = value as Partial<DeletingList>;
+  const v = parseState<DeletingList>(bytes, DELETING_KEY);
   const ids = (list: unknown): string[] => {
     if (!Array.isArray(list) || !list.every((id) => typeof id === 'string' && isObjectId(id))) {
       throw badState(DELETING_KEY, 'expected a list of IDs');
     }
     return list as string[];
   };
-  if (v?.version !== 1 || typeof v.startedAt !== 'number') {
-    throw badState(DELETING_KEY, 'unknown version');
-  }
+  if (typeof v.startedAt !== 'number') throw badState(DELETING_KEY, 'no start time');
   return { version: 1, startedAt: v.startedAt, objects: ids(v.objects), packs: ids(v.packs) };
 }
 

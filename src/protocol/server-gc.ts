@@ -47,6 +47,7 @@ import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { decodeHeader, HEADER_SIZE } from '../odb/object-store.ts';
 import type { PackEntry } from '../odb/pack.ts';
 import { isStorageCode, type StorageBackend } from '../storage/backend.ts';
+import { eachLimited } from '../storage/concurrency.ts';
 import { BackendRepo, objectKey } from './backend-repo.ts';
 import {
   DELETING_KEY,
@@ -254,15 +255,6 @@ async function markDeltaBases(
   }
 }
 
-async function inParallel<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(CONCURRENCY, items.length) }, async () => {
-      for (let i = next++; i < items.length; i = next++) await work(items[i]!);
-    }),
-  );
-}
-
 async function listLoose(backend: StorageBackend): Promise<Set<ObjectId>> {
   const loose = new Set<ObjectId>();
   for await (const key of backend.list('objects/')) {
@@ -277,7 +269,7 @@ async function sizes(
   keys: readonly string[],
 ): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  await inParallel(keys, async (key) => {
+  await eachLimited(keys, CONCURRENCY, async (key) => {
     const head = await backend.head(key);
     if (head !== undefined) out.set(key, head.size);
   });
@@ -524,14 +516,14 @@ export async function serverGc(
         const packList = [...deletePacks, ...deleteOrphans];
         let done = 0;
         const total = packList.length + deleteLoose.size;
-        await inParallel(packList, async (pack) => {
+        await eachLimited(packList, CONCURRENCY, async (pack) => {
           checkDeadline();
           await backend.delete(cloudPackKey(pack));
           deletedPacks.add(pack);
           bytesReclaimed += packSize.get(pack) ?? 0;
           progress({ phase: 'Deleting', done: ++done, total });
         });
-        await inParallel([...deleteLoose], async (id) => {
+        await eachLimited([...deleteLoose], CONCURRENCY, async (id) => {
           checkDeadline();
           await backend.delete(objectKey(id));
           deletedObjects.add(id);
@@ -621,7 +613,7 @@ async function keepLegacyLfsBlobs(
       if (!live.has(id) && !unreachable.has(id)) unreachable.set(id, where);
   }
   const blobs: ObjectId[] = [];
-  await inParallel([...unreachable], async ([id, where]) => {
+  await eachLimited([...unreachable], CONCURRENCY, async ([id, where]) => {
     let header: Uint8Array;
     try {
       header =
@@ -639,7 +631,7 @@ async function keepLegacyLfsBlobs(
     lfs.add(id);
   }
   if (dryRun) return;
-  await inParallel(blobs, async (id) => {
+  await eachLimited(blobs, CONCURRENCY, async (id) => {
     await backend
       .put(`lfs/${id.slice(0, 2)}/${id.slice(2)}`, Buffer.from('blob\n'), { ifNoneMatch: '*' })
       .catch((error: unknown) => {
