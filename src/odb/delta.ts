@@ -244,3 +244,142 @@ export class SketchIndex {
     }
   }
 }
+
+/** A stored object weighed as a delta base by `chooseBases`. */
+export interface BaseCandidate {
+  readonly sketch: Uint32Array;
+  readonly length: number;
+}
+
+/**
+ * The greedy choice `SketchIndex.find` makes, over candidates the caller
+ * has already filtered (by depth, by what may be a base): the candidate
+ * holding most of the new object's content, then further ones while each
+ * adds at least MIN_GAIN, up to MAX_BASES and MAX_BASE_BYTES. Returns the
+ * chosen positions in `candidates`, in dictionary order, and the estimated
+ * fraction of the object they hold; undefined below `minSimilarity`.
+ */
+export function chooseBases(
+  sketch: Uint32Array,
+  length: number,
+  candidates: readonly BaseCandidate[],
+  minSimilarity: number,
+): { picks: number[]; similarity: number } | undefined {
+  const picks: number[] = [];
+  let union: Uint32Array = new Uint32Array(0);
+  let unionLength = 0;
+  let score = 0;
+  while (picks.length < MAX_BASES) {
+    let best: { pick: number; score: number; union: Uint32Array } | undefined;
+    candidates.forEach((candidate, pick) => {
+      if (picks.includes(pick) || unionLength + candidate.length > MAX_BASE_BYTES) return;
+      const merged = unionSketch(union, candidate.sketch);
+      const estimate = containment(sketch, length, merged, unionLength + candidate.length);
+      if (!best || estimate > best.score) best = { pick, score: estimate, union: merged };
+    });
+    if (!best || best.score - score < MIN_GAIN) break;
+    picks.push(best.pick);
+    union = best.union;
+    unionLength += candidates[best.pick]!.length;
+    score = best.score;
+  }
+  if (picks.length === 0 || score < minSimilarity) return undefined;
+  return { picks, similarity: score };
+}
+
+/** One record of the sketch cache (`objects/info/sketches`). */
+export interface SketchRecord {
+  readonly id: ObjectId;
+  /** The object's delta chain depth when the record was written. */
+  readonly depth: number;
+  readonly length: number;
+  readonly sketch: Uint32Array;
+}
+
+/**
+ * The cached sketches of the objects `wanted` accepts, read in pieces (the
+ * file is not held in memory); the last record of an ID wins. A missing or
+ * foreign file gives none: the cache only ever saves work.
+ */
+export async function readSketchRecords(
+  objectsDir: string,
+  wanted: (id: ObjectId) => boolean,
+): Promise<Map<ObjectId, SketchRecord>> {
+  const out = new Map<ObjectId, SketchRecord>();
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(path.join(objectsDir, 'info', 'sketches'), 'r');
+  } catch (error) {
+    if (hasErrnoCode(error, 'ENOENT')) return out;
+    throw error;
+  }
+  try {
+    const magic = Buffer.alloc(FILE_MAGIC.length);
+    const { bytesRead } = await handle.read(magic, 0, magic.length, 0);
+    if (bytesRead < magic.length || !magic.equals(FILE_MAGIC)) return out;
+    const buffer = Buffer.alloc(RECORD_SIZE * 4096);
+    let position = FILE_MAGIC.length;
+    for (;;) {
+      const { bytesRead: got } = await handle.read(buffer, 0, buffer.length, position);
+      const records = Math.floor(got / RECORD_SIZE);
+      for (let r = 0; r < records; r++) {
+        const at = r * RECORD_SIZE;
+        const id = buffer.toString('hex', at, at + 32);
+        const depth = buffer[at + 32]!;
+        if (depth > MAX_DELTA_DEPTH || !wanted(id)) continue;
+        const sketch = new Uint32Array(SKETCH_SIZE);
+        for (let k = 0; k < SKETCH_SIZE; k++)
+          sketch[k] = buffer.readUInt32LE(at + SKETCH_AT + k * 4);
+        out.set(id, { id, depth, length: buffer.readUInt32LE(at + 36), sketch });
+      }
+      if (records === 0) break;
+      position += records * RECORD_SIZE;
+    }
+  } finally {
+    await handle.close();
+  }
+  return out;
+}
+
+/**
+ * Appends records to the sketch cache and fsyncs it, as `SketchIndex.save`
+ * does: a record cut short by a crash is cut off first, and a missing or
+ * foreign file is started afresh.
+ */
+export async function appendSketchRecords(
+  objectsDir: string,
+  records: readonly SketchRecord[],
+): Promise<void> {
+  if (records.length === 0) return;
+  const file = path.join(objectsDir, 'info', 'sketches');
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT, 0o644);
+  try {
+    const size = (await handle.stat()).size;
+    const magic = Buffer.alloc(FILE_MAGIC.length);
+    const { bytesRead } = await handle.read(magic, 0, magic.length, 0);
+    let length: number;
+    if (bytesRead < magic.length || !magic.equals(FILE_MAGIC)) {
+      await handle.truncate(0);
+      await handle.write(FILE_MAGIC, 0, FILE_MAGIC.length, 0);
+      length = FILE_MAGIC.length;
+    } else {
+      length =
+        FILE_MAGIC.length + Math.floor((size - FILE_MAGIC.length) / RECORD_SIZE) * RECORD_SIZE;
+      if (length !== size) await handle.truncate(length);
+    }
+    const out = Buffer.alloc(RECORD_SIZE * records.length);
+    records.forEach((record, r) => {
+      const at = r * RECORD_SIZE;
+      out.write(record.id, at, 32, 'hex');
+      out[at + 32] = record.depth;
+      out.writeUInt32LE(record.length, at + 36);
+      for (let k = 0; k < SKETCH_SIZE; k++)
+        out.writeUInt32LE(record.sketch[k] ?? NO_FEATURE, at + SKETCH_AT + k * 4);
+    });
+    await handle.write(out, 0, out.length, length);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -9,7 +9,9 @@
  *    with `aggressive`) and the reachable objects of packs worth rewriting
  *    (packs with a tenth or more garbage, small packs once there are eight,
  *    all packs with `aggressive`) go into one new pack, written and
- *    verified before anything is deleted (odb/pack-write.ts);
+ *    verified before anything is deleted (odb/pack-write.ts); with
+ *    `aggressive`, their blobs and chunks are first weighed for delta
+ *    encoding again (gc-deltas.ts);
  * 5. under gc.lock, once no other process is writing objects (gc-guard.ts),
  *    mark again from the roots as they are now, then delete: loose copies the
  *    new pack holds, unreachable loose objects older than the prune date, and
@@ -31,6 +33,7 @@ import type { Pack } from '../odb/pack.ts';
 import { packObjects, surveyObjects } from '../odb/pack-write.ts';
 import { removeStaleLock, removeStaleTemps } from '../storage/leftovers.ts';
 import { eachLimited } from '../storage/concurrency.ts';
+import { markBasesOfEveryCopy, recomputeDeltas, type DeltaStats } from './gc-deltas.ts';
 import { collectRoots, Marker } from './reachable.ts';
 import { reflogExpire } from './reflog-expire.ts';
 import { packOrder, removeEmptyFanouts, removeOrphanPacks } from './repack.ts';
@@ -75,6 +78,8 @@ export interface GcResult {
   /** Stored bytes (loose objects and packs) before and after. */
   readonly bytesBefore: number;
   readonly bytesAfter: number;
+  /** What `aggressive` did with deltas (gc-deltas.ts); undefined without it. */
+  readonly deltas: DeltaStats | undefined;
   readonly tempsRemoved: number;
   readonly locksRemoved: number;
   /** Why nothing was deleted, when gc had to hold back. */
@@ -118,6 +123,9 @@ export async function gc(repo: Repository, options: GcOptions): Promise<GcResult
   failOnProblems(marker);
 
   const loose = await listLoose(store.objectsDir);
+  const looseIds = new Set(loose.map((o) => o.id));
+  await markBasesOfEveryCopy(store, marker, looseIds);
+  failOnProblems(marker);
   const plans = await planPacks(await store.packs.all(), marker.marked, cutoff, options.aggressive);
   const bytesBefore = sum(loose.map((o) => o.size)) + sum(plans.map((p) => p.bytes));
   const inKeptPack = (id: ObjectId): boolean =>
@@ -156,12 +164,30 @@ export async function gc(repo: Repository, options: GcOptions): Promise<GcResult
       packedObjects: toPack.size,
       bytesBefore,
       bytesAfter: bytesBefore,
+      deltas: undefined,
       tempsRemoved,
       locksRemoved,
       skipped: undefined,
     };
   }
 
+  // Re-encoded records are renamed over (or beside) the loose copies, so
+  // packing below copies them; loose files it created go once packed.
+  const deltaPass =
+    options.aggressive && toPack.size > 0
+      ? await recomputeDeltas(repo, {
+          toPack,
+          marked: marker.marked,
+          loose,
+          cutoff,
+          signal: options.signal,
+          onProgress: (event) => options.onProgress?.({ phase: 'Deltas', ...event }),
+        })
+      : undefined;
+  for (const created of deltaPass?.createdLoose ?? []) {
+    loose.push(created);
+    looseIds.add(created.id);
+  }
   let written: Awaited<ReturnType<typeof packObjects>> | undefined;
   if (toPack.size > 0) {
     const sorted = [...toPack].sort();
@@ -195,8 +221,11 @@ export async function gc(repo: Repository, options: GcOptions): Promise<GcResult
     } else {
       // Everything another command wrote before gc took the lock is named by
       // the roots now: mark from them again (only new objects are visited).
+      const markedBefore = marker.marked.size;
       await marker.mark(await collectRoots(repo));
+      await markBasesOfEveryCopy(store, marker, looseIds);
       failOnProblems(marker);
+      await deltaPass?.settle(markedSince(marker.marked, markedBefore));
       const stillNeeded = (id: ObjectId): boolean => marker.marked.has(id) && !inNewPack(id);
       await eachLimited(loose, PARALLEL, async (object) => {
         const pruned = !marker.marked.has(object.id) && object.mtimeMs < cutoff;
@@ -244,10 +273,17 @@ export async function gc(repo: Repository, options: GcOptions): Promise<GcResult
     packedObjects: written?.objects ?? 0,
     bytesBefore,
     bytesAfter,
+    deltas: deltaPass?.stats,
     tempsRemoved,
     locksRemoved,
     skipped,
   };
+}
+
+/** The IDs added to `marked` after its first `count` (a Set keeps insertion order). */
+function* markedSince(marked: ReadonlySet<ObjectId>, count: number): Generator<ObjectId> {
+  let i = 0;
+  for (const id of marked) if (i++ >= count) yield id;
 }
 
 /** What gc will do with each pack (see the overview). */

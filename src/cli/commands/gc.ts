@@ -46,7 +46,7 @@ export function register(program: Command, cli: Cli): void {
       'prune unreachable objects older than date (default: 2.weeks.ago; "now")',
     )
     .option('--no-prune', 'do not prune unreachable objects')
-    .option('--aggressive', 'rewrite every pack into one')
+    .option('--aggressive', 'rewrite every pack into one and recompute deltas')
     .option('--dry-run', 'report what would be removed; change nothing')
     .option('--auto', 'only run if the repository needs it (gc.auto, gc.autoPackLimit)')
     .option('-q, --quiet', 'print nothing but errors')
@@ -116,7 +116,14 @@ export function register(program: Command, cli: Cli): void {
         progress.stop();
       }
       if (opts.json) {
-        printJson(cli, { ...result, pack: result.pack ?? null, skipped: result.skipped ?? null });
+        printJson(cli, {
+          ...result,
+          pack: result.pack ?? null,
+          skipped: result.skipped ?? null,
+          deltas: result.deltas
+            ? { ...result.deltas, skipped: result.deltas.skipped ?? null }
+            : null,
+        });
         return;
       }
       if (result.skipped) cli.err(`warning: ${result.skipped}`);
@@ -131,6 +138,17 @@ export function register(program: Command, cli: Cli): void {
       if (!opts.dryRun) {
         if (result.pack)
           cli.out(`Packed ${result.packedObjects} objects into pack-${result.pack}.pack`);
+        const deltas = result.deltas;
+        if (deltas?.skipped) cli.err(`warning: deltas not recomputed: ${deltas.skipped}`);
+        else if (deltas) {
+          cli.out(
+            `Recomputed deltas of ${deltas.considered} object${deltas.considered === 1 ? '' : 's'}: ` +
+              `${deltas.deltasMade} new delta${deltas.deltasMade === 1 ? '' : 's'}, ` +
+              (deltas.bytesSaved >= 0
+                ? `${formatBytes(deltas.bytesSaved)} saved`
+                : `${formatBytes(-deltas.bytesSaved)} more stored`),
+          );
+        }
         cli.out(
           `Stored ${formatBytes(result.bytesBefore)} -> ${formatBytes(result.bytesAfter)} ` +
             `(${result.reachable} reachable objects)`,
