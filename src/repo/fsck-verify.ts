@@ -4,9 +4,10 @@
  *
  * The work is cut into jobs of neighbouring records: a pack is read front to
  * back in runs of up to `RUN_BYTES` (sequential reads are what a disk does
- * fastest, and one read serves many small records), loose objects a batch of
- * files at a time. Each worker keeps two jobs in flight, so its next read
- * runs while it hashes the current one.
+ * fastest), loose objects a batch of files at a time. Each worker keeps two
+ * jobs in flight, so one job's read runs while the other's bytes are hashed.
+ * The workers are started before the jobs are known (`Verifiers`), so that
+ * their start-up runs while the main thread lists the objects.
  */
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
@@ -52,11 +53,18 @@ export interface VerifyResult {
   readonly data?: Uint8Array;
 }
 
-/** Pack records are read in runs of up to this many bytes (a larger record alone). */
-export const RUN_BYTES = 8 * 1024 * 1024;
+/**
+ * Pack records are grouped into runs of up to this many bytes (a larger
+ * record is a run alone). A run is one job; the worker reads it in pieces
+ * of `READ_PIECE` (fsck-worker.ts), so the run's size only sets how much
+ * work one message carries.
+ */
+export const RUN_BYTES = 32 * 1024 * 1024;
 /** Loose objects per job. */
 export const LOOSE_PER_JOB = 16;
 const IN_FLIGHT_PER_WORKER = 2;
+/** More workers than this only add start-up cost: reading and hashing are memory-bound. */
+const MAX_WORKERS = 4;
 
 const workerUrl = new URL(
   import.meta.url.endsWith('.ts') ? './fsck-worker.ts' : './fsck-worker.js',
@@ -64,75 +72,111 @@ const workerUrl = new URL(
 );
 
 /**
- * Runs `jobs` on worker threads and hands each job's results to `onResults`
- * (in completion order). Resolves when all are done; rejects on the first
- * failure of a worker (a record that fails verification is a result, not a
- * failure).
+ * The worker threads of one check: one per core (at most MAX_WORKERS),
+ * started at construction. `run` hands them jobs; `close` ends them.
  */
-export async function verifyJobs(
-  jobs: readonly VerifyJob[],
-  options: {
-    readonly objectsDir: string;
-    readonly tmpDir: string;
-    readonly signal?: AbortSignal | undefined;
-    readonly onResults: (job: VerifyJob, results: readonly VerifyResult[]) => void;
-  },
-): Promise<void> {
-  if (jobs.length === 0) return;
-  const { Worker } = process.getBuiltinModule('node:worker_threads');
-  const count = Math.max(1, Math.min(4, os.availableParallelism(), jobs.length));
-  const workers: Worker[] = [];
-  let next = 0;
-  let seq = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let outstanding = 0;
-      let failed = false;
-      const pending = new Map<number, VerifyJob>();
-      const fail = (error: unknown): void => {
-        if (failed) return;
-        failed = true;
-        reject(error instanceof Error ? error : new Error(String(error)));
+export class Verifiers {
+  readonly #workers: Worker[] = [];
+  #seq = 0;
+  #closing = false;
+  /** Why a worker died (it takes no more jobs). */
+  #failure: Error | undefined;
+  #onFailure: ((error: Error) => void) | undefined;
+  #onMessage:
+    | ((
+        worker: Worker,
+        message: { seq: number; results?: VerifyResult[]; failure?: string },
+      ) => void)
+    | undefined;
+
+  constructor(options: { readonly objectsDir: string; readonly tmpDir: string }) {
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
+    const count = Math.max(1, Math.min(MAX_WORKERS, os.availableParallelism()));
+    for (let w = 0; w < count; w++) {
+      const worker = new Worker(workerUrl);
+      this.#workers.push(worker);
+      const died = (error: Error): void => {
+        this.#failure ??= error;
+        this.#onFailure?.(error);
       };
-      const feed = (worker: Worker): void => {
-        if (failed) return;
-        if (options.signal?.aborted) return fail(options.signal.reason);
-        const job = jobs[next];
-        if (job === undefined) {
-          if (outstanding === 0) resolve();
-          return;
+      worker.on('error', died);
+      worker.on('exit', (code) => {
+        if (!this.#closing) died(new Error(`fsck worker stopped (exit code ${code})`));
+      });
+      worker.on('message', (message: { seq: number; results?: VerifyResult[]; failure?: string }) =>
+        this.#onMessage?.(worker, message),
+      );
+      worker.postMessage({ objectsDir: options.objectsDir, tmpDir: options.tmpDir });
+    }
+  }
+
+  /**
+   * Runs `jobs` and hands each job's results to `onResults` (in completion
+   * order). Resolves when all are done; rejects on the first failure of a
+   * worker (a record that fails verification is a result, not a failure).
+   * One run at a time.
+   */
+  async run(
+    jobs: readonly VerifyJob[],
+    options: {
+      readonly signal?: AbortSignal | undefined;
+      readonly onResults: (job: VerifyJob, results: readonly VerifyResult[]) => void;
+    },
+  ): Promise<void> {
+    if (jobs.length === 0) return;
+    if (this.#failure) throw this.#failure;
+    let next = 0;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let outstanding = 0;
+        let failed = false;
+        const pending = new Map<number, VerifyJob>();
+        const fail = (error: unknown): void => {
+          if (failed) return;
+          failed = true;
+          reject(error instanceof Error ? error : new Error(String(error)));
+        };
+        const feed = (worker: Worker): void => {
+          if (failed) return;
+          if (options.signal?.aborted) return fail(options.signal.reason);
+          const job = jobs[next];
+          if (job === undefined) {
+            if (outstanding === 0) resolve();
+            return;
+          }
+          next++;
+          outstanding++;
+          const id = ++this.#seq;
+          pending.set(id, job);
+          worker.postMessage({ seq: id, job });
+        };
+        this.#onFailure = fail;
+        this.#onMessage = (worker, message) => {
+          const job = pending.get(message.seq);
+          pending.delete(message.seq);
+          outstanding--;
+          if (message.failure !== undefined || !job) return fail(new Error(message.failure));
+          try {
+            options.onResults(job, message.results ?? []);
+          } catch (error) {
+            return fail(error);
+          }
+          feed(worker);
+          if (next >= jobs.length && outstanding === 0) resolve();
+        };
+        for (let i = 0; i < IN_FLIGHT_PER_WORKER; i++) {
+          for (const worker of this.#workers) feed(worker);
         }
-        next++;
-        outstanding++;
-        const id = ++seq;
-        pending.set(id, job);
-        worker.postMessage({ seq: id, job });
-      };
-      for (let w = 0; w < count; w++) {
-        const worker = new Worker(workerUrl);
-        workers.push(worker);
-        worker.on('error', fail);
-        worker.on(
-          'message',
-          (message: { seq: number; results?: VerifyResult[]; failure?: string }) => {
-            const job = pending.get(message.seq);
-            pending.delete(message.seq);
-            outstanding--;
-            if (message.failure !== undefined || !job) return fail(new Error(message.failure));
-            try {
-              options.onResults(job, message.results ?? []);
-            } catch (error) {
-              return fail(error);
-            }
-            feed(worker);
-            if (next >= jobs.length && outstanding === 0) resolve();
-          },
-        );
-        worker.postMessage({ objectsDir: options.objectsDir, tmpDir: options.tmpDir });
-        for (let i = 0; i < IN_FLIGHT_PER_WORKER; i++) feed(worker);
-      }
-    });
-  } finally {
+      });
+    } finally {
+      this.#onFailure = undefined;
+      this.#onMessage = undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    const workers = this.#workers.splice(0);
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
 }
