@@ -75,7 +75,7 @@ const CONCURRENCY = 16;
 /** Written once every Git LFS blob of a repository has its `lfs/` key (keepLegacyLfsBlobs). */
 const LFS_KEYS_MARKER = 'gc/lfs-blob-keys';
 /** Most bytes of a delta record's prefix: header, base count, 4 base IDs, depth. */
-const DELTA_PREFIX_BYTES = HEADER_SIZE + 2 + 4 * 32;
+const DELTA_PREFIX_BYTES = HEADER_SIZE + 2 + 4 * 32 + 1;
 
 export interface ServerGcOptions {
   /** Delete what an earlier run found unreachable before this instant (ms since the epoch). */

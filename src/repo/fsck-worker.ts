@@ -2,8 +2,8 @@
  * Worker thread of `fsck --full` (fsck-verify.ts): reads ranges of object
  * files (a loose object's file, or a run of neighbouring records of a pack)
  * and verifies every record in them exactly as a read does (header, decode,
- * size, the hash against the ID; a delta against its bases, read from the
- * repository's store here).
+ * size, the hash against the ID; a delta against its bases, found where
+ * the repository's readers look).
  *
  * Protocol: `{ objectsDir, tmpDir }` once; then `{ seq, job }`, each
  * answered with `{ seq, results }` (one result per record, in order) or
@@ -14,8 +14,8 @@
  * machine, so nothing on the hot path allocates: reads go into reused
  * buffers, and compressed records are decompressed into one reused buffer
  * through zlib's native handle. Reads are `READ_PIECE` long and each is
- * hashed while it is still in the CPU's cache. Delta bases are decoded once
- * per worker and kept (`BASE_CACHE_BYTES`).
+ * hashed while it is still in the CPU's cache. A delta's bases are read
+ * straight into its dictionary (`DeltaDecoding`).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -78,7 +78,8 @@ export async function runJob(job: VerifyJob): Promise<VerifyResult[]> {
  * Buffers for reads, whole records and delta decoding, reused: fresh memory
  * costs a page fault per 4 KiB, about 14 us each on this machine (3.5 ms per
  * MiB, where filling reused memory takes 0.05 ms). `take` hands out the
- * smallest free buffer that is large enough (it may be larger than asked).
+ * smallest free buffer that is large enough (it may be up to twice as
+ * large as asked).
  */
 const free: Buffer[] = [];
 let freeBytes = 0;
@@ -86,8 +87,12 @@ let freeBytes = 0;
 const KEPT_BYTES = 64 * 1024 * 1024;
 
 function take(size: number): Buffer {
+  // Not one far larger than asked for: a big dictionary's buffer held for a
+  // small output would make the next big dictionary fresh memory.
   const at = free.findIndex((buffer) => buffer.length >= size);
-  if (at < 0) return Buffer.allocUnsafeSlow(Math.max(size, READ_PIECE));
+  if (at < 0 || free[at]!.length > 2 * Math.max(size, READ_PIECE)) {
+    return Buffer.allocUnsafeSlow(Math.max(size, READ_PIECE));
+  }
   const [buffer] = free.splice(at, 1);
   freeBytes -= buffer!.length;
   return buffer!;
@@ -540,12 +545,12 @@ interface Known {
 /**
  * One delta's decoding, as ObjectStore reads one (each base read where
  * readers look, decoded and verified by its own hash, recursively), in
- * memory from the pool: each base is read or decoded straight into its
- * place in the dictionary, and every buffer is given back as soon as it is
- * done with. Fresh memory for each base, dictionary and output cost eight
- * 1 MiB deltas of four bases each 0.7 s of CPU and 40,000 page faults here.
- * A base that is itself a delta is decoded once however often the chain
- * names it (a copy is kept until the end).
+ * memory from the pool: a base stored whole is read or decompressed
+ * straight into its place in the dictionary, and every buffer is given back
+ * as soon as it is done with. (Fresh memory for each base, dictionary and
+ * output cost eight 1 MiB deltas of four bases each 0.7 s of CPU and 40,000
+ * page faults in a check here.) A base that is itself a delta is decoded
+ * once however often the chain names it, and kept until the end.
  */
 class DeltaDecoding {
   readonly #kept: Buffer[] = [];
