@@ -277,8 +277,11 @@ describe('server gc on a local root', () => {
 
   test('bad usage and a second gc on the same repository are refused clearly', async () => {
     const noRoot = await root('gc', '--repo', 'proj');
-    assert.notEqual(noRoot.code, 0);
+    assert.equal(noRoot.code, 129);
     assert.match(noRoot.stderr, /--repo needs --root/);
+    const aggressive = await root('gc', '--root', fixture.root, '--aggressive');
+    assert.equal(aggressive.code, 129);
+    assert.match(aggressive.stderr, /--aggressive does not apply to --root/);
     const missing = await root('gc', '--root', fixture.root, '--repo', 'nope');
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /no repository 'nope'/);

@@ -58,7 +58,10 @@ export function register(program: Command, cli: Cli): void {
     .option('--repo <name>', 'with --root: only this repository')
     .action(async (opts: GcFlags) => {
       if (opts.repo !== undefined && opts.root === undefined) {
-        throw new MediaGitError('USAGE', '--repo needs --root', { kind: 'usage' });
+        throw new MediaGitError('USAGE', 'error: --repo needs --root', {
+          kind: 'usage',
+          data: { exitCode: 129 },
+        });
       }
       if (opts.root !== undefined) {
         await rootGc(cli, opts.root, opts);
@@ -167,10 +170,8 @@ async function rootGc(cli: Cli, location: string, opts: GcFlags): Promise<void> 
   if (opts.aggressive || opts.auto) {
     throw new MediaGitError(
       'USAGE',
-      `--${opts.aggressive ? 'aggressive' : 'auto'} does not apply to --root`,
-      {
-        kind: 'usage',
-      },
+      `error: --${opts.aggressive ? 'aggressive' : 'auto'} does not apply to --root`,
+      { kind: 'usage', data: { exitCode: 129 } },
     );
   }
   const now = Date.now();
