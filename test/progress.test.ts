@@ -94,11 +94,13 @@ test('checkout of many small files: the percentage counts writing and placing ea
     (m) => ({ percent: Number(m[1]), bytes: m[2], total: m[3] }),
   );
   assert.ok(lines.length >= 3, `progress lines: ${JSON.stringify(lines)}`);
-  // Once every byte is written, about half the work (placing the files) remains
-  // (61% was seen under load: the line is drawn at intervals; bytes alone said 99%).
+  // Once every byte is written, about half the work (placing the files) remains:
+  // the work says 51% then. The line is drawn at most every 100 ms, so the first
+  // line drawn after that point may be later (61% and 72% were seen in CI under
+  // load); counting bytes alone, every such line said 100%.
   const bytesDone = lines.filter((l) => l.bytes === l.total);
   assert.ok(bytesDone.length > 0, `no line with all bytes written: ${JSON.stringify(lines)}`);
-  assert.ok(bytesDone[0]!.percent <= 70, `all bytes written at ${bytesDone[0]!.percent}%`);
+  assert.ok(bytesDone[0]!.percent <= 90, `all bytes written at ${bytesDone[0]!.percent}%`);
   for (let i = 1; i < lines.length; i++) assert.ok(lines[i]!.percent >= lines[i - 1]!.percent);
   assert.equal((await repo.ok(['status', '--short'])).out, '');
   assert.equal(

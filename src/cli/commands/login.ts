@@ -106,8 +106,10 @@ async function verify(cli: Cli, key: string, token: string): Promise<RemoteAcces
  */
 async function askHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
+  // Echo goes off before the prompt shows: a key pasted the moment the prompt
+  // appears must not be echoed by the terminal.
   stdin.setRawMode(true);
+  process.stderr.write(prompt);
   stdin.resume();
   let typed = '';
   try {
