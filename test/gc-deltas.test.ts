@@ -341,3 +341,51 @@ describe('gc --aggressive and existing deltas', () => {
     assert.equal(sha(shown.stdout), sha(x));
   });
 });
+
+describe('plain gc and small loose deltas', () => {
+  let repo: TempRepo;
+  before(async () => {
+    repo = await TempRepo.create();
+  });
+  after(async () => repo.cleanup());
+
+  test('their records are packed as stored, not rebuilt from their bases: a damaged one loses nothing and fsck names it', async () => {
+    // Three versions of a layered image, the last two stored as deltas in
+    // loose files no pack holds (their only copies); plain gc packs loose
+    // objects this small.
+    const a = pseudoRandomBytes(200 * KiB, 40);
+    const b = edited(a, 4, 41);
+    const c = edited(b, 4, 42);
+    for (const [i, version] of [a, b, c].entries()) {
+      fs.writeFileSync(repo.path('art.psd'), version);
+      await repo.ok(['add', '--no-delta', 'art.psd']);
+      await repo.ok(['commit', '-q', '-m', `v${i + 1}`]);
+    }
+    const bId = await storeAsDelta(repo.dir, b, a, 1);
+    const cId = await storeAsDelta(repo.dir, c, b, 2);
+    await assertFsckClean(repo);
+    // A byte of c's zstd frame changes on disk: only rebuilding c shows it.
+    const store = (await Repository.discover(repo.dir)).objects;
+    const cFile = store.pathOf(cId);
+    const damaged = fs.readFileSync(cFile);
+    damaged[damaged.length - 20]! ^= 0x55;
+    fs.rmSync(cFile);
+    fs.writeFileSync(cFile, damaged);
+    const bRecord = fs.readFileSync(store.pathOf(bId));
+
+    await repo.ok(['gc', '-q', '--prune=now']);
+    assert.ok(!fs.existsSync(store.pathOf(bId)) && !fs.existsSync(cFile), 'both were packed');
+    const packed = (await Repository.discover(repo.dir)).objects;
+    assert.ok(bRecord.equals(await packed.readRecord(bId)), 'b packed byte for byte');
+    assert.ok(damaged.equals(await packed.readRecord(cId)), 'c packed as it was stored');
+    assert.equal((await encodingOf(repo.dir, bId)).depth, 1);
+
+    const fsck = await repo.run(['fsck', '--full']);
+    assert.notEqual(fsck.code, 0, 'fsck --full finds the damaged delta');
+    assert.ok(fsck.out.includes(cId), `fsck names ${cId}: ${fsck.out}`);
+    assert.ok(!fsck.out.includes(bId), `b is sound: ${fsck.out}`);
+    const v2 = (await readCommit(packed, (await repo.head()).id!)).parents[0]!;
+    const files = await readCommitFiles(repo.dir, v2);
+    assert.equal(files.get('art.psd')?.sha256, sha(b), 'b reads back exactly from the pack');
+  });
+});

@@ -13,7 +13,7 @@ import { encodeManifest } from './manifest.ts';
 import { sha256Hex, type ObjectId } from './object-id.ts';
 import { HEADER_SIZE, ObjectStore, type ObjectTypeName } from './object-store.ts';
 import { Pack, PACK_HEADER_SIZE, packFileName, packIndexFileName } from './pack.ts';
-import { packObjects, verifyPack } from './pack-write.ts';
+import { packObjects, verifyPack, verifyWrittenPack } from './pack-write.ts';
 import { encodeTree } from './tree.ts';
 import { pseudoRandomBytes } from '../../test/bytes.ts';
 
@@ -298,6 +298,21 @@ test('a damaged index or pack header/trailer is PACK_CORRUPT naming the file', a
   const loaded = await Pack.load(path.dirname(pack.packPath), pack.name);
   await assertError(loaded.verifyChecksum(), 'PACK_CORRUPT', [pack.packPath], 'full check');
   await assertError(verifyPack(loaded, reopen(store)), 'OBJECT_CORRUPT', [id], 'record check');
+});
+
+test('a pack just written is checked back by its hash: a byte changed on disk is caught', async () => {
+  const store = await freshStore();
+  const ids: ObjectId[] = [];
+  for (let i = 0; i < 3; i++)
+    ids.push((await store.write('chunk', pseudoRandomBytes(40 * KiB, i))).id);
+  const written = await packObjects(store, ids);
+  await verifyWrittenPack(written.pack);
+  const body = PACK_HEADER_SIZE + 40 * KiB + 5;
+  const original = await flipByte(written.pack.packPath, body);
+  const reloaded = await Pack.load(path.dirname(written.pack.packPath), written.name);
+  await assertError(verifyWrittenPack(reloaded), 'PACK_CORRUPT', [written.pack.packPath], 'body');
+  await fs.writeFile(written.pack.packPath, original);
+  await verifyWrittenPack(await Pack.load(path.dirname(written.pack.packPath), written.name));
 });
 
 function flipped(bytes: Buffer, position: number): Buffer {
