@@ -186,6 +186,13 @@ const REFUSED: readonly Refusal[] = [
   { args: ['cherry-pick', '-n', 'other'], code: 128, compare: 'masked-ids' },
   { args: ['revert', 'other'], code: 128 },
   { args: ['merge', 'other'], code: 128 },
+  // The index holds no one version of an unmerged path to restore from.
+  { args: ['restore', 'f.txt'], code: 1 },
+  { args: ['restore', '.'], code: 1 },
+  { args: ['checkout', '--', 'f.txt'], code: 1 },
+  { args: ['checkout', 'f.txt'], code: 1 },
+  // Refused before anything is fetched.
+  { args: ['pull', '.', 'other'], code: 128 },
 ];
 
 test('a cherry-pick stopped on a conflict: every verb refuses as git does, and checkout -f ends it', async () => {
@@ -264,4 +271,37 @@ test('a rebase stopped on a conflict: the same refusals, worded for a rebase; --
   assert.equal(status.m.out, status.g.out);
   assert.equal((await pair.m.head()).branch, 'refs/heads/main');
   await pair.assertSameWorkTrees('after rebase --abort');
+});
+
+test('unmerged paths: --ours/--theirs write a side, a source other than the index is allowed, restoring the index resolves', async () => {
+  for (const resolve of [
+    ['restore', '--staged', 'f.txt'],
+    ['checkout', 'HEAD', '--', 'f.txt'],
+  ]) {
+    const pair = await stopped('merge');
+    const steps: Refusal[] = [
+      { args: ['restore', '--ours', 'f.txt'], code: 0 },
+      { args: ['restore', '--theirs', 'f.txt'], code: 0 },
+      { args: ['restore', '--theirs', '--ours', 'f.txt'], code: 0 },
+      { args: ['checkout', '--theirs', 'f.txt'], code: 0 },
+      { args: ['checkout', '--ours', 'f.txt', 'g.txt'], code: 0 },
+      { args: ['restore', '--staged', '--ours', 'f.txt'], code: 128 },
+      { args: ['restore', '--source=other', 'f.txt'], code: 0 },
+      { args: resolve, code: 0 },
+      { args: ['restore', 'f.txt'], code: 0 },
+      { args: ['commit', '-q', '-m', 'merged'], code: 0 },
+    ];
+    for (const step of steps) {
+      const label = step.args.join(' ');
+      const ran = await pair.both(step.args, step.code);
+      assert.equal(ran.m.stderr, asMediagit(ran.g.stderr), `${label}: stderr`);
+      const status = await pair.both(['status', '--porcelain'], 0);
+      assert.equal(status.m.out, status.g.out, `${label}: status`);
+      await pair.assertSameWorkTrees(label);
+    }
+    await fs.access(path.join(pair.m.gitDir, 'MERGE_HEAD')).then(
+      () => assert.fail('MERGE_HEAD is still there'),
+      () => undefined,
+    );
+  }
 });

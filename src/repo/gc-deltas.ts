@@ -57,25 +57,21 @@ import {
   encode,
   encodeDelta,
   encodeWithPolicy,
-  type CompressionPolicy,
 } from '../compression/codec.ts';
 import { corruptObject, hasErrnoCode, MediaGitError } from '../errors.ts';
 import { DETECT_HEAD_BYTES, detectFormat } from '../media/detect.ts';
 import { storageProfileFor } from '../media/storage-profile.ts';
-import { decodeCommit, decodeTag } from '../odb/commit.ts';
 import {
   appendSketchRecords,
   chooseBases,
   deltaPrefix,
   MAX_BASE_BYTES,
-  MAX_BASES,
   MAX_DELTA_DEPTH,
   parseDeltaPayload,
   readSketchRecords,
   type DeltaOptions,
   type SketchRecord,
 } from '../odb/delta.ts';
-import { decodeManifest } from '../odb/manifest.ts';
 import { objectIdOf, type ObjectId } from '../odb/object-id.ts';
 import {
   decodeHeader,
@@ -84,11 +80,16 @@ import {
   type ObjectStore,
   type ObjectTypeName,
 } from '../odb/object-store.ts';
-import { decodeTree } from '../odb/tree.ts';
 import { eachLimited } from '../storage/concurrency.ts';
 import { LockFile, tempName, writeFileAtomic } from '../storage/durable-file.ts';
-import { StagingIndex } from './index-file.ts';
-import { collectRoots, type Marker } from './reachable.ts';
+import { otherCopyBases, PREFIX_BYTES } from './gc-copies.ts';
+import {
+  MinHeap,
+  walkHistory,
+  type FilePolicy,
+  type FileVersion,
+  type History,
+} from './gc-history.ts';
 import type { Repository } from './repository.ts';
 
 /** Smaller objects have too few sketch features to compare (chunking/sketch.ts). */
@@ -111,8 +112,6 @@ const MIN_SAVING = 1 / 16;
  */
 const SAME_PATH: DeltaOptions = { minSimilarity: 0.5, maxDepth: 3 };
 const DECODED_CACHE_BYTES = 64 * 1024 * 1024;
-/** Header, base count, up to MAX_BASES IDs, depth, and one frame byte. */
-const PREFIX_BYTES = HEADER_SIZE + 2 + 32 * MAX_BASES + 1;
 /** Sort keys are `value * RANK_SCALE + rank`, exact in a double. */
 const RANK_SCALE = 2 ** 20;
 const PARALLEL_READS = 16;
@@ -158,22 +157,6 @@ interface Prefix {
   readonly storedSize: number;
   readonly bases: readonly ObjectId[] | undefined;
   readonly depth: number;
-}
-
-interface FilePolicy {
-  readonly delta: DeltaOptions;
-  readonly compression: CompressionPolicy;
-  /** Bases only among chunks of the same path (SAME_PATH). */
-  readonly samePath: boolean;
-}
-
-interface FileVersion {
-  readonly path: string;
-  readonly kind: 'blob' | 'manifest';
-  readonly size: number;
-  /** The object holding the file's first bytes (the blob, or the first chunk). */
-  readonly head: ObjectId;
-  policy: FilePolicy | undefined;
 }
 
 interface Node {
@@ -782,196 +765,6 @@ export class DeltaPass {
   }
 }
 
-/**
- * Marks the delta bases of every stored copy of each marked object, not only
- * of the copy readers find first: after an interrupted `gc --aggressive` an
- * object may have a loose copy and a packed one encoded differently, and a
- * copy whose base gc pruned would be unreadable the day a reader picks it.
- */
-export async function markBasesOfEveryCopy(
-  store: ObjectStore,
-  marker: Marker,
-  looseIds: ReadonlySet<ObjectId>,
-): Promise<void> {
-  for (;;) {
-    const others = await otherCopyBases(store, looseIds, (id) => marker.marked.has(id));
-    const unmarked = new Set<ObjectId>();
-    for (const bases of others.values()) {
-      for (const base of bases) if (!marker.marked.has(base)) unmarked.add(base);
-    }
-    if (unmarked.size === 0) return;
-    await marker.mark({ required: new Set(), optional: unmarked });
-    // Objects marked just now may have several copies too.
-    if ([...unmarked].every((id) => !marker.marked.has(id))) return;
-  }
-}
-
-/**
- * The delta bases of the packed copies of objects stored more than once
- * (loose and packed, or in several packs), for the objects `wanted` accepts.
- */
-async function otherCopyBases(
-  store: ObjectStore,
-  looseIds: ReadonlySet<ObjectId>,
-  wanted: (id: ObjectId) => boolean,
-): Promise<Map<ObjectId, ObjectId[]>> {
-  const out = new Map<ObjectId, ObjectId[]>();
-  const packs = await store.packs.all();
-  for (const [p, pack] of packs.entries()) {
-    let file: fs.FileHandle | undefined;
-    try {
-      for (let i = 0; i < pack.count; i++) {
-        const entry = pack.entryAt(i);
-        if (!wanted(entry.id)) continue;
-        const key = Buffer.from(entry.id, 'hex');
-        const elsewhere =
-          looseIds.has(entry.id) || packs.some((other, q) => q !== p && other.indexOf(key) >= 0);
-        if (!elsewhere) continue;
-        file ??= await fs.open(pack.packPath, 'r');
-        const prefix = Buffer.alloc(Math.min(PREFIX_BYTES, entry.length));
-        const { bytesRead } = await file.read(prefix, 0, prefix.length, entry.offset);
-        try {
-          const header = decodeHeader(entry.id, prefix.subarray(0, bytesRead));
-          if (header.codec !== Codec.delta) continue;
-          const { bases } = parseDeltaPayload(entry.id, prefix.subarray(HEADER_SIZE, bytesRead));
-          out.set(entry.id, [...(out.get(entry.id) ?? []), ...bases]);
-        } catch (error) {
-          if (!(error instanceof MediaGitError)) throw error; // a damaged copy: fsck's to report
-        }
-      }
-    } finally {
-      await file?.close();
-    }
-  }
-  return out;
-}
-
-interface History {
-  /** Blobs and chunks by first appearance, oldest commit first. */
-  readonly order: Map<ObjectId, number>;
-  /** By order: the file (index into `files`) the object first appeared in. */
-  readonly owner: number[];
-  readonly files: FileVersion[];
-  /** Commits, tags, trees and manifests met. */
-  readonly metadata: Set<ObjectId>;
-}
-
-/**
- * Every file version reachable, oldest commit first (then the index): the
- * order in which `add` would have met them, with each file's path.
- */
-async function walkHistory(
-  repo: Repository,
-  marked: ReadonlySet<ObjectId>,
-  signal: AbortSignal | undefined,
-): Promise<History> {
-  const store = repo.objects;
-  const history: History = { order: new Map(), owner: [], files: [], metadata: new Set() };
-  const roots = await collectRoots(repo);
-  const commits = new Map<ObjectId, { id: ObjectId; time: number; parents: ObjectId[] }>();
-  const trees: ObjectId[] = [];
-  const fileRoots: ObjectId[] = [];
-  const queue = [...roots.required, ...roots.optional].filter((id) => marked.has(id));
-  for (let id = queue.pop(); id !== undefined; id = queue.pop()) {
-    signal?.throwIfAborted();
-    if (history.metadata.has(id)) continue;
-    const { type } = await store.info(id);
-    if (type === 'blob' || type === 'chunk' || type === 'manifest') {
-      fileRoots.push(id);
-      continue;
-    }
-    history.metadata.add(id);
-    const data = (await store.read(id)).data;
-    if (type === 'tag') queue.push(decodeTag(id, data).object);
-    else if (type === 'tree') trees.push(id);
-    else if (type === 'commit') {
-      const commit = decodeCommit(id, data);
-      const parents = commit.parents.filter((parent) => marked.has(parent));
-      commits.set(id, { id, time: commit.committer.time, parents });
-      queue.push(...parents);
-    }
-  }
-  // Oldest first, and a parent always before its children (commits made
-  // within one second share a time).
-  const children = new Map<ObjectId, ObjectId[]>();
-  const waiting = new Map<ObjectId, number>();
-  const ready = new MinHeap<{ id: ObjectId; time: number }>(
-    (a, b) => a.time < b.time || (a.time === b.time && a.id < b.id),
-  );
-  for (const commit of commits.values()) {
-    const parents = new Set(commit.parents.filter((parent) => commits.has(parent)));
-    waiting.set(commit.id, parents.size);
-    for (const parent of parents)
-      children.set(parent, [...(children.get(parent) ?? []), commit.id]);
-    if (parents.size === 0) ready.push(commit);
-  }
-  const inOrder: ObjectId[] = [];
-  for (let commit = ready.pop(); commit; commit = ready.pop()) {
-    inOrder.push(commit.id);
-    for (const child of children.get(commit.id) ?? []) {
-      const left = waiting.get(child)! - 1;
-      waiting.set(child, left);
-      if (left === 0) ready.push(commits.get(child)!);
-    }
-  }
-  const seenTrees = new Set<ObjectId>();
-  const addFile = async (
-    id: ObjectId,
-    filePath: string,
-    kind: 'blob' | 'manifest',
-    size: number,
-  ): Promise<void> => {
-    if (history.order.has(id) || history.metadata.has(id)) return;
-    const file = history.files.length;
-    if (kind === 'blob') {
-      history.files.push({ path: filePath, kind, size, head: id, policy: undefined });
-      history.owner.push(file);
-      history.order.set(id, history.order.size);
-      return;
-    }
-    history.metadata.add(id);
-    const manifest = decodeManifest(id, (await store.read(id)).data);
-    const first = manifest.chunks[0];
-    if (!first) return;
-    history.files.push({
-      path: filePath,
-      kind,
-      size: manifest.size,
-      head: first.id,
-      policy: undefined,
-    });
-    for (const chunk of manifest.chunks) {
-      if (history.order.has(chunk.id)) continue;
-      history.owner.push(file);
-      history.order.set(chunk.id, history.order.size);
-    }
-  };
-  const walkTree = async (id: ObjectId, prefix: string): Promise<void> => {
-    if (seenTrees.has(id)) return;
-    seenTrees.add(id);
-    history.metadata.add(id);
-    signal?.throwIfAborted();
-    for (const entry of decodeTree(id, (await store.read(id)).data)) {
-      const entryPath = prefix + entry.name;
-      if (entry.kind === 'tree') await walkTree(entry.id, `${entryPath}/`);
-      else await addFile(entry.id, entryPath, entry.kind, entry.size);
-    }
-  };
-  for (const id of inOrder) {
-    await walkTree(decodeCommit(id, (await store.read(id)).data).tree, '');
-  }
-  for (const tree of trees) await walkTree(tree, '');
-  const index = await StagingIndex.load(repo.gitDir);
-  for (const entry of index.entries.values()) {
-    await addFile(entry.id, entry.path, entry.kind, entry.size);
-  }
-  for (const id of fileRoots) {
-    const { type, rawSize } = await store.info(id);
-    await addFile(id, '', type === 'manifest' ? 'manifest' : 'blob', rawSize);
-  }
-  return history;
-}
-
 /** Whether the node's file allows it deltas (same-path policies hold only chunks). */
 function allowsDelta(node: Node, history: History): boolean {
   const policy = node.file >= 0 ? history.files[node.file]!.policy : undefined;
@@ -1021,46 +814,6 @@ function topologicalOrder(nodes: readonly Node[]): Node[] {
     }
   }
   return out;
-}
-
-class MinHeap<T> {
-  readonly #items: T[] = [];
-  readonly #before: (a: T, b: T) => boolean;
-
-  constructor(before: (a: T, b: T) => boolean) {
-    this.#before = before;
-  }
-
-  push(item: T): void {
-    const items = this.#items;
-    items.push(item);
-    for (let i = items.length - 1; i > 0;) {
-      const parent = (i - 1) >> 1;
-      if (!this.#before(items[i]!, items[parent]!)) break;
-      [items[i], items[parent]] = [items[parent]!, items[i]!];
-      i = parent;
-    }
-  }
-
-  pop(): T | undefined {
-    const items = this.#items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length > 0 && last !== undefined) {
-      items[0] = last;
-      for (let i = 0; ;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < items.length && this.#before(items[l]!, items[m]!)) m = l;
-        if (r < items.length && this.#before(items[r]!, items[m]!)) m = r;
-        if (m === i) break;
-        [items[i], items[m]] = [items[m]!, items[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
 }
 
 /** First position in the sorted `table` holding a value >= `key`. */

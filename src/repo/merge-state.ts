@@ -103,6 +103,7 @@ export async function operationInProgress(repo: Repository): Promise<InProgress 
 export type UnmergedRefusal =
   | 'commit'
   | 'merge'
+  | 'pull'
   | 'cherry-pick'
   | 'revert'
   | 'cherry-pick -n'
@@ -121,6 +122,7 @@ export async function unmergedConflicts(repo: Repository): Promise<ConflictRecor
 const GERUND: Partial<Record<UnmergedRefusal, string>> = {
   commit: 'Committing',
   merge: 'Merging',
+  pull: 'Pulling',
   'cherry-pick': 'Cherry-picking',
   revert: 'Reverting',
 };

@@ -12,6 +12,7 @@
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { entryFromStats, StagingIndex, type IndexEntry } from './index-file.ts';
+import { resolveConflicts, unmergedConflicts } from './merge-state.ts';
 import { matchesPathspec, parsePathspecs, type Pathspec } from './pathspec.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
@@ -97,6 +98,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   const lock = await StagingIndex.lock(repo.gitDir);
   try {
     const index = await StagingIndex.load(repo.gitDir);
+    const conflicts = await unmergedConflicts(repo);
     let source: ReadonlyMap<string, FileVersion> = index.entries;
     let sourceTree: ObjectId | undefined;
     if (options.source !== undefined || toIndex) {
@@ -117,9 +119,21 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     };
     for (const p of source.keys()) consider(p);
     if (!options.overlay) for (const p of index.entries.keys()) consider(p);
+    for (const conflict of conflicts) consider(conflict.path);
     const unmatched = specs.filter((spec) => !matched.has(spec));
     if (unmatched.length > 0) throw pathspecNoMatch(unmatched);
     const paths = [...candidates].sort();
+    // An unmerged path has no one version in the index to restore from: Git
+    // refuses (before writing anything) unless a source is named, and a
+    // restore to the index resolves the path.
+    const unmerged = paths.filter((p) => conflicts.some((c) => c.path === p));
+    if (unmerged.length > 0 && !toIndex && options.source === undefined) {
+      throw new MediaGitError(
+        'PATH_UNMERGED',
+        unmerged.map((p) => `path '${p}' is unmerged`).join('\nerror: '),
+        { kind: 'user', data: { paths: unmerged } },
+      );
+    }
 
     // Working files that already hold the source version are not rewritten.
     const writes: FileVersion[] = [];
@@ -173,6 +187,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
       }
     }
     if (indexChanged) await index.save(lock);
+    if (toIndex && unmerged.length > 0) await resolveConflicts(repo, unmerged);
     return {
       written: [...written.keys()],
       removed: [...plan.removes],

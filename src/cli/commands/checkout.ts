@@ -51,7 +51,14 @@ export function register(program: Command, cli: Cli): void {
               },
             );
           }
-          await checkoutConflictSide(repo, opts.ours ? 'ours' : 'theirs', paths, cli.cwd);
+          const written = await checkoutConflictSide(
+            repo,
+            opts.ours ? 'ours' : 'theirs',
+            paths,
+            cli.cwd,
+          );
+          const n = written.length;
+          if (!opts.quiet) cli.err(`Updated ${n} path${n === 1 ? '' : 's'} from the index`);
           return;
         }
         const progress = progressReporter(cli, 'Updating files', { quiet: opts.quiet === true });

@@ -148,6 +148,7 @@ export function printUnmergedRefusal(
       );
       throw new ExitRequest(EXIT_FATAL);
     case 'merge':
+    case 'pull':
       cli.err(
         [
           `error: ${error.message}`,

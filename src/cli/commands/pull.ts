@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { merge } from '../../repo/merge.ts';
+import { refuseIfUnmerged } from '../../repo/merge-state.ts';
 import { rebase } from '../../repo/rebase.ts';
 import { Refs } from '../../repo/refs.ts';
 import { readUpstream } from '../../repo/remote.ts';
@@ -8,6 +9,7 @@ import { shortId } from '../../repo/revision.ts';
 import type { Cli } from '../context.ts';
 import { progressReporter } from '../progress.ts';
 import { reportFetch, runFetch } from './fetch.ts';
+import { printUnmergedRefusal } from './merge.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -25,6 +27,10 @@ export function register(program: Command, cli: Cli): void {
         opts: { rebase?: boolean; ffOnly?: boolean; quiet?: boolean },
       ) => {
         const repo = await cli.openRepo();
+        // Git refuses before it fetches anything.
+        await refuseIfUnmerged(repo, 'pull').catch((error: unknown) =>
+          printUnmergedRefusal(cli, error),
+        );
         const head = await new Refs(repo).head();
         const current = head.branch?.slice('refs/heads/'.length);
         const upstream = current ? await readUpstream(repo, current) : undefined;
