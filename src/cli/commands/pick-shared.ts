@@ -3,12 +3,14 @@ import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { commit } from '../../repo/commit.ts';
 import { abortMerge } from '../../repo/merge.ts';
-import { readMergeState } from '../../repo/merge-state.ts';
+import { readMergeState, refuseIfUnmerged } from '../../repo/merge-state.ts';
 import { cherryPick, revert } from '../../repo/pick.ts';
 import { Refs } from '../../repo/refs.ts';
-import { shortId } from '../../repo/revision.ts';
+import type { Repository } from '../../repo/repository.ts';
+import { resolveCommit, shortId } from '../../repo/revision.ts';
 import type { Cli } from '../context.ts';
 import { progressReporter } from '../progress.ts';
+import { printUnmergedRefusal } from './merge.ts';
 
 export function registerPick(program: Command, cli: Cli, verb: 'cherry-pick' | 'revert'): void {
   program
@@ -30,6 +32,9 @@ export function registerPick(program: Command, cli: Cli, verb: 'cherry-pick' | '
         opts: { commit: boolean; abort?: boolean; continue?: boolean; quiet?: boolean },
       ) => {
         const repo = await cli.openRepo();
+        await refuseWhileUnmerged(repo, verb, rev, opts).catch((error: unknown) =>
+          printUnmergedRefusal(cli, error),
+        );
         if (opts.abort || opts.continue) {
           const state = await readMergeState(repo);
           if (!state || state.operation === 'merge' || rev !== undefined) {
@@ -69,4 +74,32 @@ export function registerPick(program: Command, cli: Cli, verb: 'cherry-pick' | '
         }
       },
     );
+}
+
+/**
+ * Git's refusal of `cherry-pick`/`revert` (and of their `--continue`, which is
+ * a commit) while paths are unmerged, before anything else is done; pick.ts
+ * and commit.ts refuse the same way underneath, so this only words it. A bad
+ * revision is left to the action, which reports it first, as Git does.
+ */
+async function refuseWhileUnmerged(
+  repo: Repository,
+  verb: 'cherry-pick' | 'revert',
+  rev: string | undefined,
+  opts: { commit: boolean; abort?: boolean; continue?: boolean },
+): Promise<void> {
+  if (opts.abort) return;
+  if (opts.continue) {
+    const state = await readMergeState(repo);
+    if (rev === undefined && state !== undefined && state.operation !== 'merge')
+      await refuseIfUnmerged(repo, 'commit');
+    return;
+  }
+  if (rev === undefined) return;
+  try {
+    await resolveCommit(repo, rev);
+  } catch {
+    return;
+  }
+  await refuseIfUnmerged(repo, opts.commit ? verb : `${verb} -n`);
 }
