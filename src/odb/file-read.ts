@@ -285,6 +285,12 @@ export class StoredFileReader {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
+  /** Bytes from `offset` to the end of the chunk holding it (a blob is one chunk). */
+  fetchSpan(offset: number): number {
+    if (offset >= this.size) return 0;
+    return this.#starts[this.#chunkAt(offset) + 1]! - offset;
+  }
+
   /** The index of the chunk holding byte `offset` (binary search over the starts). */
   #chunkAt(offset: number): number {
     let low = 0;

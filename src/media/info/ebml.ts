@@ -6,6 +6,7 @@
  * (or when it lacks one of them) the Segment's children are walked by their
  * sizes up to the first Cluster. Clusters (the media) are never read.
  */
+import { flacStreamInfo } from './flac.ts';
 import { round, type MediaReader } from './random-access.ts';
 import type { MediaProperties, MutableStream, StreamInfo } from './types.ts';
 
@@ -25,6 +26,7 @@ const ID = {
   trackEntry: 0xae,
   trackType: 0x83,
   codecId: 0x86,
+  codecPrivate: 0x63a2,
   defaultDuration: 0x23e383,
   language: 0x22b59c,
   video: 0xe0,
@@ -246,11 +248,17 @@ async function readTracks(r: MediaReader, tracks: Element): Promise<StreamInfo[]
     if (entry.id !== ID.trackEntry) continue;
     const stream: MutableStream = { index: streams.length, type: 'data', codec: 'unknown' };
     let codecId = '';
+    let hasLanguage = false;
+    let codecPrivate: Buffer | undefined;
     for (const e of children(b, base, entry.body, entry.end)) {
       if (e.id === ID.trackType) stream.type = TRACK_TYPES[uint(b, base, e)] ?? 'data';
       else if (e.id === ID.codecId) codecId = text(b, base, e);
-      else if (e.id === ID.language) stream.language = text(b, base, e);
-      else if (e.id === ID.defaultDuration) {
+      else if (e.id === ID.codecPrivate) codecPrivate = b.subarray(e.body - base, e.end - base);
+      else if (e.id === ID.language) {
+        const language = text(b, base, e);
+        hasLanguage = true;
+        if (language !== 'und') stream.language = language;
+      } else if (e.id === ID.defaultDuration) {
         const ns = uint(b, base, e);
         if (ns > 0) stream.frameRate = round(1e9 / ns);
       } else if (e.id === ID.video) {
@@ -268,11 +276,18 @@ async function readTracks(r: MediaReader, tracks: Element): Promise<StreamInfo[]
         }
       }
     }
+    // Matroska's default Language is English (ffprobe reports it so too).
+    if (!hasLanguage) stream.language = 'eng';
     // DefaultDuration is a frame rate for video only (audio's is a block's length).
     if (stream.type !== 'video') delete stream.frameRate;
+    // FLAC keeps its STREAMINFO (with the sample depth) in CodecPrivate.
+    if (codecId === 'A_FLAC' && codecPrivate) {
+      const info = flacStreamInfo(codecPrivate);
+      if (info) stream.bitsPerSample = info.bitsPerSample;
+    }
     stream.codecTag = codecId;
     stream.codec = codecName(codecId, stream.bitsPerSample);
-    if (!stream.codec.startsWith('pcm_')) delete stream.bitsPerSample;
+    if (!stream.codec.startsWith('pcm_') && stream.codec !== 'flac') delete stream.bitsPerSample;
     streams.push(stream);
   }
   return streams;

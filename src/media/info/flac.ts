@@ -37,19 +37,14 @@ export async function readFlac(r: MediaReader): Promise<MediaProperties> {
     if (body + length > r.size) throw r.fail(`metadata block at byte ${offset} runs past the end`);
     if (type === STREAMINFO) {
       if (length < 34) throw r.fail(`STREAMINFO of ${length} bytes`);
-      const b = await r.bytes(body, 18);
-      // Bits 80-99: sample rate; 100-102: channels - 1; 103-107: bits - 1; 108-143: samples.
-      const sampleRate = (b[10]! << 12) | (b[11]! << 4) | (b[12]! >> 4);
-      const channels = ((b[12]! >> 1) & 7) + 1;
-      const bits = (((b[12]! & 1) << 4) | (b[13]! >> 4)) + 1;
-      const samples = (b[13]! & 0x0f) * 2 ** 32 + b.readUInt32BE(14);
-      if (sampleRate === 0) throw r.fail('STREAMINFO sample rate is 0');
-      stream.sampleRate = sampleRate;
-      stream.channels = channels;
-      stream.bitsPerSample = bits;
-      props.bitDepth = bits;
-      if (samples > 0) {
-        stream.durationSeconds = round(samples / sampleRate);
+      const info = flacStreamInfo(await r.bytes(body - 4, 4 + 18));
+      if (!info) throw r.fail('STREAMINFO sample rate is 0');
+      stream.sampleRate = info.sampleRate;
+      stream.channels = info.channels;
+      stream.bitsPerSample = info.bitsPerSample;
+      props.bitDepth = info.bitsPerSample;
+      if (info.samples > 0) {
+        stream.durationSeconds = round(info.samples / info.sampleRate);
         props.durationSeconds = stream.durationSeconds;
       }
       haveInfo = true;
@@ -61,6 +56,32 @@ export async function readFlac(r: MediaReader): Promise<MediaProperties> {
   if (!haveInfo) throw r.fail('no STREAMINFO block');
   if (Object.keys(tags).length > 0) props.tags = tags;
   return props;
+}
+
+export interface FlacStreamInfo {
+  readonly sampleRate: number;
+  readonly channels: number;
+  readonly bitsPerSample: number;
+  readonly samples: number;
+}
+
+/**
+ * STREAMINFO from a metadata block header followed by its body (or from
+ * Matroska's CodecPrivate, which starts with "fLaC" before the block).
+ */
+export function flacStreamInfo(data: Buffer): FlacStreamInfo | undefined {
+  const start = data.toString('latin1', 0, 4) === 'fLaC' ? 8 : 4;
+  const b = data.subarray(start);
+  if (b.length < 18) return undefined;
+  // Bits 80-99: sample rate; 100-102: channels - 1; 103-107: bits - 1; 108-143: samples.
+  const sampleRate = (b[10]! << 12) | (b[11]! << 4) | (b[12]! >> 4);
+  if (sampleRate === 0) return undefined;
+  return {
+    sampleRate,
+    channels: ((b[12]! >> 1) & 7) + 1,
+    bitsPerSample: (((b[12]! & 1) << 4) | (b[13]! >> 4)) + 1,
+    samples: (b[13]! & 0x0f) * 2 ** 32 + b.readUInt32BE(14),
+  };
 }
 
 /** Vorbis comments (little-endian lengths): vendor, then "KEY=value" entries. */

@@ -34,12 +34,15 @@ export { bufferAccess } from './random-access.ts';
 export type { LayerInfo, MediaProperties, SceneInfo, StreamInfo } from './types.ts';
 
 /**
- * How many leading bytes detection reads. Smaller than DETECT_HEAD_BYTES on
- * purpose: every signature a parser here needs sits in the first few
- * hundred bytes, and a 64 KiB head would pull in the second chunk of a
- * stored MP4 (its first chunk ends where `mdat`'s payload starts).
+ * How many leading bytes detection reads: at most INFO_HEAD_BYTES, and no
+ * further than the first stored chunk goes, but at least MIN_HEAD_BYTES.
+ * Smaller than DETECT_HEAD_BYTES on purpose: every signature a parser here
+ * needs sits in the first few dozen bytes, and a longer head would pull in
+ * the second chunk of a stored MP4 (its first chunk ends where `mdat`'s
+ * payload starts, after a few dozen bytes: ftyp, free, the mdat header).
  */
 export const INFO_HEAD_BYTES = 4096;
+const MIN_HEAD_BYTES = 16;
 
 type Parser = (r: MediaReader) => Promise<MediaProperties>;
 
@@ -81,7 +84,9 @@ export async function readMediaInfo(
   fileName: string,
   signal?: AbortSignal,
 ): Promise<MediaInfoResult> {
-  const head = await access.read(0, Math.min(access.size, INFO_HEAD_BYTES));
+  // Within the first stored chunk: a stored MP4's first chunk ends where `mdat`'s payload starts.
+  const span = Math.max(MIN_HEAD_BYTES, access.fetchSpan?.(0) ?? INFO_HEAD_BYTES);
+  const head = await access.read(0, Math.min(access.size, INFO_HEAD_BYTES, span));
   const format = detectFormat(head, fileName);
   const parser = PARSERS[format.format];
   // A file named like a parsed format is held to it: bytes that do not parse are corrupt media.

@@ -153,7 +153,7 @@ export async function readIsoBmff(r: MediaReader): Promise<MediaProperties> {
       if (movieTimescale > 0 && duration !== 0xffffffff)
         props.durationSeconds = round(duration / movieTimescale);
     } else if (box.type === 'trak') {
-      const stream = await readTrack(r, box, streams.length);
+      const stream = await readTrack(r, box, streams.length, movieTimescale);
       if (stream) streams.push(stream);
     } else if (box.type === 'udta') await readUserData(r, box, tags);
   }
@@ -170,8 +170,14 @@ async function readTrack(
   r: MediaReader,
   trak: Box,
   index: number,
+  movieTimescale: number,
 ): Promise<StreamInfo | undefined> {
-  const mdia = await childOf(r, trak, 'mdia');
+  let mdia: Box | undefined;
+  let edited: number | undefined;
+  for await (const box of boxes(r, trak.body, trak.end)) {
+    if (box.type === 'mdia') mdia = box;
+    else if (box.type === 'edts') edited = await editedDuration(r, box);
+  }
   if (!mdia) return undefined;
   let timescale = 0;
   let duration = 0;
@@ -199,8 +205,12 @@ async function readTrack(
   const stbl = minf && (await childOf(r, minf, 'stbl'));
   if (!stbl) return undefined;
   const stream: MutableStream = { index, type: HANDLERS[handler] ?? 'data', codec: 'unknown' };
-  if (language !== undefined) stream.language = language;
-  if (timescale > 0) stream.durationSeconds = round(duration / timescale);
+  // "und" (undetermined) is reported as no language, as ffprobe does for Matroska.
+  if (language !== undefined && language !== 'und') stream.language = language;
+  // An edit list says what part of the media plays (AAC's priming samples are cut off).
+  if (edited !== undefined && movieTimescale > 0)
+    stream.durationSeconds = round(edited / movieTimescale);
+  else if (timescale > 0) stream.durationSeconds = round(duration / timescale);
   for await (const box of boxes(r, stbl.body, stbl.end)) {
     if (box.type === 'stsd') await readSampleEntry(r, box, stream);
     else if (box.type === 'stts' && stream.type === 'video') {
@@ -249,21 +259,36 @@ async function readSampleEntry(r: MediaReader, stsd: Box, stream: MutableStream)
     if (!stream.codec.startsWith('pcm_')) delete stream.bitsPerSample;
   }
   if (fourcc === 'mp4a' || fourcc === 'mp4v') {
-    const oti = await objectType(r, children, entry.end);
-    if (oti !== undefined) stream.codec = OBJECT_TYPES[oti] ?? stream.codec;
+    const config = await decoderConfig(r, children, entry.end);
+    if (config) {
+      stream.codec = OBJECT_TYPES[config.objectType] ?? stream.codec;
+      // The entry's channel count is a fixed 2 in MP4 files; AAC's own config has the real one.
+      const channels = config.objectType === 0x40 ? aacChannels(config.specific) : undefined;
+      if (channels) stream.channels = channels;
+    }
   }
 }
 
-/** The objectTypeIndication of the `esds` among `[start, end)` (QuickTime nests it in `wave`). */
-async function objectType(r: MediaReader, start: number, end: number): Promise<number | undefined> {
+interface DecoderConfig {
+  readonly objectType: number;
+  /** DecoderSpecificInfo (for AAC, the AudioSpecificConfig). */
+  readonly specific: Buffer;
+}
+
+/** The `esds` decoder config among the boxes of `[start, end)` (QuickTime nests it in `wave`). */
+async function decoderConfig(
+  r: MediaReader,
+  start: number,
+  end: number,
+): Promise<DecoderConfig | undefined> {
   if (start >= end) return undefined;
   for await (const box of boxes(r, start, end)) {
     if (box.type === 'wave') {
-      const found = await objectType(r, box.body, box.end);
+      const found = await decoderConfig(r, box.body, box.end);
       if (found !== undefined) return found;
     }
     if (box.type !== 'esds') continue;
-    const b = await body(r, box, 256);
+    const b = await body(r, box, 512);
     let p = 4;
     const descriptor = (): [number, number] => {
       const tag = b[p++] ?? 0;
@@ -282,10 +307,60 @@ async function objectType(r: MediaReader, start: number, end: number): Promise<n
     if (flags & 0x80) p += 2;
     if (flags & 0x40) p += 1 + (b[p] ?? 0);
     if (flags & 0x20) p += 2;
-    const [config] = descriptor();
-    return config === 4 ? b[p] : undefined;
+    const [configTag, configLength] = descriptor();
+    if (configTag !== 4 || p >= b.length) return undefined;
+    const objectType = b[p]!;
+    const configEnd = p + configLength;
+    p += 13;
+    let specific: Buffer = Buffer.alloc(0);
+    if (p < configEnd && p < b.length) {
+      const [specificTag, specificLength] = descriptor();
+      if (specificTag === 5) specific = b.subarray(p, Math.min(b.length, p + specificLength));
+    }
+    return { objectType, specific };
   }
   return undefined;
+}
+
+/** The channel configuration of an AudioSpecificConfig (0: given elsewhere). */
+function aacChannels(asc: Buffer): number | undefined {
+  if (asc.length < 2) return undefined;
+  let bit = 0;
+  const read = (n: number): number => {
+    let value = 0;
+    for (let i = 0; i < n; i++, bit++) {
+      const byte = asc[bit >> 3];
+      if (byte === undefined) return -1;
+      value = (value << 1) | ((byte >> (7 - (bit & 7))) & 1);
+    }
+    return value;
+  };
+  if (read(5) === 31) read(6);
+  if (read(4) === 15) read(24);
+  const config = read(4);
+  // Configurations 1-6 are that many channels; 7 is 7.1 (8 channels).
+  if (config >= 1 && config <= 6) return config;
+  return config === 7 ? 8 : undefined;
+}
+
+/** The playing length of an `edts/elst`, in movie ticks: its edits, without empty ones. */
+async function editedDuration(r: MediaReader, edts: Box): Promise<number | undefined> {
+  const elst = await childOf(r, edts, 'elst');
+  if (!elst) return undefined;
+  const head = await r.bytes(elst.body, 8);
+  const v1 = head[0] === 1;
+  const count = head.readUInt32BE(4);
+  const size = v1 ? 20 : 12;
+  if (count === 0 || count > 4096) return undefined;
+  const table = await r.bytes(elst.body + 8, count * size);
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const p = i * size;
+    const segment = v1 ? Number(table.readBigUInt64BE(p)) : table.readUInt32BE(p);
+    const mediaTime = v1 ? Number(table.readBigInt64BE(p + 8)) : table.readInt32BE(p + 4);
+    if (mediaTime !== -1) total += segment;
+  }
+  return total;
 }
 
 async function readUserData(

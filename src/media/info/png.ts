@@ -47,6 +47,6 @@ export async function readPng(r: MediaReader): Promise<MediaProperties> {
       (transparency && (colorType === 0 || colorType === 2 || colorType === 3) ? 1 : 0),
     colorSpace,
     hasAlpha,
-    interlaced: head[32] === 1,
+    interlaced: head[28] === 1,
   };
 }

@@ -16,6 +16,11 @@ export interface RandomAccess {
    * The buffer may be a view into a shared cache: callers copy what they keep.
    */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * How many bytes from `offset` one fetch brings (to the end of the stored
+   * chunk holding it); absent when every read costs what it reads.
+   */
+  fetchSpan?(offset: number): number;
 }
 
 /** A file in memory (tests, and blobs read whole). */
