@@ -39,8 +39,8 @@ interface Layer2 {
   kind: string;
   top: number;
   left: number;
-  width: number;
-  height: number;
+  width?: number;
+  height?: number;
   opacity: number;
   visible: boolean;
 }
@@ -204,6 +204,8 @@ async function makeFixtures(dir: string): Promise<void> {
     writePsdBuffer({ width: 48, height: 40, imageData: pixels(48, 40, 13), children }),
   );
 
+  await makeLayeredZips(dir);
+
   const doc = new Document();
   const buffer = doc.createBuffer();
   const position = doc
@@ -250,6 +252,115 @@ async function makeFixtures(dir: string): Promise<void> {
     textures: 0,
   });
   await fs.writeFile(at('model.glb'), await new NodeIO().writeBinary(doc));
+}
+
+interface ZipLayer {
+  name: string;
+  x: number;
+  y: number;
+  opacity: number;
+  visible: boolean;
+  /** ORA: the layer PNG's size. */
+  size?: [number, number];
+  children?: ZipLayer[];
+}
+
+/** The ORA and KRA canvas, as given to their XML. */
+const CANVAS = { width: 40, height: 30 };
+
+const ZIP_LAYERS: ZipLayer[] = [
+  { name: 'Ink & <Lines>', x: 3, y: 4, opacity: 0.75, visible: true, size: [20, 10] },
+  {
+    name: 'Group \u00e9',
+    x: 0,
+    y: 0,
+    opacity: 1,
+    visible: false,
+    children: [{ name: 'Inside', x: 1, y: 2, opacity: 0.5, visible: true, size: [5, 6] }],
+  },
+  { name: 'Background', x: 0, y: 0, opacity: 1, visible: true, size: [40, 30] },
+];
+
+const escapeXml = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** Zips `files` with zip(1), `mimetype` first and stored, as ORA and KRA require. */
+async function zipDocument(
+  out: string,
+  mimetype: string,
+  files: Record<string, Buffer | string>,
+): Promise<void> {
+  const work = await fs.mkdtemp(`${out}-`);
+  await fs.writeFile(path.join(work, 'mimetype'), mimetype);
+  for (const [name, data] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(work, name)), { recursive: true });
+    await fs.writeFile(path.join(work, name), data);
+  }
+  execFileSync('zip', ['-q', '-X', '-0', out, 'mimetype'], { cwd: work });
+  execFileSync('zip', ['-q', '-X', '-r', '-9', out, ...Object.keys(files)], { cwd: work });
+  await fs.rm(work, { recursive: true });
+}
+
+async function makeLayeredZips(dir: string): Promise<void> {
+  const pngs: Record<string, Buffer> = {};
+  let n = 0;
+  const ora = async (layers: ZipLayer[]): Promise<string> => {
+    let xml = '';
+    for (const layer of layers) {
+      const common = `name="${escapeXml(layer.name)}" x="${layer.x}" y="${layer.y}" opacity="${layer.opacity}" visibility="${layer.visible ? 'visible' : 'hidden'}"`;
+      if (layer.children) {
+        xml += `<stack ${common}>${await ora(layer.children)}</stack>`;
+        continue;
+      }
+      const src = `data/layer${n++}.png`;
+      const [w, h] = layer.size!;
+      pngs[src] = await sharp(pseudoRandomBytes(w * h * 4, n), {
+        raw: { width: w, height: h, channels: 4 },
+      })
+        .png()
+        .toBuffer();
+      xml += `<layer ${common} src="${src}"/>`;
+    }
+    return xml;
+  };
+  const stack = `<?xml version='1.0' encoding='UTF-8'?>\n<image version="0.0.3" w="${CANVAS.width}" h="${CANVAS.height}"><stack>${await ora(ZIP_LAYERS)}</stack></image>`;
+  await zipDocument(path.join(dir, 'sketch.ora'), 'image/openraster', {
+    'stack.xml': stack,
+    ...pngs,
+  });
+
+  const kra = (layers: ZipLayer[]): string =>
+    layers
+      .map((layer) => {
+        const common = `name="${escapeXml(layer.name)}" x="${layer.x}" y="${layer.y}" opacity="${Math.round(layer.opacity * 255)}" visible="${layer.visible ? 1 : 0}"`;
+        return layer.children
+          ? `<layer ${common} nodetype="grouplayer"><layers>${kra(layer.children)}</layers></layer>`
+          : `<layer ${common} nodetype="paintlayer" filename="${escapeXml(layer.name)}"/>`;
+      })
+      .join('');
+  const maindoc = `<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE DOC PUBLIC '-//KDE//DTD krita 2.0//EN' 'http://www.calligra.org/DTD/krita-2.0.dtd'>\n<DOC xmlns="http://www.calligra.org/DTD/krita" syntaxVersion="2"><IMAGE width="${CANVAS.width}" height="${CANVAS.height}" colorspacename="RGBA16" name="sketch" mime="application/x-kra"><layers>${kra(ZIP_LAYERS)}</layers></IMAGE></DOC>`;
+  await zipDocument(path.join(dir, 'sketch.kra'), 'application/x-krita', {
+    'maindoc.xml': maindoc,
+  });
+}
+
+/** ZIP_LAYERS bottom first, each group after its content. */
+function zipLayersInOrder(layers: ZipLayer[], withSize: boolean): Partial<Layer2>[] {
+  const out: Partial<Layer2>[] = [];
+  for (const layer of [...layers].reverse()) {
+    if (layer.children) out.push(...zipLayersInOrder(layer.children, withSize));
+    const want: Partial<Layer2> = {
+      name: layer.name,
+      kind: layer.children ? 'group' : 'layer',
+      top: layer.y,
+      left: layer.x,
+      opacity: layer.opacity,
+      visible: layer.visible,
+    };
+    if (withSize && layer.size) [want.width, want.height] = layer.size;
+    out.push(want);
+  }
+  return out;
 }
 
 before(async () => {
@@ -434,6 +545,22 @@ test('PSD: size, depth, colour mode from the header and every layer the generato
         `layer ${i} ${key}: ${JSON.stringify(actual)}`,
       );
   }
+});
+
+test('ORA and KRA: the layer stack the generator wrote, from the XML index alone', async () => {
+  const ora = await info('HEAD:sketch.ora');
+  assert.equal(ora.format, 'ora');
+  assert.equal(ora.width, CANVAS.width);
+  assert.equal(ora.height, CANVAS.height);
+  assert.deepEqual(ora.layers, zipLayersInOrder(ZIP_LAYERS, true));
+  const kra = await info('HEAD:sketch.kra');
+  assert.equal(kra.format, 'kra');
+  assert.equal(kra.width, CANVAS.width);
+  assert.equal(kra.height, CANVAS.height);
+  // colorspacename="RGBA16"
+  assert.equal(kra.colorSpace, 'rgb');
+  assert.equal(kra.bitDepth, 16);
+  assert.deepEqual(kra.layers, zipLayersInOrder(ZIP_LAYERS, false));
 });
 
 test('GLB: the counts given to the generator and its name', async () => {

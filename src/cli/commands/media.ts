@@ -59,11 +59,8 @@ function describe(info: MediaInfoReport): string[] {
     lines.push(['layers', String(info.layers.filter((l) => l.kind !== 'group-end').length)]);
     for (const layer of info.layers) {
       if (layer.kind === 'group-end') continue;
-      const flags = [
-        layer.kind === 'group'
-          ? 'group'
-          : `${layer.width}x${layer.height}+${layer.left}+${layer.top}`,
-      ];
+      const size = layer.width === undefined ? '' : `${layer.width}x${layer.height}`;
+      const flags = [layer.kind === 'group' ? 'group' : `${size}+${layer.left}+${layer.top}`];
       if (layer.opacity !== 1) flags.push(`opacity ${layer.opacity}`);
       if (!layer.visible) flags.push('hidden');
       lines.push(['  layer', `${layer.name} (${flags.join(', ')})`]);

@@ -6,6 +6,7 @@
  *   isobmff.ts  MP4, MOV, M4A, 3GP      ebml.ts  MKV, WebM
  *   wav.ts      WAV, RF64, BW64          flac.ts  FLAC
  *   png.ts, jpeg.ts, webp.ts, tiff.ts    psd.ts   PSD, PSB (layers)
+ *   layered-zip.ts  ORA, KRA (layers from their XML index; zip.ts)
  *   gltf.ts     GLB, glTF
  *
  * Every parser reads through `RandomAccess` (random-access.ts) and reads only
@@ -21,6 +22,7 @@ import { readFlac } from './flac.ts';
 import { readGlb, readGltfJson } from './gltf.ts';
 import { readIsoBmff } from './isobmff.ts';
 import { readJpeg } from './jpeg.ts';
+import { readKra, readOra } from './layered-zip.ts';
 import { readPng } from './png.ts';
 import { readPsd } from './psd.ts';
 import { MediaReader, type RandomAccess } from './random-access.ts';
@@ -63,6 +65,8 @@ const PARSERS: Record<string, Parser> = {
   tif: readTiff,
   psd: readPsd,
   psb: readPsd,
+  ora: readOra,
+  kra: readKra,
   glb: readGlb,
   gltf: readGltfJson,
 };

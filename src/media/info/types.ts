@@ -30,12 +30,13 @@ export type MutableStream = { -readonly [K in keyof StreamInfo]: StreamInfo[K] }
 
 export interface LayerInfo {
   readonly name: string;
-  /** `group` opens a layer group (folder); `group-end` is its closing marker in the file. */
+  /** `group`: a layer group (folder), listed after its content; `group-end`: PSD's closing record. */
   readonly kind: 'layer' | 'group' | 'group-end';
   readonly top: number;
   readonly left: number;
-  readonly width: number;
-  readonly height: number;
+  /** Absent where the index does not say (KRA keeps it in the tile data). */
+  readonly width?: number;
+  readonly height?: number;
   readonly opacity: number;
   readonly visible: boolean;
 }
