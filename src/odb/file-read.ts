@@ -212,3 +212,119 @@ export async function streamFileContent(
   }
   return total;
 }
+
+/**
+ * Random access to a stored file: `read(offset, length)` fetches, verifies and
+ * keeps only the chunks that cover the range, so reading a few headers of a
+ * 4 GiB video costs a few chunks, not the file (`media info`). A blob (a file
+ * below the chunking threshold) is one object, read whole on first use.
+ * `bytesRead` counts the raw bytes of every object read (the manifest
+ * included), each time it is read; a small cache of recent chunks keeps
+ * neighbouring reads from fetching the same chunk twice.
+ */
+export class StoredFileReader {
+  readonly size: number;
+  /** Raw bytes of the objects read so far (manifest and chunks, or the blob). */
+  bytesRead = 0;
+  chunksRead = 0;
+  readonly #store: ObjectStore;
+  readonly #chunks: readonly ChunkRef[];
+  /** Start offset of each chunk, plus the file size at the end. */
+  readonly #starts: number[];
+  readonly #cache = new Map<number, Buffer>();
+  readonly #blob: ObjectId | undefined;
+
+  private constructor(
+    store: ObjectStore,
+    size: number,
+    chunks: readonly ChunkRef[],
+    blob: ObjectId | undefined,
+  ) {
+    this.#store = store;
+    this.size = size;
+    this.#chunks = chunks;
+    this.#blob = blob;
+    this.#starts = [0];
+    for (const chunk of chunks) this.#starts.push(this.#starts.at(-1)! + chunk.length);
+  }
+
+  /** Chunks kept after use; parsers revisit the chunk they just read, rarely older ones. */
+  static readonly CACHED_CHUNKS = 4;
+
+  static async open(
+    store: ObjectStore,
+    kind: FileObjectKind,
+    id: ObjectId,
+    /** The size recorded for the file (tree or index entry); a blob's is checked on read. */
+    size: number,
+  ): Promise<StoredFileReader> {
+    if (kind === 'blob') return new StoredFileReader(store, size, [{ id, length: size }], id);
+    const record = await store.readTyped(id, 'manifest');
+    const manifest = decodeManifest(id, record);
+    const reader = new StoredFileReader(store, manifest.size, manifest.chunks, undefined);
+    reader.bytesRead += record.length;
+    return reader;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const start = Math.max(0, Math.min(offset, this.size));
+    const end = Math.max(start, Math.min(offset + length, this.size));
+    if (start === end) return Buffer.alloc(0);
+    let index = this.#chunkAt(start);
+    const parts: Buffer[] = [];
+    for (let at = start; at < end; index++) {
+      const data = await this.#chunk(index);
+      const chunkStart = this.#starts[index]!;
+      const piece = data.subarray(
+        at - chunkStart,
+        Math.min(end, chunkStart + data.length) - chunkStart,
+      );
+      parts.push(piece);
+      at += piece.length;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** Bytes from `offset` to the end of the chunk holding it (a blob is one chunk). */
+  fetchSpan(offset: number): number {
+    if (offset >= this.size) return 0;
+    return this.#starts[this.#chunkAt(offset) + 1]! - offset;
+  }
+
+  /** The index of the chunk holding byte `offset` (binary search over the starts). */
+  #chunkAt(offset: number): number {
+    let low = 0;
+    let high = this.#chunks.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (this.#starts[mid]! <= offset) low = mid;
+      else high = mid - 1;
+    }
+    return low;
+  }
+
+  async #chunk(index: number): Promise<Buffer> {
+    const cached = this.#cache.get(index);
+    if (cached) {
+      this.#cache.delete(index);
+      this.#cache.set(index, cached);
+      return cached;
+    }
+    const chunk = this.#chunks[index]!;
+    const data =
+      this.#blob === undefined
+        ? await this.#store.readTyped(chunk.id, 'chunk')
+        : await this.#store.readTyped(this.#blob, 'blob');
+    this.bytesRead += data.length;
+    this.chunksRead++;
+    if (data.length !== chunk.length)
+      throw corruptObject(
+        chunk.id,
+        `holds ${data.length} bytes where ${chunk.length} were recorded`,
+      );
+    this.#cache.set(index, data);
+    if (this.#cache.size > StoredFileReader.CACHED_CHUNKS)
+      this.#cache.delete(this.#cache.keys().next().value!);
+    return data;
+  }
+}

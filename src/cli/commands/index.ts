@@ -61,6 +61,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   lock: () => import('./lock.ts'),
   unlock: () => import('./unlock.ts'),
   locks: () => import('./locks.ts'),
+  media: () => import('./media.ts'),
   version: () => import('./version.ts'),
   completion: () => import('./completion.ts'),
 };
