@@ -16,6 +16,7 @@ import type { ObjectId } from '../odb/object-id.ts';
 import { Refs } from '../repo/refs.ts';
 import { addRemote, findRemote, setUpstream } from '../repo/remote.ts';
 import { Repository, type RepoContext } from '../repo/repository.ts';
+import { writeSparseSpec } from '../repo/sparse.ts';
 import { checkoutCommit } from '../repo/switch.ts';
 import { randomBytes } from 'node:crypto';
 import { decodeCommit } from '../odb/commit.ts';
@@ -33,6 +34,8 @@ export interface CloneOptions extends TransportOptions {
   readonly branch?: string | undefined;
   readonly depth?: number | undefined;
   readonly bare?: boolean;
+  /** Check out only the files at the top (`clone --sparse`; sparse-checkout widens it). */
+  readonly sparse?: boolean | undefined;
   readonly context?: RepoContext;
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
 }
@@ -209,6 +212,9 @@ async function cloneInto(
     await setUpstream(repo, branch, { remote: 'origin', merge: branchRef });
   }
   await refs.setHeadBranch(branchRef, `clone: from ${url}`);
+  if (!options.bare && options.sparse) {
+    await writeSparseSpec(repo, { cone: true, patterns: [] });
+  }
   if (!options.bare) {
     const opened = await Repository.discover(target, options.context);
     try {

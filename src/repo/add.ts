@@ -7,6 +7,7 @@ import { MediaGitError } from '../errors.ts';
 import type { StoreStats } from '../odb/file-store.ts';
 import { StagingIndex } from './index-file.ts';
 import { resolveConflicts } from './merge-state.ts';
+import { loadSparse } from './sparse.ts';
 import type { Repository } from './repository.ts';
 import { stageFiles, type StageOptions } from './stage.ts';
 import { matchesPathspec, parsePathspecs } from './pathspec.ts';
@@ -20,6 +21,8 @@ export interface AddOptions extends StageOptions {
   readonly dryRun?: boolean;
   /** Directory the user paths are relative to. */
   readonly cwd: string;
+  /** Also add untracked files outside the sparse-checkout patterns (`--sparse`). */
+  readonly sparse?: boolean;
 }
 
 export interface AddResult {
@@ -89,7 +92,22 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
       }
     }
     // Tracked paths under the pathspecs that are gone from the work tree.
-    const removed = trackedPaths.filter((p) => !present.has(p) && inScope(p));
+    let removed = trackedPaths.filter((p) => !present.has(p) && inScope(p));
+    // Outside the sparse-checkout patterns nothing is added or removed unless
+    // --sparse, as in Git (2.34+); untracked files there and paths named
+    // outright are listed, and the command ends with exit 1 after adding the
+    // rest. A tracked path gone from there is simply not checked out.
+    const sparse = await loadSparse(repo);
+    const outside: string[] = [];
+    if (sparse) {
+      const named = new Set(specs.filter((spec) => !spec.glob).map((spec) => spec.path));
+      for (const p of [...files.keys()]) {
+        if (sparse.includes(p) || options.sparse) continue;
+        if (!index.entries.has(p) || named.has(p)) outside.push(p);
+        files.delete(p);
+      }
+      removed = removed.filter((p) => sparse.includes(p));
+    }
     if (options.dryRun) {
       const added = [...files.values()]
         .filter((f) => {
@@ -97,6 +115,7 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
           return !entry || entry.size !== f.stats.size || entry.mtimeMs !== f.stats.mtimeMs;
         })
         .map((f) => f.path);
+      if (outside.length > 0) throw outsideSparse(outside);
       return { added, removed, stats: { chunks: 0, newChunks: 0, newBytes: 0, deltas: 0 } };
     }
     const { staged, stats } = await stageFiles(repo, index, [...files.values()], options);
@@ -104,10 +123,25 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
     await index.save(lock!);
     // Adding a conflicted path (or its removal) marks it resolved, as in Git.
     await resolveConflicts(repo, [...files.keys(), ...removed]);
+    if (outside.length > 0) throw outsideSparse(outside);
     return { added: staged, removed, stats };
   } finally {
     await lock?.release();
   }
+}
+
+/** Git's refusal of paths outside the sparse-checkout patterns (exit 1, the rest added). */
+function outsideSparse(paths: string[]): MediaGitError {
+  return new MediaGitError(
+    'OUTSIDE_SPARSE',
+    'The following paths and/or pathspecs matched paths that exist\n' +
+      'outside of your sparse-checkout definition, so will not be\n' +
+      `updated in the index:\n${paths.sort().join('\n')}\n` +
+      'hint: If you intend to update such entries, try one of the following:\n' +
+      'hint: * Use the --sparse option.\n' +
+      'hint: * Disable or modify the sparsity rules.',
+    { kind: 'user', data: { exitCode: 1, paths } },
+  );
 }
 
 /** The folder a glob's walk starts from: its path up to the last `/` before a wildcard. */

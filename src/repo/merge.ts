@@ -456,7 +456,11 @@ export async function resolveContent(
             });
             continue;
           }
-          workFiles.set(p, (full) => fs.writeFile(full, bytes));
+          workFiles.set(p, async (full) => {
+            // Outside the sparse-checkout patterns its folder may be absent.
+            await fs.mkdir(path.dirname(full), { recursive: true });
+            await fs.writeFile(full, bytes);
+          });
         }
       }
       if (type === 'ModifyModify' && b && o && t && o.mode === t.mode && o.mode !== '120000') {

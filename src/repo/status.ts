@@ -20,6 +20,7 @@ import { Refs } from './refs.ts';
 import { readMergeState, type ConflictType } from './merge-state.ts';
 import type { Repository } from './repository.ts';
 import { flattenCommit, readCommit } from './tree-ops.ts';
+import { loadSparse } from './sparse.ts';
 import { absolutePath, IgnoreRules, walkWorkTree } from './worktree.ts';
 
 export type ChangeKind = 'added' | 'modified' | 'deleted' | 'typechange';
@@ -105,8 +106,10 @@ export async function worktreeChanges(
   // Every tracked path was seen in the common case; otherwise find the missing ones.
   const seen =
     seenCount === index.entries.size ? undefined : new Set(files.map((file) => file.path));
+  // Outside the sparse-checkout patterns, a file not found is not checked out (sparse.ts).
+  const sparse = seen ? await loadSparse(repo) : undefined;
   for (const p of seen ? index.entries.keys() : []) {
-    if (seen?.has(p)) continue;
+    if (seen?.has(p) || sparse?.includes(p) === false) continue;
     // Ignored but tracked files are still tracked: look at them directly.
     let stats: fs.Stats | undefined;
     try {

@@ -47,6 +47,7 @@ import { diffIndexAgainstTree, hashWorkFile, worktreeChanges } from './status.ts
 import type { TreeFile } from './tree-ops.ts';
 import { absolutePath, assertSafeRepoPath, IgnoreRules } from './worktree.ts';
 import { trackPath, trackTempDir } from '../storage/leftovers.ts';
+import { loadSparse, type SparseMatcher } from './sparse.ts';
 
 /** A file version as a tree or the index records it: enough to compare and to write it. */
 export type FileVersion = Pick<TreeFile, 'path' | 'mode' | 'kind' | 'id' | 'size'>;
@@ -115,6 +116,11 @@ export interface WorkTreePlan {
    * placing it): only their index entries change.
    */
   readonly adopt?: FileVersion[];
+  /**
+   * Writes outside the sparse-checkout patterns whose file is absent: only
+   * their index entries change (sparse.ts).
+   */
+  readonly skipped?: FileVersion[];
 }
 
 export function sameVersion(
@@ -303,9 +309,11 @@ export async function planTreeUpdate(
     if (m) writes.push(m);
     else removes.push(p);
   }
-  const blockers = await findBlockers(probe, rules, index, writes, removes, options.force);
+  const sparse = await splitSparse(probe, writes, await loadSparse(repo));
+  const blockers = await findBlockers(probe, rules, index, sparse.writes, removes, options.force);
   return {
-    writes,
+    writes: sparse.writes,
+    skipped: sparse.skipped,
     removes,
     clobber: blockers.clobber,
     clearDirs: blockers.clearDirs,
@@ -342,19 +350,48 @@ export async function planForcedWrites(
   index: StagingIndex,
   writes: FileVersion[],
   removes: string[],
+  /** `sparse: null` writes every file, whatever the sparse-checkout patterns say. */
+  options: { sparse?: SparseMatcher | null } = {},
 ): Promise<WorkTreePlan> {
   const workTree = repo.requireWorkTree('checkout');
   const probe = new WorkTreeProbe(workTree);
   for (const p of [...writes.map((w) => w.path), ...removes]) assertSafeRepoPath(p);
+  const sparse = await splitSparse(
+    probe,
+    writes,
+    options.sparse === null ? undefined : (options.sparse ?? (await loadSparse(repo))),
+  );
   const blockers = await findBlockers(
     probe,
     new IgnoreRules(workTree),
     index,
-    writes,
+    sparse.writes,
     removes,
     true,
   );
-  return { writes, removes, ...blockers };
+  return { writes: sparse.writes, skipped: sparse.skipped, removes, ...blockers };
+}
+
+/**
+ * Sets apart the writes outside the sparse-checkout patterns whose working
+ * file is absent: they stay not checked out. A file that is there (a
+ * conflict written outside the patterns, a file created by hand) is an
+ * ordinary working file and is updated as usual.
+ */
+async function splitSparse(
+  probe: WorkTreeProbe,
+  writes: FileVersion[],
+  sparse: SparseMatcher | undefined,
+): Promise<{ writes: FileVersion[]; skipped: FileVersion[] }> {
+  if (!sparse) return { writes, skipped: [] };
+  const kept: FileVersion[] = [];
+  const skipped: FileVersion[] = [];
+  for (const write of writes) {
+    if (!sparse.includes(write.path) && (await probe.state(write.path)).kind !== 'present') {
+      skipped.push(write);
+    } else kept.push(write);
+  }
+  return { writes: kept, skipped };
 }
 
 /**
@@ -448,11 +485,14 @@ async function listFolder(
  */
 export async function applyWorkTreePlan(
   repo: Repository,
-  plan: Pick<WorkTreePlan, 'writes' | 'removes' | 'clobber' | 'clearDirs'>,
+  plan: Pick<WorkTreePlan, 'writes' | 'removes' | 'clobber' | 'clearDirs' | 'skipped'>,
   options: Pick<WorkTreeUpdateOptions, 'signal' | 'onProgress' | 'prestaged'> = {},
 ): Promise<Map<string, IndexEntry>> {
   const workTree = repo.requireWorkTree('checkout');
   const entries = new Map<string, IndexEntry>();
+  for (const version of plan.skipped ?? []) {
+    entries.set(version.path, await entryWithoutStats(repo.objects, version));
+  }
   if (plan.writes.length === 0 && plan.removes.length === 0 && plan.clobber.length === 0) {
     return entries;
   }

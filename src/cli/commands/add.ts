@@ -14,6 +14,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--no-chunking', 'store large files whole instead of as chunks')
     .option('--no-delta', 'never store new objects as deltas against similar earlier ones')
     .option('-v, --verbose', 'list every added file')
+    .option('--sparse', 'also add untracked files outside the sparse-checkout patterns')
     .action(
       async (
         paths: string[],
@@ -24,6 +25,7 @@ export function register(program: Command, cli: Cli): void {
           chunking: boolean;
           delta: boolean;
           verbose?: boolean;
+          sparse?: boolean;
         },
       ) => {
         const repo = await cli.openRepo();
@@ -37,6 +39,7 @@ export function register(program: Command, cli: Cli): void {
             noChunking: !opts.chunking,
             noDelta: !opts.delta,
             cwd: cli.cwd,
+            sparse: opts.sparse === true,
             onProgress: progress.update,
           });
           progress.stop();

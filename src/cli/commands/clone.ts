@@ -15,13 +15,21 @@ export function register(program: Command, cli: Cli): void {
     .option('-b, --branch <name>', 'check out this branch instead of the remote HEAD')
     .option('--depth <n>', 'fetch only the last n commits of each branch', (v) => Number(v))
     .option('--bare', 'make a bare repository (branches copied as they are, nothing checked out)')
+    .option('--sparse', 'check out only the files at the top (widen with sparse-checkout add)')
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print only errors')
     .action(
       async (
         url: string,
         dir: string | undefined,
-        opts: { branch?: string; depth?: number; bare?: boolean; json?: boolean; quiet?: boolean },
+        opts: {
+          branch?: string;
+          depth?: number;
+          bare?: boolean;
+          sparse?: boolean;
+          json?: boolean;
+          quiet?: boolean;
+        },
       ) => {
         const target = dir ?? defaultCloneDir(url);
         const bare = opts.bare === true;
@@ -46,6 +54,7 @@ export function register(program: Command, cli: Cli): void {
                 branch: opts.branch,
                 depth: opts.depth,
                 bare,
+                sparse: opts.sparse === true,
                 context: cli.repoContext,
                 onProgress: (done, total) => progress.update({ bytes: done, total }),
               });

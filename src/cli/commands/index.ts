@@ -17,6 +17,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   status: () => import('./status.ts'),
   'ls-files': () => import('./ls-files.ts'),
   clean: () => import('./clean.ts'),
+  'sparse-checkout': () => import('./sparse-checkout.ts'),
   log: () => import('./log.ts'),
   show: () => import('./show.ts'),
   diff: () => import('./diff.ts'),

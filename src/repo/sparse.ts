@@ -1,0 +1,212 @@
+/**
+ * Sparse checkout: the working tree holds only the paths the sparse
+ * patterns include; the index still holds every path (docs/sparse-checkout.md).
+ *
+ * State: `core.sparseCheckout` (and `core.sparseCheckoutCone`) in the
+ * repository config, as in Git, and the patterns in
+ * `.mediagit/info/sparse-checkout`, one per line. In cone mode (the default,
+ * as in Git since 2.37) each line is a folder; otherwise each is a
+ * gitignore-style pattern, `!` negating.
+ *
+ * There is no skip-worktree bit: a tracked path outside the patterns whose
+ * file is absent is "not checked out", and every command treats it as
+ * unchanged; a tracked path whose file is present is an ordinary file,
+ * wherever it is (Git clears the bit of present files the same way since
+ * 2.37). So a conflict outside the patterns is written, shown and resolved
+ * like any other, and nothing outside the patterns is ever shown as deleted.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { updateConfigFile } from '../config/config.ts';
+import { MediaGitError, hasErrnoCode } from '../errors.ts';
+import { writeFileAtomic } from '../storage/durable-file.ts';
+import { StagingIndex, type IndexEntry } from './index-file.ts';
+import { readMergeState } from './merge-state.ts';
+import type { Repository } from './repository.ts';
+import { assertSafeRepoPath } from './worktree.ts';
+import { applyWorkTreePlan, planForcedWrites, workFileMatches } from './worktree-update.ts';
+
+export interface SparseSpec {
+  /** Folders (cone mode) or gitignore-style patterns. */
+  readonly cone: boolean;
+  readonly patterns: readonly string[];
+}
+
+/** Which repository paths a sparse specification includes. */
+export class SparseMatcher {
+  readonly spec: SparseSpec;
+  /** Cone mode: the listed folders, and every folder above one of them. */
+  readonly #dirs = new Set<string>();
+  readonly #parents = new Set<string>();
+  readonly #rules: Ignore | undefined;
+
+  constructor(spec: SparseSpec) {
+    this.spec = spec;
+    if (spec.cone) {
+      for (const dir of spec.patterns) {
+        this.#dirs.add(dir);
+        for (let slash = dir.indexOf('/'); slash >= 0; slash = dir.indexOf('/', slash + 1)) {
+          this.#parents.add(dir.slice(0, slash));
+        }
+      }
+    } else {
+      this.#rules = ignore().add([...spec.patterns]);
+    }
+  }
+
+  /**
+   * Cone mode: files at the root, files directly in a folder above a listed
+   * one, and everything under a listed folder (Git's cone rules).
+   */
+  includes(p: string): boolean {
+    if (this.#rules) return this.#rules.ignores(p);
+    const slash = p.lastIndexOf('/');
+    if (slash < 0) return true;
+    let dir = p.slice(0, slash);
+    if (this.#parents.has(dir)) return true;
+    for (;;) {
+      if (this.#dirs.has(dir)) return true;
+      const up = dir.lastIndexOf('/');
+      if (up < 0) return false;
+      dir = dir.slice(0, up);
+    }
+  }
+}
+
+export function sparseFile(repo: Repository): string {
+  return path.join(repo.gitDir, 'info', 'sparse-checkout');
+}
+
+/** The repository's sparse specification, or undefined when sparse checkout is off. */
+export async function readSparseSpec(repo: Repository): Promise<SparseSpec | undefined> {
+  if (repo.config('core.sparseCheckout') !== true) return undefined;
+  const cone = repo.config('core.sparseCheckoutCone') !== false;
+  let text = '';
+  try {
+    text = await fs.readFile(sparseFile(repo), 'utf8');
+  } catch (error) {
+    if (!hasErrnoCode(error, 'ENOENT')) throw error;
+  }
+  const patterns = text
+    .split('\n')
+    .map((line) => line.replace(/\r$/, ''))
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  return { cone, patterns };
+}
+
+/** The matcher commands consult; undefined when the whole tree is checked out. */
+export async function loadSparse(repo: Repository): Promise<SparseMatcher | undefined> {
+  const spec = await readSparseSpec(repo);
+  return spec ? new SparseMatcher(spec) : undefined;
+}
+
+/**
+ * Normalizes the folders of a cone-mode `set`/`add` (repository paths):
+ * refuses patterns, as Git does, and drops folders already covered by
+ * another one.
+ */
+export function coneFolders(folders: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const raw of folders) {
+    const dir = raw.replace(/^\/+/, '').replace(/\/+$/, '');
+    if (/[*?[\]\\!]/.test(dir)) {
+      throw new MediaGitError(
+        'SPARSE_NOT_A_FOLDER',
+        `specify directories rather than patterns in cone mode: '${raw}' (use --no-cone for patterns)`,
+        { kind: 'usage', data: { exitCode: 128 } },
+      );
+    }
+    if (dir === '' || dir === '.') continue;
+    assertSafeRepoPath(dir);
+    out.add(dir);
+  }
+  const sorted = [...out].sort();
+  return sorted.filter(
+    (dir) => !sorted.some((other) => other !== dir && dir.startsWith(`${other}/`)),
+  );
+}
+
+export interface SparseUpdateOptions {
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface SparseUpdateResult {
+  /** Files newly written into the working tree. */
+  readonly written: string[];
+  /** Clean files removed because they are now outside the patterns. */
+  readonly removed: string[];
+  /** Files outside the patterns that were kept because they hold local changes. */
+  readonly kept: string[];
+}
+
+/**
+ * Moves the working tree from the current sparse specification to `next`
+ * (undefined: the whole tree, `disable`): writes the tracked files that come
+ * into the patterns and are absent, removes the clean files outside them
+ * (modified and conflicted ones are kept and reported), then records `next`.
+ * With `next` the current specification, that is Git's `reapply`.
+ * The index keeps every path. Files are written from verified objects before
+ * anything is removed; the specification is recorded last, so an interrupted
+ * update is finished by running the command again.
+ */
+export async function updateSparse(
+  repo: Repository,
+  next: SparseSpec | undefined,
+  options: SparseUpdateOptions = {},
+): Promise<SparseUpdateResult> {
+  repo.requireWorkTree('sparse-checkout');
+  const current = await loadSparse(repo);
+  const wanted = next ? new SparseMatcher(next) : undefined;
+  const lock = await StagingIndex.lock(repo.gitDir);
+  try {
+    const index = await StagingIndex.load(repo.gitDir);
+    const unmerged = new Set(((await readMergeState(repo))?.conflicts ?? []).map((c) => c.path));
+    const writes: IndexEntry[] = [];
+    const removes: string[] = [];
+    const kept: string[] = [];
+    for (const p of index.sortedPaths()) {
+      const entry = index.entries.get(p)!;
+      const wasIn = current ? current.includes(p) : true;
+      const nowIn = wanted ? wanted.includes(p) : true;
+      // Inside, only files coming in are written (an absent file that was
+      // inside already is a deletion of the user's); outside, every file
+      // there goes, if clean (Git's reapply).
+      if ((nowIn && wasIn) || unmerged.has(p)) continue;
+      const state = await workFileMatches(repo, entry, entry, index.fileMtimeMs);
+      if (nowIn) {
+        // Absent because it was outside the patterns: checked out now. A file
+        // already there (created by hand, or left with changes) is kept.
+        if (state.stats === undefined) writes.push(entry);
+      } else if (state.stats !== undefined) {
+        if (state.matches) removes.push(p);
+        else kept.push(p);
+      }
+    }
+    const plan = await planForcedWrites(repo, index, writes, removes, { sparse: null });
+    // Never replace untracked files in the way of a file coming back.
+    const written = await applyWorkTreePlan(repo, { ...plan, clobber: [], clearDirs: [] }, options);
+    for (const [p, entry] of written) index.entries.set(p, entry);
+    await index.save(lock);
+    await writeSparseSpec(repo, next);
+    return { written: [...written.keys()], removed: removes, kept };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Records `spec` (undefined: sparse checkout off); the working tree is the caller's. */
+export async function writeSparseSpec(
+  repo: Repository,
+  spec: SparseSpec | undefined,
+): Promise<void> {
+  if (spec) {
+    await fs.mkdir(path.dirname(sparseFile(repo)), { recursive: true });
+    const text = spec.patterns.map((pattern) => `${pattern}\n`).join('');
+    await writeFileAtomic(sparseFile(repo), [Buffer.from(text)], {
+      tmpDir: path.dirname(sparseFile(repo)),
+    });
+    await updateConfigFile(repo.configPath, 'core.sparseCheckoutCone', spec.cone);
+  }
+  await updateConfigFile(repo.configPath, 'core.sparseCheckout', spec !== undefined);
+}
