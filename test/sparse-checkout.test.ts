@@ -61,6 +61,16 @@ test('sparse checkout matches git sparse-checkout step by step', async () => {
   assert.equal(await exists(pair.m.path('levels/l.txt')), true, 'files of parent folders stay');
   const list = await pair.both(['sparse-checkout', 'list'], 0);
   assert.equal(list.m.out, list.g.out, 'sparse-checkout list');
+  const long = await pair.both(['status'], 0);
+  assert.equal(
+    long.m.out.split('\n')[1],
+    'You are in a sparse checkout with 58% of tracked files present.',
+  );
+  assert.equal(long.m.out.split('\n')[1], long.g.out.split('\n')[1]);
+  // rm outside the patterns needs --sparse too.
+  const rmOutside = await pair.both(['rm', '-q', 'levels/08/c.txt'], 1);
+  assert.match(rmOutside.m.stderr, /outside of your sparse-checkout definition/);
+  await same(pair, 'rm outside refused');
 
   // Edit, add, commit inside the sparse set: files outside are not deletions.
   await pair.writeFile('levels/07/a.txt', 'zero\none\ntwo\nthree\n');

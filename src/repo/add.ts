@@ -7,7 +7,7 @@ import { MediaGitError } from '../errors.ts';
 import type { StoreStats } from '../odb/file-store.ts';
 import { StagingIndex } from './index-file.ts';
 import { resolveConflicts } from './merge-state.ts';
-import { loadSparse } from './sparse.ts';
+import { loadSparse, outsideSparse } from './sparse.ts';
 import type { Repository } from './repository.ts';
 import { stageFiles, type StageOptions } from './stage.ts';
 import { matchesPathspec, parsePathspecs } from './pathspec.ts';
@@ -128,20 +128,6 @@ export async function add(repo: Repository, options: AddOptions): Promise<AddRes
   } finally {
     await lock?.release();
   }
-}
-
-/** Git's refusal of paths outside the sparse-checkout patterns (exit 1, the rest added). */
-function outsideSparse(paths: string[]): MediaGitError {
-  return new MediaGitError(
-    'OUTSIDE_SPARSE',
-    'The following paths and/or pathspecs matched paths that exist\n' +
-      'outside of your sparse-checkout definition, so will not be\n' +
-      `updated in the index:\n${paths.sort().join('\n')}\n` +
-      'hint: If you intend to update such entries, try one of the following:\n' +
-      'hint: * Use the --sparse option.\n' +
-      'hint: * Disable or modify the sparsity rules.',
-    { kind: 'user', data: { exitCode: 1, paths } },
-  );
 }
 
 /** The folder a glob's walk starts from: its path up to the last `/` before a wildcard. */

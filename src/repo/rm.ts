@@ -8,6 +8,7 @@
  * the removal are removed too.
  */
 import fs from 'node:fs/promises';
+import { loadSparse } from './sparse.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { StagingIndex } from './index-file.ts';
 import { matchesPathspec, parsePathspecs, type Pathspec } from './pathspec.ts';
@@ -29,6 +30,8 @@ export interface RmOptions {
   readonly cwd: string;
   /** Only remove from the index, keep the working files. */
   readonly cached?: boolean | undefined;
+  /** Also paths outside the sparse-checkout patterns. */
+  readonly sparse?: boolean | undefined;
   /** Allow removing every file under a named directory. */
   readonly recursive?: boolean | undefined;
   /** Skip the up-to-date checks. */
@@ -41,6 +44,8 @@ export interface RmOptions {
 export interface RmResult {
   /** Index paths removed (or that would be, with `dryRun`). */
   readonly removed: string[];
+  /** Paths left alone because they are outside the sparse-checkout patterns (no --sparse). */
+  readonly outside: string[];
 }
 
 function plural(count: number, one: string, many: string): string {
@@ -110,7 +115,11 @@ export async function rm(repo: Repository, options: RmOptions): Promise<RmResult
       }
       chosen.push(...matches);
     }
-    const removed = [...new Set(chosen)].sort();
+    // Outside the sparse-checkout patterns only with --sparse, as in Git:
+    // the rest is removed, and those are named (exit 1).
+    const sparse = options.sparse ? undefined : await loadSparse(repo);
+    const outside = sparse ? chosen.filter((p) => !sparse.includes(p)) : [];
+    const removed = [...new Set(chosen)].filter((p) => !outside.includes(p)).sort();
 
     if (!options.force) {
       const head = await new Refs(repo).head();
@@ -142,7 +151,7 @@ export async function rm(repo: Repository, options: RmOptions): Promise<RmResult
         throw wouldLoseContent(staged, cached, local);
       }
     }
-    if (options.dryRun) return { removed };
+    if (options.dryRun) return { removed, outside: [...new Set(outside)].sort() };
 
     for (const p of removed) index.entries.delete(p);
     await index.save(lock);
@@ -158,7 +167,7 @@ export async function rm(repo: Repository, options: RmOptions): Promise<RmResult
       }
       await pruneEmptyParents(workTree, parents);
     }
-    return { removed };
+    return { removed, outside: [...new Set(outside)].sort() };
   } finally {
     await lock.release();
   }

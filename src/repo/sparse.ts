@@ -74,6 +74,20 @@ export class SparseMatcher {
   }
 }
 
+/** Git's refusal of paths outside the sparse-checkout patterns (exit 1, the rest added). */
+export function outsideSparse(paths: string[]): MediaGitError {
+  return new MediaGitError(
+    'OUTSIDE_SPARSE',
+    'The following paths and/or pathspecs matched paths that exist\n' +
+      'outside of your sparse-checkout definition, so will not be\n' +
+      `updated in the index:\n${paths.sort().join('\n')}\n` +
+      'hint: If you intend to update such entries, try one of the following:\n' +
+      'hint: * Use the --sparse option.\n' +
+      'hint: * Disable or modify the sparsity rules.',
+    { kind: 'user', data: { exitCode: 1, paths } },
+  );
+}
+
 export function sparseFile(repo: Repository): string {
   return path.join(repo.gitDir, 'info', 'sparse-checkout');
 }

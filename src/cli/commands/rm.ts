@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { rm } from '../../repo/rm.ts';
+import { outsideSparse } from '../../repo/sparse.ts';
 import type { Cli } from '../context.ts';
 
 export function register(program: Command, cli: Cli): void {
@@ -13,6 +14,7 @@ export function register(program: Command, cli: Cli): void {
     .option('-n, --dry-run', 'only show what would be removed')
     .option('-q, --quiet', 'do not list removed files')
     .option('--ignore-unmatch', 'exit with success even if nothing matched')
+    .option('--sparse', 'also paths outside the sparse-checkout patterns')
     .action(
       async (
         paths: string[],
@@ -23,6 +25,7 @@ export function register(program: Command, cli: Cli): void {
           dryRun?: boolean;
           quiet?: boolean;
           ignoreUnmatch?: boolean;
+          sparse?: boolean;
         },
       ) => {
         const repo = await cli.openRepo();
@@ -34,10 +37,12 @@ export function register(program: Command, cli: Cli): void {
           force: opts.force === true,
           dryRun: opts.dryRun === true,
           ignoreUnmatch: opts.ignoreUnmatch === true,
+          sparse: opts.sparse === true,
         });
         if (!opts.quiet && result.removed.length > 0) {
           cli.out(result.removed.map((p) => `rm '${p}'`).join('\n'));
         }
+        if (result.outside.length > 0) throw outsideSparse(result.outside);
       },
     );
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { status, type ChangeKind } from '../../repo/status.ts';
+import { StagingIndex } from '../../repo/index-file.ts';
+import { loadSparse } from '../../repo/sparse.ts';
 import type { ConflictType } from '../../repo/merge-state.ts';
 import { paint, printJson, type Cli } from '../context.ts';
 import { quotePath } from '../diff-format.ts';
@@ -92,6 +94,8 @@ export function register(program: Command, cli: Cli): void {
           const tracking = await trackingOf(repo, result.branch);
           if (tracking) lines.push(...trackingLines(tracking));
         }
+        const sparseLine = await sparseSummary(repo);
+        if (sparseLine) lines.push(sparseLine);
         if (!result.head) lines.push('', 'No commits yet');
         if (result.unmerged.length > 0) {
           lines.push(
@@ -209,4 +213,18 @@ function trackingLines(t: Tracking): string[] {
     ];
   }
   return [`Your branch is up to date with ${up}.`];
+}
+
+/** Git's line for a sparse checkout: the share of tracked files inside the patterns. */
+async function sparseSummary(repo: Repository): Promise<string | undefined> {
+  const sparse = await loadSparse(repo);
+  if (!sparse) return undefined;
+  const index = await StagingIndex.load(repo.gitDir, { shared: repo.context.shareIndex === true });
+  const total = index.entries.size;
+  if (total === 0) return 'You are in a sparse checkout.';
+  let inside = 0;
+  for (const p of index.entries.keys()) if (sparse.includes(p)) inside++;
+  // Git's arithmetic: 100 less the rounded-down share of files left out.
+  const percent = 100 - Math.floor((100 * (total - inside)) / total);
+  return `You are in a sparse checkout with ${percent}% of tracked files present.`;
 }
