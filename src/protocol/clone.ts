@@ -25,6 +25,8 @@ import { decodeTree } from '../odb/tree.ts';
 import { fetchWith, type ChunkSink, type FetchResult } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { isHttpUrl, localRemotePath } from './transport.ts';
+import { setPromisor, type PartialCloneFilter } from '../repo/partial-clone.ts';
+import { RemoteContentSource } from './lazy-content.ts';
 import { AssembledFile, BlockBudget } from '../storage/assembled-file.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
 import { trackTempDir } from '../storage/leftovers.ts';
@@ -33,6 +35,13 @@ export interface CloneOptions extends TransportOptions {
   readonly branch?: string | undefined;
   readonly depth?: number | undefined;
   readonly bare?: boolean;
+  /**
+   * Partial clone (docs/partial-clone.md): the chunks of files this filter
+   * leaves out stay on the remote, recorded as the promisor, until needed.
+   */
+  readonly filter?: PartialCloneFilter | undefined;
+  /** Set HEAD but check nothing out (`--no-checkout`). */
+  readonly noCheckout?: boolean | undefined;
   readonly context?: RepoContext;
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
 }
@@ -107,6 +116,11 @@ async function readMarker(target: string): Promise<CloneMarker | undefined> {
 export async function clone(url: string, dir: string, options: CloneOptions): Promise<CloneResult> {
   const cwd = options.cwd ?? process.cwd();
   const target = path.resolve(cwd, dir);
+  if (options.filter !== undefined && options.bare === true) {
+    throw new MediaGitError('CLONE_FILTER_BARE', '--filter cannot be used with --bare', {
+      kind: 'usage',
+    });
+  }
   const resume = await resumesClone(url, dir, options);
   const created = resume ? false : await prepareTarget(target);
   try {
@@ -153,12 +167,16 @@ async function cloneInto(
       if (!resume || (await findRemote(repo, 'origin')) === undefined) {
         await addRemote(repo, 'origin', storedUrl);
       }
+      if (options.filter !== undefined) await setPromisor(repo, 'origin', options.filter);
+      const eager = options.filter === undefined && options.noCheckout !== true;
       result = await fetchWith(repo, transport, 'origin', {
         ...options,
         singlePack: true,
         keepOnAbort: true,
-        // The files to check out are written while their chunks arrive.
+        // The files to check out are written while their chunks arrive
+        // (not in a partial clone: the checkout fetches what it lacks).
         sinkFor: async (info, metadata) => {
+          if (!eager) return undefined;
           const ref = options.branch !== undefined ? `refs/heads/${options.branch}` : info.head;
           const tip = ref === null ? undefined : info.refs[ref];
           if (tip === undefined) return undefined;
@@ -209,8 +227,15 @@ async function cloneInto(
     await setUpstream(repo, branch, { remote: 'origin', merge: branchRef });
   }
   await refs.setHeadBranch(branchRef, `clone: from ${url}`);
-  if (!options.bare) {
+  if (!options.bare && options.noCheckout !== true) {
     const opened = await Repository.discover(target, options.context);
+    if (options.filter !== undefined) {
+      opened.objects.contentSource = new RemoteContentSource(
+        opened.objects,
+        { name: 'origin', url: storedUrl },
+        { ...options, cwd },
+      );
+    }
     try {
       // Files a cut-off checkout wrote are in the way of a resumed one: replaced.
       await checkoutCommit(opened, undefined, id, {

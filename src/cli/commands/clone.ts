@@ -5,6 +5,7 @@ import { transportOptions } from '../credentials.ts';
 import { interruptible } from '../interrupt.ts';
 import { progressReporter } from '../progress.ts';
 import { statsLine } from './transfer-format.ts';
+import { parseFilter } from '../../repo/partial-clone.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -14,6 +15,11 @@ export function register(program: Command, cli: Cli): void {
     .argument('[dir]', 'the new folder (default: the last part of the URL)')
     .option('-b, --branch <name>', 'check out this branch instead of the remote HEAD')
     .option('--depth <n>', 'fetch only the last n commits of each branch', (v) => Number(v))
+    .option(
+      '--filter <spec>',
+      'partial clone: blob:none (file content fetched when needed) or blob:limit=<size>',
+    )
+    .option('-n, --no-checkout', 'set HEAD but check out no files')
     .option('--bare', 'make a bare repository (branches copied as they are, nothing checked out)')
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print only errors')
@@ -21,8 +27,17 @@ export function register(program: Command, cli: Cli): void {
       async (
         url: string,
         dir: string | undefined,
-        opts: { branch?: string; depth?: number; bare?: boolean; json?: boolean; quiet?: boolean },
+        opts: {
+          branch?: string;
+          depth?: number;
+          bare?: boolean;
+          filter?: string;
+          checkout: boolean;
+          json?: boolean;
+          quiet?: boolean;
+        },
       ) => {
+        const filter = opts.filter === undefined ? undefined : parseFilter(opts.filter);
         const target = dir ?? defaultCloneDir(url);
         const bare = opts.bare === true;
         const resume = await resumesClone(url, target, { bare, cwd: cli.cwd });
@@ -46,6 +61,8 @@ export function register(program: Command, cli: Cli): void {
                 branch: opts.branch,
                 depth: opts.depth,
                 bare,
+                filter,
+                noCheckout: !opts.checkout,
                 context: cli.repoContext,
                 onProgress: (done, total) => progress.update({ bytes: done, total }),
               });
