@@ -174,7 +174,12 @@ export class ObjectStore {
     if (absent.length > 0) await source.fetch(absent, options);
   }
 
-  /** An absent object asked for from the content source: true when it now is stored. */
+  /**
+   * An absent object asked for from the content source: true when it now is
+   * stored. Only `read` (and `readTyped`) fall back so: content readers. The
+   * raw accessors `open` and `readRecord`, which maintenance (gc, fsck) and
+   * push use, never fetch: they see what is here.
+   */
   async #fetchPromised(id: ObjectId): Promise<boolean> {
     const source = this.contentSource;
     if (source === undefined || !isObjectId(id)) return false;
@@ -194,10 +199,7 @@ export class ObjectStore {
       if (!hasErrnoCode(error, 'ENOENT')) throw error;
     }
     const packed = await this.packs.open(id);
-    if (!packed) {
-      if (await this.#fetchPromised(id)) return this.open(id);
-      throw this.packs.notFound(id, missingObject(id));
-    }
+    if (!packed) throw this.packs.notFound(id, missingObject(id));
     return packed;
   }
 
@@ -239,10 +241,7 @@ export class ObjectStore {
       if (!hasErrnoCode(error, 'ENOENT')) throw error;
     }
     const record = await this.packs.readRecord(id, into);
-    if (!record) {
-      if (await this.#fetchPromised(id)) return this.readRecord(id, into);
-      throw this.packs.notFound(id, missingObject(id));
-    }
+    if (!record) throw this.packs.notFound(id, missingObject(id));
     return record;
   }
 
