@@ -300,4 +300,59 @@ describe('partial clone through a server', () => {
     };
     assert.equal(again.objects, 0);
   });
+
+  test('an interrupted content fetch keeps what arrived; the rerun fetches only the rest', async () => {
+    await origin.ok(['switch', '-q', '-c', 'big']);
+    await fs.mkdir(origin.path('big'));
+    await fs.writeFile(origin.path('big/e.bin'), pseudoRandomBytes(40 * MiB, 7, 'partial-e'));
+    await origin.ok(['add', '-A']);
+    await origin.ok(['commit', '-q', '-m', 'big']);
+    await origin.ok(['push', '-q', 'origin', 'big']);
+    await origin.ok(['switch', '-q', 'main']);
+
+    const { repo: lazy } = await lazyClone(['--filter=blob:none', '--no-checkout']);
+    const wanted = await chunksOf(lazy.dir, 'origin/big', ['big/e.bin']);
+    const child = lazy.spawn(['prefetch', '--rev', 'origin/big', 'big/e.bin']);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let done = false;
+    void exited.then(() => (done = true));
+    // Killed (no chance to clean up) as soon as the first chunk is stored.
+    while (!done && (await localChunks(lazy.dir)).size === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const kept = await localChunks(lazy.dir);
+    assert.ok(kept.size > 0, 'no chunk arrived before the kill');
+    // Each chunk is durable on its own as it arrives (not one pack at the end).
+    assert.ok(kept.size < wanted.size, 'the fetch ended before it could be killed');
+    for (const id of kept) assert.ok(wanted.has(id));
+    // What arrived is whole and verified: fsck finds no problem.
+    const fsck = await lazy.ok(['fsck']);
+    assert.match(fsck.out + fsck.stderr, /no problems found/);
+
+    const absent = [...wanted].filter((id) => !kept.has(id));
+    const repo = await Repository.discover(lazy.dir);
+    const files = await flattenCommit(repo.objects, await resolveCommit(repo, 'origin/big'));
+    const manifest = await readManifest(repo.objects, files.get('big/e.bin')!.id);
+    const absentBytes = manifest.chunks
+      .filter((chunk) => !kept.has(chunk.id))
+      .reduce((sum, chunk) => sum + chunk.length, 0);
+    const sent0 = await server.metric(BYTES_SENT);
+    const rerun = JSON.parse(
+      (await lazy.ok(['prefetch', '--json', '--rev', 'origin/big', 'big/e.bin'])).out,
+    ) as { objects: number };
+    const sent = (await server.metric(BYTES_SENT)) - sent0;
+    assert.equal(rerun.objects, absent.length);
+    assert.ok(
+      sent >= absentBytes && sent < absentBytes + 256 * 1024,
+      `sent ${sent} for ${absentBytes}`,
+    );
+    assert.deepEqual(sorted(await localChunks(lazy.dir)), sorted(wanted));
+    await lazy.ok(['checkout', 'origin/big', '--', 'big/e.bin']);
+    assert.deepEqual(
+      await fs.readFile(lazy.path('big/e.bin')),
+      pseudoRandomBytes(40 * MiB, 7, 'partial-e'),
+    );
+  });
 });
