@@ -229,13 +229,18 @@ async function cloneInto(
   await refs.setHeadBranch(branchRef, `clone: from ${url}`);
   if (!options.bare && options.noCheckout !== true) {
     const opened = await Repository.discover(target, options.context);
-    if (options.filter !== undefined) {
-      opened.objects.contentSource = new RemoteContentSource(
-        opened.objects,
-        { name: 'origin', url: storedUrl },
-        { ...options, cwd },
-      );
-    }
+    const lazy =
+      options.filter === undefined
+        ? undefined
+        : new RemoteContentSource(
+            opened.objects,
+            { name: 'origin', url: storedUrl },
+            {
+              ...options,
+              cwd,
+            },
+          );
+    opened.objects.contentSource = lazy;
     try {
       // Files a cut-off checkout wrote are in the way of a resumed one: replaced.
       await checkoutCommit(opened, undefined, id, {
@@ -243,6 +248,9 @@ async function cloneInto(
         prestaged,
         force: resume,
       });
+      // What the checkout fetched counts as received too.
+      result.stats.chunks += lazy?.stats.chunks ?? 0;
+      result.stats.bytes += lazy?.stats.bytes ?? 0;
     } finally {
       for (const file of prestaged.values()) await fs.rm(file, { force: true });
     }
