@@ -353,4 +353,45 @@ describe('partial clone through a server', () => {
       pseudoRandomBytes(40 * MiB, 7, 'partial-e'),
     );
   });
+
+  test('media info of a lazy file fetches only the chunks it parses', async () => {
+    const samples = pseudoRandomBytes(6 * MiB, 8, 'partial-wav');
+    const header = Buffer.alloc(44);
+    header.write('RIFF', 0);
+    header.writeUInt32LE(36 + samples.length, 4);
+    header.write('WAVEfmt ', 8);
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20); // PCM
+    header.writeUInt16LE(2, 22); // channels
+    header.writeUInt32LE(48000, 24);
+    header.writeUInt32LE(48000 * 4, 28);
+    header.writeUInt16LE(4, 32);
+    header.writeUInt16LE(16, 34);
+    header.write('data', 36);
+    header.writeUInt32LE(samples.length, 40);
+    await origin.ok(['switch', '-q', '-c', 'wav', 'main']);
+    await fs.writeFile(origin.path('take.wav'), Buffer.concat([header, samples]));
+    await origin.ok(['add', 'take.wav']);
+    await origin.ok(['commit', '-q', '-m', 'wav']);
+    await origin.ok(['push', '-q', 'origin', 'wav']);
+    await origin.ok(['switch', '-q', 'main']);
+
+    const { repo: lazy } = await lazyClone(['--filter=blob:none', '--no-checkout']);
+    const info = JSON.parse(
+      (await lazy.ok(['media', 'info', '--json', 'origin/wav:take.wav'])).out,
+    ) as {
+      format: string;
+      streams: { channels: number; sampleRate: number }[];
+    };
+    assert.equal(info.format, 'wav');
+    assert.equal(info.streams[0]?.sampleRate, 48000);
+    assert.equal(info.streams[0]?.channels, 2);
+    const all = await chunksOf(lazy.dir, 'origin/wav', ['take.wav']);
+    const fetched = await localChunks(lazy.dir);
+    assert.ok(
+      fetched.size > 0 && fetched.size < all.size / 2,
+      `fetched ${fetched.size} of ${all.size}`,
+    );
+    for (const id of fetched) assert.ok(all.has(id));
+  });
 });
