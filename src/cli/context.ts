@@ -8,6 +8,7 @@ import path from 'node:path';
 import { styleText } from 'node:util';
 import { Repository, type RepoContext } from '../repo/repository.ts';
 import { setQuotePath } from './quote-path.ts';
+import { installContentSource } from './lazy-content.ts';
 
 export interface Cli {
   readonly cwd: string;
@@ -34,7 +35,7 @@ export function createCli(env: NodeJS.ProcessEnv = process.env, cwd = process.cw
     authorEmail: env['MEDIAGIT_AUTHOR_EMAIL'] || undefined,
   };
   const color = !env['NO_COLOR'] && process.stdout.isTTY === true && env['TERM'] !== 'dumb';
-  return {
+  const cli: Cli = {
     cwd,
     env,
     repoContext,
@@ -45,9 +46,11 @@ export function createCli(env: NodeJS.ProcessEnv = process.env, cwd = process.cw
     openRepo: async () => {
       const repo = await Repository.discover(cwd, repoContext);
       setQuotePath(repo.config('core.quotePath'));
+      installContentSource(repo, cli);
       return repo;
     },
   };
+  return cli;
 }
 
 type Style = Parameters<typeof styleText>[0];

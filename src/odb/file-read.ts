@@ -24,6 +24,11 @@ export async function readManifest(store: ObjectStore, id: ObjectId): Promise<Ma
   return decodeManifest(id, await store.readTyped(id, 'manifest'));
 }
 
+/** The chunk IDs of a manifest, fetched in one batch when absent from a partial clone. */
+function chunkIds(manifest: Manifest): ObjectId[] {
+  return manifest.chunks.map((chunk) => chunk.id);
+}
+
 /** Reads a whole stored file into memory; for small files and text diffs only. */
 export async function readFileBytes(
   store: ObjectStore,
@@ -32,6 +37,7 @@ export async function readFileBytes(
 ): Promise<Buffer> {
   if (kind === 'blob') return store.readTyped(id, 'blob');
   const manifest = await readManifest(store, id);
+  await store.ensureContent(chunkIds(manifest));
   const out = Buffer.allocUnsafe(manifest.size);
   let offset = 0;
   for (const chunk of manifest.chunks) {
@@ -59,6 +65,7 @@ export async function writeFileContent(
     return data.length;
   }
   const manifest = await readManifest(store, id);
+  await store.ensureContent(chunkIds(manifest), { signal });
   const offsets: number[] = [];
   let total = 0;
   let largest = 0;
@@ -186,6 +193,7 @@ export async function streamFileContent(
     return data.length;
   }
   const manifest = await readManifest(store, id);
+  await store.ensureContent(chunkIds(manifest), { signal });
   const chunks = manifest.chunks;
   let largest = 0;
   for (const chunk of chunks) largest = Math.max(largest, chunk.length);

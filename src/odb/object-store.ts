@@ -30,6 +30,7 @@ import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../er
 import { isObjectId, objectIdOf, type ObjectId } from './object-id.ts';
 import { PackSet, type ObjectHandle } from './pack.ts';
 import { WriterRegistration } from './gc-guard.ts';
+import type { ContentFetchOptions, ContentSource } from './promised-content.ts';
 
 export type { ObjectHandle } from './pack.ts';
 
@@ -127,6 +128,12 @@ export class ObjectStore {
    */
   readonly writer: WriterRegistration;
 
+  /**
+   * Where absent chunks come from in a partial clone (promised-content.ts);
+   * undefined in a complete repository, where an absent object is missing.
+   */
+  contentSource: ContentSource | undefined;
+
   constructor(objectsDir: string, tmpDir: string) {
     this.objectsDir = objectsDir;
     this.tmpDir = tmpDir;
@@ -151,6 +158,33 @@ export class ObjectStore {
     } catch {
       return (await this.packs.find(id)) !== undefined;
     }
+  }
+
+  /**
+   * Makes sure the file content objects `ids` are stored, fetching the absent
+   * ones from the content source in one batch (a partial clone); a no-op
+   * without a source. Callers that are about to change the working tree call
+   * it first, so an unreachable remote fails them before anything changed.
+   */
+  async ensureContent(ids: Iterable<ObjectId>, options: ContentFetchOptions = {}): Promise<void> {
+    const source = this.contentSource;
+    if (source === undefined) return;
+    const absent: ObjectId[] = [];
+    for (const id of new Set(ids)) if (!(await this.has(id))) absent.push(id);
+    if (absent.length > 0) await source.fetch(absent, options);
+  }
+
+  /**
+   * An absent object asked for from the content source: true when it now is
+   * stored. Only `read` (and `readTyped`) fall back so: content readers. The
+   * raw accessors `open` and `readRecord`, which maintenance (gc, fsck) and
+   * push use, never fetch: they see what is here.
+   */
+  async #fetchPromised(id: ObjectId): Promise<boolean> {
+    const source = this.contentSource;
+    if (source === undefined || !isObjectId(id)) return false;
+    await source.fetch([id], {});
+    return this.has(id);
   }
 
   /**
@@ -241,7 +275,10 @@ export class ObjectStore {
     } catch (error) {
       if (!hasErrnoCode(error, 'ENOENT')) throw error;
       const record = await this.packs.readRecord(id);
-      if (!record) throw this.packs.notFound(id, missingObject(id));
+      if (!record) {
+        if (await this.#fetchPromised(id)) return this.#read(id, nesting);
+        throw this.packs.notFound(id, missingObject(id));
+      }
       file = record;
     }
     const object = await this.#decodeVerified(id, file, nesting);

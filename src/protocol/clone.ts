@@ -26,6 +26,8 @@ import { decodeTree } from '../odb/tree.ts';
 import { fetchWith, type ChunkSink, type FetchResult } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { isHttpUrl, localRemotePath } from './transport.ts';
+import { setPromisor, type PartialCloneFilter } from '../repo/partial-clone.ts';
+import { RemoteContentSource } from './lazy-content.ts';
 import { AssembledFile, BlockBudget } from '../storage/assembled-file.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
 import { trackTempDir } from '../storage/leftovers.ts';
@@ -36,6 +38,13 @@ export interface CloneOptions extends TransportOptions {
   readonly bare?: boolean;
   /** Check out only the files at the top (`clone --sparse`; sparse-checkout widens it). */
   readonly sparse?: boolean | undefined;
+  /**
+   * Partial clone (docs/partial-clone.md): the chunks of files this filter
+   * leaves out stay on the remote, recorded as the promisor, until needed.
+   */
+  readonly filter?: PartialCloneFilter | undefined;
+  /** Set HEAD but check nothing out (`--no-checkout`). */
+  readonly noCheckout?: boolean | undefined;
   readonly context?: RepoContext;
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
 }
@@ -110,6 +119,11 @@ async function readMarker(target: string): Promise<CloneMarker | undefined> {
 export async function clone(url: string, dir: string, options: CloneOptions): Promise<CloneResult> {
   const cwd = options.cwd ?? process.cwd();
   const target = path.resolve(cwd, dir);
+  if (options.filter !== undefined && options.bare === true) {
+    throw new MediaGitError('CLONE_FILTER_BARE', '--filter cannot be used with --bare', {
+      kind: 'usage',
+    });
+  }
   const resume = await resumesClone(url, dir, options);
   const created = resume ? false : await prepareTarget(target);
   try {
@@ -156,12 +170,16 @@ async function cloneInto(
       if (!resume || (await findRemote(repo, 'origin')) === undefined) {
         await addRemote(repo, 'origin', storedUrl);
       }
+      if (options.filter !== undefined) await setPromisor(repo, 'origin', options.filter);
+      const eager = options.filter === undefined && options.noCheckout !== true;
       result = await fetchWith(repo, transport, 'origin', {
         ...options,
         singlePack: true,
         keepOnAbort: true,
-        // The files to check out are written while their chunks arrive.
+        // The files to check out are written while their chunks arrive
+        // (not in a partial clone: the checkout fetches what it lacks).
         sinkFor: async (info, metadata) => {
+          if (!eager) return undefined;
           const ref = options.branch !== undefined ? `refs/heads/${options.branch}` : info.head;
           const tip = ref === null ? undefined : info.refs[ref];
           if (tip === undefined) return undefined;
@@ -215,8 +233,20 @@ async function cloneInto(
   if (!options.bare && options.sparse) {
     await writeSparseSpec(repo, { cone: true, patterns: [] });
   }
-  if (!options.bare) {
+  if (!options.bare && options.noCheckout !== true) {
     const opened = await Repository.discover(target, options.context);
+    const lazy =
+      options.filter === undefined
+        ? undefined
+        : new RemoteContentSource(
+            opened.objects,
+            { name: 'origin', url: storedUrl },
+            {
+              ...options,
+              cwd,
+            },
+          );
+    opened.objects.contentSource = lazy;
     try {
       // Files a cut-off checkout wrote are in the way of a resumed one: replaced.
       await checkoutCommit(opened, undefined, id, {
@@ -224,6 +254,9 @@ async function cloneInto(
         prestaged,
         force: resume,
       });
+      // What the checkout fetched counts as received too.
+      result.stats.chunks += lazy?.stats.chunks ?? 0;
+      result.stats.bytes += lazy?.stats.bytes ?? 0;
     } finally {
       for (const file of prestaged.values()) await fs.rm(file, { force: true });
     }

@@ -25,6 +25,7 @@ import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { InfoRefs } from './service.ts';
 import type { Transport } from './transport.ts';
 import { trackPath } from '../storage/leftovers.ts';
+import { isEager, promisorRemote, type PartialCloneFilter } from '../repo/partial-clone.ts';
 
 /** Receives every downloaded chunk once verified (its bytes are valid during the call only). */
 export interface ChunkSink {
@@ -37,6 +38,12 @@ export interface FetchOptions extends TransportOptions {
   readonly prune?: boolean;
   readonly depth?: number | undefined;
   readonly unshallow?: boolean;
+  /**
+   * Partial clone: chunks of files this filter leaves out are not fetched
+   * (docs/partial-clone.md). Default: the promisor remote's filter when
+   * fetching from it, else none.
+   */
+  readonly filter?: PartialCloneFilter | undefined;
   /**
    * Store the chunks in one pack made durable at the end instead of one
    * fsynced file each: for a clone, which is removed whole if it fails.
@@ -140,6 +147,10 @@ export async function fetchWith(
   const refs = new Refs(repo);
   const stats: TransferStats = { objects: 0, chunks: 0, chunksSkipped: 0, bytes: 0 };
   const shallow = new Set(store.shallow);
+  const promisor = promisorRemote(repo);
+  const filter =
+    options.filter ??
+    (promisor !== undefined && promisor.name === remoteName ? promisor.filter : undefined);
   const wanted = [...new Set(Object.values(info.refs))];
   const wants: ObjectId[] = [];
   for (const id of wanted) if (!(await store.has(id))) wants.push(id);
@@ -163,7 +174,10 @@ export async function fetchWith(
       const object = await decodeRecord(id, record);
       metadata.set(id, object);
       if (object.type === 'manifest') {
-        for (const chunk of decodeManifest(id, object.data).chunks) {
+        const manifest = decodeManifest(id, object.data);
+        // A partial clone fetches these later, when a command reads them.
+        if (!isEager(filter, manifest.size)) continue;
+        for (const chunk of manifest.chunks) {
           if (!seen.has(chunk.id)) {
             seen.set(chunk.id, chunk.length);
             chunkIds.push(chunk.id);
@@ -257,7 +271,12 @@ export async function fetchWith(
   };
 }
 
-async function downloadChunks(
+/**
+ * Downloads `ids` (chunks or blobs) and stores them, each verified; with
+ * `singlePack` into one pack made durable at the end, else one fsynced file
+ * each. Also the lazy content fetch of a partial clone (lazy-content.ts).
+ */
+export async function downloadChunks(
   store: ObjectStore,
   transport: Transport,
   ids: readonly ObjectId[],

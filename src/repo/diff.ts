@@ -380,7 +380,13 @@ class ContentReader {
         return (await this.#store.readTyped(source.id, 'blob')).subarray(0, length);
       const parts: Buffer[] = [];
       let have = 0;
-      for (const chunk of (await readManifest(this.#store, source.id)).chunks) {
+      const chunks = (await readManifest(this.#store, source.id)).chunks;
+      // A partial clone fetches the (first) chunk it lacks, naming the file if it cannot.
+      await this.#store.ensureContent(
+        chunks.slice(0, 1).map((chunk) => chunk.id),
+        { files: [entry.path] },
+      );
+      for (const chunk of chunks) {
         if (have >= length) break;
         const data = await this.#store.readTyped(chunk.id, 'chunk');
         parts.push(data.subarray(0, length - have));

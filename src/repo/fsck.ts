@@ -100,6 +100,11 @@ export interface FsckStats {
   /** Copies read and verified in full, and their stored bytes. */
   verified: number;
   verifiedBytes: number;
+  /**
+   * Reachable chunks absent from a partial clone, promised by its remote
+   * (docs/partial-clone.md): counted here, not problems.
+   */
+  promised?: number;
 }
 
 /** What a repair has to mend (not part of the JSON report). */
@@ -939,7 +944,9 @@ class Checker {
     for (const [id, examined] of this.visited) {
       const list = this.copies.get(id) ?? [];
       const type = examined.copy?.type ?? this.expected.get(id)?.type ?? null;
-      if (list.length === 0) {
+      if (list.length === 0 && type === 'chunk' && this.repo.objects.contentSource) {
+        this.stats.promised = (this.stats.promised ?? 0) + 1;
+      } else if (list.length === 0) {
         fetch.set(id, type);
         this.problems.push({
           kind: 'missing',

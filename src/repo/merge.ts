@@ -27,6 +27,7 @@ import { MediaGitError } from '../errors.ts';
 import { detectFormat } from '../media/detect.ts';
 import { mergeStrategyFor } from '../media/merge-strategy.ts';
 import { FileStore, MAX_BLOB_SIZE, readFileBytes } from '../odb/file-store.ts';
+import { ensureFileContent } from './partial-clone.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { shortBranchName } from './branch.ts';
 import { writeCommit } from './commit.ts';
@@ -281,6 +282,11 @@ export async function abortMerge(
     // Index entries are file versions; a copy, since the update changes the index.
     const current = new Map<string, TreeFile>(index.entries);
     const target = await flattenCommit(repo.objects, state.origHead);
+    await ensureFileContent(
+      repo,
+      state.conflicts.flatMap((c) => target.get(c.path) ?? []),
+      options.signal,
+    );
     await updateWorkTree(repo, index, current, target, { ...options, force: true });
     // Conflicted paths hold markers or theirs' copy while the index holds
     // ours: put ORIG_HEAD's version back whatever the plan thought unchanged.
@@ -472,6 +478,7 @@ export async function resolveContent(
         if (outcome) reasons.set(p, outcome.reason);
       }
       if (type === 'DeleteModify' && t) {
+        await ensureFileContent(repo, [t]);
         workFiles.set(p, async (full) => {
           await fs.mkdir(path.dirname(full), { recursive: true });
           await materializeVersion(store, t, full);

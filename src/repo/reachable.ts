@@ -140,6 +140,13 @@ export class Marker {
     } catch (error) {
       if (!(error instanceof MediaGitError)) throw error;
       if (optional && error.code === 'OBJECT_MISSING') return [];
+      // A partial clone's absent chunks are promised by its remote, not lost.
+      if (
+        error.code === 'OBJECT_MISSING' &&
+        store.contentSource !== undefined &&
+        from.startsWith('manifest ')
+      )
+        return [];
       if (
         this.#store.shallow.size > 0 &&
         error.code === 'OBJECT_MISSING' &&

@@ -39,6 +39,7 @@ import {
   updateWorkTree,
 } from './worktree-update.ts';
 import { absolutePath } from './worktree.ts';
+import { ensureFileContent } from './partial-clone.ts';
 
 const STASH_REF = 'refs/stash';
 
@@ -160,6 +161,7 @@ export async function stashApply(
       });
     }
   }
+  await ensureFileContent(repo, untracked.values());
   const lock = await StagingIndex.lock(repo.gitDir);
   try {
     const index = await StagingIndex.load(repo.gitDir);

@@ -33,6 +33,7 @@ import { lstatSync, renameSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { materializeFile, readFileBytes, readManifest } from '../odb/file-store.ts';
+import { ensureFileContent } from './partial-clone.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import type { ObjectStore } from '../odb/object-store.ts';
 import {
@@ -496,6 +497,8 @@ export async function applyWorkTreePlan(
   if (plan.writes.length === 0 && plan.removes.length === 0 && plan.clobber.length === 0) {
     return entries;
   }
+  // A partial clone fetches what it lacks first, in one batch, before any change.
+  await ensureFileContent(repo, plan.writes, options.signal);
   trackTempDir(repo.objects.tmpDir);
   const staging = path.join(
     repo.objects.tmpDir,

@@ -5,6 +5,7 @@ import { transportOptions } from '../credentials.ts';
 import { interruptible } from '../interrupt.ts';
 import { progressReporter } from '../progress.ts';
 import { statsLine } from './transfer-format.ts';
+import { parseFilter } from '../../repo/partial-clone.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -14,6 +15,11 @@ export function register(program: Command, cli: Cli): void {
     .argument('[dir]', 'the new folder (default: the last part of the URL)')
     .option('-b, --branch <name>', 'check out this branch instead of the remote HEAD')
     .option('--depth <n>', 'fetch only the last n commits of each branch', (v) => Number(v))
+    .option(
+      '--filter <spec>',
+      'partial clone: blob:none (file content fetched when needed) or blob:limit=<size>',
+    )
+    .option('-n, --no-checkout', 'set HEAD but check out no files')
     .option('--bare', 'make a bare repository (branches copied as they are, nothing checked out)')
     .option('--sparse', 'check out only the files at the top (widen with sparse-checkout add)')
     .option('--json', 'print the result as JSON')
@@ -27,10 +33,20 @@ export function register(program: Command, cli: Cli): void {
           depth?: number;
           bare?: boolean;
           sparse?: boolean;
+          filter?: string;
+          checkout: boolean;
           json?: boolean;
           quiet?: boolean;
         },
       ) => {
+        // A sparse clone is also a partial one: content outside the patterns stays
+        // on the server until the patterns widen (docs/sparse-checkout.md).
+        const filter =
+          opts.filter !== undefined
+            ? parseFilter(opts.filter)
+            : opts.sparse && opts.bare !== true
+              ? parseFilter('blob:none')
+              : undefined;
         const target = dir ?? defaultCloneDir(url);
         const bare = opts.bare === true;
         const resume = await resumesClone(url, target, { bare, cwd: cli.cwd });
@@ -55,6 +71,8 @@ export function register(program: Command, cli: Cli): void {
                 depth: opts.depth,
                 bare,
                 sparse: opts.sparse === true,
+                filter,
+                noCheckout: !opts.checkout,
                 context: cli.repoContext,
                 onProgress: (done, total) => progress.update({ bytes: done, total }),
               });

@@ -46,6 +46,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   clone: () => import('./clone.ts'),
   fetch: () => import('./fetch.ts'),
   pull: () => import('./pull.ts'),
+  prefetch: () => import('./prefetch.ts'),
   push: () => import('./push.ts'),
   serve: () => import('./serve.ts'),
   migrate: () => import('./migrate.ts'),

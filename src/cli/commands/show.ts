@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { streamFileContent } from '../../odb/file-store.ts';
+import { ensureFileContent } from '../../repo/partial-clone.ts';
 import { hasErrnoCode } from '../../errors.ts';
 import { refDecorations } from '../../repo/log.ts';
 import { show, type ShowResult, type ShownFile } from '../../repo/show.ts';
@@ -88,6 +89,7 @@ export function register(program: Command, cli: Cli): void {
       for (const { tag } of result.tags) header.push(...formatTag(tag), '');
       if (result.type === 'file') {
         if (header.length > 0) cli.out(header.join('\n'));
+        await ensureFileContent(repo, [{ path: result.path, ...result.file }]);
         await writeFileToStdout(repo, result.file);
         return;
       }

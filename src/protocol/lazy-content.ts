@@ -1,0 +1,94 @@
+/**
+ * The content source of a partial clone (docs/partial-clone.md): absent
+ * chunks fetched from the promisor remote when a command needs them, with
+ * the same machinery as `fetch` (objects/locate, coalesced ranged reads in
+ * parallel, each record verified and stored durably as it arrives, so an
+ * interrupted fetch keeps what arrived and a rerun asks only for the rest).
+ * A remote that cannot give them fails the command with one line naming the
+ * file and the remote; the only change such a failure leaves is the chunks
+ * that did arrive.
+ */
+import { MediaGitError } from '../errors.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+import type { ObjectStore } from '../odb/object-store.ts';
+import type { ContentFetchOptions, ContentSource } from '../odb/promised-content.ts';
+import { downloadChunks, type TransferStats } from './fetch.ts';
+import { openTransport, type TransportOptions } from './open-transport.ts';
+
+export interface PromisorEndpoint {
+  readonly name: string;
+  readonly url: string;
+}
+
+export class RemoteContentSource implements ContentSource {
+  readonly #store: ObjectStore;
+  readonly #remote: PromisorEndpoint;
+  readonly #options: TransportOptions | (() => Promise<TransportOptions>);
+  /** What every fetch of this source transferred, for reports and tests. */
+  readonly stats: TransferStats = { objects: 0, chunks: 0, chunksSkipped: 0, bytes: 0 };
+
+  constructor(
+    store: ObjectStore,
+    remote: PromisorEndpoint,
+    /** Credentials and TLS settings, or how to get them once they are needed. */
+    options: TransportOptions | (() => Promise<TransportOptions>),
+  ) {
+    this.#store = store;
+    this.#remote = remote;
+    this.#options = options;
+  }
+
+  async fetch(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
+    if (ids.length === 0) return;
+    const signal = options.signal;
+    try {
+      const base = typeof this.#options === 'function' ? await this.#options() : this.#options;
+      const transport = await openTransport(this.#remote.url, { ...base, signal });
+      try {
+        await downloadChunks(
+          this.#store,
+          transport,
+          ids,
+          0,
+          this.stats,
+          { signal },
+          undefined,
+          false,
+          false,
+        );
+      } finally {
+        await transport.close();
+      }
+      // The chunks' folders, before any index or ref names a file made of them.
+      await this.#store.flush();
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw contentUnavailable(this.#remote, ids, options.files, error);
+    }
+  }
+}
+
+function contentUnavailable(
+  remote: PromisorEndpoint,
+  ids: readonly ObjectId[],
+  files: readonly string[] | undefined,
+  cause: unknown,
+): MediaGitError {
+  const first = files?.[0];
+  const what =
+    first === undefined
+      ? `object ${ids[0]}`
+      : files!.length > 1
+        ? `${first} (and ${files!.length - 1} more file${files!.length > 2 ? 's' : ''})`
+        : first;
+  const reason = (cause instanceof Error ? cause.message : String(cause)).split('\n')[0];
+  return new MediaGitError(
+    'CONTENT_UNAVAILABLE',
+    `could not fetch content of ${what} from ${remote.name} (${remote.url}): ${reason}`,
+    {
+      kind: 'user',
+      cause,
+      data: { remote: remote.name, url: remote.url, files: files ?? [], exitCode: 128 },
+    },
+  );
+}
