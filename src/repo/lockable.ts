@@ -13,8 +13,10 @@
 import fs from 'node:fs/promises';
 import { updateConfigFile } from '../config/config.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
+import { StagingIndex } from './index-file.ts';
 import { globToRegExp } from './pathspec.ts';
 import type { Repository } from './repository.ts';
+import { absolutePath } from './worktree.ts';
 
 export const LOCKABLE_KEY = 'locks.lockable';
 
@@ -104,6 +106,26 @@ export async function makeReadOnly(files: readonly string[]): Promise<void> {
     });
     if (stats?.isFile()) await fs.chmod(file, stats.mode & 0o7555);
   }
+}
+
+/**
+ * Makes the work tree's files that match the lockable patterns read-only
+ * (those in the index; what `track --lockable` does for files already
+ * checked out, as git-lfs does). Returns their repository paths.
+ */
+export async function makeLockableFilesReadOnly(
+  repo: Repository,
+  patterns: readonly string[],
+): Promise<string[]> {
+  const workTree = repo.requireWorkTree('track');
+  const matcher = lockableMatcher(patterns);
+  if (!matcher) return [];
+  const index = await StagingIndex.load(repo.gitDir);
+  const paths = [...index.entries.values()]
+    .filter((e) => e.mode !== '120000' && matcher(e.path))
+    .map((e) => e.path);
+  await makeReadOnly(paths.map((p) => absolutePath(workTree, p)));
+  return paths;
 }
 
 /** Gives the owner write permission on `file` again (a no-op if it is absent or a symlink). */

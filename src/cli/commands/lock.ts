@@ -24,7 +24,7 @@ export function register(program: Command, cli: Cli): void {
         // Yours to edit now (a lockable file was checked out read-only).
         if (root !== undefined) await makeWritable(path.join(root, ...repoPath.split('/')));
         if (opts.json) printJson(cli, { lock });
-        else cli.out(`Locked ${lock.path}${lock.ref ? ` on ${shortRef(lock.ref.name)}` : ''}`);
+        else cli.out(`Locked ${lock.path}`);
       } finally {
         client.close();
       }

@@ -4,7 +4,12 @@ import { listTracked, MIN_SIZE_KEY, parseByteSize, track } from '../../git/attri
 import { git, gitConfigGet, locateGitRepo } from '../../git/git-command.ts';
 import { installHook } from '../../git/install.ts';
 import { MAX_BLOB_SIZE } from '../../odb/file-store.ts';
-import { addLockable, LOCKABLE_KEY, lockablePatterns } from '../../repo/lockable.ts';
+import {
+  addLockable,
+  LOCKABLE_KEY,
+  lockablePatterns,
+  makeLockableFilesReadOnly,
+} from '../../repo/lockable.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { printJson, type Cli } from '../context.ts';
 
@@ -102,6 +107,8 @@ async function trackLockable(
     );
   }
   const added = new Set(await addLockable(repo, patterns));
+  // Files already checked out become read-only too; `lock` gives write access.
+  await makeLockableFilesReadOnly(repo, [...lockablePatterns(repo), ...added]);
   for (const pattern of patterns) {
     cli.out(
       added.has(pattern) ? `Tracking "${pattern}" (lockable)` : `"${pattern}" already lockable`,
