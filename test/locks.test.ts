@@ -114,7 +114,7 @@ describe('branch-aware locks and lockable files', () => {
     );
     const table = (await mg(['locks'], carol, 'carol')).out;
     assert.match(table, /^art\/hero\.psd\tfeature\tbob\tID:[0-9a-f]+$/m);
-    assert.match(table, /^art\/hero\.psd\tmain   \talice\tID:[0-9a-f]+$/m);
+    assert.match(table, /^art\/hero\.psd\tmain {3}\talice\tID:[0-9a-f]+$/m);
     assert.deepEqual(
       (await locksOf(carol, 'carol', ['--ref', 'main'])).map((l) => l.owner.name),
       ['alice'],
