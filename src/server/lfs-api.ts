@@ -308,20 +308,22 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
     // Under the branch scope a lock holds the branch the client names (git-lfs
     // sends its current branch); without one, or under the global scope, every branch.
     const scope = await lockScope(service.repo);
-    const ref = scope === 'branch' ? branchRef(body.ref) : undefined;
-    // MediaGit's extension: `base`, the client's HEAD commit, for the smart-lock rule.
-    if (ref !== undefined && typeof body.base === 'string' && isObjectId(body.base)) {
+    const named = branchRef(body.ref);
+    const ref = scope === 'branch' ? named : undefined;
+    // MediaGit's extension: `base`, the client's HEAD commit, for the smart-lock
+    // rule, judged against the branch the client is on (whatever the scope).
+    if (named !== undefined && typeof body.base === 'string' && isObjectId(body.base)) {
       const tip = await staleLockTip(
         service.repo,
-        (await service.repo.readRef(ref))?.id,
+        (await service.repo.readRef(named))?.id,
         body.base,
         filePath,
       );
       if (tip !== undefined) {
-        const branch = ref.slice('refs/heads/'.length);
+        const branch = named.slice('refs/heads/'.length);
         return json(reply, 409, {
           message: `${filePath} changed on ${branch} since your version; pull ${tip} first`,
-          stale: { ref, tip },
+          stale: { ref: named, tip },
         });
       }
     }
