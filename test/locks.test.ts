@@ -142,6 +142,15 @@ describe('branch-aware locks and lockable files', () => {
       stock.map((l) => [l.id, l.path, l.owner.name]).sort(),
       both.map((l) => [l.id, l.path, l.owner.name]).sort(),
     );
+    // git lfs lock sends its current branch: the lock it takes holds that branch.
+    await world.git(['commit', '-q', '--allow-empty', '-m', 'start'], git);
+    await world.git(['lfs', 'lock', 'readme.txt'], git);
+    const [stockLock] = (await locksOf(bob, 'bob')).filter((l) => l.path === 'readme.txt');
+    assert.deepEqual(
+      [stockLock?.owner.name, stockLock?.ref],
+      ['carol', { name: 'refs/heads/main' }],
+    );
+    await world.git(['lfs', 'unlock', 'readme.txt'], git);
     await mg(['unlock', '--ref', 'feature', 'art/hero.psd'], bob, 'bob');
   });
 
