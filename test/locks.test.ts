@@ -205,6 +205,14 @@ describe('branch-aware locks and lockable files', () => {
       (await locksOf(alice, 'alice')).map((l) => [l.path, l.owner.name]),
       [['art/hero.psd', 'carol']],
     );
+    // Ahead of the tip (a commit on top of it, which the server has): not stale,
+    // so the answer is Carol's lock, not a request to pull.
+    await fs.writeFile(path.join(alice, 'art', 'hero.psd'), 'hero v2.1\n');
+    await mg(['commit', '-q', '-a', '-m', 'hero v2.1'], alice, 'alice');
+    await mg(['push', '-q', 'origin', 'main:refs/heads/alice-wip'], alice, 'alice');
+    const ahead = await mgRun(['lock', 'art/hero.psd'], alice, 'alice');
+    assert.equal(ahead.code, 1);
+    assert.match(ahead.stderr, /^error: art\/hero\.psd is already locked by carol/);
   });
 
   it('status names who holds the lock of each modified lockable file', async () => {
