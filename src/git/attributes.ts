@@ -138,15 +138,32 @@ async function writeLines(file: string, lines: readonly string[]): Promise<void>
   });
 }
 
-/** Adds patterns to the work tree's root .gitattributes; returns those newly added. */
-export async function track(workTree: string, patterns: readonly string[]): Promise<string[]> {
+/**
+ * Adds patterns to the work tree's root .gitattributes; returns those newly
+ * added. With `lockable`, the lines carry git-lfs's `lockable` attribute
+ * (files checked out read-only until locked: docs/locks.md), added to a
+ * line already there too.
+ */
+export async function track(
+  workTree: string,
+  patterns: readonly string[],
+  lockable = false,
+): Promise<string[]> {
   const file = path.join(workTree, '.gitattributes');
   const lines = await readLines(file);
   const present = new Set(lines.map(trackedPattern).filter((p) => p !== undefined));
   const added: string[] = [];
   for (const pattern of patterns.map(checkPattern)) {
-    if (present.has(pattern)) continue;
-    lines.push(`${escapePattern(pattern)} ${ATTRIBUTES}`);
+    if (present.has(pattern)) {
+      if (!lockable) continue;
+      const at = lines.findIndex((line) => trackedPattern(line) === pattern);
+      if (at >= 0 && !lines[at]!.trim().split(/\s+/).includes('lockable')) {
+        lines[at] = `${lines[at]!.trimEnd()} lockable`;
+        added.push(pattern);
+      }
+      continue;
+    }
+    lines.push(`${escapePattern(pattern)} ${ATTRIBUTES}${lockable ? ' lockable' : ''}`);
     present.add(pattern);
     added.push(pattern);
   }

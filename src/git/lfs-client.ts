@@ -36,6 +36,8 @@ export interface Lock {
   readonly path: string;
   readonly locked_at: string;
   readonly owner?: { name: string } | undefined;
+  /** The branch the lock holds (a MediaGit server with per-branch locks); absent: every branch. */
+  readonly ref?: { name: string } | undefined;
 }
 
 export interface LfsClientOptions {
@@ -281,13 +283,28 @@ export class LfsClient {
     }
   }
 
-  async createLock(path: string, ref?: string): Promise<Lock> {
-    const { status, value } = await this.#json<{ lock: Lock; message?: string }>(
+  /**
+   * Locks `path` on `ref`. `base`, the client's HEAD commit, is MediaGit's
+   * extension: a MediaGit server refuses the lock (LOCK_STALE) when the file
+   * changed on the branch since that commit.
+   */
+  async createLock(path: string, ref?: string, base?: string): Promise<Lock> {
+    const { status, value } = await this.#json<{
+      lock: Lock;
+      message?: string;
+      stale?: { ref: string; tip: string };
+    }>(
       'POST',
       'locks',
-      { path, ...(ref ? { ref: { name: ref } } : {}) },
+      { path, ...(ref ? { ref: { name: ref } } : {}), ...(base ? { base } : {}) },
       [201, 409],
     );
+    if (status === 409 && value.stale) {
+      throw new MediaGitError('LOCK_STALE', value.message ?? `${path} is out of date`, {
+        kind: 'user',
+        data: { ref: value.stale.ref, tip: value.stale.tip },
+      });
+    }
     if (status === 409) {
       throw new MediaGitError(
         'LOCK_EXISTS',
@@ -298,13 +315,15 @@ export class LfsClient {
     return value.lock;
   }
 
-  async listLocks(filter: { path?: string; id?: string } = {}): Promise<Lock[]> {
+  /** Locks, all or those on `path`, with `id`, or applying to branch `refspec`. */
+  async listLocks(filter: { path?: string; id?: string; refspec?: string } = {}): Promise<Lock[]> {
     const locks: Lock[] = [];
     let cursor: string | undefined;
     do {
       const query = new URLSearchParams();
       if (filter.path) query.set('path', filter.path);
       if (filter.id) query.set('id', filter.id);
+      if (filter.refspec) query.set('refspec', filter.refspec);
       if (cursor) query.set('cursor', cursor);
       const q = query.toString();
       const { value } = await this.#json<{ locks: Lock[]; next_cursor?: string }>(

@@ -25,7 +25,7 @@ import { resolveRemote, type TransferStats } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { collectObjects, type ObjectReader } from './reachability.ts';
 import type { InfoRefs, RefUpdate, RefUpdateResult } from './service.ts';
-import { changedLockedPaths } from './lock-store.ts';
+import { changedLockedPaths, lockAppliesTo } from './lock-store.ts';
 import type { Transport } from './transport.ts';
 import { sendInPacks } from './pack-transfer.ts';
 
@@ -183,7 +183,8 @@ async function refuseAhead(
   for (const plan of branchUpdates) {
     const base = plan.update.old ?? headId ?? null;
     if (base !== null && !(await repo.objects.has(base))) continue; // the server will judge
-    const changed = await changedLockedPaths(read, base, plan.update.new!, locks);
+    const applying = locks.filter((lock) => lockAppliesTo(lock, plan.update.ref));
+    const changed = await changedLockedPaths(read, base, plan.update.new!, applying);
     if (changed.length === 0) continue;
     toSend.splice(toSend.indexOf(plan), 1);
     results.push({

@@ -11,7 +11,7 @@ import { decodeRecord, recordType } from '../odb/record.ts';
 import { isValidRefName } from '../repo/refs.ts';
 import { BackendRepo, packCommitName, type PackCommit } from './backend-repo.ts';
 export type { PackCommit } from './backend-repo.ts';
-import { changedLockedPaths, LockStore, type FileLock } from './lock-store.ts';
+import { changedLockedPaths, lockAppliesTo, LockStore, type FileLock } from './lock-store.ts';
 import { collectObjects } from './reachability.ts';
 import { cloudPackKey } from '../odb/cloud-pack.ts';
 import type { SignedRequest } from '../storage/backend.ts';
@@ -373,7 +373,7 @@ export class RepoService {
         (id) => this.repo.read(id).then((o) => o.data),
         base,
         update.new,
-        othersLocks,
+        othersLocks.filter((lock) => lockAppliesTo(lock, ref)),
       );
       if (changed.length > 0) {
         return reject(

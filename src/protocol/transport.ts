@@ -70,6 +70,8 @@ export interface RemoteAccess {
 export interface RemoteLock {
   readonly path: string;
   readonly owner: { readonly name: string };
+  /** The branch the lock holds; absent: every branch (docs/locks.md). */
+  readonly ref?: { readonly name: string };
 }
 
 export function isHttpUrl(url: string): boolean {

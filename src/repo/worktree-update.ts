@@ -49,6 +49,7 @@ import type { TreeFile } from './tree-ops.ts';
 import { absolutePath, assertSafeRepoPath, IgnoreRules } from './worktree.ts';
 import { trackPath, trackTempDir } from '../storage/leftovers.ts';
 import { loadSparse, type SparseMatcher } from './sparse.ts';
+import { lockableMatcher, lockablePatterns, makeReadOnly } from './lockable.ts';
 
 /** A file version as a tree or the index records it: enough to compare and to write it. */
 export type FileVersion = Pick<TreeFile, 'path' | 'mode' | 'kind' | 'id' | 'size'>;
@@ -507,6 +508,12 @@ export async function applyWorkTreePlan(
   await fs.mkdir(staging, { recursive: true });
   try {
     const staged = await stageWrites(repo, plan.writes, staging, options);
+    // Lockable files go in read-only until their lock is taken (lockable.ts).
+    const lockable = lockableMatcher(lockablePatterns(repo));
+    if (lockable) {
+      const files = plan.writes.filter((w) => w.mode !== '120000' && lockable(w.path));
+      await makeReadOnly(files.map((w) => staged.get(w.path)!.stagedPath));
+    }
     const pruneCandidates = new Set<string>();
     for (const p of [...plan.removes, ...plan.clobber]) {
       if (await removeWorkFile(workTree, p)) pruneCandidates.add(parentOf(p));

@@ -32,7 +32,15 @@ import {
   receiveLfsObject,
   streamLfsObject,
 } from '../protocol/lfs-objects.ts';
-import { checkLockPath, LockStore, type FileLock } from '../protocol/lock-store.ts';
+import {
+  checkLockPath,
+  lockAppliesTo,
+  lockScope,
+  LockStore,
+  staleLockTip,
+  type FileLock,
+} from '../protocol/lock-store.ts';
+import { isValidRefName } from '../repo/refs.ts';
 import type { RepoService } from '../protocol/service.ts';
 import { scopeAllows, type Scope } from '../security/api-keys.ts';
 import type { AuditEvent } from '../security/audit.ts';
@@ -78,6 +86,20 @@ interface BatchRequest {
   transfers?: unknown;
   objects?: unknown;
   hash_algo?: unknown;
+}
+
+/**
+ * The branch a lock request names (`{"name": "refs/heads/main"}`; a bare
+ * branch name is taken as one too); undefined for none or for a ref that
+ * is not a branch.
+ */
+function branchRef(value: unknown): string | undefined {
+  const name =
+    typeof value === 'object' && value !== null ? (value as { name?: unknown }).name : undefined;
+  if (typeof name !== 'string' || name === '') return undefined;
+  const ref = name.startsWith('refs/') ? name : `refs/heads/${name}`;
+  if (!ref.startsWith('refs/heads/') || !isValidRefName(ref)) return undefined;
+  return ref;
 }
 
 function lockOwner(request: FastifyRequest): string {
@@ -279,9 +301,33 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
   };
 
   app.post('/:repo/info/lfs/locks', lfs('write'), async (request, reply) => {
-    const { path } = (request.body ?? {}) as { path?: unknown };
-    const store = await locksOf(request);
-    const { created, lock } = await store.create(checkLockPath(path), lockOwner(request));
+    const body = (request.body ?? {}) as { path?: unknown; ref?: unknown; base?: unknown };
+    const filePath = checkLockPath(body.path);
+    const service = await repoOf(request);
+    const store = new LockStore(service.repo);
+    // Under the branch scope a lock holds the branch the client names (git-lfs
+    // sends its current branch); without one, or under the global scope, every branch.
+    const scope = await lockScope(service.repo);
+    const named = branchRef(body.ref);
+    const ref = scope === 'branch' ? named : undefined;
+    // MediaGit's extension: `base`, the client's HEAD commit, for the smart-lock
+    // rule, judged against the branch the client is on (whatever the scope).
+    if (named !== undefined && typeof body.base === 'string' && isObjectId(body.base)) {
+      const tip = await staleLockTip(
+        service.repo,
+        (await service.repo.readRef(named))?.id,
+        body.base,
+        filePath,
+      );
+      if (tip !== undefined) {
+        const branch = named.slice('refs/heads/'.length);
+        return json(reply, 409, {
+          message: `${filePath} changed on ${branch} since your version; pull ${tip} first`,
+          stale: { ref: named, tip },
+        });
+      }
+    }
+    const { created, lock } = await store.create(filePath, lockOwner(request), ref);
     await ctx.audit(request, {
       action: 'lock',
       outcome: created ? 'ok' : 'denied',
@@ -298,6 +344,8 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
   app.get('/:repo/info/lfs/locks', lfs('read'), async (request, reply) => {
     const query = request.query as Record<string, string | undefined>;
     let locks = await (await locksOf(request)).list();
+    const refspec = branchRef(query['refspec'] ? { name: query['refspec'] } : undefined);
+    if (refspec !== undefined) locks = locks.filter((lock) => lockAppliesTo(lock, refspec));
     if (query['path']) locks = locks.filter((lock) => lock.path === query['path']);
     if (query['id']) locks = locks.filter((lock) => lock.id === query['id']);
     const { slice, next } = page(locks, query['cursor'], query['limit']);
@@ -305,8 +353,12 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
   });
 
   app.post('/:repo/info/lfs/locks/verify', lfs('write'), async (request, reply) => {
-    const body = (request.body ?? {}) as { cursor?: unknown; limit?: unknown };
-    const { slice, next } = page(await (await locksOf(request)).list(), body.cursor, body.limit);
+    const body = (request.body ?? {}) as { cursor?: unknown; limit?: unknown; ref?: unknown };
+    // With a ref (git-lfs's pre-push sends the branch pushed to): the locks that apply there.
+    const ref = branchRef(body.ref);
+    let locks = await (await locksOf(request)).list();
+    if (ref !== undefined) locks = locks.filter((lock) => lockAppliesTo(lock, ref));
+    const { slice, next } = page(locks, body.cursor, body.limit);
     const me = lockOwner(request);
     return json(reply, 200, {
       ours: slice.filter((lock) => lock.owner.name === me),

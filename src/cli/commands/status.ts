@@ -5,6 +5,7 @@ import { loadSparse } from '../../repo/sparse.ts';
 import type { ConflictType } from '../../repo/merge-state.ts';
 import { paint, printJson, type Cli } from '../context.ts';
 import { quotePath } from '../diff-format.ts';
+import { lockHolders } from '../lock-holders.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { aheadBehindText, trackingOf, type Tracking } from '../../repo/tracking.ts';
 
@@ -84,6 +85,18 @@ export function register(program: Command, cli: Cli): void {
           if (lines.length > 0) cli.out(lines.join('\n'));
           return;
         }
+        // Lockable files changed here: who holds their locks (lock-holders.ts).
+        const modified = [...result.staged, ...result.unstaged].filter(
+          (c) => c.change === 'modified',
+        );
+        const holders = await lockHolders(
+          cli,
+          repo,
+          modified.map((c) => c.path),
+          result.branch,
+        );
+        const held = (p: string): string =>
+          holders.has(p) ? ` (locked by ${holders.get(p)!})` : '';
         const lines: string[] = [];
         lines.push(
           result.branch
@@ -116,7 +129,9 @@ export function register(program: Command, cli: Cli): void {
             '  (use "mediagit restore --staged <file>..." to unstage)',
           );
           for (const c of result.staged)
-            lines.push(paint(cli, 'green', `\t${LONG[c.change]}${quotePath(c.path)}`));
+            lines.push(
+              paint(cli, 'green', `\t${LONG[c.change]}${quotePath(c.path)}${held(c.path)}`),
+            );
         }
         if (result.unstaged.length > 0) {
           lines.push(
@@ -125,7 +140,7 @@ export function register(program: Command, cli: Cli): void {
             '  (use "mediagit add <file>..." to update what will be committed)',
           );
           for (const c of result.unstaged)
-            lines.push(paint(cli, 'red', `\t${LONG[c.change]}${quotePath(c.path)}`));
+            lines.push(paint(cli, 'red', `\t${LONG[c.change]}${quotePath(c.path)}${held(c.path)}`));
         }
         if (result.untracked.length > 0) {
           lines.push(
