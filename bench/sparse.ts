@@ -1,0 +1,280 @@
+// Sparse and partial clone benchmark (issue 17): a generated repository of 2,000 files / 20 GiB
+// over 40 folders (mostly media of 4 MiB and more, and one 1 GiB file), served by
+// `mediagit serve` on loopback. Each round measures, in the same run:
+//   A. `clone --sparse` + `sparse-checkout set levels/07`: bytes the server sent, and time;
+//   B. `clone` of a repository holding only that folder (the same files): bytes and time;
+//   M. `clone --filter=blob:none -n`: the commit and tree metadata alone;
+//   C. `clone --filter=blob:none -n` then `checkout HEAD -- levels/39/big.bin` (1 GiB): bytes
+//      the checkout moved against the file's size.
+// Goals: A's bytes ≤ 1.1 × the folder's bytes + M's bytes; A's time ≤ 1.2 × B's time; C's bytes
+// are the file's chunks and nothing else (≈ 1.00 × its size).
+//
+// Run with `npm run bench:sparse` (builds first) or `node bench/sparse.ts [--gib N] [--files N]
+// [--repeat N] [--keep]`. The generated repository is cached under bench-work/sparse-<gib>g-<n>
+// and reused by later runs. Each timed step ends with `sync`, after an untimed `sync`.
+
+import { spawn } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  GiB,
+  MiB,
+  KiB,
+  cliPath,
+  configureRunner,
+  deviceLimits,
+  fail,
+  formatBytes,
+  formatDeviceLimits,
+  formatRatio,
+  formatSeconds,
+  freshDir,
+  mediagit,
+  progress,
+  sync,
+  workRoot,
+} from './lib.ts';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: number): number => {
+  const at = args.indexOf(name);
+  if (at < 0) return fallback;
+  const value = Number(args[at + 1]);
+  if (!Number.isFinite(value) || value <= 0) fail(`${name} needs a positive number`);
+  return value;
+};
+const totalGiB = option('--gib', 20);
+const fileCount = option('--files', 2000);
+const repeat = option('--repeat', 3);
+const FOLDERS = 40;
+const SPARSE_FOLDER = 'levels/07';
+const BIG_PATH = 'levels/39/big.bin';
+const bigSize = Math.min(GiB, Math.floor((totalGiB * GiB) / 20));
+
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  MEDIAGIT_AUTHOR_NAME: 'Bench',
+  MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com',
+  MEDIAGIT_AUTO_GC: '0',
+  NO_COLOR: '1',
+};
+configureRunner({ gnuTime: null, env });
+
+/** Pseudo-random (incompressible) bytes, fast: AES-CTR over zeros, seeded per file. */
+function writeRandomFile(file: string, size: number, seed: number): void {
+  const key = Buffer.alloc(16);
+  key.writeUInt32LE(seed, 0);
+  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  const zeros = Buffer.alloc(4 * MiB);
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let done = 0; done < size;) {
+      const n = Math.min(zeros.length, size - done);
+      fs.writeSync(fd, cipher.update(zeros.subarray(0, n)));
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The files of the repository: 2,000 over 40 folders, sizes summing to the total. */
+function layout(): { path: string; size: number }[] {
+  const files: { path: string; size: number }[] = [{ path: BIG_PATH, size: bigSize }];
+  const rest = fileCount - 1;
+  const small = Math.floor(rest * 0.05);
+  const smallSize = 64 * KiB;
+  const mediaBytes = totalGiB * GiB - bigSize - small * smallSize;
+  const media = rest - small;
+  let state = 12345;
+  const random = (): number => {
+    state = (state * 1103515245 + 12345) >>> 0;
+    return state / 2 ** 32;
+  };
+  const weights = Array.from({ length: media }, () => 0.5 + random());
+  const sum = weights.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < rest; i++) {
+    const folder = `levels/${String(i % FOLDERS).padStart(2, '0')}`;
+    const isSmall = i >= media;
+    const size = isSmall
+      ? smallSize
+      : Math.max(4 * MiB, Math.floor((mediaBytes * weights[i]!) / sum));
+    files.push({ path: `${folder}/${isSmall ? 'notes' : 'asset'}-${i}.bin`, size });
+  }
+  return files;
+}
+
+interface Fixture {
+  root: string;
+  folderBytes: number;
+}
+
+/** Builds (once) the server root with `full` and `only07` bare repositories. */
+async function ensureFixture(): Promise<Fixture> {
+  const base = path.join(workRoot, `sparse-${totalGiB}g-${fileCount}`);
+  const root = path.join(base, 'root');
+  const done = path.join(base, 'ready.json');
+  if (fs.existsSync(done)) return JSON.parse(fs.readFileSync(done, 'utf8')) as Fixture;
+  fs.rmSync(base, { recursive: true, force: true });
+  fs.mkdirSync(root, { recursive: true });
+  const files = layout();
+  const folderBytes = files
+    .filter((f) => f.path.startsWith(`${SPARSE_FOLDER}/`))
+    .reduce((sum, f) => sum + f.size, 0);
+  for (const [name, wanted] of [
+    ['full', files],
+    ['only07', files.filter((f) => f.path.startsWith(`${SPARSE_FOLDER}/`))],
+  ] as const) {
+    const work = path.join(base, `${name}-work`);
+    fs.mkdirSync(work, { recursive: true });
+    progress(`generating ${name}: ${wanted.length} files, ${formatBytes(sum(wanted))}`);
+    await mediagit(['init', '-q'], work);
+    for (const [i, file] of wanted.entries()) {
+      const full = path.join(work, ...file.path.split('/'));
+      fs.mkdirSync(path.dirname(full), { recursive: true });
+      writeRandomFile(full, file.size, files.indexOf(file) + 1);
+      if (i % 200 === 199) progress(`  ${i + 1} files written`);
+    }
+    fs.writeFileSync(path.join(work, 'README.txt'), `${name}\n`);
+    progress(`  add + commit`);
+    await mediagit(['add', '-A'], work, 7200);
+    await mediagit(['commit', '-q', '-m', 'assets'], work, 600);
+    await mediagit(['init', '-q', '--bare', path.join(root, name)], root);
+    await mediagit(['remote', 'add', 'origin', path.join(root, name)], work);
+    progress(`  push`);
+    await mediagit(['push', '-q', 'origin', 'main'], work, 7200);
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  const fixture = { root, folderBytes };
+  fs.writeFileSync(done, JSON.stringify(fixture));
+  return fixture;
+}
+
+function sum(files: readonly { size: number }[]): number {
+  return files.reduce((total, f) => total + f.size, 0);
+}
+
+interface Server {
+  base: string;
+  stop: () => Promise<void>;
+}
+
+async function startServer(root: string): Promise<Server> {
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'serve', '--root', root, '--port', '0', '--log', 'silent', '--allow-anonymous-read'],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let text = '';
+  child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(text);
+    if (match?.[1]) {
+      const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+      return {
+        base: match[1],
+        stop: async () => {
+          child.kill('SIGTERM');
+          await exited;
+        },
+      };
+    }
+    if (child.exitCode !== null || Date.now() > deadline) fail(`mediagit serve: ${text}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function bytesSent(server: Server): Promise<number> {
+  const text = await (await fetch(`${server.base}/metrics`)).text();
+  const match = /^mediagit_http_bytes_sent_total (\S+)$/m.exec(text);
+  if (!match?.[1]) fail('GET /metrics has no mediagit_http_bytes_sent_total');
+  return Number(match[1]);
+}
+
+/** Runs the steps (each a mediagit command in `cwd`), then sync; returns seconds and bytes sent. */
+async function measure(
+  server: Server,
+  steps: readonly { args: string[]; cwd: string }[],
+): Promise<{ seconds: number; bytes: number }> {
+  await sync();
+  const before = await bytesSent(server);
+  const started = process.hrtime.bigint();
+  for (const step of steps) await mediagit(step.args, step.cwd, 3600);
+  await sync();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { seconds, bytes: (await bytesSent(server)) - before };
+}
+
+async function main(): Promise<void> {
+  const fixture = await ensureFixture();
+  const scratch = freshDir(path.join(workRoot, 'sparse-scratch'));
+  const limits = deviceLimits(scratch);
+  const server = await startServer(fixture.root);
+  const rows: Record<string, number>[] = [];
+  try {
+    for (let round = 1; round <= repeat; round++) {
+      progress(`round ${round}/${repeat}`);
+      const a = path.join(scratch, `a${round}`);
+      const b = path.join(scratch, `b${round}`);
+      const m = path.join(scratch, `m${round}`);
+      const sparse = await measure(server, [
+        { args: ['clone', '-q', '--sparse', `${server.base}/full`, a], cwd: scratch },
+        { args: ['sparse-checkout', 'set', SPARSE_FOLDER], cwd: a },
+      ]);
+      const only = await measure(server, [
+        { args: ['clone', '-q', `${server.base}/only07`, b], cwd: scratch },
+      ]);
+      const metadata = await measure(server, [
+        {
+          args: ['clone', '-q', '-n', '--filter=blob:none', `${server.base}/full`, m],
+          cwd: scratch,
+        },
+      ]);
+      const big = await measure(server, [{ args: ['checkout', 'HEAD', '--', BIG_PATH], cwd: m }]);
+      const bigOnDisk = fs.statSync(path.join(m, ...BIG_PATH.split('/'))).size;
+      if (bigOnDisk !== bigSize) fail(`${BIG_PATH} checked out with ${bigOnDisk} bytes`);
+      rows.push({
+        sparseSeconds: sparse.seconds,
+        sparseBytes: sparse.bytes,
+        onlySeconds: only.seconds,
+        onlyBytes: only.bytes,
+        metadataBytes: metadata.bytes,
+        bigBytes: big.bytes,
+        bigSeconds: big.seconds,
+        bytesRatio: (sparse.bytes - metadata.bytes) / fixture.folderBytes,
+        timeRatio: sparse.seconds / only.seconds,
+        bigRatio: big.bytes / bigSize,
+      });
+      for (const dir of [a, b, m]) fs.rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    await server.stop();
+    if (!args.includes('--keep')) fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  const out = process.stdout;
+  out.write(
+    `sparse / partial clone: ${fileCount} files, ${totalGiB} GiB over ${FOLDERS} folders\n`,
+  );
+  out.write(`${formatDeviceLimits(limits)}\n`);
+  out.write(
+    `folder ${SPARSE_FOLDER}: ${formatBytes(fixture.folderBytes)}; ${BIG_PATH}: ${formatBytes(bigSize)}\n`,
+  );
+  for (const [i, r] of rows.entries()) {
+    out.write(
+      `round ${i + 1}: clone --sparse + set ${formatSeconds(r['sparseSeconds']!)} ${formatBytes(r['sparseBytes']!)}` +
+        ` | clone of the folder alone ${formatSeconds(r['onlySeconds']!)} ${formatBytes(r['onlyBytes']!)}` +
+        ` | metadata ${formatBytes(r['metadataBytes']!)}` +
+        ` | bytes beyond metadata / folder ${formatRatio(r['bytesRatio']!)} (goal ≤ 1.10x)` +
+        ` | time / folder-alone clone ${formatRatio(r['timeRatio']!)} (goal ≤ 1.20x)` +
+        ` | lazy checkout of the 1 GiB file: ${formatBytes(r['bigBytes']!)} in ${formatSeconds(r['bigSeconds']!)}, ${formatRatio(r['bigRatio']!)} of its size\n`,
+    );
+  }
+  out.write(
+    `${JSON.stringify({ totalGiB, fileCount, folderBytes: fixture.folderBytes, bigSize, limits, rows })}\n`,
+  );
+}
+
+await main();
