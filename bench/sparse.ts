@@ -130,20 +130,32 @@ async function ensureFixture(): Promise<Fixture> {
     fs.mkdirSync(work, { recursive: true });
     progress(`generating ${name}: ${wanted.length} files, ${formatBytes(sum(wanted))}`);
     await mediagit(['init', '-q'], work);
-    for (const [i, file] of wanted.entries()) {
-      const full = path.join(work, ...file.path.split('/'));
-      fs.mkdirSync(path.dirname(full), { recursive: true });
-      writeRandomFile(full, file.size, files.indexOf(file) + 1);
-      if (i % 200 === 199) progress(`  ${i + 1} files written`);
+    // Folder by folder: written, added, then deleted (the index keeps them), so the disk holds
+    // the repository and one folder at a time, not the files twice.
+    const folders = [...new Set(wanted.map((f) => f.path.slice(0, f.path.lastIndexOf('/'))))];
+    for (const folder of folders) {
+      for (const file of wanted.filter((f) => f.path.startsWith(`${folder}/`))) {
+        const full = path.join(work, ...file.path.split('/'));
+        fs.mkdirSync(path.dirname(full), { recursive: true });
+        writeRandomFile(full, file.size, files.indexOf(file) + 1);
+      }
+      await mediagit(['add', folder], work, 3600);
+      fs.rmSync(path.join(work, ...folder.split('/')), { recursive: true, force: true });
+      progress(`  ${folder} added`);
     }
     fs.writeFileSync(path.join(work, 'README.txt'), `${name}\n`);
-    progress(`  add + commit`);
-    await mediagit(['add', '-A'], work, 7200);
+    await mediagit(['add', 'README.txt'], work, 600);
     await mediagit(['commit', '-q', '-m', 'assets'], work, 600);
-    await mediagit(['init', '-q', '--bare', path.join(root, name)], root);
-    await mediagit(['remote', 'add', 'origin', path.join(root, name)], work);
-    progress(`  push`);
-    await mediagit(['push', '-q', 'origin', 'main'], work, 7200);
+    // The repository becomes the server's bare repository as it is (no second copy of 20 GiB).
+    const bare = path.join(root, name);
+    fs.renameSync(path.join(work, '.mediagit'), bare);
+    fs.rmSync(path.join(bare, 'index'), { force: true });
+    const config = path.join(bare, 'config');
+    fs.writeFileSync(
+      config,
+      fs.readFileSync(config, 'utf8').replace(/^bare = false$/m, 'bare = true'),
+    );
+    await mediagit(['fsck'], bare, 3600);
     fs.rmSync(work, { recursive: true, force: true });
   }
   const fixture = { root, folderBytes };
