@@ -44,6 +44,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   stats: () => import('./stats.ts'),
   remote: () => import('./remote.ts'),
   clone: () => import('./clone.ts'),
+  download: () => import('./download.ts'),
   fetch: () => import('./fetch.ts'),
   pull: () => import('./pull.ts'),
   prefetch: () => import('./prefetch.ts'),
