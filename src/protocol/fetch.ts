@@ -208,9 +208,7 @@ export async function fetchWith(
       options.singlePack === true && !repo.bare,
       options.keepOnAbort === true,
     );
-    for (const { id, record } of entries) {
-      if (await writeRecord(store, id, record)) stats.objects++;
-    }
+    stats.objects += await storeMetadata(store, entries);
     await store.flush();
     // The shallow boundary: received commits whose parents are not here.
     const inPack = new Set(commits.map((c) => c.id));
@@ -269,6 +267,43 @@ export async function fetchWith(
     changes,
     stats,
   };
+}
+
+/** Metadata objects received at once beyond which they go into one pack. */
+const METADATA_PACK_MIN = 64;
+
+/**
+ * Stores the metadata of a transfer pack that is not here yet; returns how
+ * many objects were new. A few go in as files; thousands (a commit of
+ * thousands of files brings as many manifests) go into one pack with one
+ * fsync instead of a file and an fsync each (measured: 2,000 manifests took
+ * 2.5 s as files).
+ */
+async function storeMetadata(
+  store: ObjectStore,
+  entries: readonly { id: ObjectId; record: Buffer }[],
+): Promise<number> {
+  const fresh: { id: ObjectId; record: Buffer }[] = [];
+  const seen = new Set<ObjectId>();
+  for (const entry of entries) {
+    if (seen.has(entry.id) || (await store.has(entry.id))) continue;
+    seen.add(entry.id);
+    fresh.push(entry);
+  }
+  if (fresh.length < METADATA_PACK_MIN) {
+    let written = 0;
+    for (const { id, record } of fresh) if (await writeRecord(store, id, record)) written++;
+    return written;
+  }
+  const pack = await IngestPack.create(store);
+  try {
+    for (const { id, record } of fresh) await pack.append(id, [record]);
+    await pack.finish();
+  } catch (error) {
+    await pack.abort();
+    throw error;
+  }
+  return fresh.length;
 }
 
 /**

@@ -35,6 +35,11 @@ export interface CollectOptions {
   readonly depth?: number | undefined;
   /** Commits the receiver has without their parents (its shallow boundary). */
   readonly receiverShallow?: readonly ObjectId[] | undefined;
+  /**
+   * False: leave `chunks` empty, sparing a read of every manifest (`want`
+   * sends metadata only; the receiver reads the manifests it gets).
+   */
+  readonly chunks?: boolean | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -152,7 +157,7 @@ export async function collectObjects(
       objects.push(id);
     }
   }
-  for (const id of manifests) {
+  for (const id of options.chunks === false ? [] : manifests) {
     signal?.throwIfAborted();
     const manifest = decodeManifest(id, (await reader.read(id)).data);
     for (const chunk of manifest.chunks) {

@@ -23,6 +23,9 @@ export interface InfoRefs {
   readonly refs: Record<string, ObjectId>;
 }
 
+/** Object reads a `want` keeps in flight. */
+const WANT_READS = 16;
+
 export interface WantRequest {
   readonly wants: readonly ObjectId[];
   readonly haves?: readonly ObjectId[];
@@ -123,11 +126,22 @@ export class RepoService {
       haves: request.haves,
       depth: request.depth,
       receiverShallow: request.shallow,
+      chunks: false,
       signal,
     });
-    const entries = [];
-    for (const id of collected.objects) entries.push({ id, record: await this.repo.getRecord(id) });
-    return encodeTransferPack(entries);
+    // Records read a few at a time: a served repository keeps one key per
+    // object, and a commit of thousands of files has thousands of manifests.
+    const records = new Array<Buffer>(collected.objects.length);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(WANT_READS, collected.objects.length) }, async () => {
+        for (let i = next++; i < collected.objects.length; i = next++) {
+          signal?.throwIfAborted();
+          records[i] = await this.repo.getRecord(collected.objects[i]!);
+        }
+      }),
+    );
+    return encodeTransferPack(collected.objects.map((id, i) => ({ id, record: records[i]! })));
   }
 
   /**
