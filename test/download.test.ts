@@ -113,23 +113,8 @@ describe('mediagit download', () => {
     const target = path.join(out, 'huge.bin');
     const partial = `${target}.mediagit-download`;
     const journal = `${partial}.journal`;
-    const child = spawn(process.execPath, [CLI_PATH, 'download', url, 'huge.bin'], {
-      cwd: out,
-      env: work.env,
-      stdio: 'ignore',
-    });
-    const exited = new Promise((resolve) => child.on('close', resolve));
     // Killed once a few chunks are journalled.
-    for (;;) {
-      const lines = await fs.readFile(journal, 'utf8').then(
-        (t) => t.split('\n').filter((l) => l !== '').length,
-        () => 0,
-      );
-      if (lines >= 4 || child.exitCode !== null) break;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    child.kill('SIGKILL');
-    await exited;
+    await killAfterJournal(['download', url, 'huge.bin'], out, work.env, journal, 4);
     assert.equal(await exists(target), false, 'no output before the download is complete');
     assert.ok(await exists(partial), 'the partial download is kept');
     const kept =
@@ -151,19 +136,7 @@ describe('mediagit download', () => {
 
     // A journalled chunk whose bytes changed is fetched again, not trusted.
     await fs.rm(target);
-    const again = spawn(process.execPath, [CLI_PATH, 'download', url, 'huge.bin'], {
-      cwd: out,
-      env: work.env,
-      stdio: 'ignore',
-    });
-    const againExited = new Promise((resolve) => again.on('close', resolve));
-    for (;;) {
-      const text = await fs.readFile(journal, 'utf8').catch(() => '');
-      if (text.split('\n').filter((l) => l !== '').length >= 3 || again.exitCode !== null) break;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    again.kill('SIGKILL');
-    await againExited;
+    await killAfterJournal(['download', url, 'huge.bin'], out, work.env, journal, 3);
     assert.ok(await exists(partial), 'killed before the end');
     {
       const damaged = await fs.open(partial, 'r+');
@@ -207,6 +180,28 @@ describe('mediagit download', () => {
     assert.equal(usage.code, 129);
   });
 });
+
+/** Starts `download <url> huge.bin` in `cwd` and kills it once `lines` lines are journalled. */
+async function killAfterJournal(
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  journal: string,
+  lines: number,
+): Promise<void> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd, env, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('close', resolve));
+  for (;;) {
+    const count = await fs.readFile(journal, 'utf8').then(
+      (t) => t.split('\n').filter((l) => l !== '').length,
+      () => 0,
+    );
+    if (count >= lines || child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  child.kill('SIGKILL');
+  await exited;
+}
 
 async function exists(p: string): Promise<boolean> {
   return fs.lstat(p).then(

@@ -202,33 +202,28 @@ export async function downloadToFile(
     );
     try {
       const wanted = [...offsets.keys()].filter((id) => !done.has(id));
+      /** Writes a verified chunk at each of its offsets, then journals it. */
+      const place = async (id: ObjectId, object: DecodedRecord, size: number): Promise<void> => {
+        const places = offsets.get(id);
+        if (object.type !== 'chunk' || places === undefined) {
+          throw new MediaGitError('PROTOCOL_ERROR', `the remote sent an unasked-for ${id}`, {
+            kind: 'user',
+            data: { exitCode: 128 },
+          });
+        }
+        for (const at of places) await handle.write(object.data, 0, object.data.length, at);
+        received += size;
+        progress += object.data.length * places.length;
+        await fs.appendFile(journal, `${id}\n`);
+        options.onProgress?.(progress, manifest.size);
+      };
       await receiveFromPacks(transport, wanted, {
         signal: options.signal,
-        onObject: async (id, record, object) => {
-          const places = offsets.get(id);
-          if (object.type !== 'chunk' || places === undefined) {
-            throw new MediaGitError('PROTOCOL_ERROR', `the remote sent an unasked-for ${id}`, {
-              kind: 'user',
-              data: { exitCode: 128 },
-            });
-          }
-          for (const at of places) await handle.write(object.data, 0, object.data.length, at);
-          received += record.length;
-          progress += object.data.length * places.length;
-          await fs.appendFile(journal, `${id}\n`);
-          options.onProgress?.(progress, manifest.size);
-        },
+        onObject: (id, record, object) => place(id, object, record.length),
         fetchLoose: async (id) => {
           const record = await transport.getChunk(id);
           try {
-            const object = await decodeRecord(id, record);
-            for (const at of offsets.get(id) ?? []) {
-              await handle.write(object.data, 0, object.data.length, at);
-            }
-            received += record.length;
-            progress += object.data.length * (offsets.get(id)?.length ?? 0);
-            await fs.appendFile(journal, `${id}\n`);
-            options.onProgress?.(progress, manifest.size);
+            await place(id, await decodeRecord(id, record), record.length);
           } finally {
             transport.release(record);
           }
