@@ -42,7 +42,7 @@ import {
 const MiB = 1024 * 1024;
 const BIG = 'footage/master.mov';
 const BIG_SIZE = 40 * MiB;
-const ITERATIONS = 15;
+const ITERATIONS = 10;
 
 type Kind = 'add' | 'commit' | 'commit -a';
 const KINDS: readonly Kind[] = ['add', 'commit -a', 'add', 'commit'];

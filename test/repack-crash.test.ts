@@ -45,7 +45,7 @@ const MiB = 1024 * 1024;
 const BIG = 'media/master.mov';
 const BIG_SIZE = 16 * MiB;
 const SMALL_FILES = 100;
-const ITERATIONS = 10;
+const ITERATIONS = 6;
 
 /** Loose object files, pack indexes and unindexed pack files in the repository. */
 async function objectFiles(

@@ -204,7 +204,7 @@ test(
         }
       }),
       {
-        numRuns: 15,
+        numRuns: 10,
         // Each run drives the CLI a dozen times: report the first counterexample
         // instead of spending minutes shrinking it.
         endOnFailure: true,
