@@ -327,14 +327,20 @@ export async function receiveFromPacks(
     }
   };
   const parallelism = transport.parallelism;
-  await Promise.all([
+  const settled = await Promise.allSettled([
     inPool(jobs, Math.min(RANGE_READS_IN_FLIGHT, parallelism), readRange, options.signal),
     inPool(loose, parallelism, options.fetchLoose, options.signal),
   ]);
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
   if (retry.length > 0) await receiveFromPacks(transport, retry, options, [...gonePacks]);
 }
 
-/** Runs `work` on every item, at most `width` at once; the first failure ends it. */
+/**
+ * Runs `work` on every item, at most `width` at once; the first failure ends
+ * it, but only once every item already started has settled: a command
+ * interrupted here removes its temp files when this returns, and a write
+ * still in flight then would leave one behind.
+ */
 async function inPool<T>(
   items: readonly T[],
   width: number,
@@ -342,11 +348,19 @@ async function inPool<T>(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   let next = 0;
+  let failed = false;
+  let failure: unknown;
   const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) {
-      signal?.throwIfAborted();
-      await work(items[i]!);
+    try {
+      for (let i = next++; i < items.length && !failed; i = next++) {
+        signal?.throwIfAborted();
+        await work(items[i]!);
+      }
+    } catch (error) {
+      if (!failed) failure = error;
+      failed = true;
     }
   };
   await Promise.all(Array.from({ length: Math.max(0, Math.min(width, items.length)) }, worker));
+  if (failed) throw failure;
 }
