@@ -148,21 +148,28 @@ async function ensureFixture(): Promise<Fixture> {
     fs.writeFileSync(path.join(work, 'README.txt'), `${name}\n`);
     await mediagit(['add', 'README.txt'], work, 600);
     await mediagit(['commit', '-q', '-m', 'assets'], work, 600);
-    // The repository becomes the server's bare repository as it is (no second copy of 20 GiB).
     const bare = path.join(root, name);
-    fs.renameSync(path.join(work, '.mediagit'), bare);
-    fs.rmSync(path.join(bare, 'index'), { force: true });
-    const config = path.join(bare, 'config');
-    fs.writeFileSync(
-      config,
-      fs.readFileSync(config, 'utf8').replace(/^bare = false$/m, 'bare = true'),
-    );
+    moveIntoRoot(work, bare);
     await mediagit(['fsck'], bare, 3600);
     fs.rmSync(work, { recursive: true, force: true });
   }
   const fixture = { root, folderBytes };
   fs.writeFileSync(done, JSON.stringify(fixture));
   return fixture;
+}
+
+/**
+ * Makes the repository of the working tree `work` the server's bare repository `bare`, as it
+ * is (no second copy of many GiB): its folder moved, its index dropped, `core.bare` set.
+ */
+function moveIntoRoot(work: string, bare: string): void {
+  fs.renameSync(path.join(work, '.mediagit'), bare);
+  fs.rmSync(path.join(bare, 'index'), { force: true });
+  const config = path.join(bare, 'config');
+  fs.writeFileSync(
+    config,
+    fs.readFileSync(config, 'utf8').replace(/^bare = false$/m, 'bare = true'),
+  );
 }
 
 const MOVIE_BYTES = 4 * GiB;
@@ -242,13 +249,7 @@ async function ensureMovie(root: string): Promise<number | null> {
   await mediagit(['init', '-q'], work);
   await mediagit(['add', 'film.mp4'], work, 3600);
   await mediagit(['commit', '-q', '-m', 'film'], work, 600);
-  fs.renameSync(path.join(work, '.mediagit'), bare);
-  fs.rmSync(path.join(bare, 'index'), { force: true });
-  const config = path.join(bare, 'config');
-  fs.writeFileSync(
-    config,
-    fs.readFileSync(config, 'utf8').replace(/^bare = false$/m, 'bare = true'),
-  );
+  moveIntoRoot(work, bare);
   fs.rmSync(work, { recursive: true, force: true });
   fs.writeFileSync(done, JSON.stringify({ size }));
   return size;
