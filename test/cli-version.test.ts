@@ -95,3 +95,43 @@ test('the `mediagit` command runs the CLI with the package’s own Node, whateve
     await fs.rm(root, { recursive: true, force: true });
   }
 });
+
+test('the README’s install (`npm i -g <checkout>` with the machine’s own npm) puts a working `mediagit` on PATH', async (t) => {
+  const npm = '/usr/bin/npm';
+  if (!(await fs.stat(npm).catch(() => null))) {
+    t.skip('no system npm at /usr/bin/npm');
+    return;
+  }
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-npm-global-'));
+  try {
+    const prefix = path.join(root, 'prefix');
+    // Only the machine's own tools on PATH (system Node 20 on CI), as a user
+    // who has just cloned the project and run `npm ci` in it.
+    const env = { ...isolatedEnv(root), HOME: root, PATH: '/usr/bin:/bin' };
+    const installed = await run(
+      npm,
+      ['i', '-g', PROJECT_ROOT, '--prefix', prefix, '--offline', '--no-audit', '--no-fund'],
+      { cwd: root, env },
+    );
+    assert.equal(installed.code, 0, installed.stderr);
+    const onPath = { ...env, PATH: `${path.join(prefix, 'bin')}:/usr/bin:/bin` };
+    const version = await run('mediagit', ['version', '--json'], { cwd: root, env: onPath });
+    assert.equal(version.code, 0, version.stderr);
+    const reported = JSON.parse(version.stdout) as { node: string };
+    assert.equal(reported.node, process.versions.node, 'the package’s own Node runs the CLI');
+    assert.equal((await run('mediagit', ['init', 'repo'], { cwd: root, env: onPath })).code, 0);
+    await fs.writeFile(path.join(root, 'repo', 'b.bin'), 'media\n');
+    const add = await run('mediagit', ['add', 'b.bin'], {
+      cwd: path.join(root, 'repo'),
+      env: onPath,
+    });
+    assert.equal(add.code, 0, add.stderr);
+    const status = await run('mediagit', ['status', '--short'], {
+      cwd: path.join(root, 'repo'),
+      env: onPath,
+    });
+    assert.deepEqual(status, { code: 0, stdout: 'A  b.bin\n', stderr: '' });
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
+});
