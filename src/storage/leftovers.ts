@@ -67,12 +67,37 @@ export function tempOwner(name: string): number | undefined {
 /**
  * Deletes, synchronously, every lock this process holds and every temp entry
  * it made. For signal handlers: no promise runs after them.
+ *
+ * File operations already handed to libuv's thread pool (a temp file being
+ * opened for a chunk that was arriving) go on while this thread runs, and
+ * one that creates its file after a single sweep would be left behind. So
+ * after the first sweep this thread waits, runs no JavaScript (nothing new
+ * is queued) and sweeps again every SETTLE_STEP_MS until two sweeps in a row
+ * find nothing, for at most SETTLE_MAX_MS.
  */
 export function removeOwnLeftovers(): void {
   for (const lock of heldLocks) fs.rmSync(lock, { force: true });
   heldLocks.clear();
-  for (const file of ownPaths) fs.rmSync(file, { recursive: true, force: true });
+  sweepOwnEntries();
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + SETTLE_MAX_MS;
+  for (let quiet = 0; quiet < 2 && Date.now() < deadline;) {
+    Atomics.wait(pause, 0, 0, SETTLE_STEP_MS);
+    quiet = sweepOwnEntries() === 0 ? quiet + 1 : 0;
+  }
   ownPaths.clear();
+}
+
+const SETTLE_STEP_MS = 25;
+const SETTLE_MAX_MS = 1500;
+
+/** Deletes this process's tracked paths and PID-named temp entries; returns how many there were. */
+function sweepOwnEntries(): number {
+  let found = 0;
+  for (const file of ownPaths) {
+    if (fs.lstatSync(file, { throwIfNoEntry: false })) found++;
+    fs.rmSync(file, { recursive: true, force: true });
+  }
   for (const dir of tempDirs) {
     let names: string[];
     try {
@@ -82,10 +107,12 @@ export function removeOwnLeftovers(): void {
     }
     for (const name of names) {
       if (tempOwner(name) === process.pid) {
+        found++;
         fs.rmSync(path.join(dir, name), { recursive: true, force: true });
       }
     }
   }
+  return found;
 }
 
 export function isAlive(pid: number): boolean {
