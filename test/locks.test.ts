@@ -58,7 +58,7 @@ describe('branch-aware locks and lockable files', () => {
   before(async () => {
     world = await GitWorld.create();
     root = world.path('server');
-    await makeServerRoot(root, ['studio', 'shared']);
+    await makeServerRoot(root, ['studio', 'shared', 'gitmedia']);
     for (const user of ['alice', 'bob', 'carol'])
       keys[user] = await createToken(root, user, '*', 'write');
     // The `shared` repository keeps one lock per path for every branch.
@@ -173,6 +173,30 @@ describe('branch-aware locks and lockable files', () => {
     assert.equal(await writable(hero), true, 'writable after lock');
     await mg(['unlock', 'art/hero.psd'], carol, 'carol');
     assert.equal(await writable(hero), false, 'read-only after unlock');
+    // Locked, edited, committed and pushed: the edit is published, the file
+    // goes read-only again (the lock stays until unlock; lock again to edit).
+    await mg(['lock', 'art/hero.psd'], carol, 'carol');
+    await fs.writeFile(hero, 'hero by carol\n');
+    await fs.writeFile(readme, 'notes by carol\n');
+    await mg(['commit', '-q', '-a', '-m', 'carol paints'], carol, 'carol');
+    const pushed = await mg(['push', 'origin', 'feature'], carol, 'carol');
+    assert.match(
+      pushed.stderr,
+      /now read-only \(`mediagit lock` to edit again\): art\/hero\.psd\n/,
+    );
+    assert.equal(await writable(hero), false, 'read-only after push');
+    assert.equal(await writable(readme), true, 'not lockable: untouched');
+    await mg(['lock', 'art/hero.psd'], carol, 'carol');
+    assert.equal(await writable(hero), true, 'lock (held already) makes it writable again');
+    // A file still being edited when the push ran stays writable.
+    await fs.writeFile(hero, 'hero by carol, take 2\n');
+    await mg(['commit', '-q', '-a', '-m', 'take 2'], carol, 'carol');
+    await fs.writeFile(hero, 'hero by carol, take 3 (unsaved work)\n');
+    const again = await mg(['push', 'origin', 'feature'], carol, 'carol');
+    assert.doesNotMatch(again.stderr, /read-only/);
+    assert.equal(await writable(hero), true, 'modified since the commit: left writable');
+    await mg(['restore', 'art/hero.psd'], carol, 'carol');
+    await mg(['unlock', 'art/hero.psd'], carol, 'carol');
     await mg(['switch', '-q', 'main'], carol, 'carol');
     assert.equal(await writable(hero), false);
     assert.equal(await writable(readme), true);
@@ -237,6 +261,101 @@ describe('branch-aware locks and lockable files', () => {
     assert.equal(offline.stderr, '');
     await mg(['remote', 'set-url', 'origin', server.url('studio')], alice, 'alice');
     await mg(['unlock', 'art/hero.psd'], carol, 'carol');
+  });
+
+  it('a Git repository using the filter: lockable files read-only after git clone, checkout and pull, writable after lock; pre-push checks the branch pushed to', async () => {
+    const gitOrigin = world.path('git-origin.git');
+    const erin = world.path('erin');
+    const lfsUrl = `${server.url('gitmedia')}.git/info/lfs`;
+    const tokenOf = (user: string) => ({ env: { MEDIAGIT_TOKEN: keys[user]! } });
+    await world.git(['init', '-q', '--bare', gitOrigin], world.root);
+    await world.git(['init', '-q', erin], world.root);
+    await world.mediagit(['install', '--local'], erin);
+    for (const hook of ['pre-push', 'post-checkout', 'post-merge']) {
+      assert.match(
+        await fs.readFile(path.join(erin, '.git', 'hooks', hook), 'utf8'),
+        new RegExp(`exec mediagit ${hook} "\\$@"`),
+      );
+    }
+    await world.git(['remote', 'add', 'origin', gitOrigin], erin);
+    await world.mediagit(['track', '--lockable', '*.psd'], erin);
+    await world.git(['config', '--file', '.lfsconfig', 'lfs.url', lfsUrl], erin);
+    await fs.writeFile(path.join(erin, 'scene.psd'), 'scene v1\n');
+    await fs.writeFile(path.join(erin, 'notes.txt'), 'notes\n');
+    await world.git(['add', '.'], erin);
+    await world.git(['commit', '-q', '-m', 'scene'], erin);
+    await world.git(['push', '-q', 'origin', 'main'], erin, tokenOf('alice'));
+
+    // A plain git clone: the filter installs the hooks while it checks out,
+    // and Git's post-checkout makes the lockable file read-only.
+    const frank = world.path('frank');
+    await world.git(
+      [
+        '-c',
+        'filter.mediagit.process=mediagit filter-process',
+        '-c',
+        'filter.mediagit.required=true',
+        'clone',
+        '-q',
+        gitOrigin,
+        frank,
+      ],
+      world.root,
+      tokenOf('bob'),
+    );
+    await world.mediagit(['install', '--local'], frank);
+    const scene = path.join(frank, 'scene.psd');
+    assert.equal(await fs.readFile(scene, 'utf8'), 'scene v1\n');
+    assert.equal(await writable(scene), false, 'read-only after git clone');
+    assert.equal(await writable(path.join(frank, 'notes.txt')), true);
+    await world.mediagit(['lock', 'scene.psd'], frank, tokenOf('bob'));
+    assert.equal(await writable(scene), true, 'writable after lock');
+    await fs.writeFile(scene, 'scene v2 by frank\n');
+    await world.git(['commit', '-q', '-a', '-m', 'v2'], frank);
+    // His own lock: the push goes through.
+    await world.git(['push', '-q', 'origin', 'main'], frank, tokenOf('bob'));
+    await world.mediagit(['unlock', 'scene.psd'], frank, tokenOf('bob'));
+    assert.equal(await writable(scene), false, 'read-only after unlock');
+
+    // git pull writes the new version: post-merge makes it read-only.
+    const erinScene = path.join(erin, 'scene.psd');
+    assert.equal(await writable(erinScene), true, 'Erin made it: still writable');
+    await world.git(['pull', '-q', 'origin', 'main'], erin, tokenOf('alice'));
+    assert.equal(await fs.readFile(erinScene, 'utf8'), 'scene v2 by frank\n');
+    assert.equal(await writable(erinScene), false, 'read-only after git pull');
+    await world.mediagit(['lock', 'scene.psd'], erin, tokenOf('alice'));
+    assert.equal(await writable(erinScene), true);
+
+    // Erin holds main's lock. Frank's change on a feature branch is pushed
+    // (the lock is main's); the same change pushed to main is refused.
+    await world.git(['switch', '-q', '-c', 'feature'], frank);
+    await fs.chmod(scene, 0o644);
+    await fs.writeFile(scene, 'scene v3 by frank\n');
+    await world.git(['commit', '-q', '-a', '-m', 'v3'], frank);
+    await world.git(['push', '-q', 'origin', 'feature'], frank, tokenOf('bob'));
+    const refused = await world.run(
+      'git',
+      ['push', 'origin', 'feature:main'],
+      frank,
+      tokenOf('bob'),
+    );
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /locked by others:\n {2}scene\.psd \(locked by alice\)/);
+    assert.equal(
+      (await world.git(['rev-parse', 'main'], gitOrigin)).out,
+      (await world.git(['rev-parse', 'main'], erin)).out,
+    );
+    // A branch checkout rewriting the file: read-only again (post-checkout).
+    assert.equal(await writable(scene), true);
+    await world.git(['switch', '-q', 'main'], frank);
+    assert.equal(await fs.readFile(scene, 'utf8'), 'scene v2 by frank\n');
+    assert.equal(await writable(scene), false, 'read-only after git switch');
+    // A file checkout (paths unknown to the hook): the restored file too.
+    await fs.chmod(scene, 0o644);
+    await fs.writeFile(scene, 'scratch\n');
+    await world.git(['checkout', '--', 'scene.psd'], frank);
+    assert.equal(await writable(scene), false, 'read-only after git checkout -- <file>');
+    await world.mediagit(['unlock', 'scene.psd'], erin, tokenOf('alice'));
   });
 
   it('a repository with locks.scope = "global" locks a path on every branch', async () => {

@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import { MIN_SIZE_KEY, parseByteSize } from '../git/attributes.ts';
 import { gitConfigGet, locateGitRepo, type GitLocation } from '../git/git-command.ts';
-import { installHook } from '../git/install.ts';
+import { installHooks } from '../git/install.ts';
 import type { LfsClientOptions } from '../git/lfs-client.ts';
 import { resolveMediaRemote, type MediaRemote } from '../git/media-remote.ts';
 import type { Cli } from './context.ts';
@@ -27,7 +27,7 @@ export async function gitContext(
   remoteUrl?: string,
 ): Promise<GitContext> {
   const location = await locateGitRepo(cli.cwd, cli.env);
-  if (location.workTree) await installHook(location.gitDir, location.workTree);
+  if (location.workTree) await installHooks(location.gitDir, location.workTree);
   const remote = await resolveMediaRemote(cli.cwd, cli.env, remoteName, remoteUrl);
   const caFile = cli.env['MEDIAGIT_CA_FILE'];
   const client: LfsClientOptions = {

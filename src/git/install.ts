@@ -1,8 +1,9 @@
 /**
  * Registering the MediaGit filter with Git (`mediagit install`) and taking
  * it out again (`mediagit uninstall`), in the user's global config or one
- * repository's, plus the pre-push hook that uploads content before Git
- * pushes the pointers that name it.
+ * repository's, plus the hooks: pre-push uploads content before Git pushes
+ * the pointers that name it; post-checkout and post-merge make the lockable
+ * files Git has just written read-only (docs/locks.md), as git-lfs's do.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -26,9 +27,30 @@ command -v mediagit >/dev/null 2>&1 || { printf >&2 "\\n%s\\n\\n" "This reposito
 exec mediagit pre-push "$@"
 `;
 
+/** A hook that runs after Git wrote files: it cannot fail Git's command, so a missing mediagit only warns. */
+function afterHook(name: string): string {
+  return `#!/bin/sh
+${HOOK_MARK}: makes lockable files read-only after Git writes them
+command -v mediagit >/dev/null 2>&1 || { printf >&2 "%s\\n" "warning: 'mediagit' is not on your PATH: lockable files stay writable (.git/hooks/${name})"; exit 0; }
+exec mediagit ${name} "$@"
+`;
+}
+
+/** Every hook MediaGit installs, by name. */
+export const HOOKS: ReadonlyMap<string, string> = new Map([
+  ['pre-push', PRE_PUSH_HOOK],
+  ['post-checkout', afterHook('post-checkout')],
+  ['post-merge', afterHook('post-merge')],
+]);
+
+type HookState = 'installed' | 'present' | 'foreign' | 'none';
+
 export interface InstallResult {
   readonly scope: ConfigScope;
-  readonly hook: 'installed' | 'present' | 'foreign' | 'none';
+  /** What became of the pre-push hook. */
+  readonly hook: HookState;
+  /** Hooks left alone because another program's hook is there (`post-checkout`, ...). */
+  readonly foreign: readonly string[];
 }
 
 export async function installFilter(
@@ -45,9 +67,10 @@ export async function installFilter(
   for (const [key, value] of FILTER_CONFIG) {
     await git(['config', `--${scope}`, '--replace-all', key, value], { cwd, env });
   }
-  let hook: InstallResult['hook'] = 'none';
-  if (gitDir) hook = await installHook(gitDir, cwd);
-  return { scope, hook };
+  if (!gitDir) return { scope, hook: 'none', foreign: [] };
+  const states = await installHooks(gitDir, cwd);
+  const foreign = [...states].filter(([, state]) => state === 'foreign').map(([name]) => name);
+  return { scope, hook: states.get('pre-push') ?? 'none', foreign };
 }
 
 /** Where Git runs hooks from (core.hooksPath resolved as Git resolves it), asked from `cwd`. */
@@ -58,26 +81,35 @@ async function hooksDir(gitDir: string, cwd: string): Promise<string> {
 }
 
 /**
- * Installs the pre-push hook unless a hook is there already (ours or not).
- * `install`, `track` and the filters call it, as git-lfs does, so a
- * repository cloned or set up after a global install still uploads at push.
+ * Installs each of MediaGit's hooks that is not there already (ours or
+ * not). `install`, `track` and the filters call it, as git-lfs does, so a
+ * repository cloned or set up after a global install still uploads at push
+ * and makes lockable files read-only (the filter runs during `git clone`'s
+ * checkout, before Git looks for its post-checkout hook).
  */
-export async function installHook(gitDir: string, cwd = gitDir): Promise<InstallResult['hook']> {
+export async function installHooks(gitDir: string, cwd = gitDir): Promise<Map<string, HookState>> {
   const dir = await hooksDir(gitDir, cwd);
-  const file = path.join(dir, 'pre-push');
-  const existing = await fs.readFile(file, 'utf8').catch((error: unknown) => {
-    if (hasErrnoCode(error, 'ENOENT')) return undefined;
-    throw error;
-  });
-  if (existing !== undefined) return existing.includes(HOOK_MARK) ? 'present' : 'foreign';
-  await fs.mkdir(dir, { recursive: true });
-  try {
-    await fs.writeFile(file, PRE_PUSH_HOOK, { mode: 0o755, flag: 'wx' });
-  } catch (error) {
-    if (hasErrnoCode(error, 'EEXIST')) return 'present'; // a concurrent filter made it
-    throw error;
+  const states = new Map<string, HookState>();
+  for (const [name, script] of HOOKS) {
+    const file = path.join(dir, name);
+    const existing = await fs.readFile(file, 'utf8').catch((error: unknown) => {
+      if (hasErrnoCode(error, 'ENOENT')) return undefined;
+      throw error;
+    });
+    if (existing !== undefined) {
+      states.set(name, existing.includes(HOOK_MARK) ? 'present' : 'foreign');
+      continue;
+    }
+    await fs.mkdir(dir, { recursive: true });
+    try {
+      await fs.writeFile(file, script, { mode: 0o755, flag: 'wx' });
+      states.set(name, 'installed');
+    } catch (error) {
+      if (!hasErrnoCode(error, 'EEXIST')) throw error;
+      states.set(name, 'present'); // a concurrent filter made it
+    }
   }
-  return 'installed';
+  return states;
 }
 
 export async function uninstallFilter(
@@ -99,11 +131,14 @@ export async function uninstallFilter(
   );
   let removedHook = false;
   if (gitDir) {
-    const file = path.join(await hooksDir(gitDir, cwd), 'pre-push');
-    const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
-    if (existing?.includes(HOOK_MARK)) {
-      await fs.rm(file, { force: true });
-      removedHook = true;
+    const dir = await hooksDir(gitDir, cwd);
+    for (const name of HOOKS.keys()) {
+      const file = path.join(dir, name);
+      const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
+      if (existing?.includes(HOOK_MARK)) {
+        await fs.rm(file, { force: true });
+        removedHook = true;
+      }
     }
   }
   return { removedConfig: result.code === 0, removedHook };

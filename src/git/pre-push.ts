@@ -17,6 +17,8 @@ const ZERO = /^0+$/;
 export interface PushedPointer {
   readonly pointer: LfsPointer;
   readonly paths: readonly string[];
+  /** The remote refs (`refs/heads/main`) the commits carrying it are pushed to. */
+  readonly refs: readonly string[];
 }
 
 /** Pointers in the commits `git push` is about to send, given the hook's stdin lines. */
@@ -26,22 +28,42 @@ export async function pushedPointers(
   remoteName: string,
   updates: string,
 ): Promise<PushedPointer[]> {
-  const tips: string[] = [];
-  const excluded: string[] = [];
+  const found = new Map<string, PushedPointer>();
+  // Each ref update on its own: locks are per branch, so which pointers go
+  // to which remote ref matters.
   for (const line of updates.split('\n')) {
-    const [, localSha, , remoteSha] = line.trim().split(/\s+/);
+    const [, localSha, remoteRef = '', remoteSha] = line.trim().split(/\s+/);
     if (!localSha || ZERO.test(localSha)) continue;
-    tips.push(localSha);
+    // What the remote ref gains: the commits since its old value when that is
+    // known here (a commit already pushed to another branch still counts, for
+    // this branch's locks); for a new branch, those on no remote-tracking ref.
+    let excluded = [`--remotes=${remoteName}`];
     if (remoteSha && !ZERO.test(remoteSha)) {
       const known = await git(['cat-file', '-t', remoteSha], { cwd, env }).catch(() => '');
-      if (known.trim() === 'commit') excluded.push(remoteSha);
+      if (known.trim() === 'commit') excluded = [remoteSha];
+    }
+    const listing = await git(['rev-list', '--objects', localSha, '--not', ...excluded], {
+      cwd,
+      env,
+    });
+    for (const each of await pointersIn(cwd, env, listing)) {
+      const earlier = found.get(each.pointer.oid);
+      found.set(each.pointer.oid, {
+        pointer: each.pointer,
+        paths: [...new Set([...(earlier?.paths ?? []), ...each.paths])],
+        refs: [...new Set([...(earlier?.refs ?? []), remoteRef])],
+      });
     }
   }
-  if (tips.length === 0) return [];
-  const listing = await git(
-    ['rev-list', '--objects', ...tips, '--not', ...excluded, `--remotes=${remoteName}`],
-    { cwd, env },
-  );
+  return [...found.values()];
+}
+
+/** The pointers among the objects of a `rev-list --objects` listing, with their paths. */
+async function pointersIn(
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  listing: string,
+): Promise<{ pointer: LfsPointer; paths: string[] }[]> {
   const pathsOf = new Map<string, string[]>();
   for (const line of listing.split('\n')) {
     const space = line.indexOf(' ');
@@ -72,7 +94,7 @@ export async function pushedPointers(
     input: small.join('\n') + '\n',
   });
   const out = contents.stdout;
-  const found = new Map<string, PushedPointer>();
+  const found = new Map<string, { pointer: LfsPointer; paths: string[] }>();
   let at = 0;
   while (at < out.length) {
     const newline = out.indexOf(0x0a, at);
@@ -100,18 +122,29 @@ export async function prePush(
   if (remote.kind === 'http' && pushed.length > 0) {
     const lfs = new LfsClient(remote.endpoint, client);
     try {
-      const { theirs } = await lfs.verifyLocks().catch((error: unknown) => {
-        // A server without locking (404/501) has no locks to honour.
-        const status = error instanceof MediaGitError ? error.data['status'] : undefined;
-        if (status === 404 || status === 501) return { theirs: [] };
-        throw error;
-      });
-      const locked = new Map(theirs.map((lock) => [lock.path, lock]));
-      const refused = pushed.flatMap((p) => p.paths.filter((file) => locked.has(file)));
+      const refused: string[] = [];
+      const holders = new Map<string, string>();
+      // Locks are per branch on a MediaGit server: each remote ref is checked
+      // against the locks that apply to it (its own and global ones).
+      for (const ref of new Set(pushed.flatMap((p) => p.refs))) {
+        const { theirs } = await lfs.verifyLocks(ref || undefined).catch((error: unknown) => {
+          // A server without locking (404/501) has no locks to honour.
+          const status = error instanceof MediaGitError ? error.data['status'] : undefined;
+          if (status === 404 || status === 501) return { theirs: [] };
+          throw error;
+        });
+        const locked = new Map(theirs.map((lock) => [lock.path, lock]));
+        for (const each of pushed) {
+          if (!each.refs.includes(ref)) continue;
+          for (const file of each.paths) {
+            if (!locked.has(file) || holders.has(file)) continue;
+            refused.push(file);
+            holders.set(file, locked.get(file)?.owner?.name ?? 'someone else');
+          }
+        }
+      }
       if (refused.length > 0) {
-        const lines = refused.map(
-          (file) => `  ${file} (locked by ${locked.get(file)?.owner?.name ?? 'someone else'})`,
-        );
+        const lines = refused.map((file) => `  ${file} (locked by ${holders.get(file)})`);
         throw new MediaGitError(
           'LOCKED_BY_OTHERS',
           `push refused: it changes files locked by others:\n${lines.join('\n')}`,

@@ -33,7 +33,14 @@ export function register(program: Command, cli: Cli): void {
       const { scope, gitDir } = await installTarget(cli, opts);
       const result = await installFilter(cli.cwd, cli.env, scope, gitDir);
       cli.out(`MediaGit filter installed (${scope} Git config).`);
-      if (result.hook === 'installed') cli.out('Installed the pre-push hook.');
+      if (result.hook === 'installed') {
+        cli.out('Installed the pre-push, post-checkout and post-merge hooks.');
+      }
+      for (const name of result.foreign.filter((n) => n !== 'pre-push')) {
+        cli.err(
+          `warning: .git/hooks/${name} exists and is not MediaGit's; add "mediagit ${name} \\"$@\\"" to it so lockable files go read-only`,
+        );
+      }
       if (result.hook === 'foreign') {
         cli.err(
           'warning: .git/hooks/pre-push exists and is not MediaGit\'s; add "mediagit pre-push \\"$@\\"" to it so pushes upload their content',

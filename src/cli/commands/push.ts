@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { resolveRemote } from '../../protocol/fetch.ts';
 import { push, type PushedRef } from '../../protocol/push.ts';
+import { readOnlyAfterPush } from '../../repo/lockable-push.ts';
 import { Refs } from '../../repo/refs.ts';
 import { readUpstream } from '../../repo/remote.ts';
 import { ExitRequest } from '../exit.ts';
@@ -92,6 +93,13 @@ export function register(program: Command, cli: Cli): void {
           progress.stop();
         }
         const rejected = result.refs.some((r) => !r.ok);
+        // The published edits of lockable files are done: read-only again.
+        const published = result.refs.flatMap((r) =>
+          r.ok && r.new !== null && r.new !== r.old && r.ref.startsWith('refs/heads/')
+            ? [{ old: r.old, new: r.new }]
+            : [],
+        );
+        const readOnly = await readOnlyAfterPush(repo, published);
         if (opts.json) {
           printJson(cli, result);
         } else if (!opts.quiet || rejected) {
@@ -148,6 +156,11 @@ export function register(program: Command, cli: Cli): void {
             const hint = rejectionHint(result.refs);
             if (hint) cli.err(hint);
           }
+        }
+        if (readOnly.length > 0 && !opts.quiet && !opts.json) {
+          cli.err(
+            `Pushed lockable file${readOnly.length === 1 ? '' : 's'} now read-only (\`mediagit lock\` to edit again): ${readOnly.join(', ')}`,
+          );
         }
         if (rejected) throw new ExitRequest(1);
       },

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { listTracked, MIN_SIZE_KEY, parseByteSize, track } from '../../git/attributes.ts';
 import { git, gitConfigGet, locateGitRepo } from '../../git/git-command.ts';
-import { installHook } from '../../git/install.ts';
+import { installHooks } from '../../git/install.ts';
 import { MAX_BLOB_SIZE } from '../../odb/file-store.ts';
 import {
   addLockable,
@@ -74,7 +74,7 @@ export function register(program: Command, cli: Cli): void {
           return;
         }
         const added = new Set(await track(workTree, patterns, opts.lockable === true));
-        await installHook(gitDir, workTree);
+        await installHooks(gitDir, workTree);
         for (const pattern of patterns) {
           const what = opts.lockable ? ' (lockable)' : '';
           cli.out(

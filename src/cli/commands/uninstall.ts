@@ -19,6 +19,6 @@ export function register(program: Command, cli: Cli): void {
           ? `MediaGit filter removed from the ${scope} Git config.`
           : `The MediaGit filter was not in the ${scope} Git config.`,
       );
-      if (result.removedHook) cli.out('Removed the pre-push hook.');
+      if (result.removedHook) cli.out('Removed the MediaGit hooks.');
     });
 }
