@@ -37,6 +37,8 @@ const zstdCompress = promisify(zlib.zstdCompress);
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const brotliCompress = promisify(zlib.brotliCompress);
 const brotliDecompress = promisify(zlib.brotliDecompress);
+/** Objects up to this size decode synchronously (decode). */
+const INLINE_DECODE_BYTES = 64 * 1024;
 
 /** Text under this size goes to Brotli (ARCHITECTURE.md §4); larger text to zstd. */
 const BROTLI_TEXT_LIMIT = 500_000_000;
@@ -192,13 +194,20 @@ export async function encodeWithPolicy(
 }
 
 export async function decode(codec: number, payload: Uint8Array, rawSize: number): Promise<Buffer> {
+  const options = { maxOutputLength: Math.max(rawSize, 1) };
+  // Small objects (trees, manifests, commits: thousands in a clone's
+  // metadata) decompress in microseconds: on this thread, without the
+  // thread-pool round trip that costs more than the work.
+  const inline = rawSize <= INLINE_DECODE_BYTES;
   switch (codec) {
     case Codec.store:
       return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     case Codec.zstd:
-      return zstdDecompress(payload, { maxOutputLength: Math.max(rawSize, 1) });
+      return inline ? zlib.zstdDecompressSync(payload, options) : zstdDecompress(payload, options);
     case Codec.brotli:
-      return brotliDecompress(payload, { maxOutputLength: Math.max(rawSize, 1) });
+      return inline
+        ? zlib.brotliDecompressSync(payload, options)
+        : brotliDecompress(payload, options);
     case Codec.delta:
       throw new Error('a delta is decoded with its base (decodeDelta)');
     default:

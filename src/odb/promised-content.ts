@@ -6,6 +6,7 @@
  * (protocol/lazy-content.ts) for a repository with a promisor remote, so this
  * layer never knows about transports.
  */
+import type { Manifest } from './manifest.ts';
 import type { ObjectId } from './object-id.ts';
 
 export interface ContentFetchOptions {
@@ -22,4 +23,23 @@ export interface ContentSource {
    * having changed nothing but adding objects.
    */
   fetch(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void>;
+
+  /**
+   * `fetch` for files about to be checked out: the absent chunks `ids` are
+   * stored as `fetch` stores them, and each file of `files` is also written
+   * to a temp file in the object store's tmp folder as its chunks arrive (no
+   * second pass reading the content back). Returns the files written whole,
+   * by manifest ID; the caller moves them into place or deletes them.
+   */
+  fetchFiles?(
+    ids: readonly ObjectId[],
+    files: readonly PromisedFile[],
+    options: ContentFetchOptions,
+  ): Promise<Map<ObjectId, string>>;
+}
+
+/** A file whose content is to be fetched: its manifest. */
+export interface PromisedFile {
+  readonly id: ObjectId;
+  readonly manifest: Manifest;
 }

@@ -18,19 +18,15 @@ import { addRemote, findRemote, setUpstream } from '../repo/remote.ts';
 import { Repository, type RepoContext } from '../repo/repository.ts';
 import { writeSparseSpec } from '../repo/sparse.ts';
 import { checkoutCommit } from '../repo/switch.ts';
-import { randomBytes } from 'node:crypto';
-import { decodeCommit } from '../odb/commit.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import type { DecodedRecord } from '../odb/record.ts';
-import { decodeTree } from '../odb/tree.ts';
-import { fetchWith, type ChunkSink, type FetchResult } from './fetch.ts';
+import { CheckoutWriter } from './checkout-writer.ts';
+import { fetchWith, type FetchResult } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { isHttpUrl, localRemotePath } from './transport.ts';
 import { setPromisor, type PartialCloneFilter } from '../repo/partial-clone.ts';
 import { RemoteContentSource } from './lazy-content.ts';
-import { AssembledFile, BlockBudget } from '../storage/assembled-file.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
-import { trackTempDir } from '../storage/leftovers.ts';
 
 export interface CloneOptions extends TransportOptions {
   readonly branch?: string | undefined;
@@ -163,6 +159,8 @@ async function cloneInto(
   let result: FetchResult;
   let writer: CheckoutWriter | undefined;
   let prestaged = new Map<ObjectId, string>();
+  /** The commits, trees and manifests received, for the checkout's index entries. */
+  let received: ReadonlyMap<ObjectId, DecodedRecord> | undefined;
   try {
     if (options.bare) {
       result = await fetchWith(repo, transport, undefined, options);
@@ -179,11 +177,12 @@ async function cloneInto(
         // The files to check out are written while their chunks arrive
         // (not in a partial clone: the checkout fetches what it lacks).
         sinkFor: async (info, metadata) => {
+          received = metadata;
           if (!eager) return undefined;
           const ref = options.branch !== undefined ? `refs/heads/${options.branch}` : info.head;
           const tip = ref === null ? undefined : info.refs[ref];
           if (tip === undefined) return undefined;
-          writer = await CheckoutWriter.create(repo.objects.tmpDir, tip, metadata);
+          writer = await CheckoutWriter.forCommit(repo.objects.tmpDir, tip, metadata);
           return writer;
         },
       });
@@ -252,6 +251,10 @@ async function cloneInto(
       await checkoutCommit(opened, undefined, id, {
         signal: options.signal,
         prestaged,
+        knownSha256: (id) => {
+          const record = received?.get(id);
+          return record?.type === 'manifest' ? decodeManifest(id, record.data).sha256 : undefined;
+        },
         force: resume,
       });
       // What the checkout fetched counts as received too.
@@ -288,99 +291,4 @@ async function emptyFolder(target: string): Promise<void> {
   for (const entry of await fs.readdir(target).catch(() => [])) {
     await fs.rm(path.join(target, entry), { recursive: true, force: true });
   }
-}
-
-/** Largest number of files written during the download (one open handle each). */
-const MAX_PRESTAGED = 256;
-
-/**
- * The chunked files of the commit a clone checks out, written at their
- * offsets as each verified chunk arrives, so the checkout moves them into
- * place instead of reading a GiB back from the repository and writing it
- * again (around the page cache where the device allows: AssembledFile). A
- * file missing a chunk (one already stored, say) is dropped and checked out
- * the ordinary way.
- */
-class CheckoutWriter implements ChunkSink {
-  readonly #targets = new Map<ObjectId, { file: PrestagedFile; offset: number }[]>();
-  readonly #files = new Map<ObjectId, PrestagedFile>();
-  /** Staging memory for blocks still missing bytes, all files together. */
-  readonly #budget = new BlockBudget();
-
-  static async create(
-    tmpDir: string,
-    tip: ObjectId,
-    metadata: ReadonlyMap<ObjectId, DecodedRecord>,
-  ): Promise<CheckoutWriter | undefined> {
-    const commit = metadata.get(tip);
-    if (commit?.type !== 'commit') return undefined;
-    const writer = new CheckoutWriter();
-    const manifests: ObjectId[] = [];
-    const trees = [decodeCommit(tip, commit.data).tree];
-    while (trees.length > 0 && manifests.length < MAX_PRESTAGED) {
-      const treeId = trees.pop()!;
-      const tree = metadata.get(treeId);
-      if (tree?.type !== 'tree') continue;
-      for (const entry of decodeTree(treeId, tree.data)) {
-        if (entry.kind === 'tree') trees.push(entry.id);
-        else if (entry.kind === 'manifest' && entry.mode !== '120000') manifests.push(entry.id);
-      }
-    }
-    try {
-      for (const id of manifests.slice(0, MAX_PRESTAGED)) {
-        if (writer.#files.has(id)) continue;
-        const object = metadata.get(id);
-        if (object?.type !== 'manifest') continue;
-        const manifest = decodeManifest(id, object.data);
-        trackTempDir(tmpDir);
-        const file = path.join(tmpDir, `clone-${process.pid}-${randomBytes(6).toString('hex')}`);
-        const size = manifest.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-        const handle = await AssembledFile.create(file, size, 0o644, writer.#budget);
-        const state: PrestagedFile = { path: file, handle, remaining: manifest.chunks.length };
-        writer.#files.set(id, state);
-        let offset = 0;
-        for (const chunk of manifest.chunks) {
-          const list = writer.#targets.get(chunk.id) ?? [];
-          list.push({ file: state, offset });
-          writer.#targets.set(chunk.id, list);
-          offset += chunk.length;
-        }
-      }
-    } catch (error) {
-      await writer.abort();
-      throw error;
-    }
-    return writer;
-  }
-
-  async chunk(id: ObjectId, data: Buffer): Promise<void> {
-    for (const { file, offset } of this.#targets.get(id) ?? []) {
-      await file.handle.write(data, offset);
-      file.remaining--;
-    }
-  }
-
-  /** Closes every file; returns the complete ones by manifest ID and deletes the rest. */
-  async finish(): Promise<Map<ObjectId, string>> {
-    const complete = new Map<ObjectId, string>();
-    for (const [id, file] of this.#files) {
-      if (file.remaining === 0) {
-        await file.handle.close();
-        complete.set(id, file.path);
-      } else await file.handle.abort();
-    }
-    this.#files.clear();
-    return complete;
-  }
-
-  async abort(): Promise<void> {
-    for (const file of this.#files.values()) await file.handle.abort();
-    this.#files.clear();
-  }
-}
-
-interface PrestagedFile {
-  readonly path: string;
-  readonly handle: AssembledFile;
-  remaining: number;
 }

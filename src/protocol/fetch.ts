@@ -24,6 +24,7 @@ import { receiveFromPacks } from './pack-transfer.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { InfoRefs } from './service.ts';
 import type { Transport } from './transport.ts';
+import { eachLimited } from '../storage/concurrency.ts';
 import { trackPath } from '../storage/leftovers.ts';
 import { isEager, promisorRemote, type PartialCloneFilter } from '../repo/partial-clone.ts';
 
@@ -187,10 +188,14 @@ export async function fetchWith(
         commits.push({ id, parents: decodeCommit(id, object.data).parents });
       }
     }
+    const stored = new Set<ObjectId>();
+    await eachLimited(chunkIds, METADATA_LOOKUPS, async (id) => {
+      if (await store.has(id)) stored.add(id);
+    });
     const needed: ObjectId[] = [];
     let neededBytes = 0;
     for (const id of chunkIds) {
-      if (await store.has(id)) stats.chunksSkipped++;
+      if (stored.has(id)) stats.chunksSkipped++;
       else {
         needed.push(id);
         neededBytes += seen.get(id) ?? 0;
@@ -206,7 +211,7 @@ export async function fetchWith(
       options,
       sink,
       options.singlePack === true && !repo.bare,
-      options.keepOnAbort === true,
+      options.keepOnAbort === true ? 'interrupted' : 'never',
     );
     stats.objects += await storeMetadata(store, entries);
     await store.flush();
@@ -271,6 +276,8 @@ export async function fetchWith(
 
 /** Metadata objects received at once beyond which they go into one pack. */
 const METADATA_PACK_MIN = 64;
+/** Object lookups in flight at once when sorting received or wanted objects. */
+const METADATA_LOOKUPS = 16;
 
 /**
  * Stores the metadata of a transfer pack that is not here yet; returns how
@@ -283,13 +290,17 @@ async function storeMetadata(
   store: ObjectStore,
   entries: readonly { id: ObjectId; record: Buffer }[],
 ): Promise<number> {
-  const fresh: { id: ObjectId; record: Buffer }[] = [];
-  const seen = new Set<ObjectId>();
-  for (const entry of entries) {
-    if (seen.has(entry.id) || (await store.has(entry.id))) continue;
-    seen.add(entry.id);
-    fresh.push(entry);
-  }
+  const unique = new Map<ObjectId, Buffer>();
+  for (const { id, record } of entries) if (!unique.has(id)) unique.set(id, record);
+  // Thousands of lookups in a large clone: several at a time (each may be a
+  // file-system call on the thread pool), kept in the pack's order.
+  const present = new Set<ObjectId>();
+  await eachLimited([...unique.keys()], METADATA_LOOKUPS, async (id) => {
+    if (await store.has(id)) present.add(id);
+  });
+  const fresh = [...unique]
+    .filter(([id]) => !present.has(id))
+    .map(([id, record]) => ({ id, record }));
   if (fresh.length < METADATA_PACK_MIN) {
     let written = 0;
     for (const { id, record } of fresh) if (await writeRecord(store, id, record)) written++;
@@ -320,7 +331,12 @@ export async function downloadChunks(
   options: Pick<FetchOptions, 'signal' | 'onProgress'>,
   sink: ChunkSink | undefined,
   singlePack: boolean,
-  keepOnAbort: boolean,
+  /**
+   * With `singlePack`: whether a download that ends early keeps the chunks
+   * that arrived (the pack made durable with them): never, only when
+   * `signal` aborted it (a clone, which a failure removes whole), or always.
+   */
+  keepWhatArrived: 'never' | 'interrupted' | 'always',
 ): Promise<void> {
   if (ids.length === 0) return;
   let done = 0;
@@ -329,7 +345,10 @@ export async function downloadChunks(
   // that arrived, and a rerun downloads only the rest. (Ingest packs made
   // durable every few MiB lost up to three packs' worth when killed, and
   // their fsync pauses slowed the download; `repack` packs these later.)
-  // A clone, removed whole if it fails, uses one pack made durable at the end.
+  // A clone, removed whole if it fails, uses one pack made durable at the
+  // end, and so does a partial clone's checkout (its files are written as
+  // their chunks arrive, and the per-chunk fsyncs cost more than the
+  // download): a kill -9 loses what arrived, anything else keeps it.
   const pack = singlePack ? await IngestPack.create(store) : undefined;
   const keep = (id: ObjectId, record: Buffer): Promise<unknown> =>
     pack ? pack.append(id, [record]) : writeRecord(store, id, record);
@@ -367,7 +386,10 @@ export async function downloadChunks(
     await pack?.finish();
   } catch (error) {
     // An interrupted clone keeps the chunks that arrived, for its rerun.
-    if (pack && keepOnAbort && options.signal?.aborted && pack.count > 0) {
+    const keepIt =
+      keepWhatArrived === 'always' ||
+      (keepWhatArrived === 'interrupted' && options.signal?.aborted === true);
+    if (pack && keepIt && pack.count > 0) {
       await pack.finish().catch(() => pack.abort());
     } else {
       await pack?.abort();

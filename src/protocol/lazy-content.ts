@@ -11,7 +11,8 @@
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import type { ObjectStore } from '../odb/object-store.ts';
-import type { ContentFetchOptions, ContentSource } from '../odb/promised-content.ts';
+import type { ContentFetchOptions, ContentSource, PromisedFile } from '../odb/promised-content.ts';
+import { CheckoutWriter } from './checkout-writer.ts';
 import { downloadChunks, type TransferStats } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 
@@ -39,6 +40,36 @@ export class RemoteContentSource implements ContentSource {
   }
 
   async fetch(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
+    await this.#download(ids, undefined, options);
+  }
+
+  /**
+   * The chunks of files a checkout is about to write: received into one
+   * ingest pack (made durable at the end, and with what arrived when the
+   * download fails or is interrupted, so a rerun asks only for the rest)
+   * while each file is written out as its chunks arrive (CheckoutWriter),
+   * as a clone does.
+   */
+  async fetchFiles(
+    ids: readonly ObjectId[],
+    files: readonly PromisedFile[],
+    options: ContentFetchOptions,
+  ): Promise<Map<ObjectId, string>> {
+    const writer = await CheckoutWriter.forManifests(this.#store.tmpDir, files);
+    try {
+      await this.#download(ids, writer, options);
+      return await writer.finish();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  async #download(
+    ids: readonly ObjectId[],
+    writer: CheckoutWriter | undefined,
+    options: ContentFetchOptions,
+  ): Promise<void> {
     if (ids.length === 0) return;
     const signal = options.signal;
     try {
@@ -52,9 +83,9 @@ export class RemoteContentSource implements ContentSource {
           0,
           this.stats,
           { signal },
-          undefined,
-          false,
-          false,
+          writer,
+          writer !== undefined,
+          writer !== undefined ? 'always' : 'never',
         );
       } finally {
         await transport.close();

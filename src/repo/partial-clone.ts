@@ -18,6 +18,7 @@ import { MediaGitError } from '../errors.ts';
 import type { FileObjectKind } from '../odb/file-read.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import type { ObjectId } from '../odb/object-id.ts';
+import type { PromisedFile } from '../odb/promised-content.ts';
 import { matchesAny, type Pathspec } from './pathspec.ts';
 import type { Repository } from './repository.ts';
 import { flattenCommit } from './tree-ops.ts';
@@ -94,6 +95,8 @@ export interface FileContentRef {
   readonly path: string;
   readonly kind: FileObjectKind;
   readonly id: ObjectId;
+  /** A symlink (120000) is never written out ahead. */
+  readonly mode?: string;
 }
 
 export interface EnsureResult {
@@ -101,6 +104,8 @@ export interface EnsureResult {
   readonly files: number;
   /** Objects fetched. */
   readonly objects: number;
+  /** Files written out while their content arrived (with `prestage`), by manifest ID. */
+  readonly prestaged?: Map<ObjectId, string>;
 }
 
 /**
@@ -114,12 +119,15 @@ export async function ensureFileContent(
   repo: Repository,
   files: Iterable<FileContentRef>,
   signal?: AbortSignal,
+  /** Have the source write the fetched files out as they arrive (a checkout: `prestaged`). */
+  prestage = false,
 ): Promise<EnsureResult> {
   const store = repo.objects;
   const source = store.contentSource;
   if (source === undefined) return { files: 0, objects: 0 };
   const absent = new Set<ObjectId>();
   const needing: string[] = [];
+  const fetched: PromisedFile[] = [];
   const seenManifests = new Set<ObjectId>();
   for (const file of files) {
     let missing = false;
@@ -139,10 +147,17 @@ export async function ensureFileContent(
           missing = true;
         }
       }
+      if (missing && file.mode !== '120000') fetched.push({ id: file.id, manifest });
     }
     if (missing) needing.push(file.path);
   }
-  if (absent.size > 0) await source.fetch([...absent], { files: needing, signal });
+  if (absent.size === 0) return { files: 0, objects: 0 };
+  const options = { files: needing, signal };
+  if (prestage && fetched.length > 0 && source.fetchFiles) {
+    const prestaged = await source.fetchFiles([...absent], fetched, options);
+    return { files: needing.length, objects: absent.size, prestaged };
+  }
+  await source.fetch([...absent], options);
   return { files: needing.length, objects: absent.size };
 }
 

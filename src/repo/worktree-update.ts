@@ -90,6 +90,12 @@ export interface WorkTreeUpdateOptions {
    * Each must be complete and in the repository's tmp folder.
    */
   readonly prestaged?: ReadonlyMap<ObjectId, string> | undefined;
+  /**
+   * The whole-content SHA-256 of files by manifest ID where the caller
+   * already knows it (a clone has just decoded every manifest), so the index
+   * entries do not read each manifest back; undefined for any it does not know.
+   */
+  readonly knownSha256?: ((manifest: ObjectId) => ObjectId | undefined) | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ((event: WorkTreeProgress) => void) | undefined;
 }
@@ -488,26 +494,29 @@ async function listFolder(
 export async function applyWorkTreePlan(
   repo: Repository,
   plan: Pick<WorkTreePlan, 'writes' | 'removes' | 'clobber' | 'clearDirs' | 'skipped'>,
-  options: Pick<WorkTreeUpdateOptions, 'signal' | 'onProgress' | 'prestaged'> = {},
+  options: Pick<WorkTreeUpdateOptions, 'signal' | 'onProgress' | 'prestaged' | 'knownSha256'> = {},
 ): Promise<Map<string, IndexEntry>> {
   const workTree = repo.requireWorkTree('checkout');
   const entries = new Map<string, IndexEntry>();
   for (const version of plan.skipped ?? []) {
-    entries.set(version.path, await entryWithoutStats(repo.objects, version));
+    const known = version.kind === 'manifest' ? options.knownSha256?.(version.id) : undefined;
+    entries.set(version.path, await entryWithoutStats(repo.objects, version, known));
   }
   if (plan.writes.length === 0 && plan.removes.length === 0 && plan.clobber.length === 0) {
     return entries;
   }
-  // A partial clone fetches what it lacks first, in one batch, before any change.
-  await ensureFileContent(repo, plan.writes, options.signal);
+  // A partial clone fetches what it lacks first, in one batch, before any
+  // change; the files it fetches are written out as their chunks arrive.
+  const fetched = await ensureFileContent(repo, plan.writes, options.signal, true);
+  const prestaged = new Map([...(options.prestaged ?? []), ...(fetched.prestaged ?? [])]);
   trackTempDir(repo.objects.tmpDir);
   const staging = path.join(
     repo.objects.tmpDir,
     `checkout-${process.pid}-${randomBytes(6).toString('hex')}`,
   );
-  await fs.mkdir(staging, { recursive: true });
   try {
-    const staged = await stageWrites(repo, plan.writes, staging, options);
+    await fs.mkdir(staging, { recursive: true });
+    const staged = await stageWrites(repo, plan.writes, staging, { ...options, prestaged });
     // Lockable files go in read-only until their lock is taken (lockable.ts).
     const lockable = lockableMatcher(lockablePatterns(repo));
     if (lockable) {
@@ -545,6 +554,8 @@ export async function applyWorkTreePlan(
     for (const write of plan.writes) entries.set(write.path, placed.get(write.path)!);
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
+    // Files fetched ahead that were not used (a failure, or one content at two paths).
+    for (const file of fetched.prestaged?.values() ?? []) await fs.rm(file, { force: true });
   }
   return entries;
 }
@@ -663,13 +674,15 @@ export async function contentSha256(store: ObjectStore, file: FileVersion): Prom
 export async function entryWithoutStats(
   store: ObjectStore,
   file: FileVersion,
+  /** The content's SHA-256 when the caller knows it already. */
+  sha256?: ObjectId,
 ): Promise<IndexEntry> {
   return {
     path: file.path,
     mode: file.mode,
     kind: file.kind,
     id: file.id,
-    sha256: await contentSha256(store, file),
+    sha256: sha256 ?? (await contentSha256(store, file)),
     size: file.size,
     mtimeMs: 0,
     ctimeMs: 0,

@@ -1,0 +1,119 @@
+/**
+ * Files to check out, written at their offsets as each verified chunk
+ * arrives from a remote, so the checkout moves them into place instead of
+ * reading the content back from the repository and writing it again (around
+ * the page cache where the device allows: AssembledFile). A clone writes the
+ * files of the commit it checks out this way; a partial clone's checkout the
+ * files whose content it fetches. A file missing a chunk (one already
+ * stored, say) is dropped and checked out the ordinary way.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { decodeCommit } from '../odb/commit.ts';
+import { decodeManifest, type Manifest } from '../odb/manifest.ts';
+import type { ObjectId } from '../odb/object-id.ts';
+import type { DecodedRecord } from '../odb/record.ts';
+import { decodeTree } from '../odb/tree.ts';
+import { AssembledFile, BlockBudget } from '../storage/assembled-file.ts';
+import { trackTempDir } from '../storage/leftovers.ts';
+import type { ChunkSink } from './fetch.ts';
+
+/** Largest number of files written during the download (one open handle each). */
+export const MAX_PRESTAGED = 256;
+
+export class CheckoutWriter implements ChunkSink {
+  readonly #targets = new Map<ObjectId, { file: PrestagedFile; offset: number }[]>();
+  readonly #files = new Map<ObjectId, PrestagedFile>();
+  /** Staging memory for blocks still missing bytes, all files together. */
+  readonly #budget = new BlockBudget();
+
+  /** For the files of commit `tip`, from the metadata a clone received. */
+  static async forCommit(
+    tmpDir: string,
+    tip: ObjectId,
+    metadata: ReadonlyMap<ObjectId, DecodedRecord>,
+  ): Promise<CheckoutWriter | undefined> {
+    const commit = metadata.get(tip);
+    if (commit?.type !== 'commit') return undefined;
+    const ids: ObjectId[] = [];
+    const trees = [decodeCommit(tip, commit.data).tree];
+    while (trees.length > 0 && ids.length < MAX_PRESTAGED) {
+      const treeId = trees.pop()!;
+      const tree = metadata.get(treeId);
+      if (tree?.type !== 'tree') continue;
+      for (const entry of decodeTree(treeId, tree.data)) {
+        if (entry.kind === 'tree') trees.push(entry.id);
+        else if (entry.kind === 'manifest' && entry.mode !== '120000') ids.push(entry.id);
+      }
+    }
+    const manifests: { id: ObjectId; manifest: Manifest }[] = [];
+    for (const id of ids) {
+      const object = metadata.get(id);
+      if (object?.type === 'manifest')
+        manifests.push({ id, manifest: decodeManifest(id, object.data) });
+    }
+    return CheckoutWriter.forManifests(tmpDir, manifests);
+  }
+
+  /** For the given files (the first MAX_PRESTAGED distinct ones). */
+  static async forManifests(
+    tmpDir: string,
+    manifests: readonly { readonly id: ObjectId; readonly manifest: Manifest }[],
+  ): Promise<CheckoutWriter> {
+    const writer = new CheckoutWriter();
+    try {
+      for (const { id, manifest } of manifests) {
+        if (writer.#files.size >= MAX_PRESTAGED) break;
+        if (writer.#files.has(id)) continue;
+        trackTempDir(tmpDir);
+        const file = path.join(tmpDir, `clone-${process.pid}-${randomBytes(6).toString('hex')}`);
+        const size = manifest.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+        const handle = await AssembledFile.create(file, size, 0o644, writer.#budget);
+        const state: PrestagedFile = { path: file, handle, remaining: manifest.chunks.length };
+        writer.#files.set(id, state);
+        let offset = 0;
+        for (const chunk of manifest.chunks) {
+          const list = writer.#targets.get(chunk.id) ?? [];
+          list.push({ file: state, offset });
+          writer.#targets.set(chunk.id, list);
+          offset += chunk.length;
+        }
+      }
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    return writer;
+  }
+
+  async chunk(id: ObjectId, data: Buffer): Promise<void> {
+    for (const { file, offset } of this.#targets.get(id) ?? []) {
+      await file.handle.write(data, offset);
+      file.remaining--;
+    }
+  }
+
+  /** Closes every file; returns the complete ones by manifest ID and deletes the rest. */
+  async finish(): Promise<Map<ObjectId, string>> {
+    const complete = new Map<ObjectId, string>();
+    for (const [id, file] of this.#files) {
+      if (file.remaining === 0) {
+        await file.handle.close();
+        complete.set(id, file.path);
+      } else await file.handle.abort();
+    }
+    this.#files.clear();
+    return complete;
+  }
+
+  async abort(): Promise<void> {
+    for (const file of this.#files.values()) await file.handle.abort();
+    this.#files.clear();
+  }
+}
+
+interface PrestagedFile {
+  readonly path: string;
+  readonly handle: AssembledFile;
+  remaining: number;
+}
