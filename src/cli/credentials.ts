@@ -67,8 +67,10 @@ function credentialsFile(cli: Cli): string {
 
 function keyringAvailable(cli: Cli): boolean {
   if (cli.env['MEDIAGIT_NO_KEYRING']) return false;
+  // No session bus, no keyring: known without starting a process.
+  if (!cli.env['DBUS_SESSION_BUS_ADDRESS']) return false;
   const probe = spawnSync('secret-tool', ['--version'], { stdio: 'ignore', env: cli.env });
-  return probe.status === 0 && Boolean(cli.env['DBUS_SESSION_BUS_ADDRESS']);
+  return probe.status === 0;
 }
 
 /** The credentials file: key (server + repository) → { token } (a TOML table, read like a config file). */
