@@ -354,6 +354,62 @@ describe('partial clone through a server', () => {
     );
   });
 
+  test('Ctrl-C during a checkout that fetches content keeps what arrived; the rerun fetches only the rest', async () => {
+    const { repo: lazy } = await lazyClone(['--filter=blob:none', '--no-checkout']);
+    const wanted = await chunksOf(lazy.dir, 'origin/big', ['big/e.bin']);
+    const tmp = path.join(lazy.dir, '.mediagit', 'tmp');
+    const child = lazy.spawn(['checkout', 'origin/big', '--', 'big/e.bin']);
+    const stderr: Buffer[] = [];
+    child.stderr!.on('data', (d: Buffer) => stderr.push(d));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : null))),
+    );
+    let done = false;
+    void exited.then(() => (done = true));
+    // Interrupted once the download's pack holds a MiB (the chunks go
+    // into one pack, written as they arrive and made durable at the end).
+    const receiving = async (): Promise<boolean> => {
+      for (const name of await fs.readdir(tmp).catch(() => [] as string[])) {
+        if (!name.startsWith('ingest-pack-')) continue;
+        const size = (await fs.stat(path.join(tmp, name)).catch(() => undefined))?.size ?? 0;
+        if (size >= MiB) return true;
+      }
+      return false;
+    };
+    while (!done && !(await receiving())) await new Promise((r) => setTimeout(r, 2));
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, Buffer.concat(stderr).toString());
+    assert.match(Buffer.concat(stderr).toString(), /what arrived is kept/);
+    // Nothing changed in the work tree or the index; no lock or temp file remains.
+    await assert.rejects(fs.access(lazy.path('big/e.bin')));
+    assert.deepEqual(await fs.readdir(tmp), []);
+    await assert.rejects(fs.access(path.join(lazy.dir, '.mediagit', 'index.lock')));
+    const kept = await localChunks(lazy.dir);
+    assert.ok(kept.size > 0, 'nothing was kept');
+    assert.ok(kept.size < wanted.size, 'the download ended before it could be interrupted');
+    for (const id of kept) assert.ok(wanted.has(id));
+    const fsck = await lazy.ok(['fsck']);
+    assert.match(fsck.out + fsck.stderr, /no problems found/);
+
+    const sent0 = await server.metric(BYTES_SENT);
+    await lazy.ok(['checkout', 'origin/big', '--', 'big/e.bin']);
+    const sent = (await server.metric(BYTES_SENT)) - sent0;
+    const repo = await Repository.discover(lazy.dir);
+    const files = await flattenCommit(repo.objects, await resolveCommit(repo, 'origin/big'));
+    const manifest = await readManifest(repo.objects, files.get('big/e.bin')!.id);
+    const absentBytes = manifest.chunks
+      .filter((chunk) => !kept.has(chunk.id))
+      .reduce((sum, chunk) => sum + chunk.length, 0);
+    assert.ok(
+      sent >= absentBytes && sent < absentBytes + 256 * 1024,
+      `sent ${sent} for ${absentBytes}`,
+    );
+    assert.deepEqual(
+      await fs.readFile(lazy.path('big/e.bin')),
+      pseudoRandomBytes(40 * MiB, 7, 'partial-e'),
+    );
+  });
+
   test('media info of a lazy file fetches only the chunks it parses', async () => {
     const samples = pseudoRandomBytes(6 * MiB, 8, 'partial-wav');
     const header = Buffer.alloc(44);
