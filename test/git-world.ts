@@ -110,6 +110,28 @@ export class GitWorld {
     return this.ok('git', args, cwd, options);
   }
 
+  /**
+   * `git clone` of `origin` into `dest` with the MediaGit filter given on
+   * the command line only: nothing in the clone's config names it or the
+   * server yet, as for a first clone before `mediagit install` runs in it.
+   */
+  cloneWithFilter(origin: string, dest: string, options: { env?: NodeJS.ProcessEnv } = {}) {
+    return this.git(
+      [
+        '-c',
+        'filter.mediagit.process=mediagit filter-process',
+        '-c',
+        'filter.mediagit.required=true',
+        'clone',
+        '-q',
+        origin,
+        dest,
+      ],
+      this.root,
+      options,
+    );
+  }
+
   mediagit(
     args: readonly string[],
     cwd: string,

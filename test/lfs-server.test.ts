@@ -411,20 +411,7 @@ describe('mediagit serve as a Git LFS server', () => {
     assert.match(pushed.stderr, /MediaGit: uploaded 1 file/);
 
     const frank = world.path('frank');
-    await world.git(
-      [
-        '-c',
-        'filter.mediagit.process=mediagit filter-process',
-        '-c',
-        'filter.mediagit.required=true',
-        'clone',
-        '-q',
-        gitOrigin,
-        frank,
-      ],
-      world.root,
-      { env },
-    );
+    await world.cloneWithFilter(gitOrigin, frank, { env });
     assert.deepEqual(await fs.readFile(path.join(frank, 'poster.psd')), art);
     // Nothing told the clone where the server is but the committed file.
     assert.doesNotMatch(

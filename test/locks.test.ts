@@ -289,20 +289,7 @@ describe('branch-aware locks and lockable files', () => {
     // A plain git clone: the filter installs the hooks while it checks out,
     // and Git's post-checkout makes the lockable file read-only.
     const frank = world.path('frank');
-    await world.git(
-      [
-        '-c',
-        'filter.mediagit.process=mediagit filter-process',
-        '-c',
-        'filter.mediagit.required=true',
-        'clone',
-        '-q',
-        gitOrigin,
-        frank,
-      ],
-      world.root,
-      tokenOf('bob'),
-    );
+    await world.cloneWithFilter(gitOrigin, frank, tokenOf('bob'));
     await world.mediagit(['install', '--local'], frank);
     const scene = path.join(frank, 'scene.psd');
     assert.equal(await fs.readFile(scene, 'utf8'), 'scene v1\n');

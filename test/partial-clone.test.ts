@@ -33,6 +33,30 @@ async function localChunks(dir: string): Promise<Set<string>> {
 }
 
 /** The chunk IDs of the chunked files at `paths` in `rev`, read in `dir`. */
+/** What an interrupted fetch kept: some of `wanted` but not all, nothing else, all sound. */
+async function checkKeptPart(
+  lazy: TempRepo,
+  wanted: ReadonlySet<string>,
+  kept: ReadonlySet<string>,
+): Promise<void> {
+  assert.ok(kept.size > 0, 'nothing was kept');
+  assert.ok(kept.size < wanted.size, 'the fetch ended before it could be stopped');
+  for (const id of kept) assert.ok(wanted.has(id));
+  // What arrived is whole and verified: fsck finds no problem.
+  const fsck = await lazy.ok(['fsck']);
+  assert.match(fsck.out + fsck.stderr, /no problems found/);
+}
+
+/** The bytes of big/e.bin (at origin/big) in chunks that are not in `kept`. */
+async function bigFileBytesOutside(dir: string, kept: ReadonlySet<string>): Promise<number> {
+  const repo = await Repository.discover(dir);
+  const files = await flattenCommit(repo.objects, await resolveCommit(repo, 'origin/big'));
+  const manifest = await readManifest(repo.objects, files.get('big/e.bin')!.id);
+  return manifest.chunks
+    .filter((chunk) => !kept.has(chunk.id))
+    .reduce((sum, chunk) => sum + chunk.length, 0);
+}
+
 async function chunksOf(dir: string, rev: string, paths: readonly string[]): Promise<Set<string>> {
   const repo = await Repository.discover(dir);
   const files = await flattenCommit(repo.objects, await resolveCommit(repo, rev));
@@ -320,22 +344,12 @@ describe('partial clone through a server', () => {
     }
     child.kill('SIGKILL');
     await exited;
-    const kept = await localChunks(lazy.dir);
-    assert.ok(kept.size > 0, 'no chunk arrived before the kill');
     // Each chunk is durable on its own as it arrives (not one pack at the end).
-    assert.ok(kept.size < wanted.size, 'the fetch ended before it could be killed');
-    for (const id of kept) assert.ok(wanted.has(id));
-    // What arrived is whole and verified: fsck finds no problem.
-    const fsck = await lazy.ok(['fsck']);
-    assert.match(fsck.out + fsck.stderr, /no problems found/);
+    const kept = await localChunks(lazy.dir);
+    await checkKeptPart(lazy, wanted, kept);
 
     const absent = [...wanted].filter((id) => !kept.has(id));
-    const repo = await Repository.discover(lazy.dir);
-    const files = await flattenCommit(repo.objects, await resolveCommit(repo, 'origin/big'));
-    const manifest = await readManifest(repo.objects, files.get('big/e.bin')!.id);
-    const absentBytes = manifest.chunks
-      .filter((chunk) => !kept.has(chunk.id))
-      .reduce((sum, chunk) => sum + chunk.length, 0);
+    const absentBytes = await bigFileBytesOutside(lazy.dir, kept);
     const sent0 = await server.metric(BYTES_SENT);
     const rerun = JSON.parse(
       (await lazy.ok(['prefetch', '--json', '--rev', 'origin/big', 'big/e.bin'])).out,
@@ -385,21 +399,12 @@ describe('partial clone through a server', () => {
     assert.deepEqual(await fs.readdir(tmp), []);
     await assert.rejects(fs.access(path.join(lazy.dir, '.mediagit', 'index.lock')));
     const kept = await localChunks(lazy.dir);
-    assert.ok(kept.size > 0, 'nothing was kept');
-    assert.ok(kept.size < wanted.size, 'the download ended before it could be interrupted');
-    for (const id of kept) assert.ok(wanted.has(id));
-    const fsck = await lazy.ok(['fsck']);
-    assert.match(fsck.out + fsck.stderr, /no problems found/);
+    await checkKeptPart(lazy, wanted, kept);
 
     const sent0 = await server.metric(BYTES_SENT);
     await lazy.ok(['checkout', 'origin/big', '--', 'big/e.bin']);
     const sent = (await server.metric(BYTES_SENT)) - sent0;
-    const repo = await Repository.discover(lazy.dir);
-    const files = await flattenCommit(repo.objects, await resolveCommit(repo, 'origin/big'));
-    const manifest = await readManifest(repo.objects, files.get('big/e.bin')!.id);
-    const absentBytes = manifest.chunks
-      .filter((chunk) => !kept.has(chunk.id))
-      .reduce((sum, chunk) => sum + chunk.length, 0);
+    const absentBytes = await bigFileBytesOutside(lazy.dir, kept);
     assert.ok(
       sent >= absentBytes && sent < absentBytes + 256 * 1024,
       `sent ${sent} for ${absentBytes}`,
