@@ -598,6 +598,8 @@ export class PackSet {
   /** Multi-pack indexes of cloud packs (objects/index/, cloud-pack.ts). */
   readonly #indexDir: string;
   #scanned = false;
+  /** The scan `find` started last, while it runs (#scanSince). */
+  #scanning: { started: number; done: Promise<void> } | undefined;
   /** The folders' modification times (ns; -1 when absent) as the last scan began. */
   #stamp: { startedNs: bigint; packNs: bigint; indexNs: bigint } | undefined;
 
@@ -609,14 +611,36 @@ export class PackSet {
   /** Finds `id` in the known packs, re-reading the folder once when it is not there. */
   async find(id: ObjectId): Promise<PackedObject | undefined> {
     if (!isObjectId(id)) return undefined;
+    const asked = performance.now();
     const key = Buffer.from(id, 'hex');
     if (this.#scanned) {
       const found = this.#lookup(key);
       if (found) return found;
       if (this.#unchangedSinceScan()) return undefined;
     }
-    await this.scan();
+    await this.#scanSince(asked);
     return this.#lookup(key);
+  }
+
+  /**
+   * A scan that began at or after `asked`: the one in flight if it did,
+   * else a new one once the one in flight has ended. Lookups made together
+   * (a fetch checks hundreds of absent chunks, 16 at a time, and while a
+   * folder is racily new each of them must list it) share one listing
+   * instead of each starting its own, and a lookup still never trusts a
+   * listing that began before it asked.
+   */
+  async #scanSince(asked: number): Promise<void> {
+    for (let current = this.#scanning; current; current = this.#scanning) {
+      if (current.started >= asked) return current.done;
+      await current.done.catch(() => undefined);
+    }
+    const started = performance.now();
+    const done: Promise<void> = this.scan().finally(() => {
+      if (this.#scanning?.done === done) this.#scanning = undefined;
+    });
+    this.#scanning = { started, done };
+    return done;
   }
 
   /**

@@ -163,7 +163,7 @@ async function cloneInto(
   let received: ReadonlyMap<ObjectId, DecodedRecord> | undefined;
   try {
     if (options.bare) {
-      result = await fetchWith(repo, transport, undefined, options);
+      result = await fetchWith(repo, transport, undefined, { ...options, emptyStore: !resume });
     } else {
       if (!resume || (await findRemote(repo, 'origin')) === undefined) {
         await addRemote(repo, 'origin', storedUrl);
@@ -174,6 +174,7 @@ async function cloneInto(
         ...options,
         singlePack: true,
         keepOnAbort: true,
+        emptyStore: !resume,
         // The files to check out are written while their chunks arrive
         // (not in a partial clone: the checkout fetches what it lacks).
         sinkFor: async (info, metadata) => {

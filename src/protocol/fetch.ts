@@ -55,6 +55,11 @@ export interface FetchOptions extends TransportOptions {
    * chunks that arrived instead of dropping it (an interrupted clone resumes).
    */
   readonly keepOnAbort?: boolean;
+  /**
+   * The repository was created for this fetch and holds no object (a new
+   * clone): nothing received needs looking up before it is stored.
+   */
+  readonly emptyStore?: boolean;
   readonly signal?: AbortSignal | undefined;
   /** Bytes of chunk content received so far, of those to receive. */
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
@@ -189,9 +194,11 @@ export async function fetchWith(
       }
     }
     const stored = new Set<ObjectId>();
-    await eachLimited(chunkIds, METADATA_LOOKUPS, async (id) => {
-      if (await store.has(id)) stored.add(id);
-    });
+    if (options.emptyStore !== true) {
+      await eachLimited(chunkIds, METADATA_LOOKUPS, async (id) => {
+        if (await store.has(id)) stored.add(id);
+      });
+    }
     const needed: ObjectId[] = [];
     let neededBytes = 0;
     for (const id of chunkIds) {
@@ -213,7 +220,7 @@ export async function fetchWith(
       options.singlePack === true && !repo.bare,
       options.keepOnAbort === true ? 'interrupted' : 'never',
     );
-    stats.objects += await storeMetadata(store, entries);
+    stats.objects += await storeMetadata(store, entries, options.emptyStore === true);
     await store.flush();
     // The shallow boundary: received commits whose parents are not here.
     const inPack = new Set(commits.map((c) => c.id));
@@ -289,15 +296,18 @@ const METADATA_LOOKUPS = 16;
 async function storeMetadata(
   store: ObjectStore,
   entries: readonly { id: ObjectId; record: Buffer }[],
+  emptyStore: boolean,
 ): Promise<number> {
   const unique = new Map<ObjectId, Buffer>();
   for (const { id, record } of entries) if (!unique.has(id)) unique.set(id, record);
   // Thousands of lookups in a large clone: several at a time (each may be a
   // file-system call on the thread pool), kept in the pack's order.
   const present = new Set<ObjectId>();
-  await eachLimited([...unique.keys()], METADATA_LOOKUPS, async (id) => {
-    if (await store.has(id)) present.add(id);
-  });
+  if (!emptyStore) {
+    await eachLimited([...unique.keys()], METADATA_LOOKUPS, async (id) => {
+      if (await store.has(id)) present.add(id);
+    });
+  }
   const fresh = [...unique]
     .filter(([id]) => !present.has(id))
     .map(([id, record]) => ({ id, record }));

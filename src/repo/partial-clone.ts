@@ -16,10 +16,11 @@
 import { readConfigFile, setConfigValue, writeConfigFile } from '../config/config.ts';
 import { MediaGitError } from '../errors.ts';
 import type { FileObjectKind } from '../odb/file-read.ts';
-import { decodeManifest } from '../odb/manifest.ts';
+import { decodeManifest, type Manifest } from '../odb/manifest.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import type { PromisedFile } from '../odb/promised-content.ts';
 import { matchesAny, type Pathspec } from './pathspec.ts';
+import { eachLimited } from '../storage/concurrency.ts';
 import type { Repository } from './repository.ts';
 import { flattenCommit } from './tree-ops.ts';
 import { resolveCommit } from './revision.ts';
@@ -115,6 +116,9 @@ export interface EnsureResult {
  * is read when the remote cannot give it; a no-op in a complete repository.
  * Commands call it before they change the index or the working tree.
  */
+/** Object lookups in flight at once when finding absent content. */
+const CONTENT_LOOKUPS = 16;
+
 export async function ensureFileContent(
   repo: Repository,
   files: Iterable<FileContentRef>,
@@ -125,31 +129,35 @@ export async function ensureFileContent(
   const store = repo.objects;
   const source = store.contentSource;
   if (source === undefined) return { files: 0, objects: 0 };
-  const absent = new Set<ObjectId>();
+  // Each file's content objects, then one lookup per distinct object,
+  // several at a time (each may be a file-system call).
+  const wantedBy: { file: FileContentRef; ids: ObjectId[]; manifest?: Manifest }[] = [];
+  const seenManifests = new Set<ObjectId>();
+  const distinct = new Set<ObjectId>();
+  for (const file of files) {
+    if (file.kind === 'blob') {
+      wantedBy.push({ file, ids: [file.id] });
+      distinct.add(file.id);
+      continue;
+    }
+    if (seenManifests.has(file.id)) continue;
+    seenManifests.add(file.id);
+    const manifest = decodeManifest(file.id, await store.readTyped(file.id, 'manifest'));
+    const ids = manifest.chunks.map((chunk) => chunk.id);
+    for (const id of ids) distinct.add(id);
+    wantedBy.push({ file, ids, manifest });
+  }
+  const stored = new Set<ObjectId>();
+  await eachLimited([...distinct], CONTENT_LOOKUPS, async (id) => {
+    if (await store.has(id)) stored.add(id);
+  });
+  const absent = new Set([...distinct].filter((id) => !stored.has(id)));
   const needing: string[] = [];
   const fetched: PromisedFile[] = [];
-  const seenManifests = new Set<ObjectId>();
-  for (const file of files) {
-    let missing = false;
-    if (file.kind === 'blob') {
-      if (absent.has(file.id) || !(await store.has(file.id))) {
-        absent.add(file.id);
-        missing = true;
-      }
-    } else {
-      if (seenManifests.has(file.id)) continue;
-      seenManifests.add(file.id);
-      const manifest = decodeManifest(file.id, await store.readTyped(file.id, 'manifest'));
-      for (const chunk of manifest.chunks) {
-        if (absent.has(chunk.id)) missing = true;
-        else if (!(await store.has(chunk.id))) {
-          absent.add(chunk.id);
-          missing = true;
-        }
-      }
-      if (missing && file.mode !== '120000') fetched.push({ id: file.id, manifest });
-    }
-    if (missing) needing.push(file.path);
+  for (const { file, ids, manifest } of wantedBy) {
+    if (!ids.some((id) => absent.has(id))) continue;
+    needing.push(file.path);
+    if (manifest && file.mode !== '120000') fetched.push({ id: file.id, manifest });
   }
   if (absent.size === 0) return { files: 0, objects: 0 };
   const options = { files: needing, signal };

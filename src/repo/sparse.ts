@@ -25,7 +25,12 @@ import { StagingIndex, type IndexEntry } from './index-file.ts';
 import { readMergeState } from './merge-state.ts';
 import type { Repository } from './repository.ts';
 import { assertSafeRepoPath } from './worktree.ts';
-import { applyWorkTreePlan, planForcedWrites, workFileMatches } from './worktree-update.ts';
+import {
+  applyWorkTreePlan,
+  parentsAreDirectories,
+  planForcedWrites,
+  workFileMatches,
+} from './worktree-update.ts';
 
 export interface SparseSpec {
   /** Folders (cone mode) or gitignore-style patterns. */
@@ -169,7 +174,7 @@ export async function updateSparse(
   next: SparseSpec | undefined,
   options: SparseUpdateOptions = {},
 ): Promise<SparseUpdateResult> {
-  repo.requireWorkTree('sparse-checkout');
+  const workTree = repo.requireWorkTree('sparse-checkout');
   const current = await loadSparse(repo);
   const wanted = next ? new SparseMatcher(next) : undefined;
   const lock = await StagingIndex.lock(repo.gitDir);
@@ -179,6 +184,18 @@ export async function updateSparse(
     const writes: IndexEntry[] = [];
     const removes: string[] = [];
     const kept: string[] = [];
+    // Whether each folder is there, asked once: most files of a sparse
+    // checkout sit in folders that are not (thousands of lstat calls).
+    const folders = new Map<string, Promise<boolean>>();
+    const folderThere = (p: string): Promise<boolean> => {
+      const dir = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
+      let known = folders.get(dir);
+      if (known === undefined) {
+        known = dir === '' ? Promise.resolve(true) : parentsAreDirectories(workTree, p);
+        folders.set(dir, known);
+      }
+      return known;
+    };
     for (const p of index.sortedPaths()) {
       const entry = index.entries.get(p)!;
       const wasIn = current ? current.includes(p) : true;
@@ -187,7 +204,9 @@ export async function updateSparse(
       // inside already is a deletion of the user's); outside, every file
       // there goes, if clean (Git's reapply).
       if ((nowIn && wasIn) || unmerged.has(p)) continue;
-      const state = await workFileMatches(repo, entry, entry, index.fileMtimeMs);
+      const state = (await folderThere(p))
+        ? await workFileMatches(repo, entry, entry, index.fileMtimeMs)
+        : { matches: false, stats: undefined };
       if (nowIn) {
         // Absent because it was outside the patterns: checked out now. A file
         // already there (created by hand, or left with changes) is kept.
