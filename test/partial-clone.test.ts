@@ -57,14 +57,25 @@ async function bigFileBytesOutside(dir: string, kept: ReadonlySet<string>): Prom
     .reduce((sum, chunk) => sum + chunk.length, 0);
 }
 
-async function chunksOf(dir: string, rev: string, paths: readonly string[]): Promise<Set<string>> {
+/**
+ * The chunks of `paths` in `rev` of the clone in `dir`; their manifests are
+ * read from `full`, the complete repository that made them (a partial clone
+ * leaves them on the remote until it needs them).
+ */
+async function chunksOf(
+  dir: string,
+  rev: string,
+  paths: readonly string[],
+  full: string,
+): Promise<Set<string>> {
   const repo = await Repository.discover(dir);
+  const complete = await Repository.discover(full);
   const files = await flattenCommit(repo.objects, await resolveCommit(repo, rev));
   const out = new Set<string>();
   for (const p of paths) {
     const file = files.get(p);
     assert.ok(file?.kind === 'manifest', `${p} is a chunked file in ${rev}`);
-    for (const chunk of (await readManifest(repo.objects, file.id)).chunks) out.add(chunk.id);
+    for (const chunk of (await readManifest(complete.objects, file.id)).chunks) out.add(chunk.id);
   }
   return out;
 }
@@ -173,7 +184,7 @@ describe('partial clone through a server', () => {
     await lazy.ok(['checkout', 'HEAD', '--', 'art/a.bin']);
     const sent2 = await server.metric(BYTES_SENT);
     assert.deepEqual(await fs.readFile(lazy.path('art/a.bin')), data.a);
-    const wanted = await chunksOf(lazy.dir, 'HEAD', ['art/a.bin']);
+    const wanted = await chunksOf(lazy.dir, 'HEAD', ['art/a.bin'], origin.dir);
     assert.deepEqual(sorted(await localChunks(lazy.dir)), sorted(wanted));
     // Pseudo-random chunks are stored as they are: the file's bytes, plus framing.
     const moved = sent2 - sent1;
@@ -196,8 +207,8 @@ describe('partial clone through a server', () => {
       sorted(
         new Set([
           ...wanted,
-          ...(await chunksOf(lazy.dir, 'HEAD', ['c.bin'])),
-          ...(await chunksOf(lazy.dir, 'origin/feat', ['feat/d.bin'])),
+          ...(await chunksOf(lazy.dir, 'HEAD', ['c.bin'], origin.dir)),
+          ...(await chunksOf(lazy.dir, 'origin/feat', ['feat/d.bin'], origin.dir)),
         ]),
       ),
     );
@@ -208,16 +219,21 @@ describe('partial clone through a server', () => {
     // The checkout of HEAD fetched HEAD's files (as Git's partial clone does), not feat's.
     assert.deepEqual(await snapshot(lazy.dir), await snapshot(origin.dir));
     const onMain = await localChunks(lazy.dir);
-    const mainChunks = await chunksOf(lazy.dir, 'HEAD', ['art/a.bin', 'art/b.bin', 'c.bin']);
+    const mainChunks = await chunksOf(lazy.dir, 'HEAD', ['art/a.bin', 'art/b.bin', 'c.bin'], origin.dir);
     assert.deepEqual(sorted(onMain), sorted(mainChunks));
-    assert.equal(stats.chunks, mainChunks.size);
+    // Small files stored whole (blobs) stay on the remote too, and came with the chunks.
+    const opened = await Repository.discover(lazy.dir);
+    const headFiles = await flattenCommit(opened.objects, await resolveCommit(opened, 'HEAD'));
+    const blobs = [...headFiles.values()].filter((file) => file.kind === 'blob').length;
+    assert.ok(blobs > 0);
+    assert.equal(stats.chunks, mainChunks.size + blobs);
 
     // switch fetches only the file the other branch adds.
     await lazy.ok(['switch', '-q', 'feat']);
     assert.deepEqual(await fs.readFile(lazy.path('feat/d.bin')), data.d);
     assert.deepEqual(
       sorted(added(onMain, await localChunks(lazy.dir))),
-      sorted(await chunksOf(lazy.dir, 'HEAD', ['feat/d.bin'])),
+      sorted(await chunksOf(lazy.dir, 'HEAD', ['feat/d.bin'], origin.dir)),
     );
     await lazy.ok(['switch', '-q', 'main']);
 
@@ -313,7 +329,7 @@ describe('partial clone through a server', () => {
       files: number;
       objects: number;
     };
-    const a = await chunksOf(lazy.dir, 'HEAD', ['art/a.bin']);
+    const a = await chunksOf(lazy.dir, 'HEAD', ['art/a.bin'], origin.dir);
     assert.deepEqual(result, { partial: true, files: 1, objects: a.size });
     assert.deepEqual(sorted(await localChunks(lazy.dir)), sorted(new Set([...small, ...a])));
     // A second prefetch has nothing to do.
@@ -333,7 +349,7 @@ describe('partial clone through a server', () => {
     await origin.ok(['switch', '-q', 'main']);
 
     const { repo: lazy } = await lazyClone(['--filter=blob:none', '--no-checkout']);
-    const wanted = await chunksOf(lazy.dir, 'origin/big', ['big/e.bin']);
+    const wanted = await chunksOf(lazy.dir, 'origin/big', ['big/e.bin'], origin.dir);
     const child = lazy.spawn(['prefetch', '--rev', 'origin/big', 'big/e.bin']);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     let done = false;
@@ -370,7 +386,7 @@ describe('partial clone through a server', () => {
 
   test('Ctrl-C during a checkout that fetches content keeps what arrived; the rerun fetches only the rest', async () => {
     const { repo: lazy } = await lazyClone(['--filter=blob:none', '--no-checkout']);
-    const wanted = await chunksOf(lazy.dir, 'origin/big', ['big/e.bin']);
+    const wanted = await chunksOf(lazy.dir, 'origin/big', ['big/e.bin'], origin.dir);
     const tmp = path.join(lazy.dir, '.mediagit', 'tmp');
     const child = lazy.spawn(['checkout', 'origin/big', '--', 'big/e.bin']);
     const stderr: Buffer[] = [];
@@ -447,7 +463,7 @@ describe('partial clone through a server', () => {
     assert.equal(info.format, 'wav');
     assert.equal(info.streams[0]?.sampleRate, 48000);
     assert.equal(info.streams[0]?.channels, 2);
-    const all = await chunksOf(lazy.dir, 'origin/wav', ['take.wav']);
+    const all = await chunksOf(lazy.dir, 'origin/wav', ['take.wav'], origin.dir);
     const fetched = await localChunks(lazy.dir);
     assert.ok(
       fetched.size > 0 && fetched.size < all.size / 2,

@@ -41,6 +41,10 @@ class KeepOnInterrupt implements ContentSource {
     return this.#inner.fetch(ids, options);
   }
 
+  fetchObjects(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
+    return this.#inner.fetchObjects(ids, options);
+  }
+
   fetchFiles(
     ids: readonly ObjectId[],
     files: readonly PromisedFile[],

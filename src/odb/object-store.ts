@@ -25,6 +25,7 @@ import {
   type Encoded,
 } from '../compression/codec.ts';
 import { MAX_DELTA_DEPTH, parseDeltaPayload } from './delta.ts';
+import { eachLimited } from '../storage/concurrency.ts';
 import { DirectorySync, writeFileAtomic } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../errors.ts';
 import { isObjectId, objectIdOf, type ObjectId } from './object-id.ts';
@@ -41,6 +42,8 @@ const TYPE_NAMES = new Map<number, ObjectTypeName>(
 );
 
 export const HEADER_SIZE = 16;
+/** Object lookups in flight at once when finding absent metadata. */
+const METADATA_LOOKUPS = 16;
 const MAGIC = 0x314f474d; // "MGO1" read as little-endian uint32
 
 export interface StoredObject {
@@ -175,6 +178,30 @@ export class ObjectStore {
   }
 
   /**
+   * Makes sure the manifests of `files` are stored, fetching the absent ones
+   * in one request (a filtered clone leaves them on the remote; a failure
+   * names the files whose manifests were absent); a no-op without a content
+   * source. Readers of many manifests call it first, so that they are not
+   * fetched one request each.
+   */
+  async ensureMetadata(
+    files: Iterable<{ readonly id: ObjectId; readonly path: string }>,
+    options: Pick<ContentFetchOptions, 'signal'> = {},
+  ): Promise<void> {
+    const source = this.contentSource;
+    if (source?.fetchObjects === undefined) return;
+    const pathOf = new Map<ObjectId, string>();
+    for (const file of files) if (!pathOf.has(file.id)) pathOf.set(file.id, file.path);
+    const absent = new Set<ObjectId>();
+    await eachLimited([...pathOf.keys()], METADATA_LOOKUPS, async (id) => {
+      if (!(await this.has(id))) absent.add(id);
+    });
+    if (absent.size === 0) return;
+    const ids = [...pathOf.keys()].filter((id) => absent.has(id));
+    await source.fetchObjects(ids, { ...options, files: ids.map((id) => pathOf.get(id)!) });
+  }
+
+  /**
    * An absent object asked for from the content source: true when it now is
    * stored. Only `read` (and `readTyped`) fall back so: content readers. The
    * raw accessors `open` and `readRecord`, which maintenance (gc, fsck) and
@@ -183,7 +210,9 @@ export class ObjectStore {
   async #fetchPromised(id: ObjectId): Promise<boolean> {
     const source = this.contentSource;
     if (source === undefined || !isObjectId(id)) return false;
-    await source.fetch([id], {});
+    // Any type: a manifest has no other way to arrive.
+    if (source.fetchObjects) await source.fetchObjects([id], {});
+    else await source.fetch([id], {});
     return this.has(id);
   }
 

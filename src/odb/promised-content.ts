@@ -1,10 +1,10 @@
 /**
- * Promised content: in a partial clone (docs/partial-clone.md) the metadata
- * (commits, trees, manifests, small-file blobs) is all here, but chunks may
- * be absent, promised by a remote that has them. The object store asks a
- * `ContentSource` for them before file content is read; the CLI installs one
- * (protocol/lazy-content.ts) for a repository with a promisor remote, so this
- * layer never knows about transports.
+ * Promised content: in a partial clone (docs/partial-clone.md) the commits
+ * and trees are all here, but the files the filter leaves out (manifests
+ * and chunks, or small files' blobs) may be absent, promised by a remote that
+ * has them. The object store asks a `ContentSource` for them before they are
+ * read; the CLI installs one (protocol/lazy-content.ts) for a repository
+ * with a promisor remote, so this layer never knows about transports.
  */
 import type { Manifest } from './manifest.ts';
 import type { ObjectId } from './object-id.ts';
@@ -23,6 +23,13 @@ export interface ContentSource {
    * having changed nothing but adding objects.
    */
   fetch(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void>;
+
+  /**
+   * Stores the objects `ids` of any type (the manifests a filtered clone
+   * left on the remote, or one object a reader asked for), verified, in one
+   * request; throws as `fetch` does.
+   */
+  fetchObjects?(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void>;
 
   /**
    * `fetch` for files about to be checked out: the absent chunks `ids` are

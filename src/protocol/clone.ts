@@ -17,6 +17,7 @@ import { Refs } from '../repo/refs.ts';
 import { addRemote, findRemote, setUpstream } from '../repo/remote.ts';
 import { Repository, type RepoContext } from '../repo/repository.ts';
 import { writeSparseSpec } from '../repo/sparse.ts';
+import { UNKNOWN_SHA256 } from '../repo/index-file.ts';
 import { checkoutCommit } from '../repo/switch.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import type { DecodedRecord } from '../odb/record.ts';
@@ -254,7 +255,10 @@ async function cloneInto(
         prestaged,
         knownSha256: (id) => {
           const record = received?.get(id);
-          return record?.type === 'manifest' ? decodeManifest(id, record.data).sha256 : undefined;
+          if (record?.type === 'manifest') return decodeManifest(id, record.data).sha256;
+          // A new filtered clone holds only what it received: the rest stayed on the remote.
+          const absent = record === undefined && options.filter !== undefined && !resume;
+          return absent ? UNKNOWN_SHA256 : undefined;
         },
         force: resume,
       });

@@ -26,7 +26,12 @@ import type { InfoRefs } from './service.ts';
 import type { Transport } from './transport.ts';
 import { eachLimited } from '../storage/concurrency.ts';
 import { trackPath } from '../storage/leftovers.ts';
-import { isEager, promisorRemote, type PartialCloneFilter } from '../repo/partial-clone.ts';
+import {
+  formatFilter,
+  isEager,
+  promisorRemote,
+  type PartialCloneFilter,
+} from '../repo/partial-clone.ts';
 
 /** Receives every downloaded chunk once verified (its bytes are valid during the call only). */
 export interface ChunkSink {
@@ -166,6 +171,8 @@ export async function fetchWith(
     const pack = await transport.want({
       wants,
       haves,
+      // The manifests of files the filter leaves out stay on the remote too.
+      ...(filter !== undefined ? { filter: formatFilter(filter) } : {}),
       ...(options.depth !== undefined ? { depth: options.depth } : {}),
       ...(shallow.size > 0 ? { shallow: [...shallow] } : {}),
     });
@@ -293,7 +300,7 @@ const METADATA_LOOKUPS = 16;
  * fsync instead of a file and an fsync each (measured: 2,000 manifests took
  * 2.5 s as files).
  */
-async function storeMetadata(
+export async function storeMetadata(
   store: ObjectStore,
   entries: readonly { id: ObjectId; record: Buffer }[],
   emptyStore: boolean,

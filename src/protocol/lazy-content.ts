@@ -13,8 +13,13 @@ import type { ObjectId } from '../odb/object-id.ts';
 import type { ObjectStore } from '../odb/object-store.ts';
 import type { ContentFetchOptions, ContentSource, PromisedFile } from '../odb/promised-content.ts';
 import { CheckoutWriter } from './checkout-writer.ts';
-import { downloadChunks, type TransferStats } from './fetch.ts';
+import { decodeRecord } from '../odb/record.ts';
+import { downloadChunks, storeMetadata, type TransferStats } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
+import { decodeTransferPack } from './transfer-pack.ts';
+
+/** Objects asked for in one `want` (the server takes at most 10,000). */
+const WANTS_PER_REQUEST = 5000;
 
 export interface PromisorEndpoint {
   readonly name: string;
@@ -41,6 +46,57 @@ export class RemoteContentSource implements ContentSource {
 
   async fetch(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
     await this.#download(ids, undefined, options);
+  }
+
+  /**
+   * Objects by ID through `want` (the manifests a filtered clone left on the
+   * remote, a few thousand per request): each verified, and only those asked
+   * for kept. `depth: 1` and the filter keep the server from walking further
+   * when one of them is a commit or a tree.
+   */
+  async fetchObjects(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
+    if (ids.length === 0) return;
+    const signal = options.signal;
+    try {
+      const base = typeof this.#options === 'function' ? await this.#options() : this.#options;
+      const transport = await openTransport(this.#remote.url, { ...base, signal });
+      try {
+        for (let at = 0; at < ids.length; at += WANTS_PER_REQUEST) {
+          const batch = ids.slice(at, at + WANTS_PER_REQUEST);
+          const pack = await transport.want({
+            wants: batch,
+            haves: [],
+            depth: 1,
+            filter: 'blob:none',
+          });
+          this.stats.bytes += pack.length;
+          const asked = new Set(batch);
+          const kept = new Map<ObjectId, Buffer>();
+          for (const { id, record } of decodeTransferPack(pack)) {
+            if (!asked.has(id) || kept.has(id)) continue;
+            await decodeRecord(id, record);
+            kept.set(id, record);
+          }
+          const lacking = batch.find((id) => !kept.has(id));
+          if (lacking !== undefined) {
+            throw new MediaGitError('OBJECT_MISSING', `the remote did not send object ${lacking}`, {
+              data: { id: lacking },
+            });
+          }
+          this.stats.objects += await storeMetadata(
+            this.#store,
+            [...kept].map(([id, record]) => ({ id, record })),
+            false,
+          );
+        }
+      } finally {
+        await transport.close();
+      }
+      await this.#store.flush();
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw contentUnavailable(this.#remote, ids, options.files, error);
+    }
   }
 
   /**

@@ -40,6 +40,12 @@ export interface CollectOptions {
    * sends metadata only; the receiver reads the manifests it gets).
    */
   readonly chunks?: boolean | undefined;
+  /**
+   * A partial clone's filter (docs/partial-clone.md): files larger than this
+   * many bytes are left out, their manifest or whole-file blob (-1: every
+   * file, for `blob:none`); the receiver asks for them when it needs them.
+   */
+  readonly omitFilesOver?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -130,21 +136,24 @@ export async function collectObjects(
   const chunks: ObjectId[] = [];
   const chunkSet = new Set<ObjectId>();
   const manifests: ObjectId[] = [];
+  const limit = options.omitFilesOver;
+  const omitted = (kind: string, size: number): boolean =>
+    limit !== undefined && kind !== 'tree' && size > limit;
   // Oldest first, so a receiver storing in order never holds a child without its parents.
   for (const id of commits.reverse()) {
     const object = await reader.read(id);
     if (object.type === 'commit') {
       const commit = decodeCommit(id, object.data);
-      await walkTree(reader, commit.tree, (entryId, kind) => {
-        if (sent.has(entryId) || baseline.has(entryId)) return false;
+      await walkTree(reader, commit.tree, (entryId, kind, size) => {
+        if (sent.has(entryId) || baseline.has(entryId) || omitted(kind, size)) return false;
         sent.add(entryId);
         objects.push(entryId);
         if (kind === 'manifest') manifests.push(entryId);
         return true;
       });
     } else if (object.type === 'tree') {
-      await walkTree(reader, id, (entryId, kind) => {
-        if (sent.has(entryId) || baseline.has(entryId)) return false;
+      await walkTree(reader, id, (entryId, kind, size) => {
+        if (sent.has(entryId) || baseline.has(entryId) || omitted(kind, size)) return false;
         sent.add(entryId);
         objects.push(entryId);
         if (kind === 'manifest') manifests.push(entryId);
@@ -186,15 +195,15 @@ async function readCommitish(
 async function walkTree(
   reader: ObjectReader,
   root: ObjectId,
-  visit: (id: ObjectId, kind: 'tree' | 'blob' | 'manifest') => boolean,
+  visit: (id: ObjectId, kind: 'tree' | 'blob' | 'manifest', size: number) => boolean,
 ): Promise<void> {
-  if (!visit(root, 'tree')) return;
+  if (!visit(root, 'tree', 0)) return;
   const pending: ObjectId[] = [root];
   while (pending.length > 0) {
     const treeId = pending.pop()!;
     const entries = decodeTree(treeId, (await reader.read(treeId)).data);
     for (const entry of entries) {
-      if (!visit(entry.id, entry.kind)) continue;
+      if (!visit(entry.id, entry.kind, entry.size)) continue;
       if (entry.kind === 'tree') pending.push(entry.id);
     }
   }

@@ -54,6 +54,7 @@ export const schemas = {
       haves: { type: 'array', items: objectId, maxItems: 100000 },
       depth: { type: 'integer', minimum: 1, maximum: 2147483647 },
       shallow: { type: 'array', items: objectId, maxItems: 100000 },
+      filter: { type: 'string', pattern: '^blob:(none|limit=[0-9]{1,16})$' },
     },
   },
   chunkCheckRequest: {

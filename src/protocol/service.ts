@@ -8,6 +8,7 @@ import { MediaGitError } from '../errors.ts';
 import { decodeCommit } from '../odb/commit.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { decodeRecord, recordType } from '../odb/record.ts';
+import { parseFilter } from '../repo/partial-clone.ts';
 import { isValidRefName } from '../repo/refs.ts';
 import { BackendRepo, packCommitName, type PackCommit } from './backend-repo.ts';
 export type { PackCommit } from './backend-repo.ts';
@@ -32,6 +33,12 @@ export interface WantRequest {
   readonly depth?: number;
   /** The client's shallow boundary: commits it has without their parents. */
   readonly shallow?: readonly ObjectId[];
+  /**
+   * A partial clone's filter spec (`blob:none`, `blob:limit=<bytes>`): the
+   * manifests and blobs of the files it leaves out are not sent
+   * (docs/partial-clone.md).
+   */
+  readonly filter?: string;
 }
 
 export interface RefUpdate {
@@ -98,6 +105,13 @@ export interface RefUpdateResult {
 const METADATA_TYPES = ['commit', 'tree', 'manifest', 'blob', 'tag'] as const;
 const FILE_CONTENT_TYPES = ['chunk', 'blob'] as const;
 
+/** The size above which `want` leaves a file out (its manifest or blob), for a partial clone's filter. */
+function fileLimit(spec: string | undefined): number | undefined {
+  if (spec === undefined) return undefined;
+  const filter = parseFilter(spec);
+  return filter.kind === 'blob:none' ? -1 : filter.limit;
+}
+
 export function protocolError(code: string, message: string, data: Record<string, unknown> = {}) {
   return new MediaGitError(code, message, { kind: 'user', data });
 }
@@ -117,16 +131,17 @@ export class RepoService {
 
   /** A transfer pack of every metadata object the client lacks. */
   async want(request: WantRequest, signal?: AbortSignal): Promise<Buffer> {
-    for (const id of request.wants) {
-      if (!(await this.repo.has(id))) {
-        throw protocolError('WANT_UNKNOWN', `the server has no object ${id}`, { id });
-      }
+    // One lookup for them all: a partial clone asks for thousands of manifests at once.
+    const [unknown] = await this.repo.missing(request.wants);
+    if (unknown !== undefined) {
+      throw protocolError('WANT_UNKNOWN', `the server has no object ${unknown}`, { id: unknown });
     }
     const collected = await collectObjects(this.repo, request.wants, {
       haves: request.haves,
       depth: request.depth,
       receiverShallow: request.shallow,
       chunks: false,
+      omitFilesOver: fileLimit(request.filter),
       signal,
     });
     // Records read a few at a time: a served repository keeps one key per

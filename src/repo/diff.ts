@@ -24,7 +24,7 @@ import { readFileBytes, readManifest, type FileObjectKind } from '../odb/file-st
 import { sha256Hex, type ObjectId } from '../odb/object-id.ts';
 import type { ObjectStore } from '../odb/object-store.ts';
 import { compareNames, type FileMode } from '../odb/tree.ts';
-import { modeFromStats, StagingIndex } from './index-file.ts';
+import { modeFromStats, StagingIndex, UNKNOWN_SHA256 } from './index-file.ts';
 import { globToRegExp, matchesAny, parsePathspecs, type Pathspec } from './pathspec.ts';
 import { detectMediaType, MEDIA_PROBE_BYTES } from './media-type.ts';
 import { Refs } from './refs.ts';
@@ -187,7 +187,8 @@ function storedEntry(file: {
     size: file.size,
     source: { type: 'stored', kind: file.kind, id: file.id },
   };
-  if (file.sha256 !== undefined) entry.sha256 = file.sha256;
+  // An index entry that does not know it (UNKNOWN_SHA256) leaves it to be read from the manifest.
+  if (file.sha256 !== undefined && file.sha256 !== UNKNOWN_SHA256) entry.sha256 = file.sha256;
   else if (file.kind === 'blob') entry.sha256 = file.id;
   return entry;
 }

@@ -101,7 +101,7 @@ export interface FsckStats {
   verified: number;
   verifiedBytes: number;
   /**
-   * Reachable chunks absent from a partial clone, promised by its remote
+   * Reachable files (manifests, blobs, chunks) absent from a partial clone, promised by its remote
    * (docs/partial-clone.md): counted here, not problems.
    */
   promised?: number;
@@ -944,7 +944,8 @@ class Checker {
     for (const [id, examined] of this.visited) {
       const list = this.copies.get(id) ?? [];
       const type = examined.copy?.type ?? this.expected.get(id)?.type ?? null;
-      if (list.length === 0 && type === 'chunk' && this.repo.objects.contentSource) {
+      const promisable = type === 'chunk' || type === 'manifest' || type === 'blob';
+      if (list.length === 0 && promisable && this.repo.objects.contentSource) {
         this.stats.promised = (this.stats.promised ?? 0) + 1;
       } else if (list.length === 0) {
         fetch.set(id, type);

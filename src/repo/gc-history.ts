@@ -111,6 +111,8 @@ export async function walkHistory(
       history.order.set(id, history.order.size);
       return;
     }
+    // A partial clone's absent manifests (promised, so never marked) are not read.
+    if (!marked.has(id)) return;
     history.metadata.add(id);
     const manifest = decodeManifest(id, (await store.read(id)).data);
     const first = manifest.chunks[0];

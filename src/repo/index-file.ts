@@ -29,6 +29,13 @@ import type { ObjectId } from '../odb/object-id.ts';
 import { computeTreeId } from './tree-ops.ts';
 import { removeStaleTemps } from '../storage/leftovers.ts';
 
+/**
+ * The `sha256` of an entry whose content hash is not known here: a file a
+ * sparse partial clone never checked out, whose manifest (which records
+ * it) stays on the remote until needed. Never the hash of any content.
+ */
+export const UNKNOWN_SHA256 = '0'.repeat(64);
+
 export interface IndexEntry {
   readonly path: string;
   readonly mode: Exclude<FileMode, '40000'>;

@@ -1,14 +1,15 @@
 /**
- * Partial clones (docs/partial-clone.md): the repository holds every commit,
- * tree, manifest and small-file blob, while chunks of large files may be
- * absent, promised by a remote. This module keeps the configuration —
+ * Partial clones (docs/partial-clone.md): the repository holds every commit
+ * and tree, while the files the filter leaves out (manifests and chunks, or
+ * small files' blobs) may be absent, promised by a remote. This module keeps
+ * the configuration —
  *
  *   [remote.origin]
  *   promisor = true
  *   partialclonefilter = "blob:none"      (or "blob:limit=<bytes>")
  *
  * as Git names it — and the one call content readers make before they change
- * anything: `ensureFileContent`, which fetches the absent chunks of the files
+ * anything: `ensureFileContent`, which fetches the absent manifests and chunks of the files
  * they are about to read in one batch, through the content source the CLI
  * installed on the object store (odb/promised-content.ts). repo/ never talks
  * to a remote itself.
@@ -129,12 +130,16 @@ export async function ensureFileContent(
   const store = repo.objects;
   const source = store.contentSource;
   if (source === undefined) return { files: 0, objects: 0 };
+  const list = [...files];
+  // The manifests a filtered clone left on the remote, in one request.
+  const manifestFiles = list.filter((file) => file.kind === 'manifest');
+  await store.ensureMetadata(manifestFiles, { signal });
   // Each file's content objects, then one lookup per distinct object,
   // several at a time (each may be a file-system call).
   const wantedBy: { file: FileContentRef; ids: ObjectId[]; manifest?: Manifest }[] = [];
   const seenManifests = new Set<ObjectId>();
   const distinct = new Set<ObjectId>();
-  for (const file of files) {
+  for (const file of list) {
     if (file.kind === 'blob') {
       wantedBy.push({ file, ids: [file.id] });
       distinct.add(file.id);

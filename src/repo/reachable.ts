@@ -38,17 +38,33 @@ const NOT_STATE = new Set(['config', 'index', 'description']);
 const PARALLEL = 16;
 const ID_PATTERN = /\b[0-9a-f]{64}\b/g;
 
+/** An object to mark, and what needs it. */
+interface Reference {
+  readonly id: ObjectId;
+  readonly from: string;
+  /** Named by a reflog or state file: may be long gone. */
+  readonly optional: boolean;
+  /** A file's manifest, blob or chunk, which a partial clone may lack (promised by its remote). */
+  readonly promisable: boolean;
+}
+
 export interface Roots {
   /** Roots that must exist: HEAD and the refs. */
   readonly required: Set<ObjectId>;
   /** Roots that may name objects long gone (reflogs, state files, the index's cached tree). */
   readonly optional: Set<ObjectId>;
+  /**
+   * Required roots that a partial clone may lack, promised by its remote:
+   * the files the index names (a sparse clone's skipped files).
+   */
+  readonly promisable?: Set<ObjectId>;
 }
 
 /** Every root of the repository (see the overview). */
 export async function collectRoots(repo: Repository): Promise<Roots> {
   const required = new Set<ObjectId>();
   const optional = new Set<ObjectId>();
+  const promisable = new Set<ObjectId>();
   const gitDir = repo.gitDir;
   const head = (await readText(path.join(gitDir, 'HEAD')))?.trim();
   if (head && isObjectId(head)) required.add(head);
@@ -69,7 +85,10 @@ export async function collectRoots(repo: Repository): Promise<Roots> {
     for (const id of idsIn(await readText(file))) optional.add(id);
   }
   const index = await StagingIndex.load(gitDir);
-  for (const entry of index.entries.values()) required.add(entry.id);
+  for (const entry of index.entries.values()) {
+    required.add(entry.id);
+    promisable.add(entry.id);
+  }
   if (index.treeId) optional.add(index.treeId);
   for (const entry of await fs.readdir(gitDir, { withFileTypes: true })) {
     if (!entry.isFile() || NOT_STATE.has(entry.name) || entry.name.endsWith('.lock')) continue;
@@ -80,7 +99,7 @@ export async function collectRoots(repo: Repository): Promise<Roots> {
     for (const id of idsIn(await readText(file))) optional.add(id);
   }
   optional.delete('0'.repeat(64));
-  return { required, optional };
+  return { required, optional, promisable };
 }
 
 /**
@@ -100,16 +119,18 @@ export class Marker {
   }
 
   async mark(roots: Roots): Promise<void> {
-    const queue: { id: ObjectId; from: string; optional: boolean }[] = [];
-    for (const id of roots.required)
-      queue.push({ id, from: 'a ref or the index', optional: false });
+    const queue: Reference[] = [];
+    for (const id of roots.required) {
+      const promisable = roots.promisable?.has(id) ?? false;
+      queue.push({ id, from: 'a ref or the index', optional: false, promisable });
+    }
     for (const id of roots.optional)
-      queue.push({ id, from: 'a reflog or state file', optional: true });
+      queue.push({ id, from: 'a reflog or state file', optional: true, promisable: false });
     const work = async (): Promise<void> => {
       for (let item = queue.pop(); item; item = queue.pop()) {
         this.#signal?.throwIfAborted();
         if (this.marked.has(item.id)) continue;
-        const next = await this.#visit(item.id, item.from, item.optional);
+        const next = await this.#visit(item);
         for (const child of next) if (!this.marked.has(child.id)) queue.push(child);
       }
     };
@@ -117,11 +138,7 @@ export class Marker {
     while (queue.length > 0) await Promise.all(Array.from({ length: PARALLEL }, work));
   }
 
-  async #visit(
-    id: ObjectId,
-    from: string,
-    optional: boolean,
-  ): Promise<{ id: ObjectId; from: string; optional: boolean }[]> {
+  async #visit({ id, from, optional, promisable }: Reference): Promise<Reference[]> {
     if (!isObjectId(id)) return [];
     const store = this.#store;
     let header: ReturnType<typeof decodeHeader>;
@@ -140,12 +157,8 @@ export class Marker {
     } catch (error) {
       if (!(error instanceof MediaGitError)) throw error;
       if (optional && error.code === 'OBJECT_MISSING') return [];
-      // A partial clone's absent chunks are promised by its remote, not lost.
-      if (
-        error.code === 'OBJECT_MISSING' &&
-        store.contentSource !== undefined &&
-        from.startsWith('manifest ')
-      )
+      // A partial clone's absent files (manifests, blobs, chunks) are promised by its remote, not lost.
+      if (error.code === 'OBJECT_MISSING' && store.contentSource !== undefined && promisable)
         return [];
       if (
         this.#store.shallow.size > 0 &&
@@ -160,10 +173,11 @@ export class Marker {
       return [];
     }
     this.marked.add(id);
-    const next: { id: ObjectId; from: string; optional: boolean }[] = bases.map((base) => ({
+    const next: Reference[] = bases.map((base) => ({
       id: base,
       from: `delta ${id}`,
       optional: false,
+      promisable: false,
     }));
     if (header.type === 'blob' || header.type === 'chunk') return next;
     let data: Buffer;
@@ -174,8 +188,8 @@ export class Marker {
       this.problems.push({ id, reason: `${error.message} (needed by ${from})` });
       return next;
     }
-    const child = (childId: ObjectId, how: string): void => {
-      next.push({ id: childId, from: how, optional: false });
+    const child = (childId: ObjectId, how: string, promised = false): void => {
+      next.push({ id: childId, from: how, optional: false, promisable: promised });
     };
     switch (header.type) {
       case 'commit': {
@@ -188,10 +202,14 @@ export class Marker {
         child(decodeTag(id, data).object, `tag ${id}`);
         break;
       case 'tree':
-        for (const entry of decodeTree(id, data)) child(entry.id, `tree ${id} (${entry.name})`);
+        for (const entry of decodeTree(id, data)) {
+          child(entry.id, `tree ${id} (${entry.name})`, entry.kind !== 'tree');
+        }
         break;
       case 'manifest':
-        for (const chunk of decodeManifest(id, data).chunks) child(chunk.id, `manifest ${id}`);
+        for (const chunk of decodeManifest(id, data).chunks) {
+          child(chunk.id, `manifest ${id}`, true);
+        }
         break;
     }
     return next;

@@ -140,6 +140,12 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     const removes: string[] = [];
     const matching = new Map<string, IndexEntry>();
     if (toWorkTree) {
+      // A partial clone's absent manifests, in one request that names the files.
+      const wantedFiles = paths.flatMap((p) => {
+        const wanted = source.get(p);
+        return wanted?.kind === 'manifest' ? [wanted] : [];
+      });
+      await repo.objects.ensureMetadata(wantedFiles);
       for (const p of paths) {
         const wanted = source.get(p);
         const entry = index.entries.get(p);

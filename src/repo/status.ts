@@ -9,11 +9,14 @@
 import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs';
 import type { ObjectId } from '../odb/object-id.ts';
+import type { ObjectStore } from '../odb/object-store.ts';
+import { readManifest } from '../odb/file-store.ts';
 import {
   entryFromStats,
   modeFromStats,
   statMatches,
   StagingIndex,
+  UNKNOWN_SHA256,
   type IndexEntry,
 } from './index-file.ts';
 import { Refs } from './refs.ts';
@@ -59,6 +62,15 @@ export async function hashWorkFile(full: string, stats: fs.Stats): Promise<Objec
 
 const SMALL_FILE_READ = 1 << 20;
 
+/** An index entry's content SHA-256, read from its manifest when the index does not know it. */
+export async function indexedSha256(
+  store: ObjectStore,
+  entry: Pick<IndexEntry, 'kind' | 'id' | 'sha256'>,
+): Promise<ObjectId> {
+  if (entry.sha256 !== UNKNOWN_SHA256) return entry.sha256;
+  return entry.kind === 'blob' ? entry.id : (await readManifest(store, entry.id)).sha256;
+}
+
 /**
  * Working-tree changes against the index. Files whose stat data changed are
  * hashed; those proved unchanged get fresh stat data in `refreshed`.
@@ -100,8 +112,10 @@ export async function worktreeChanges(
     }
     contentReads++;
     const sha = await hashWorkFile(absolutePath(workTree, file.path), file.stats);
-    if (sha === entry.sha256) refreshed.push(entryFromStats(entry.path, entry, file.stats));
-    else changes.push({ path: file.path, change: 'modified' });
+    const indexed = await indexedSha256(repo.objects, entry);
+    if (sha === indexed) {
+      refreshed.push(entryFromStats(entry.path, { ...entry, sha256: indexed }, file.stats));
+    } else changes.push({ path: file.path, change: 'modified' });
   }
   // Every tracked path was seen in the common case; otherwise find the missing ones.
   const seen =
@@ -123,7 +137,9 @@ export async function worktreeChanges(
       if (!statMatches(entry, stats, index.fileMtimeMs)) {
         contentReads++;
         const sha = await hashWorkFile(absolutePath(workTree, p), stats);
-        if (sha !== entry.sha256) changes.push({ path: p, change: 'modified' });
+        if (sha !== (await indexedSha256(repo.objects, entry))) {
+          changes.push({ path: p, change: 'modified' });
+        }
       }
     }
   }

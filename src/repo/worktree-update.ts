@@ -41,6 +41,7 @@ import {
   modeFromStats,
   statMatches,
   StagingIndex,
+  UNKNOWN_SHA256,
   type IndexEntry,
 } from './index-file.ts';
 import type { Repository } from './repository.ts';
@@ -48,6 +49,7 @@ import { diffIndexAgainstTree, hashWorkFile, worktreeChanges } from './status.ts
 import type { TreeFile } from './tree-ops.ts';
 import { absolutePath, assertSafeRepoPath, IgnoreRules } from './worktree.ts';
 import { trackPath, trackTempDir } from '../storage/leftovers.ts';
+import { eachLimited } from '../storage/concurrency.ts';
 import { loadSparse, type SparseMatcher } from './sparse.ts';
 import { lockableMatcher, lockablePatterns, makeReadOnly } from './lockable.ts';
 
@@ -77,6 +79,8 @@ const FILE_WORK = 64 * 1024;
 
 /** How many files are renamed into place at once (independent paths; libuv runs four). */
 const PLACE_PARALLEL = 8;
+/** Object lookups in flight at once for the entries of files a sparse checkout skips. */
+const SKIPPED_LOOKUPS = 16;
 
 /** Files up to this size are staged with a synchronous write. */
 const SMALL_FILE = 256 * 1024;
@@ -498,10 +502,17 @@ export async function applyWorkTreePlan(
 ): Promise<Map<string, IndexEntry>> {
   const workTree = repo.requireWorkTree('checkout');
   const entries = new Map<string, IndexEntry>();
-  for (const version of plan.skipped ?? []) {
-    const known = version.kind === 'manifest' ? options.knownSha256?.(version.id) : undefined;
-    entries.set(version.path, await entryWithoutStats(repo.objects, version, known));
-  }
+  // Lookups several at a time: a sparse checkout skips thousands of files.
+  const skipped = new Map<string, IndexEntry>();
+  await eachLimited(plan.skipped ?? [], SKIPPED_LOOKUPS, async (version) => {
+    const known =
+      version.kind === 'manifest' ? options.knownSha256?.(version.id) : undefined;
+    skipped.set(
+      version.path,
+      await entryWithoutStats(repo.objects, version, known ?? (await skippedSha256(repo.objects, version))),
+    );
+  });
+  for (const version of plan.skipped ?? []) entries.set(version.path, skipped.get(version.path)!);
   if (plan.writes.length === 0 && plan.removes.length === 0 && plan.clobber.length === 0) {
     return entries;
   }
@@ -663,8 +674,22 @@ export async function materializeVersion(
 }
 
 /** The whole-content SHA-256 of a stored file (a manifest records it; a blob's ID is it). */
-export async function contentSha256(store: ObjectStore, file: FileVersion): Promise<ObjectId> {
+export async function contentSha256(
+  store: ObjectStore,
+  file: Pick<FileVersion, 'kind' | 'id'>,
+): Promise<ObjectId> {
   return file.kind === 'blob' ? file.id : (await readManifest(store, file.id)).sha256;
+}
+
+/**
+ * `contentSha256` for an entry of a file not checked out: UNKNOWN_SHA256
+ * when its manifest is absent from a partial clone (it stays on the remote
+ * until the file is needed).
+ */
+async function skippedSha256(store: ObjectStore, file: FileVersion): Promise<ObjectId> {
+  if (file.kind === 'manifest' && store.contentSource !== undefined && !(await store.has(file.id)))
+    return UNKNOWN_SHA256;
+  return contentSha256(store, file);
 }
 
 /**
