@@ -13,6 +13,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { commitAll, Pair, repoMaker, snapshot, trackedPaths } from './git-twin.ts';
 import { TempRepo } from './helpers.ts';
+import { Repository } from '../src/repo/repository.ts';
+import { flattenCommit } from '../src/repo/tree-ops.ts';
+import { resolveCommit } from '../src/repo/revision.ts';
 
 const newRepo = repoMaker();
 
@@ -194,9 +197,29 @@ test('clone --sparse, widen, edit, commit and push; a full clone sees the expect
     const sparseDir = path.join(work.root, 'sparse');
     await work.ok(['clone', '-q', '--sparse', bare, sparseDir]);
     const cd = repoAt(work, sparseDir);
-    // Only the files at the top after clone --sparse.
+    // Only the files at the top after clone --sparse, and only their content
+    // in its store: the others' blobs and manifests stay on the remote.
     assert.deepEqual(Object.keys(await snapshot(sparseDir)).sort(), ['top.txt']);
+    assert.deepEqual(await storedFiles(cd), ['top.txt']);
+    // With the remote gone, maintenance counts them as promised, not missing.
+    await fs.rename(bare, `${bare}.away`);
+    const fsck = JSON.parse((await cd.ok(['fsck', '--json'])).out) as {
+      ok: boolean;
+      stats: { promised?: number };
+    };
+    assert.equal(fsck.ok, true);
+    // Every file but top.txt, and the side branch's version of docs/d.txt.
+    assert.equal(fsck.stats.promised, startTree.size - 1 + 1);
+    await cd.ok(['gc', '-q']);
+    assert.equal((await cd.ok(['status', '--porcelain'])).out, '');
+    await fs.rename(`${bare}.away`, bare);
     await cd.ok(['sparse-checkout', 'set', 'levels/07']);
+    assert.deepEqual(await storedFiles(cd), [
+      'levels/07/a.txt',
+      'levels/07/sub/b.txt',
+      'levels/l.txt',
+      'top.txt',
+    ]);
     assert.deepEqual(Object.keys(await snapshot(sparseDir)).sort(), [
       'levels',
       'levels/07',
@@ -231,6 +254,20 @@ test('clone --sparse, widen, edit, commit and push; a full clone sees the expect
     await work.cleanup();
   }
 });
+
+/** The files of HEAD whose content (blob or manifest) is in the repository's own store. */
+async function storedFiles(repo: TempRepo): Promise<string[]> {
+  const opened = await Repository.discover(repo.dir);
+  const files = await flattenCommit(opened.objects, await resolveCommit(opened, 'HEAD'));
+  const stored: string[] = [];
+  // `open`, not `has`: `has` registers this process as a writer, and gc waits for writers.
+  for (const [p, file] of files) {
+    const handle = await opened.objects.open(file.id).catch(() => undefined);
+    await handle?.close();
+    if (handle) stored.push(p);
+  }
+  return stored.sort();
+}
 
 /** `work`'s environment, run in another folder. */
 function repoAt(work: TempRepo, dir: string): TempRepo {

@@ -505,11 +505,14 @@ export async function applyWorkTreePlan(
   // Lookups several at a time: a sparse checkout skips thousands of files.
   const skipped = new Map<string, IndexEntry>();
   await eachLimited(plan.skipped ?? [], SKIPPED_LOOKUPS, async (version) => {
-    const known =
-      version.kind === 'manifest' ? options.knownSha256?.(version.id) : undefined;
+    const known = version.kind === 'manifest' ? options.knownSha256?.(version.id) : undefined;
     skipped.set(
       version.path,
-      await entryWithoutStats(repo.objects, version, known ?? (await skippedSha256(repo.objects, version))),
+      await entryWithoutStats(
+        repo.objects,
+        version,
+        known ?? (await skippedSha256(repo.objects, version)),
+      ),
     );
   });
   for (const version of plan.skipped ?? []) entries.set(version.path, skipped.get(version.path)!);

@@ -250,7 +250,9 @@ function neededBy(deps: { paths: string[]; commits: string[]; refs: string[] }):
 
 function summary(report: FsckReport, repair?: RepairResult): string {
   const s = report.stats;
-  const promised = s.promised ? `; ${s.promised} promised chunks absent (partial clone)` : '';
+  const promised = s.promised
+    ? `; ${s.promised} objects absent, promised by the remote (partial clone)`
+    : '';
   const checked = `${s.objects} objects (${s.reachable} reachable, ${s.unreachable} unreachable), ${s.packs} packs, ${s.refs} refs; ${s.verified} verified in full (${mib(s.verifiedBytes)})${promised}`;
   const repaired = repair
     ? `; ${repair.actions.length} repairs from ${repair.source ?? 'local copies only'}`
