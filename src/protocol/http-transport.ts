@@ -9,8 +9,8 @@
  * no byte for the idle timeout) are retried a few times; every request is
  * idempotent.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { BufferPool, CHUNK_BODY_BYTES } from './buffer-pool.ts';
@@ -28,6 +28,19 @@ import type {
 } from './service.ts';
 import type { SignedRequest } from '../storage/backend.ts';
 import type { RemoteAccess, RemoteLock, Transport } from './transport.ts';
+
+/**
+ * Node's HTTP stack, loaded when a transport is first made: loading it costs
+ * ~40 ms, which commands that never talk to a remote (status, add, commit)
+ * would otherwise pay at start-up, since this module is imported for them.
+ */
+function httpModule(): typeof http {
+  return process.getBuiltinModule('node:http');
+}
+
+function httpsModule(): typeof https {
+  return process.getBuiltinModule('node:https');
+}
 
 export interface HttpTransportOptions {
   /** An API key or a JWT, sent as `Authorization: Bearer`. */
@@ -82,12 +95,13 @@ export class HttpTransport implements Transport {
     const agentOptions = { keepAlive: true, maxSockets: this.parallelism + 2 };
     this.#agent =
       this.#base.protocol === 'https:'
-        ? new https.Agent({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) })
-        : new http.Agent(agentOptions);
+        ? new (httpsModule().Agent)({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) })
+        : new (httpModule().Agent)(agentOptions);
     this.#bearer = options.token;
     // Direct transfers go to the store's own host: agents of their own.
-    this.#directHttp = new http.Agent({ keepAlive: true, maxSockets: this.parallelism + 2 });
-    this.#directHttps = new https.Agent({ keepAlive: true, maxSockets: this.parallelism + 2 });
+    const direct = { keepAlive: true, maxSockets: this.parallelism + 2 };
+    this.#directHttp = new (httpModule().Agent)(direct);
+    this.#directHttps = new (httpsModule().Agent)(direct);
     this.#ranges = new RangeClient({ ca: options.ca, maxSockets: this.parallelism + 2 });
     this.#directRanges = new RangeClient({ maxSockets: this.parallelism + 2 });
   }
@@ -551,7 +565,7 @@ export class HttpTransport implements Transport {
         headers['content-length'] = body.data.length;
         if (body.objectId) headers['x-mediagit-object-id'] = body.objectId;
       }
-      const request = (url.protocol === 'https:' ? https : http).request(
+      const request = (url.protocol === 'https:' ? httpsModule() : httpModule()).request(
         url,
         { method, headers, agent, signal: this.#options.signal },
         (res) => {

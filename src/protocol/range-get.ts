@@ -15,8 +15,8 @@
  * larger than the buffer) ends that connection; errors bodies are collected
  * whole when small, so the caller can quote them.
  */
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
+import type tls from 'node:tls';
 
 /** Largest response head accepted. */
 const HEAD_BYTES = 64 * 1024;
@@ -87,15 +87,16 @@ class Connection {
     this.socket =
       url.protocol === 'https:'
         ? // `onread` works for TLS sockets too (Node's tls.connect docs); the types omit it.
-          tls.connect({
+          process.getBuiltinModule('node:tls').connect({
             host,
             port,
-            servername: net.isIP(host) ? undefined : host,
+            servername: process.getBuiltinModule('node:net').isIP(host) ? undefined : host,
             ALPNProtocols: ['http/1.1'],
             ...(ca ? { ca } : {}),
             onread,
           } as tls.ConnectionOptions)
-        : net.connect({ host, port, onread });
+        : // Loaded on first use, as http-transport.ts does with Node's HTTP stack.
+          process.getBuiltinModule('node:net').connect({ host, port, onread });
     this.socket.setNoDelay(true);
     this.socket.on('timeout', () => {
       this.socket.destroy(
