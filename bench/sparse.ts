@@ -336,19 +336,37 @@ async function main(): Promise<void> {
       const a = path.join(scratch, `a${round}`);
       const b = path.join(scratch, `b${round}`);
       const m = path.join(scratch, `m${round}`);
-      const sparseRun = () =>
-        measure(server, [
+      const sparseRun = async () => {
+        const result = await measure(server, [
           { args: ['clone', '-q', '--sparse', `${server.base}/full`, a], cwd: scratch },
           { args: ['sparse-checkout', 'set', SPARSE_FOLDER], cwd: a },
         ]);
-      const onlyRun = () =>
-        measure(server, [{ args: ['clone', '-q', `${server.base}/only07`, b], cwd: scratch }]);
-      // Which goes first alternates, so that a drift of the disk over a round
-      // (write-back of the previous round, other work) favours neither.
+        fs.rmSync(a, { recursive: true, force: true });
+        return result;
+      };
+      const onlyRun = async () => {
+        const result = await measure(server, [
+          { args: ['clone', '-q', `${server.base}/only07`, b], cwd: scratch },
+        ]);
+        fs.rmSync(b, { recursive: true, force: true });
+        return result;
+      };
+      // Each twice, in the order A B B A (B A A B in even rounds): the disk
+      // of these machines drifts by ±30% from one minute to the next, and a
+      // drift linear over the round then weighs on both sides equally.
       const sparseFirst = round % 2 === 1;
-      const first = await (sparseFirst ? sparseRun() : onlyRun());
-      const second = await (sparseFirst ? onlyRun() : sparseRun());
-      const [sparse, only] = sparseFirst ? [first, second] : [second, first];
+      const [x1, y1, y2, x2] = sparseFirst
+        ? [await sparseRun(), await onlyRun(), await onlyRun(), await sparseRun()]
+        : [await onlyRun(), await sparseRun(), await sparseRun(), await onlyRun()];
+      const [sparseA, onlyA, onlyB, sparseB] = sparseFirst ? [x1, y1, y2, x2] : [y1, x1, x2, y2];
+      const sparse = {
+        seconds: (sparseA.seconds + sparseB.seconds) / 2,
+        bytes: Math.max(sparseA.bytes, sparseB.bytes),
+      };
+      const only = {
+        seconds: (onlyA.seconds + onlyB.seconds) / 2,
+        bytes: Math.max(onlyA.bytes, onlyB.bytes),
+      };
       const metadata = await measure(server, [
         {
           args: ['clone', '-q', '-n', '--filter=blob:none', `${server.base}/full`, m],
@@ -407,7 +425,7 @@ async function main(): Promise<void> {
         ` | clone of the folder alone ${formatSeconds(r['onlySeconds']!)} ${formatBytes(r['onlyBytes']!)}` +
         ` | metadata ${formatBytes(r['metadataBytes']!)}` +
         ` | bytes beyond metadata / folder ${formatRatio(r['bytesRatio']!)} (goal ≤ 1.10x)` +
-        ` | time / folder-alone clone ${formatRatio(r['timeRatio']!)} (goal ≤ 1.20x)` +
+        ` | time / folder-alone clone ${formatRatio(r['timeRatio']!)}` +
         ` | lazy checkout of the 1 GiB file: ${formatBytes(r['bigBytes']!)} in ${formatSeconds(r['bigSeconds']!)}, ${formatRatio(r['bigRatio']!)} of its size` +
         (r['mediaInfoBytes'] === undefined
           ? ''
@@ -415,8 +433,13 @@ async function main(): Promise<void> {
         '\n',
     );
   }
+  const ratios = rows.map((r) => r['timeRatio']!).sort((x, y) => x - y);
+  const median = ratios[Math.floor(ratios.length / 2)]!;
   out.write(
-    `${JSON.stringify({ totalGiB, fileCount, folderBytes: fixture.folderBytes, bigSize, movieBytes, limits, rows })}\n`,
+    `time / folder-alone clone, median of the rounds: ${formatRatio(median)} (goal ≤ 1.20x; rounds ${ratios.map(formatRatio).join(', ')})\n`,
+  );
+  out.write(
+    `${JSON.stringify({ totalGiB, fileCount, folderBytes: fixture.folderBytes, bigSize, movieBytes, limits, rows, medianTimeRatio: median })}\n`,
   );
 }
 
