@@ -210,6 +210,12 @@ test('clone --sparse, widen, edit, commit and push; a full clone sees the expect
     assert.equal(fsck.ok, true);
     // Every file but top.txt, and the side branch's version of docs/d.txt.
     assert.equal(fsck.stats.promised, startTree.size - 1 + 1);
+    const stats = JSON.parse((await cd.ok(['stats', '--json'])).out) as {
+      missingObjects: number;
+      promisedObjects?: number;
+    };
+    assert.equal(stats.missingObjects, 0);
+    assert.equal(stats.promisedObjects, fsck.stats.promised);
     await cd.ok(['gc', '-q']);
     assert.equal((await cd.ok(['status', '--porcelain'])).out, '');
     await fs.rename(`${bare}.away`, bare);

@@ -294,7 +294,16 @@ export class ObjectStore {
     return this.#read(id, 0);
   }
 
-  async #read(id: ObjectId, nesting: number): Promise<StoredObject> {
+  /**
+   * `read` without the content source: an object absent from a partial
+   * clone is OBJECT_MISSING here, not fetched (for maintenance that looks
+   * at what is stored, such as `stats`).
+   */
+  async readHere(id: ObjectId): Promise<StoredObject> {
+    return this.#read(id, 0, false);
+  }
+
+  async #read(id: ObjectId, nesting: number, fetch = true): Promise<StoredObject> {
     const cached = this.#cache.get(id);
     if (cached) return cached;
     if (!isObjectId(id)) throw missingObject(id);
@@ -305,7 +314,7 @@ export class ObjectStore {
       if (!hasErrnoCode(error, 'ENOENT')) throw error;
       const record = await this.packs.readRecord(id);
       if (!record) {
-        if (await this.#fetchPromised(id)) return this.#read(id, nesting);
+        if (fetch && (await this.#fetchPromised(id))) return this.#read(id, nesting);
         throw this.packs.notFound(id, missingObject(id));
       }
       file = record;

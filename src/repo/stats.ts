@@ -123,6 +123,11 @@ export interface RepoStats {
   readonly overheadBytes: number;
   /** Reachable objects stored nowhere (a shallow clone's cut-off parents excepted). */
   readonly missingObjects: number;
+  /**
+   * Of a partial clone (`promised`): reachable file objects (manifests,
+   * blobs, chunks) absent here, promised by its remote; not in `missingObjects`.
+   */
+  readonly promisedObjects?: number;
   /** Stored objects whose header cannot be read. */
   readonly unreadableObjects: number;
   readonly objects: TypeStats & { readonly byType: Readonly<Record<ObjectTypeName, TypeStats>> };
@@ -188,6 +193,8 @@ export interface StatsInput {
   readonly read: (id: ObjectId) => Promise<{ type: ObjectTypeName; data: Buffer }>;
   /** Commits whose parents are deliberately absent (a shallow clone). */
   readonly shallow?: ReadonlySet<ObjectId> | undefined;
+  /** A partial clone: absent file objects are promised by its remote, not missing. */
+  readonly promised?: boolean | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Objects walked so far (the walk), then records read (the census). */
   readonly onProgress?:
@@ -389,7 +396,13 @@ export async function computeStats(input: StatsInput): Promise<RepoStats> {
   }, signal);
 
   let missing = 0;
-  for (const id of bucketOf.keys()) if (!seen.has(id)) missing++;
+  let promised = 0;
+  for (const [id, bucket] of bucketOf) {
+    if (seen.has(id)) continue;
+    // Files' objects carry their category's bucket; commits and trees METADATA.
+    if (input.promised === true && bucket < STATS_CATEGORIES.length) promised++;
+    else missing++;
+  }
   // The parents a shallow clone cut off were never reached: not missing.
 
   const sum = (values: Float64Array, count: number): number => {
@@ -446,6 +459,7 @@ export async function computeStats(input: StatsInput): Promise<RepoStats> {
     duplicates,
     overheadBytes: storedBytes - recordBytes,
     missingObjects: missing,
+    ...(input.promised === true ? { promisedObjects: promised } : {}),
     unreadableObjects: unreadable,
     objects: { ...objectTotals, byType },
     compression,
@@ -712,8 +726,10 @@ export async function repoStats(
   return computeStats({
     census: localCensus(repo.objects),
     tips,
-    read: (id) => repo.objects.read(id),
+    // What is stored: a partial clone's absent objects are not fetched to be counted.
+    read: (id) => repo.objects.readHere(id),
     shallow: repo.objects.shallow,
+    promised: repo.objects.contentSource !== undefined,
     signal: options.signal,
     onProgress: options.onProgress,
   });

@@ -156,6 +156,11 @@ function describe(title: string, s: RepoStats): string {
       `${s.store.indexes.count} ${s.store.indexes.count === 1 ? 'index' : 'indexes'} (${formatBytes(s.store.indexes.bytes)}), ` +
       `${plural(s.store.other.count, 'other file')} (${formatBytes(s.store.other.bytes)})`,
   );
+  if (s.promisedObjects) {
+    lines.push(
+      `Partial clone: ${plural(s.promisedObjects, 'reachable object')} absent, promised by the remote (not counted above)`,
+    );
+  }
   if (s.missingObjects > 0 || s.unreadableObjects > 0) {
     lines.push(
       `Damage: ${plural(s.missingObjects, 'reachable object')} missing, ${plural(s.unreadableObjects, 'stored object')} with an unreadable header (run mediagit fsck)`,
