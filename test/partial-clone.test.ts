@@ -321,6 +321,10 @@ describe('partial clone through a server', () => {
       );
       assert.deepEqual(await repoState(lazy), before, `${args.join(' ')} changed the repository`);
     }
+    // Staging another version needs only its ID (as in Git): no content, no remote.
+    await lazy.ok(['restore', '--staged', '--source', 'origin/feat', 'feat/d.bin']);
+    const staged = await lazy.ok(['status', '--porcelain']);
+    assert.match(staged.out, /^AD feat\/d\.bin$/m);
   });
 
   test('blob:limit keeps small files eager; prefetch fills ahead', async () => {

@@ -506,14 +506,7 @@ export async function applyWorkTreePlan(
   const skipped = new Map<string, IndexEntry>();
   await eachLimited(plan.skipped ?? [], SKIPPED_LOOKUPS, async (version) => {
     const known = version.kind === 'manifest' ? options.knownSha256?.(version.id) : undefined;
-    skipped.set(
-      version.path,
-      await entryWithoutStats(
-        repo.objects,
-        version,
-        known ?? (await skippedSha256(repo.objects, version)),
-      ),
-    );
+    skipped.set(version.path, await entryWithoutStats(repo.objects, version, known));
   });
   for (const version of plan.skipped ?? []) entries.set(version.path, skipped.get(version.path)!);
   if (plan.writes.length === 0 && plan.removes.length === 0 && plan.clobber.length === 0) {
@@ -685,9 +678,10 @@ export async function contentSha256(
 }
 
 /**
- * `contentSha256` for an entry of a file not checked out: UNKNOWN_SHA256
- * when its manifest is absent from a partial clone (it stays on the remote
- * until the file is needed).
+ * `contentSha256` for an index entry without stats (a file not checked out,
+ * or staged without its work file): UNKNOWN_SHA256 when its manifest is
+ * absent from a partial clone (it stays on the remote until the file is
+ * needed; status fetches it if a work file ever has to be compared).
  */
 async function skippedSha256(store: ObjectStore, file: FileVersion): Promise<ObjectId> {
   if (file.kind === 'manifest' && store.contentSource !== undefined && !(await store.has(file.id)))
@@ -710,7 +704,7 @@ export async function entryWithoutStats(
     mode: file.mode,
     kind: file.kind,
     id: file.id,
-    sha256: sha256 ?? (await contentSha256(store, file)),
+    sha256: sha256 ?? (await skippedSha256(store, file)),
     size: file.size,
     mtimeMs: 0,
     ctimeMs: 0,
