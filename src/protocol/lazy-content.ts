@@ -16,6 +16,7 @@ import { CheckoutWriter } from './checkout-writer.ts';
 import { decodeRecord } from '../odb/record.ts';
 import { downloadChunks, storeMetadata, type TransferStats } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
+import type { Transport } from './transport.ts';
 import { decodeTransferPack } from './transfer-pack.ts';
 
 /** Objects asked for in one `want` (the server takes at most 10,000). */
@@ -55,48 +56,36 @@ export class RemoteContentSource implements ContentSource {
    * when one of them is a commit or a tree.
    */
   async fetchObjects(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
-    if (ids.length === 0) return;
-    const signal = options.signal;
-    try {
-      const base = typeof this.#options === 'function' ? await this.#options() : this.#options;
-      const transport = await openTransport(this.#remote.url, { ...base, signal });
-      try {
-        for (let at = 0; at < ids.length; at += WANTS_PER_REQUEST) {
-          const batch = ids.slice(at, at + WANTS_PER_REQUEST);
-          const pack = await transport.want({
-            wants: batch,
-            haves: [],
-            depth: 1,
-            filter: 'blob:none',
-          });
-          this.stats.bytes += pack.length;
-          const asked = new Set(batch);
-          const kept = new Map<ObjectId, Buffer>();
-          for (const { id, record } of decodeTransferPack(pack)) {
-            if (!asked.has(id) || kept.has(id)) continue;
-            await decodeRecord(id, record);
-            kept.set(id, record);
-          }
-          const lacking = batch.find((id) => !kept.has(id));
-          if (lacking !== undefined) {
-            throw new MediaGitError('OBJECT_MISSING', `the remote did not send object ${lacking}`, {
-              data: { id: lacking },
-            });
-          }
-          this.stats.objects += await storeMetadata(
-            this.#store,
-            [...kept].map(([id, record]) => ({ id, record })),
-            false,
-          );
+    await this.#withRemote(ids, options, async (transport) => {
+      for (let at = 0; at < ids.length; at += WANTS_PER_REQUEST) {
+        const batch = ids.slice(at, at + WANTS_PER_REQUEST);
+        const pack = await transport.want({
+          wants: batch,
+          haves: [],
+          depth: 1,
+          filter: 'blob:none',
+        });
+        this.stats.bytes += pack.length;
+        const asked = new Set(batch);
+        const kept = new Map<ObjectId, Buffer>();
+        for (const { id, record } of decodeTransferPack(pack)) {
+          if (!asked.has(id) || kept.has(id)) continue;
+          await decodeRecord(id, record);
+          kept.set(id, record);
         }
-      } finally {
-        await transport.close();
+        const lacking = batch.find((id) => !kept.has(id));
+        if (lacking !== undefined) {
+          throw new MediaGitError('OBJECT_MISSING', `the remote did not send object ${lacking}`, {
+            data: { id: lacking },
+          });
+        }
+        this.stats.objects += await storeMetadata(
+          this.#store,
+          [...kept].map(([id, record]) => ({ id, record })),
+          false,
+        );
       }
-      await this.#store.flush();
-    } catch (error) {
-      if (signal?.aborted) throw error;
-      throw contentUnavailable(this.#remote, ids, options.files, error);
-    }
+    });
   }
 
   /**
@@ -126,27 +115,41 @@ export class RemoteContentSource implements ContentSource {
     writer: CheckoutWriter | undefined,
     options: ContentFetchOptions,
   ): Promise<void> {
+    await this.#withRemote(ids, options, (transport) =>
+      downloadChunks(
+        this.#store,
+        transport,
+        ids,
+        0,
+        this.stats,
+        { signal: options.signal },
+        writer,
+        writer !== undefined,
+        writer !== undefined ? 'always' : 'never',
+      ),
+    );
+  }
+
+  /**
+   * Runs `work` with a transport to the remote, then flushes the store's
+   * folders (before any index or ref names what arrived); any failure but
+   * an interruption becomes one CONTENT_UNAVAILABLE naming the files.
+   */
+  async #withRemote(
+    ids: readonly ObjectId[],
+    options: ContentFetchOptions,
+    work: (transport: Transport) => Promise<void>,
+  ): Promise<void> {
     if (ids.length === 0) return;
     const signal = options.signal;
     try {
       const base = typeof this.#options === 'function' ? await this.#options() : this.#options;
       const transport = await openTransport(this.#remote.url, { ...base, signal });
       try {
-        await downloadChunks(
-          this.#store,
-          transport,
-          ids,
-          0,
-          this.stats,
-          { signal },
-          writer,
-          writer !== undefined,
-          writer !== undefined ? 'always' : 'never',
-        );
+        await work(transport);
       } finally {
         await transport.close();
       }
-      // The chunks' folders, before any index or ref names a file made of them.
       await this.#store.flush();
     } catch (error) {
       if (signal?.aborted) throw error;
