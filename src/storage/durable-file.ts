@@ -17,6 +17,7 @@ import {
   lockOwnerLine,
   removeStaleLock,
   trackLock,
+  trackPendingLock,
   trackTempDir,
   untrackLock,
 } from './leftovers.ts';
@@ -139,13 +140,19 @@ export class LockFile {
   static async acquire(target: string): Promise<LockFile> {
     const lockPath = `${target}.lock`;
     let handle: fs.FileHandle;
+    // Interrupted while the open is in flight, the sweep still finds the file.
+    const settled = trackPendingLock(lockPath);
     try {
-      handle = await fs.open(lockPath, 'wx', 0o644);
-    } catch (error) {
-      if (!hasErrnoCode(error, 'EEXIST') || !removeStaleLock(lockPath)) throw error;
-      handle = await fs.open(lockPath, 'wx', 0o644);
+      try {
+        handle = await fs.open(lockPath, 'wx', 0o644);
+      } catch (error) {
+        if (!hasErrnoCode(error, 'EEXIST') || !removeStaleLock(lockPath)) throw error;
+        handle = await fs.open(lockPath, 'wx', 0o644);
+      }
+      trackLock(lockPath);
+    } finally {
+      settled();
     }
-    trackLock(lockPath);
     try {
       await handle.write(lockOwnerLine(), 0);
     } catch (error) {

@@ -29,6 +29,8 @@ import path from 'node:path';
 export const STALE_TEMP_MS = 10 * 60 * 1000;
 
 const heldLocks = new Set<string>();
+/** Locks being taken: the open may have created the file before this thread knows. */
+const pendingLocks = new Set<string>();
 const tempDirs = new Set<string>();
 const ownPaths = new Set<string>();
 
@@ -43,6 +45,17 @@ export function trackLock(lockPath: string): void {
 
 export function untrackLock(lockPath: string): void {
   heldLocks.delete(lockPath);
+}
+
+/**
+ * Records a lock about to be taken, before its `open` goes to the thread
+ * pool: if the process is interrupted before the open's answer arrives, an
+ * empty file at that path is the one this open created (a holder writes its
+ * line at once), and the sweep removes it. Returns its release.
+ */
+export function trackPendingLock(lockPath: string): () => void {
+  pendingLocks.add(lockPath);
+  return () => pendingLocks.delete(lockPath);
 }
 
 /** Records a folder this process creates temp entries in (named with its PID). */
@@ -79,6 +92,8 @@ export function removeOwnLeftovers(): void {
   for (const lock of heldLocks) fs.rmSync(lock, { force: true });
   heldLocks.clear();
   sweepOwnEntries();
+  // Checked on every sweep below, not counted: a pending lock whose open
+  // fails (another process holds it) leaves a file that is not ours.
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const deadline = Date.now() + SETTLE_MAX_MS;
   for (let quiet = 0; quiet < 2 && Date.now() < deadline;) {
@@ -94,6 +109,13 @@ const SETTLE_MAX_MS = 1500;
 /** Deletes this process's tracked paths and PID-named temp entries; returns how many there were. */
 function sweepOwnEntries(): number {
   let found = 0;
+  for (const lock of pendingLocks) {
+    const stats = fs.lstatSync(lock, { throwIfNoEntry: false });
+    if (stats?.isFile() && stats.size === 0) {
+      found++;
+      fs.rmSync(lock, { force: true });
+    }
+  }
   for (const file of ownPaths) {
     if (fs.lstatSync(file, { throwIfNoEntry: false })) found++;
     fs.rmSync(file, { recursive: true, force: true });
