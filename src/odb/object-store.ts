@@ -42,8 +42,8 @@ const TYPE_NAMES = new Map<number, ObjectTypeName>(
 );
 
 export const HEADER_SIZE = 16;
-/** Object lookups in flight at once when finding absent metadata. */
-const METADATA_LOOKUPS = 16;
+/** Object lookups in flight at once when finding which of many objects are absent. */
+const PRESENCE_LOOKUPS = 16;
 const MAGIC = 0x314f474d; // "MGO1" read as little-endian uint32
 
 export interface StoredObject {
@@ -172,9 +172,18 @@ export class ObjectStore {
   async ensureContent(ids: Iterable<ObjectId>, options: ContentFetchOptions = {}): Promise<void> {
     const source = this.contentSource;
     if (source === undefined) return;
-    const absent: ObjectId[] = [];
-    for (const id of new Set(ids)) if (!(await this.has(id))) absent.push(id);
+    const absent = await this.#absentAmong(new Set(ids));
     if (absent.length > 0) await source.fetch(absent, options);
+  }
+
+  /** Which of `ids` are not stored here, in their order (looked up several at a time). */
+  async #absentAmong(ids: Iterable<ObjectId>): Promise<ObjectId[]> {
+    const list = [...ids];
+    const absent = new Set<ObjectId>();
+    await eachLimited(list, PRESENCE_LOOKUPS, async (id) => {
+      if (!(await this.has(id))) absent.add(id);
+    });
+    return list.filter((id) => absent.has(id));
   }
 
   /**
@@ -192,12 +201,8 @@ export class ObjectStore {
     if (source?.fetchObjects === undefined) return;
     const pathOf = new Map<ObjectId, string>();
     for (const file of files) if (!pathOf.has(file.id)) pathOf.set(file.id, file.path);
-    const absent = new Set<ObjectId>();
-    await eachLimited([...pathOf.keys()], METADATA_LOOKUPS, async (id) => {
-      if (!(await this.has(id))) absent.add(id);
-    });
-    if (absent.size === 0) return;
-    const ids = [...pathOf.keys()].filter((id) => absent.has(id));
+    const ids = await this.#absentAmong(pathOf.keys());
+    if (ids.length === 0) return;
     await source.fetchObjects(ids, { ...options, files: ids.map((id) => pathOf.get(id)!) });
   }
 
