@@ -302,14 +302,26 @@ async function bytesSent(server: Server): Promise<number> {
 async function measure(
   server: Server,
   steps: readonly { args: string[]; cwd: string }[],
-): Promise<{ seconds: number; bytes: number }> {
+): Promise<{ seconds: number; bytes: number; parts: number[] }> {
   await sync();
   const before = await bytesSent(server);
   const started = process.hrtime.bigint();
-  for (const step of steps) await mediagit(step.args, step.cwd, 3600);
+  // Each step's own time, then the trailing sync's, for the detail line.
+  const parts: number[] = [];
+  let last = started;
+  const lap = (): void => {
+    const now = process.hrtime.bigint();
+    parts.push(Number(now - last) / 1e9);
+    last = now;
+  };
+  for (const step of steps) {
+    await mediagit(step.args, step.cwd, 3600);
+    lap();
+  }
   await sync();
+  lap();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, bytes: (await bytesSent(server)) - before };
+  return { seconds, bytes: (await bytesSent(server)) - before, parts };
 }
 
 async function main(): Promise<void> {
@@ -319,6 +331,7 @@ async function main(): Promise<void> {
   const limits = deviceLimits(scratch);
   const server = await startServer(fixture.root);
   const rows: Record<string, number>[] = [];
+  const details: string[] = [];
   try {
     // A server runs for days: its first answers (code still to compile, the
     // repositories' packs not listed yet) are not what a clone meets. One
@@ -376,6 +389,14 @@ async function main(): Promise<void> {
       const big = await measure(server, [{ args: ['checkout', 'HEAD', '--', BIG_PATH], cwd: m }]);
       const bigOnDisk = fs.statSync(path.join(m, ...BIG_PATH.split('/'))).size;
       if (bigOnDisk !== bigSize) fail(`${BIG_PATH} checked out with ${bigOnDisk} bytes`);
+      const detail = (run: { parts: number[] }): string =>
+        run.parts.map((t) => t.toFixed(2)).join('+');
+      details.push(
+        `round ${round} runs in order (steps+sync, s): ` +
+          (sparseFirst
+            ? `sparse ${detail(sparseA)}, alone ${detail(onlyA)}, alone ${detail(onlyB)}, sparse ${detail(sparseB)}`
+            : `alone ${detail(onlyA)}, sparse ${detail(sparseA)}, sparse ${detail(sparseB)}, alone ${detail(onlyB)}`),
+      );
       rows.push({
         sparseSeconds: sparse.seconds,
         sparseBytes: sparse.bytes,
@@ -433,6 +454,7 @@ async function main(): Promise<void> {
         '\n',
     );
   }
+  for (const line of details) out.write(`${line}\n`);
   const ratios = rows.map((r) => r['timeRatio']!).sort((x, y) => x - y);
   const median = ratios[Math.floor(ratios.length / 2)]!;
   out.write(

@@ -9,6 +9,7 @@ import { MediaGitError } from '../errors.ts';
 import { encodeCommit } from './commit.ts';
 import { encodeManifest } from './manifest.ts';
 import { chunkIdOf, EMPTY_BLOB_ID, objectIdOf, sha256Hex, type ObjectId } from './object-id.ts';
+import { IngestPack } from './ingest-pack.ts';
 import { HEADER_SIZE, ObjectStore, type ObjectTypeName } from './object-store.ts';
 import { encodeTree } from './tree.ts';
 
@@ -243,4 +244,29 @@ test('writes leave no temporary files behind', async () => {
   for (const { type, data } of sampleObjects()) await store.write(type, data);
   await store.flush();
   assert.deepEqual(await fs.readdir(store.tmpDir), []);
+});
+
+test('absentAmong names exactly the objects stored neither loose nor packed, in the order asked', async () => {
+  const store = await freshStore();
+  const loose = (await store.write('blob', Buffer.from('loose one'))).id;
+  // Packed only: written loose, then moved into a pack as gc would.
+  const packedData = Buffer.from('packed one');
+  const packed = (await store.write('blob', packedData)).id;
+  const record = await fs.readFile(store.pathOf(packed));
+  const pack = await IngestPack.create(store);
+  await pack.append(packed, [record]);
+  await pack.finish();
+  await fs.rm(store.pathOf(packed));
+  // Absent: one whose fan-out folder exists (a loose object's), one whose folder does not.
+  const sameFolder = `${loose.slice(0, 62)}${loose.endsWith('00') ? '11' : '00'}`;
+  const prefixes = new Set([loose.slice(0, 2), packed.slice(0, 2)]);
+  let other = 'ff'.repeat(32);
+  for (let i = 0; prefixes.has(other.slice(0, 2)); i++) other = sha256Hex(Buffer.from(`x${i}`));
+  const fresh = reopen(store);
+  assert.deepEqual(await fresh.absentAmong([other, loose, sameFolder, packed]), [
+    other,
+    sameFolder,
+  ]);
+  assert.deepEqual(await fresh.absentAmong([]), []);
+  for (const id of [loose, packed]) assert.equal(await fresh.has(id), true);
 });

@@ -155,12 +155,7 @@ export class ObjectStore {
   async has(id: ObjectId): Promise<boolean> {
     await this.writer.register();
     if (this.#cache.has(id)) return true;
-    try {
-      await fs.access(this.pathOf(id));
-      return true;
-    } catch {
-      return (await this.packs.find(id)) !== undefined;
-    }
+    return (await this.#isLoose(id)) || (await this.packs.find(id)) !== undefined;
   }
 
   /**
@@ -172,18 +167,36 @@ export class ObjectStore {
   async ensureContent(ids: Iterable<ObjectId>, options: ContentFetchOptions = {}): Promise<void> {
     const source = this.contentSource;
     if (source === undefined) return;
-    const absent = await this.#absentAmong(new Set(ids));
+    const absent = await this.absentAmong(new Set(ids));
     if (absent.length > 0) await source.fetch(absent, options);
   }
 
   /** Which of `ids` are not stored here, in their order (looked up several at a time). */
-  async #absentAmong(ids: Iterable<ObjectId>): Promise<ObjectId[]> {
+  async absentAmong(ids: Iterable<ObjectId>): Promise<ObjectId[]> {
     const list = [...ids];
+    if (list.length === 0) return [];
+    await this.writer.register();
+    // One listing of objects/ first: an object whose fan-out folder is not
+    // there is not loose. A partial clone's store keeps nearly everything in
+    // packs, so this spares hundreds of file-system calls before a checkout
+    // (a folder made after the listing costs at most a needless fetch).
+    const folders = new Set(await fs.readdir(this.objectsDir).catch(() => []));
     const absent = new Set<ObjectId>();
     await eachLimited(list, PRESENCE_LOOKUPS, async (id) => {
-      if (!(await this.has(id))) absent.add(id);
+      if (this.#cache.has(id)) return;
+      if (folders.has(id.slice(0, 2)) && (await this.#isLoose(id))) return;
+      if ((await this.packs.find(id)) === undefined) absent.add(id);
     });
     return list.filter((id) => absent.has(id));
+  }
+
+  async #isLoose(id: ObjectId): Promise<boolean> {
+    try {
+      await fs.access(this.pathOf(id));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -201,7 +214,7 @@ export class ObjectStore {
     if (source?.fetchObjects === undefined) return;
     const pathOf = new Map<ObjectId, string>();
     for (const file of files) if (!pathOf.has(file.id)) pathOf.set(file.id, file.path);
-    const ids = await this.#absentAmong(pathOf.keys());
+    const ids = await this.absentAmong(pathOf.keys());
     if (ids.length === 0) return;
     await source.fetchObjects(ids, { ...options, files: ids.map((id) => pathOf.get(id)!) });
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import {
   decodeCommit,
   decodeTag,
@@ -96,6 +97,33 @@ test('golden vector: the empty tree', () => {
   assert.equal(bytes.toString('utf8'), 'mediagit-tree 1\n');
   assert.equal(sha256Hex(bytes), GOLDEN_EMPTY_TREE_ID);
   assert.deepEqual(decodeTree('x', bytes), []);
+});
+
+test('compareNames orders names as their UTF-8 bytes', () => {
+  // Surrogate pairs (U+10000 and up) against U+E000–U+FFFF are where UTF-16
+  // order and byte order part; the alphabet makes them meet often.
+  const unit = fc.constantFrom(
+    'a',
+    'b',
+    '/',
+    '\u00e9',
+    '\ue000',
+    '\uffff',
+    '\u{1f600}',
+    '\u{10000}',
+    '.',
+  );
+  const name = fc.array(unit, { maxLength: 6 }).map((units) => units.join(''));
+  fc.assert(
+    fc.property(name, name, (a, b) => {
+      const bytes = Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+      assert.equal(Math.sign(compareNames(a, b)), bytes);
+      assert.equal(Math.sign(compareNames(b, a)) + bytes, 0);
+    }),
+    { numRuns: 5000 },
+  );
+  assert.equal(Math.sign(compareNames('\u{1f600}', '\uffff')), 1);
+  assert.equal(Math.sign(compareNames('ab', 'a')), 1);
 });
 
 test('trees and commits decode to what was encoded', () => {

@@ -24,7 +24,6 @@ import { receiveFromPacks } from './pack-transfer.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { InfoRefs } from './service.ts';
 import type { Transport } from './transport.ts';
-import { eachLimited } from '../storage/concurrency.ts';
 import { trackPath } from '../storage/leftovers.ts';
 import {
   formatFilter,
@@ -200,16 +199,13 @@ export async function fetchWith(
         commits.push({ id, parents: decodeCommit(id, object.data).parents });
       }
     }
-    const stored = new Set<ObjectId>();
-    if (options.emptyStore !== true) {
-      await eachLimited(chunkIds, METADATA_LOOKUPS, async (id) => {
-        if (await store.has(id)) stored.add(id);
-      });
-    }
+    const absent = new Set(
+      options.emptyStore === true ? chunkIds : await store.absentAmong(chunkIds),
+    );
     const needed: ObjectId[] = [];
     let neededBytes = 0;
     for (const id of chunkIds) {
-      if (stored.has(id)) stats.chunksSkipped++;
+      if (!absent.has(id)) stats.chunksSkipped++;
       else {
         needed.push(id);
         neededBytes += seen.get(id) ?? 0;
@@ -297,8 +293,6 @@ export async function fetchWith(
  * `gc --auto` folds the packs once there are gc.autoPackLimit of them.
  */
 const METADATA_PACK_MIN = 8;
-/** Object lookups in flight at once when sorting received or wanted objects. */
-const METADATA_LOOKUPS = 16;
 
 /**
  * Stores the metadata of a transfer pack that is not here yet; returns how
@@ -314,16 +308,11 @@ export async function storeMetadata(
 ): Promise<number> {
   const unique = new Map<ObjectId, Buffer>();
   for (const { id, record } of entries) if (!unique.has(id)) unique.set(id, record);
-  // Thousands of lookups in a large clone: several at a time (each may be a
-  // file-system call on the thread pool), kept in the pack's order.
-  const present = new Set<ObjectId>();
-  if (!emptyStore) {
-    await eachLimited([...unique.keys()], METADATA_LOOKUPS, async (id) => {
-      if (await store.has(id)) present.add(id);
-    });
-  }
+  // Thousands of lookups in a large clone: several at a time, kept in the
+  // pack's order.
+  const absent = new Set(emptyStore ? unique.keys() : await store.absentAmong(unique.keys()));
   const fresh = [...unique]
-    .filter(([id]) => !present.has(id))
+    .filter(([id]) => absent.has(id))
     .map(([id, record]) => ({ id, record }));
   if (fresh.length < METADATA_PACK_MIN) {
     let written = 0;

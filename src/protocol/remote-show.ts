@@ -19,6 +19,7 @@ import type { Repository } from '../repo/repository.ts';
 import { resolveRemote } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { InfoRefs } from './service.ts';
+import { compareNames } from '../odb/tree.ts';
 
 const HEADS = 'refs/heads/';
 
@@ -187,11 +188,4 @@ async function pushInfo(repo: Repository, refs: Refs, info: InfoRefs): Promise<P
     out.push({ branch, remoteBranch: branch, status });
   }
   return out;
-}
-
-/** Byte order, as Git sorts its lists. */
-function compareNames(a: string, b: string): number {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return Buffer.compare(x, y);
 }

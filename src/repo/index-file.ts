@@ -17,13 +17,13 @@
  * (a file changed in the same instant as the index was written is "racy" and
  * is re-hashed, as in Git).
  */
-import { hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { LockFile } from '../storage/durable-file.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
-import type { FileMode } from '../odb/tree.ts';
+import { compareNames, type FileMode } from '../odb/tree.ts';
 import type { FileObjectKind } from '../odb/file-store.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { computeTreeId } from './tree-ops.ts';
@@ -54,9 +54,8 @@ const VERSION = 1;
 const MODES = ['100644', '100755', '120000'] as const;
 const FIXED = 4 + 64 + 40;
 
-export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
+/** Paths in the order of their UTF-8 bytes (the index's and Git's order). */
+export const compareBytes = compareNames;
 
 const sharedIndexes = new Map<string, { stamp: string; index: StagingIndex }>();
 
@@ -150,35 +149,36 @@ export class StagingIndex {
 
   encode(): Buffer {
     const sorted = [...this.entries.values()].sort((a, b) => compareBytes(a.path, b.path));
-    const parts: Buffer[] = [];
-    const header = Buffer.alloc(44);
-    header.write(MAGIC, 0, 'latin1');
-    header.writeUInt32LE(VERSION, 4);
-    header.writeUInt32LE(sorted.length, 8);
     this.treeId = computeTreeId(sorted);
-    header.write(this.treeId, 12, 'hex');
-    parts.push(header);
-    for (const entry of sorted) {
-      const name = Buffer.from(entry.path, 'utf8');
-      const record = Buffer.alloc(2 + name.length + FIXED);
-      record.writeUInt16LE(name.length, 0);
-      name.copy(record, 2);
-      let offset = 2 + name.length;
-      record[offset] = MODES.indexOf(entry.mode);
-      record[offset + 1] = entry.kind === 'manifest' ? 1 : 0;
+    // One buffer for the whole file (a clone's index holds thousands of entries).
+    const nameLengths = sorted.map((entry) => Buffer.byteLength(entry.path, 'utf8'));
+    let size = 44 + 32;
+    for (const length of nameLengths) size += 2 + length + FIXED;
+    const out = Buffer.alloc(size);
+    out.write(MAGIC, 0, 'latin1');
+    out.writeUInt32LE(VERSION, 4);
+    out.writeUInt32LE(sorted.length, 8);
+    out.write(this.treeId, 12, 'hex');
+    let offset = 44;
+    sorted.forEach((entry, i) => {
+      out.writeUInt16LE(nameLengths[i]!, offset);
+      offset += 2;
+      offset += out.write(entry.path, offset, 'utf8');
+      out[offset] = MODES.indexOf(entry.mode);
+      out[offset + 1] = entry.kind === 'manifest' ? 1 : 0;
       offset += 4;
-      record.write(entry.id, offset, 'hex');
-      record.write(entry.sha256, offset + 32, 'hex');
+      out.write(entry.id, offset, 'hex');
+      out.write(entry.sha256, offset + 32, 'hex');
       offset += 64;
-      record.writeDoubleLE(entry.size, offset);
-      record.writeDoubleLE(entry.mtimeMs, offset + 8);
-      record.writeDoubleLE(entry.ctimeMs, offset + 16);
-      record.writeDoubleLE(entry.ino, offset + 24);
-      record.writeDoubleLE(entry.dev, offset + 32);
-      parts.push(record);
-    }
-    const body = Buffer.concat(parts);
-    return Buffer.concat([body, Buffer.from(hash('sha256', body, 'hex'), 'hex')]);
+      out.writeDoubleLE(entry.size, offset);
+      out.writeDoubleLE(entry.mtimeMs, offset + 8);
+      out.writeDoubleLE(entry.ctimeMs, offset + 16);
+      out.writeDoubleLE(entry.ino, offset + 24);
+      out.writeDoubleLE(entry.dev, offset + 32);
+      offset += 40;
+    });
+    hashInto(out.subarray(0, offset), out, offset);
+    return out;
   }
 
   /** Takes index.lock; the caller writes with `save` or gives up with `release`. */
@@ -244,4 +244,9 @@ export function entryFromStats(
     ino: stats.ino,
     dev: stats.dev,
   };
+}
+
+/** Writes the SHA-256 of `body` into `out` at `at`. */
+function hashInto(body: Buffer, out: Buffer, at: number): void {
+  createHash('sha256').update(body).digest().copy(out, at);
 }

@@ -32,6 +32,7 @@ import type { ObjectId } from '../odb/object-id.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
 import type { Repository } from './repository.ts';
 import type { TreeFile } from './tree-ops.ts';
+import { compareNames } from '../odb/tree.ts';
 
 export type ConflictType = 'ModifyModify' | 'AddAdd' | 'DeleteModify' | 'ModifyDelete';
 
@@ -116,7 +117,7 @@ export type UnmergedRefusal =
 /** The paths a stopped operation left unmerged, in Git's index order (by path bytes). */
 export async function unmergedConflicts(repo: Repository): Promise<ConflictRecord[]> {
   const conflicts = [...((await readMergeState(repo))?.conflicts ?? [])];
-  return conflicts.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  return conflicts.sort((a, b) => compareNames(a.path, b.path));
 }
 
 const GERUND: Partial<Record<UnmergedRefusal, string>> = {

@@ -21,7 +21,6 @@ import { decodeManifest, type Manifest } from '../odb/manifest.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import type { PromisedFile } from '../odb/promised-content.ts';
 import { matchesAny, type Pathspec } from './pathspec.ts';
-import { eachLimited } from '../storage/concurrency.ts';
 import type { Repository } from './repository.ts';
 import { flattenCommit } from './tree-ops.ts';
 import { resolveCommit } from './revision.ts';
@@ -117,9 +116,6 @@ export interface EnsureResult {
  * is read when the remote cannot give it; a no-op in a complete repository.
  * Commands call it before they change the index or the working tree.
  */
-/** Object lookups in flight at once when finding absent content. */
-const CONTENT_LOOKUPS = 16;
-
 export async function ensureFileContent(
   repo: Repository,
   files: Iterable<FileContentRef>,
@@ -152,11 +148,7 @@ export async function ensureFileContent(
     for (const id of ids) distinct.add(id);
     wantedBy.push({ file, ids, manifest });
   }
-  const stored = new Set<ObjectId>();
-  await eachLimited([...distinct], CONTENT_LOOKUPS, async (id) => {
-    if (await store.has(id)) stored.add(id);
-  });
-  const absent = new Set([...distinct].filter((id) => !stored.has(id)));
+  const absent = new Set(await store.absentAmong(distinct));
   const needing: string[] = [];
   const fetched: PromisedFile[] = [];
   for (const { file, ids, manifest } of wantedBy) {

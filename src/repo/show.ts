@@ -16,7 +16,7 @@ import { decodeTag, type Commit, type Tag } from '../odb/commit.ts';
 import type { FileObjectKind } from '../odb/file-store.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import type { ObjectId } from '../odb/object-id.ts';
-import type { FileMode } from '../odb/tree.ts';
+import { compareNames, type FileMode } from '../odb/tree.ts';
 import { diffTrees, type DiffDetail, type FileDiff } from './diff.ts';
 import { StagingIndex } from './index-file.ts';
 import { unbornBranch } from './log.ts';
@@ -109,7 +109,7 @@ async function listTree(repo: Repository, treeId: ObjectId, label: string): Prom
   // Git lists a tree in its own order, where a directory sorts as "name/".
   const key = (e: { name: string; directory: boolean }): string =>
     e.directory ? `${e.name}/` : e.name;
-  entries.sort((a, b) => Buffer.compare(Buffer.from(key(a)), Buffer.from(key(b))));
+  entries.sort((a, b) => compareNames(key(a), key(b)));
   return { type: 'tree', tags: [], label, entries };
 }
 

@@ -17,6 +17,7 @@ import {
   pageAlignedBuffer,
   SLOW_DIRECT_MBPS,
   SLOW_WINDOWS,
+  WARMUP_WINDOWS,
   WritePace,
 } from './direct-io.ts';
 
@@ -92,6 +93,18 @@ test('the pace of direct writes counts busy time, not each write’s wait, and r
   let now = 0;
   const pace = new WritePace(() => now);
   const write = PACE_WINDOW / 8;
+  // A process's first WARMUP_WINDOWS windows are measured, not judged: slow
+  // ones (a new file's extents, a delete's discards) change nothing.
+  assert.equal(WARMUP_WINDOWS, 2);
+  for (let w = 0; w < WARMUP_WINDOWS; w++) {
+    for (let i = 0; i < 8; i++) {
+      pace.started();
+      now += 40;
+      pace.finished(write);
+    }
+    assert.ok(pace.lastMBps! < SLOW_DIRECT_MBPS);
+    assert.equal(pace.slow, false, 'a warm-up window is not judged');
+  }
   // Eight writes at once, the device finishing one every 5 ms: each waited up
   // to 40 ms (a per-write pace of ~100 MB/s), but the device ran at ~840 MB/s.
   for (let i = 0; i < 8; i++) pace.started();
