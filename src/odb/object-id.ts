@@ -13,13 +13,32 @@ type Blake3 = (data: Buffer) => Buffer;
 let blake3Hash: Blake3 | undefined;
 
 /**
- * The BLAKE3 binding, loaded on first use: loading it (a native addon and a
- * libc probe) costs ~10 ms, which commands that name no chunk, such as
- * `status` or `log`, do not pay.
+ * The BLAKE3 binding, loaded on first use: loading it costs ~10 ms through
+ * the package's loader, which commands that name no chunk, such as `status`
+ * or `log`, do not pay. Most of that is the loader's libc probe (a full
+ * `process.report`): on glibc Linux the platform package is loaded directly
+ * (~4 ms), and anywhere that fails (musl, other systems) the loader decides.
  */
+const GLIBC_BINDINGS: Readonly<Record<string, string>> = {
+  'linux-x64': '@napi-rs/blake-hash-linux-x64-gnu',
+  'linux-arm64': '@napi-rs/blake-hash-linux-arm64-gnu',
+};
+
+function loadBlake3(): Blake3 {
+  const load = createRequire(import.meta.url);
+  const direct = GLIBC_BINDINGS[`${process.platform}-${process.arch}`];
+  if (direct !== undefined) {
+    try {
+      return (load(direct) as { blake3: Blake3 }).blake3;
+    } catch {
+      // Not installed, or built for another libc: the loader picks.
+    }
+  }
+  return (load('@napi-rs/blake-hash') as { blake3: Blake3 }).blake3;
+}
+
 function blake3(data: Buffer): Buffer {
-  blake3Hash ??= (createRequire(import.meta.url)('@napi-rs/blake-hash') as { blake3: Blake3 })
-    .blake3;
+  blake3Hash ??= loadBlake3();
   return blake3Hash(data);
 }
 

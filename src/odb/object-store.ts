@@ -343,6 +343,19 @@ export class ObjectStore {
   }
 
   /**
+   * Keeps objects just stored here, decoded and verified by the caller (a
+   * fetch's commits, trees and manifests), so the checkout that follows
+   * reads them from memory instead of reading and hashing them again. Only
+   * for objects already stored durably: `has` trusts this cache.
+   */
+  remember(objects: Iterable<readonly [ObjectId, { type: ObjectTypeName; data: Buffer }]>): void {
+    for (const [id, object] of objects) {
+      if (object.type === 'chunk' || object.type === 'blob') continue;
+      this.#cache.set(id, { type: object.type, data: object.data, depth: 0 });
+    }
+  }
+
+  /**
    * Decodes an object's stored bytes (header + payload, as in a loose file or
    * a pack record) and verifies them as a read does; a delta's base is read
    * from this store, verified too.

@@ -225,6 +225,7 @@ export async function fetchWith(
     );
     stats.objects += await storeMetadata(store, entries, options.emptyStore === true);
     await store.flush();
+    store.remember(metadata);
     // The shallow boundary: received commits whose parents are not here.
     const inPack = new Set(commits.map((c) => c.id));
     for (const { id, parents } of commits) {

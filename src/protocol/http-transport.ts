@@ -98,10 +98,6 @@ export class HttpTransport implements Transport {
         ? new (httpsModule().Agent)({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) })
         : new (httpModule().Agent)(agentOptions);
     this.#bearer = options.token;
-    // Direct transfers go to the store's own host: agents of their own.
-    const direct = { keepAlive: true, maxSockets: this.parallelism + 2 };
-    this.#directHttp = new (httpModule().Agent)(direct);
-    this.#directHttps = new (httpsModule().Agent)(direct);
     this.#ranges = new RangeClient({ ca: options.ca, maxSockets: this.parallelism + 2 });
     this.#directRanges = new RangeClient({ maxSockets: this.parallelism + 2 });
   }
@@ -110,8 +106,18 @@ export class HttpTransport implements Transport {
   readonly #ranges: RangeClient;
   readonly #directRanges: RangeClient;
 
-  readonly #directHttp: http.Agent;
-  readonly #directHttps: https.Agent;
+  /**
+   * Direct transfers go to the store's own host: agents of their own, made
+   * when first needed (loading node:https costs ~10 ms a process).
+   */
+  #directHttp: http.Agent | undefined;
+  #directHttps: https.Agent | undefined;
+
+  #directAgent(protocol: string): http.Agent {
+    const options = { keepAlive: true, maxSockets: this.parallelism + 2 };
+    if (protocol === 'https:') return (this.#directHttps ??= new (httpsModule().Agent)(options));
+    return (this.#directHttp ??= new (httpModule().Agent)(options));
+  }
 
   async infoRefs(): Promise<InfoRefs> {
     return this.#json('GET', 'info/refs');
@@ -258,7 +264,7 @@ export class HttpTransport implements Transport {
     pooled = false,
   ): Promise<Response> {
     const url = new URL(signed.url);
-    const agent = url.protocol === 'https:' ? this.#directHttps : this.#directHttp;
+    const agent = this.#directAgent(url.protocol);
     const timeout =
       this.#options.storeTimeoutMs ??
       (Number(process.env['MEDIAGIT_HTTP_TIMEOUT_MS']) || DEFAULT_STORE_TIMEOUT_MS);
@@ -358,8 +364,8 @@ export class HttpTransport implements Transport {
 
   async close(): Promise<void> {
     this.#agent.destroy();
-    this.#directHttp.destroy();
-    this.#directHttps.destroy();
+    this.#directHttp?.destroy();
+    this.#directHttps?.destroy();
     this.#ranges.close();
     this.#directRanges.close();
   }

@@ -13,7 +13,7 @@ import type { ObjectId } from '../odb/object-id.ts';
 import type { ObjectStore } from '../odb/object-store.ts';
 import type { ContentFetchOptions, ContentSource, PromisedFile } from '../odb/promised-content.ts';
 import { CheckoutWriter } from './checkout-writer.ts';
-import { decodeRecord } from '../odb/record.ts';
+import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
 import { downloadChunks, storeMetadata, type TransferStats } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { Transport } from './transport.ts';
@@ -68,9 +68,10 @@ export class RemoteContentSource implements ContentSource {
         this.stats.bytes += pack.length;
         const asked = new Set(batch);
         const kept = new Map<ObjectId, Buffer>();
+        const decoded = new Map<ObjectId, DecodedRecord>();
         for (const { id, record } of decodeTransferPack(pack)) {
           if (!asked.has(id) || kept.has(id)) continue;
-          await decodeRecord(id, record);
+          decoded.set(id, await decodeRecord(id, record));
           kept.set(id, record);
         }
         const lacking = batch.find((id) => !kept.has(id));
@@ -84,6 +85,8 @@ export class RemoteContentSource implements ContentSource {
           [...kept].map(([id, record]) => ({ id, record })),
           false,
         );
+        await this.#store.flush();
+        this.#store.remember(decoded);
       }
     });
   }
