@@ -151,6 +151,78 @@ describe('server security', () => {
     assert.match(anonymous.stderr, /MEDIAGIT_TOKEN|login/);
   });
 
+  test('a read-only key is refused (403) on every write route, route by route, and nothing stored changes', async () => {
+    const { id, record } = chunkRecord(pseudoRandomBytes(2000, 3, 'routes'));
+    const oid = 'a'.repeat(64);
+    const zeros = '0'.repeat(64);
+    // Every route that changes what the server stores, with a body it would accept from a writer.
+    const routes: { method: string; path: string; body?: Buffer | object; type?: string }[] = [
+      { method: 'PUT', path: `/proj/chunks/${id}`, body: record },
+      { method: 'PUT', path: `/proj/manifests/${oid}`, body: record },
+      {
+        method: 'POST',
+        path: '/proj/objects/pack',
+        body: Buffer.alloc(64),
+        type: 'application/x-mediagit-pack',
+      },
+      { method: 'POST', path: '/proj/packs/begin', body: { packs: [{ name: oid, size: 1000 }] } },
+      { method: 'PUT', path: `/proj/packs/${oid}`, body: Buffer.alloc(1000) },
+      { method: 'POST', path: '/proj/packs/commit', body: { packs: [oid] } },
+      {
+        method: 'POST',
+        path: '/proj/refs/update',
+        body: { updates: [{ ref: 'refs/heads/main', old: zeros, new: oid }] },
+      },
+      { method: 'PUT', path: `/proj.git/info/lfs/objects/${oid}`, body: Buffer.alloc(10) },
+      { method: 'POST', path: '/proj.git/info/lfs/verify', body: { oid, size: 10 } },
+      {
+        method: 'POST',
+        path: '/proj.git/info/lfs/objects/batch',
+        body: { operation: 'upload', objects: [{ oid, size: 10 }] },
+        type: 'application/vnd.git-lfs+json',
+      },
+      {
+        method: 'POST',
+        path: '/proj.git/info/lfs/locks',
+        body: { path: 'art/hero.psd' },
+        type: 'application/vnd.git-lfs+json',
+      },
+      {
+        method: 'POST',
+        path: '/proj.git/info/lfs/locks/verify',
+        body: {},
+        type: 'application/vnd.git-lfs+json',
+      },
+      {
+        method: 'POST',
+        path: '/proj.git/info/lfs/locks/1/unlock',
+        body: { force: true },
+        type: 'application/vnd.git-lfs+json',
+      },
+      { method: 'POST', path: '/admin/repos', body: { name: 'made-by-bob' } },
+      { method: 'POST', path: '/admin/gc', body: { repo: 'proj' } },
+    ];
+    const stored = async (): Promise<string> => {
+      const lines: string[] = [];
+      for (const file of await listTree(root)) {
+        // The audit log records each refusal: that is the one write expected.
+        if (file.includes(`${path.sep}audit`)) continue;
+        const stats = await fs.stat(file);
+        lines.push(
+          stats.isFile() ? `${file} ${(await fs.readFile(file)).toString('base64')}` : file,
+        );
+      }
+      return lines.join('\n');
+    };
+    const before = await stored();
+    for (const route of routes) {
+      const answer = await raw(server.base, route.method, route.path, { token: readKey, ...route });
+      assert.equal(answer.status, 403, `${route.method} ${route.path}: ${answer.body.toString()}`);
+      assert.match(answer.body.toString(), /read access/, `${route.method} ${route.path}`);
+    }
+    assert.equal(await stored(), before, 'a refused write changed what the server stores');
+  });
+
   test('an API key is exchanged for a JWT; tampered and revoked credentials are refused', async () => {
     const issued = await raw(server.base, 'POST', '/auth/token', { token: writeKey, body: {} });
     assert.equal(issued.status, 200);

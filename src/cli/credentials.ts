@@ -11,7 +11,9 @@
  * filter and lock commands look up the same store.
  *
  * `MEDIAGIT_CA_FILE` names a PEM file of certificates to trust (a server
- * started with --tls-self-signed prints where its certificate is).
+ * started with --tls-self-signed prints where its certificate is);
+ * `MEDIAGIT_CLIENT_CERT` and `MEDIAGIT_CLIENT_KEY` a client certificate
+ * for servers that require mutual TLS (`serve --tls-client-ca`).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -20,6 +22,7 @@ import { readConfigFile, writeConfigFile, type ConfigTable } from '../config/con
 import { MediaGitError } from '../errors.ts';
 import { globalConfigPath, type Cli } from './context.ts';
 import type { TransportOptions } from '../protocol/open-transport.ts';
+import type { TlsClientOptions } from '../security/tls-client.ts';
 
 const KEYRING_ATTRIBUTES = (key: string): string[] => ['service', 'mediagit', 'server', key];
 
@@ -149,24 +152,47 @@ export async function eraseCredential(cli: Cli, url: string): Promise<boolean> {
   return erased;
 }
 
-/** How the CLI reaches `url`: working folder, credential and trusted certificates. */
+/** How the CLI reaches `url`: working folder, credential, trusted certificates and client certificate. */
 export async function transportOptions(cli: Cli, url: string): Promise<TransportOptions> {
-  const caFile = cli.env['MEDIAGIT_CA_FILE'];
   return {
     cwd: cli.cwd,
     token: await loadCredential(cli, url),
-    ...(caFile ? { ca: await readCaFile(caFile) } : {}),
+    ...(await tlsClientOptions(cli)),
   };
 }
 
-async function readCaFile(file: string): Promise<Buffer> {
+/**
+ * The HTTPS trust and identity the environment names: `MEDIAGIT_CA_FILE`
+ * (certificates to trust) and, for servers that require mutual TLS,
+ * `MEDIAGIT_CLIENT_CERT` with `MEDIAGIT_CLIENT_KEY` (PEM files). A file that
+ * cannot be read, or a certificate without its key, is one clear error.
+ */
+export async function tlsClientOptions(cli: Cli): Promise<TlsClientOptions> {
+  const caFile = cli.env['MEDIAGIT_CA_FILE'];
+  const certFile = cli.env['MEDIAGIT_CLIENT_CERT'];
+  const keyFile = cli.env['MEDIAGIT_CLIENT_KEY'];
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new MediaGitError(
+      'CLIENT_CERT_INCOMPLETE',
+      'MEDIAGIT_CLIENT_CERT and MEDIAGIT_CLIENT_KEY go together: set both (PEM files) or neither',
+      { kind: 'config' },
+    );
+  }
+  return {
+    ...(caFile ? { ca: await readPemFile('MEDIAGIT_CA_FILE', caFile) } : {}),
+    ...(certFile ? { cert: await readPemFile('MEDIAGIT_CLIENT_CERT', certFile) } : {}),
+    ...(keyFile ? { key: await readPemFile('MEDIAGIT_CLIENT_KEY', keyFile) } : {}),
+  };
+}
+
+async function readPemFile(variable: string, file: string): Promise<Buffer> {
   try {
     return await fs.readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new MediaGitError(
-      'CA_FILE_UNREADABLE',
-      `MEDIAGIT_CA_FILE names '${file}', which cannot be read (${code === 'ENOENT' ? 'no such file' : code})`,
+      variable === 'MEDIAGIT_CA_FILE' ? 'CA_FILE_UNREADABLE' : 'CLIENT_CERT_UNREADABLE',
+      `${variable} names '${file}', which cannot be read (${code === 'ENOENT' ? 'no such file' : code})`,
       { kind: 'config' },
     );
   }

@@ -5,7 +5,6 @@
  * in a Git repository using the MediaGit filter, its MediaGit remote
  * (git/media-remote.ts). Paths are sent relative to the work tree root.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
 import { git, locateGitRepo, runGit } from '../git/git-command.ts';
@@ -15,7 +14,7 @@ import { lockableMatcher, lockablePatterns } from '../repo/lockable.ts';
 import { isValidRefName, Refs } from '../repo/refs.ts';
 import { findRemote } from '../repo/remote.ts';
 import type { Cli } from './context.ts';
-import { loadCredential } from './credentials.ts';
+import { loadCredential, tlsClientOptions } from './credentials.ts';
 
 export interface LockTarget {
   readonly client: LfsClient;
@@ -75,10 +74,9 @@ export async function lockTarget(cli: Cli, remoteName = 'origin'): Promise<LockT
     );
   }
   const endpoint = lfsEndpoint(url);
-  const caFile = cli.env['MEDIAGIT_CA_FILE'];
   const client = new LfsClient(endpoint, {
     token: await loadCredential(cli, endpoint),
-    ...(caFile ? { ca: await fs.readFile(caFile) } : {}),
+    ...(await tlsClientOptions(cli)),
   });
   return { client, root, branch, head, isLockable };
 }

@@ -14,6 +14,7 @@ import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTransientNetworkError } from '../storage/http-errors.ts';
+import { tlsConnectOptions, type TlsClientOptions } from '../security/tls-client.ts';
 
 const JSON_RETRIES = 4;
 
@@ -40,9 +41,8 @@ export interface Lock {
   readonly ref?: { name: string } | undefined;
 }
 
-export interface LfsClientOptions {
+export interface LfsClientOptions extends TlsClientOptions {
   readonly token?: string | undefined;
-  readonly ca?: string | Buffer | undefined;
 }
 
 interface Answer {
@@ -69,7 +69,7 @@ export class LfsClient {
       ? new https.Agent({
           keepAlive: true,
           maxSockets: 8,
-          ...(options.ca ? { ca: options.ca } : {}),
+          ...tlsConnectOptions(options),
         })
       : new http.Agent({ keepAlive: true, maxSockets: 8 });
   }

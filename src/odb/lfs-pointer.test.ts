@@ -72,6 +72,10 @@ test('parsePointer agrees with `git lfs pointer --check`, except on unknown keys
     ['unsorted keys', `${v1}\nsize 5\noid sha256:${oid}\n`, false],
     ['no size', `${v1}\noid sha256:${oid}\n`, false],
     ['version not first', `oid sha256:${oid}\n${v1}\nsize 5\n`, false],
+    // A repeated key: which of the two would a reader believe?
+    ['two oid lines', `${v1}\noid sha256:${oid}\noid sha256:${oid}\nsize 5\n`, false],
+    ['two size lines', `${v1}\noid sha256:${oid}\nsize 5\nsize 5\n`, false],
+    ['two size lines that differ', `${v1}\noid sha256:${oid}\nsize 5\nsize 6\n`, false],
   ];
   for (const [label, text, valid] of cases) {
     const parsed = parsePointer(Buffer.from(text));

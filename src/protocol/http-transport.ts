@@ -28,6 +28,7 @@ import type {
 } from './service.ts';
 import type { SignedRequest } from '../storage/backend.ts';
 import type { RemoteAccess, RemoteLock, Transport } from './transport.ts';
+import { tlsConnectOptions, type TlsClientOptions } from '../security/tls-client.ts';
 
 /**
  * Node's HTTP stack, loaded when a transport is first made: loading it costs
@@ -42,11 +43,10 @@ function httpsModule(): typeof https {
   return process.getBuiltinModule('node:https');
 }
 
-export interface HttpTransportOptions {
+/** Trust (`ca`) and, for mutual TLS, the client certificate (`cert`, `key`). */
+export interface HttpTransportOptions extends TlsClientOptions {
   /** An API key or a JWT, sent as `Authorization: Bearer`. */
   readonly token?: string | undefined;
-  /** PEM certificate(s) to trust (a self-signed server). */
-  readonly ca?: string | Buffer | undefined;
   readonly parallelism?: number;
   readonly signal?: AbortSignal | undefined;
   /** Ask for direct transfers to and from the store where the server offers them (default true). */
@@ -95,10 +95,13 @@ export class HttpTransport implements Transport {
     const agentOptions = { keepAlive: true, maxSockets: this.parallelism + 2 };
     this.#agent =
       this.#base.protocol === 'https:'
-        ? new (httpsModule().Agent)({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) })
+        ? new (httpsModule().Agent)({ ...agentOptions, ...tlsConnectOptions(options) })
         : new (httpModule().Agent)(agentOptions);
     this.#bearer = options.token;
-    this.#ranges = new RangeClient({ ca: options.ca, maxSockets: this.parallelism + 2 });
+    this.#ranges = new RangeClient({
+      ...tlsConnectOptions(options),
+      maxSockets: this.parallelism + 2,
+    });
     this.#directRanges = new RangeClient({ maxSockets: this.parallelism + 2 });
   }
 
@@ -457,9 +460,17 @@ export class HttpTransport implements Transport {
           await sleep(100 * 2 ** attempt);
           continue;
         }
+        // A server that refuses a client certificate under TLS 1.3 closes the
+        // connection after the handshake: the client sees only a reset.
+        const certHint =
+          this.#options.cert !== undefined &&
+          this.#base.protocol === 'https:' &&
+          /ECONNRESET/.test(String((error as { code?: string }).code))
+            ? '; the server may have refused the client certificate (MEDIAGIT_CLIENT_CERT)'
+            : '';
         throw new MediaGitError(
           'REMOTE_UNREACHABLE',
-          `cannot reach ${this.url}: ${describe(error)}`,
+          `cannot reach ${this.url}: ${describe(error)}${certHint}`,
           {
             kind: 'user',
             data: { url: this.url, exitCode: 128 },
@@ -651,8 +662,25 @@ function isTransient(error: unknown): boolean {
 
 function describe(error: unknown): string {
   const code = (error as { code?: string }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  const text = code && !message.includes(code) ? `${message} (${code})` : message;
+  const message = (error instanceof Error ? error.message : String(error))
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
+  // OpenSSL's own text names its source files: the code says it all.
+  const text = code?.startsWith('ERR_SSL_')
+    ? `TLS handshake failed (${code})`
+    : code && !message.includes(code)
+      ? `${message} (${code})`
+      : message;
+  // The server's alerts: it wants a client certificate (mutual TLS), or refused ours.
+  if (/ALERT_CERTIFICATE_REQUIRED|ALERT_HANDSHAKE_FAILURE/.test(code ?? '')) {
+    return `${text}; the server requires a client certificate: set MEDIAGIT_CLIENT_CERT and MEDIAGIT_CLIENT_KEY`;
+  }
+  if (/_ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)/.test(code ?? '')) {
+    return `${text}; the server refused the client certificate (MEDIAGIT_CLIENT_CERT)`;
+  }
+  if (/ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL/.test(code ?? '')) {
+    return `${text}; this client and the server share no TLS version`;
+  }
   const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code ?? '');
   return tls ? `${text}; to trust this server's certificate set MEDIAGIT_CA_FILE` : text;
 }

@@ -17,6 +17,7 @@
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
+import { tlsConnectOptions, type TlsClientOptions } from '../security/tls-client.ts';
 
 /** Largest response head accepted. */
 const HEAD_BYTES = 64 * 1024;
@@ -76,7 +77,7 @@ class Connection {
   /** Requests this connection has served (a retry is only safe on a reused one). */
   served = 0;
 
-  constructor(url: URL, ca: string | Buffer | undefined, onClose: (c: Connection) => void) {
+  constructor(url: URL, trust: TlsClientOptions, onClose: (c: Connection) => void) {
     this.origin = url.origin;
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
     const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -92,7 +93,7 @@ class Connection {
             port,
             servername: process.getBuiltinModule('node:net').isIP(host) ? undefined : host,
             ALPNProtocols: ['http/1.1'],
-            ...(ca ? { ca } : {}),
+            ...tlsConnectOptions(trust),
             onread,
           } as tls.ConnectionOptions)
         : // Loaded on first use, as http-transport.ts does with Node's HTTP stack.
@@ -247,14 +248,14 @@ class Connection {
 
 /** Ranged GETs over kept-alive connections, at most `maxSockets` per origin. */
 export class RangeClient {
-  readonly #ca: string | Buffer | undefined;
+  readonly #trust: TlsClientOptions;
   readonly #maxSockets: number;
   readonly #idle = new Map<string, Connection[]>();
   readonly #open = new Set<Connection>();
   #closed = false;
 
-  constructor(options: { ca?: string | Buffer | undefined; maxSockets: number }) {
-    this.#ca = options.ca;
+  constructor(options: TlsClientOptions & { maxSockets: number }) {
+    this.#trust = tlsConnectOptions(options);
     this.#maxSockets = options.maxSockets;
   }
 
@@ -332,7 +333,7 @@ export class RangeClient {
       const connection = idle.pop()!;
       if (connection.reusable) return connection;
     }
-    const connection = new Connection(url, this.#ca, (closed) => {
+    const connection = new Connection(url, this.#trust, (closed) => {
       this.#open.delete(closed);
       const list = this.#idle.get(origin);
       const at = list?.indexOf(closed) ?? -1;

@@ -340,6 +340,19 @@ describe('ref updates', () => {
     ]);
     assert.equal(forced[0]!.ok, true);
     assert.deepEqual((await service.infoRefs()).refs, { 'refs/heads/main': other.id });
+    // Force skips the fast-forward rule, never the compare-and-swap: a forced
+    // update (or deletion) that expects a value the ref no longer has is refused.
+    for (const old of [c2.id, c1.id, null]) {
+      for (const next of [c1.id, null]) {
+        const staleForce = await service.updateRefs([
+          { ref: 'refs/heads/main', old, new: next, force: true },
+        ]);
+        assert.equal(staleForce[0]!.ok, false, `forced ${old} -> ${next}`);
+        assert.equal(staleForce[0]!.reason, 'stale');
+        assert.match(staleForce[0]!.message ?? '', new RegExp(`is at ${other.id}`));
+      }
+    }
+    assert.deepEqual((await service.infoRefs()).refs, { 'refs/heads/main': other.id });
     const deleted = await service.updateRefs([
       { ref: 'refs/heads/main', old: other.id, new: null },
     ]);

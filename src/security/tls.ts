@@ -61,3 +61,39 @@ export async function selfSignedMaterial(dir: string): Promise<TlsMaterial> {
   await writePrivate(certFile, pems.cert, 0o644);
   return { key: pems.private, cert: pems.cert, certFile };
 }
+
+/** The oldest TLS version a server accepts: 1.3 unless 1.2 is asked for. */
+export type TlsMinVersion = '1.2' | '1.3';
+
+/** What a server serves HTTPS with (`serve --tls-*`). */
+export interface ServerTls {
+  readonly key: string | Buffer;
+  readonly cert: string | Buffer;
+  /** PEM of the CAs whose client certificates are accepted: mutual TLS, required of every client. */
+  readonly clientCa?: string | Buffer | undefined;
+  readonly minVersion?: TlsMinVersion | undefined;
+}
+
+/** The secure-context part of a server's TLS options: what a reload (SIGHUP) replaces. */
+export function secureContextOptions(tls: ServerTls): {
+  key: string | Buffer;
+  cert: string | Buffer;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  ca?: string | Buffer;
+} {
+  return {
+    key: tls.key,
+    cert: tls.cert,
+    minVersion: tls.minVersion === '1.2' ? 'TLSv1.2' : 'TLSv1.3',
+    ...(tls.clientCa !== undefined ? { ca: tls.clientCa } : {}),
+  };
+}
+
+/** Options for an HTTPS server: the secure context, and client certificates required with a client CA. */
+export function httpsServerOptions(tls: ServerTls): ReturnType<typeof secureContextOptions> & {
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+} {
+  const mutual = tls.clientCa !== undefined;
+  return { ...secureContextOptions(tls), requestCert: mutual, rejectUnauthorized: mutual };
+}

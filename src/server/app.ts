@@ -59,6 +59,7 @@ import { RateLimiter } from './rate-limit.ts';
 import { contentSha256, findLfsObject } from '../protocol/lfs-objects.ts';
 import { rootRepositories } from '../protocol/root-stats.ts';
 import { DEFAULT_SERVER_GRACE_MS, serverGc } from '../protocol/server-gc.ts';
+import { httpsServerOptions, type ServerTls } from '../security/tls.ts';
 
 export interface ServerOptions {
   /**
@@ -81,7 +82,8 @@ export interface ServerOptions {
   readonly maxCloudPackBytes?: number | undefined;
   /** Largest JSON control message accepted (bytes). */
   readonly maxJsonBytes?: number | undefined;
-  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer } | undefined;
+  /** HTTPS: certificate and key, TLS 1.3 or 1.2 at least, client CA for mutual TLS. */
+  readonly tls?: ServerTls | undefined;
   /** JSON log lines at a level to a destination (logging.ts); none when absent. */
   readonly log?: LogOptions | undefined;
   /** The storage of one repository; by default the folder `<root>/<name>`. */
@@ -223,7 +225,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   } as const;
   const app = (options.tls
-    ? Fastify({ ...base, https: { key: options.tls.key, cert: options.tls.cert } })
+    ? Fastify({ ...base, https: httpsServerOptions(options.tls) })
     : Fastify(base)) as unknown as FastifyInstance;
 
   app.addContentTypeParser(

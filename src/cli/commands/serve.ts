@@ -1,12 +1,18 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import v8 from 'node:v8';
 import { Option, type Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import type { UploadVerification } from '../../protocol/backend-repo.ts';
 import { SERVER_STATE_DIR, ServerRoot } from '../../protocol/server-root.ts';
 import { storageSettings } from '../storage-settings.ts';
-import { selfSignedMaterial } from '../../security/tls.ts';
+import {
+  secureContextOptions,
+  selfSignedMaterial,
+  type ServerTls,
+  type TlsMinVersion,
+} from '../../security/tls.ts';
 import { buildServer } from '../../server/app.ts';
 import { LOG_LEVELS, LogFile, type LogDestination, type LogLevel } from '../../server/logging.ts';
 import type { Cli } from '../context.ts';
@@ -20,6 +26,8 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsSelfSigned?: boolean;
+  tlsMinVersion: TlsMinVersion;
+  tlsClientCa?: string;
   allowAnonymousRead?: boolean;
   rateLimit?: number;
   ipRateLimit?: number;
@@ -58,6 +66,15 @@ export function register(program: Command, cli: Cli): void {
     .option('--tls-cert <file>', 'PEM certificate (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key (with --tls-cert)')
     .option('--tls-self-signed', 'serve HTTPS with a self-signed certificate kept under the root')
+    .addOption(
+      new Option('--tls-min-version <version>', 'oldest TLS version accepted')
+        .choices(['1.2', '1.3'])
+        .default('1.3'),
+    )
+    .option(
+      '--tls-client-ca <file>',
+      'PEM of the CAs whose client certificates are accepted: mutual TLS, every client must present one',
+    )
     .option('--allow-anonymous-read', 'let requests without a token read (fetch, clone)')
     .option('--rate-limit <n>', 'requests per minute per key', integer)
     .option('--ip-rate-limit <n>', 'requests per minute per client IP', integer)
@@ -93,6 +110,14 @@ export function register(program: Command, cli: Cli): void {
       // 1 GiB push's 0.08 s of server CPU, in some pushes). Set before the
       // server allocates; the heap then stays at its working size.
       v8.setFlagsFromString('--no-memory-reducer');
+      const servesTls = opts.tlsCert !== undefined || opts.tlsSelfSigned === true;
+      if (!servesTls && (opts.tlsClientCa !== undefined || opts.tlsMinVersion !== '1.3')) {
+        throw new MediaGitError(
+          'SERVE_USAGE',
+          '--tls-client-ca and --tls-min-version need HTTPS (--tls-cert/--tls-key or --tls-self-signed)',
+          { kind: 'usage' },
+        );
+      }
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw new MediaGitError('SERVE_USAGE', '--tls-cert and --tls-key go together', {
           kind: 'usage',
@@ -127,22 +152,33 @@ export function register(program: Command, cli: Cli): void {
         }
       }
       const destination: LogDestination = logFile ?? process.stderr;
-      let tls;
       let certFile: string | undefined;
-      if (opts.tlsCert && opts.tlsKey) {
-        tls = {
-          cert: await readOptionFile('--tls-cert', opts.tlsCert),
-          key: await readOptionFile('--tls-key', opts.tlsKey),
-        };
-      } else if (opts.tlsSelfSigned) {
-        const material = await selfSignedMaterial(
-          root.localDir !== undefined
-            ? path.join(root.localDir, SERVER_STATE_DIR, 'tls')
-            : path.join(root.scratchDir, 'tls'),
-        );
-        tls = { cert: material.cert, key: material.key };
-        certFile = material.certFile;
-      }
+      // Read at start and again on SIGHUP (a renewed certificate, a new client CA).
+      const loadTls = async (): Promise<ServerTls | undefined> => {
+        const clientCa =
+          opts.tlsClientCa !== undefined
+            ? await readOptionFile('--tls-client-ca', opts.tlsClientCa)
+            : undefined;
+        const common = { clientCa, minVersion: opts.tlsMinVersion };
+        if (opts.tlsCert && opts.tlsKey) {
+          return {
+            ...common,
+            cert: await readOptionFile('--tls-cert', opts.tlsCert),
+            key: await readOptionFile('--tls-key', opts.tlsKey),
+          };
+        }
+        if (opts.tlsSelfSigned) {
+          const material = await selfSignedMaterial(
+            root.localDir !== undefined
+              ? path.join(root.localDir, SERVER_STATE_DIR, 'tls')
+              : path.join(root.scratchDir, 'tls'),
+          );
+          certFile = material.certFile;
+          return { ...common, cert: material.cert, key: material.key };
+        }
+        return undefined;
+      };
+      const tls = await loadTls();
       const app = await buildServer({
         root,
         tls,
@@ -166,16 +202,40 @@ export function register(program: Command, cli: Cli): void {
       cli.out(`MediaGit server listening on ${address} (root ${root.label})`);
       if (certFile)
         cli.out(`Self-signed certificate: ${certFile} (clients: MEDIAGIT_CA_FILE=${certFile})`);
-      // After a log rotator renamed the file: start a new one at the path.
+      // SIGHUP: after a log rotator renamed the file, start a new one at the
+      // path; and serve a renewed certificate (or client CA) to every new
+      // connection, while the ones open finish on the old one.
       const reopen = (): void => {
-        try {
-          logFile?.reopen();
-          app.log.info({ file: logFile?.path }, 'log file reopened');
-        } catch (error) {
-          app.log.error({ err: error }, 'cannot reopen the log file; still writing the old one');
+        if (logFile) {
+          try {
+            logFile.reopen();
+            app.log.info({ file: logFile.path }, 'log file reopened');
+          } catch (error) {
+            app.log.error({ err: error }, 'cannot reopen the log file; still writing the old one');
+          }
+        }
+        if (tls) {
+          void loadTls().then(
+            (fresh) => {
+              if (!fresh) return;
+              (app.server as unknown as TlsServer).setSecureContext(secureContextOptions(fresh));
+              app.log.info('TLS certificate reloaded');
+              cli.out('TLS certificate reloaded');
+            },
+            (error: unknown) => {
+              const message = error instanceof Error ? error.message : String(error);
+              app.log.error(
+                { err: error },
+                'cannot reload the TLS certificate; still serving the old one',
+              );
+              cli.err(
+                `error: cannot reload the TLS certificate; still serving the old one: ${message}`,
+              );
+            },
+          );
         }
       };
-      if (logFile) process.on('SIGHUP', reopen);
+      if (logFile || tls) process.on('SIGHUP', reopen);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);
