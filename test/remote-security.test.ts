@@ -248,6 +248,35 @@ describe('server security', () => {
     assert.equal((await raw(server.base, 'GET', '/proj/info/refs', { token: doomed })).status, 401);
   });
 
+  test('the JWT signing key rotates without downtime: old tokens keep working, new ones name the new key', async () => {
+    const kidOf = (jwt: string): unknown =>
+      JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString('utf8')).kid;
+    const exchange = async (): Promise<string> => {
+      const issued = await raw(server.base, 'POST', '/auth/token', { token: writeKey, body: {} });
+      assert.equal(issued.status, 200);
+      return (issued.json() as { token: string }).token;
+    };
+    const before = await exchange();
+    const rotated = await runCli(['token', 'rotate-signing-key', '--root', root, '--json'], {
+      cwd: root,
+      env: isolatedEnv(root),
+    });
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const { kid, kept } = JSON.parse(rotated.out) as { kid: string; kept: string[] };
+    assert.deepEqual(kept, [kidOf(before)]);
+    // The running server picks the new key up within seconds, no restart.
+    const deadline = Date.now() + 15_000;
+    let after = await exchange();
+    while (kidOf(after) !== kid) {
+      assert.ok(Date.now() < deadline, 'the server never signed with the rotated key');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      after = await exchange();
+    }
+    for (const jwt of [before, after]) {
+      assert.equal((await raw(server.base, 'GET', '/proj/info/refs', { token: jwt })).status, 200);
+    }
+  });
+
   test('a chunk that does not hash to its ID is 400 and nothing is stored', async () => {
     const { id, record } = chunkRecord(pseudoRandomBytes(5000, 2, 'sec'));
     const bad = Buffer.from(record);

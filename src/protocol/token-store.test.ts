@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { MediaGitError } from '../errors.ts';
 import { hashSecretArgon2 } from '../security/api-keys.ts';
+import { issueAccessToken, verifyAccessToken } from '../security/jwt.ts';
 import { TokenStore } from './token-store.ts';
 
 const roots: string[] = [];
@@ -319,4 +320,53 @@ test('token store: the root must be an existing directory', async () => {
     code: 'SERVER_ROOT_NOT_DIRECTORY',
   });
   assert.equal(await missing.authenticate('mgk_0123456789abcdef_x'), undefined);
+});
+
+test('token store: a rotated signing key signs, the previous one still verifies, older ones stop; every instance follows', async () => {
+  const root = await freshRoot();
+  const a = new TokenStore(root);
+  const b = new TokenStore(root);
+  const claims = { user: 'alice', keyId: '0123456789abcdef', repo: '*', scope: 'write' } as const;
+  // Before any rotation: jwt.key signs (kid k0), and tokens from before key ids verify too.
+  const first = await a.keyRing().current();
+  assert.equal(first.kid, 'k0');
+  assert.deepEqual(first.secret, await a.jwtSecret());
+  const fromK0 = (await issueAccessToken(first, claims)).token;
+  const legacy = (await issueAccessToken(await a.jwtSecret(), claims)).token;
+  for (const token of [fromK0, legacy]) {
+    assert.equal((await verifyAccessToken(b.keyRing(), token)).user, 'alice');
+  }
+  const rotated = await a.rotateSigningKey();
+  assert.match(rotated.kid, /^k[0-9a-f]{12}$/);
+  assert.deepEqual(rotated.kept, ['k0']);
+  assert.deepEqual(rotated.dropped, []);
+  const ringFile = path.join(root, '.mediagit-server', 'jwt-keys.json');
+  assert.equal((await fs.stat(ringFile)).mode & 0o777, 0o600);
+  const second = await a.keyRing().current();
+  assert.equal(second.kid, rotated.kid);
+  const fromNew = (await issueAccessToken(second, claims)).token;
+  // b read the ring before the rotation: a token naming a key it does not know makes it read again.
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  for (const token of [fromNew, fromK0, legacy]) {
+    assert.equal((await verifyAccessToken(b.keyRing(), token)).user, 'alice');
+  }
+  // A second rotation drops k0: its tokens, and those from before key ids, stop working.
+  const again = await a.rotateSigningKey();
+  assert.deepEqual(again.kept, [rotated.kid]);
+  assert.deepEqual(again.dropped, ['k0']);
+  const c = new TokenStore(root);
+  for (const token of [fromK0, legacy]) {
+    await assert.rejects(verifyAccessToken(c.keyRing(), token), { code: 'AUTH_INVALID_TOKEN' });
+  }
+  assert.equal((await verifyAccessToken(c.keyRing(), fromNew)).user, 'alice');
+  // A token whose header names one key but is signed by another is a bad signature.
+  const [header, payload] = fromNew.split('.');
+  const resigned = (await issueAccessToken(await a.jwtSecret(), claims)).token.split('.')[2];
+  await assert.rejects(verifyAccessToken(c.keyRing(), `${header}.${payload}.${resigned}`), {
+    code: 'AUTH_INVALID_TOKEN',
+  });
+  // A damaged ring is reported, not replaced.
+  await fs.writeFile(ringFile, '{"version":1,"keys":[{"kid":"x","secret":"c2hvcnQ="}]}');
+  await assert.rejects(new TokenStore(root).keyRing().current(), { code: 'JWT_KEY_INVALID' });
+  await assert.rejects(new TokenStore(root).rotateSigningKey(), { code: 'JWT_KEY_INVALID' });
 });

@@ -22,6 +22,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
+import type { KeyRing, SigningKey } from '../security/jwt.ts';
 import {
   generateApiKey,
   hashSecret,
@@ -63,6 +64,15 @@ export interface CreateTokenOptions {
 const TOKENS_FILE = 'tokens.json';
 const JWT_KEY_FILE = 'jwt.key';
 const JWT_KEY_BYTES = 32;
+/** The signing key ring once rotated: `{"version": 1, "keys": [{kid, secret, created}]}`, newest first. */
+const JWT_KEYS_FILE = 'jwt-keys.json';
+/** The key of jwt.key, before any rotation; tokens it signed carry no `kid` header. */
+const LEGACY_KID = 'k0';
+/** Keys kept after a rotation: the new one and the one before it. */
+const ACTIVE_KEYS = 2;
+/** How long a process trusts the key ring it read before reading it again. */
+const KEY_RING_REFRESH_MS = 5_000;
+const KID = /^[A-Za-z0-9_-]{1,64}$/;
 const FORMAT_VERSION = 1;
 const MAX_ATTEMPTS = 200;
 const CACHE_MS = 60_000;
@@ -96,6 +106,7 @@ export class TokenStore {
   #snapshot: Snapshot | undefined;
   readonly #cache = new Map<string, CachedAuth>();
   #jwtSecret: Promise<Uint8Array> | undefined;
+  #keyRing: ServerKeyRing | undefined;
 
   /** `root`: a server root, or the folder or URL of one. */
   constructor(root: string | ServerRoot) {
@@ -240,6 +251,95 @@ export class TokenStore {
       throw badJwtKey(this.#keyLabel, `it holds ${bytes.length} bytes, expected ${JWT_KEY_BYTES}`);
     }
     return new Uint8Array(bytes);
+  }
+
+  /**
+   * The keys that sign and verify access tokens: the newest signs, it and
+   * the one before it verify (a token names its key in its `kid` header). A
+   * process reads the ring again after KEY_RING_REFRESH_MS, and at once when
+   * a token names a key it does not know (one a rotation made elsewhere).
+   */
+  keyRing(): ServerKeyRing {
+    this.#keyRing ??= new ServerKeyRing(() => this.#loadKeys());
+    return this.#keyRing;
+  }
+
+  /**
+   * Makes a new signing key the current one; the previous current key still
+   * verifies (tokens it signed stay valid until they expire), older ones
+   * are dropped. Compare-and-swap on the ring, as tokens.json.
+   */
+  async rotateSigningKey(): Promise<{ kid: string; kept: string[]; dropped: string[] }> {
+    for (let attempt = 1; ; attempt++) {
+      const { stamp, keys } = await this.#loadKeys();
+      const fresh: SigningKey = {
+        kid: `k${randomBytes(6).toString('hex')}`,
+        secret: randomBytes(JWT_KEY_BYTES),
+      };
+      const next = [fresh, ...keys].slice(0, ACTIVE_KEYS);
+      const text = `${JSON.stringify(
+        {
+          version: FORMAT_VERSION,
+          keys: next.map((key) => ({
+            kid: key.kid,
+            secret: Buffer.from(key.secret).toString('base64'),
+          })),
+        },
+        null,
+        2,
+      )}\n`;
+      try {
+        await this.#root.state.put(
+          JWT_KEYS_FILE,
+          Buffer.from(text, 'utf8'),
+          stamp === '' ? { ifNoneMatch: '*' } : { ifMatch: stamp },
+        );
+        this.#keyRing?.forget();
+        return {
+          kid: fresh.kid,
+          kept: next.slice(1).map((key) => key.kid),
+          dropped: keys.slice(ACTIVE_KEYS - 1).map((key) => key.kid),
+        };
+      } catch (error) {
+        if (!isStorageCode(error, 'STORAGE_PRECONDITION_FAILED') || attempt >= MAX_ATTEMPTS)
+          throw error;
+      }
+    }
+  }
+
+  /** The ring as stored (its ETag, '' before the first rotation: then jwt.key alone). */
+  async #loadKeys(): Promise<{ stamp: string; keys: SigningKey[] }> {
+    await this.#root.check();
+    const head = await this.#root.state.head(JWT_KEYS_FILE);
+    if (head === undefined) {
+      return { stamp: '', keys: [{ kid: LEGACY_KID, secret: await this.jwtSecret() }] };
+    }
+    const label = this.#keyLabel.replace(JWT_KEY_FILE, JWT_KEYS_FILE);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(await this.#root.state.get(JWT_KEYS_FILE)).toString('utf8'));
+    } catch (error) {
+      if (isStorageCode(error, 'STORAGE_NOT_FOUND')) return this.#loadKeys();
+      if (!(error instanceof SyntaxError)) throw error;
+      throw badJwtKey(label, 'it is not JSON');
+    }
+    const list = (parsed as { version?: unknown; keys?: unknown } | null)?.keys;
+    if (
+      (parsed as { version?: unknown }).version !== FORMAT_VERSION ||
+      !Array.isArray(list) ||
+      list.length === 0
+    ) {
+      throw badJwtKey(label, 'it is not a version 1 key list');
+    }
+    const keys = list.map((entry: unknown, i): SigningKey => {
+      const { kid, secret } = (entry ?? {}) as { kid?: unknown; secret?: unknown };
+      const bytes = typeof secret === 'string' ? Buffer.from(secret, 'base64') : Buffer.alloc(0);
+      if (typeof kid !== 'string' || !KID.test(kid) || bytes.length !== JWT_KEY_BYTES) {
+        throw badJwtKey(label, `key ${i + 1} is malformed`);
+      }
+      return { kid, secret: new Uint8Array(bytes) };
+    });
+    return { stamp: head.etag, keys };
   }
 
   /**
@@ -414,4 +514,51 @@ function badJwtKey(file: string, reason: string): MediaGitError {
     kind: 'config',
     data: { file, reason },
   });
+}
+
+/** A process's view of the root's signing keys (TokenStore.keyRing). */
+export class ServerKeyRing implements KeyRing {
+  readonly #load: () => Promise<{ stamp: string; keys: SigningKey[] }>;
+  #loaded: Promise<{ keys: SigningKey[]; at: number }> | undefined;
+
+  constructor(load: () => Promise<{ stamp: string; keys: SigningKey[] }>) {
+    this.#load = load;
+  }
+
+  /** The key that signs new tokens. */
+  async current(): Promise<SigningKey> {
+    return (await this.#keys(false))[0]!;
+  }
+
+  async keyFor(kid: string | undefined): Promise<Uint8Array | undefined> {
+    const wanted = kid ?? LEGACY_KID;
+    const find = (keys: SigningKey[]) => keys.find((key) => key.kid === wanted)?.secret;
+    // A token from before key ids verifies only while the jwt.key key is in the ring.
+    const known = find(await this.#keys(false));
+    return known ?? find(await this.#keys(true));
+  }
+
+  /** Read again on the next use. */
+  forget(): void {
+    this.#loaded = undefined;
+  }
+
+  async #keys(missed: boolean): Promise<SigningKey[]> {
+    const now = Date.now();
+    const loaded = this.#loaded ? await this.#loaded.catch(() => undefined) : undefined;
+    // Reread when stale, or when a token named an unknown key (at most every second).
+    const stale =
+      loaded === undefined ||
+      now - loaded.at > KEY_RING_REFRESH_MS ||
+      (missed && now - loaded.at > 1_000);
+    if (stale) {
+      const loading = this.#load().then(({ keys }) => ({ keys, at: Date.now() }));
+      this.#loaded = loading;
+      loading.catch(() => {
+        if (this.#loaded === loading) this.#loaded = undefined;
+      });
+      return (await loading).keys;
+    }
+    return loaded.keys;
+  }
 }

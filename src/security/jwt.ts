@@ -28,11 +28,27 @@ const MIN_SECRET_BYTES = 32;
 /** Longer than any token we issue; refuses to parse arbitrarily large input. */
 const MAX_TOKEN_CHARS = 4096;
 
+/**
+ * A signing key of a key ring: tokens it signs name it in their header
+ * (`kid`), so a server verifies tokens signed by the current key and by the
+ * one before it while a rotation spreads to every server of a root.
+ */
+export interface SigningKey {
+  readonly kid: string;
+  readonly secret: Uint8Array;
+}
+
+/** The keys a verifier accepts: the secret a header's `kid` names (undefined: a token from before key ids). */
+export interface KeyRing {
+  keyFor(kid: string | undefined): Promise<Uint8Array | undefined>;
+}
+
 export async function issueAccessToken(
-  secret: Uint8Array,
+  key: Uint8Array | SigningKey,
   claims: AccessClaims,
   ttlSeconds = 900,
 ): Promise<{ token: string; expiresAt: Date }> {
+  const secret = key instanceof Uint8Array ? key : key.secret;
   checkSecret(secret);
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
     throw new MediaGitError(
@@ -47,7 +63,11 @@ export async function issueAccessToken(
   const now = Math.floor(Date.now() / 1000);
   const exp = now + ttlSeconds;
   const token = await new SignJWT({ kid: claims.keyId, repo: claims.repo, scope: claims.scope })
-    .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
+    .setProtectedHeader(
+      key instanceof Uint8Array
+        ? { alg: ALGORITHM, typ: 'JWT' }
+        : { alg: ALGORITHM, typ: 'JWT', kid: key.kid },
+    )
     .setSubject(claims.user)
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
@@ -58,14 +78,31 @@ export async function issueAccessToken(
 }
 
 /** The claims of a valid, unexpired token signed with `secret`; AUTH_INVALID_TOKEN otherwise. */
-export async function verifyAccessToken(secret: Uint8Array, token: string): Promise<AccessClaims> {
-  checkSecret(secret);
+export async function verifyAccessToken(
+  keys: Uint8Array | KeyRing,
+  token: string,
+): Promise<AccessClaims> {
+  if (keys instanceof Uint8Array) checkSecret(keys);
   if (typeof token !== 'string' || token.length > MAX_TOKEN_CHARS || !looksLikeJwt(token)) {
     throw invalidToken('malformed token');
   }
   let payload: JWTPayload;
+  // With a key ring, the header's `kid` picks the secret (an unknown one fails).
+  const key =
+    keys instanceof Uint8Array
+      ? keys
+      : async (header: { kid?: string | undefined }): Promise<Uint8Array> => {
+          const kid = header.kid;
+          if (kid !== undefined && (typeof kid !== 'string' || kid.length > 64)) {
+            throw invalidToken('bad key id');
+          }
+          const secret = await keys.keyFor(kid);
+          if (secret === undefined) throw invalidToken('unknown signing key');
+          checkSecret(secret);
+          return secret;
+        };
   try {
-    ({ payload } = await jwtVerify(token, secret, {
+    ({ payload } = await jwtVerify(token, key, {
       algorithms: [ALGORITHM],
       issuer: ISSUER,
       audience: AUDIENCE,

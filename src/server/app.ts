@@ -203,7 +203,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
   await root.check();
   const tokens = new TokenStore(root);
-  const jwtSecret = await tokens.jwtSecret();
+  // Access tokens: signed by the root's current key, verified by any active
+  // one (a rotation made by `token rotate-signing-key` reaches every server
+  // of the root within seconds, without a restart).
+  const signingKeys = tokens.keyRing();
+  await signingKeys.current();
   const audit = root.audit();
   const metrics = new ServerMetrics();
   const ipLimiter = new RateLimiter(settings.ipRateLimit);
@@ -393,7 +397,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const cached = verifiedJwts.get(token);
       if (cached) return cached;
       try {
-        const claims = await verifyAccessToken(jwtSecret, token);
+        const claims = await verifyAccessToken(signingKeys, token);
         const identity = {
           user: claims.user,
           keyId: claims.keyId,
@@ -589,7 +593,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const repo =
         identity.repo === '*' && wanted && isRepoName(wanted) ? identity.repo : identity.repo;
       const issued = await issueAccessToken(
-        jwtSecret,
+        await signingKeys.current(),
         { user: identity.user, keyId: identity.keyId, repo, scope: identity.scope },
         settings.tokenTtlSeconds,
       );
@@ -968,7 +972,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     serviceFor,
     deny,
     transferToken: async (identity, ttl) =>
-      (await issueAccessToken(jwtSecret, identity, ttl)).token,
+      (await issueAccessToken(await signingKeys.current(), identity, ttl)).token,
     tmpDir: root.scratchDir,
     audit: auditOf,
     maxObjectBytes: options.maxLfsObjectBytes ?? DEFAULTS.maxLfsObjectBytes,

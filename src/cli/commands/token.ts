@@ -78,6 +78,28 @@ export function register(program: Command, cli: Cli): void {
       }
       cli.out(`revoked token ${id}`);
     });
+
+  token
+    .command('rotate-signing-key')
+    .description(
+      'Make a new key sign access tokens; the previous key still verifies (its tokens live out their 15 minutes), older keys stop working',
+    )
+    .requiredOption('--root <dir|url>', 'the server root (a folder or a storage URL)')
+    .option('--json', 'print the new key id and the kept and dropped ones as JSON')
+    .action(async (opts: { root: string; json?: boolean }) => {
+      const rotated = await (await openStore(cli, opts.root)).rotateSigningKey();
+      if (opts.json) {
+        printJson(cli, rotated);
+        return;
+      }
+      cli.out(`signing key ${rotated.kid} now signs access tokens`);
+      if (rotated.kept.length > 0) cli.out(`still verifying: ${rotated.kept.join(', ')}`);
+      if (rotated.dropped.length > 0) {
+        cli.out(
+          `no longer accepted: ${rotated.dropped.join(', ')} (tokens they signed stop working)`,
+        );
+      }
+    });
 }
 
 /** The fields a person may see, in a fixed order. */
