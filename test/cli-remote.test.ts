@@ -207,6 +207,12 @@ describe('remote verbs', () => {
     assert.equal(stat.mode & 0o777, 0o600);
     await withEnv.ok(['fetch', '-q']);
     await withEnv.fails(['login', 'ftp://nope'], 128);
+    // A key on the command line works, with a warning that it is exposed.
+    await fs.rm(file);
+    const inArgs = await withEnv.ok(['login', '--token', key, server.base]);
+    assert.match(inArgs.stderr, /^warning: a key given with --token is visible to other users/m);
+    assert.doesNotMatch(inArgs.stderr + inArgs.out, new RegExp(key));
+    await withEnv.ok(['fetch', '-q']);
   });
 
   test('login checks the key with the server, stores it per repository, and logout forgets it', async () => {

@@ -26,13 +26,20 @@ export function register(program: Command, cli: Cli): void {
     .argument('<url>', "a repository's URL, or a server's for a key valid for all its repositories")
     .option(
       '--token <key>',
-      'the API key (default: asked for on a terminal, else read from standard input)',
+      'the API key (insecure: other users see it in the process list; default: asked for on a terminal, else read from standard input)',
     )
     .option('--no-verify', 'store the key without asking the server whether it is valid')
     .action(async (url: string, opts: { token?: string; verify: boolean }) => {
       const key = credentialKey(url);
       if (key === undefined) {
         throw new MediaGitError('LOGIN_URL', `${url} is not an http(s) URL`, { kind: 'usage' });
+      }
+      if (opts.token !== undefined) {
+        // As `docker login --password`: accepted, but the key is in the
+        // process list and the shell's history while this runs.
+        cli.err(
+          'warning: a key given with --token is visible to other users of this machine (ps) and stays in shell history; pipe it in instead (echo "$KEY" | mediagit login <url>)',
+        );
       }
       const given =
         opts.token ??
