@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import { zstdCompressSync } from 'node:zlib';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
@@ -275,6 +276,26 @@ describe('server security', () => {
     for (const jwt of [before, after]) {
       assert.equal((await raw(server.base, 'GET', '/proj/info/refs', { token: jwt })).status, 200);
     }
+  });
+
+  test('a decompression bomb uploaded as a chunk is 400, stores nothing, and the server stays small', async () => {
+    // 32 zstd frames of 64 MiB of zeros: ~64 KiB on the wire, 2 GiB once decompressed.
+    const frame = zstdCompressSync(Buffer.alloc(64 * 1024 * 1024));
+    const payload = Buffer.concat(Array.from({ length: 32 }, () => frame));
+    const claimed = 32 * 64 * 1024 * 1024;
+    const record = Buffer.concat([encodeHeader('chunk', Codec.zstd, claimed), payload]);
+    const id = chunkIdOf(Buffer.from('not these bytes'));
+    const before = await listTree(path.join(root, 'proj'));
+    const put = await raw(server.base, 'PUT', `/proj/chunks/${id}`, {
+      token: writeKey,
+      body: record,
+    });
+    assert.equal(put.status, 400, put.body.toString());
+    assert.match(put.body.toString(), /more than a record may expand to/);
+    assert.deepEqual(await listTree(path.join(root, 'proj')), before);
+    const status = await fs.readFile(`/proc/${server.child.pid}/status`, 'utf8');
+    const peakKiB = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]);
+    assert.ok(peakKiB > 0 && peakKiB < 300 * 1024, `server peak RSS ${peakKiB} KiB`);
   });
 
   test('a chunk that does not hash to its ID is 400 and nothing is stored', async () => {

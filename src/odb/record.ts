@@ -29,10 +29,35 @@ export function badRecord(id: string, reason: string, cause?: unknown): MediaGit
 }
 
 /**
- * Decodes a standalone record and checks that its content hashes to `id`;
- * throws BAD_OBJECT_RECORD otherwise (deltas included: they are not standalone).
+ * The most a received record may claim to expand to, before it is
+ * decompressed: a decompression bomb (a few KiB whose header claims, and
+ * whose zstd frame delivers, gigabytes) is refused from its header. Every
+ * chunk the chunker makes fits under the floor (its largest is 32 MiB);
+ * past it, a record may claim 64 times its stored size, which compressed
+ * metadata and ordinary file content stay well under. What a record claims
+ * within the limit is still checked byte for byte (decompression stops at
+ * the claimed size, and the result must hash to the ID).
  */
-export async function decodeRecord(id: string, record: Uint8Array): Promise<DecodedRecord> {
+export const RAW_SIZE_FLOOR = 64 * 1024 * 1024;
+export const MAX_EXPANSION = 64;
+
+/** The largest raw size a record of `storedBytes` may claim (see RAW_SIZE_FLOOR). */
+export function rawSizeLimit(storedBytes: number): number {
+  return Math.max(RAW_SIZE_FLOOR, MAX_EXPANSION * storedBytes);
+}
+
+/**
+ * Decodes a standalone record and checks that its content hashes to `id`;
+ * throws BAD_OBJECT_RECORD otherwise (deltas included: they are not
+ * standalone), and before decompressing anything when its header claims
+ * more than rawSizeLimit, or other than `expectedSize` when the caller knows
+ * the size (a chunk whose manifest says how long it is).
+ */
+export async function decodeRecord(
+  id: string,
+  record: Uint8Array,
+  expectedSize?: number,
+): Promise<DecodedRecord> {
   if (!isObjectId(id)) throw badRecord(id, 'not an object ID');
   let header;
   try {
@@ -41,6 +66,16 @@ export async function decodeRecord(id: string, record: Uint8Array): Promise<Deco
     throw badRecord(id, error instanceof Error ? error.message : 'bad header', error);
   }
   if (header.codec === Codec.delta) throw badRecord(id, 'a delta is not a standalone record');
+  if (expectedSize !== undefined && header.rawSize !== expectedSize) {
+    throw badRecord(id, `its header says ${header.rawSize} bytes, ${expectedSize} were expected`);
+  }
+  const stored = record.length - HEADER_SIZE;
+  if (header.rawSize > rawSizeLimit(stored)) {
+    throw badRecord(
+      id,
+      `its header claims ${header.rawSize} bytes from ${stored} stored, more than a record may expand to (${rawSizeLimit(stored)})`,
+    );
+  }
   let data: Buffer;
   try {
     data = await decode(header.codec, record.subarray(HEADER_SIZE), header.rawSize);

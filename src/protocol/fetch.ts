@@ -222,6 +222,7 @@ export async function fetchWith(
       sink,
       options.singlePack === true && !repo.bare,
       options.keepOnAbort === true ? 'interrupted' : 'never',
+      seen,
     );
     stats.objects += await storeMetadata(store, entries, options.emptyStore === true);
     await store.flush();
@@ -351,6 +352,8 @@ export async function downloadChunks(
    * `signal` aborted it (a clone, which a failure removes whole), or always.
    */
   keepWhatArrived: 'never' | 'interrupted' | 'always',
+  /** Each chunk's raw size where known (from the manifests): a record claiming another is refused unread. */
+  sizes?: ReadonlyMap<ObjectId, number>,
 ): Promise<void> {
   if (ids.length === 0) return;
   let done = 0;
@@ -386,7 +389,7 @@ export async function downloadChunks(
   const fetchLoose = async (id: ObjectId): Promise<void> => {
     const record = await transport.getChunk(id);
     try {
-      await store1(id, record, await decodeRecord(id, record));
+      await store1(id, record, await decodeRecord(id, record, sizes?.get(id)));
     } finally {
       transport.release(record);
     }
@@ -396,6 +399,7 @@ export async function downloadChunks(
       signal: options.signal,
       onObject: store1,
       fetchLoose,
+      sizeOf: sizes ? (id) => sizes.get(id) : undefined,
     });
     await pack?.finish();
   } catch (error) {

@@ -104,8 +104,13 @@ export class RemoteContentSource implements ContentSource {
     options: ContentFetchOptions,
   ): Promise<Map<ObjectId, string>> {
     const writer = await CheckoutWriter.forManifests(this.#store.tmpDir, files);
+    // Each chunk's size from its manifest: a record that claims another is refused unread.
+    const sizes = new Map<ObjectId, number>();
+    for (const { manifest } of files) {
+      for (const chunk of manifest.chunks) sizes.set(chunk.id, chunk.length);
+    }
     try {
-      await this.#download(ids, writer, options);
+      await this.#download(ids, writer, options, sizes);
       return await writer.finish();
     } catch (error) {
       await writer.abort();
@@ -117,6 +122,7 @@ export class RemoteContentSource implements ContentSource {
     ids: readonly ObjectId[],
     writer: CheckoutWriter | undefined,
     options: ContentFetchOptions,
+    sizes?: ReadonlyMap<ObjectId, number>,
   ): Promise<void> {
     await this.#withRemote(ids, options, (transport) =>
       downloadChunks(
@@ -129,6 +135,7 @@ export class RemoteContentSource implements ContentSource {
         writer,
         writer !== undefined,
         writer !== undefined ? 'always' : 'never',
+        sizes,
       ),
     );
   }

@@ -257,6 +257,8 @@ export interface ReceiveOptions {
   readonly onObject: (id: ObjectId, record: Buffer, object: DecodedRecord) => Promise<void>;
   /** Objects stored loose on the remote are fetched one by one with this. */
   readonly fetchLoose: (id: ObjectId) => Promise<void>;
+  /** The raw size an object must have, where the caller knows it (a chunk, from its manifest). */
+  readonly sizeOf?: ((id: ObjectId) => number | undefined) | undefined;
 }
 
 /**
@@ -319,7 +321,7 @@ export async function receiveFromPacks(
     try {
       for (const item of range) {
         const record = bytes.subarray(item.offset - start, item.offset - start + item.length);
-        const object = await decodeRecord(item.id, record);
+        const object = await decodeRecord(item.id, record, options.sizeOf?.(item.id));
         await options.onObject(item.id, record, object);
       }
     } finally {
