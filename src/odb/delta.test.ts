@@ -208,6 +208,25 @@ test('a chain longer than the format allows is refused, not followed', async () 
   }
 });
 
+test('deltas that loop (A on B, B on A) are refused as corrupt, not followed forever', async () => {
+  const f = await fixture();
+  const a = pseudoRandomBytes(32 * 1024, 21);
+  const b = perturbed(a, 4096, 1);
+  const [idA, idB] = [chunkIdOf(a), chunkIdOf(b)];
+  // Each stored as a delta against the other: no chain ever reaches a whole object.
+  await f.store.writeEncoded('chunk', idA, a.length, {
+    codec: Codec.delta,
+    payload: Buffer.concat([deltaPrefix([idB], 1), await encodeDelta(a, b)]),
+  });
+  await f.store.writeEncoded('chunk', idB, b.length, {
+    codec: Codec.delta,
+    payload: Buffer.concat([deltaPrefix([idA], 1), await encodeDelta(b, a)]),
+  });
+  for (const id of [idA, idB]) {
+    await assertCorrupt(f.store.read(id), `longer than ${MAX_DELTA_DEPTH}`, 'a loop of two');
+  }
+});
+
 test('the sketch cache survives a record cut short by a crash', async () => {
   const f = await fixture();
   const v1 = pseudoRandomBytes(300 * 1024, 8);
