@@ -290,7 +290,20 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       const args = ['clone', server.url('proj'), target];
       const start = await sent();
       const first = await interrupt(cloning, args, home.root);
-      if (first.code === 130) {
+      // A signal that lands once the clone has finished its work (its marker
+      // removed, the process on its way out) stops a complete clone, as
+      // Git's does: nothing to resume, and the checks below see it whole.
+      // Any other interrupted clone is resumed, or was removed whole.
+      const marker = path.join(target, '.mediagit', 'CLONE_IN_PROGRESS');
+      const resumable = await fs.stat(marker).then(
+        () => true,
+        () => false,
+      );
+      const removed = await fs.stat(target).then(
+        () => false,
+        () => true,
+      );
+      if (first.code === 130 && (resumable || removed)) {
         await clean(target, path.join(target, '.mediagit'), `clone, round ${round}`);
         const again = await onTerminal(args, home.root, env);
         assert.equal(again.code, 0, `the rerun clone: ${again.out}`);
