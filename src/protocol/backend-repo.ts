@@ -23,7 +23,7 @@ import type { StorageBackend } from '../storage/backend.ts';
 import { HEADER_SIZE, decodeHeader, type ObjectTypeName } from '../odb/object-store.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
-import { isValidRefName } from '../repo/refs.ts';
+import { assertBranchName, isValidRefName } from '../repo/refs.ts';
 import type { ObjectReader } from './reachability.ts';
 import {
   CloudPackWriter,
@@ -76,6 +76,21 @@ function misnamed(name: string, actual: string): MediaGitError {
       data: { name, actual },
     },
   );
+}
+
+/**
+ * An uploaded pack that does not parse is the uploader's fault (400), not
+ * the server's: the parser's PACK_CORRUPT (kind corrupt, which a server
+ * answers with 500 for what it stores) becomes BAD_PACK.
+ */
+function rejectedUpload(name: string, error: unknown): unknown {
+  if (!(error instanceof MediaGitError) || error.code !== 'PACK_CORRUPT') return error;
+  const reason = typeof error.data['reason'] === 'string' ? error.data['reason'] : error.message;
+  return new MediaGitError('BAD_PACK', `pack ${name} was rejected: ${reason}`, {
+    kind: 'user',
+    data: { name, reason },
+    cause: error,
+  });
 }
 
 function notUploaded(name: string): MediaGitError {
@@ -145,6 +160,7 @@ export class BackendRepo implements ObjectReader {
    * marks it as a repository), or finds one there and changes nothing.
    */
   static async initialize(backend: StorageBackend, branch: string): Promise<{ created: boolean }> {
+    assertBranchName(branch);
     if (await backend.head('HEAD')) return { created: false };
     const config = stringifyToml({ core: { formatVersion: 1, bare: true } });
     try {
@@ -398,7 +414,13 @@ export class BackendRepo implements ObjectReader {
 
   async #verifyPack(name: string, bytes: Uint8Array): Promise<PackEntry[]> {
     const what = `${this.backend.url}/${cloudPackKey(name)}`;
-    const { name: actual, entries } = parseCloudPack(bytes, what);
+    let parsed: ReturnType<typeof parseCloudPack>;
+    try {
+      parsed = parseCloudPack(bytes, what);
+    } catch (error) {
+      throw rejectedUpload(name, error);
+    }
+    const { name: actual, entries } = parsed;
     if (actual !== name) throw misnamed(name, actual);
     const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (const entry of entries) {
@@ -427,7 +449,7 @@ export class BackendRepo implements ObjectReader {
         return await check();
       } catch (error) {
         await this.backend.delete(key);
-        throw error;
+        throw rejectedUpload(name, error);
       }
     };
     if (this.#verifyUploads === 'full') {

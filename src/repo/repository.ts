@@ -19,6 +19,7 @@ import {
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { ObjectStore } from '../odb/object-store.ts';
 import { DEFAULT_CHUNK_THRESHOLD } from '../odb/file-store.ts';
+import { assertBranchName } from './refs.ts';
 import type { WorkFile } from './worktree.ts';
 
 export const FORMAT_VERSION = 1;
@@ -151,17 +152,21 @@ export class Repository {
     const root = path.resolve(dir);
     const gitDir = options.bare ? root : path.join(root, REPO_DIR);
     const reinitialized = existsSync(path.join(gitDir, 'HEAD'));
-    await createFolders(gitDir);
-    for (const sub of ['objects', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'tmp']) {
-      await fs.mkdir(path.join(gitDir, sub), { recursive: true });
-    }
+    let branch: string | undefined;
     if (!reinitialized) {
       const globalConfig = context.globalConfigPath
         ? await readConfigFile(context.globalConfigPath)
         : {};
       const configured = getConfigValue(globalConfig, 'init.defaultBranch');
-      const branch =
-        options.initialBranch ?? (typeof configured === 'string' ? configured : 'main');
+      branch = options.initialBranch ?? (typeof configured === 'string' ? configured : 'main');
+      // A bad name is refused before anything is created (HEAD would name it).
+      assertBranchName(branch);
+    }
+    await createFolders(gitDir);
+    for (const sub of ['objects', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'tmp']) {
+      await fs.mkdir(path.join(gitDir, sub), { recursive: true });
+    }
+    if (branch !== undefined) {
       await writeConfigFile(path.join(gitDir, 'config'), {
         core: { formatVersion: FORMAT_VERSION, bare: options.bare === true },
       });
