@@ -285,6 +285,7 @@ async function fetchChunked(
       },
     );
   }
+  const lengths = new Map(manifest.chunks.map((c) => [c.id, c.length]));
   const wanted: ObjectId[] = [];
   for (const id of new Set(manifest.chunks.map((c) => c.id))) {
     if (!(await store.objects.has(id))) wanted.push(id);
@@ -311,9 +312,9 @@ async function fetchChunked(
     await receiveFromPacks(transport, wanted, {
       onObject: keep,
       fetchLoose: async (id) => {
-        const record = await transport.getChunk(id);
+        const record = await transport.getChunk(id, lengths.get(id));
         try {
-          await keep(id, record, await decodeRecord(id, record));
+          await keep(id, record, await decodeRecord(id, record, lengths.get(id)));
         } finally {
           transport.release(record);
         }

@@ -47,6 +47,16 @@ export function rawSizeLimit(storedBytes: number): number {
 }
 
 /**
+ * The most bytes the record of an object of `rawSize` bytes can take: the
+ * encoder stores raw bytes whenever compressing does not make them smaller
+ * (codec.ts), so a header and the raw size, with a margin. A download
+ * refuses an answer longer than this before reading all of it.
+ */
+export function recordLimit(rawSize: number): number {
+  return HEADER_SIZE + rawSize + Math.ceil(rawSize / 64) + 4096;
+}
+
+/**
  * Decodes a standalone record and checks that its content hashes to `id`;
  * throws BAD_OBJECT_RECORD otherwise (deltas included: they are not
  * standalone), and before decompressing anything when its header claims

@@ -221,9 +221,9 @@ export async function downloadToFile(
         signal: options.signal,
         onObject: (id, record, object) => place(id, object, record.length),
         fetchLoose: async (id) => {
-          const record = await transport.getChunk(id);
+          const record = await transport.getChunk(id, lengths.get(id));
           try {
-            await place(id, await decodeRecord(id, record), record.length);
+            await place(id, await decodeRecord(id, record, lengths.get(id)), record.length);
           } finally {
             transport.release(record);
           }
@@ -345,9 +345,10 @@ export async function downloadToStream(
         signal: options.signal,
         onObject: async (id, record, object) => keep(id, object, record.length),
         fetchLoose: async (id) => {
-          const record = await transport.getChunk(id);
+          const size = window.find((c) => c.id === id)?.length;
+          const record = await transport.getChunk(id, size);
           try {
-            keep(id, await decodeRecord(id, record), record.length);
+            keep(id, await decodeRecord(id, record, size), record.length);
           } finally {
             transport.release(record);
           }

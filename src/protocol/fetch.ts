@@ -387,7 +387,7 @@ export async function downloadChunks(
     options.onProgress?.(done, totalBytes);
   };
   const fetchLoose = async (id: ObjectId): Promise<void> => {
-    const record = await transport.getChunk(id);
+    const record = await transport.getChunk(id, sizes?.get(id));
     try {
       await store1(id, record, await decodeRecord(id, record, sizes?.get(id)));
     } finally {

@@ -13,8 +13,9 @@ import type http from 'node:http';
 import type https from 'node:https';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
+import { recordLimit } from '../odb/record.ts';
 import { BufferPool, CHUNK_BODY_BYTES } from './buffer-pool.ts';
-import { RangeClient } from './range-get.ts';
+import { BAD_ANSWER, RangeClient } from './range-get.ts';
 import type {
   InfoRefs,
   LocateAnswer,
@@ -74,6 +75,12 @@ const RETRIES = 4;
 const DEFAULT_STORE_TIMEOUT_MS = 120_000;
 const DEFAULT_SERVER_TIMEOUT_MS = 300_000;
 const CHECK_BATCH = 20_000;
+/**
+ * The most any answer may hold (a metadata pack of a very large history
+ * stays far below it; the server takes packs of at most 1 GiB). Chunks get
+ * a bound from the size their manifest gives them (recordLimit).
+ */
+const MAX_RESPONSE_BYTES = 1024 * 1024 * 1024;
 
 export class HttpTransport implements Transport {
   readonly url: string;
@@ -148,8 +155,9 @@ export class HttpTransport implements Transport {
     await this.#request('PUT', `chunks/${id}`, { type: 'application/octet-stream', data: record });
   }
 
-  async getChunk(id: ObjectId): Promise<Buffer> {
-    return (await this.#request('GET', `chunks/${id}`, undefined, true)).body;
+  async getChunk(id: ObjectId, expectedSize?: number): Promise<Buffer> {
+    const limit = expectedSize === undefined ? MAX_RESPONSE_BYTES : recordLimit(expectedSize);
+    return (await this.#request('GET', `chunks/${id}`, undefined, true, undefined, limit)).body;
   }
 
   /**
@@ -242,15 +250,16 @@ export class HttpTransport implements Transport {
 
   async readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer> {
     const range = `bytes=${offset}-${offset + length - 1}`;
+    // Never more than the range is read (or given a buffer).
     const response = pack.get
-      ? await this.#attemptSigned(pack.get, undefined, range, true)
-      : await this.#request('GET', `packs/${pack.name}`, undefined, true, { range });
+      ? await this.#attemptSigned(pack.get, undefined, range, true, length)
+      : await this.#request('GET', `packs/${pack.name}`, undefined, true, { range }, length);
     if (response.body.length !== length) {
       this.release(response.body);
       throw new MediaGitError(
         'PROTOCOL_ERROR',
-        `${this.url}: pack ${pack.name} answered ${response.body.length} bytes for a range of ${length}`,
-        { kind: 'user', data: { url: this.url } },
+        `${this.url}: pack ${pack.name} answered ${response.body.length} bytes for a range of ${length}; refused (a broken or hostile server)`,
+        { kind: 'user', data: { url: this.url, exitCode: 128 } },
       );
     }
     return response.body;
@@ -265,6 +274,7 @@ export class HttpTransport implements Transport {
     data?: Buffer,
     range?: string,
     pooled = false,
+    maxBytes = MAX_RESPONSE_BYTES,
   ): Promise<Response> {
     const url = new URL(signed.url);
     const agent = this.#directAgent(url.protocol);
@@ -286,12 +296,20 @@ export class HttpTransport implements Transport {
           },
           agent,
           timeout,
+          maxBytes,
         );
       } catch (error) {
         this.#options.signal?.throwIfAborted();
         if (attempt < RETRIES && isTransient(error)) {
           await sleep(100 * 2 ** attempt);
           continue;
+        }
+        if ((error as { code?: string }).code === BAD_ANSWER) {
+          throw new MediaGitError(
+            'REMOTE_BAD_ANSWER',
+            `the store at ${url.origin} (direct ${signed.method} of ${url.pathname}): ${(error as Error).message}; refused (a broken or hostile server)`,
+            { kind: 'user', data: { url: url.origin, exitCode: 128 } },
+          );
         }
         throw new MediaGitError(
           'STORE_UNREACHABLE',
@@ -418,6 +436,7 @@ export class HttpTransport implements Transport {
     body?: Body,
     pooled = false,
     extraHeaders?: Record<string, string>,
+    maxBytes = MAX_RESPONSE_BYTES,
   ): Promise<Response> {
     const authorization = await this.#authorization();
     return this.#attempt(
@@ -428,6 +447,7 @@ export class HttpTransport implements Transport {
       authorization,
       pooled,
       extraHeaders,
+      maxBytes,
     );
   }
 
@@ -440,6 +460,7 @@ export class HttpTransport implements Transport {
     authorization: string | undefined,
     pooled = false,
     extraHeaders?: Record<string, string>,
+    maxBytes = MAX_RESPONSE_BYTES,
   ): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       let response: Response;
@@ -453,9 +474,18 @@ export class HttpTransport implements Transport {
           extraHeaders,
           this.#agent,
           this.#options.serverTimeoutMs ?? DEFAULT_SERVER_TIMEOUT_MS,
+          maxBytes,
         );
       } catch (error) {
         this.#options.signal?.throwIfAborted();
+        const code = (error as { code?: string }).code;
+        if (code === BAD_ANSWER) {
+          throw new MediaGitError(
+            'REMOTE_BAD_ANSWER',
+            `${this.url}: ${route}: ${(error as Error).message}; refused (a broken or hostile server)`,
+            { kind: 'user', data: { url: this.url, exitCode: 128 } },
+          );
+        }
         if (attempt < RETRIES && isTransient(error)) {
           await sleep(100 * 2 ** attempt);
           continue;
@@ -534,6 +564,7 @@ export class HttpTransport implements Transport {
     authorization: string | undefined,
     extraHeaders: Record<string, string>,
     idleTimeoutMs = DEFAULT_SERVER_TIMEOUT_MS,
+    maxBytes = MAX_RESPONSE_BYTES,
   ): Promise<Response> {
     let backing: Buffer | undefined;
     try {
@@ -545,7 +576,8 @@ export class HttpTransport implements Transport {
         },
         idleTimeoutMs,
         signal: this.#options.signal,
-        into: (length) => (backing = this.#bodies.take(length)),
+        // Longer than asked for: no buffer, so the client refuses it unread.
+        into: (length) => (length > maxBytes ? undefined : (backing = this.#bodies.take(length))),
       });
       if (answer.intoBuffer) {
         this.#lent.set(answer.body.buffer, backing!);
@@ -566,10 +598,11 @@ export class HttpTransport implements Transport {
     extraHeaders?: Record<string, string>,
     agent: http.Agent = this.#agent,
     idleTimeoutMs?: number,
+    maxBytes = MAX_RESPONSE_BYTES,
   ): Promise<Response> {
     if (pooled && method === 'GET' && !body && extraHeaders?.['range'] !== undefined) {
       const client = agent === this.#agent ? this.#ranges : this.#directRanges;
-      return this.#rangeGet(client, url, authorization, extraHeaders, idleTimeoutMs);
+      return this.#rangeGet(client, url, authorization, extraHeaders, idleTimeoutMs, maxBytes);
     }
     return new Promise((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = {
@@ -589,6 +622,17 @@ export class HttpTransport implements Transport {
           const status = res.statusCode ?? 0;
           const length = Number(res.headers['content-length']);
           const ok = status >= 200 && status < 300;
+          // What a hostile or broken server sends past what was asked for
+          // is not read: an announced length over the limit is refused at
+          // once, an unannounced one as soon as it passes it.
+          const tooLong = () =>
+            Object.assign(new Error(`the answer is longer than the ${maxBytes} bytes expected`), {
+              code: BAD_ANSWER,
+            });
+          if (Number.isSafeInteger(length) && length > maxBytes) {
+            request.destroy(tooLong());
+            return;
+          }
           if (pooled && ok && Number.isSafeInteger(length) && length <= this.#bodies.bufferSize) {
             // Straight into a reused buffer of the announced length.
             const backing = this.#bodies.take(length);
@@ -614,7 +658,12 @@ export class HttpTransport implements Transport {
             return;
           }
           const parts: Buffer[] = [];
-          res.on('data', (part: Buffer) => parts.push(part));
+          let received = 0;
+          res.on('data', (part: Buffer) => {
+            received += part.length;
+            if (received > maxBytes) request.destroy(tooLong());
+            else parts.push(part);
+          });
           res.on('end', () =>
             resolve({ status, headers: res.headers, body: Buffer.concat(parts) }),
           );

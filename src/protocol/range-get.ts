@@ -20,6 +20,8 @@ import type tls from 'node:tls';
 import { tlsConnectOptions, type TlsClientOptions } from '../security/tls-client.ts';
 
 /** Largest response head accepted. */
+/** The code of the error for an answer that breaks HTTP or asks to be read past what was asked. */
+export const BAD_ANSWER = 'EBADANSWER';
 const HEAD_BYTES = 64 * 1024;
 /** Largest error body kept for the caller's message. */
 const ERROR_BODY_BYTES = 64 * 1024;
@@ -227,7 +229,7 @@ class Connection {
   }
 
   #abort(message: string): false {
-    this.socket.destroy(Object.assign(new Error(message), { code: 'EPROTO' }));
+    this.socket.destroy(Object.assign(new Error(message), { code: BAD_ANSWER }));
     return false;
   }
 

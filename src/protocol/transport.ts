@@ -28,8 +28,12 @@ export interface Transport {
   want(request: WantRequest): Promise<Buffer>;
   missing(ids: readonly ObjectId[]): Promise<ObjectId[]>;
   putChunk(id: ObjectId, record: Buffer): Promise<void>;
-  /** A chunk's standalone record; hand it to `release` once its bytes are stored. */
-  getChunk(id: ObjectId): Promise<Buffer>;
+  /**
+   * A chunk's standalone record; hand it to `release` once its bytes are
+   * stored. With `expectedSize` (the chunk's size in its manifest), an
+   * answer longer than such a chunk's record can be is refused unread.
+   */
+  getChunk(id: ObjectId, expectedSize?: number): Promise<Buffer>;
   /** Gives back the buffer of a record from `getChunk` (it must no longer be used). */
   release(record: Buffer): void;
   sendPack(pack: Buffer): Promise<void>;

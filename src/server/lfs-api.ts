@@ -290,8 +290,12 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
   const locksOf = async (request: FastifyRequest): Promise<LockStore> =>
     new LockStore((await repoOf(request)).repo);
   const page = (locks: FileLock[], cursor: unknown, limit: unknown) => {
-    const start = cursor === undefined || cursor === '' ? 0 : Number(cursor);
-    const size = limit === undefined || limit === '' ? LOCK_PAGE_DEFAULT : Number(limit);
+    // Only a number or its text: Number() of some objects throws (a body
+    // such as {"cursor": {"valueOf": false}} was a 500 found by fuzzing).
+    const numeric = (value: unknown): number =>
+      typeof value === 'number' || typeof value === 'string' ? Number(value) : NaN;
+    const start = cursor === undefined || cursor === '' ? 0 : numeric(cursor);
+    const size = limit === undefined || limit === '' ? LOCK_PAGE_DEFAULT : numeric(limit);
     if (!Number.isSafeInteger(start) || start < 0) throw lfsError(422, 'bad cursor');
     if (!Number.isSafeInteger(size) || size < 1) throw lfsError(422, 'bad limit');
     const count = Math.min(size, LOCK_PAGE_MAX);
