@@ -279,4 +279,28 @@ export function storageConformance(
       assert.ok(Buffer.from(await backend.get('direct/object')).equals(body));
     }
   });
+
+  test(`${name}: a signed request replayed after it expires, or altered, is refused`, async () => {
+    const backend = await make();
+    await backend.put('direct/expiring', Buffer.from('short-lived'));
+    // 2 s, not 1: a GCS v4 signature can round 1 s down to 0, which is refused.
+    const [get, put] = await Promise.all([
+      backend.sign!('direct/expiring', { method: 'GET', expiresSeconds: 2 }),
+      backend.sign!('direct/late', { method: 'PUT', expiresSeconds: 2, createOnly: true }),
+    ]);
+    const fresh = await sendSigned(get, undefined);
+    assert.equal(fresh.body.toString(), 'short-lived', `fresh: ${fresh.status}`);
+    // Another key under the same signature: refused at once.
+    const altered = { ...get, url: get.url.replace('direct/expiring', 'direct/expirinG') };
+    assert.ok((await sendSigned(altered, undefined)).status >= 400, 'an altered URL must fail');
+    await new Promise((resolve) => setTimeout(resolve, 3100));
+    const replayed = await sendSigned(get, undefined);
+    assert.ok(
+      replayed.status >= 400,
+      `a signed GET replayed after its expiry must fail: ${replayed.status} ${replayed.body.toString()}`,
+    );
+    const late = await sendSigned(put, Buffer.from('too late'));
+    assert.ok(late.status >= 400, `an expired signed PUT must fail: ${late.status}`);
+    assert.equal(await backend.head('direct/late'), undefined);
+  });
 }
