@@ -113,6 +113,23 @@ test('init where no folder can be made fails at once (it spun forever under /pro
   assert.equal(result.stderr, 'fatal: cannot mkdir /proc/mediagit-cannot-be-here: ENOENT\n');
 });
 
+test('init --encrypt says encryption is not there yet and creates nothing; a bad initial branch too', async () => {
+  for (const args of [
+    ['init', '--encrypt', 'enc'],
+    ['init', '--bare', '--encrypt', 'enc'],
+    ['init', '-b', 'a..b', 'enc'],
+  ]) {
+    const result = await runCli(args, { cwd: outside, env: repo.env });
+    assert.equal(result.code, 128, result.stderr);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^fatal: (init --encrypt: encryption at rest is not implemented yet|'a\.\.b' is not a valid branch name)/,
+    );
+    await assert.rejects(fs.access(path.join(outside, 'enc')), args.join(' '));
+  }
+});
+
 test('a bare mediagit shows the help and exits 1, help for an unknown verb fails, -v and version name the format', async () => {
   const bare = await runCli([], { cwd: outside, env: repo.env });
   assert.equal(bare.code, 1);

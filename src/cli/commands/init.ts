@@ -30,11 +30,22 @@ export function register(program: Command, cli: Cli): void {
     .option('--bare', 'create a bare repository (no working tree)')
     .option('-b, --initial-branch <name>', 'name of the first branch')
     .option('-q, --quiet', 'print nothing')
+    .option('--encrypt', 'encrypt every object at rest (not available yet)')
     .action(
       async (
         directory: string,
-        opts: { bare?: boolean; initialBranch?: string; quiet?: boolean },
+        opts: { bare?: boolean; initialBranch?: string; quiet?: boolean; encrypt?: boolean },
       ) => {
+        if (opts.encrypt) {
+          // Refused before anything is created: a repository that claims to
+          // be encrypted while some objects are stored in clear is worse
+          // than none (docs/encryption.md: what exists, what remains).
+          throw new MediaGitError(
+            'NOT_IMPLEMENTED',
+            'init --encrypt: encryption at rest is not implemented yet (docs/encryption.md); nothing was created',
+            { kind: 'user', data: { exitCode: 128 } },
+          );
+        }
         if (isBackendUrl(directory) && !directory.startsWith('file://')) {
           if (!opts.bare) {
             throw new MediaGitError(
