@@ -19,6 +19,7 @@ import { decodeRecord } from '../src/odb/record.ts';
 import { encodeTransferPack } from '../src/protocol/transfer-pack.ts';
 import { encodeTree, type TreeEntry } from '../src/odb/tree.ts';
 import { isolatedEnv, runCli, spawnCli, collect, type CliResult } from './helpers.ts';
+import { GitWorld } from './git-world.ts';
 import { createToken, makeServerRoot, ServerProcess } from './server.ts';
 
 const WHO: Signature = {
@@ -213,6 +214,83 @@ type Lie = (
   forward: () => Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>,
 ) => Promise<boolean>;
 
+/**
+ * The lie of a server that answers every content request (a chunk, a pack
+ * range) with 2 GiB of garbage, its length announced or not; with `loose`,
+ * it first says every object is stored on its own, so chunks are asked for
+ * one by one.
+ */
+function contentBomb(
+  loose: boolean,
+  announce: boolean,
+  count: (bytes: number) => void,
+  routes: Set<string>,
+): Lie {
+  return async (req, res, forward) => {
+    if (loose && req.method === 'POST' && req.url?.endsWith('/objects/locate')) {
+      const answer = JSON.parse((await forward()).body.toString('utf8')) as {
+        objects: { id: string }[];
+      };
+      const body = Buffer.from(
+        JSON.stringify({
+          packs: [],
+          objects: answer.objects.map(({ id }) => ({ id, loose: true })),
+        }),
+      );
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      res.end(body);
+      return true;
+    }
+    const route = /\/(chunks|packs)\/[0-9a-f]{64}$/.exec(req.url ?? '')?.[1];
+    if (req.method !== 'GET' || route === undefined) return false;
+    routes.add(route);
+    res.writeHead(route === 'packs' ? 206 : 200, {
+      'content-type': 'application/octet-stream',
+      ...(announce ? { 'content-length': String(2 ** 31) } : {}),
+    });
+    const block = randomBytes(1024 * 1024);
+    for (let i = 0; i < 2048 && !res.destroyed; i++) {
+      count(block.length);
+      if (!res.write(block)) {
+        await new Promise((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
+        });
+      }
+    }
+    res.end();
+    return true;
+  };
+}
+
+/** The peak resident memory of every process whose command line matches, while `run` runs. */
+async function peakRssOf<T>(match: RegExp, run: () => Promise<T>): Promise<[T, number]> {
+  let peak = 0;
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      for (const pid of await fs.readdir('/proc').catch(() => [])) {
+        if (!/^\d+$/.test(pid)) continue;
+        try {
+          const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
+          if (!match.test(cmdline.replaceAll('\0', ' '))) continue;
+          const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
+          peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+        } catch {
+          // gone
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  try {
+    return [await run(), peak];
+  } finally {
+    polling = false;
+    await poll;
+  }
+}
+
 describe('a hostile server during clone, fetch and pull', () => {
   let outer = '';
   let root = '';
@@ -228,7 +306,7 @@ describe('a hostile server during clone, fetch and pull', () => {
   before(async () => {
     outer = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-hostile-'));
     root = path.join(outer, 'root');
-    await makeServerRoot(root, ['paths', 'sym', 'refs', 'bomb']);
+    await makeServerRoot(root, ['paths', 'sym', 'refs', 'bomb', 'smudge']);
     // The sentinel tree: files beside and above where the clones go.
     sentinel = path.join(outer, 'sentinel');
     work = path.join(sentinel, 'inner', 'work');
@@ -247,7 +325,7 @@ describe('a hostile server during clone, fetch and pull', () => {
       if (lie && (await lie(req, res, forward))) return true;
       const want = /^\/([^/]+)\/objects\/want$/.exec(req.url ?? '');
       // Repositories of crafted objects only (bomb's are genuine, in packs).
-      if (req.method !== 'POST' || !want || want[1] === 'bomb') return false;
+      if (req.method !== 'POST' || !want || ['bomb', 'smudge'].includes(want[1]!)) return false;
       const { wants } = JSON.parse(body.toString('utf8')) as { wants: string[] };
       const pack = await hostileWantPack(path.join(root, want[1]!), wants);
       res.writeHead(200, {
@@ -388,50 +466,15 @@ describe('a hostile server during clone, fetch and pull', () => {
     await run(['commit', '-q', '-m', 'big']);
     await run(['push', '-q', server.url('bomb'), 'HEAD:refs/heads/main']);
     const routes = new Set<string>();
-    for (const [loose, announce] of [
+    const variants: [loose: boolean, announce: boolean][] = [
       [false, false],
       [false, true],
       [true, false],
       [true, true],
-    ]) {
+    ];
+    for (const [loose, announce] of variants) {
       let sent = 0;
-      lie = async (req, res, forward) => {
-        if (loose && req.method === 'POST' && req.url?.endsWith('/objects/locate')) {
-          // Every object said to be stored on its own: fetched by chunks/<id>.
-          const answer = JSON.parse((await forward()).body.toString('utf8')) as {
-            objects: { id: string }[];
-          };
-          const body = Buffer.from(
-            JSON.stringify({
-              packs: [],
-              objects: answer.objects.map(({ id }) => ({ id, loose: true })),
-            }),
-          );
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-          res.end(body);
-          return true;
-        }
-        const route = /\/(chunks|packs)\/[0-9a-f]{64}$/.exec(req.url ?? '')?.[1];
-        if (req.method !== 'GET' || route === undefined) return false;
-        routes.add(route);
-        // 2 GiB of garbage for every content request: its length announced, or not.
-        res.writeHead(route === 'packs' ? 206 : 200, {
-          'content-type': 'application/octet-stream',
-          ...(announce ? { 'content-length': String(2 ** 31) } : {}),
-        });
-        const block = randomBytes(1024 * 1024);
-        for (let i = 0; i < 2048 && !res.destroyed; i++) {
-          sent += block.length;
-          if (!res.write(block)) {
-            await new Promise((resolve) => {
-              res.once('drain', resolve);
-              res.once('close', resolve);
-            });
-          }
-        }
-        res.end();
-        return true;
-      };
+      lie = contentBomb(loose, announce, (bytes) => (sent += bytes), routes);
       try {
         const result = await runMeasured(['clone', '-q', `${proxy.base}/bomb`, 'c'], work, env);
         oneClearError(result, /broken or hostile server/);
@@ -453,5 +496,72 @@ describe('a hostile server during clone, fetch and pull', () => {
       }
     }
     assert.deepEqual([...routes].sort(), ['chunks', 'packs']);
+  });
+
+  test("the Git filter's smudge from a hostile server: refused in words, bounded, nothing written outside", async (t) => {
+    const world = await GitWorld.create();
+    try {
+      const env = { MEDIAGIT_TOKEN: await createToken(root, 'carol', 'smudge', 'write') };
+      const carol = world.path('carol');
+      const origin = world.path('origin.git');
+      await world.git(['init', '-q', '--bare', origin], world.root);
+      await world.git(['init', '-q', carol], world.root);
+      await world.mediagit(['install', '--local'], carol);
+      await world.git(['remote', 'add', 'origin', origin], carol);
+      await world.git(['config', 'mediagit.url', server.url('smudge')], carol);
+      await world.mediagit(['track', '*.psd'], carol);
+      await fs.writeFile(path.join(carol, 'art.psd'), randomBytes(12 * 1024 * 1024));
+      await world.git(['add', '.'], carol);
+      await world.git(['commit', '-q', '-m', 'art'], carol);
+      await world.git(['push', '-q', 'origin', 'main'], carol, { env });
+      const routes = new Set<string>();
+      const variants: [loose: boolean, announce: boolean][] = [
+        [true, false],
+        [false, true],
+      ];
+      for (const [loose, announce] of variants) {
+        let sent = 0;
+        lie = contentBomb(loose, announce, (bytes) => (sent += bytes), routes);
+        try {
+          const dest = path.join(work, 'dave');
+          const [result, peak] = await peakRssOf(/filter-process/, () =>
+            world.run(
+              'git',
+              [
+                '-c',
+                'filter.mediagit.process=mediagit filter-process',
+                '-c',
+                'filter.mediagit.required=true',
+                '-c',
+                `mediagit.url=${proxy.base}/smudge`,
+                'clone',
+                '-q',
+                origin,
+                dest,
+              ],
+              work,
+              { env },
+            ),
+          );
+          assert.notEqual(result.code, 0, 'the clone must fail');
+          assert.match(result.stderr, /broken or hostile server/, result.stderr);
+          assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+          t.diagnostic(
+            `smudge, ${loose ? 'chunks' : 'packs'}: filter peak RSS ${peak.toFixed(0)} MiB, ${(sent / 2 ** 20).toFixed(0)} MiB sent`,
+          );
+          assert.ok(peak > 0 && peak < 300, `filter peak RSS ${peak.toFixed(0)} MiB`);
+          assert.ok(sent < 512 * 1024 * 1024, `the filter read ${sent} bytes before cutting off`);
+          // No garbage in the working tree: the file is absent or not there at all.
+          const art = await fs.readFile(path.join(dest, 'art.psd')).catch(() => undefined);
+          assert.ok(art === undefined || art.length < 1024, `art.psd holds ${art?.length} bytes`);
+          await sentinelIntact();
+        } finally {
+          lie = undefined;
+        }
+      }
+      assert.deepEqual([...routes].sort(), ['chunks', 'packs']);
+    } finally {
+      await fs.rm(world.root, { recursive: true, force: true });
+    }
   });
 });
