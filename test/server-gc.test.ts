@@ -24,7 +24,8 @@ import { BackendRepo } from '../src/protocol/backend-repo.ts';
 import { DELETING_KEY, PENDING_KEY, parsePending } from '../src/protocol/gc-state.ts';
 import { collectObjects } from '../src/protocol/reachability.ts';
 import { RepoService } from '../src/protocol/service.ts';
-import type { ServerGcResult } from '../src/protocol/server-gc.ts';
+import { serverGc, type ServerGcResult } from '../src/protocol/server-gc.ts';
+import { cloudPackKey } from '../src/odb/cloud-pack.ts';
 import { FsBackend } from '../src/storage/fs-backend.ts';
 import type { StorageBackend } from '../src/storage/backend.ts';
 import { isolatedEnv, pseudoRandomBytes, runCli, TempRepo, type CliResult } from './helpers.ts';
@@ -221,6 +222,31 @@ describe('server gc on a local root', () => {
     const [accepted] = await service.updateRefs([update]);
     assert.equal(accepted!.ok, true, accepted!.message);
     await work.ok(['push', '-q', 'origin', '--delete', 'fenced']);
+  });
+
+  test('a pack this server verified, then gc deleted, is not committed again from memory', async () => {
+    // A push whose content equals a deleted branch's makes a pack of the same
+    // name; if the server trusted its memory of having verified that pack,
+    // an index naming a deleted pack would let the ref land on nothing.
+    await work.ok(['switch', '-q', '-c', 'verified-twice', 'main']);
+    await fs.writeFile(work.path('again.bin'), pseudoRandomBytes(600 * KiB, 11, 'server-gc'));
+    await work.ok(['add', '-A']);
+    await work.ok(['commit', '-q', '-m', 'again']);
+    await work.ok(['push', '-q', 'origin', 'verified-twice']);
+    const commit = await headOf(work);
+    await work.ok(['push', '-q', 'origin', '--delete', 'verified-twice']);
+    await work.ok(['switch', '-q', 'main']);
+    const store = backend();
+    const repo = new BackendRepo(store);
+    const pack = (await repo.catalog.locate([commit]))[0]!.pack;
+    // This server process receives (and verifies) the pack's bytes.
+    const bytes = await store.get(cloudPackKey(pack));
+    await store.delete(cloudPackKey(pack));
+    await repo.storePack(pack, bytes);
+    // gc deletes it (nothing reaches it), through another process's view.
+    await serverGc(store, 'proj', { pruneBefore: Date.now(), immediate: true, fenceWaitMs: 0 });
+    assert.equal(await store.head(cloudPackKey(pack)), undefined, 'gc deleted the pack');
+    await assert.rejects(repo.commitPacks([pack]), /has not been uploaded/);
   });
 
   test('Git LFS objects are roots: gc keeps them (one stored as a blob, one cut into chunks)', async () => {

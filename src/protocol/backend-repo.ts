@@ -523,11 +523,15 @@ export class BackendRepo implements ObjectReader {
   async commitPacks(packs: readonly PackCommit[]): Promise<{ index: string; objects: number }> {
     const entriesOf = new Map<string, PackEntry[]>();
     const declared: { name: string; size: number }[] = [];
+    /** Verified by this process earlier: still to be confirmed stored. */
+    const remembered: string[] = [];
     for (const pack of packs) {
       const name = packCommitName(pack);
       const known = this.#verified.get(name);
-      if (known) entriesOf.set(name, known);
-      else if (typeof pack !== 'string' && this.#verifyUploads === 'table') {
+      if (known) {
+        entriesOf.set(name, known);
+        remembered.push(name);
+      } else if (typeof pack !== 'string' && this.#verifyUploads === 'table') {
         const what = `${this.backend.url}/${cloudPackKey(name)}`;
         try {
           entriesOf.set(name, checkDeclaredTable(name, pack.size, pack.table, what));
@@ -558,6 +562,20 @@ export class BackendRepo implements ObjectReader {
       for (const { name, size } of declared) {
         this.#verified.set(name, entriesOf.get(name)!);
         this.catalog.noteSize(name, size);
+      }
+    }
+    if (remembered.length > 0) {
+      // A pack this process verified may be gone since: server gc deletes a
+      // garbage pack, and a push whose content is the same makes a pack of
+      // the same name, finds it stored at packs/begin and skips uploading
+      // it. Committing an index that names a deleted pack would let the
+      // ref update land on objects that no longer exist (seen under load
+      // in test/server-gc.test.ts): refuse, and the push uploads it again.
+      const stored = await this.storedPacks(remembered);
+      for (const name of remembered) {
+        if (stored.has(name)) continue;
+        this.#verified.delete(name);
+        throw notUploaded(name);
       }
     }
     const ordered: { name: string; entries: PackEntry[] }[] = [];

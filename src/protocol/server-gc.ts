@@ -436,11 +436,17 @@ export async function serverGc(
       try {
         if (fenced) {
           // The second look: whatever a push made reachable meanwhile stays,
-          // and so does an orphan a push has committed meanwhile.
-          if (deleteOrphans.size > 0) {
-            await repo.catalog.refresh();
-            for (const index of repo.catalog.multiIndexes()) {
-              for (const pack of index.packs) if (deleteOrphans.delete(pack)) rescued++;
+          // and so does a pack an index committed meanwhile names: an
+          // orphan, or a garbage pack a push found stored (its content
+          // made a pack of the same name) and committed again, whose ref
+          // update may not have landed yet.
+          await repo.catalog.refresh();
+          const stocked = new Set(indexes.map((index) => index.name));
+          for (const index of repo.catalog.multiIndexes()) {
+            if (stocked.has(index.name)) continue;
+            for (const pack of index.packs) {
+              if (deleteOrphans.delete(pack)) rescued++;
+              if (deletePacks.delete(pack)) rescued++;
             }
           }
           const again = await readRoots(repo);
