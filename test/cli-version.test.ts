@@ -108,9 +108,24 @@ test('the README’s install (`npm i -g <checkout>` with the machine’s own npm
     // Only the machine's own tools on PATH (system Node 20 on CI), as a user
     // who has just cloned the project and run `npm ci` in it.
     const env = { ...isolatedEnv(root), HOME: root, PATH: '/usr/bin:/bin' };
+    // --ignore-scripts: npm runs the package's `prepare` (tsc) on a folder
+    // install, which rewrites dist/ in place while the other test files run
+    // the CLI from it; a CLI started mid-write saw a half-written module
+    // (`does not provide an export named 'RepoService'`, two CI runs).
+    // `npm ci` has already built dist/, as for a user following the README.
     const installed = await run(
       npm,
-      ['i', '-g', PROJECT_ROOT, '--prefix', prefix, '--offline', '--no-audit', '--no-fund'],
+      [
+        'i',
+        '-g',
+        PROJECT_ROOT,
+        '--prefix',
+        prefix,
+        '--offline',
+        '--no-audit',
+        '--no-fund',
+        '--ignore-scripts',
+      ],
       { cwd: root, env },
     );
     assert.equal(installed.code, 0, installed.stderr);
