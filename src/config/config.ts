@@ -7,6 +7,7 @@
  * do), lives at `[section."sub"] name = …`. Known keys are typed and validated
  * with a message naming the file and key; unknown keys are kept as strings.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify, TomlError } from 'smol-toml';
@@ -171,8 +172,11 @@ export async function writeConfigFile(
   mode = 0o644,
 ): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const handle = await fs.open(tmp, 'w', mode);
+  // Unique per write, not per process: two writes of one file at once in
+  // one process (a server creating the same repository for two requests)
+  // shared a temp file, and the second rename found it gone.
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await fs.open(tmp, 'wx', mode);
   try {
     await handle.chmod(mode);
     await handle.writeFile(stringify(table) + '\n');
