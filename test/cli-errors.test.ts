@@ -113,10 +113,11 @@ test('init where no folder can be made fails at once (it spun forever under /pro
   assert.equal(result.stderr, 'fatal: cannot mkdir /proc/mediagit-cannot-be-here: ENOENT\n');
 });
 
-test('init --encrypt says encryption is not there yet and creates nothing; a bad initial branch too', async () => {
+test('init --encrypt without a secret, on a storage URL, or with a bad initial branch is one line, exit 128, and creates nothing', async () => {
   for (const args of [
     ['init', '--encrypt', 'enc'],
     ['init', '--bare', '--encrypt', 'enc'],
+    ['init', '--bare', '--encrypt', 's3://bucket/enc'],
     ['init', '-b', 'a..b', 'enc'],
   ]) {
     const result = await runCli(args, { cwd: outside, env: repo.env });
@@ -124,7 +125,7 @@ test('init --encrypt says encryption is not there yet and creates nothing; a bad
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
     assert.match(
       result.stderr,
-      /^fatal: (init --encrypt: encryption at rest is not implemented yet|'a\.\.b' is not a valid branch name)/,
+      /^fatal: (a new key slot needs a secret: .*nothing was created|init --bare --encrypt on a storage URL: encrypted server repositories are not implemented yet|'a\.\.b' is not a valid branch name)/,
     );
     await assert.rejects(fs.access(path.join(outside, 'enc')), args.join(' '));
   }

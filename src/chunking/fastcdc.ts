@@ -155,8 +155,11 @@ export class GearScanner {
   readonly #scan: WasmScan;
   /** `size` bytes to read into and cut from; views of it may be posted to workers. */
   readonly data: Buffer;
+  /** The gear table it cuts with: GEAR, or an encrypted repository's secret one. */
+  readonly gearTable: Int32Array;
 
-  constructor(size: number) {
+  constructor(size: number, gearTable: Int32Array = GEAR) {
+    if (gearTable.length !== 256) throw new RangeError('a gear table has 256 entries');
     if (!(Number.isInteger(size) && size > 0 && size <= 2 ** 31 - GEAR_AREA)) {
       throw new RangeError(`invalid scanner size ${size}`);
     }
@@ -167,7 +170,8 @@ export class GearScanner {
     this.#scan = instance.exports['scan'] as WasmScan;
     // WebAssembly memory is little-endian whatever the machine.
     const table = new DataView(this.#memory.buffer, 0, 1024);
-    GEAR.forEach((value, i) => table.setInt32(i * 4, value, true));
+    this.gearTable = gearTable;
+    gearTable.forEach((value, i) => table.setInt32(i * 4, value, true));
     this.data = Buffer.from(this.#memory.buffer, GEAR_AREA, size);
   }
 

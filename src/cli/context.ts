@@ -9,6 +9,7 @@ import { styleText } from 'node:util';
 import { Repository, type RepoContext } from '../repo/repository.ts';
 import { setQuotePath } from './quote-path.ts';
 import { installContentSource } from './lazy-content.ts';
+import { secretSource } from './secrets.ts';
 
 export interface Cli {
   readonly cwd: string;
@@ -33,6 +34,7 @@ export function createCli(env: NodeJS.ProcessEnv = process.env, cwd = process.cw
     globalConfigPath: globalConfigPath(env),
     authorName: env['MEDIAGIT_AUTHOR_NAME'] || undefined,
     authorEmail: env['MEDIAGIT_AUTHOR_EMAIL'] || undefined,
+    secrets: secretSource(env),
   };
   const color = !env['NO_COLOR'] && process.stdout.isTTY === true && env['TERM'] !== 'dumb';
   const cli: Cli = {

@@ -14,7 +14,12 @@ import zlib from 'node:zlib';
  * payload names that base (odb/delta.ts) and only a reader that can fetch it
  * decodes it (`decodeDelta`).
  */
-export const Codec = { store: 0, zstd: 1, brotli: 2, delta: 3 } as const;
+/**
+ * How a record's payload is stored. `sealed`: encrypted (an encrypted
+ * repository, odb/object-cipher.ts); the codec it was stored with before
+ * sealing is inside the ciphertext.
+ */
+export const Codec = { store: 0, zstd: 1, brotli: 2, delta: 3, sealed: 4 } as const;
 export type Codec = (typeof Codec)[keyof typeof Codec];
 
 export function codecName(codec: Codec): string {
@@ -25,6 +30,8 @@ export function codecName(codec: Codec): string {
       return 'brotli';
     case Codec.delta:
       return 'delta';
+    case Codec.sealed:
+      return 'sealed';
     default:
       return 'store';
   }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { tempName } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject } from '../errors.ts';
 import { decodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
-import { chunkIdOf, type ObjectId } from './object-id.ts';
+import type { ObjectId } from './object-id.ts';
 import {
   decodeHeader,
   HEADER_SIZE,
@@ -121,7 +121,7 @@ async function readChunkInto(
       throw corruptObject(chunk.id, `is a ${header.type}, not a chunk`);
     if (header.rawSize !== chunk.length)
       throw corruptObject(chunk.id, 'length differs from manifest');
-    if (header.codec === 0) {
+    if (header.codec === 0 && store.cipher === undefined) {
       const stat = await handle.stat();
       if (stat.size !== HEADER_SIZE + chunk.length || bytesRead !== stat.size) {
         throw corruptObject(chunk.id, 'stored size does not match its header');
@@ -137,7 +137,7 @@ async function readChunkInto(
   } finally {
     await handle.close();
   }
-  if (data.length !== chunk.length || chunkIdOf(data) !== chunk.id) {
+  if (data.length !== chunk.length || store.idOf('chunk', data) !== chunk.id) {
     throw corruptObject(chunk.id, 'content does not match its hash');
   }
   return data;

@@ -15,6 +15,7 @@ import { constants, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { LRUCache } from 'lru-cache';
 import { chunkSizesForFile, GearScanner, type ChunkSizes } from '../chunking/fastcdc.ts';
+import { GEAR } from '../chunking/gear.ts';
 import {
   Codec,
   classifyContent,
@@ -38,7 +39,7 @@ import { deltaPrefix, MAX_BASE_BYTES, MAX_BASES, SketchIndex, type DeltaOptions 
 import { IngestPack } from './ingest-pack.ts';
 import { encodeManifest, type ChunkRef, type Manifest } from './manifest.ts';
 import { objectIdOf, type ObjectId } from './object-id.ts';
-import { encodeHeader, HEADER_SIZE, type ObjectStore, type StoredObject } from './object-store.ts';
+import { HEADER_SIZE, type ObjectStore, type StoredObject } from './object-store.ts';
 import { WholeFileHasher } from './whole-file-hasher.ts';
 import { readManifest, type FileObjectKind } from './file-read.ts';
 
@@ -209,7 +210,8 @@ export class FileStore {
     compression: CompressionPolicy = 'auto',
     delta?: DeltaOptions,
   ): Promise<StoredFile> {
-    const id = objectIdOf('blob', data);
+    const sha256 = objectIdOf('blob', data);
+    const id = this.store.keyId(sha256);
     if (!(await this.store.has(id))) {
       const encoded = await this.#encodeObject(
         data,
@@ -228,7 +230,7 @@ export class FileStore {
         }
       }
     }
-    return { kind: 'blob', id, size: data.length, sha256: id };
+    return { kind: 'blob', id, size: data.length, sha256 };
   }
 
   /**
@@ -305,9 +307,14 @@ export class FileStore {
     data: Uint8Array,
     policy: CompressionPolicy,
     contentClass: ContentClass,
-    delta: DeltaOptions | undefined,
-    nearby?: NearbyBases,
+    deltaOption: DeltaOptions | undefined,
+    nearbyOption?: NearbyBases,
   ): Promise<EncodedObject> {
+    // No deltas in an encrypted repository: a sketch summarizes content
+    // outside what sealing hides (docs/encryption.md).
+    const plain = this.store.cipher === undefined;
+    const delta = plain ? deltaOption : undefined;
+    const nearby = plain ? nearbyOption : undefined;
     const sketch = delta ? sketchOf(data) : undefined;
     const found = delta && sketch && (await this.#sketchIndex()).find(sketch, data.length, delta);
     let viaDelta = found
@@ -371,8 +378,11 @@ export class FileStore {
     // The ring lives in memory shared with the WebAssembly chunker and the
     // hashing worker: nothing is copied between them. Files are stored one
     // at a time (the worker hashes one), so the next file reuses it.
-    if (this.#scanner?.data.length !== BUFFERS * capacity) {
-      this.#scanner = new GearScanner(BUFFERS * capacity);
+    if (
+      this.#scanner?.data.length !== BUFFERS * capacity ||
+      this.#scanner.gearTable !== (this.store.cipher?.gearTable ?? GEAR)
+    ) {
+      this.#scanner = new GearScanner(BUFFERS * capacity, this.store.cipher?.gearTable);
     }
     const scanner = this.#scanner;
     const buffers = Array.from({ length: BUFFERS }, (_, i) =>
@@ -479,9 +489,10 @@ export class FileStore {
           ranges = [];
           track(
             current,
-            this.#hasher.chunkIds(current, batch).then((ids) =>
+            this.#hasher.chunkIds(current, batch).then((plainIds) =>
               settleAll(
-                ids.map((id, k) => {
+                plainIds.map((plainId, k) => {
+                  const id = this.store.keyId(plainId);
                   const start = batch[2 * k]!;
                   const length = batch[2 * k + 1]!;
                   chunks[first + k] = { id, length };
@@ -566,7 +577,7 @@ export class FileStore {
       this.#encoding--;
       this.#encodeWaiters.shift()?.();
     }
-    const record = [encodeHeader('chunk', encoded.codec, view.length), ...encoded.parts];
+    const record = this.store.recordParts(id, 'chunk', encoded.codec, view.length, encoded.parts);
     try {
       if (packFor) {
         await (await packFor()).append(id, record);
@@ -585,7 +596,7 @@ export class FileStore {
       throw diskError(error);
     }
     this.stats.newChunks++;
-    this.stats.newBytes += encoded.storedSize;
+    this.stats.newBytes += record.reduce((sum, part) => sum + part.length, 0);
     if (encoded.codec === Codec.delta) this.stats.deltas++;
     if (encoded.base) this.#newBases.push({ id, length: view.length, ...encoded.base });
   }

@@ -30,6 +30,7 @@ import { DirectorySync, writeFileAtomic } from '../storage/durable-file.ts';
 import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../errors.ts';
 import { isObjectId, objectIdOf, type ObjectId } from './object-id.ts';
 import { PackSet, type ObjectHandle } from './pack.ts';
+import type { ObjectCipher } from './object-cipher.ts';
 import { WriterRegistration } from './gc-guard.ts';
 import type { ContentFetchOptions, ContentSource } from './promised-content.ts';
 
@@ -79,7 +80,7 @@ export function decodeHeader(
   const type = TYPE_NAMES.get(view[4] ?? 0);
   if (!type) throw corruptObject(id, `unknown object type ${view[4]}`);
   const codec = view[5] ?? 255;
-  if (codec > Codec.delta) throw corruptObject(id, `unknown codec ${codec}`);
+  if (codec > Codec.sealed) throw corruptObject(id, `unknown codec ${codec}`);
   if (view[6] !== 0 || view[7] !== 0) throw corruptObject(id, 'reserved header bytes are not zero');
   const rawSize = Number(view.readBigUInt64LE(8));
   return { type, codec: codec as Codec, rawSize };
@@ -137,11 +138,68 @@ export class ObjectStore {
    */
   contentSource: ContentSource | undefined;
 
+  /**
+   * An encrypted repository's keys (object-cipher.ts): IDs are keyed and
+   * every payload written is sealed. Undefined in a plain repository.
+   */
+  cipher: ObjectCipher | undefined;
+
+  /** Set for an encrypted repository, unlocked or not: no record is written without `cipher`. */
+  encrypted = false;
+
   constructor(objectsDir: string, tmpDir: string) {
     this.objectsDir = objectsDir;
     this.tmpDir = tmpDir;
     this.packs = new PackSet(path.join(objectsDir, 'pack'));
     this.writer = new WriterRegistration(objectsDir);
+  }
+
+  /** The ID an object of `type` with these bytes has in this store (keyed when encrypted). */
+  idOf(type: ObjectTypeName, data: Uint8Array): ObjectId {
+    return this.cipher ? this.cipher.idOf(type, data) : objectIdOf(type, data);
+  }
+
+  /** The ID in this store of content whose plain ID (object-id.ts) is `plainId`. */
+  keyId(plainId: ObjectId): ObjectId {
+    return this.cipher ? this.cipher.keyId(plainId) : plainId;
+  }
+
+  /**
+   * The parts of the record to store for an object: its header and its
+   * payload, sealed in an encrypted store (object-cipher.ts). Every writer
+   * of records goes through here.
+   */
+  recordParts(
+    id: ObjectId,
+    type: ObjectTypeName,
+    codec: Codec,
+    rawSize: number,
+    payload: readonly Uint8Array[],
+  ): Uint8Array[] {
+    if (this.cipher === undefined) {
+      if (this.encrypted) {
+        throw new MediaGitError(
+          'LOCKED',
+          `object ${id} cannot be written: the repository is not unlocked`,
+          {
+            kind: 'internal',
+          },
+        );
+      }
+      return [encodeHeader(type, codec, rawSize), ...payload];
+    }
+    const header = encodeHeader(type, Codec.sealed, rawSize);
+    return [header, ...this.cipher.sealPayload(id, header, codec, payload)];
+  }
+
+  /**
+   * A stored record's header and the payload to decode: opened when sealed.
+   * OBJECT_CORRUPT naming `id` when a sealed payload does not open, when this
+   * store has no key for it, or when an encrypted store holds a payload in
+   * clear.
+   */
+  decodeStored(id: ObjectId, record: Buffer): DecodedStored {
+    return decodeStored(this.cipher, id, record);
   }
 
   pathOf(id: ObjectId): string {
@@ -261,18 +319,16 @@ export class ObjectStore {
     knownId?: ObjectId,
     policy: CompressionPolicy = 'auto',
   ): Promise<WriteResult> {
-    const id = knownId ?? objectIdOf(type, data);
+    const id = knownId ?? this.idOf(type, data);
     if (await this.has(id)) return { id, written: false, storedSize: 0 };
     const encoded =
       policy === 'auto'
         ? await encode(data, contentClass ?? classifyContent(data))
         : await encodeWithPolicy(data, policy);
-    const header = encodeHeader(type, encoded.codec, data.length);
-    await writeFileAtomic(this.pathOf(id), [header, encoded.payload], {
-      tmpDir: this.tmpDir,
-      dirSync: this.dirSync,
-    });
-    return { id, written: true, storedSize: HEADER_SIZE + encoded.payload.length };
+    return this.#writeRecord(
+      id,
+      this.recordParts(id, type, encoded.codec, data.length, [encoded.payload]),
+    );
   }
 
   /**
@@ -365,8 +421,7 @@ export class ObjectStore {
   }
 
   async #decodeVerified(id: ObjectId, record: Buffer, nesting: number): Promise<StoredObject> {
-    const { type, codec, rawSize } = decodeHeader(id, record);
-    const payload = record.subarray(HEADER_SIZE);
+    const { type, codec, rawSize, payload } = this.decodeStored(id, record);
     let data: Buffer;
     let depth = 0;
     if (codec === Codec.delta) {
@@ -402,7 +457,7 @@ export class ObjectStore {
       }
     }
     if (data.length !== rawSize) throw corruptObject(id, 'size does not match its header');
-    if (objectIdOf(type, data) !== id) throw corruptObject(id, 'content does not match its hash');
+    if (this.idOf(type, data) !== id) throw corruptObject(id, 'content does not match its hash');
     return { type, data, depth };
   }
 
@@ -417,12 +472,16 @@ export class ObjectStore {
     encoded: Encoded,
   ): Promise<WriteResult> {
     if (await this.has(id)) return { id, written: false, storedSize: 0 };
-    const header = encodeHeader(type, encoded.codec, rawSize);
-    await writeFileAtomic(this.pathOf(id), [header, encoded.payload], {
-      tmpDir: this.tmpDir,
-      dirSync: this.dirSync,
-    });
-    return { id, written: true, storedSize: HEADER_SIZE + encoded.payload.length };
+    return this.#writeRecord(
+      id,
+      this.recordParts(id, type, encoded.codec, rawSize, [encoded.payload]),
+    );
+  }
+
+  async #writeRecord(id: ObjectId, parts: readonly Uint8Array[]): Promise<WriteResult> {
+    await writeFileAtomic(this.pathOf(id), parts, { tmpDir: this.tmpDir, dirSync: this.dirSync });
+    const storedSize = parts.reduce((sum, part) => sum + part.length, 0);
+    return { id, written: true, storedSize };
   }
 
   async readTyped(id: ObjectId, expected: ObjectTypeName): Promise<Buffer> {
@@ -514,6 +573,34 @@ export class ObjectStore {
       }
     }
   }
+}
+
+/** A stored record's header fields, and its payload as stored before any sealing. */
+export interface DecodedStored {
+  readonly type: ObjectTypeName;
+  readonly codec: Codec;
+  readonly rawSize: number;
+  readonly payload: Buffer;
+}
+
+/** ObjectStore.decodeStored, for readers that hold a cipher but no store (a worker thread). */
+export function decodeStored(
+  cipher: ObjectCipher | undefined,
+  id: ObjectId,
+  record: Buffer,
+): DecodedStored {
+  const { type, codec, rawSize } = decodeHeader(id, record);
+  const payload = record.subarray(HEADER_SIZE);
+  if (codec === Codec.sealed) {
+    if (cipher === undefined) {
+      throw corruptObject(id, 'is encrypted, and this repository holds no key for it');
+    }
+    return { type, rawSize, ...cipher.openPayload(id, record.subarray(0, HEADER_SIZE), payload) };
+  }
+  if (cipher !== undefined) {
+    throw corruptObject(id, 'is stored unencrypted in an encrypted repository');
+  }
+  return { type, codec, rawSize, payload };
 }
 
 /** A whole file, into the start of `into` when it fits there, else into a new buffer. */

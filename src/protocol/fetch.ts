@@ -7,6 +7,7 @@
  * its own (so a rerun skips them), then the metadata objects, and only then
  * the refs.
  */
+import { refuseIfEncrypted } from './encrypted.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
@@ -137,6 +138,7 @@ export async function resolveRemote(
 }
 
 export async function fetch(repo: Repository, options: FetchOptions): Promise<FetchResult> {
+  refuseIfEncrypted(repo, 'fetch');
   const { url, name } = await resolveRemote(repo, options.remote);
   const transport = await openTransport(url, options);
   try {

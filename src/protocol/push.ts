@@ -13,6 +13,7 @@
  * 3. Commit the packs (their objects become visible), then send the ref
  *    updates, which the server applies by compare-and-swap.
  */
+import { refuseIfEncrypted } from './encrypted.ts';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { standaloneRecord } from '../odb/record.ts';
@@ -68,6 +69,7 @@ interface Planned {
 }
 
 export async function push(repo: Repository, options: PushOptions): Promise<PushResult> {
+  refuseIfEncrypted(repo, 'push');
   const refs = new Refs(repo);
   const head = await refs.head();
   const currentBranch = head.branch?.slice('refs/heads/'.length);

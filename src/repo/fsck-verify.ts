@@ -89,7 +89,12 @@ export class Verifiers {
       ) => void)
     | undefined;
 
-  constructor(options: { readonly objectsDir: string; readonly tmpDir: string }) {
+  constructor(options: {
+    readonly objectsDir: string;
+    readonly tmpDir: string;
+    /** An encrypted repository's key material (ObjectCipher.material). */
+    readonly cipher?: { readonly master: Buffer; readonly repository: string } | undefined;
+  }) {
     const { Worker } = process.getBuiltinModule('node:worker_threads');
     const count = Math.max(1, Math.min(MAX_WORKERS, os.availableParallelism()));
     for (let w = 0; w < count; w++) {
@@ -106,7 +111,11 @@ export class Verifiers {
       worker.on('message', (message: { seq: number; results?: VerifyResult[]; failure?: string }) =>
         this.#onMessage?.(worker, message),
       );
-      worker.postMessage({ objectsDir: options.objectsDir, tmpDir: options.tmpDir });
+      worker.postMessage({
+        objectsDir: options.objectsDir,
+        tmpDir: options.tmpDir,
+        cipher: options.cipher,
+      });
     }
   }
 

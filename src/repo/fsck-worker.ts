@@ -27,8 +27,10 @@ import { Codec, decode, decodeDelta } from '../compression/codec.ts';
 import { corruptObject, hasErrnoCode, MediaGitError, missingObject } from '../errors.ts';
 import { MAX_DELTA_DEPTH, parseDeltaPayload } from '../odb/delta.ts';
 import { objectIdOf, type ObjectId } from '../odb/object-id.ts';
+import { ObjectCipher } from '../odb/object-cipher.ts';
 import {
   decodeHeader,
+  decodeStored,
   HEADER_SIZE,
   ObjectStore,
   type ObjectTypeName,
@@ -47,12 +49,28 @@ const LINKING = new Set<ObjectTypeName>(['commit', 'tree', 'tag', 'manifest']);
 export const READ_PIECE = 1024 * 1024;
 
 let store: ObjectStore | undefined;
+/** An encrypted repository's cipher: its records are opened and named by keyed IDs. */
+let cipher: ObjectCipher | undefined;
 
 parentPort?.on(
   'message',
-  (message: { objectsDir: string; tmpDir: string } | { seq: number; job: VerifyJob }) => {
+  (
+    message:
+      | {
+          objectsDir: string;
+          tmpDir: string;
+          cipher?: { master: Uint8Array; repository: string } | undefined;
+        }
+      | { seq: number; job: VerifyJob },
+  ) => {
     if ('objectsDir' in message) {
       store = new ObjectStore(message.objectsDir, message.tmpDir);
+      if (message.cipher) {
+        const { master, repository } = message.cipher;
+        cipher = new ObjectCipher(Buffer.from(master), repository);
+        store.cipher = cipher;
+        store.encrypted = true;
+      }
       return;
     }
     void runJob(message.job).then(
@@ -236,6 +254,11 @@ async function verifyRecord(
     return { id, ok: false, reason: reasonOf(error), stored: length };
   }
   const base = { id, type: header.type, rawSize: header.rawSize, stored: length };
+  if (header.codec === Codec.sealed || cipher !== undefined) {
+    const record = await reader.exact(at, length);
+    if (record.length < length) return { id, ok: false, reason: CUT_SHORT };
+    return { ...base, ...(await verifySealed(id, record)) };
+  }
   if (header.codec === Codec.store && !LINKING.has(header.type)) {
     // The common case (media is stored as it is): hashed as it is read.
     return { ...base, ...(await hashStored(reader, id, header, at, length)) };
@@ -246,6 +269,27 @@ async function verifyRecord(
 }
 
 type Outcome = Omit<VerifyResult, 'id'>;
+
+/**
+ * A record of an encrypted repository: opened (its tag checked), decoded
+ * and named by its keyed ID; linking objects' bytes are sent back.
+ */
+async function verifySealed(id: ObjectId, record: Buffer): Promise<Outcome> {
+  let data: Buffer;
+  let type: ObjectTypeName;
+  try {
+    const stored = decodeStored(cipher, id, record);
+    type = stored.type;
+    data = await decode(stored.codec, stored.payload, stored.rawSize);
+    if (data.length !== stored.rawSize)
+      return { ok: false, reason: 'size does not match its header' };
+  } catch (error) {
+    return { ok: false, reason: reasonOf(error, id) };
+  }
+  const actual = cipher ? cipher.idOf(type, data) : objectIdOf(type, data);
+  if (actual !== id) return { ok: false, reason: 'content does not match its hash' };
+  return LINKING.has(type) ? { ok: true, data: Buffer.from(data) } : { ok: true };
+}
 
 interface Hasher {
   update(data: Uint8Array): unknown;

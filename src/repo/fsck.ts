@@ -375,6 +375,7 @@ class Checker {
     return (this.#verifiers ??= new Verifiers({
       objectsDir: this.repo.objects.objectsDir,
       tmpDir: this.repo.objects.tmpDir,
+      cipher: this.repo.objects.cipher?.material,
     }));
   }
 
@@ -474,7 +475,7 @@ class Checker {
     } catch (error) {
       throw corruptObject(id, 'delta does not decode against its bases', error);
     }
-    if (data.length !== header.rawSize || objectIdOf(header.type, data) !== id) {
+    if (data.length !== header.rawSize || this.repo.objects.idOf(header.type, data) !== id) {
       throw corruptObject(id, 'content does not match its hash');
     }
     return data;

@@ -175,8 +175,10 @@ export async function gc(repo: Repository, options: GcOptions): Promise<GcResult
 
   // Re-encoded records are renamed over (or beside) the loose copies, so
   // packing below copies them; loose files it created go once packed.
+  // No deltas in an encrypted repository (docs/encryption.md): a delta's
+  // similarity search reads content that sealing keeps from the store.
   const deltaPass =
-    options.aggressive && toPack.size > 0
+    options.aggressive && toPack.size > 0 && !repo.encrypted
       ? await recomputeDeltas(repo, {
           toPack,
           marked: marker.marked,

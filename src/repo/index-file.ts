@@ -57,6 +57,20 @@ const FIXED = 4 + 64 + 40;
 /** Paths in the order of their UTF-8 bytes (the index's and Git's order). */
 export const compareBytes = compareNames;
 
+/**
+ * How the trees of an encrypted repository are named (keyed IDs), by the
+ * repository's folder; registered when it is unlocked (repository.ts).
+ */
+const keyedTreeIds = new Map<string, (data: Buffer) => ObjectId>();
+
+export function registerTreeIds(
+  gitDir: string,
+  treeIdOf: ((data: Buffer) => ObjectId) | undefined,
+): void {
+  if (treeIdOf) keyedTreeIds.set(path.join(gitDir, 'index'), treeIdOf);
+  else keyedTreeIds.delete(path.join(gitDir, 'index'));
+}
+
 const sharedIndexes = new Map<string, { stamp: string; index: StagingIndex }>();
 
 export class StagingIndex {
@@ -149,7 +163,8 @@ export class StagingIndex {
 
   encode(): Buffer {
     const sorted = [...this.entries.values()].sort((a, b) => compareBytes(a.path, b.path));
-    this.treeId = computeTreeId(sorted);
+    const keyed = keyedTreeIds.get(this.#file);
+    this.treeId = computeTreeId(sorted, keyed);
     // One buffer for the whole file (a clone's index holds thousands of entries).
     const nameLengths = sorted.map((entry) => Buffer.byteLength(entry.path, 'utf8'));
     let size = 44 + 32;

@@ -20,6 +20,9 @@ import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { ObjectStore } from '../odb/object-store.ts';
 import { DEFAULT_CHUNK_THRESHOLD } from '../odb/file-store.ts';
 import { assertBranchName } from './refs.ts';
+import { registerTreeIds } from './index-file.ts';
+import { openCipher, writeKeyFile, type SecretSource } from './keys.ts';
+import { createKeyFile, type KdfParams, type SlotSecret } from '../security/encryption.ts';
 import type { WorkFile } from './worktree.ts';
 
 export const FORMAT_VERSION = 1;
@@ -40,6 +43,10 @@ export interface RepoContext {
   readonly scanWorkTree?: (() => WorkFile[]) | undefined;
   /** A long-running process keeps the decoded index while its file is unchanged. */
   readonly shareIndex?: boolean | undefined;
+  /** Gives the passphrase or key file that opens an encrypted repository (keys.ts). */
+  readonly secrets?: SecretSource | undefined;
+  /** Opens an encrypted repository without unlocking it: its objects cannot be read (`key` verbs). */
+  readonly locked?: boolean | undefined;
 }
 
 export class Repository {
@@ -69,6 +76,11 @@ export class Repository {
 
   get bare(): boolean {
     return this.workTree === undefined;
+  }
+
+  /** Whether every object is encrypted (docs/encryption.md). */
+  get encrypted(): boolean {
+    return getConfigValue(this.localConfig, 'core.encrypted') === true;
   }
 
   get configPath(): string {
@@ -139,6 +151,12 @@ export class Repository {
       ? await readConfigFile(context.globalConfigPath)
       : {};
     const repo = new Repository(gitDir, workTree, context, localConfig, globalConfig);
+    repo.objects.encrypted = repo.encrypted;
+    if (repo.encrypted && context.locked !== true) {
+      const cipher = await openCipher(gitDir, context.secrets);
+      repo.objects.cipher = cipher;
+      registerTreeIds(gitDir, (data) => cipher.idOf('tree', data));
+    }
     repo.objects.shallow = await readShallowFile(path.join(gitDir, 'shallow'));
     return repo;
   }
@@ -146,7 +164,12 @@ export class Repository {
   /** Creates (or reinitializes) a repository. Returns it and whether it existed. */
   static async init(
     dir: string,
-    options: { bare?: boolean; initialBranch?: string | undefined },
+    options: {
+      bare?: boolean;
+      initialBranch?: string | undefined;
+      /** Encrypt it, with a first key slot for this secret (and these Argon2id parameters). */
+      encrypt?: { secret: SlotSecret; kdf?: KdfParams | undefined } | undefined;
+    },
     context: RepoContext = {},
   ): Promise<{ repo: Repository; reinitialized: boolean }> {
     const root = path.resolve(dir);
@@ -161,18 +184,41 @@ export class Repository {
       branch = options.initialBranch ?? (typeof configured === 'string' ? configured : 'main');
       // A bad name is refused before anything is created (HEAD would name it).
       assertBranchName(branch);
+    } else if (options.encrypt) {
+      const config = await readConfigFile(path.join(gitDir, 'config'));
+      if (getConfigValue(config, 'core.encrypted') !== true) {
+        throw new MediaGitError(
+          'NOT_IMPLEMENTED',
+          `${gitDir} exists unencrypted: encrypting an existing repository is not implemented; nothing was changed`,
+          { kind: 'user', data: { exitCode: 128 } },
+        );
+      }
     }
     await createFolders(gitDir);
     for (const sub of ['objects', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'tmp']) {
       await fs.mkdir(path.join(gitDir, sub), { recursive: true });
     }
     if (branch !== undefined) {
+      const encrypt = options.encrypt;
+      if (encrypt) {
+        // The key file before the config that says the repository is encrypted.
+        const { keyFile } = await createKeyFile(encrypt.secret, encrypt.kdf);
+        await writeKeyFile(gitDir, keyFile);
+      }
       await writeConfigFile(path.join(gitDir, 'config'), {
-        core: { formatVersion: FORMAT_VERSION, bare: options.bare === true },
+        core: {
+          formatVersion: FORMAT_VERSION,
+          bare: options.bare === true,
+          ...(encrypt ? { encrypted: true } : {}),
+        },
       });
       await fs.writeFile(path.join(gitDir, 'HEAD'), `ref: refs/heads/${branch}\n`);
     }
-    const repo = await Repository.#load(gitDir, options.bare ? undefined : root, context);
+    // A new encrypted repository opens with the secret just given, not asked again.
+    const secret = options.encrypt?.secret;
+    const opening =
+      secret && !reinitialized ? { ...context, secrets: async () => secret } : context;
+    const repo = await Repository.#load(gitDir, options.bare ? undefined : root, opening);
     return { repo, reinitialized };
   }
 }

@@ -65,7 +65,11 @@ export async function writeTreeFromFiles(
   files: Iterable<TreeFile | IndexEntry>,
 ): Promise<ObjectId> {
   const trees: [ObjectId, Buffer][] = [];
-  const id = buildTrees(files, (treeId, data) => trees.push([treeId, data]));
+  const id = buildTrees(
+    files,
+    (treeId, data) => trees.push([treeId, data]),
+    (data) => store.idOf('tree', data),
+  );
   // A few at a time: each compression holds an encoder and its buffers.
   let next = 0;
   const writer = async (): Promise<void> => {
@@ -79,13 +83,17 @@ export async function writeTreeFromFiles(
 }
 
 /** The root tree ID the files would get, computed in memory without writing anything. */
-export function computeTreeId(files: Iterable<TreeFile | IndexEntry>): ObjectId {
-  return buildTrees(files, () => undefined);
+export function computeTreeId(
+  files: Iterable<TreeFile | IndexEntry>,
+  treeIdOf: (data: Buffer) => ObjectId = sha256Hex,
+): ObjectId {
+  return buildTrees(files, () => undefined, treeIdOf);
 }
 
 function buildTrees(
   files: Iterable<TreeFile | IndexEntry>,
   emit: (id: ObjectId, data: Buffer) => void,
+  treeIdOf: (data: Buffer) => ObjectId,
 ): ObjectId {
   interface Dir {
     files: TreeEntry[];
@@ -112,7 +120,7 @@ function buildTrees(
       entries.push({ name, mode: '40000', kind: 'tree', id: build(child), size: 0 });
     }
     const data = encodeTree(entries);
-    const id = sha256Hex(data);
+    const id = treeIdOf(data);
     emit(id, data);
     return id;
   };

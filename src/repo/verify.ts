@@ -33,6 +33,7 @@ import {
   decodeHeader,
   HEADER_SIZE,
   isFileContent,
+  type DecodedStored,
   type ObjectStore,
   type ObjectTypeName,
 } from '../odb/object-store.ts';
@@ -53,6 +54,14 @@ export interface VerifySource {
    * OBJECT_MISSING when it is stored nowhere.
    */
   readRecord(id: ObjectId, into?: Buffer): Promise<Buffer>;
+  /**
+   * A stored record's header and the payload to decode, opened when sealed
+   * (an encrypted repository: ObjectStore.decodeStored); the record as it is
+   * when absent.
+   */
+  readonly decodeStored?: ((id: ObjectId, record: Buffer) => DecodedStored) | undefined;
+  /** The ID of content whose plain ID is given (keyed in an encrypted repository); itself when absent. */
+  readonly keyId?: ((plainId: ObjectId) => ObjectId) | undefined;
   /** Which of `ids` are stored nowhere, in the order given. */
   missing(ids: readonly ObjectId[]): Promise<ObjectId[]>;
   /**
@@ -469,6 +478,7 @@ async function checkContent(
   } finally {
     lanes.release(lane);
   }
+  if (kind === 'blob' && actual !== null) actual = source.keyId?.(actual) ?? actual;
   if (actual === expected) return { finding: undefined, chunks };
   // Something is wrong: find which pieces, each checked on its own.
   const damaged: ChunkProblem[] = [];
@@ -476,7 +486,7 @@ async function checkContent(
     signal?.throwIfAborted();
     try {
       const data = await readPiece(source, piece, kind);
-      if (kind === 'chunk' && chunkIdOf(data) !== piece.id) {
+      if (kind === 'chunk' && keyed(source, chunkIdOf(data)) !== piece.id) {
         damaged.push({
           id: piece.id,
           offset: piece.offset,
@@ -531,7 +541,7 @@ async function checkSmallBlob(
       chunks: [],
     };
   }
-  const actual = hash('sha256', data, 'hex');
+  const actual = keyed(source, hash('sha256', data, 'hex'));
   if (actual === version.id) return undefined;
   return {
     reason: 'its content does not match its SHA-256',
@@ -553,13 +563,15 @@ async function readPiece(
   into?: Buffer,
 ): Promise<Buffer> {
   const record = await source.readRecord(piece.id, into);
-  const header = decodeHeader(piece.id, record);
+  const header = source.decodeStored
+    ? source.decodeStored(piece.id, record)
+    : { ...decodeHeader(piece.id, record), payload: record.subarray(HEADER_SIZE) };
   if (!isFileContent(header.type)) throw new Error(`it is stored as a ${header.type}`);
   if (header.rawSize !== piece.length) {
     const whose = kind === 'chunk' ? 'its manifest' : 'its commit';
     throw new Error(`it holds ${header.rawSize} bytes, ${whose} says ${piece.length}`);
   }
-  const payload = record.subarray(HEADER_SIZE);
+  const payload = header.payload;
   let data: Buffer;
   if (header.codec === Codec.delta) {
     const delta = parseDeltaPayload(piece.id, payload);
@@ -693,11 +705,17 @@ class LanePool {
   }
 }
 
+function keyed(source: VerifySource, plainId: ObjectId): ObjectId {
+  return source.keyId?.(plainId) ?? plainId;
+}
+
 /** The source of a local repository: its object store. */
 export function storeSource(store: ObjectStore): VerifySource {
   return {
     read: (id) => store.read(id),
     readRecord: (id, into) => store.readRecord(id, into),
+    decodeStored: (id, record) => store.decodeStored(id, record),
+    keyId: (plainId) => store.keyId(plainId),
     missing: async (ids) => {
       const present = new Array<boolean>(ids.length);
       await eachLimited(ids, QUICK_PARALLEL, async (id, i) => {

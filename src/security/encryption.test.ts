@@ -7,10 +7,12 @@ import {
   createKeyFile,
   DEFAULT_KDF,
   deriveKeys,
+  keyedId,
   open,
   parseKeyFile,
   removeSlot,
   seal,
+  SEAL_OVERHEAD,
   secretGearTable,
   unlock,
   type KdfParams,
@@ -18,7 +20,6 @@ import {
 
 /** Small Argon2id parameters: the slot logic, not the cost, is under test here. */
 const FAST: KdfParams = { memory: 8192, passes: 1, parallelism: 1 };
-/** The object store passes BLAKE3; any collision-resistant hash does here. */
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest();
 
 function assertCode(error: unknown, code: string, message?: RegExp): true {
@@ -127,19 +128,19 @@ test('encryption: a key file with weakened or malformed slots is refused', async
   }
 });
 
-test('encryption: sealing is deterministic within a repository, different across repositories', () => {
-  const a = deriveKeys(randomBytes(32), 'a'.repeat(32), sha256);
-  const b = deriveKeys(randomBytes(32), 'b'.repeat(32), sha256);
+test('encryption: each seal has its own nonce; another repository or another AAD does not open it', () => {
+  const a = deriveKeys(randomBytes(32), 'a'.repeat(32));
+  const b = deriveKeys(randomBytes(32), 'b'.repeat(32));
   const record = randomBytes(10_000);
   const aad = Buffer.from('chunk');
-  const once = seal(a, record, aad);
-  assert.deepEqual(seal(a, record, aad), once);
-  assert.notDeepEqual(seal(b, record, aad), once);
-  assert.notDeepEqual(seal(a, record, Buffer.from('tree')), once);
-  assert.equal(once.length, record.length + 24 + 16);
+  const once = Buffer.concat(seal(a, [record.subarray(0, 3000), record.subarray(3000)], aad));
+  const twice = Buffer.concat(seal(a, [record], aad));
+  assert.notDeepEqual(twice, once, 'a fresh random nonce per seal');
+  assert.equal(once.length, record.length + SEAL_OVERHEAD);
   assert.ok(once.indexOf(record.subarray(100, 132)) === -1, 'no plaintext in the sealed bytes');
   assert.deepEqual(open(a, once, aad, 'x'), record);
-  // Another repository's key, or the record sealed for another type, fails.
+  assert.deepEqual(open(a, twice, aad, 'x'), record);
+  // Another repository's key, or the record sealed under another AAD, fails.
   assert.throws(
     () => open(b, once, aad, 'x'),
     (e) => assertCode(e, 'OBJECT_CORRUPT', /authentication failed/),
@@ -150,9 +151,20 @@ test('encryption: sealing is deterministic within a repository, different across
   );
 });
 
+test('encryption: keyed IDs are stable within a repository and differ across repositories', () => {
+  const master = randomBytes(32);
+  const plain = sha256(Buffer.from('the same content'));
+  const one = keyedId(deriveKeys(master, 'e'.repeat(32)), plain);
+  assert.deepEqual(keyedId(deriveKeys(master, 'e'.repeat(32)), plain), one);
+  assert.notDeepEqual(keyedId(deriveKeys(randomBytes(32), 'e'.repeat(32)), plain), one);
+  assert.notDeepEqual(keyedId(deriveKeys(master, 'f'.repeat(32)), plain), one);
+  assert.notDeepEqual(one, Buffer.from(plain));
+  assert.equal(one.length, 32);
+});
+
 test('encryption: a flipped byte anywhere in a sealed object fails authentication, naming it', () => {
-  const keys = deriveKeys(randomBytes(32), 'c'.repeat(32), sha256);
-  const sealed = seal(keys, randomBytes(300), Buffer.from('blob'));
+  const keys = deriveKeys(randomBytes(32), 'c'.repeat(32));
+  const sealed = Buffer.concat(seal(keys, [randomBytes(300)], Buffer.from('blob')));
   for (let at = 0; at < sealed.length; at++) {
     const damaged = Buffer.from(sealed);
     damaged[at]! ^= 1 << (at % 8);
@@ -172,9 +184,9 @@ test('encryption: a flipped byte anywhere in a sealed object fails authenticatio
 
 test('encryption: the gear table is secret per repository and stable for one', () => {
   const master = randomBytes(32);
-  const one = secretGearTable(deriveKeys(master, 'd'.repeat(32), sha256));
-  assert.deepEqual(secretGearTable(deriveKeys(master, 'd'.repeat(32), sha256)), one);
-  const other = secretGearTable(deriveKeys(randomBytes(32), 'd'.repeat(32), sha256));
+  const one = secretGearTable(deriveKeys(master, 'd'.repeat(32)));
+  assert.deepEqual(secretGearTable(deriveKeys(master, 'd'.repeat(32))), one);
+  const other = secretGearTable(deriveKeys(randomBytes(32), 'd'.repeat(32)));
   assert.equal(one.length, 256);
   assert.ok(one.some((v, i) => v !== other[i]));
   // Entries spread over the int32 range (a constant table would cut nowhere or everywhere).

@@ -27,6 +27,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   restore: () => import('./restore.ts'),
   reset: () => import('./reset.ts'),
   tag: () => import('./tag.ts'),
+  key: () => import('./key.ts'),
   merge: () => import('./merge.ts'),
   'merge-base': () => import('./merge-base.ts'),
   'cherry-pick': () => import('./cherry-pick.ts'),

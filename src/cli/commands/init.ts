@@ -9,6 +9,7 @@ import { BackendRepo } from '../../protocol/backend-repo.ts';
 import { assertBranchName } from '../../repo/refs.ts';
 import { isBackendUrl, openBackend } from '../../storage/open.ts';
 import { storageSettings } from '../storage-settings.ts';
+import { secretSource, testKdf } from '../secrets.ts';
 
 async function defaultBranch(cli: Cli): Promise<string> {
   const configured = getConfigValue(
@@ -30,19 +31,36 @@ export function register(program: Command, cli: Cli): void {
     .option('--bare', 'create a bare repository (no working tree)')
     .option('-b, --initial-branch <name>', 'name of the first branch')
     .option('-q, --quiet', 'print nothing')
-    .option('--encrypt', 'encrypt every object at rest (not available yet)')
+    .option('--encrypt', 'encrypt every object at rest (docs/encryption.md)')
+    .option(
+      '--passphrase-file <file>',
+      "with --encrypt: the first key slot's passphrase, from a file",
+    )
+    .option(
+      '--key-file <file>',
+      'with --encrypt: the first key slot is this key file (32 bytes or more)',
+    )
     .action(
       async (
         directory: string,
-        opts: { bare?: boolean; initialBranch?: string; quiet?: boolean; encrypt?: boolean },
+        opts: {
+          bare?: boolean;
+          initialBranch?: string;
+          quiet?: boolean;
+          encrypt?: boolean;
+          passphraseFile?: string;
+          keyFile?: string;
+        },
       ) => {
-        if (opts.encrypt) {
-          // Refused before anything is created: a repository that claims to
-          // be encrypted while some objects are stored in clear is worse
-          // than none (docs/encryption.md: what exists, what remains).
+        if (!opts.encrypt && (opts.passphraseFile !== undefined || opts.keyFile !== undefined)) {
+          throw new MediaGitError('USAGE', '--passphrase-file and --key-file go with --encrypt', {
+            kind: 'usage',
+          });
+        }
+        if (opts.encrypt && isBackendUrl(directory) && !directory.startsWith('file://')) {
           throw new MediaGitError(
             'NOT_IMPLEMENTED',
-            'init --encrypt: encryption at rest is not implemented yet (docs/encryption.md); nothing was created',
+            'init --bare --encrypt on a storage URL: encrypted server repositories are not implemented yet (docs/encryption.md); nothing was created',
             { kind: 'user', data: { exitCode: 128 } },
           );
         }
@@ -69,6 +87,9 @@ export function register(program: Command, cli: Cli): void {
           bare: opts.bare === true,
           initialBranch: opts.initialBranch,
           context: cli.repoContext,
+          encrypt: opts.encrypt
+            ? { secret: await secretSource(cli.env, opts)('new'), kdf: testKdf(cli.env) }
+            : undefined,
         });
         if (!opts.quiet) {
           const what = result.reinitialized ? 'Reinitialized existing' : 'Initialized empty';
