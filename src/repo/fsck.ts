@@ -26,7 +26,7 @@ import { corruptObject, hasErrnoCode, MediaGitError } from '../errors.ts';
 import { decodeCommit, decodeTag } from '../odb/commit.ts';
 import { MAX_BASES, MAX_DELTA_DEPTH, parseDeltaPayload } from '../odb/delta.ts';
 import { decodeManifest } from '../odb/manifest.ts';
-import { isObjectId, objectIdOf, type ObjectId } from '../odb/object-id.ts';
+import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 import {
   decodeHeader,
   HEADER_SIZE,
