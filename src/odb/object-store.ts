@@ -202,6 +202,22 @@ export class ObjectStore {
     return decodeStored(this.cipher, id, record);
   }
 
+  /**
+   * A blob's SHA-256: its ID in a plain store; in an encrypted one (keyed
+   * IDs) read and hashed, once per process.
+   */
+  async blobSha256(id: ObjectId): Promise<ObjectId> {
+    if (this.cipher === undefined) return id;
+    let sha = this.#blobSha256.get(id);
+    if (sha === undefined) {
+      sha = objectIdOf('blob', await this.readTyped(id, 'blob'));
+      this.#blobSha256.set(id, sha);
+    }
+    return sha;
+  }
+
+  readonly #blobSha256 = new LRUCache<ObjectId, ObjectId>({ max: 65536 });
+
   pathOf(id: ObjectId): string {
     return path.join(this.objectsDir, id.slice(0, 2), id.slice(2));
   }

@@ -173,14 +173,17 @@ class PathFilter {
 
 const ALL_PATHS = new PathFilter([]);
 
-function storedEntry(file: {
-  path: string;
-  mode: FileEntryMode;
-  kind: FileObjectKind;
-  id: ObjectId;
-  size: number;
-  sha256?: ObjectId;
-}): Entry {
+function storedEntry(
+  file: {
+    path: string;
+    mode: FileEntryMode;
+    kind: FileObjectKind;
+    id: ObjectId;
+    size: number;
+    sha256?: ObjectId;
+  },
+  keyed: boolean,
+): Entry {
   const entry: Entry = {
     path: file.path,
     mode: file.mode,
@@ -189,20 +192,22 @@ function storedEntry(file: {
   };
   // An index entry that does not know it (UNKNOWN_SHA256) leaves it to be read from the manifest.
   if (file.sha256 !== undefined && file.sha256 !== UNKNOWN_SHA256) entry.sha256 = file.sha256;
-  else if (file.kind === 'blob') entry.sha256 = file.id;
+  // A blob's ID is its SHA-256, except in an encrypted repository (keyed IDs).
+  else if (file.kind === 'blob' && !keyed) entry.sha256 = file.id;
   return entry;
 }
 
 async function treeEntries(store: ObjectStore, treeId: ObjectId | undefined) {
   const out = new Map<string, Entry>();
   if (treeId === undefined) return out;
-  for (const [p, file] of await flattenTree(store, treeId)) out.set(p, storedEntry(file));
+  for (const [p, file] of await flattenTree(store, treeId))
+    out.set(p, storedEntry(file, store.cipher !== undefined));
   return out;
 }
 
-function indexEntries(index: StagingIndex): Map<string, Entry> {
+function indexEntries(index: StagingIndex, keyed: boolean): Map<string, Entry> {
   const out = new Map<string, Entry>();
-  for (const [p, entry] of index.entries) out.set(p, storedEntry(entry));
+  for (const [p, entry] of index.entries) out.set(p, storedEntry(entry, keyed));
   return out;
 }
 
@@ -217,7 +222,7 @@ async function worktreeEntries(
 ): Promise<{ entries: Map<string, Entry>; contentReads: number }> {
   const workTree = repo.requireWorkTree('diff');
   const scan = await worktreeChanges(repo, index, { untracked: false });
-  const entries = indexEntries(index);
+  const entries = indexEntries(index, repo.objects.cipher !== undefined);
   for (const change of scan.changes) {
     if (change.change === 'deleted') {
       entries.delete(change.path);
@@ -318,13 +323,16 @@ async function treePairs(
       if ((oldFile || newFile) && filter.matches(p)) {
         const toEntry = (e: typeof oldFile): Entry | undefined =>
           e &&
-          storedEntry({
-            path: p,
-            mode: e.mode as FileEntryMode,
-            kind: e.kind as FileObjectKind,
-            id: e.id,
-            size: e.size,
-          });
+          storedEntry(
+            {
+              path: p,
+              mode: e.mode as FileEntryMode,
+              kind: e.kind as FileObjectKind,
+              id: e.id,
+              size: e.size,
+            },
+            store.cipher !== undefined,
+          );
         pairs.push({ path: p, old: toEntry(oldFile), new: toEntry(newFile) });
       }
     }
@@ -348,7 +356,9 @@ class ContentReader {
     const source = entry.source;
     if (source.type === 'stored') {
       entry.sha256 =
-        source.kind === 'blob' ? source.id : (await readManifest(this.#store, source.id)).sha256;
+        source.kind === 'blob'
+          ? await this.#store.blobSha256(source.id)
+          : (await readManifest(this.#store, source.id)).sha256;
     } else {
       this.contentReads++;
       entry.sha256 = await hashWorkFile(source.full, source.stats);
@@ -733,13 +743,17 @@ export async function diff(repo: Repository, options: DiffOptions): Promise<Diff
       base = head.id ? (await readCommit(store, head.id)).tree : undefined;
     }
     const index = await StagingIndex.load(repo.gitDir);
-    pairs = pairMaps(await treeEntries(store, base), indexEntries(index), filter);
+    pairs = pairMaps(
+      await treeEntries(store, base),
+      indexEntries(index, store.cipher !== undefined),
+      filter,
+    );
   } else {
     const index = await StagingIndex.load(repo.gitDir);
     const oldMap =
       revisions[0] !== undefined
         ? await treeEntries(store, await treeOf(revisions[0]))
-        : indexEntries(index);
+        : indexEntries(index, store.cipher !== undefined);
     const work = await worktreeEntries(repo, index);
     scanReads = work.contentReads;
     pairs = pairMaps(oldMap, work.entries, filter);

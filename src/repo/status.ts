@@ -68,7 +68,9 @@ export async function indexedSha256(
   entry: Pick<IndexEntry, 'kind' | 'id' | 'sha256'>,
 ): Promise<ObjectId> {
   if (entry.sha256 !== UNKNOWN_SHA256) return entry.sha256;
-  return entry.kind === 'blob' ? entry.id : (await readManifest(store, entry.id)).sha256;
+  return entry.kind === 'blob'
+    ? await store.blobSha256(entry.id)
+    : (await readManifest(store, entry.id)).sha256;
 }
 
 /**

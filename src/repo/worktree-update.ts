@@ -674,7 +674,9 @@ export async function contentSha256(
   store: ObjectStore,
   file: Pick<FileVersion, 'kind' | 'id'>,
 ): Promise<ObjectId> {
-  return file.kind === 'blob' ? file.id : (await readManifest(store, file.id)).sha256;
+  return file.kind === 'blob'
+    ? await store.blobSha256(file.id)
+    : (await readManifest(store, file.id)).sha256;
 }
 
 /**
