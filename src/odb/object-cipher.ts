@@ -59,8 +59,9 @@ export class ObjectCipher {
     id: ObjectId,
     header: Uint8Array,
     sealed: Uint8Array,
+    into?: Buffer,
   ): { codec: Codec; payload: Buffer } {
-    const inner = open(this.#keys, sealed, aadOf(id, header), id);
+    const inner = open(this.#keys, sealed, aadOf(id, header), id, into);
     const codec = inner[0];
     if (codec === undefined || codec >= Codec.sealed) {
       throw corruptObject(id, `unknown codec ${String(codec)} inside its sealed payload`);

@@ -198,8 +198,8 @@ export class ObjectStore {
    * store has no key for it, or when an encrypted store holds a payload in
    * clear.
    */
-  decodeStored(id: ObjectId, record: Buffer): DecodedStored {
-    return decodeStored(this.cipher, id, record);
+  decodeStored(id: ObjectId, record: Buffer, into?: Buffer): DecodedStored {
+    return decodeStored(this.cipher, id, record, into);
   }
 
   /**
@@ -604,6 +604,8 @@ export function decodeStored(
   cipher: ObjectCipher | undefined,
   id: ObjectId,
   record: Buffer,
+  /** Where an opened payload goes when it fits (a reused buffer other than `record`). */
+  into?: Buffer,
 ): DecodedStored {
   const { type, codec, rawSize } = decodeHeader(id, record);
   const payload = record.subarray(HEADER_SIZE);
@@ -611,7 +613,8 @@ export function decodeStored(
     if (cipher === undefined) {
       throw corruptObject(id, 'is encrypted, and this repository holds no key for it');
     }
-    return { type, rawSize, ...cipher.openPayload(id, record.subarray(0, HEADER_SIZE), payload) };
+    const opened = cipher.openPayload(id, record.subarray(0, HEADER_SIZE), payload, into);
+    return { type, rawSize, ...opened };
   }
   if (cipher !== undefined) {
     throw corruptObject(id, 'is stored unencrypted in an encrypted repository');

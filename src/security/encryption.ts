@@ -316,17 +316,35 @@ export function seal(keys: RepoKeys, parts: readonly Uint8Array[], aad: Uint8Arr
   const cipher = createCipheriv('aes-256-gcm', key, ZERO_NONCE);
   cipher.setAAD(aad);
   const out = [nonce];
-  for (const part of parts) out.push(cipher.update(part));
+  for (const part of parts) {
+    for (let at = 0; at < part.length; at += SLICE) {
+      out.push(cipher.update(part.subarray(at, at + SLICE)));
+    }
+  }
   out.push(cipher.final(), cipher.getAuthTag());
   return out;
 }
+
+/**
+ * Bytes per cipher call. OpenSSL's output for a whole 2 MiB chunk is fresh
+ * memory each time (a page fault per 4 KiB); 256 KiB pieces are reused heap
+ * memory. Measured here: 0.7-0.9 s per GiB whole, 0.3-0.4 s in pieces.
+ */
+const SLICE = 256 * 1024;
 
 /**
  * Decrypts what `seal` made and checks its tag: OBJECT_CORRUPT naming
  * `what` otherwise. A flipped byte anywhere, a cut, another repository's
  * key, or another object's AAD is an authentication failure.
  */
-export function open(keys: RepoKeys, sealed: Uint8Array, aad: Uint8Array, what: string): Buffer {
+export function open(
+  keys: RepoKeys,
+  sealed: Uint8Array,
+  aad: Uint8Array,
+  what: string,
+  /** Where to put the plaintext when it fits (a reused buffer, not `sealed`); else a new one. */
+  into?: Buffer,
+): Buffer {
   const failed = (reason: string) =>
     new MediaGitError('OBJECT_CORRUPT', `object ${what} is corrupt: ${reason}`, {
       kind: 'corrupt',
@@ -335,14 +353,22 @@ export function open(keys: RepoKeys, sealed: Uint8Array, aad: Uint8Array, what: 
   const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   if (bytes.length < SEAL_OVERHEAD) throw failed('too short to be encrypted');
   const key = createHmac('sha256', keys.encryption).update(bytes.subarray(0, NONCE_BYTES)).digest();
+  const ciphertext = bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES);
+  const out =
+    into !== undefined && into.length >= ciphertext.length
+      ? into.subarray(0, ciphertext.length)
+      : Buffer.allocUnsafe(ciphertext.length);
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, ZERO_NONCE);
     decipher.setAAD(aad);
     decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-    return Buffer.concat([
-      decipher.update(bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES)),
-      decipher.final(),
-    ]);
+    let filled = 0;
+    for (let at = 0; at < ciphertext.length; at += SLICE) {
+      filled += decipher.update(ciphertext.subarray(at, at + SLICE)).copy(out, filled);
+    }
+    filled += decipher.final().copy(out, filled);
+    if (filled !== out.length) throw new Error('short');
+    return out;
   } catch {
     throw failed('authentication failed (wrong key, or the bytes were changed)');
   }
