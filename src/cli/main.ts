@@ -11,6 +11,7 @@ import { EXIT_USAGE, reportError } from './exit.ts';
 import { commandLoaders } from './commands/index.ts';
 import { installInterrupts } from './interrupt.ts';
 import { PAGED_VERBS, pagerCommand, startPager, type Paged } from './pager.ts';
+import { secretFromTerminal } from './secrets.ts';
 
 /** Verbs after which `gc --auto` runs, as in Git: those that add objects. */
 const AUTO_GC_VERBS = new Set([
@@ -75,6 +76,13 @@ export async function main(argv: readonly string[], cli: Cli = createCli()): Pro
     !(argv[0] === 'show' && argv.some((arg) => arg.includes(':')))
   ) {
     const pager = await pagerCommand(cli);
+    if (pager !== undefined && secretFromTerminal(cli.env)) {
+      // An encrypted repository's passphrase is asked before the pager takes the terminal.
+      const repo = await Repository.discover(cli.cwd, { ...cli.repoContext, locked: true }).catch(
+        () => undefined,
+      );
+      if (repo?.encrypted) await cli.repoContext.secrets?.('unlock');
+    }
     if (pager !== undefined) {
       paged = startPager(cli, pager);
       cli = paged.cli;

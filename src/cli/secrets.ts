@@ -18,6 +18,29 @@ export interface SecretFiles {
 }
 
 export function secretSource(env: NodeJS.ProcessEnv, files: SecretFiles = {}): SecretSource {
+  // The secret that opens the repository is asked once per process (a paged
+  // verb asks before its pager takes the terminal: main.ts).
+  let unlocking: Promise<SlotSecret> | undefined;
+  const find = findSecret(env, files);
+  return (purpose) => {
+    if (purpose === 'new') return find(purpose);
+    unlocking ??= find(purpose);
+    return unlocking;
+  };
+}
+
+/** Whether the secret would be asked on the terminal: none is named on the command line or in the environment. */
+export function secretFromTerminal(env: NodeJS.ProcessEnv): boolean {
+  return (
+    !env['MEDIAGIT_KEY_FILE'] &&
+    !env['MEDIAGIT_PASSPHRASE_FILE'] &&
+    !env['MEDIAGIT_PASSPHRASE'] &&
+    process.stdin.isTTY === true &&
+    process.stderr.isTTY === true
+  );
+}
+
+function findSecret(env: NodeJS.ProcessEnv, files: SecretFiles): SecretSource {
   return async (purpose) => {
     if (files.keyFile !== undefined) return readKeyFileSecret(files.keyFile);
     if (files.passphraseFile !== undefined) return readPassphraseFile(files.passphraseFile);

@@ -1,13 +1,10 @@
 /**
  * Encryption at rest, the cryptographic core (issue 18; docs/encryption.md):
  * a repository master key wrapped by key slots (a passphrase through
- * Argon2id, or a key file), the subkeys derived from it, deterministic
- * authenticated encryption of object records and the secret gear table of
- * an encrypted repository's chunker.
- *
- * Not wired into the object store yet: `init --encrypt` refuses with a
- * clear error until every object path seals what it writes (docs/encryption.md
- * lists what remains).
+ * Argon2id, or a key file), the subkeys derived from it, keyed object IDs,
+ * authenticated encryption of object payloads (odb/object-cipher.ts seals
+ * records with it) and the secret gear table of an encrypted repository's
+ * chunker.
  */
 import {
   argon2,
