@@ -22,6 +22,7 @@ import {
   deviceLimits,
   ensureSource,
   fail,
+  numberOption,
   formatBytes,
   formatDeviceLimits,
   formatRatio,
@@ -39,13 +40,7 @@ import {
 } from './lib.ts';
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const at = args.indexOf(name);
-  if (at < 0) return fallback;
-  const value = Number(args[at + 1]);
-  if (!Number.isFinite(value) || value <= 0) fail(`${name} needs a positive number`);
-  return value;
-};
+const option = (name: string, fallback: number): number => numberOption(args, name, fallback);
 const bytes = Math.round(option('--gib', 1) * GiB);
 const repeat = option('--repeat', 3);
 const keep = args.includes('--keep');

@@ -38,6 +38,15 @@ export const workRoot = path.resolve(
 const ioBuffer = Buffer.allocUnsafe(8 * MiB);
 
 /** Stops with a usage error (exit 2), as a CLI does for bad arguments. */
+/** `--name N` from `args`: a positive number, `fallback` when absent. */
+export function numberOption(args: readonly string[], name: string, fallback: number): number {
+  const at = args.indexOf(name);
+  if (at < 0) return fallback;
+  const value = Number(args[at + 1]);
+  if (!Number.isFinite(value) || value <= 0) fail(`${name} needs a positive number`);
+  return value;
+}
+
 export function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n`);
   process.exit(2);

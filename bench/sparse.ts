@@ -25,6 +25,7 @@ import {
   configureRunner,
   deviceLimits,
   fail,
+  numberOption,
   formatBytes,
   formatDeviceLimits,
   formatRatio,
@@ -39,13 +40,7 @@ import {
 } from './lib.ts';
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const at = args.indexOf(name);
-  if (at < 0) return fallback;
-  const value = Number(args[at + 1]);
-  if (!Number.isFinite(value) || value <= 0) fail(`${name} needs a positive number`);
-  return value;
-};
+const option = (name: string, fallback: number): number => numberOption(args, name, fallback);
 const totalGiB = option('--gib', 20);
 const fileCount = option('--files', 2000);
 const repeat = option('--repeat', 3);

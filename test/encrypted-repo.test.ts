@@ -106,56 +106,60 @@ async function storeBytes(gitDir: string): Promise<number> {
 
 const SEALED = 4;
 
-type Twenty = [
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-];
-
 test('an encrypted store holds none of 20 plaintext markers from contents, file names, messages, branches and authors', async () => {
-  const markers = Array.from({ length: 20 }, (_, i) => `MARK${i}${randomBytes(6).toString('hex')}`);
-  const [c0, c1, c2, c3, c4, c5, n0, n1, n2, n3, n4, m0, m1, m2, m3, b0, b1, b2, a0, a1] =
-    markers as Twenty;
+  const names = [
+    'c0',
+    'c1',
+    'c2',
+    'c3',
+    'c4',
+    'c5',
+    'n0',
+    'n1',
+    'n2',
+    'n3',
+    'n4',
+    'm0',
+    'm1',
+    'm2',
+    'm3',
+    'b0',
+    'b1',
+    'b2',
+    'a0',
+    'a1',
+  ] as const;
+  // Six in contents, five in file and folder names, four in messages, three in branch and tag names, two in author names.
+  const mark = Object.fromEntries(
+    names.map((name) => [name, `MARK${name}${randomBytes(6).toString('hex')}`]),
+  ) as Record<(typeof names)[number], string>;
+  const markers = Object.values(mark);
   const run = async (repo: TempRepo) => {
     const as = (author: string) => repo.withEnv({ MEDIAGIT_AUTHOR_NAME: author });
-    await fs.writeFile(repo.path(`${n0}.txt`), `${c0}\n`);
-    await fs.mkdir(repo.path(n1));
-    await fs.writeFile(repo.path(`${n1}/${n2}.md`), `notes ${c1} and ${c2}\n`.repeat(50));
+    await fs.writeFile(repo.path(`${mark.n0}.txt`), `${mark.c0}\n`);
+    await fs.mkdir(repo.path(mark.n1));
+    await fs.writeFile(
+      repo.path(`${mark.n1}/${mark.n2}.md`),
+      `notes ${mark.c1} and ${mark.c2}\n`.repeat(50),
+    );
     // A chunked file (8 MiB) with a marker inside; a 70 MiB one goes to an ingest pack.
-    const big = repo.path(`${n3}.bin`);
+    const big = repo.path(`${mark.n3}.bin`);
     await writePseudoRandomFile(big, 8 * 1024 * 1024, 1);
-    await fs.appendFile(big, c3);
+    await fs.appendFile(big, mark.c3);
     const huge = repo.path('huge.bin');
     await writePseudoRandomFile(huge, 70 * 1024 * 1024, 2);
-    await fs.appendFile(huge, c4);
+    await fs.appendFile(huge, mark.c4);
     await repo.ok(['add', '.']);
-    await as(a0).ok(['commit', '-q', '-m', `first ${m0}`]);
-    await repo.ok(['switch', '-q', '-c', b0]);
-    await fs.writeFile(repo.path(`${n4}.txt`), `${c5}\n`);
+    await as(mark.a0).ok(['commit', '-q', '-m', `first ${mark.m0}`]);
+    await repo.ok(['switch', '-q', '-c', mark.b0]);
+    await fs.writeFile(repo.path(`${mark.n4}.txt`), `${mark.c5}\n`);
     await repo.ok(['add', '.']);
-    await as(a1).ok(['commit', '-q', '-m', `second ${m1}`]);
-    await repo.ok(['branch', b1]);
-    await repo.ok(['tag', '-a', b2, '-m', `tagged ${m2}`]);
+    await as(mark.a1).ok(['commit', '-q', '-m', `second ${mark.m1}`]);
+    await repo.ok(['branch', mark.b1]);
+    await repo.ok(['tag', '-a', mark.b2, '-m', `tagged ${mark.m2}`]);
     await repo.ok(['switch', '-q', 'main']);
-    await as(a0).ok(['merge', '-q', '--no-ff', '-m', `merged ${m3}`, b0]);
-    await fs.appendFile(repo.path(`${n0}.txt`), `stashed ${c0}\n`);
+    await as(mark.a0).ok(['merge', '-q', '--no-ff', '-m', `merged ${mark.m3}`, mark.b0]);
+    await fs.appendFile(repo.path(`${mark.n0}.txt`), `stashed ${mark.c0}\n`);
     await repo.ok(['stash', '-q']);
     await repo.ok(['gc', '-q', '--aggressive', '--prune=now']);
     await repo.ok(['fsck']);
@@ -175,13 +179,16 @@ test('an encrypted store holds none of 20 plaintext markers from contents, file 
     assert.ok(codecs.get(SEALED)! > 20);
     // And the history reads back whole.
     const log = (await encrypted.ok(['log', '--format=%an %s'])).out;
-    assert.match(log, new RegExp(`${a0} merged ${m3}`));
+    assert.match(log, new RegExp(`${mark.a0} merged ${mark.m3}`));
     await encrypted.ok(['stash', 'pop', '-q']);
-    assert.equal(await fs.readFile(encrypted.path(`${n0}.txt`), 'utf8'), `${c0}\nstashed ${c0}\n`);
+    assert.equal(
+      await fs.readFile(encrypted.path(`${mark.n0}.txt`), 'utf8'),
+      `${mark.c0}\nstashed ${mark.c0}\n`,
+    );
     await fs.rm(encrypted.path('huge.bin'));
     await encrypted.ok(['checkout', '--', 'huge.bin']);
     const huge = await fs.readFile(encrypted.path('huge.bin'));
-    assert.equal(huge.subarray(huge.length - c4!.length).toString(), c4);
+    assert.equal(huge.subarray(huge.length - mark.c4.length).toString(), mark.c4);
     await encrypted.ok(['verify', '--all']);
   } finally {
     await plain.cleanup();

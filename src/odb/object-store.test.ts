@@ -10,6 +10,7 @@ import { encodeCommit } from './commit.ts';
 import { encodeManifest } from './manifest.ts';
 import { chunkIdOf, EMPTY_BLOB_ID, objectIdOf, sha256Hex, type ObjectId } from './object-id.ts';
 import { IngestPack } from './ingest-pack.ts';
+import { ObjectCipher } from './object-cipher.ts';
 import { HEADER_SIZE, ObjectStore, type ObjectTypeName } from './object-store.ts';
 import { encodeTree } from './tree.ts';
 
@@ -269,4 +270,46 @@ test('absentAmong names exactly the objects stored neither loose nor packed, in 
   ]);
   assert.deepEqual(await fresh.absentAmong([]), []);
   for (const id of [loose, packed]) assert.equal(await fresh.has(id), true);
+});
+
+test('an encrypted store seals what it writes, names by keyed ID, and refuses records of the wrong kind', async () => {
+  const master = randomBytes(32);
+  const sealing = await freshStore();
+  sealing.cipher = new ObjectCipher(master, 'a'.repeat(32));
+  sealing.encrypted = true;
+  const data = Buffer.from('a tree-sized secret '.repeat(20));
+  const { id } = await sealing.write('tree', data);
+  assert.notEqual(id, objectIdOf('tree', data), 'the ID is keyed');
+  assert.equal(id, sealing.idOf('tree', data));
+  const stored = await fs.readFile(sealing.pathOf(id));
+  assert.equal(stored[5], Codec.sealed);
+  assert.equal(stored.indexOf('secret'), -1);
+  const unlocked = (): ObjectStore => {
+    const again = reopen(sealing);
+    again.cipher = sealing.cipher;
+    again.encrypted = true;
+    return again;
+  };
+  assert.deepEqual((await unlocked().readHere(id)).data, data);
+  // The same store without its key reads nothing; locked, it writes nothing.
+  const locked = reopen(sealing);
+  locked.encrypted = true;
+  await assert.rejects(locked.read(id), /is encrypted, and this repository holds no key for it/);
+  await assert.rejects(locked.write('blob', Buffer.from('x')), /not unlocked/);
+  // Another master key: authentication fails, naming the object.
+  const other = reopen(sealing);
+  other.cipher = new ObjectCipher(randomBytes(32), 'a'.repeat(32));
+  await assert.rejects(
+    other.read(id),
+    new RegExp(`object ${id} is corrupt: authentication failed`),
+  );
+  // A record in clear planted in the encrypted store is refused.
+  const plain = await freshStore();
+  const planted = await plain.write('blob', Buffer.from('planted'));
+  await fs.mkdir(path.dirname(sealing.pathOf(planted.id)), { recursive: true });
+  await fs.copyFile(plain.pathOf(planted.id), sealing.pathOf(planted.id));
+  await assert.rejects(
+    unlocked().readHere(planted.id),
+    /stored unencrypted in an encrypted repository/,
+  );
 });
