@@ -140,6 +140,11 @@ const BUFFERS = 3;
 export const INGEST_PACK_MIN_SIZE = 64 * 1024 * 1024;
 /** Chunk files written but not yet fsynced and renamed (each holds a descriptor). */
 const MAX_PENDING_DURABLE = 128;
+/**
+ * Sealed chunk records (an encrypted repository) made but not yet in the
+ * pack or written: sealing runs ahead of the disk this far, and no further.
+ */
+const SEALED_AHEAD = 16 * 1024 * 1024;
 /** Chunk compressions running at once (the libuv pool has four threads). */
 const MAX_PARALLEL_ENCODES = 4;
 
@@ -151,6 +156,7 @@ export class FileStore {
   /** The chunker and its ring buffers, kept for the next chunked file. */
   #scanner: GearScanner | undefined;
   #encoding = 0;
+  readonly #sealing = new ByteBudget(SEALED_AHEAD);
   readonly #encodeWaiters: (() => void)[] = [];
   /** Chunk writes whose fsync and rename are still running. */
   readonly #durable = new Set<Promise<void>>();
@@ -577,7 +583,12 @@ export class FileStore {
       this.#encoding--;
       this.#encodeWaiters.shift()?.();
     }
+    // Sealing (an encrypted repository) copies the chunk: at most
+    // SEALED_AHEAD bytes of copies wait for the pack or the disk at once.
+    const sealed = this.store.cipher === undefined ? 0 : view.length;
+    if (sealed > 0) await this.#sealing.acquire(sealed);
     const record = this.store.recordParts(id, 'chunk', encoded.codec, view.length, encoded.parts);
+    const recordSize = record.reduce((sum, part) => sum + part.length, 0);
     try {
       if (packFor) {
         await (await packFor()).append(id, record);
@@ -594,11 +605,43 @@ export class FileStore {
       }
     } catch (error) {
       throw diskError(error);
+    } finally {
+      if (sealed > 0) this.#sealing.release(sealed);
     }
+    // Copied into the pack, or handed to the kernel: a sealed record's memory goes now.
+    this.store.releaseRecord(record);
     this.stats.newChunks++;
-    this.stats.newBytes += record.reduce((sum, part) => sum + part.length, 0);
+    this.stats.newBytes += recordSize;
     if (encoded.codec === Codec.delta) this.stats.deltas++;
     if (encoded.base) this.#newBases.push({ id, length: view.length, ...encoded.base });
+  }
+}
+
+/**
+ * Bytes that may be held at once (one holder may always take more than the
+ * whole budget, alone).
+ */
+class ByteBudget {
+  readonly #limit: number;
+  #held = 0;
+  #waiters: (() => void)[] = [];
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  async acquire(bytes: number): Promise<void> {
+    while (this.#held > 0 && this.#held + bytes > this.#limit) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    this.#held += bytes;
+  }
+
+  release(bytes: number): void {
+    this.#held -= bytes;
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiting) wake();
   }
 }
 

@@ -147,14 +147,20 @@ export class IngestPack {
 
   /**
    * Appends the record of object `id` (its header and payload, as a loose
-   * file holds them). Resolves once the bytes are copied into the pack's
+   * file holds them; or a function making it, called in turn). Resolves once the bytes are copied into the pack's
    * staging memory, so the caller may reuse them; a failed write of earlier
    * bytes rejects it. Each ID must be appended once.
    */
-  append(id: ObjectId, parts: readonly Uint8Array[]): Promise<void> {
+  append(
+    id: ObjectId,
+    record: readonly Uint8Array[] | (() => readonly Uint8Array[]),
+  ): Promise<void> {
     const run = this.#queue.then(async () => {
       if (this.#failure !== undefined) throw this.#failure;
       if (this.#closed) throw new Error('append to a finished ingest pack');
+      // A record made on its turn (sealed, in an encrypted repository) holds
+      // memory only while it is copied, however far ahead its callers run.
+      const parts = typeof record === 'function' ? record() : record;
       const offset = this.#segmentStart + this.#fill;
       let length = 0;
       for (const part of parts) {

@@ -193,6 +193,15 @@ export class ObjectStore {
   }
 
   /**
+   * Frees the memory of record parts `recordParts` sealed, once they are
+   * written (object-cipher.ts); nothing in a plain store, whose parts are
+   * the caller's.
+   */
+  releaseRecord(parts: readonly Uint8Array[]): void {
+    this.cipher?.release(parts);
+  }
+
+  /**
    * A stored record's header and the payload to decode: opened when sealed.
    * OBJECT_CORRUPT naming `id` when a sealed payload does not open, when this
    * store has no key for it, or when an encrypted store holds a payload in
@@ -497,6 +506,7 @@ export class ObjectStore {
   async #writeRecord(id: ObjectId, parts: readonly Uint8Array[]): Promise<WriteResult> {
     await writeFileAtomic(this.pathOf(id), parts, { tmpDir: this.tmpDir, dirSync: this.dirSync });
     const storedSize = parts.reduce((sum, part) => sum + part.length, 0);
+    this.releaseRecord(parts);
     return { id, written: true, storedSize };
   }
 
