@@ -15,7 +15,6 @@ import {
   deriveKeys,
   keyedId,
   open,
-  release,
   seal,
   secretGearTable,
   type RepoKeys,
@@ -53,14 +52,6 @@ export class ObjectCipher {
     payload: readonly Uint8Array[],
   ): Buffer[] {
     return seal(this.#keys, [Uint8Array.of(codec), ...payload], aadOf(id, header));
-  }
-
-  /**
-   * Frees a sealed record's parts (from `sealPayload`, and the header
-   * before them) once they are written: see encryption.ts, `release`.
-   */
-  release(parts: readonly Uint8Array[]): void {
-    release(parts);
   }
 
   /** The codec and payload inside a sealed payload; OBJECT_CORRUPT naming `id` when it does not open. */

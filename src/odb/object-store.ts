@@ -31,6 +31,7 @@ import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../er
 import { isObjectId, objectIdOf, type ObjectId } from './object-id.ts';
 import { PackSet, type ObjectHandle } from './pack.ts';
 import type { ObjectCipher } from './object-cipher.ts';
+import { release } from '../security/encryption.ts';
 import { WriterRegistration } from './gc-guard.ts';
 import type { ContentFetchOptions, ContentSource } from './promised-content.ts';
 
@@ -194,11 +195,11 @@ export class ObjectStore {
 
   /**
    * Frees the memory of record parts `recordParts` sealed, once they are
-   * written (object-cipher.ts); nothing in a plain store, whose parts are
+   * written (security/encryption.ts, `release`); nothing in a plain store, whose parts are
    * the caller's.
    */
   releaseRecord(parts: readonly Uint8Array[]): void {
-    this.cipher?.release(parts);
+    if (this.cipher) release(parts);
   }
 
   /**
