@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { readManifest } from '../src/odb/file-read.ts';
@@ -22,7 +23,7 @@ let keyDir: string;
 let keyFile: string;
 
 before(async () => {
-  keyDir = await fs.mkdtemp(path.join((await import('node:os')).tmpdir(), 'mediagit-keys-'));
+  keyDir = await fs.mkdtemp(path.join(os.tmpdir(), 'mediagit-keys-'));
   keyFile = path.join(keyDir, 'repo.key');
   await fs.writeFile(keyFile, randomBytes(64));
 });
@@ -381,6 +382,15 @@ test('key add, list, rotate and remove manage the slots; the last or the current
     assert.equal(last.length, 1);
     const lastRemove = await byThird.fails(['key', 'remove', last[0]!.id], 128);
     assert.match(lastRemove.stderr, /opened the repository now|the only one/);
+    // Another process holding the key file's lock: refused, nothing changed.
+    const keysFile = path.join(repo.gitDir, 'keys.json');
+    const keysBefore = await fs.readFile(keysFile);
+    await fs.writeFile(`${keysFile}.lock`, `${process.pid} ${os.hostname()}\n`);
+    const locked = await byThird.fails(['key', 'add', '--new-passphrase-file', first], 128);
+    assert.match(locked.stderr, /^fatal: cannot lock the key file: .*keys\.json\.lock exists/);
+    assert.equal(locked.stderr.split('\n').length, 2, locked.stderr);
+    assert.deepEqual(await fs.readFile(keysFile), keysBefore);
+    await fs.rm(`${keysFile}.lock`);
     // Without the new slot's secret, or in a plain repository, the verbs refuse.
     await byThird.fails(['key', 'add'], 128);
     const plain = await TempRepo.create();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { hasErrnoCode, MediaGitError } from '../errors.ts';
 import { ObjectCipher } from '../odb/object-cipher.ts';
 import { parseKeyFile, unlockSlot, type KeyFile, type SlotSecret } from '../security/encryption.ts';
-import { writeFileAtomic } from '../storage/durable-file.ts';
+import { LockFile, writeFileAtomic } from '../storage/durable-file.ts';
 
 export const KEY_FILE = 'keys.json';
 
@@ -40,7 +40,40 @@ export async function readKeyFile(gitDir: string): Promise<KeyFile> {
   return parseKeyFile(value);
 }
 
-/** Replaces the key file atomically (temp file, fsync, rename). */
+/**
+ * Changes the key file under its lock (`keys.json.lock`, as Git locks its
+ * config): read, changed by `change`, written in place with fsync and
+ * rename. Two `key` commands at once cannot lose each other's slots; the
+ * second is refused while the first holds the lock.
+ */
+export async function updateKeyFile(
+  gitDir: string,
+  change: (keyFile: KeyFile) => KeyFile | Promise<KeyFile>,
+): Promise<KeyFile> {
+  const file = path.join(gitDir, KEY_FILE);
+  let lock: LockFile;
+  try {
+    lock = await LockFile.acquire(file);
+  } catch (error) {
+    if (hasErrnoCode(error, 'EEXIST')) {
+      throw new MediaGitError(
+        'KEYS_LOCKED',
+        `cannot lock the key file: ${file}.lock exists; another mediagit process may be running (remove the file if it crashed)`,
+        { kind: 'conflict' },
+      );
+    }
+    throw error;
+  }
+  try {
+    const changed = await change(await readKeyFile(gitDir));
+    await lock.commit(Buffer.from(`${JSON.stringify(changed, null, 2)}\n`));
+    return changed;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Writes the key file of a repository being created (temp file, fsync, rename). */
 export async function writeKeyFile(gitDir: string, keyFile: KeyFile): Promise<void> {
   await writeFileAtomic(
     path.join(gitDir, KEY_FILE),

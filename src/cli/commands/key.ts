@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
-import { readKeyFile, unlockMaster, writeKeyFile } from '../../repo/keys.ts';
+import { readKeyFile, unlockMaster, updateKeyFile } from '../../repo/keys.ts';
 import { Repository } from '../../repo/repository.ts';
 import { addSlot, removeSlot, type KeySlot } from '../../security/encryption.ts';
 import { printJson, type Cli } from '../context.ts';
@@ -46,14 +46,13 @@ export function register(program: Command, cli: Cli): void {
     .action(async (opts: NewSecretOptions) => {
       const { gitDir, master } = await unlocked(cli);
       const secret = await newSecret(cli, opts);
-      const { keyFile, slot } = await addSlot(
-        await readKeyFile(gitDir),
-        master,
-        secret,
-        testKdf(cli.env),
-      );
-      await writeKeyFile(gitDir, keyFile);
-      cli.out(`added key slot ${slot.id} (${slot.kind})`);
+      let slot: KeySlot | undefined;
+      await updateKeyFile(gitDir, async (keyFile) => {
+        const added = await addSlot(keyFile, master, secret, testKdf(cli.env));
+        slot = added.slot;
+        return added.keyFile;
+      });
+      cli.out(`added key slot ${slot!.id} (${slot!.kind})`);
     });
   key
     .command('remove')
@@ -68,7 +67,7 @@ export function register(program: Command, cli: Cli): void {
           { kind: 'usage', data: { id } },
         );
       }
-      await writeKeyFile(gitDir, removeSlot(await readKeyFile(gitDir), id));
+      await updateKeyFile(gitDir, (keyFile) => removeSlot(keyFile, id));
       cli.out(`removed key slot ${id}`);
     });
   key
@@ -81,10 +80,14 @@ export function register(program: Command, cli: Cli): void {
     .action(async (opts: NewSecretOptions) => {
       const { gitDir, master, slot } = await unlocked(cli);
       const secret = await newSecret(cli, opts);
-      const added = await addSlot(await readKeyFile(gitDir), master, secret, testKdf(cli.env));
+      let added: KeySlot | undefined;
       // One write: the new slot is in the file before the old one is out.
-      await writeKeyFile(gitDir, removeSlot(added.keyFile, slot));
-      cli.out(`key slot ${slot} replaced by ${added.slot.id} (${added.slot.kind})`);
+      await updateKeyFile(gitDir, async (keyFile) => {
+        const grown = await addSlot(keyFile, master, secret, testKdf(cli.env));
+        added = grown.slot;
+        return removeSlot(grown.keyFile, slot);
+      });
+      cli.out(`key slot ${slot} replaced by ${added!.id} (${added!.kind})`);
     });
 }
 
