@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  benchEnv,
   GiB,
   KiB,
   MiB,
@@ -49,14 +50,7 @@ const root = path.join(workRoot, 'crypto');
 const keyFile = path.join(workRoot, 'crypto.key');
 configureRunner({
   gnuTime: onPath('/usr/bin/time'),
-  env: {
-    ...process.env,
-    MEDIAGIT_AUTHOR_NAME: 'Bench',
-    MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com',
-    MEDIAGIT_AUTO_GC: '0',
-    MEDIAGIT_KEY_FILE: keyFile,
-    NO_COLOR: '1',
-  },
+  env: benchEnv({ MEDIAGIT_AUTO_GC: '0', MEDIAGIT_KEY_FILE: keyFile }),
 });
 
 /** `source` with 4 KiB of new random bytes inserted at 300/1024 of it. */

@@ -38,6 +38,17 @@ export const workRoot = path.resolve(
 const ioBuffer = Buffer.allocUnsafe(8 * MiB);
 
 /** Stops with a usage error (exit 2), as a CLI does for bad arguments. */
+/** The environment benchmarked commands run in: this process's, a fixed identity, no colour, and `extra`. */
+export function benchEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    MEDIAGIT_AUTHOR_NAME: 'Bench',
+    MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com',
+    NO_COLOR: '1',
+    ...extra,
+  };
+}
+
 /** `--name N` from `args`: a positive number, `fallback` when absent. */
 export function numberOption(args: readonly string[], name: string, fallback: number): number {
   const at = args.indexOf(name);

@@ -23,6 +23,7 @@ import { randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  benchEnv,
   GiB,
   MiB,
   configureRunner,
@@ -185,13 +186,7 @@ async function main(): Promise<void> {
   }
   configureRunner({
     gnuTime: onPath('/usr/bin/time'),
-    env: {
-      ...process.env,
-      MEDIAGIT_AUTHOR_NAME: 'Bench',
-      MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com',
-      RESTIC_PASSWORD: 'bench-password',
-      NO_COLOR: '1',
-    },
+    env: benchEnv({ RESTIC_PASSWORD: 'bench-password' }),
   });
   const root = freshDir(path.join(workRoot, 'maintenance-run'));
   const device = deviceLimits(root);

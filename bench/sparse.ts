@@ -18,6 +18,7 @@ import { createCipheriv } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  benchEnv,
   GiB,
   MiB,
   KiB,
@@ -49,13 +50,7 @@ const SPARSE_FOLDER = 'levels/07';
 const BIG_PATH = 'levels/39/big.bin';
 const bigSize = Math.min(GiB, Math.floor((totalGiB * GiB) / 20));
 
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  MEDIAGIT_AUTHOR_NAME: 'Bench',
-  MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com',
-  MEDIAGIT_AUTO_GC: '0',
-  NO_COLOR: '1',
-};
+const env = benchEnv({ MEDIAGIT_AUTO_GC: '0' });
 configureRunner({ gnuTime: null, env });
 
 /** Pseudo-random (incompressible) bytes, fast: AES-CTR over zeros, seeded per file. */
