@@ -206,6 +206,30 @@ describe('fuzzing every endpoint of a real server', () => {
     none: fc.constant(Buffer.alloc(0)),
     binary,
     token: jsonBody(fc.record({ repo: fc.oneof(repoSegment, junk) }, { requiredKeys: [] })),
+    keyFile: jsonBody(
+      fc.record(
+        {
+          version: fc.oneof(fc.constant(1), junk),
+          repository: fc.oneof(fc.stringMatching(/^[0-9a-f]{32}$/), junk),
+          slots: fc.oneof(
+            fc.array(
+              fc.record(
+                {
+                  id: fc.oneof(fc.stringMatching(/^[0-9a-f]{16}$/), junk),
+                  kind: fc.oneof(fc.constantFrom('passphrase', 'keyfile'), junk),
+                  wrapped: fc.oneof(fc.stringMatching(/^[A-Za-z0-9+/]{80}$/), junk),
+                  kdf: junk,
+                },
+                { requiredKeys: [] },
+              ),
+              { maxLength: 3 },
+            ),
+            junk,
+          ),
+        },
+        { requiredKeys: [] },
+      ),
+    ),
     createRepo: jsonBody(
       fc.record(
         {
@@ -401,6 +425,19 @@ describe('fuzzing every endpoint of a real server', () => {
       method: 'GET',
       path: on(lit('/'), repoSegment, lit('/info/refs')),
       body: 'none',
+    },
+    {
+      name: 'GET /:repo/keys',
+      method: 'GET',
+      path: on(lit('/'), repoSegment, lit('/keys')),
+      body: 'none',
+    },
+    {
+      name: 'PUT /:repo/keys',
+      method: 'PUT',
+      path: on(lit('/'), repoSegment, lit('/keys')),
+      body: 'keyFile',
+      type: JSON_TYPE,
     },
     {
       name: 'POST /:repo/objects/want',

@@ -7,7 +7,9 @@
  * (packs, surveys, copies) works unchanged; its payload is the nonce, the
  * AES-256-GCM ciphertext of (the codec it was stored with ‖ that payload)
  * and the tag. The AAD is the object's ID and header: a payload moved under
- * another name, or a header edited, does not open.
+ * another name, or a header edited, does not open. A commit, tree, manifest
+ * or tag carries its links in front of the seal (object-links.ts), in the
+ * AAD too.
  */
 import { Codec } from '../compression/codec.ts';
 import { corruptObject } from '../errors.ts';
@@ -15,10 +17,13 @@ import {
   deriveKeys,
   keyedId,
   open,
+  openName,
   seal,
+  sealName,
   secretGearTable,
   type RepoKeys,
 } from '../security/encryption.ts';
+import { decodeLinks, type Link } from './object-links.ts';
 import { objectIdOf, type ObjectId } from './object-id.ts';
 
 export class ObjectCipher {
@@ -39,37 +44,66 @@ export class ObjectCipher {
     return this.keyId(objectIdOf(type, data));
   }
 
+  /** A branch or tag name as the server sees it (security/encryption.ts, `sealName`). */
+  sealName(name: string): string {
+    return sealName(this.#keys, name);
+  }
+
+  /** The name `sealName` made `text` from; undefined when it is not one. */
+  openName(text: string): string | undefined {
+    return openName(this.#keys, text);
+  }
+
   /** The keyed ID of content whose plain ID (odb/object-id.ts) is `plainId`. */
   keyId(plainId: ObjectId): ObjectId {
     return keyedId(this.#keys, Buffer.from(plainId, 'hex')).toString('hex');
   }
 
-  /** A sealed payload's parts, for a record whose `header` says codec `sealed`. */
+  /**
+   * A sealed payload's parts, for a record whose `header` says codec
+   * `sealed`; `links` (object-links.ts) go in front of the seal, in clear
+   * and bound to it by the AAD, for a linking type.
+   */
   sealPayload(
     id: ObjectId,
     header: Uint8Array,
     codec: Codec,
     payload: readonly Uint8Array[],
+    links?: Buffer,
   ): Buffer[] {
-    return seal(this.#keys, [Uint8Array.of(codec), ...payload], aadOf(id, header));
+    const sealed = seal(this.#keys, [Uint8Array.of(codec), ...payload], aadOf(id, header, links));
+    return links === undefined ? sealed : [links, ...sealed];
   }
 
-  /** The codec and payload inside a sealed payload; OBJECT_CORRUPT naming `id` when it does not open. */
+  /**
+   * The codec and payload inside a sealed payload, and for a linking type
+   * the link list in front of it; OBJECT_CORRUPT naming `id` when it does
+   * not open.
+   */
   openPayload(
     id: ObjectId,
     header: Uint8Array,
     sealed: Uint8Array,
     into?: Buffer,
-  ): { codec: Codec; payload: Buffer } {
-    const inner = open(this.#keys, sealed, aadOf(id, header), id, into);
+    linking = false,
+  ): { codec: Codec; payload: Buffer; links?: Link[] } {
+    let links: Link[] | undefined;
+    let listed: Uint8Array | undefined;
+    if (linking) {
+      const list = decodeLinks(id, sealed);
+      links = list.links;
+      listed = sealed.subarray(0, list.size);
+      sealed = sealed.subarray(list.size);
+    }
+    const inner = open(this.#keys, sealed, aadOf(id, header, listed), id, into);
     const codec = inner[0];
     if (codec === undefined || codec >= Codec.sealed) {
       throw corruptObject(id, `unknown codec ${String(codec)} inside its sealed payload`);
     }
-    return { codec: codec as Codec, payload: inner.subarray(1) };
+    return { codec: codec as Codec, payload: inner.subarray(1), ...(links ? { links } : {}) };
   }
 }
 
-function aadOf(id: ObjectId, header: Uint8Array): Buffer {
-  return Buffer.concat([Buffer.from(id, 'hex'), header]);
+function aadOf(id: ObjectId, header: Uint8Array, links?: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(id, 'hex'), header, ...(links ? [links] : [])]);
 }

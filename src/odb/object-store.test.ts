@@ -11,6 +11,7 @@ import { encodeManifest } from './manifest.ts';
 import { chunkIdOf, EMPTY_BLOB_ID, objectIdOf, sha256Hex, type ObjectId } from './object-id.ts';
 import { IngestPack } from './ingest-pack.ts';
 import { ObjectCipher } from './object-cipher.ts';
+import { decodeLinks, encodeLinks } from './object-links.ts';
 import { HEADER_SIZE, ObjectStore, type ObjectTypeName } from './object-store.ts';
 import { encodeTree } from './tree.ts';
 
@@ -277,7 +278,10 @@ test('an encrypted store seals what it writes, names by keyed ID, and refuses re
   const sealing = await freshStore();
   sealing.cipher = new ObjectCipher(master, 'a'.repeat(32));
   sealing.encrypted = true;
-  const data = Buffer.from('a tree-sized secret '.repeat(20));
+  const blob = await sealing.write('blob', Buffer.from('a secret file'));
+  const data = encodeTree([
+    { name: 'secret-name.txt', mode: '100644', kind: 'blob', id: blob.id, size: 13 },
+  ]);
   const { id } = await sealing.write('tree', data);
   assert.notEqual(id, objectIdOf('tree', data), 'the ID is keyed');
   assert.equal(id, sealing.idOf('tree', data));
@@ -291,6 +295,27 @@ test('an encrypted store seals what it writes, names by keyed ID, and refuses re
     return again;
   };
   assert.deepEqual((await unlocked().readHere(id)).data, data);
+  // The tree's link list is in clear in front of the seal: one blob, its ID.
+  const listed = decodeLinks(id, stored.subarray(HEADER_SIZE));
+  assert.deepEqual(listed.links, [{ type: 'blob', id: blob.id }]);
+  // A changed list does not open (it is in the AAD) ...
+  const relisted = Buffer.from(stored);
+  relisted[HEADER_SIZE + 4] = 2; // the link's type: chunk
+  await fs.writeFile(sealing.pathOf(id), relisted);
+  await assert.rejects(unlocked().readHere(id), /authentication failed/);
+  // ... and one sealed with a list other than the content's is refused on read.
+  const other2 = await sealing.write('blob', Buffer.from('another file'));
+  const header = stored.subarray(0, HEADER_SIZE);
+  const lying = sealing.cipher.sealPayload(
+    id,
+    header,
+    Codec.store,
+    [data],
+    encodeLinks([{ type: 'blob', id: other2.id }]),
+  );
+  await fs.writeFile(sealing.pathOf(id), Buffer.concat([header, ...lying]));
+  await assert.rejects(unlocked().readHere(id), /links listed outside its seal are not those/);
+  await fs.writeFile(sealing.pathOf(id), stored);
   // The same store without its key reads nothing; locked, it writes nothing.
   const locked = reopen(sealing);
   locked.encrypted = true;

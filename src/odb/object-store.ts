@@ -31,6 +31,7 @@ import { corruptObject, hasErrnoCode, missingObject, MediaGitError } from '../er
 import { isObjectId, objectIdOf, type ObjectId } from './object-id.ts';
 import { PackSet, type ObjectHandle } from './pack.ts';
 import type { ObjectCipher } from './object-cipher.ts';
+import { encodeLinks, isLinking, linksOf, sameLinks, type Link } from './object-links.ts';
 import { release } from '../security/encryption.ts';
 import { WriterRegistration } from './gc-guard.ts';
 import type { ContentFetchOptions, ContentSource } from './promised-content.ts';
@@ -176,6 +177,8 @@ export class ObjectStore {
     codec: Codec,
     rawSize: number,
     payload: readonly Uint8Array[],
+    /** A linking type's content (object-links.ts), when the payload is compressed: its links go outside the seal. */
+    data?: Buffer,
   ): Uint8Array[] {
     if (this.cipher === undefined) {
       if (this.encrypted) {
@@ -190,7 +193,17 @@ export class ObjectStore {
       return [encodeHeader(type, codec, rawSize), ...payload];
     }
     const header = encodeHeader(type, Codec.sealed, rawSize);
-    return [header, ...this.cipher.sealPayload(id, header, codec, payload)];
+    if (codec === Codec.sealed) return [header, ...payload]; // sealed already, and verified by the caller
+    let links: Buffer | undefined;
+    if (isLinking(type)) {
+      if (data === undefined) {
+        throw new MediaGitError('INTERNAL', `object ${id}: a ${type} is sealed with its links`, {
+          kind: 'internal',
+        });
+      }
+      links = encodeLinks(linksOf(type, id, data));
+    }
+    return [header, ...this.cipher.sealPayload(id, header, codec, payload, links)];
   }
 
   /**
@@ -353,7 +366,7 @@ export class ObjectStore {
         : await encodeWithPolicy(data, policy);
     return this.#writeRecord(
       id,
-      this.recordParts(id, type, encoded.codec, data.length, [encoded.payload]),
+      this.recordParts(id, type, encoded.codec, data.length, [encoded.payload], Buffer.from(data)),
     );
   }
 
@@ -447,7 +460,7 @@ export class ObjectStore {
   }
 
   async #decodeVerified(id: ObjectId, record: Buffer, nesting: number): Promise<StoredObject> {
-    const { type, codec, rawSize, payload } = this.decodeStored(id, record);
+    const { type, codec, rawSize, payload, links } = this.decodeStored(id, record);
     let data: Buffer;
     let depth = 0;
     if (codec === Codec.delta) {
@@ -484,6 +497,7 @@ export class ObjectStore {
     }
     if (data.length !== rawSize) throw corruptObject(id, 'size does not match its header');
     if (this.idOf(type, data) !== id) throw corruptObject(id, 'content does not match its hash');
+    if (links !== undefined) checkLinks(id, type, data, links);
     return { type, data, depth };
   }
 
@@ -608,6 +622,24 @@ export interface DecodedStored {
   readonly codec: Codec;
   readonly rawSize: number;
   readonly payload: Buffer;
+  /** A sealed linking object's links, as listed outside its seal (object-links.ts). */
+  readonly links?: readonly Link[];
+}
+
+/**
+ * Checks that the links listed outside an object's seal are exactly those
+ * of its content: a pusher who hid a link from the server (so that its gc
+ * would delete something still needed) is caught by the next reader.
+ */
+export function checkLinks(
+  id: ObjectId,
+  type: ObjectTypeName,
+  data: Buffer,
+  links: readonly Link[],
+): void {
+  if (!sameLinks(links, linksOf(type, id, data))) {
+    throw corruptObject(id, 'the links listed outside its seal are not those of its content');
+  }
 }
 
 /** ObjectStore.decodeStored, for readers that hold a cipher but no store (a worker thread). */
@@ -624,7 +656,13 @@ export function decodeStored(
     if (cipher === undefined) {
       throw corruptObject(id, 'is encrypted, and this repository holds no key for it');
     }
-    const opened = cipher.openPayload(id, record.subarray(0, HEADER_SIZE), payload, into);
+    const opened = cipher.openPayload(
+      id,
+      record.subarray(0, HEADER_SIZE),
+      payload,
+      into,
+      isLinking(type),
+    );
     return { type, rawSize, ...opened };
   }
   if (cipher !== undefined) {

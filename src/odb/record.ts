@@ -7,10 +7,16 @@
 import { MediaGitError } from '../errors.ts';
 import { Codec, classifyContent, decode, encode } from '../compression/codec.ts';
 import { objectIdOf, isObjectId, type ObjectId } from './object-id.ts';
+import { SEAL_OVERHEAD } from '../security/encryption.ts';
+import type { ObjectCipher } from './object-cipher.ts';
+import { decodeLinks, isLinking, linkView } from './object-links.ts';
 import {
+  checkLinks,
   decodeHeader,
+  decodeStored,
   encodeHeader,
   HEADER_SIZE,
+  type DecodedStored,
   type ObjectStore,
   type ObjectTypeName,
 } from './object-store.ts';
@@ -57,16 +63,28 @@ export function recordLimit(rawSize: number): number {
 }
 
 /**
+ * How a record is checked: in a plain repository (undefined), as its
+ * content hashing to its ID; by a client of an encrypted one (its cipher),
+ * opened and checked against its keyed ID and its links; by a server of an
+ * encrypted one ('sealed', no key): its format alone (sealedRecord).
+ */
+export type RecordCheck = ObjectCipher | 'sealed' | undefined;
+
+/**
  * Decodes a standalone record and checks that its content hashes to `id`;
  * throws BAD_OBJECT_RECORD otherwise (deltas included: they are not
  * standalone), and before decompressing anything when its header claims
  * more than rawSizeLimit, or other than `expectedSize` when the caller knows
- * the size (a chunk whose manifest says how long it is).
+ * the size (a chunk whose manifest says how long it is). `check` says how
+ * an encrypted repository's records are checked (RecordCheck); a sealed
+ * record is refused in a plain repository, and a plain one in an encrypted
+ * repository.
  */
 export async function decodeRecord(
   id: string,
   record: Uint8Array,
   expectedSize?: number,
+  check?: RecordCheck,
 ): Promise<DecodedRecord> {
   if (!isObjectId(id)) throw badRecord(id, 'not an object ID');
   let header;
@@ -86,15 +104,68 @@ export async function decodeRecord(
       `its header claims ${header.rawSize} bytes from ${stored} stored, more than a record may expand to (${rawSizeLimit(stored)})`,
     );
   }
+  if ((header.codec === Codec.sealed) !== (check !== undefined)) {
+    throw badRecord(
+      id,
+      check === undefined
+        ? 'it is encrypted, and this repository is not'
+        : 'it is not encrypted, and this repository is',
+    );
+  }
+  if (check === 'sealed') return sealedRecord(id, header.type, record);
+  const view = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
+  let codec: Codec = header.codec;
+  let payload = view.subarray(HEADER_SIZE);
+  let links: DecodedStored['links'];
+  if (check !== undefined) {
+    try {
+      ({ codec, payload, links } = decodeStored(check, id, view));
+    } catch (error) {
+      throw badRecord(id, error instanceof Error ? error.message : 'it does not open', error);
+    }
+  }
   let data: Buffer;
   try {
-    data = await decode(header.codec, record.subarray(HEADER_SIZE), header.rawSize);
+    data = await decode(codec, payload, header.rawSize);
   } catch (error) {
     throw badRecord(id, 'payload does not decompress', error);
   }
   if (data.length !== header.rawSize) throw badRecord(id, 'size does not match its header');
-  if (objectIdOf(header.type, data) !== id) throw badRecord(id, 'content does not match its ID');
+  const actual =
+    check === undefined ? objectIdOf(header.type, data) : check.idOf(header.type, data);
+  if (actual !== id) throw badRecord(id, 'content does not match its ID');
+  if (links !== undefined) {
+    try {
+      checkLinks(id, header.type, data, links);
+    } catch (error) {
+      throw badRecord(id, error instanceof Error ? error.message : 'bad links', error);
+    }
+  }
   return { type: header.type, data };
+}
+
+/**
+ * What a server without the key can check of a sealed record: its header,
+ * its link list (a commit, tree, manifest or tag) and that a nonce, a codec
+ * byte and a tag fit after it. Its data is the link view (object-links.ts)
+ * for a linking type, empty for a chunk or blob: nothing may read those.
+ */
+function sealedRecord(id: ObjectId, type: ObjectTypeName, record: Uint8Array): DecodedRecord {
+  let size = 0;
+  let data: Buffer = Buffer.alloc(0);
+  try {
+    if (isLinking(type)) {
+      const list = decodeLinks(id, record.subarray(HEADER_SIZE));
+      size = list.size;
+      data = linkView(type, id, list.links);
+    }
+  } catch (error) {
+    throw badRecord(id, error instanceof Error ? error.message : 'bad link list', error);
+  }
+  if (record.length < HEADER_SIZE + size + SEAL_OVERHEAD + 1) {
+    throw badRecord(id, 'too short to be a sealed record');
+  }
+  return { type, data };
 }
 
 /** The record type alone, after the header checks (for routing, before verification). */

@@ -11,6 +11,9 @@
  *                           tombstone, so that deleting is compare-and-swap too)
  *   objects/<2 hex>/<62 hex>
  *                           standalone object records (odb/record.ts)
+ *   keys.json               an encrypted repository's key file (wrapped keys
+ *                           only): its records are sealed, checked by format
+ *                           (docs/encryption.md)
  *
  * Every ref change is a conditional put (`ifMatch` the ETag read, or
  * `ifNoneMatch: '*'`), so two server processes on one store never lose an
@@ -22,7 +25,10 @@ import { MediaGitError, missingObject } from '../errors.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { HEADER_SIZE, decodeHeader, type ObjectTypeName } from '../odb/object-store.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
-import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
+import { decodeRecord, type DecodedRecord, type RecordCheck } from '../odb/record.ts';
+import { Codec } from '../compression/codec.ts';
+import { parseKeyFile, type KeyFile } from '../security/encryption.ts';
+import { KEY_FILE } from '../repo/keys.ts';
 import { assertBranchName, isValidRefName } from '../repo/refs.ts';
 import type { ObjectReader } from './reachability.ts';
 import {
@@ -424,7 +430,8 @@ export class BackendRepo implements ObjectReader {
     if (actual !== name) throw misnamed(name, actual);
     const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (const entry of entries) {
-      await decodeRecord(entry.id, view.subarray(entry.offset, entry.offset + entry.length));
+      const record = view.subarray(entry.offset, entry.offset + entry.length);
+      await decodeRecord(entry.id, record, undefined, await this.recordCheck(record));
     }
     return entries;
   }
@@ -642,11 +649,86 @@ export class BackendRepo implements ObjectReader {
     await this.commitPacks(names);
   }
 
+  /**
+   * Whether the repository is encrypted (docs/encryption.md): it holds a
+   * key file. Remembered once true (a repository never goes back); looked
+   * up again while false when a sealed record turns up, as it does after
+   * another server accepted the first push of an encrypted repository.
+   */
+  async encrypted(refresh = false): Promise<boolean> {
+    if (this.#encrypted === undefined || (refresh && !this.#encrypted)) {
+      this.#encrypted = (await this.backend.head(KEY_FILE)) !== undefined;
+    }
+    return this.#encrypted;
+  }
+
+  #encrypted: boolean | undefined;
+
+  /** How this repository checks `record` (odb/record.ts): by format alone when encrypted. */
+  async recordCheck(record?: Uint8Array): Promise<RecordCheck> {
+    const sealed = record !== undefined && record[5] === Codec.sealed;
+    return (await this.encrypted(sealed)) ? 'sealed' : undefined;
+  }
+
+  /** An encrypted repository's key file as stored (wrapped keys only); undefined in a plain one. */
+  async keyFile(): Promise<Buffer | undefined> {
+    try {
+      return Buffer.from(await this.backend.get(KEY_FILE));
+    } catch (error) {
+      if (isStorageError(error, 'STORAGE_NOT_FOUND')) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Makes an empty repository encrypted with `keyFile` (the first push of
+   * an encrypted repository): refused once it holds a branch or tag, or
+   * another repository's key file. The same key file again is a retry, and
+   * succeeds. Slots added later by clients are not sent: the server keeps
+   * the key file it was first given.
+   */
+  async adoptKeyFile(bytes: Uint8Array): Promise<void> {
+    let offered: KeyFile;
+    try {
+      offered = parseKeyFile(JSON.parse(Buffer.from(bytes).toString('utf8')));
+    } catch (error) {
+      throw new MediaGitError('BAD_KEY_FILE', 'the key file sent is not a valid key file', {
+        kind: 'user',
+        cause: error,
+      });
+    }
+    const refused = (reason: string): MediaGitError =>
+      new MediaGitError('ENCRYPTED_REPOSITORY', reason, { kind: 'user', data: { status: 409 } });
+    const current = await this.keyFile();
+    if (current === undefined) {
+      if ((await this.listRefs()).length > 0) {
+        throw refused(
+          'this repository is not encrypted and holds branches: an encrypted repository cannot be pushed into it',
+        );
+      }
+      try {
+        await this.backend.put(KEY_FILE, bytes, { ifNoneMatch: '*' });
+        this.#encrypted = true;
+        return;
+      } catch (error) {
+        if (!isStorageError(error, 'STORAGE_PRECONDITION_FAILED')) throw error;
+      }
+    }
+    const stored = parseKeyFile(
+      JSON.parse(Buffer.from(current ?? (await this.backend.get(KEY_FILE))).toString('utf8')),
+    );
+    this.#encrypted = true;
+    if (stored.repository !== offered.repository) {
+      throw refused('this repository is encrypted under other keys: it is another repository');
+    }
+  }
+
   /** Reads and verifies an object (metadata is cached; chunks are not). */
   async read(id: ObjectId): Promise<DecodedRecord> {
     const cached = this.#metadata.get(id);
     if (cached) return cached;
-    const object = await decodeRecord(id, await this.getRecord(id));
+    const record = await this.getRecord(id);
+    const object = await decodeRecord(id, record, undefined, await this.recordCheck(record));
     if (object.type !== 'chunk' && object.type !== 'blob') this.#metadata.set(id, object);
     return object;
   }
@@ -661,7 +743,7 @@ export class BackendRepo implements ObjectReader {
     record: Uint8Array,
     expected?: readonly ObjectTypeName[],
   ): Promise<boolean> {
-    const object = await decodeRecord(id, record);
+    const object = await decodeRecord(id, record, undefined, await this.recordCheck(record));
     if (expected && !expected.includes(object.type)) {
       throw new MediaGitError(
         'BAD_OBJECT_RECORD',

@@ -24,7 +24,10 @@ import type { DecodedRecord } from '../odb/record.ts';
 import { CheckoutWriter } from './checkout-writer.ts';
 import { fetchWith, type FetchResult } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
-import { isHttpUrl, localRemotePath } from './transport.ts';
+import { isHttpUrl, localRemotePath, type Transport } from './transport.ts';
+import { remoteFor, remoteKeyFile } from './encrypted.ts';
+import { needsKey } from '../repo/keys.ts';
+import { unlockSlot } from '../security/encryption.ts';
 import { setPromisor, type PartialCloneFilter } from '../repo/partial-clone.ts';
 import { RemoteContentSource } from './lazy-content.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
@@ -143,9 +146,17 @@ async function cloneInto(
 ): Promise<CloneResult> {
   const bare = options.bare === true;
   const storedUrl = isHttpUrl(url) ? url : localRemotePath(url, cwd);
-  const repo = resume
-    ? await Repository.discover(target, options.context)
-    : (await Repository.init(target, { bare }, options.context)).repo;
+  let transport = await openTransport(storedUrl, { ...options, cwd });
+  let repo: Repository;
+  try {
+    repo = resume
+      ? await Repository.discover(target, options.context)
+      : await newRepository(transport, target, options);
+    transport = await remoteFor(repo, transport, 'fetch');
+  } catch (error) {
+    await transport.close();
+    throw error;
+  }
   const marker: CloneMarker = { url: storedUrl, bare };
   if (!resume) {
     await writeFileAtomic(
@@ -156,7 +167,6 @@ async function cloneInto(
       },
     );
   }
-  const transport = await openTransport(storedUrl, { ...options, cwd });
   let result: FetchResult;
   let writer: CheckoutWriter | undefined;
   let prestaged = new Map<ObjectId, string>();
@@ -271,6 +281,34 @@ async function cloneInto(
   }
   await fs.rm(path.join(repo.gitDir, CLONE_MARKER), { force: true });
   return { dir: target, gitDir: repo.gitDir, branch, head: id, fetch: result };
+}
+
+/**
+ * The repository a clone fills: encrypted under the remote's key file when
+ * the remote is encrypted, unlocked first with the secret the context
+ * gives (a wrong one is refused before anything is written).
+ */
+async function newRepository(
+  transport: Transport,
+  target: string,
+  options: CloneOptions,
+): Promise<Repository> {
+  const bare = options.bare === true;
+  const keyFile = await remoteKeyFile(transport);
+  if (keyFile === undefined) return (await Repository.init(target, { bare }, options.context)).repo;
+  if (options.filter !== undefined) {
+    throw new MediaGitError(
+      'ENCRYPTED_REPOSITORY',
+      `${transport.url} is encrypted: a partial clone needs file sizes, which are sealed; clone it whole`,
+      { kind: 'user', data: { exitCode: 128 } },
+    );
+  }
+  const secrets = options.context?.secrets;
+  if (secrets === undefined) throw needsKey();
+  const secret = await secrets('unlock');
+  await unlockSlot(keyFile, secret);
+  return (await Repository.init(target, { bare, encrypt: { secret, keyFile } }, options.context))
+    .repo;
 }
 
 /** Makes sure `target` is absent or an empty folder; true when this clone creates it. */

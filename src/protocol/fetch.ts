@@ -7,7 +7,7 @@
  * its own (so a rerun skips them), then the metadata objects, and only then
  * the refs.
  */
-import { refuseIfEncrypted } from './encrypted.ts';
+import { remoteFor } from './encrypted.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
@@ -138,11 +138,10 @@ export async function resolveRemote(
 }
 
 export async function fetch(repo: Repository, options: FetchOptions): Promise<FetchResult> {
-  refuseIfEncrypted(repo, 'fetch');
   const { url, name } = await resolveRemote(repo, options.remote);
   const transport = await openTransport(url, options);
   try {
-    return await fetchWith(repo, transport, name, options);
+    return await fetchWith(repo, await remoteFor(repo, transport, 'fetch'), name, options);
   } finally {
     await transport.close();
   }
@@ -185,7 +184,7 @@ export async function fetchWith(
     const commits: { id: ObjectId; parents: readonly ObjectId[] }[] = [];
     const metadata = new Map<ObjectId, DecodedRecord>();
     for (const { id, record } of entries) {
-      const object = await decodeRecord(id, record);
+      const object = await decodeRecord(id, record, undefined, store.cipher);
       metadata.set(id, object);
       if (object.type === 'manifest') {
         const manifest = decodeManifest(id, object.data);
@@ -391,7 +390,7 @@ export async function downloadChunks(
   const fetchLoose = async (id: ObjectId): Promise<void> => {
     const record = await transport.getChunk(id, sizes?.get(id));
     try {
-      await store1(id, record, await decodeRecord(id, record, sizes?.get(id)));
+      await store1(id, record, await decodeRecord(id, record, sizes?.get(id), store.cipher));
     } finally {
       transport.release(record);
     }
@@ -402,6 +401,7 @@ export async function downloadChunks(
       onObject: store1,
       fetchLoose,
       sizeOf: sizes ? (id) => sizes.get(id) : undefined,
+      check: store.cipher,
     });
     await pack?.finish();
   } catch (error) {

@@ -186,6 +186,15 @@ export class HttpTransport implements Transport {
     }
   }
 
+  async keys(): Promise<Buffer | undefined> {
+    const response = await this.#request('GET', 'keys');
+    return response.status === 204 ? undefined : response.body;
+  }
+
+  async putKeys(keyFile: Buffer): Promise<void> {
+    await this.#request('PUT', 'keys', { type: 'application/json', data: keyFile });
+  }
+
   release(record: Buffer): void {
     const backing = this.#lent.get(record.buffer);
     if (!backing) return;

@@ -23,7 +23,7 @@ import {
   type PlannedCloudPack,
 } from '../odb/cloud-pack.ts';
 import type { ObjectId } from '../odb/object-id.ts';
-import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
+import { decodeRecord, type DecodedRecord, type RecordCheck } from '../odb/record.ts';
 import type { LocatedPack, PackCommit, PackUploadPlan } from './service.ts';
 import type { Transport } from './transport.ts';
 
@@ -259,6 +259,8 @@ export interface ReceiveOptions {
   readonly fetchLoose: (id: ObjectId) => Promise<void>;
   /** The raw size an object must have, where the caller knows it (a chunk, from its manifest). */
   readonly sizeOf?: ((id: ObjectId) => number | undefined) | undefined;
+  /** How records are checked (odb/record.ts): the receiving repository's cipher when encrypted. */
+  readonly check?: RecordCheck;
 }
 
 /**
@@ -321,7 +323,12 @@ export async function receiveFromPacks(
     try {
       for (const item of range) {
         const record = bytes.subarray(item.offset - start, item.offset - start + item.length);
-        const object = await decodeRecord(item.id, record, options.sizeOf?.(item.id));
+        const object = await decodeRecord(
+          item.id,
+          record,
+          options.sizeOf?.(item.id),
+          options.check,
+        );
         await options.onObject(item.id, record, object);
       }
     } finally {

@@ -13,7 +13,7 @@
  * 3. Commit the packs (their objects become visible), then send the ref
  *    updates, which the server applies by compare-and-swap.
  */
-import { refuseIfEncrypted } from './encrypted.ts';
+import { remoteFor } from './encrypted.ts';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { standaloneRecord } from '../odb/record.ts';
@@ -69,7 +69,6 @@ interface Planned {
 }
 
 export async function push(repo: Repository, options: PushOptions): Promise<PushResult> {
-  refuseIfEncrypted(repo, 'push');
   const refs = new Refs(repo);
   const head = await refs.head();
   const currentBranch = head.branch?.slice('refs/heads/'.length);
@@ -79,8 +78,9 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     remoteArg = upstream?.remote ?? 'origin';
   }
   const { url, name } = await resolveRemote(repo, remoteArg);
-  const transport = await openTransport(url, options);
+  const opened = await openTransport(url, options);
   try {
+    const transport = await remoteFor(repo, opened, 'push');
     const info = await transport.infoRefs();
     const plans = await planUpdates(repo, refs, options, info.refs, name, currentBranch);
     const stats: TransferStats = { objects: 0, chunks: 0, chunksSkipped: 0, bytes: 0 };
@@ -145,7 +145,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     const upToDate = results.every((r) => r.ok && r.new === r.old);
     return { url: transport.url, remoteName: name, refs: results, stats, upToDate };
   } finally {
-    await transport.close();
+    await opened.close();
   }
 }
 

@@ -8,6 +8,7 @@ import type { ObjectId } from '../odb/object-id.ts';
 import { Refs } from '../repo/refs.ts';
 import type { Repository } from '../repo/repository.ts';
 import { resolveRemote } from './fetch.ts';
+import { remoteFor } from './encrypted.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { remoteBranches, trackingRefs } from './remote-show.ts';
 
@@ -40,7 +41,7 @@ export async function pruneRemote(
   const transport = await openTransport(remote.url, options);
   let info;
   try {
-    info = await transport.infoRefs();
+    info = await (await remoteFor(repo, transport, 'fetch')).infoRefs();
   } finally {
     await transport.close();
   }

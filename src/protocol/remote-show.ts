@@ -17,6 +17,7 @@ import { Refs } from '../repo/refs.ts';
 import { findRemote } from '../repo/remote.ts';
 import type { Repository } from '../repo/repository.ts';
 import { resolveRemote } from './fetch.ts';
+import { remoteFor } from './encrypted.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import type { InfoRefs } from './service.ts';
 import { compareNames } from '../odb/tree.ts';
@@ -103,7 +104,7 @@ export async function showRemote(
   const transport = await openTransport(url, options);
   let info: InfoRefs;
   try {
-    info = await transport.infoRefs();
+    info = await (await remoteFor(repo, transport, 'fetch')).infoRefs();
   } finally {
     await transport.close();
   }

@@ -273,6 +273,17 @@ export const schemas = {
       dryRun: { type: 'boolean' },
     },
   },
+  /** An encrypted repository's key file (security/encryption.ts checks it whole). */
+  keyFile: {
+    $id: 'keyFile',
+    type: 'object',
+    required: ['version', 'repository', 'slots'],
+    properties: {
+      version: { type: 'integer' },
+      repository: { type: 'string', maxLength: 64 },
+      slots: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'object' } },
+    },
+  },
   createRepoRequest: {
     $id: 'createRepoRequest',
     type: 'object',

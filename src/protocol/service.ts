@@ -116,6 +116,18 @@ export function protocolError(code: string, message: string, data: Record<string
   return new MediaGitError(code, message, { kind: 'user', data });
 }
 
+/**
+ * 409 ENCRYPTED_REPOSITORY: what a server cannot do without the key in an
+ * encrypted repository (docs/encryption.md), and `why`.
+ */
+export function refusedWhenEncrypted(why: string): MediaGitError {
+  return new MediaGitError(
+    'ENCRYPTED_REPOSITORY',
+    `the repository is encrypted and the server holds no key: ${why}`,
+    { kind: 'user', data: { status: 409 } },
+  );
+}
+
 export class RepoService {
   readonly repo: BackendRepo;
 
@@ -129,8 +141,21 @@ export class RepoService {
     return { head: (await this.repo.head()) ?? null, refs };
   }
 
+  /** An encrypted repository's key file (wrapped keys only); undefined for a plain one. */
+  async keys(): Promise<Buffer | undefined> {
+    return this.repo.keyFile();
+  }
+
+  /** Makes an empty repository encrypted with this key file (BackendRepo.adoptKeyFile). */
+  async adoptKeys(keyFile: Uint8Array): Promise<void> {
+    await this.repo.adoptKeyFile(keyFile);
+  }
+
   /** A transfer pack of every metadata object the client lacks. */
   async want(request: WantRequest, signal?: AbortSignal): Promise<Buffer> {
+    if (request.filter !== undefined && (await this.repo.encrypted())) {
+      throw refusedWhenEncrypted('a partial clone filter needs file sizes, which are sealed');
+    }
     // One lookup for them all: a partial clone asks for thousands of manifests at once.
     const [unknown] = await this.repo.missing(request.wants);
     if (unknown !== undefined) {
@@ -311,7 +336,7 @@ export class RepoService {
   async receivePack(body: Uint8Array): Promise<{ objects: number; stored: number }> {
     const entries = decodeTransferPack(body);
     for (const { id, record } of entries) {
-      const object = await decodeRecord(id, record);
+      const object = await decodeRecord(id, record, undefined, await this.repo.recordCheck(record));
       if (!(METADATA_TYPES as readonly string[]).includes(object.type)) {
         throw protocolError('BAD_TRANSFER_PACK', `a ${object.type} does not travel in a pack`, {
           id,
@@ -333,8 +358,10 @@ export class RepoService {
   async updateRefs(updates: readonly RefUpdate[], pusher?: string): Promise<RefUpdateResult[]> {
     const results: RefUpdateResult[] = [];
     let othersLocks: FileLock[] | undefined;
+    // Locks name paths, which an encrypted repository's trees keep sealed: none are taken there.
+    const locking = pusher !== undefined && !(await this.repo.encrypted());
     for (const update of updates) {
-      if (pusher !== undefined && update.ref.startsWith('refs/heads/') && update.new !== null) {
+      if (locking && update.ref.startsWith('refs/heads/') && update.new !== null) {
         othersLocks ??= (await new LockStore(this.repo).list()).filter(
           (lock) => lock.owner.name !== pusher,
         );

@@ -52,6 +52,10 @@ export interface Transport {
   locate(ids: readonly ObjectId[], gone?: readonly string[]): Promise<LocateAnswer>;
   /** Bytes [offset, offset + length) of a located pack; its buffer goes back with `release`. */
   readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer>;
+  /** The remote's key file when it is an encrypted repository (docs/encryption.md); undefined when plain. */
+  keys(): Promise<Buffer | undefined>;
+  /** Makes an empty remote repository encrypted with this key file (the first push of one). */
+  putKeys(keyFile: Buffer): Promise<void>;
   /** How many chunk transfers to run at once. */
   readonly parallelism: number;
   /**
@@ -185,6 +189,14 @@ export class LocalTransport implements Transport {
 
   readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer> {
     return this.#service.readPack(pack.name, offset, length);
+  }
+
+  keys(): Promise<Buffer | undefined> {
+    return this.#service.keys();
+  }
+
+  putKeys(keyFile: Buffer): Promise<void> {
+    return this.#service.adoptKeys(keyFile);
   }
 
   async close(): Promise<void> {}

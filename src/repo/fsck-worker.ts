@@ -30,7 +30,9 @@ import { objectIdOf, type ObjectId } from '../odb/object-id.ts';
 import { ObjectCipher } from '../odb/object-cipher.ts';
 import {
   decodeHeader,
+  checkLinks,
   decodeStored,
+  type DecodedStored,
   HEADER_SIZE,
   ObjectStore,
   type ObjectTypeName,
@@ -277,9 +279,11 @@ type Outcome = Omit<VerifyResult, 'id'>;
 async function verifySealed(id: ObjectId, record: Buffer): Promise<Outcome> {
   let data: Buffer;
   let type: ObjectTypeName;
+  let links: DecodedStored['links'];
   try {
     const stored = decodeStored(cipher, id, record);
     type = stored.type;
+    links = stored.links;
     data = await decode(stored.codec, stored.payload, stored.rawSize);
     if (data.length !== stored.rawSize)
       return { ok: false, reason: 'size does not match its header' };
@@ -288,6 +292,13 @@ async function verifySealed(id: ObjectId, record: Buffer): Promise<Outcome> {
   }
   const actual = cipher ? cipher.idOf(type, data) : objectIdOf(type, data);
   if (actual !== id) return { ok: false, reason: 'content does not match its hash' };
+  if (links !== undefined) {
+    try {
+      checkLinks(id, type, data, links);
+    } catch (error) {
+      return { ok: false, reason: reasonOf(error, id) };
+    }
+  }
   return LINKING.has(type) ? { ok: true, data: Buffer.from(data) } : { ok: true };
 }
 

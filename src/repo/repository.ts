@@ -22,7 +22,12 @@ import { DEFAULT_CHUNK_THRESHOLD } from '../odb/file-store.ts';
 import { assertBranchName } from './refs.ts';
 import { registerTreeIds } from './index-file.ts';
 import { openCipher, writeKeyFile, type SecretSource } from './keys.ts';
-import { createKeyFile, type KdfParams, type SlotSecret } from '../security/encryption.ts';
+import {
+  createKeyFile,
+  type KdfParams,
+  type KeyFile,
+  type SlotSecret,
+} from '../security/encryption.ts';
 import type { WorkFile } from './worktree.ts';
 
 export const FORMAT_VERSION = 1;
@@ -167,8 +172,14 @@ export class Repository {
     options: {
       bare?: boolean;
       initialBranch?: string | undefined;
-      /** Encrypt it, with a first key slot for this secret (and these Argon2id parameters). */
-      encrypt?: { secret: SlotSecret; kdf?: KdfParams | undefined } | undefined;
+      /**
+       * Encrypt it, with a first key slot for this secret (and these
+       * Argon2id parameters); or, with `keyFile`, under that key file (a
+       * clone of an encrypted repository), which `secret` opens.
+       */
+      encrypt?:
+        | { secret: SlotSecret; kdf?: KdfParams | undefined; keyFile?: KeyFile | undefined }
+        | undefined;
     },
     context: RepoContext = {},
   ): Promise<{ repo: Repository; reinitialized: boolean }> {
@@ -202,7 +213,8 @@ export class Repository {
       const encrypt = options.encrypt;
       if (encrypt) {
         // The key file before the config that says the repository is encrypted.
-        const { keyFile } = await createKeyFile(encrypt.secret, encrypt.kdf);
+        const keyFile =
+          encrypt.keyFile ?? (await createKeyFile(encrypt.secret, encrypt.kdf)).keyFile;
         await writeKeyFile(gitDir, keyFile);
       }
       await writeConfigFile(path.join(gitDir, 'config'), {

@@ -253,6 +253,9 @@ export interface RepoKeys {
   readonly id: Buffer;
   /** Keys the chunker's gear table. */
   readonly gear: Buffer;
+  /** Encrypts branch and tag names (`sealName`), and keys their synthetic nonces. */
+  readonly names: Buffer;
+  readonly nameNonces: Buffer;
 }
 
 export function deriveKeys(master: Buffer, repository: string): RepoKeys {
@@ -262,7 +265,64 @@ export function deriveKeys(master: Buffer, repository: string): RepoKeys {
   const salt = Buffer.from(repository, 'utf8');
   const derive = (label: string) =>
     Buffer.from(hkdfSync('sha256', master, salt, `mediagit ${label} v1`, 32));
-  return { encryption: derive('encryption'), id: derive('id'), gear: derive('gear') };
+  return {
+    encryption: derive('encryption'),
+    id: derive('id'),
+    gear: derive('gear'),
+    names: derive('ref names'),
+    nameNonces: derive('ref name nonces'),
+  };
+}
+
+/** Names are padded to a multiple of this many bytes before sealing: their length leaks only so. */
+const NAME_BLOCK = 32;
+const NAME_NONCE_BYTES = 12;
+
+/**
+ * A branch or tag name sealed deterministically, as hex: the same name
+ * always gives the same text (so a server can compare-and-swap each ref as
+ * it does in a plain repository), and nothing else about it shows but its
+ * length in blocks of 32 bytes. The nonce is synthetic, an HMAC of the
+ * padded name (the SIV construction, RFC 5297): GCM's nonce repeats only
+ * for the same name, which then gives the same ciphertext.
+ */
+export function sealName(keys: RepoKeys, name: string): string {
+  const bytes = Buffer.from(name, 'utf8');
+  const padded = Buffer.alloc(Math.ceil((bytes.length + 1) / NAME_BLOCK) * NAME_BLOCK);
+  bytes.copy(padded);
+  padded[bytes.length] = 0x80; // ISO/IEC 7816-4 padding: a marker, then zeros
+  const nonce = createHmac('sha256', keys.nameNonces)
+    .update(padded)
+    .digest()
+    .subarray(0, NAME_NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', keys.names, nonce);
+  const sealed = Buffer.concat([nonce, cipher.update(padded), cipher.final(), cipher.getAuthTag()]);
+  return sealed.toString('hex');
+}
+
+/** The name `sealName` sealed into `text`; undefined when it is not one (another key, or not sealed). */
+export function openName(keys: RepoKeys, text: string): string | undefined {
+  if (!/^[0-9a-f]+$/.test(text) || text.length % 2 !== 0) return undefined;
+  const bytes = Buffer.from(text, 'hex');
+  const size = bytes.length - NAME_NONCE_BYTES - TAG_BYTES;
+  if (size <= 0 || size % NAME_BLOCK !== 0) return undefined;
+  const nonce = bytes.subarray(0, NAME_NONCE_BYTES);
+  let padded: Buffer;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', keys.names, nonce);
+    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+    padded = Buffer.concat([
+      decipher.update(bytes.subarray(NAME_NONCE_BYTES, bytes.length - TAG_BYTES)),
+      decipher.final(),
+    ]);
+  } catch {
+    return undefined;
+  }
+  const expected = createHmac('sha256', keys.nameNonces).update(padded).digest();
+  if (!expected.subarray(0, NAME_NONCE_BYTES).equals(nonce)) return undefined;
+  const end = padded.lastIndexOf(0x80);
+  if (end < 0 || padded.subarray(end + 1).some((byte) => byte !== 0)) return undefined;
+  return padded.subarray(0, end).toString('utf8');
 }
 
 /**

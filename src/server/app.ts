@@ -32,6 +32,7 @@ import { BackendRepo, type UploadVerification } from '../protocol/backend-repo.t
 import { BufferPool, CHUNK_BODY_BYTES } from '../protocol/buffer-pool.ts';
 import { schemas } from '../protocol/schemas.ts';
 import {
+  refusedWhenEncrypted,
   RepoService,
   type RefUpdate,
   type RefUpdateResult,
@@ -123,6 +124,8 @@ declare module 'fastify' {
     readonly streamBody?: boolean;
     /** The body is a cloud pack: read into the pool of pack-sized buffers. */
     readonly packBody?: boolean;
+    /** Why the route needs plaintext: refused (409) in an encrypted repository (docs/encryption.md). */
+    readonly plaintext?: string;
   }
   interface FastifyRequest {
     identity?: Identity | undefined;
@@ -160,6 +163,10 @@ function httpError(status: number, code: string, message: string): MediaGitError
 }
 
 /** The HTTP status a MediaGitError maps to. */
+/** Why `manifests/<oid>` needs the plaintext (Git interop's chunked uploads and downloads). */
+const MANIFESTS_BY_OID =
+  "manifests are found by their file's SHA-256, which an encrypted repository seals";
+
 function statusOf(error: MediaGitError): number {
   const status = error.data['status'];
   if (typeof status === 'number') return status;
@@ -517,6 +524,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const length = Number(request.headers['content-length']);
     if (Number.isFinite(length)) metrics.bytesIn.inc(length);
   });
+  // What needs the plaintext, refused in an encrypted repository before its handler runs.
+  app.addHook('preHandler', async (request) => {
+    const config = request.routeOptions.config;
+    const why =
+      config.plaintext ??
+      (config.lfs === true
+        ? 'the Git LFS API names files by the SHA-256 of their content'
+        : undefined);
+    if (why === undefined || request.repoName === undefined) return;
+    const service = await serviceFor(request.repoName).catch(() => undefined);
+    if (service !== undefined && (await service.repo.encrypted())) throw refusedWhenEncrypted(why);
+  });
   app.addHook('onSend', async (request, reply, payload) => {
     // Every answer, errors and refusals included, names its request.
     reply.header('x-request-id', request.id);
@@ -863,7 +882,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   app.put(
     '/:repo/manifests/:oid',
-    { config: { scope: 'write' }, bodyLimit: settings.maxChunkBytes },
+    { config: { scope: 'write', plaintext: MANIFESTS_BY_OID }, bodyLimit: settings.maxChunkBytes },
     async (request, reply) => {
       const oid = checkId((request.params as { oid: string }).oid);
       if (!Buffer.isBuffer(request.body)) {
@@ -919,26 +938,47 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
   );
 
-  app.get('/:repo/manifests/:oid', { config: { scope: 'read' } }, async (request, reply) => {
-    const oid = checkId((request.params as { oid: string }).oid);
-    const service = await repoOf(request);
-    let id: string;
-    try {
-      const bytes = await service.repo.backend.get(lfsObjectKey(oid));
-      id = Buffer.from(bytes).toString('utf8').trim();
-    } catch (error) {
-      if (error instanceof MediaGitError && error.code === 'STORAGE_NOT_FOUND') {
-        throw httpError(404, 'OBJECT_MISSING', `no manifest for ${oid}`);
+  app.get(
+    '/:repo/manifests/:oid',
+    { config: { scope: 'read', plaintext: MANIFESTS_BY_OID } },
+    async (request, reply) => {
+      const oid = checkId((request.params as { oid: string }).oid);
+      const service = await repoOf(request);
+      let id: string;
+      try {
+        const bytes = await service.repo.backend.get(lfsObjectKey(oid));
+        id = Buffer.from(bytes).toString('utf8').trim();
+      } catch (error) {
+        if (error instanceof MediaGitError && error.code === 'STORAGE_NOT_FOUND') {
+          throw httpError(404, 'OBJECT_MISSING', `no manifest for ${oid}`);
+        }
+        throw error;
       }
-      throw error;
-    }
-    if (!isObjectId(id)) {
-      // Kept whole (uploaded straight to the store by git-lfs): no manifest;
-      // the client falls back to the Git LFS API for it.
-      throw httpError(404, 'OBJECT_MISSING', `${oid} is stored whole, not as a manifest`);
-    }
-    return sendBinary(reply.header('x-mediagit-object-id', id), await service.repo.getRecord(id));
+      if (!isObjectId(id)) {
+        // Kept whole (uploaded straight to the store by git-lfs): no manifest;
+        // the client falls back to the Git LFS API for it.
+        throw httpError(404, 'OBJECT_MISSING', `${oid} is stored whole, not as a manifest`);
+      }
+      return sendBinary(reply.header('x-mediagit-object-id', id), await service.repo.getRecord(id));
+    },
+  );
+
+  app.get('/:repo/keys', { config: { scope: 'read' } }, async (request, reply) => {
+    const keys = await (await repoOf(request)).keys();
+    if (keys === undefined) return reply.status(204).send();
+    return sendBinary(reply, keys, 'application/json');
   });
+
+  app.put(
+    '/:repo/keys',
+    { config: { scope: 'write' }, schema: { body: body(schemas.keyFile) } },
+    async (request, reply) => {
+      await (
+        await repoOf(request)
+      ).adoptKeys(Buffer.from(`${JSON.stringify(request.body, null, 2)}\n`));
+      return reply.status(204).send();
+    },
+  );
 
   app.post(
     '/:repo/refs/update',
