@@ -161,6 +161,11 @@ describe('an encrypted repository through mediagit serve', () => {
     await plain.ok(['commit', '-q', '-m', 'plain']);
     const pushed = await plain.fails(['push', server.url('vault'), 'main'], 128);
     assert.match(pushed.stderr, /is an encrypted repository and this one is not/);
+    const downloaded = await plain.fails(
+      ['download', server.url('vault'), 'big.bin', '-o', 'x'],
+      128,
+    );
+    assert.match(downloaded.stderr, /is an encrypted repository: downloading one file/);
     const fetched = await plain.fails(['fetch', server.url('vault')], 128);
     assert.match(fetched.stderr, /is an encrypted repository and this one is not/);
     // ... and an encrypted one cannot push into a plain repository holding branches.
