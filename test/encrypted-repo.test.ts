@@ -4,7 +4,8 @@
  * branches or authors can be found in the store, dedup still works within
  * a repository and nowhere else, a wrong or absent secret is one line and
  * writes nothing, a flipped byte is an authentication failure naming the
- * object, and the key verbs manage the slots.
+ * object, the key verbs manage the slots, and a local-path remote takes
+ * the first push and then clone, push and pull.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -404,28 +405,46 @@ test('key add, list, rotate and remove manage the slots; the last or the current
   }
 });
 
-test('push and fetch of an encrypted repository refuse before anything is sent', async () => {
+test('a local-path remote: fetch from a plain one is refused with nothing written; the first push makes an empty one encrypted; clone and fetch follow', async () => {
   const repo = await encryptedRepo();
   const remote = await TempRepo.create({ init: false });
+  const bare = path.join(remote.root, 'bare');
   try {
-    await remote.ok(['init', '-q', '--bare', path.join(remote.root, 'bare')]);
+    await remote.ok(['init', '-q', '--bare', bare]);
     await fs.writeFile(repo.path('a.txt'), 'a\n');
     await repo.ok(['add', 'a.txt']);
     await repo.ok(['commit', '-q', '-m', 'a']);
-    await repo.ok(['remote', 'add', 'origin', path.join(remote.root, 'bare')]);
-    const before = await filesUnder(path.join(remote.root, 'bare'));
+    await repo.ok(['remote', 'add', 'origin', bare]);
+    const before = await filesUnder(bare);
     for (const args of [
-      ['push', '-u', 'origin', 'main'],
       ['fetch', 'origin'],
       ['pull', 'origin', 'main'],
     ]) {
       const result = await repo.fails(args, 128);
-      assert.match(result.stderr, /encrypted repository with a remote is not implemented yet/);
+      assert.match(result.stderr, /is not encrypted, and this repository is/);
     }
     assert.deepEqual(
-      (await filesUnder(path.join(remote.root, 'bare'))).map((f) => f.name).sort(),
+      (await filesUnder(bare)).map((f) => f.name).sort(),
       before.map((f) => f.name).sort(),
     );
+    await repo.ok(['push', '-q', '-u', 'origin', 'main']);
+    assert.deepEqual(
+      await fs.readFile(path.join(bare, 'keys.json')),
+      await fs.readFile(path.join(repo.gitDir, 'keys.json')),
+    );
+    const copy = (await TempRepo.create({ init: false })).withEnv({ MEDIAGIT_KEY_FILE: keyFile });
+    try {
+      await copy.ok(['clone', '-q', bare, '.']);
+      assert.equal(await fs.readFile(copy.path('a.txt'), 'utf8'), 'a\n');
+      await fs.writeFile(copy.path('b.txt'), 'b\n');
+      await copy.ok(['add', 'b.txt']);
+      await copy.ok(['commit', '-q', '-m', 'b']);
+      await copy.ok(['push', '-q']);
+      await repo.ok(['pull', '-q']);
+      assert.equal(await fs.readFile(repo.path('b.txt'), 'utf8'), 'b\n');
+    } finally {
+      await copy.cleanup();
+    }
   } finally {
     await repo.cleanup();
     await remote.cleanup();
