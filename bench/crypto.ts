@@ -5,8 +5,10 @@
 //   a second version with 4 KiB inserted at 300 MiB: add + commit, and what the store grew by;
 //   checkout of the file after deleting it.
 // Goals: encrypted add + commit ≤ 1.3 × plain; peak RSS within 20 % of plain; the insert
-// stores ≤ 1 % of the file in the encrypted repository, as in the plain one. Push and clone of
-// encrypted repositories are not implemented yet (the CLI refuses them): printed as such.
+// stores ≤ 1 % of the file in the encrypted repository, as in the plain one. Then push of both
+// versions to `mediagit serve` on loopback (a fresh empty repository each) and a clone back,
+// timed; goal: encrypted ≤ 1.3 × plain for each; the server's root is then scanned for the
+// repository's planted markers (none may be found).
 //
 // Run with `npm run bench:crypto` (builds first) or `node bench/crypto.ts [--gib N]
 // [--repeat N] [--keep]`.
@@ -34,7 +36,10 @@ import {
   must,
   onPath,
   progress,
+  startMediaGitServer,
+  stopDaemon,
   sync,
+  type MediaGitServer,
   treeBytes,
   workRoot,
   type RunResult,
@@ -79,6 +84,8 @@ function insertVersion(source: string, target: string): void {
 }
 
 interface Side {
+  push: number;
+  clone: number;
   addCommit: number;
   addRss: number;
   insertAddCommit: number;
@@ -102,11 +109,22 @@ async function timed(
   return { seconds, rss };
 }
 
-async function side(kind: 'plain' | 'encrypted', source: string, second: string): Promise<Side> {
+/** Planted in a file name, a branch name and a message: none may reach the server. */
+const MARKER = 'MARKERcrypto5e1f';
+
+async function side(
+  kind: 'plain' | 'encrypted',
+  source: string,
+  second: string,
+  server: MediaGitServer,
+  round: number,
+): Promise<Side> {
   const work = freshDir(path.join(root, kind));
   await mediagit(kind === 'plain' ? ['init', '-q'] : ['init', '-q', '--encrypt'], work);
   const file = path.join(work, 'data.bin');
   await must('cp', 'cp', [source, file], work);
+  fs.writeFileSync(path.join(work, `${MARKER}.txt`), `${MARKER}\n`);
+  await mediagit(['add', `${MARKER}.txt`], work);
   const first = await timed([
     () => mediagit(['add', 'data.bin'], work),
     () => mediagit(['commit', '-q', '-m', 'v1'], work),
@@ -119,10 +137,25 @@ async function side(kind: 'plain' | 'encrypted', source: string, second: string)
     () => mediagit(['commit', '-q', '-m', 'v2'], work),
   ]);
   const growth = treeBytes(objects) - before;
+  // Both versions pushed to an empty server repository, then cloned back.
+  await mediagit(['branch', MARKER], work);
+  const name = `${kind}${round}`;
+  await mediagit(['init', '-q', '--bare', path.join(server.root, name)], server.root);
+  const url = `${server.base}/${name}`;
+  const push = await timed([() => mediagit(['push', '-q', url, 'main', MARKER], work)]);
+  const copy = path.join(root, `${kind}-clone`);
+  fs.rmSync(copy, { recursive: true, force: true });
+  const cloned = await timed([() => mediagit(['clone', '-q', url, copy], root)]);
+  if (fs.statSync(path.join(copy, 'data.bin')).size !== bytes + 4 * KiB) {
+    fail(`${kind}: the clone holds the wrong size`);
+  }
+  fs.rmSync(copy, { recursive: true, force: true });
   fs.rmSync(file);
   const checkout = await timed([() => mediagit(['checkout', '--', 'data.bin'], work)]);
   if (fs.statSync(file).size !== bytes + 4 * KiB) fail(`${kind}: checkout wrote the wrong size`);
   return {
+    push: push.seconds,
+    clone: cloned.seconds,
     addCommit: first.seconds,
     addRss: first.rss,
     insertAddCommit: insert.seconds,
@@ -145,14 +178,53 @@ async function main(): Promise<void> {
   console.log(
     `file: ${formatBytes(bytes)} incompressible; ${repeat} rounds, plain and encrypted alternating`,
   );
-  const ratios: { add: number; rss: number; checkout: number; checkoutRss: number }[] = [];
+  const serverRoot = freshDir(path.join(root, 'server'));
+  const token = await mediagit(
+    ['token', 'create', '--root', serverRoot, '--user', 'bench', '--repo', '*', '--scope', 'write'],
+    serverRoot,
+  );
+  const env = benchEnv({
+    MEDIAGIT_AUTO_GC: '0',
+    MEDIAGIT_KEY_FILE: keyFile,
+    MEDIAGIT_TOKEN: token.stdout.trim(),
+  });
+  configureRunner({ gnuTime: onPath('/usr/bin/time'), env });
+  const server = await startMediaGitServer(serverRoot, env);
+  try {
+    await rounds(source, second, server);
+  } finally {
+    await stopDaemon(server.daemon, 'SIGTERM');
+  }
+  if (!keep) fs.rmSync(root, { recursive: true, force: true });
+}
+
+/** Files under `dir` whose name or bytes hold `marker`. */
+function holding(dir: string, marker: string): string[] {
+  const found: string[] = [];
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    const full = path.join(entry.parentPath, entry.name);
+    if (full.includes(marker)) found.push(full);
+    else if (entry.isFile() && fs.readFileSync(full).includes(marker)) found.push(full);
+  }
+  return found;
+}
+
+async function rounds(source: string, second: string, server: MediaGitServer): Promise<void> {
+  const ratios: {
+    add: number;
+    rss: number;
+    checkout: number;
+    checkoutRss: number;
+    push: number;
+    clone: number;
+  }[] = [];
   for (let round = 1; round <= repeat; round++) {
     const order: ('plain' | 'encrypted')[] =
       round % 2 === 1 ? ['plain', 'encrypted'] : ['encrypted', 'plain'];
     const results = new Map<string, Side>();
     for (const kind of order) {
       progress(`round ${round}: ${kind}`);
-      results.set(kind, await side(kind, source, second));
+      results.set(kind, await side(kind, source, second, server, round));
     }
     const plain = results.get('plain')!;
     const enc = results.get('encrypted')!;
@@ -161,6 +233,8 @@ async function main(): Promise<void> {
       rss: enc.addRss / plain.addRss,
       checkout: enc.checkout / plain.checkout,
       checkoutRss: enc.checkoutRss / plain.checkoutRss,
+      push: enc.push / plain.push,
+      clone: enc.clone / plain.clone,
     };
     ratios.push(r);
     const pct = (growth: number) => `${((100 * growth) / bytes).toFixed(2)} %`;
@@ -178,15 +252,27 @@ async function main(): Promise<void> {
       `  checkout plain ${formatSeconds(plain.checkout)}, encrypted ${formatSeconds(enc.checkout)} ` +
         `(${formatRatio(r.checkout)}); peak RSS ${formatBytes(plain.checkoutRss)} vs ${formatBytes(enc.checkoutRss)}`,
     );
+    console.log(
+      `  push of both versions: plain ${formatSeconds(plain.push)}, encrypted ${formatSeconds(enc.push)} ` +
+        `(${formatRatio(r.push)}, goal ≤ 1.3×); clone plain ${formatSeconds(plain.clone)}, encrypted ` +
+        `${formatSeconds(enc.clone)} (${formatRatio(r.clone)}, goal ≤ 1.3×)`,
+    );
+    const leaked = holding(path.join(server.root, `encrypted${round}`), MARKER);
+    const control = holding(path.join(server.root, `plain${round}`), MARKER);
+    console.log(
+      `  server root scanned for the marker: encrypted repository ${leaked.length} files` +
+        ` (control, the plain one: ${control.length})`,
+    );
+    if (leaked.length > 0) fail(`the marker reached the server: ${leaked.join(', ')}`);
   }
   console.log(
     `median: add+commit ${formatRatio(median(ratios.map((r) => r.add)))} plain, worst ${formatRatio(Math.max(...ratios.map((r) => r.add)))}; ` +
       `peak RSS ${formatRatio(median(ratios.map((r) => r.rss)))}; checkout ${formatRatio(median(ratios.map((r) => r.checkout)))}`,
   );
   console.log(
-    'push, clone: encrypted repositories cannot exchange objects with a remote yet (refused; docs/encryption.md)',
+    `median: push ${formatRatio(median(ratios.map((r) => r.push)))} plain, worst ${formatRatio(Math.max(...ratios.map((r) => r.push)))}; ` +
+      `clone ${formatRatio(median(ratios.map((r) => r.clone)))}, worst ${formatRatio(Math.max(...ratios.map((r) => r.clone)))}`,
   );
-  if (!keep) fs.rmSync(root, { recursive: true, force: true });
 }
 
 await main();

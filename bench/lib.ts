@@ -11,7 +11,7 @@
 // - Files written here are written under a temporary name and renamed, so an interrupted run
 //   never leaves a short file that a later run would take for a cached one.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -557,4 +557,100 @@ export function formatDeviceLimits(limits: DeviceLimits): string {
     `device: ${rate(limits.directWriteMBps)} MB/s direct write, ${rate(limits.directReadMBps)} MB/s ` +
     `direct read (dd bs=4M, 256 MiB), 2 MiB write + fsync ${limits.writeFsyncMs.toFixed(1)} ms`
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/** A long-running child process (the MediaGit server or nginx), stopped at the end. */
+export interface Daemon {
+  name: string;
+  child: ChildProcess;
+  /** What it printed, for error messages. */
+  output: () => string;
+  exited: Promise<void>;
+}
+
+export const daemons = new Set<Daemon>();
+
+export function startDaemon(
+  name: string,
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Daemon {
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const keep = (part: Buffer): void => {
+    if (text.length < 64 * KiB) text += part.toString('utf8');
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => {
+    child.on('close', () => resolve());
+    child.on('error', (error) => {
+      text += error.message;
+      resolve();
+    });
+  });
+  const daemon: Daemon = { name, child, output: () => text, exited };
+  daemons.add(daemon);
+  void exited.then(() => daemons.delete(daemon));
+  return daemon;
+}
+
+/** Stops a daemon by its own pid and waits for it (SIGKILL after 10 s). */
+export async function stopDaemon(daemon: Daemon, signal: NodeJS.Signals): Promise<void> {
+  if (daemon.child.exitCode !== null || daemon.child.signalCode !== null) return;
+  daemon.child.kill(signal);
+  const timer = setTimeout(() => daemon.child.kill('SIGKILL'), 10_000);
+  await daemon.exited;
+  clearTimeout(timer);
+}
+
+/** Waits until `ready` returns a value, or the daemon exits, or `seconds` pass. */
+export async function waitFor<T>(
+  daemon: Daemon,
+  ready: () => Promise<T | null> | T | null,
+  seconds = 30,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let gone = false;
+  void daemon.exited.then(() => {
+    gone = true;
+  });
+  for (;;) {
+    const value = await ready();
+    if (value !== null) return value;
+    if (gone) throw new Error(`${daemon.name} exited: ${daemon.output().trim()}`);
+    if (Date.now() > deadline) {
+      throw new Error(`${daemon.name} did not start in ${seconds} s: ${daemon.output().trim()}`);
+    }
+    await sleep(50);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface MediaGitServer {
+  daemon: Daemon;
+  /** http://127.0.0.1:<port> */
+  base: string;
+  root: string;
+}
+
+export async function startMediaGitServer(
+  root: string,
+  env: NodeJS.ProcessEnv,
+): Promise<MediaGitServer> {
+  const args = [cliPath, 'serve', '--root', root, '--port', '0', '--log', 'silent'];
+  const daemon = startDaemon('mediagit serve', process.execPath, args, root, env);
+  const base = await waitFor(
+    daemon,
+    () => /listening on (http:\/\/[\d.]+:\d+)/.exec(daemon.output())?.[1] ?? null,
+  );
+  return { daemon, base, root };
 }

@@ -23,7 +23,7 @@
 // - A failure does not stop the run: the figures it prevents print as n/a, the failure is
 //   recorded, and the process exits 1. Missing a goal is a figure, not a failure.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -59,6 +59,14 @@ import {
   parseRepeat,
   deviceLimits,
   formatDeviceLimits,
+  daemons,
+  sleep,
+  startDaemon,
+  startMediaGitServer,
+  stopDaemon,
+  waitFor,
+  type Daemon,
+  type MediaGitServer,
 } from './lib.ts';
 
 /** Goals of the issue: push and clone at most this many times curl's time. */
@@ -194,79 +202,6 @@ function ensureTools(): Tools {
 // ---------------------------------------------------------------------------------------------
 // Servers
 
-/** A long-running child process (the MediaGit server or nginx), stopped at the end. */
-interface Daemon {
-  name: string;
-  child: ChildProcess;
-  /** What it printed, for error messages. */
-  output: () => string;
-  exited: Promise<void>;
-}
-
-const daemons = new Set<Daemon>();
-
-function startDaemon(
-  name: string,
-  command: string,
-  args: readonly string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Daemon {
-  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  const keep = (part: Buffer): void => {
-    if (text.length < 64 * KiB) text += part.toString('utf8');
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => {
-    child.on('close', () => resolve());
-    child.on('error', (error) => {
-      text += error.message;
-      resolve();
-    });
-  });
-  const daemon: Daemon = { name, child, output: () => text, exited };
-  daemons.add(daemon);
-  void exited.then(() => daemons.delete(daemon));
-  return daemon;
-}
-
-/** Stops a daemon by its own pid and waits for it (SIGKILL after 10 s). */
-async function stopDaemon(daemon: Daemon, signal: NodeJS.Signals): Promise<void> {
-  if (daemon.child.exitCode !== null || daemon.child.signalCode !== null) return;
-  daemon.child.kill(signal);
-  const timer = setTimeout(() => daemon.child.kill('SIGKILL'), 10_000);
-  await daemon.exited;
-  clearTimeout(timer);
-}
-
-/** Waits until `ready` returns a value, or the daemon exits, or `seconds` pass. */
-async function waitFor<T>(
-  daemon: Daemon,
-  ready: () => Promise<T | null> | T | null,
-  seconds = 30,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let gone = false;
-  void daemon.exited.then(() => {
-    gone = true;
-  });
-  for (;;) {
-    const value = await ready();
-    if (value !== null) return value;
-    if (gone) throw new Error(`${daemon.name} exited: ${daemon.output().trim()}`);
-    if (Date.now() > deadline) {
-      throw new Error(`${daemon.name} did not start in ${seconds} s: ${daemon.output().trim()}`);
-    }
-    await sleep(50);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** A loopback port free right now (another process could still take it before nginx does). */
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -289,23 +224,6 @@ function canConnect(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-interface MediaGitServer {
-  daemon: Daemon;
-  /** http://127.0.0.1:<port> */
-  base: string;
-  root: string;
-}
-
-async function startMediaGitServer(root: string, env: NodeJS.ProcessEnv): Promise<MediaGitServer> {
-  const args = [cliPath, 'serve', '--root', root, '--port', '0', '--log', 'silent'];
-  const daemon = startDaemon('mediagit serve', process.execPath, args, root, env);
-  const base = await waitFor(
-    daemon,
-    () => /listening on (http:\/\/[\d.]+:\d+)/.exec(daemon.output())?.[1] ?? null,
-  );
-  return { daemon, base, root };
 }
 
 interface ServerCounters {
