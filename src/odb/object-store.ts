@@ -178,7 +178,7 @@ export class ObjectStore {
     rawSize: number,
     payload: readonly Uint8Array[],
     /** A linking type's content (object-links.ts), when the payload is compressed: its links go outside the seal. */
-    data?: Buffer,
+    data?: Uint8Array,
   ): Uint8Array[] {
     if (this.cipher === undefined) {
       if (this.encrypted) {
@@ -201,7 +201,9 @@ export class ObjectStore {
           kind: 'internal',
         });
       }
-      links = encodeLinks(linksOf(type, id, data));
+      links = encodeLinks(
+        linksOf(type, id, Buffer.from(data.buffer, data.byteOffset, data.byteLength)),
+      );
     }
     return [header, ...this.cipher.sealPayload(id, header, codec, payload, links)];
   }
@@ -366,7 +368,7 @@ export class ObjectStore {
         : await encodeWithPolicy(data, policy);
     return this.#writeRecord(
       id,
-      this.recordParts(id, type, encoded.codec, data.length, [encoded.payload], Buffer.from(data)),
+      this.recordParts(id, type, encoded.codec, data.length, [encoded.payload], data),
     );
   }
 
