@@ -232,6 +232,11 @@ describe('an encrypted repository through mediagit serve', () => {
     });
     assert.equal(lfs.status, 409);
     assert.match(await lfs.text(), /ENCRYPTED_REPOSITORY/);
+    const locks = await fetch(`${server.url('vault')}.git/info/lfs/locks`, {
+      headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.git-lfs+json' },
+    });
+    assert.equal(locks.status, 409);
+    assert.match(await locks.text(), /locks name paths/);
     const manifest = await request('GET', `manifests/${id}`);
     assert.equal(manifest.status, 409);
     // The key file is served (wrapped keys only); a plain repository has none.

@@ -529,9 +529,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const config = request.routeOptions.config;
     const why =
       config.plaintext ??
-      (config.lfs === true
-        ? 'the Git LFS API names files by the SHA-256 of their content'
-        : undefined);
+      (config.lfs !== true
+        ? undefined
+        : request.url.includes('/info/lfs/locks')
+          ? 'locks name paths, which an encrypted repository keeps sealed'
+          : 'the Git LFS API names files by the SHA-256 of their content');
     if (why === undefined || request.repoName === undefined) return;
     const service = await serviceFor(request.repoName).catch(() => undefined);
     if (service !== undefined && (await service.repo.encrypted())) throw refusedWhenEncrypted(why);
