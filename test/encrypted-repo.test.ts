@@ -19,6 +19,7 @@ import { Repository } from '../src/repo/repository.ts';
 import { flattenTree, readCommit } from '../src/repo/tree-ops.ts';
 import { Refs } from '../src/repo/refs.ts';
 import { TempRepo, writePseudoRandomFile } from './helpers.ts';
+import { createToken, makeServerRoot, ServerProcess } from './server.ts';
 
 let keyDir: string;
 let keyFile: string;
@@ -108,7 +109,7 @@ async function storeBytes(gitDir: string): Promise<number> {
 
 const SEALED = 4;
 
-test('an encrypted store holds none of 20 plaintext markers from contents, file names, messages, branches and authors', async () => {
+test('an encrypted store, and the server it is pushed to, hold none of 20 plaintext markers from contents, file names, messages, branches and authors', async () => {
   const names = [
     'c0',
     'c1',
@@ -179,6 +180,27 @@ test('an encrypted store holds none of 20 plaintext markers from contents, file 
     const codecs = await storedCodecs(encrypted.gitDir);
     assert.deepEqual([...codecs.keys()], [SEALED], `codecs ${JSON.stringify([...codecs])}`);
     assert.ok(codecs.get(SEALED)! > 20);
+    // Both pushed, every branch and tag, to `mediagit serve`: its root (the
+    // server's backend) holds none of the markers for the encrypted one.
+    const root = path.join(keyDir, 'server-root');
+    await makeServerRoot(root, ['plain', 'vault']);
+    const server = await ServerProcess.start(root, []);
+    try {
+      const token = await createToken(root, 'alice', '*', 'write');
+      for (const [repo, name] of [
+        [plain, 'plain'],
+        [encrypted, 'vault'],
+      ] as const) {
+        await repo
+          .withEnv({ MEDIAGIT_TOKEN: token })
+          .ok(['push', '-q', server.url(name), 'main', mark.b0, mark.b1, '--tags']);
+      }
+    } finally {
+      await server.stop();
+    }
+    const onServer = await markersIn(path.join(root, 'plain'), markers);
+    assert.ok(onServer.length >= 3, `the scan finds markers on the server: ${onServer.join(' ')}`);
+    assert.deepEqual(await markersIn(path.join(root, 'vault'), markers), []);
     // And the history reads back whole.
     const log = (await encrypted.ok(['log', '--format=%an %s'])).out;
     assert.match(log, new RegExp(`${mark.a0} merged ${mark.m3}`));

@@ -26,6 +26,7 @@ import { fetchWith, type FetchResult } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { isHttpUrl, localRemotePath, type Transport } from './transport.ts';
 import { remoteFor, remoteKeyFile } from './encrypted.ts';
+import type { InfoRefs } from './service.ts';
 import { needsKey } from '../repo/keys.ts';
 import { unlockSlot } from '../security/encryption.ts';
 import { setPromisor, type PartialCloneFilter } from '../repo/partial-clone.ts';
@@ -149,10 +150,14 @@ async function cloneInto(
   let transport = await openTransport(storedUrl, { ...options, cwd });
   let repo: Repository;
   try {
-    repo = resume
-      ? await Repository.discover(target, options.context)
-      : await newRepository(transport, target, options);
-    transport = await remoteFor(repo, transport, 'fetch');
+    if (resume) {
+      repo = await Repository.discover(target, options.context);
+      transport = remoteFor(repo, transport, 'fetch');
+    } else {
+      const info = await transport.infoRefs();
+      repo = await newRepository(transport, info, target, options);
+      transport = remoteFor(repo, transport, 'fetch', info);
+    }
   } catch (error) {
     await transport.close();
     throw error;
@@ -290,11 +295,12 @@ async function cloneInto(
  */
 async function newRepository(
   transport: Transport,
+  info: InfoRefs,
   target: string,
   options: CloneOptions,
 ): Promise<Repository> {
   const bare = options.bare === true;
-  const keyFile = await remoteKeyFile(transport);
+  const keyFile = info.encrypted === true ? await remoteKeyFile(transport) : undefined;
   if (keyFile === undefined) return (await Repository.init(target, { bare }, options.context)).repo;
   if (options.filter !== undefined) {
     throw new MediaGitError(

@@ -23,7 +23,6 @@ import { decodeManifest, type Manifest } from '../odb/manifest.ts';
 import { chunkIdOf, isObjectId, type ObjectId } from '../odb/object-id.ts';
 import { decodeRecord, type DecodedRecord } from '../odb/record.ts';
 import { decodeTree } from '../odb/tree.ts';
-import { remoteKeyFile } from './encrypted.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
 import { receiveFromPacks } from './pack-transfer.ts';
 import { decodeTransferPack } from './transfer-pack.ts';
@@ -70,14 +69,14 @@ async function locateFile(
   filePath: string,
   rev: string | undefined,
 ): Promise<Located> {
-  if ((await remoteKeyFile(transport)) !== undefined) {
+  const info = await transport.infoRefs();
+  if (info.encrypted === true) {
     throw new MediaGitError(
       'ENCRYPTED_REPOSITORY',
       `download: ${url} is an encrypted repository: downloading one file without a clone is not implemented for it (docs/encryption.md); clone it`,
       { kind: 'user', data: { exitCode: 128 } },
     );
   }
-  const info = await transport.infoRefs();
   const commit = resolveRemoteRev(info, url, rev);
   const pack = await transport.want({ wants: [commit], depth: 1 });
   const objects = new Map<ObjectId, DecodedRecord>();

@@ -22,15 +22,9 @@ function refused(code: string, message: string): MediaGitError {
   return new MediaGitError(code, message, { kind: 'user', data: { exitCode: 128 } });
 }
 
-/** The remote's key file when it is encrypted (a server too old to say counts as plain). */
+/** The remote's key file (an encrypted repository's; undefined for a plain one). */
 export async function remoteKeyFile(transport: Transport): Promise<KeyFile | undefined> {
-  let bytes: Buffer | undefined;
-  try {
-    bytes = await transport.keys();
-  } catch (error) {
-    if (error instanceof MediaGitError && error.data['status'] === 404) return undefined;
-    throw error;
-  }
+  const bytes = await transport.keys();
   if (bytes === undefined) return undefined;
   try {
     return parseKeyFile(JSON.parse(bytes.toString('utf8')));
@@ -44,43 +38,74 @@ export async function remoteKeyFile(transport: Transport): Promise<KeyFile | und
 }
 
 /**
- * `transport` as an encrypted repository uses it: checked to hold this
- * repository's keys (a push to an empty remote gives it this repository's
- * key file first), with names sealed and opened. A plain repository gets
- * `transport` back, refused when the remote is encrypted.
+ * `transport` as `repo` uses it. On its first `infoRefs` (the first call
+ * of every verb; `known` answers it when the caller has asked already), the
+ * remote is checked to be of the same kind: an encrypted repository's
+ * remote must hold the same key file, or be empty and take this one (the
+ * first push); a plain repository's must be plain. An encrypted
+ * repository's names are then sealed on the way out and opened on the way
+ * in (`withSealedNames`).
  */
-export async function remoteFor(
+export function remoteFor(
   repo: Repository,
   transport: Transport,
   verb: 'push' | 'fetch',
-): Promise<Transport> {
+  known?: InfoRefs,
+): Transport {
   const cipher = repo.objects.cipher;
-  const remote = await remoteKeyFile(transport);
-  if (cipher === undefined) {
-    if (remote === undefined) return transport;
-    throw refused(
-      'ENCRYPTED_REMOTE',
-      `${verb}: ${transport.url} is an encrypted repository and this one is not; clone it to work with it; nothing was ${verb === 'push' ? 'sent' : 'changed'}`,
-    );
-  }
-  const localBytes = await fs.readFile(path.join(repo.gitDir, KEY_FILE));
-  const local = parseKeyFile(JSON.parse(localBytes.toString('utf8')));
-  if (remote === undefined) {
-    if (verb === 'fetch') {
+  let checked: Promise<void> | undefined;
+  let first = known;
+  const nothing = verb === 'push' ? 'sent' : 'changed';
+  const check = async (info: InfoRefs): Promise<void> => {
+    if (cipher === undefined) {
+      if (info.encrypted !== true) return;
       throw refused(
-        'PLAIN_REMOTE',
-        `fetch: ${transport.url} is not encrypted, and this repository is: an encrypted repository exchanges objects only with one of the same keys; nothing was changed`,
+        'ENCRYPTED_REMOTE',
+        `${verb}: ${transport.url} is an encrypted repository and this one is not; clone it to work with it; nothing was ${nothing}`,
       );
     }
-    // The first push: the remote (empty, or the server refuses) takes this key file.
-    await transport.putKeys(localBytes);
-  } else if (remote.repository !== local.repository) {
-    throw refused(
-      'OTHER_KEYS',
-      `${verb}: ${transport.url} is encrypted under other keys: it is another repository; nothing was ${verb === 'push' ? 'sent' : 'changed'}`,
-    );
-  }
-  return withSealedNames(transport, cipher);
+    const localBytes = await fs.readFile(path.join(repo.gitDir, KEY_FILE));
+    const local = parseKeyFile(JSON.parse(localBytes.toString('utf8')));
+    if (info.encrypted !== true) {
+      if (verb === 'fetch') {
+        throw refused(
+          'PLAIN_REMOTE',
+          `fetch: ${transport.url} is not encrypted, and this repository is: an encrypted repository exchanges objects only with one of the same keys; nothing was changed`,
+        );
+      }
+      // The first push: the remote (empty, or the server refuses) takes this key file.
+      await transport.putKeys(localBytes);
+      return;
+    }
+    const remote = await remoteKeyFile(transport);
+    if (remote?.repository !== local.repository) {
+      throw refused(
+        'OTHER_KEYS',
+        `${verb}: ${transport.url} is encrypted under other keys: it is another repository; nothing was ${nothing}`,
+      );
+    }
+  };
+  const infoRefs = async (): Promise<InfoRefs> => {
+    const info = first ?? (await transport.infoRefs());
+    first = undefined;
+    await (checked ??= check(info));
+    return info;
+  };
+  const checkedTransport = overriding(transport, { infoRefs });
+  return cipher === undefined ? checkedTransport : withSealedNames(checkedTransport, cipher);
+}
+
+/** `transport` with some of its methods replaced (the rest bound to it). */
+function overriding(transport: Transport, overrides: Record<string, unknown>): Transport {
+  return new Proxy(transport, {
+    get(target, property) {
+      if (typeof property === 'string' && Object.hasOwn(overrides, property)) {
+        return overrides[property];
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 /** `transport` with branch and tag names sealed on the way out and opened on the way in. */
@@ -96,7 +121,7 @@ export function withSealedNames(transport: Transport, cipher: ObjectCipher): Tra
     const name = cipher.openName(ref.slice(kind.length));
     return name === undefined ? undefined : kind + name;
   };
-  const overrides: Record<string, unknown> = {
+  return overriding(transport, {
     async infoRefs(): Promise<InfoRefs> {
       const info = await transport.infoRefs();
       const refs: Record<string, string> = {};
@@ -122,14 +147,5 @@ export function withSealedNames(transport: Transport, cipher: ObjectCipher): Tra
     },
     // Locks name paths, which stay sealed: an encrypted repository has none.
     othersLocks: undefined,
-  };
-  return new Proxy(transport, {
-    get(target, property) {
-      if (typeof property === 'string' && Object.hasOwn(overrides, property)) {
-        return overrides[property];
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
   });
 }

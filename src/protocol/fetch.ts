@@ -141,7 +141,7 @@ export async function fetch(repo: Repository, options: FetchOptions): Promise<Fe
   const { url, name } = await resolveRemote(repo, options.remote);
   const transport = await openTransport(url, options);
   try {
-    return await fetchWith(repo, await remoteFor(repo, transport, 'fetch'), name, options);
+    return await fetchWith(repo, remoteFor(repo, transport, 'fetch'), name, options);
   } finally {
     await transport.close();
   }

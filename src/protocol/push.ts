@@ -80,7 +80,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   const { url, name } = await resolveRemote(repo, remoteArg);
   const opened = await openTransport(url, options);
   try {
-    const transport = await remoteFor(repo, opened, 'push');
+    const transport = remoteFor(repo, opened, 'push');
     const info = await transport.infoRefs();
     const plans = await planUpdates(repo, refs, options, info.refs, name, currentBranch);
     const stats: TransferStats = { objects: 0, chunks: 0, chunksSkipped: 0, bytes: 0 };

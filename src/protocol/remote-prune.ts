@@ -41,7 +41,7 @@ export async function pruneRemote(
   const transport = await openTransport(remote.url, options);
   let info;
   try {
-    info = await (await remoteFor(repo, transport, 'fetch')).infoRefs();
+    info = await remoteFor(repo, transport, 'fetch').infoRefs();
   } finally {
     await transport.close();
   }

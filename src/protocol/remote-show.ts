@@ -104,7 +104,7 @@ export async function showRemote(
   const transport = await openTransport(url, options);
   let info: InfoRefs;
   try {
-    info = await (await remoteFor(repo, transport, 'fetch')).infoRefs();
+    info = await remoteFor(repo, transport, 'fetch').infoRefs();
   } finally {
     await transport.close();
   }

@@ -42,6 +42,7 @@ export const schemas = {
     properties: {
       head: { anyOf: [refName, { type: 'null' }] },
       refs: { type: 'object', additionalProperties: objectId },
+      encrypted: { type: 'boolean' },
     },
   },
   wantRequest: {

@@ -22,6 +22,11 @@ export interface InfoRefs {
   /** The branch HEAD names, or null. */
   readonly head: string | null;
   readonly refs: Record<string, ObjectId>;
+  /**
+   * Set when the repository is encrypted (docs/encryption.md): its branch
+   * and tag names are sealed, and `GET keys` gives its key file.
+   */
+  readonly encrypted?: boolean;
 }
 
 /** Object reads a `want` keeps in flight. */
@@ -138,7 +143,8 @@ export class RepoService {
   async infoRefs(): Promise<InfoRefs> {
     const refs: Record<string, ObjectId> = {};
     for (const { name, id } of await this.repo.listRefs()) refs[name] = id;
-    return { head: (await this.repo.head()) ?? null, refs };
+    const head = (await this.repo.head()) ?? null;
+    return (await this.repo.encrypted()) ? { head, refs, encrypted: true } : { head, refs };
   }
 
   /** An encrypted repository's key file (wrapped keys only); undefined for a plain one. */
