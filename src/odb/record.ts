@@ -85,6 +85,8 @@ export async function decodeRecord(
   record: Uint8Array,
   expectedSize?: number,
   check?: RecordCheck,
+  /** Where an encrypted record's content is opened when it fits (a buffer the caller reuses once done with the result). */
+  into?: Buffer,
 ): Promise<DecodedRecord> {
   if (!isObjectId(id)) throw badRecord(id, 'not an object ID');
   let header;
@@ -119,7 +121,7 @@ export async function decodeRecord(
   let links: DecodedStored['links'];
   if (check !== undefined) {
     try {
-      ({ codec, payload, links } = decodeStored(check, id, view));
+      ({ codec, payload, links } = decodeStored(check, id, view, into));
     } catch (error) {
       throw badRecord(id, error instanceof Error ? error.message : 'it does not open', error);
     }
