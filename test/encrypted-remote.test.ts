@@ -274,6 +274,19 @@ describe('an encrypted repository through mediagit serve', () => {
       swept.deletedObjects + swept.deletedPacks >= 1,
       `the deleted branch's objects are collected: ${JSON.stringify(swept)}`,
     );
+    // fsck checks the vault's records by format; verify needs the key, and says so.
+    const cli = (...args: string[]) => runCli(args, { cwd: fixture.outer, env: alice.env });
+    const fsck = await cli('fsck', '--root', fixture.root, '--repo', 'vault');
+    assert.equal(fsck.code, 0, fsck.stderr);
+    const verifyAll = await cli('verify', '--root', fixture.root);
+    assert.equal(verifyAll.code, 0, verifyAll.stderr + verifyAll.out);
+    assert.match(verifyAll.out, /vault: not verified: encrypted/);
+    const verifyVault = await cli('verify', '--root', fixture.root, '--repo', 'vault');
+    assert.equal(verifyVault.code, 128);
+    assert.match(
+      verifyVault.stderr,
+      /vault is encrypted: its files can be verified only with the key/,
+    );
     const carol = await member(keyFile, false);
     await carol.ok(['clone', '-q', server.url('vault'), '.']);
     await carol.ok(['fsck', '--full']);

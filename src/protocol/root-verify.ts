@@ -34,7 +34,13 @@ export interface RootVerifyOptions extends VerifyOptions {
 export interface RootVerifyReport {
   readonly root: string;
   readonly repositories: readonly ({ readonly name: string } & VerifyReport)[];
+  /** Repositories not verified, and why (an encrypted one: its files need the key). */
+  readonly skipped: readonly { readonly name: string; readonly reason: string }[];
 }
+
+/** Why `verify --root` cannot check an encrypted repository's files. */
+const ENCRYPTED =
+  'encrypted: its files can be verified only with the key (`mediagit verify --all` in a clone); `fsck --root` checks its records';
 
 /** A repository on a backend as `verifyCommits` reads it. */
 export function backendSource(repo: BackendRepo): VerifySource {
@@ -59,9 +65,20 @@ export async function rootVerify(
     );
   }
   const repositories: ({ name: string } & VerifyReport)[] = [];
+  const skipped: { name: string; reason: string }[] = [];
   for (const name of names) {
-    options.onRepository?.(name);
     const repo = new BackendRepo(root.repo(name));
+    if (await repo.encrypted()) {
+      if (options.repo !== undefined) {
+        throw new MediaGitError('ENCRYPTED_REPOSITORY', `${name} is ${ENCRYPTED}`, {
+          kind: 'user',
+          data: { exitCode: 128 },
+        });
+      }
+      skipped.push({ name, reason: ENCRYPTED });
+      continue;
+    }
+    options.onRepository?.(name);
     const source = backendSource(repo);
     const commits: ObjectId[] = [];
     if (revisions.length > 0) {
@@ -80,7 +97,7 @@ export async function rootVerify(
     }
     repositories.push({ name, ...(await verifyCommits(source, commits, options)) });
   }
-  return { root: root.label, repositories };
+  return { root: root.label, repositories, skipped };
 }
 
 /** A full commit ID or a ref name, peeled to the commit it names. */

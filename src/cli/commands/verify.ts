@@ -64,6 +64,7 @@ export function register(program: Command, cli: Cli): void {
         onProgress: progress.update,
       };
       let reports: { name: string | undefined; report: VerifyReport }[];
+      let skipped: readonly { name: string; reason: string }[] = [];
       let where: string;
       try {
         if (opts.root !== undefined) {
@@ -81,6 +82,7 @@ export function register(program: Command, cli: Cli): void {
           );
           where = result.root;
           reports = result.repositories.map(({ name, ...report }) => ({ name, report }));
+          skipped = result.skipped;
         } else {
           const repo = await cli.openRepo();
           const report = await verify(repo, revisions, { ...common, all: opts.all === true });
@@ -97,12 +99,14 @@ export function register(program: Command, cli: Cli): void {
             root: where,
             ok,
             repositories: reports.map(({ name, report }) => ({ name, ...report })),
+            skipped,
           });
         } else {
           printJson(cli, { ok, ...reports[0]!.report });
         }
       } else {
         for (const { name, report } of reports) printReport(cli, name, report, opts.quiet === true);
+        for (const { name, reason } of skipped) cli.out(`${name}: not verified: ${reason}`);
       }
       if (!ok) throw new ExitRequest(1);
     });
