@@ -7,7 +7,7 @@
  * hold the pushes as cloud packs and their indexes, never a loose chunk.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -27,7 +27,7 @@ async function listKeys(backend: { list(prefix: string): AsyncIterable<string> }
 
 for (const kind of ['s3', 'az', 'gs'] as CloudKind[]) {
   describe(`a server whose root is on ${kind}`, () => {
-    const fixture = useCloudRoot(kind, 'root', ['proj', 'media']);
+    const fixture = useCloudRoot(kind, 'root', ['proj', 'media', 'vault']);
     let server: ServerProcess;
     let env: NodeJS.ProcessEnv;
 
@@ -105,6 +105,35 @@ for (const kind of ['s3', 'az', 'gs'] as CloudKind[]) {
 
       const report = await verifyRepo(new BackendRepo(backend.child('proj')));
       assert.deepEqual(report.problems, []);
+    });
+
+    test('an encrypted repository: the first push, a clone with the key; the bucket holds no marker', async () => {
+      const marker = `MARKER${kind}${randomBytes(4).toString('hex')}`;
+      const keyFile = path.join(fixture.outer, 'vault.key');
+      await fs.writeFile(keyFile, randomBytes(64));
+      const sealed = { ...env, MEDIAGIT_KEY_FILE: keyFile, MEDIAGIT_AUTHOR_NAME: marker };
+      const a = fixture.track((await TempRepo.create({ init: false })).withEnv(sealed));
+      await a.ok(['init', '-q', '--encrypt']);
+      await a.ok(['config', 'core.chunkThreshold', String(MiB)]);
+      const big = pseudoRandomBytes(3 * MiB, 2, `cloud-${kind}`);
+      await fs.writeFile(a.path('big.bin'), big);
+      await fs.writeFile(a.path(`${marker}.txt`), `${marker}\n`);
+      await a.ok(['add', '-A']);
+      await a.ok(['commit', '-q', '-m', marker]);
+      await a.ok(['branch', marker]);
+      await a.ok(['push', '-q', server.url('vault'), 'main', marker]);
+      const backend = await fixture.backend();
+      const keys = await listKeys(backend, 'vault/');
+      assert.ok(keys.includes('vault/keys.json'), keys.join(','));
+      for (const key of keys) {
+        assert.ok(!key.includes(marker), `the key ${key} names the marker`);
+        const bytes = Buffer.from(await backend.get(key));
+        assert.ok(!bytes.includes(marker), `${key} holds the marker`);
+      }
+      const b = fixture.track((await TempRepo.create({ init: false })).withEnv(sealed));
+      await b.ok(['clone', '-q', server.url('vault'), '.']);
+      assert.ok((await fs.readFile(b.path('big.bin'))).equals(big));
+      assert.match((await b.ok(['branch', '-a'])).out, new RegExp(`origin/${marker}`));
     });
 
     test('a push killed part-way, run again, sends the rest and lands', async () => {
