@@ -53,6 +53,16 @@ describe('an encrypted repository through mediagit serve', () => {
   let alice: TempRepo;
   const big = pseudoRandomBytes(2 * MiB, 1, 'encrypted-remote');
 
+  /** The server's audit log, one event per line. */
+  const auditEvents = async () =>
+    (await fs.readFile(path.join(fixture.root, '.mediagit-server', 'audit.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as { action: string; outcome: string; repo?: string; user?: string },
+      );
+
   /** A repository opened with `key` (a key file), pushing with the token. */
   const member = async (key: string, init = true): Promise<TempRepo> => {
     const repo = fixture.track(
@@ -98,6 +108,12 @@ describe('an encrypted repository through mediagit serve', () => {
       JSON.parse(await fs.readFile(path.join(alice.gitDir, 'keys.json'), 'utf8')),
     );
     assert.deepEqual(await markersUnder(vault), []);
+    // The audit log records who made the repository encrypted.
+    const made = (await auditEvents()).filter((e) => e.action === 'encrypt');
+    assert.deepEqual(
+      made.map((e) => [e.outcome, e.repo, e.user]),
+      [['ok', 'vault', 'alice']],
+    );
     // The control: the same scan finds every marker in the working tree and reflog of alice's repository.
     assert.deepEqual((await markersUnder(alice.root)).sort(), Object.values(MARKERS).sort());
     const refs = await fs.readdir(path.join(vault, 'refs', 'heads'));
@@ -172,6 +188,11 @@ describe('an encrypted repository through mediagit serve', () => {
     await plain.ok(['push', '-q', server.url('plain'), 'main']);
     const intoPlain = await alice.fails(['push', server.url('plain'), 'main'], 128);
     assert.match(intoPlain.stderr, /not encrypted and holds branches/);
+    assert.ok(
+      (await auditEvents()).some(
+        (e) => e.action === 'encrypt' && e.outcome === 'denied' && e.repo === 'plain',
+      ),
+    );
     await assert.rejects(fs.stat(path.join(fixture.root, 'plain', 'keys.json')), {
       code: 'ENOENT',
     });

@@ -975,9 +975,24 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     '/:repo/keys',
     { config: { scope: 'write' }, schema: { body: body(schemas.keyFile) } },
     async (request, reply) => {
-      await (
-        await repoOf(request)
-      ).adoptKeys(Buffer.from(`${JSON.stringify(request.body, null, 2)}\n`));
+      const identity = request.identity;
+      const event = {
+        action: 'encrypt',
+        ...(identity ? { user: identity.user, keyId: identity.keyId } : {}),
+        repo: request.repoName!,
+        ip: request.ip,
+      };
+      try {
+        await (
+          await repoOf(request)
+        ).adoptKeys(Buffer.from(`${JSON.stringify(request.body, null, 2)}\n`));
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : 'failed';
+        await auditOf(request, { ...event, outcome: 'denied', reason });
+        throw error;
+      }
+      // The repository's first key file: from now on it takes only sealed records.
+      await auditOf(request, { ...event, outcome: 'ok' });
       return reply.status(204).send();
     },
   );
