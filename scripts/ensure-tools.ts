@@ -1,6 +1,7 @@
 /**
- * `npm test` runs this first: the tests make real media files with ffmpeg and zip
- * and compare behaviour with the real git and git-lfs, so all must be on the machine. When one
+ * `npm test` runs this first: the tests make real media files with ffmpeg and zip,
+ * compare behaviour with the real git and git-lfs, and keep secrets in a real
+ * OS keyring, so all must be on the machine. When one
  * is missing and this runs as root on Debian/Ubuntu (as CI does), it installs
  * it with apt-get; otherwise it says exactly what to install and fails.
  */
@@ -14,6 +15,11 @@ const needed: { command: string; pkg: string }[] = [
   { command: 'git-lfs', pkg: 'git-lfs' },
   // promtool checks the metrics exposition of `stats --prometheus` and `/metrics`.
   { command: 'promtool', pkg: 'prometheus' },
+  // A real OS keyring for login and keyring key slots (test/keyring.test.ts):
+  // a session bus, GNOME Keyring's Secret Service and libsecret's client.
+  { command: 'dbus-daemon', pkg: 'dbus-daemon' },
+  { command: 'gnome-keyring-daemon', pkg: 'gnome-keyring' },
+  { command: 'secret-tool', pkg: 'libsecret-tools' },
 ];
 
 function has(command: string): boolean {

@@ -10,7 +10,7 @@
  * keeps what the refs reach through the links outside the seals.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -156,6 +156,83 @@ describe('an encrypted repository through mediagit serve', () => {
     );
     await alice.ok(['reset', '-q', '--hard', 'origin/main']);
     assert.deepEqual(await markersUnder(vault), []);
+  });
+
+  test('key push publishes slots added and removed on clients, merged; the server swaps its key file only if unchanged since read', async () => {
+    const vault = path.join(fixture.root, 'vault');
+    const serverSlots = async () =>
+      (
+        JSON.parse(await fs.readFile(path.join(vault, 'keys.json'), 'utf8')) as {
+          slots: { id: string }[];
+        }
+      ).slots.map((slot) => slot.id);
+    const second = path.join(fixture.outer, 'second.key');
+    const third = path.join(fixture.outer, 'third.key');
+    await fs.writeFile(second, randomBytes(64));
+    await fs.writeFile(third, randomBytes(64));
+    const slotOf = (out: string) => /added key slot ([0-9a-f]{16})/.exec(out)![1]!;
+
+    // A slot added on alice's client is not on the server until key push.
+    const s2 = slotOf((await alice.ok(['key', 'add', '--new-key-file', second])).out);
+    const carol = await member(second, false);
+    const early = await carol.fails(['clone', '-q', server.url('vault'), '.'], 128);
+    assert.match(early.stderr, /opens no key slot/);
+    const pushed = await alice.ok(['key', 'push']);
+    assert.match(pushed.stderr, new RegExp(`key slots on origin: added ${s2}`));
+    assert.ok((await serverSlots()).includes(s2));
+    assert.deepEqual((await alice.ok(['key', 'push'])).stderr.trim(), 'Everything up-to-date');
+    await carol.ok(['clone', '-q', server.url('vault'), '.']);
+    assert.deepEqual(await fs.readFile(carol.path('big.bin')), big);
+
+    // Carol adds a slot; alice removes the one carol opened with. Both push: both changes hold.
+    const s3 = slotOf((await carol.ok(['key', 'add', '--new-key-file', third])).out);
+    await carol.ok(['key', 'push']);
+    await alice.ok(['key', 'remove', s2]);
+    const merged = await alice.ok(['key', 'push']);
+    assert.match(merged.stderr, new RegExp(`took key slot\\(s\\) ${s3} from origin`));
+    assert.match(merged.stderr, new RegExp(`removed ${s2}`));
+    assert.ok(!(await serverSlots()).includes(s2));
+    assert.ok((await serverSlots()).includes(s3));
+    // Carol's next key push with the removed slot is refused, and her local file kept;
+    // opened with her own new slot it takes the removal.
+    const stale = await carol.fails(['key', 'push'], 128);
+    assert.match(
+      stale.stderr,
+      new RegExp(`key slot ${s2}, which opened this repository, was removed`),
+    );
+    await carol.withEnv({ MEDIAGIT_KEY_FILE: third }).ok(['key', 'push']);
+    await carol.fails(['log', '--oneline'], 128);
+    await carol.withEnv({ MEDIAGIT_KEY_FILE: third }).ok(['log', '--oneline']);
+    const late = await (
+      await member(second, false)
+    ).fails(['clone', server.url('vault'), 'x'], 128);
+    assert.match(late.stderr, /opens no key slot/);
+    const events = (await auditEvents()).filter((e) => e.action === 'key-slots');
+    assert.ok(events.length >= 3 && events.every((e) => e.outcome === 'ok'));
+
+    // The swap is conditional: a key file read before another client's change is refused.
+    const current = await fs.readFile(path.join(vault, 'keys.json'));
+    const put = (query: string, body: Buffer) =>
+      fetch(server.url(`vault/keys${query}`), {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      });
+    const staleSwap = await put(`?replaces=${'0'.repeat(64)}`, current);
+    assert.equal(staleSwap.status, 409);
+    assert.equal(
+      ((await staleSwap.json()) as { error: { code: string } }).error.code,
+      'KEYS_CHANGED',
+    );
+    assert.equal((await put('?replaces=nothex', current)).status, 400);
+    const foreign = JSON.parse(current.toString('utf8')) as { repository: string };
+    foreign.repository = randomBytes(16).toString('hex');
+    const digest = createHash('sha256').update(current).digest('hex');
+    assert.equal(
+      (await put(`?replaces=${digest}`, Buffer.from(JSON.stringify(foreign)))).status,
+      409,
+    );
+    assert.deepEqual(await fs.readFile(path.join(vault, 'keys.json')), current);
   });
 
   test('a wrong key, a plain repository, other keys and a partial clone are refused, one line each, nothing written', async () => {

@@ -15,16 +15,16 @@
  * `MEDIAGIT_CLIENT_CERT` and `MEDIAGIT_CLIENT_KEY` a client certificate
  * for servers that require mutual TLS (`serve --tls-client-ca`).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readConfigFile, writeConfigFile, type ConfigTable } from '../config/config.ts';
 import { MediaGitError } from '../errors.ts';
 import { globalConfigPath, type Cli } from './context.ts';
+import { keyringAvailable, keyringClear, keyringLookup, keyringStore } from './keyring.ts';
 import type { TransportOptions } from '../protocol/open-transport.ts';
 import type { TlsClientOptions } from '../security/tls-client.ts';
 
-const KEYRING_ATTRIBUTES = (key: string): string[] => ['service', 'mediagit', 'server', key];
+const KEYRING_ATTRIBUTES = (key: string) => ({ service: 'mediagit', server: key });
 
 export function originOf(url: string): string | undefined {
   try {
@@ -68,14 +68,6 @@ function credentialsFile(cli: Cli): string {
   return path.join(path.dirname(globalConfigPath(cli.env)), 'credentials.toml');
 }
 
-function keyringAvailable(cli: Cli): boolean {
-  if (cli.env['MEDIAGIT_NO_KEYRING']) return false;
-  // No session bus, no keyring: known without starting a process.
-  if (!cli.env['DBUS_SESSION_BUS_ADDRESS']) return false;
-  const probe = spawnSync('secret-tool', ['--version'], { stdio: 'ignore', env: cli.env });
-  return probe.status === 0;
-}
-
 /** The credentials file: key (server + repository) → { token } (a TOML table, read like a config file). */
 async function readFileCredentials(cli: Cli): Promise<ConfigTable> {
   return readConfigFile(credentialsFile(cli));
@@ -86,16 +78,11 @@ export async function loadCredential(cli: Cli, url: string): Promise<string | un
   if (fromEnv) return fromEnv;
   const candidates = credentialCandidates(url);
   if (candidates.length === 0) return undefined;
-  const keyring = keyringAvailable(cli);
+  const keyring = keyringAvailable(cli.env);
   const file = await readFileCredentials(cli);
   for (const key of candidates) {
-    if (keyring) {
-      const found = spawnSync('secret-tool', ['lookup', ...KEYRING_ATTRIBUTES(key)], {
-        encoding: 'utf8',
-        env: cli.env,
-      });
-      if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim();
-    }
+    const found = keyring ? keyringLookup(cli.env, KEYRING_ATTRIBUTES(key)) : undefined;
+    if (found !== undefined) return found;
     const entry = file[key];
     const token = typeof entry === 'object' ? entry['token'] : undefined;
     if (typeof token === 'string') return token;
@@ -115,13 +102,11 @@ export async function saveCredential(
 ): Promise<'keyring' | string> {
   const key = credentialKey(url);
   if (key === undefined) throw notHttp(url);
-  if (keyringAvailable(cli)) {
-    const stored = spawnSync(
-      'secret-tool',
-      ['store', `--label=MediaGit ${key}`, ...KEYRING_ATTRIBUTES(key)],
-      { input: token, env: cli.env },
-    );
-    if (stored.status === 0) return 'keyring';
+  if (
+    keyringAvailable(cli.env) &&
+    keyringStore(cli.env, `MediaGit ${key}`, KEYRING_ATTRIBUTES(key), token)
+  ) {
+    return 'keyring';
   }
   const file = credentialsFile(cli);
   const all = await readFileCredentials(cli);
@@ -136,13 +121,7 @@ export async function eraseCredential(cli: Cli, url: string): Promise<boolean> {
   const key = credentialKey(url);
   if (key === undefined) throw notHttp(url);
   let erased = false;
-  if (keyringAvailable(cli)) {
-    const cleared = spawnSync('secret-tool', ['clear', ...KEYRING_ATTRIBUTES(key)], {
-      stdio: 'ignore',
-      env: cli.env,
-    });
-    erased = cleared.status === 0;
-  }
+  if (keyringAvailable(cli.env)) erased = keyringClear(cli.env, KEYRING_ATTRIBUTES(key));
   const all = await readFileCredentials(cli);
   if (all[key] !== undefined) {
     delete all[key];

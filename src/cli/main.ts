@@ -5,6 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { readKeyFile } from '../repo/keys.ts';
 import { Repository } from '../repo/repository.ts';
 import { createCli, type Cli } from './context.ts';
 import { EXIT_USAGE, reportError } from './exit.ts';
@@ -81,7 +82,8 @@ export async function main(argv: readonly string[], cli: Cli = createCli()): Pro
       const repo = await Repository.discover(cli.cwd, { ...cli.repoContext, locked: true }).catch(
         () => undefined,
       );
-      if (repo?.encrypted) await cli.repoContext.secrets?.('unlock');
+      if (repo?.encrypted)
+        await cli.repoContext.secrets?.('unlock', await readKeyFile(repo.gitDir));
     }
     if (pager !== undefined) {
       paged = startPager(cli, pager);

@@ -2,14 +2,16 @@
  * Where the CLI finds the secret of an encrypted repository
  * (docs/encryption.md), in restic's manner: a key file named by
  * MEDIAGIT_KEY_FILE, a passphrase file named by MEDIAGIT_PASSPHRASE_FILE,
- * the passphrase in MEDIAGIT_PASSPHRASE, or else asked on the terminal
- * with echo off. Nothing here puts a secret in process arguments, logs or
- * error messages.
+ * the passphrase in MEDIAGIT_PASSPHRASE, then the OS keyring (when the
+ * repository has a keyring slot whose key this machine's keyring holds),
+ * or else asked on the terminal with echo off. Nothing here puts a secret
+ * in process arguments, logs or error messages.
  */
 import fs from 'node:fs/promises';
 import { MediaGitError } from '../errors.ts';
 import { needsKey, type SecretPurpose, type SecretSource } from '../repo/keys.ts';
-import type { KdfParams, SlotSecret } from '../security/encryption.ts';
+import type { KdfParams, KeyFile, SlotSecret } from '../security/encryption.ts';
+import { keyringAvailable, keyringLookup } from './keyring.ts';
 
 /** A secret named on the command line (`--passphrase-file`, `--key-file`), which wins over the environment. */
 export interface SecretFiles {
@@ -22,9 +24,9 @@ export function secretSource(env: NodeJS.ProcessEnv, files: SecretFiles = {}): S
   // verb asks before its pager takes the terminal: main.ts).
   let unlocking: Promise<SlotSecret> | undefined;
   const find = findSecret(env, files);
-  return (purpose) => {
+  return (purpose, keyFile) => {
     if (purpose === 'new') return find(purpose);
-    unlocking ??= find(purpose);
+    unlocking ??= find(purpose, keyFile);
     return unlocking;
   };
 }
@@ -41,13 +43,15 @@ export function secretFromTerminal(env: NodeJS.ProcessEnv): boolean {
 }
 
 function findSecret(env: NodeJS.ProcessEnv, files: SecretFiles): SecretSource {
-  return async (purpose) => {
+  return async (purpose, keyFile) => {
     if (files.keyFile !== undefined) return readKeyFileSecret(files.keyFile);
     if (files.passphraseFile !== undefined) return readPassphraseFile(files.passphraseFile);
     if (env['MEDIAGIT_KEY_FILE']) return readKeyFileSecret(env['MEDIAGIT_KEY_FILE']);
     if (env['MEDIAGIT_PASSPHRASE_FILE']) return readPassphraseFile(env['MEDIAGIT_PASSPHRASE_FILE']);
     const given = env['MEDIAGIT_PASSPHRASE'];
     if (given !== undefined && given !== '') return { kind: 'passphrase', passphrase: given };
+    const fromKeyring = keyFile === undefined ? undefined : keyringSecret(env, keyFile);
+    if (fromKeyring !== undefined) return fromKeyring;
     if (process.stdin.isTTY === true && process.stderr.isTTY === true)
       return askOnTerminal(purpose);
     if (purpose === 'new') {
@@ -59,6 +63,24 @@ function findSecret(env: NodeJS.ProcessEnv, files: SecretFiles): SecretSource {
     }
     throw needsKey();
   };
+}
+
+/** Where a keyring slot's key is kept: under its repository and slot. */
+export const keyringSlotAttributes = (repository: string, slot: string) => ({
+  service: 'mediagit-repository-key',
+  repository,
+  slot,
+});
+
+/** The key of the first keyring slot of `keyFile` that this machine's keyring holds. */
+function keyringSecret(env: NodeJS.ProcessEnv, keyFile: KeyFile): SlotSecret | undefined {
+  const slots = keyFile.slots.filter((slot) => slot.kind === 'keyring');
+  if (slots.length === 0 || !keyringAvailable(env)) return undefined;
+  for (const slot of slots) {
+    const stored = keyringLookup(env, keyringSlotAttributes(keyFile.repository, slot.id));
+    if (stored !== undefined) return { kind: 'keyring', key: Buffer.from(stored, 'base64') };
+  }
+  return undefined;
 }
 
 async function readKeyFileSecret(file: string): Promise<SlotSecret> {

@@ -19,6 +19,7 @@
  * `ifNoneMatch: '*'`), so two server processes on one store never lose an
  * update. Objects are verified before they are stored and are immutable.
  */
+import { createHash } from 'node:crypto';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { LRUCache } from 'lru-cache';
 import { MediaGitError, missingObject } from '../errors.ts';
@@ -684,10 +685,12 @@ export class BackendRepo implements ObjectReader {
    * Makes an empty repository encrypted with `keyFile` (the first push of
    * an encrypted repository): refused once it holds a branch or tag, or
    * another repository's key file. The same key file again is a retry, and
-   * succeeds. Slots added later by clients are not sent: the server keeps
-   * the key file it was first given.
+   * succeeds. With `replaces` (the SHA-256 of the key file the client read,
+   * `key push`), the stored key file is replaced by this one of the same
+   * repository, unless it changed since it was read (compare-and-swap on
+   * its ETag): then KEYS_CHANGED, and the client merges again.
    */
-  async adoptKeyFile(bytes: Uint8Array): Promise<void> {
+  async adoptKeyFile(bytes: Uint8Array, replaces?: string): Promise<void> {
     let offered: KeyFile;
     try {
       offered = parseKeyFile(JSON.parse(Buffer.from(bytes).toString('utf8')));
@@ -699,8 +702,12 @@ export class BackendRepo implements ObjectReader {
     }
     const refused = (reason: string): MediaGitError =>
       new MediaGitError('ENCRYPTED_REPOSITORY', reason, { kind: 'user', data: { status: 409 } });
-    const current = await this.keyFile();
+    const head = await this.backend.head(KEY_FILE);
+    const current = head === undefined ? undefined : await this.keyFile();
     if (current === undefined) {
+      if (replaces !== undefined) {
+        throw refused('this repository is not encrypted: it has no key slots to replace');
+      }
       if ((await this.listRefs()).length > 0) {
         throw refused(
           'this repository is not encrypted and holds branches: an encrypted repository cannot be pushed into it',
@@ -714,12 +721,28 @@ export class BackendRepo implements ObjectReader {
         if (!isStorageError(error, 'STORAGE_PRECONDITION_FAILED')) throw error;
       }
     }
-    const stored = parseKeyFile(
-      JSON.parse(Buffer.from(current ?? (await this.backend.get(KEY_FILE))).toString('utf8')),
-    );
+    const storedBytes = Buffer.from(current ?? (await this.backend.get(KEY_FILE)));
+    const stored = parseKeyFile(JSON.parse(storedBytes.toString('utf8')));
     this.#encrypted = true;
     if (stored.repository !== offered.repository) {
       throw refused('this repository is encrypted under other keys: it is another repository');
+    }
+    if (replaces === undefined) return;
+    const changed = (): MediaGitError =>
+      new MediaGitError(
+        'KEYS_CHANGED',
+        "the repository's key slots changed since they were read; nothing was replaced (run `mediagit key push` again)",
+        { kind: 'conflict', data: { status: 409 } },
+      );
+    if (head === undefined || createHash('sha256').update(storedBytes).digest('hex') !== replaces) {
+      throw changed();
+    }
+    try {
+      // The ETag read before the bytes: a change in between fails the put.
+      await this.backend.put(KEY_FILE, bytes, { ifMatch: head.etag });
+    } catch (error) {
+      if (isStorageError(error, 'STORAGE_PRECONDITION_FAILED')) throw changed();
+      throw error;
     }
   }
 

@@ -311,7 +311,7 @@ async function newRepository(
   }
   const secrets = options.context?.secrets;
   if (secrets === undefined) throw needsKey();
-  const secret = await secrets('unlock');
+  const secret = await secrets('unlock', keyFile);
   await unlockSlot(keyFile, secret);
   return (await Repository.init(target, { bare, encrypt: { secret, keyFile } }, options.context))
     .repo;

@@ -6,13 +6,14 @@
  * here on the way in and sealed on the way out, so the verbs above see the
  * names as they are. Objects travel as they are stored: sealed.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectCipher } from '../odb/object-cipher.ts';
-import { KEY_FILE } from '../repo/keys.ts';
+import { KEY_FILE, updateKeyFile } from '../repo/keys.ts';
 import type { Repository } from '../repo/repository.ts';
-import { parseKeyFile, type KeyFile } from '../security/encryption.ts';
+import { mergeKeyFiles, parseKeyFile, sameKeyFile, type KeyFile } from '../security/encryption.ts';
 import type { InfoRefs, RefUpdate, RefUpdateResult } from './service.ts';
 import type { Transport } from './transport.ts';
 
@@ -23,8 +24,13 @@ function refused(code: string, message: string): MediaGitError {
 }
 
 /** The remote's key file (an encrypted repository's; undefined for a plain one). */
-export async function remoteKeyFile(transport: Transport): Promise<KeyFile | undefined> {
-  const bytes = await transport.keys();
+export async function remoteKeyFile(transport: Transport): Promise<KeyFile | undefined>;
+export async function remoteKeyFile(transport: Transport, bytes: Buffer): Promise<KeyFile>;
+export async function remoteKeyFile(
+  transport: Transport,
+  given?: Buffer,
+): Promise<KeyFile | undefined> {
+  const bytes = given ?? (await transport.keys());
   if (bytes === undefined) return undefined;
   try {
     return parseKeyFile(JSON.parse(bytes.toString('utf8')));
@@ -37,6 +43,74 @@ export async function remoteKeyFile(transport: Transport): Promise<KeyFile | und
   }
 }
 
+/** What `pushKeySlots` changed on the remote (slot IDs), and whether the local key file took slots from it. */
+export interface KeySlotsPushed {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly fetched: readonly string[];
+}
+
+/**
+ * `key push`: publishes this repository's key slots to the remote, merged
+ * with the remote's (`mergeKeyFiles`: slots added on either side stay,
+ * slots removed on either side go), and keeps the merged file here too. The
+ * remote's key file is replaced by compare-and-swap; when another client
+ * changed it meanwhile the merge is done again. `opened` is the slot that
+ * opened the repository here: a merge that would remove it is refused.
+ */
+export async function pushKeySlots(
+  gitDir: string,
+  transport: Transport,
+  opened: string,
+): Promise<KeySlotsPushed> {
+  for (let attempt = 1; ; attempt++) {
+    const remoteBytes = await transport.keys();
+    if (remoteBytes === undefined) {
+      throw refused(
+        'PLAIN_REMOTE',
+        `key push: ${transport.url} is not an encrypted repository: push the repository first (its first push gives it the key file); nothing was sent`,
+      );
+    }
+    const remote = await remoteKeyFile(transport, remoteBytes);
+    let merged: KeyFile | undefined;
+    let local: KeyFile | undefined;
+    await updateKeyFile(gitDir, (ours) => {
+      local = ours;
+      if (ours.repository !== remote.repository) {
+        throw refused(
+          'OTHER_KEYS',
+          `key push: ${transport.url} is encrypted under other keys: it is another repository; nothing was sent`,
+        );
+      }
+      merged = mergeKeyFiles(ours, remote);
+      if (!merged.slots.some((slot) => slot.id === opened)) {
+        throw refused(
+          'CURRENT_KEY',
+          `key push: key slot ${opened}, which opened this repository, was removed on ${transport.url}; open it with another key; nothing was changed`,
+        );
+      }
+      return merged;
+    });
+    const ids = (file: KeyFile) => new Set(file.slots.map((slot) => slot.id));
+    const [before, after, ours] = [ids(remote), ids(merged!), ids(local!)];
+    const result = {
+      added: [...after].filter((id) => !before.has(id)),
+      removed: [...before].filter((id) => !after.has(id)),
+      fetched: [...after].filter((id) => !ours.has(id)),
+    };
+    if (sameKeyFile(merged!, remote)) return result;
+    try {
+      const replaces = createHash('sha256').update(remoteBytes).digest('hex');
+      await transport.putKeys(Buffer.from(`${JSON.stringify(merged, null, 2)}\n`), replaces);
+      return result;
+    } catch (error) {
+      if (!(error instanceof MediaGitError && error.code === 'KEYS_CHANGED') || attempt === 3) {
+        throw error;
+      }
+    }
+  }
+}
+
 /**
  * `transport` as `repo` uses it. On its first `infoRefs` (the first call
  * of every verb; `known` answers it when the caller has asked already), the
@@ -44,7 +118,8 @@ export async function remoteKeyFile(transport: Transport): Promise<KeyFile | und
  * remote must hold the same key file, or be empty and take this one (the
  * first push); a plain repository's must be plain. An encrypted
  * repository's names are then sealed on the way out and opened on the way
- * in (`withSealedNames`).
+ * in (`withSealedNames`), unless the remote is a repository with a working
+ * tree, which keeps them in clear (`namesInClear`).
  */
 export function remoteFor(
   repo: Repository,
@@ -92,7 +167,9 @@ export function remoteFor(
     return info;
   };
   const checkedTransport = overriding(transport, { infoRefs });
-  return cipher === undefined ? checkedTransport : withSealedNames(checkedTransport, cipher);
+  return cipher === undefined || transport.namesInClear === true
+    ? checkedTransport
+    : withSealedNames(checkedTransport, cipher);
 }
 
 /** `transport` with some of its methods replaced (the rest bound to it). */

@@ -191,8 +191,9 @@ export class HttpTransport implements Transport {
     return response.status === 204 ? undefined : response.body;
   }
 
-  async putKeys(keyFile: Buffer): Promise<void> {
-    await this.#request('PUT', 'keys', { type: 'application/json', data: keyFile });
+  async putKeys(keyFile: Buffer, replaces?: string): Promise<void> {
+    const route = replaces === undefined ? 'keys' : `keys?replaces=${replaces}`;
+    await this.#request('PUT', route, { type: 'application/json', data: keyFile });
   }
 
   release(record: Buffer): void {

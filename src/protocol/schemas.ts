@@ -283,6 +283,7 @@ export const schemas = {
       version: { type: 'integer' },
       repository: { type: 'string', maxLength: 64 },
       slots: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'object' } },
+      retired: { type: 'array', maxItems: 4096, items: { type: 'string', maxLength: 16 } },
     },
   },
   createRepoRequest: {

@@ -152,9 +152,9 @@ export class RepoService {
     return this.repo.keyFile();
   }
 
-  /** Makes an empty repository encrypted with this key file (BackendRepo.adoptKeyFile). */
-  async adoptKeys(keyFile: Uint8Array): Promise<void> {
-    await this.repo.adoptKeyFile(keyFile);
+  /** Makes an empty repository encrypted with this key file, or replaces its key file (BackendRepo.adoptKeyFile). */
+  async adoptKeys(keyFile: Uint8Array, replaces?: string): Promise<void> {
+    await this.repo.adoptKeyFile(keyFile, replaces);
   }
 
   /** A transfer pack of every metadata object the client lacks. */

@@ -54,10 +54,20 @@ export interface Transport {
   readPack(pack: LocatedPack, offset: number, length: number): Promise<Buffer>;
   /** The remote's key file when it is an encrypted repository (docs/encryption.md); undefined when plain. */
   keys(): Promise<Buffer | undefined>;
-  /** Makes an empty remote repository encrypted with this key file (the first push of one). */
-  putKeys(keyFile: Buffer): Promise<void>;
+  /**
+   * Makes an empty remote repository encrypted with this key file (the
+   * first push of one); with `replaces`, the SHA-256 of the remote's key
+   * file as read, replaces that one (`key push`), or fails with KEYS_CHANGED.
+   */
+  putKeys(keyFile: Buffer, replaces?: string): Promise<void>;
   /** How many chunk transfers to run at once. */
   readonly parallelism: number;
+  /**
+   * The remote is an encrypted repository with a working tree, whose owner
+   * holds its key: its branch and tag names are stored in clear, as that
+   * repository's own commands write them, not sealed (docs/encryption.md).
+   */
+  readonly namesInClear?: boolean;
   /**
    * Who the credential is and what it may do (a server; undefined when the
    * remote has no such notion, or a server too old to say).
@@ -103,6 +113,10 @@ export class LocalTransport implements Transport {
     this.url = url;
     this.#service = service;
     this.#withWorkTree = withWorkTree;
+  }
+
+  get namesInClear(): boolean {
+    return this.#withWorkTree;
   }
 
   static async open(url: string, cwd: string): Promise<LocalTransport> {
@@ -195,8 +209,8 @@ export class LocalTransport implements Transport {
     return this.#service.keys();
   }
 
-  putKeys(keyFile: Buffer): Promise<void> {
-    return this.#service.adoptKeys(keyFile);
+  putKeys(keyFile: Buffer, replaces?: string): Promise<void> {
+    return this.#service.adoptKeys(keyFile, replaces);
   }
 
   async close(): Promise<void> {}

@@ -11,8 +11,12 @@ import { LockFile, writeFileAtomic } from '../storage/durable-file.ts';
 
 export const KEY_FILE = 'keys.json';
 
-/** What a caller answers when a repository asks for a key: a passphrase or a key file's bytes. */
-export type SecretSource = (purpose: SecretPurpose) => Promise<SlotSecret>;
+/**
+ * What a caller answers when a repository asks for a key: a passphrase, a
+ * key file's bytes, or a keyring slot's key. `keyFile` is the repository's
+ * when unlocking (its keyring slots say what to look up).
+ */
+export type SecretSource = (purpose: SecretPurpose, keyFile?: KeyFile) => Promise<SlotSecret>;
 
 /** Why a secret is asked for: to open a repository, or for a new key slot. */
 export type SecretPurpose = 'unlock' | 'new';
@@ -89,7 +93,7 @@ export async function unlockMaster(
 ): Promise<{ master: Buffer; keyFile: KeyFile; slot: string }> {
   const keyFile = await readKeyFile(gitDir);
   if (secrets === undefined) throw needsKey();
-  return { ...(await unlockSlot(keyFile, await secrets('unlock'))), keyFile };
+  return { ...(await unlockSlot(keyFile, await secrets('unlock', keyFile))), keyFile };
 }
 
 /** The object cipher of an encrypted repository, unlocked. */

@@ -8,9 +8,11 @@ import {
   DEFAULT_KDF,
   deriveKeys,
   keyedId,
+  mergeKeyFiles,
   open,
   parseKeyFile,
   removeSlot,
+  sameKeyFile,
   seal,
   SEAL_OVERHEAD,
   secretGearTable,
@@ -192,4 +194,49 @@ test('encryption: the gear table is secret per repository and stable for one', (
   // Entries spread over the int32 range (a constant table would cut nowhere or everywhere).
   assert.equal(new Set(one).size, 256);
   assert.ok(one.some((v) => v < 0) && one.some((v) => v > 0));
+});
+
+test('encryption: two copies of a key file merge: slots added on either side stay, a slot removed on one is not brought back, keyring slots open', async () => {
+  const { master, keyFile: base } = await createKeyFile(
+    { kind: 'passphrase', passphrase: 'one' },
+    FAST,
+  );
+  const ours = await addSlot(base, master, { kind: 'keyfile', key: randomBytes(64) }, FAST);
+  const ringKey = randomBytes(32);
+  const theirs = await addSlot(base, master, { kind: 'keyring', key: ringKey }, FAST);
+  const merged = mergeKeyFiles(ours.keyFile, theirs.keyFile);
+  assert.deepEqual(
+    merged.slots.map((slot) => slot.id),
+    [base.slots[0]!.id, ours.slot.id, theirs.slot.id],
+  );
+  assert.ok(sameKeyFile(merged, mergeKeyFiles(theirs.keyFile, ours.keyFile)));
+  assert.ok(!sameKeyFile(merged, ours.keyFile));
+  assert.deepEqual(await unlock(merged, { kind: 'keyring', key: ringKey }), master);
+  await assert.rejects(unlock(merged, { kind: 'keyring', key: randomBytes(32) }), (e) =>
+    assertCode(e, 'WRONG_KEY', /wrong keyring key/),
+  );
+
+  // Removed on our side: merging with their older copy does not bring it back.
+  const removed = removeSlot(merged, ours.slot.id);
+  assert.deepEqual(removed.retired, [ours.slot.id]);
+  const again = mergeKeyFiles(removed, ours.keyFile);
+  assert.ok(!again.slots.some((slot) => slot.id === ours.slot.id));
+  assert.deepEqual(parseKeyFile(JSON.parse(JSON.stringify(again))), again);
+
+  // Everything removed on one side or the other, or another repository: refused.
+  const onlyBase = removeSlot(removeSlot(merged, theirs.slot.id), ours.slot.id);
+  const otherSide = removeSlot(merged, base.slots[0]!.id);
+  assert.throws(
+    () => mergeKeyFiles(onlyBase, otherSide),
+    (e) => assertCode(e, 'LAST_KEY'),
+  );
+  const { keyFile: stranger } = await createKeyFile({ kind: 'passphrase', passphrase: 'x' }, FAST);
+  assert.throws(
+    () => mergeKeyFiles(base, stranger),
+    (e) => assertCode(e, 'OTHER_KEYS'),
+  );
+  assert.throws(
+    () => parseKeyFile({ ...base, retired: ['../../etc'] }),
+    (e) => assertCode(e, 'BAD_KEY_FILE', /removed slots/),
+  );
 });

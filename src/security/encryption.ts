@@ -38,11 +38,15 @@ export interface KdfParams {
 
 export type SlotSecret =
   | { readonly kind: 'passphrase'; readonly passphrase: string }
-  | { readonly kind: 'keyfile'; readonly key: Buffer };
+  | { readonly kind: 'keyfile'; readonly key: Buffer }
+  /** 32 random bytes kept in the OS keyring (cli/keyring.ts) under the repository and slot. */
+  | { readonly kind: 'keyring'; readonly key: Buffer };
+
+export type SlotKind = SlotSecret['kind'];
 
 export interface KeySlot {
   readonly id: string;
-  readonly kind: 'passphrase' | 'keyfile';
+  readonly kind: SlotKind;
   readonly created: string;
   /** Argon2id salt and parameters (passphrase slots). */
   readonly kdf?: KdfParams & { readonly salt: string };
@@ -56,6 +60,11 @@ export interface KeyFile {
   /** A random ID binding slots and objects to this repository. */
   readonly repository: string;
   readonly slots: readonly KeySlot[];
+  /**
+   * Slots removed (`key remove`, `rotate`): a key file merged with another
+   * copy (`mergeKeyFiles`, `key push`) never takes them back.
+   */
+  readonly retired?: readonly string[];
 }
 
 function badKeyFile(reason: string): MediaGitError {
@@ -66,14 +75,15 @@ function badKeyFile(reason: string): MediaGitError {
 }
 
 async function kek(secret: SlotSecret, kdf: KeySlot['kdf']): Promise<Buffer> {
-  if (secret.kind === 'keyfile') {
+  if (secret.kind !== 'passphrase') {
     if (secret.key.length < 32) {
-      throw new MediaGitError('BAD_KEY', 'a key file must hold at least 32 bytes', {
+      throw new MediaGitError('BAD_KEY', `a ${secret.kind} key must hold at least 32 bytes`, {
         kind: 'usage',
       });
     }
-    // The file's bytes, whatever their length, to one AES-256 key.
-    return Buffer.from(hkdfSync('sha256', secret.key, Buffer.alloc(0), 'mediagit keyfile v1', 32));
+    // The key's bytes, whatever their length, to one AES-256 key.
+    const label = `mediagit ${secret.kind} v1`;
+    return Buffer.from(hkdfSync('sha256', secret.key, Buffer.alloc(0), label, 32));
   }
   if (!kdf) throw badKeyFile('a passphrase slot without Argon2id parameters');
   return new Promise((resolve, reject) =>
@@ -151,6 +161,8 @@ export async function createKeyFile(
   return { master, keyFile: { version: 1, repository, slots: [slot] } };
 }
 
+const SLOT_KINDS = new Set<SlotKind>(['passphrase', 'keyfile', 'keyring']);
+
 /** Checks a parsed key file's shape; BAD_KEY_FILE otherwise. */
 export function parseKeyFile(value: unknown): KeyFile {
   const file = value as Partial<KeyFile> | null;
@@ -160,13 +172,21 @@ export function parseKeyFile(value: unknown): KeyFile {
     throw badKeyFile('no repository ID');
   }
   if (!Array.isArray(file.slots) || file.slots.length === 0) throw badKeyFile('no key slots');
+  if (
+    file.retired !== undefined &&
+    (!Array.isArray(file.retired) ||
+      file.retired.length > 4096 ||
+      !file.retired.every((id) => typeof id === 'string' && /^[0-9a-f]{16}$/.test(id)))
+  ) {
+    throw badKeyFile('a malformed list of removed slots');
+  }
   for (const slot of file.slots as Partial<KeySlot>[]) {
     if (
       typeof slot !== 'object' ||
       slot === null ||
       typeof slot.id !== 'string' ||
       !/^[0-9a-f]{16}$/.test(slot.id) ||
-      (slot.kind !== 'passphrase' && slot.kind !== 'keyfile') ||
+      !SLOT_KINDS.has(slot.kind as SlotKind) ||
       typeof slot.wrapped !== 'string' ||
       Buffer.from(slot.wrapped, 'base64').length !== 12 + MASTER_KEY_BYTES + 16
     ) {
@@ -211,7 +231,9 @@ export async function unlockSlot(
       // not this slot
     }
   }
-  const what = secret.kind === 'passphrase' ? 'passphrase' : 'key file';
+  const what = { passphrase: 'passphrase', keyfile: 'key file', keyring: 'keyring key' }[
+    secret.kind
+  ];
   throw new MediaGitError('WRONG_KEY', `wrong ${what}: it opens no key slot of this repository`, {
     kind: 'user',
     data: { exitCode: 128 },
@@ -242,7 +264,48 @@ export function removeSlot(keyFile: KeyFile, id: string): KeyFile {
       { kind: 'usage', data: { id } },
     );
   }
-  return { ...keyFile, slots };
+  return { ...keyFile, slots, retired: [...(keyFile.retired ?? []), id] };
+}
+
+/**
+ * Two copies of one repository's key file made one (a client's and its
+ * server's, when `key push` publishes the client's slots): every slot
+ * either holds, but none that either removed. Slots added on two clients
+ * both survive, and a slot removed on one is not brought back by the other.
+ */
+export function mergeKeyFiles(ours: KeyFile, theirs: KeyFile): KeyFile {
+  if (ours.repository !== theirs.repository) {
+    throw new MediaGitError('OTHER_KEYS', 'the key files belong to different repositories', {
+      kind: 'user',
+      data: { exitCode: 128 },
+    });
+  }
+  const retired = [...new Set([...(ours.retired ?? []), ...(theirs.retired ?? [])])];
+  const gone = new Set(retired);
+  const slots = new Map<string, KeySlot>();
+  for (const slot of [...ours.slots, ...theirs.slots]) {
+    if (!gone.has(slot.id) && !slots.has(slot.id)) slots.set(slot.id, slot);
+  }
+  if (slots.size === 0) {
+    throw new MediaGitError(
+      'LAST_KEY',
+      'merged, the key files would keep no slot: every slot was removed on one side or the other',
+      { kind: 'user', data: { exitCode: 128 } },
+    );
+  }
+  return {
+    version: 1,
+    repository: ours.repository,
+    slots: [...slots.values()],
+    ...(retired.length > 0 ? { retired } : {}),
+  };
+}
+
+/** Whether two key files hold the same slots and removals (in any order). */
+export function sameKeyFile(a: KeyFile, b: KeyFile): boolean {
+  const ids = (file: KeyFile) =>
+    JSON.stringify([file.slots.map((slot) => slot.id).sort(), [...(file.retired ?? [])].sort()]);
+  return a.repository === b.repository && ids(a) === ids(b);
 }
 
 /** The keys an encrypted repository derives from its master key (HKDF-SHA256, one label each). */

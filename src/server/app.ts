@@ -976,8 +976,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     { config: { scope: 'write' }, schema: { body: body(schemas.keyFile) } },
     async (request, reply) => {
       const identity = request.identity;
+      const replaces = (request.query as { replaces?: unknown }).replaces;
+      if (
+        replaces !== undefined &&
+        (typeof replaces !== 'string' || !/^[0-9a-f]{64}$/.test(replaces))
+      ) {
+        throw httpError(
+          400,
+          'BAD_REQUEST',
+          'replaces must be the SHA-256 (hex) of the key file read',
+        );
+      }
       const event = {
-        action: 'encrypt',
+        // The first key file makes the repository encrypted; later ones change its slots (`key push`).
+        action: replaces === undefined ? 'encrypt' : 'key-slots',
         ...(identity ? { user: identity.user, keyId: identity.keyId } : {}),
         repo: request.repoName!,
         ip: request.ip,
@@ -985,13 +997,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       try {
         await (
           await repoOf(request)
-        ).adoptKeys(Buffer.from(`${JSON.stringify(request.body, null, 2)}\n`));
+        ).adoptKeys(Buffer.from(`${JSON.stringify(request.body, null, 2)}\n`), replaces);
       } catch (error) {
         const reason = error instanceof Error ? error.message : 'failed';
         await auditOf(request, { ...event, outcome: 'denied', reason });
         throw error;
       }
-      // The repository's first key file: from now on it takes only sealed records.
+      // After the first key file, the repository takes only sealed records.
       await auditOf(request, { ...event, outcome: 'ok' });
       return reply.status(204).send();
     },
