@@ -243,3 +243,47 @@ test('key add --keyring without a keyring is one line, exit 128, and the key fil
     await repo.cleanup();
   }
 });
+
+test('rekey --full opened from the keyring keeps a keyring slot: a new key under the new repository ID', async () => {
+  const repo = await withKeyring(false);
+  try {
+    const keyed = repo.withEnv({ MEDIAGIT_KEY_FILE: keyFile, MEDIAGIT_TEST_KDF: 'fast' });
+    await keyed.ok(['init', '-q', '--encrypt']);
+    await fs.writeFile(repo.path('shot.txt'), 'frame 1001\n');
+    await keyed.ok(['add', 'shot.txt']);
+    await keyed.ok(['commit', '-q', '-m', 'first shot']);
+    await keyed.ok(['key', 'add', '--keyring']);
+    const readId = async () =>
+      JSON.parse(await fs.readFile(path.join(repo.gitDir, 'keys.json'), 'utf8')) as {
+        repository: string;
+        slots: { id: string; kind: string }[];
+      };
+    const before = await readId();
+
+    // Opened by the keyring alone: no key file, no passphrase.
+    const rekeyed = await repo.ok(['rekey', '--full']);
+    assert.match(rekeyed.stderr, /not carried over/);
+    const after = await readId();
+    assert.notEqual(after.repository, before.repository);
+    assert.deepEqual(
+      after.slots.map((slot) => slot.kind),
+      ['keyring'],
+    );
+    const stored = secretTool([
+      'lookup',
+      'service',
+      'mediagit-repository-key',
+      'repository',
+      after.repository,
+      'slot',
+      after.slots[0]!.id,
+    ]);
+    assert.equal(stored.status, 0);
+    assert.match((await repo.ok(['log', '--oneline'])).out, /first shot/);
+    // The key file's slot was not carried over: it opens nothing now.
+    const wrong = await keyed.withEnv({ MEDIAGIT_NO_KEYRING: '1' }).fails(['log'], 128);
+    assert.match(wrong.stderr, /wrong key file/);
+  } finally {
+    await repo.cleanup();
+  }
+});

@@ -52,7 +52,12 @@ export interface RepoContext {
   readonly secrets?: SecretSource | undefined;
   /** Opens an encrypted repository without unlocking it: its objects cannot be read (`key` verbs). */
   readonly locked?: boolean | undefined;
+  /** Opened to finish an interrupted `rekey --full` (any other opening is refused then). */
+  readonly finishingRekey?: boolean | undefined;
 }
+
+/** Written when a `rekey --full` starts replacing the store; removed when it is done (rekey.ts). */
+export const REKEY_PLAN = 'rekey/plan.json';
 
 export class Repository {
   /** The folder holding objects, refs, HEAD, index and config. */
@@ -143,6 +148,14 @@ export class Repository {
     workTree: string | undefined,
     context: RepoContext,
   ): Promise<Repository> {
+    if (context.finishingRekey !== true && existsSync(path.join(gitDir, REKEY_PLAN))) {
+      // Objects, key file and refs may disagree until it is finished (rekey.ts).
+      throw new MediaGitError(
+        'REKEY_INTERRUPTED',
+        'a `mediagit rekey --full` was interrupted after it began to replace the store: run `mediagit rekey --full` again to finish it',
+        { kind: 'user', data: { exitCode: 128 } },
+      );
+    }
     const localConfig = await readConfigFile(path.join(gitDir, 'config'));
     const version = getConfigValue(localConfig, 'core.formatVersion');
     if (version !== FORMAT_VERSION) {

@@ -28,6 +28,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   reset: () => import('./reset.ts'),
   tag: () => import('./tag.ts'),
   key: () => import('./key.ts'),
+  rekey: () => import('./rekey.ts'),
   merge: () => import('./merge.ts'),
   'merge-base': () => import('./merge-base.ts'),
   'cherry-pick': () => import('./cherry-pick.ts'),
