@@ -307,6 +307,9 @@ export async function receiveFromPacks(
   }
   const retry: ObjectId[] = [];
   const gonePacks = new Set<string>();
+  // An encrypted repository's records open into buffers kept for the whole
+  // receive, one per range in flight: a fresh one costs a page fault per 4 KiB.
+  const spare: Buffer[] = [];
   const readRange = async ({ pack, range }: { pack: LocatedPack; range: Wanted[] }) => {
     const start = range[0]!.offset;
     const end = range.at(-1)!.offset + range.at(-1)!.length;
@@ -320,14 +323,12 @@ export async function receiveFromPacks(
       for (const item of range) retry.push(item.id);
       return;
     }
-    // An encrypted repository's records open into one buffer per range,
-    // reused: a fresh one per chunk costs a page fault per 4 KiB.
-    let opened: Buffer | undefined;
+    let opened = options.check === undefined ? undefined : spare.pop();
     try {
       for (const item of range) {
         const record = bytes.subarray(item.offset - start, item.offset - start + item.length);
         if (options.check !== undefined && (opened?.length ?? 0) < item.length) {
-          opened = Buffer.allocUnsafeSlow(item.length);
+          opened = Buffer.allocUnsafeSlow(Math.max(item.length, 4 * 1024 * 1024));
         }
         const object = await decodeRecord(
           item.id,
@@ -339,6 +340,7 @@ export async function receiveFromPacks(
         await options.onObject(item.id, record, object);
       }
     } finally {
+      if (opened !== undefined) spare.push(opened);
       transport.release(bytes);
     }
   };
