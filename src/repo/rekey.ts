@@ -263,8 +263,13 @@ async function apply(gitDir: string, secret: SlotSecret, indexLock: LockFile): P
   const old = path.join(gitDir, OLD_OBJECTS);
   const fresh = path.join(staging, 'objects');
   if (existsSync(fresh)) {
-    if (existsSync(objects) && !existsSync(old)) await fs.rename(objects, old);
-    else if (existsSync(objects)) await fs.rm(objects, { recursive: true, force: true });
+    // `objects` is still the old store while the new one waits in staging
+    // (an `old` beside it could only be a leftover: the old store is
+    // removed before the plan).
+    if (existsSync(objects)) {
+      await fs.rm(old, { recursive: true, force: true });
+      await fs.rename(objects, old);
+    }
     await fs.rename(fresh, objects);
   }
   const tmpDir = path.join(gitDir, 'tmp');
