@@ -115,6 +115,28 @@ async function withKeyring(init = true): Promise<TempRepo> {
   return seen;
 }
 
+/** `repo` made an encrypted repository with one commit; returned as opened with the key file. */
+async function encryptedWithCommit(repo: TempRepo): Promise<TempRepo> {
+  const keyed = repo.withEnv({ MEDIAGIT_KEY_FILE: keyFile, MEDIAGIT_TEST_KDF: 'fast' });
+  await keyed.ok(['init', '-q', '--encrypt']);
+  await fs.writeFile(repo.path('shot.txt'), 'frame 1001\n');
+  await keyed.ok(['add', 'shot.txt']);
+  await keyed.ok(['commit', '-q', '-m', 'first shot']);
+  return keyed;
+}
+
+/** `secret-tool lookup` of a keyring slot's key. */
+const slotKey = (repository: string, slot: string) =>
+  secretTool([
+    'lookup',
+    'service',
+    'mediagit-repository-key',
+    'repository',
+    repository,
+    'slot',
+    slot,
+  ]);
+
 test('login keeps the API key in the OS keyring, not in a file, and logout takes it out; without a keyring the 0600 file is used', async () => {
   const repo = await withKeyring();
   try {
@@ -144,11 +166,7 @@ test('a keyring slot opens an encrypted repository, and a clone of it, without a
   const repo = await withKeyring(false);
   const copy = await withKeyring(false);
   try {
-    const keyed = repo.withEnv({ MEDIAGIT_KEY_FILE: keyFile, MEDIAGIT_TEST_KDF: 'fast' });
-    await keyed.ok(['init', '-q', '--encrypt']);
-    await fs.writeFile(repo.path('shot.txt'), 'frame 1001\n');
-    await keyed.ok(['add', 'shot.txt']);
-    await keyed.ok(['commit', '-q', '-m', 'first shot']);
+    const keyed = await encryptedWithCommit(repo);
 
     // Without the key file nothing opens: the repository has no keyring slot yet.
     const locked = await repo.fails(['log', '--oneline'], 128);
@@ -160,15 +178,7 @@ test('a keyring slot opens an encrypted repository, and a clone of it, without a
     const keys = JSON.parse(await fs.readFile(path.join(repo.gitDir, 'keys.json'), 'utf8')) as {
       repository: string;
     };
-    const stored = secretTool([
-      'lookup',
-      'service',
-      'mediagit-repository-key',
-      'repository',
-      keys.repository,
-      'slot',
-      slot,
-    ]).stdout;
+    const stored = slotKey(keys.repository, slot).stdout;
     assert.equal(Buffer.from(stored, 'base64').length, 32);
     assert.ok(!(await fs.readFile(path.join(repo.gitDir, 'keys.json'), 'utf8')).includes(stored));
 
@@ -200,16 +210,7 @@ test('a keyring slot opens an encrypted repository, and a clone of it, without a
     const rotated = await repo.ok(['key', 'rotate', '--keyring']);
     const next = /replaced by ([0-9a-f]{16}) \(keyring\)/.exec(rotated.out)?.[1];
     assert.ok(next, rotated.out);
-    const lookup = (id: string) =>
-      secretTool([
-        'lookup',
-        'service',
-        'mediagit-repository-key',
-        'repository',
-        keys.repository,
-        'slot',
-        id,
-      ]);
+    const lookup = (id: string) => slotKey(keys.repository, id);
     assert.equal(lookup(slot).status, 1);
     assert.equal(lookup(next).status, 0);
     await repo.ok(['status']);
@@ -247,11 +248,7 @@ test('key add --keyring without a keyring is one line, exit 128, and the key fil
 test('rekey --full opened from the keyring keeps a keyring slot: a new key under the new repository ID', async () => {
   const repo = await withKeyring(false);
   try {
-    const keyed = repo.withEnv({ MEDIAGIT_KEY_FILE: keyFile, MEDIAGIT_TEST_KDF: 'fast' });
-    await keyed.ok(['init', '-q', '--encrypt']);
-    await fs.writeFile(repo.path('shot.txt'), 'frame 1001\n');
-    await keyed.ok(['add', 'shot.txt']);
-    await keyed.ok(['commit', '-q', '-m', 'first shot']);
+    const keyed = await encryptedWithCommit(repo);
     await keyed.ok(['key', 'add', '--keyring']);
     const readId = async () =>
       JSON.parse(await fs.readFile(path.join(repo.gitDir, 'keys.json'), 'utf8')) as {
@@ -269,15 +266,7 @@ test('rekey --full opened from the keyring keeps a keyring slot: a new key under
       after.slots.map((slot) => slot.kind),
       ['keyring'],
     );
-    const stored = secretTool([
-      'lookup',
-      'service',
-      'mediagit-repository-key',
-      'repository',
-      after.repository,
-      'slot',
-      after.slots[0]!.id,
-    ]);
+    const stored = slotKey(after.repository, after.slots[0]!.id);
     assert.equal(stored.status, 0);
     assert.match((await repo.ok(['log', '--oneline'])).out, /first shot/);
     // The key file's slot was not carried over: it opens nothing now.
