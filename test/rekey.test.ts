@@ -26,7 +26,7 @@ import { collect, prng, pseudoRandomBytes, TempRepo } from './helpers.ts';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 /** Kills per run; MEDIAGIT_CRASH_ITERATIONS raises it (CI time is shared). */
-const KILLS = Number(process.env['MEDIAGIT_CRASH_ITERATIONS'] ?? 4);
+const KILLS = Number(process.env['MEDIAGIT_CRASH_ITERATIONS'] ?? 3);
 
 let outer: string;
 let keyFile: string;
@@ -250,7 +250,7 @@ test('rekey --full killed at random moments: the repository opens with its histo
   const random = prng(seed);
   const repo = await encryptedRepo();
   try {
-    await makeHistory(repo, 24 * MiB);
+    await makeHistory(repo, 12 * MiB);
     const before = await describeRefs(repo);
     // How long an uninterrupted rekey takes here: the kills spread over it.
     const started = Date.now();
