@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import { MediaGitError } from '../errors.ts';
 import { needsKey, type SecretPurpose, type SecretSource } from '../repo/keys.ts';
 import type { KdfParams, KeyFile, SlotSecret } from '../security/encryption.ts';
-import { keyringAvailable, keyringLookup } from './keyring.ts';
+import { keyringAvailable, keyringLookup, keyringStore } from './keyring.ts';
 
 /** A secret named on the command line (`--passphrase-file`, `--key-file`), which wins over the environment. */
 export interface SecretFiles {
@@ -71,6 +71,28 @@ export const keyringSlotAttributes = (repository: string, slot: string) => ({
   repository,
   slot,
 });
+
+/**
+ * Puts a keyring slot's key in the OS keyring, before the key file that
+ * names the slot is written: KEYRING_FAILED (exit 128, `nothing` said of
+ * what was left unchanged) when the keyring refuses.
+ */
+export function storeKeyringSlotKey(
+  env: NodeJS.ProcessEnv,
+  repository: string,
+  slot: string,
+  key: Buffer,
+  nothing: string,
+): void {
+  const label = `MediaGit repository key ${repository} (slot ${slot})`;
+  if (!keyringStore(env, label, keyringSlotAttributes(repository, slot), key.toString('base64'))) {
+    throw new MediaGitError(
+      'KEYRING_FAILED',
+      `the OS keyring refused to store the key (is it locked?); ${nothing}`,
+      { kind: 'user', data: { exitCode: 128 } },
+    );
+  }
+}
 
 /** The key of the first keyring slot of `keyFile` that this machine's keyring holds. */
 function keyringSecret(env: NodeJS.ProcessEnv, keyFile: KeyFile): SlotSecret | undefined {

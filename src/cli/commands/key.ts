@@ -22,8 +22,8 @@ import {
 } from '../../security/encryption.ts';
 import { printJson, type Cli } from '../context.ts';
 import { transportOptions } from '../credentials.ts';
-import { keyringAvailable, keyringClear, keyringStore } from '../keyring.ts';
-import { keyringSlotAttributes, secretSource, testKdf } from '../secrets.ts';
+import { keyringAvailable, keyringClear } from '../keyring.ts';
+import { keyringSlotAttributes, secretSource, storeKeyringSlotKey, testKdf } from '../secrets.ts';
 
 interface NewSecretOptions {
   readonly newPassphraseFile?: string;
@@ -122,8 +122,7 @@ export function register(program: Command, cli: Cli): void {
     .argument('[remote]', 'a remote name or URL', 'origin')
     .option('--json', 'print what changed as JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
-      const { gitDir, slot } = await unlocked(cli);
-      const repo = await Repository.discover(cli.cwd, { ...cli.repoContext, locked: true });
+      const { repo, gitDir, slot } = await unlocked(cli);
       const url = (await findRemote(repo, name))?.url ?? name;
       const transport = await openTransport(url, await transportOptions(cli, url));
       try {
@@ -147,14 +146,16 @@ export function register(program: Command, cli: Cli): void {
     });
 }
 
-async function unlocked(cli: Cli): Promise<{ gitDir: string; master: Buffer; slot: string }> {
-  const gitDir = await encryptedGitDir(cli);
-  const { master, slot } = await unlockMaster(gitDir, cli.repoContext.secrets);
-  return { gitDir, master, slot };
+async function unlocked(
+  cli: Cli,
+): Promise<{ repo: Repository; gitDir: string; master: Buffer; slot: string }> {
+  const repo = await encryptedRepository(cli);
+  const { master, slot } = await unlockMaster(repo.gitDir, cli.repoContext.secrets);
+  return { repo, gitDir: repo.gitDir, master, slot };
 }
 
-/** The repository's folder, found without unlocking it (that would ask for the secret twice). */
-async function encryptedGitDir(cli: Cli): Promise<string> {
+/** The repository, opened without unlocking it (that would ask for the secret twice). */
+async function encryptedRepository(cli: Cli): Promise<Repository> {
   const repo = await Repository.discover(cli.cwd, { ...cli.repoContext, locked: true });
   if (!repo.encrypted) {
     throw new MediaGitError(
@@ -165,7 +166,7 @@ async function encryptedGitDir(cli: Cli): Promise<string> {
       },
     );
   }
-  return repo.gitDir;
+  return repo;
 }
 
 function describe(slot: KeySlot, current: boolean) {
@@ -186,21 +187,10 @@ function describe(slot: KeySlot, current: boolean) {
   };
 }
 
-/**
- * Puts a keyring slot's key in the OS keyring, before the key file that
- * names the slot is written; a keyring that refuses leaves the key file as it was.
- */
+/** A keyring slot's key into the OS keyring, before the key file names the slot. */
 function keepInKeyring(cli: Cli, keyFile: KeyFile, slot: KeySlot, secret: SlotSecret): void {
   if (secret.kind !== 'keyring') return;
-  const attributes = keyringSlotAttributes(keyFile.repository, slot.id);
-  const label = `MediaGit repository key ${keyFile.repository} (slot ${slot.id})`;
-  if (!keyringStore(cli.env, label, attributes, secret.key.toString('base64'))) {
-    throw new MediaGitError(
-      'KEYRING_FAILED',
-      'the OS keyring refused to store the key (is it locked?); no slot was added',
-      { kind: 'user', data: { exitCode: 128 } },
-    );
-  }
+  storeKeyringSlotKey(cli.env, keyFile.repository, slot.id, secret.key, 'no slot was added');
 }
 
 /** Removes the keys of slots no longer in the key file from this machine's keyring. */

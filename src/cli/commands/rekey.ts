@@ -14,9 +14,7 @@ import { needsKey, unlockMaster } from '../../repo/keys.ts';
 import { Repository } from '../../repo/repository.ts';
 import type { KeyFile, SlotSecret } from '../../security/encryption.ts';
 import { printJson, type Cli } from '../context.ts';
-import { keyringStore } from '../keyring.ts';
-import { progressReporter } from '../progress.ts';
-import { keyringSlotAttributes, testKdf } from '../secrets.ts';
+import { storeKeyringSlotKey, testKdf } from '../secrets.ts';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -64,23 +62,18 @@ export function register(program: Command, cli: Cli): void {
       const opened = await secrets('unlock');
       const secret: SlotSecret =
         opened.kind === 'keyring' ? { kind: 'keyring', key: randomBytes(32) } : opened;
-      const progress = progressReporter(cli, 'Re-encrypting commits');
+      // A count of commits, on a terminal only (progress.ts counts bytes).
+      const tty = process.stderr.isTTY === true && !cli.env['CI'];
+      let shownAt = 0;
+      const progress = (done: number, total: number): void => {
+        if (!tty || (done < total && Date.now() - shownAt < 100)) return;
+        shownAt = Date.now();
+        process.stderr.write(`\rRe-encrypting commits: ${done}/${total}\x1b[K`);
+      };
       const keyFileMade = async (keyFile: KeyFile): Promise<void> => {
         if (secret.kind !== 'keyring') return;
-        const slot = keyFile.slots[0]!.id;
-        const stored = keyringStore(
-          cli.env,
-          `MediaGit repository key ${keyFile.repository} (slot ${slot})`,
-          keyringSlotAttributes(keyFile.repository, slot),
-          secret.key.toString('base64'),
-        );
-        if (!stored) {
-          throw new MediaGitError(
-            'KEYRING_FAILED',
-            'the OS keyring refused to store the new key; nothing was changed',
-            { kind: 'user', data: { exitCode: 128 } },
-          );
-        }
+        const nothing = 'nothing was changed';
+        storeKeyringSlotKey(cli.env, keyFile.repository, keyFile.slots[0]!.id, secret.key, nothing);
       };
       let result;
       try {
@@ -89,10 +82,10 @@ export function register(program: Command, cli: Cli): void {
           openedSlot,
           kdf: testKdf(cli.env),
           keyFileMade,
-          onProgress: (done, total) => progress.update({ bytes: done, total }),
+          onProgress: progress,
         });
       } finally {
-        progress.stop();
+        if (shownAt > 0) process.stderr.write('\r\x1b[K');
       }
       if (opts.json) return printJson(cli, result);
       cli.err(
