@@ -26,7 +26,7 @@ import { collect, prng, pseudoRandomBytes, TempRepo } from './helpers.ts';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 /** Kills per run; MEDIAGIT_CRASH_ITERATIONS raises it (CI time is shared). */
-const KILLS = Number(process.env['MEDIAGIT_CRASH_ITERATIONS'] ?? 3);
+const KILLS = Number(process.env['MEDIAGIT_CRASH_ITERATIONS'] ?? 2);
 
 let outer: string;
 let keyFile: string;
