@@ -20,6 +20,10 @@ const needed: { command: string; pkg: string }[] = [
   { command: 'dbus-daemon', pkg: 'dbus-daemon' },
   { command: 'gnome-keyring-daemon', pkg: 'gnome-keyring' },
   { command: 'secret-tool', pkg: 'libsecret-tools' },
+  // Media-aware merges (test/media-merge-*.test.ts): image metadata written by
+  // exiftool, multi-part EXR files made and read by OpenEXR's own tools.
+  { command: 'exiftool', pkg: 'libimage-exiftool-perl' },
+  { command: 'exrheader', pkg: 'openexr' },
 ];
 
 function has(command: string): boolean {

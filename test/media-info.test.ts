@@ -15,7 +15,7 @@ import { Document, NodeIO } from '@gltf-transform/core';
 import { readPsd, writePsdBuffer, type Layer, type PixelData } from 'ag-psd';
 import sharp, { type Sharp } from 'sharp';
 // Sets ag-psd up to read and write layers as raw pixels.
-import '../src/media/psd-merge.ts';
+import '../src/media/merge/layered/psd.ts';
 import { pseudoRandomBytes, TempRepo } from './helpers.ts';
 
 interface Stream {

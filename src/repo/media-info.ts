@@ -14,7 +14,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { hasErrnoCode, MediaGitError } from '../errors.ts';
-import { readMediaInfo, type MediaProperties, type RandomAccess } from '../media/info/index.ts';
+import { readMediaInfo, type MediaProperties } from '../media/info/index.ts';
+import { handleAccess } from '../media/info/random-access.ts';
 import { StoredFileReader } from '../odb/file-read.ts';
 import type { Repository } from './repository.ts';
 import { show } from './show.ts';
@@ -67,21 +68,7 @@ export async function workingFileMediaInfo(
     const stat = await handle.stat();
     if (!stat.isFile()) throw notAFile(spec);
     let bytesRead = 0;
-    const access: RandomAccess = {
-      size: stat.size,
-      read: async (offset, length) => {
-        const want = Math.max(0, Math.min(length, stat.size - offset));
-        const buffer = Buffer.alloc(want);
-        let done = 0;
-        while (done < want) {
-          const { bytesRead: n } = await handle.read(buffer, done, want - done, offset + done);
-          if (n === 0) break;
-          done += n;
-        }
-        bytesRead += done;
-        return buffer.subarray(0, done);
-      },
-    };
+    const access = handleAccess(handle, stat.size, (n) => (bytesRead += n));
     const info = await named(spec, readMediaInfo(access, path.basename(filePath), options.signal));
     return report(spec, { source: 'worktree' }, stat.size, info, () => bytesRead);
   } finally {

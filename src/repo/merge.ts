@@ -25,8 +25,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
 import { detectFormat } from '../media/detect.ts';
-import { mergeStrategyFor } from '../media/merge-strategy.ts';
-import { FileStore, MAX_BLOB_SIZE, readFileBytes } from '../odb/file-store.ts';
+import {
+  hasMergeStrategy,
+  mergedSize,
+  mergeStrategyFor,
+  writeMerged,
+} from '../media/merge-strategy.ts';
+import { StoredFileReader } from '../odb/file-read.ts';
+import { FileStore, MAX_BLOB_SIZE, readFileBytes, type StoredFile } from '../odb/file-store.ts';
+import { tempName } from '../storage/durable-file.ts';
+import { profileFor } from './stage.ts';
 import { ensureFileContent } from './partial-clone.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { shortBranchName } from './branch.ts';
@@ -423,12 +431,13 @@ export async function resolveContent(
   merged: { files: Map<string, TreeFile>; conflicts: PathConflict[] },
   sides: Sides,
   theirsLabel: string,
+  /** Whether media-aware strategies may merge (`-X media=off` turns them off). */
+  media = true,
 ): Promise<{
   conflicts: ConflictRecord[];
   workFiles: Map<string, (full: string) => Promise<void>>;
 }> {
   const conflicts: ConflictRecord[] = [];
-  const reasons = new Map<string, string>();
   const workFiles = new Map<string, (full: string) => Promise<void>>();
   const store = repo.objects;
   const fileStore = new FileStore(store);
@@ -437,6 +446,34 @@ export async function resolveContent(
       const b = sides.base.get(p);
       const o = sides.ours.get(p);
       const t = sides.theirs.get(p);
+      if (
+        media &&
+        type === 'ModifyModify' &&
+        b &&
+        o &&
+        t &&
+        o.mode === t.mode &&
+        o.mode !== '120000'
+      ) {
+        const outcome = await mediaMerge(repo, fileStore, p, [b, o, t]);
+        if (outcome && 'file' in outcome) {
+          merged.files.set(p, outcome.file);
+          continue;
+        }
+        if (outcome && 'reason' in outcome) {
+          // A named part both sides changed: the working file stays ours.
+          merged.files.set(p, o);
+          conflicts.push({
+            path: p,
+            type,
+            base: version(b),
+            ours: version(o),
+            theirs: version(t),
+            reason: outcome.reason,
+          });
+          continue;
+        }
+      }
       if (
         (type === 'ModifyModify' || type === 'AddAdd') &&
         o &&
@@ -469,14 +506,6 @@ export async function resolveContent(
           });
         }
       }
-      if (type === 'ModifyModify' && b && o && t && o.mode === t.mode && o.mode !== '120000') {
-        const outcome = await mediaMerge(repo, fileStore, p, [b, o, t]);
-        if (outcome && 'file' in outcome) {
-          merged.files.set(p, outcome.file);
-          continue;
-        }
-        if (outcome) reasons.set(p, outcome.reason);
-      }
       if (type === 'DeleteModify' && t) {
         await ensureFileContent(repo, [t]);
         workFiles.set(p, async (full) => {
@@ -491,7 +520,6 @@ export async function resolveContent(
         base: version(b),
         ours: version(o),
         theirs: version(t),
-        reason: reasons.get(p),
       });
     }
   } finally {
@@ -501,9 +529,11 @@ export async function resolveContent(
 }
 
 /**
- * A media-aware merge of a binary file both sides changed (media/merge-strategy.ts),
- * chosen by the file's extension: the merged file, why the strategy could not
- * merge it, or undefined when no strategy applies.
+ * A media-aware merge of a file both sides changed (media/merge-strategy.ts),
+ * chosen by the file's format: the merged file, the part both sides changed
+ * (the conflict's reason), or undefined when no strategy applies or the one
+ * that does declined the file (it did not parse): the caller then merges it
+ * as it would without one.
  */
 async function mediaMerge(
   repo: Repository,
@@ -511,22 +541,47 @@ async function mediaMerge(
   p: string,
   [b, o, t]: [TreeFile, TreeFile, TreeFile],
 ): Promise<{ file: TreeFile } | { reason: string } | undefined> {
-  const strategy = mergeStrategyFor(detectFormat(new Uint8Array(0), p));
+  const format = detectFormat(new Uint8Array(0), p);
+  if (!hasMergeStrategy(format)) return undefined;
+  const strategy = await mergeStrategyFor(format);
   if (!strategy) return undefined;
   if (Math.max(b.size, o.size, t.size) > strategy.maxBytes) {
     return { reason: `${strategy.name}: too large to merge in memory` };
   }
+  await ensureFileContent(repo, [b, o, t]);
   const [base, ours, theirs] = await Promise.all(
-    [b, o, t].map((file) => readFileBytes(repo.objects, file.kind, file.id)),
+    [b, o, t].map((file) => StoredFileReader.open(repo.objects, file.kind, file.id, file.size)),
   );
-  const result = await strategy.merge(base!, ours!, theirs!);
+  const sides = { base: base!, ours: ours!, theirs: theirs! };
+  const result = await strategy.merge({ path: p, format, ...sides });
+  if ('declined' in result) return undefined;
   if ('conflict' in result) return { reason: `${strategy.name}: ${result.conflict}` };
-  if (result.merged.length > MAX_BLOB_SIZE)
-    return { reason: `${strategy.name}: merged file too large` };
-  const stored = await fileStore.storeBlob(result.merged);
-  return {
-    file: { path: p, mode: o.mode, kind: 'blob', id: stored.id, size: result.merged.length },
-  };
+  const size = mergedSize(result.merged);
+  let stored: StoredFile;
+  if (result.merged instanceof Uint8Array && size < Math.min(repo.chunkThreshold, MAX_BLOB_SIZE)) {
+    stored = await fileStore.storeBlob(result.merged);
+  } else {
+    const tmp = tempName(path.join(repo.gitDir, 'tmp'), 'merge');
+    try {
+      const handle = await fs.open(tmp, 'wx');
+      try {
+        let at = 0;
+        await writeMerged(result.merged, sides, async (data) => {
+          await handle.write(data, 0, data.length, at);
+          at += data.length;
+        });
+      } finally {
+        await handle.close();
+      }
+      stored = await fileStore.storeFile(tmp, {
+        chunkThreshold: repo.chunkThreshold,
+        profile: (head, length) => profileFor(head, p, length, false),
+      });
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+  return { file: { path: p, mode: o.mode, kind: stored.kind, id: stored.id, size } };
 }
 
 function version(file: TreeFile | undefined): Version | undefined {

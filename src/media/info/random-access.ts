@@ -6,6 +6,7 @@
  * boxes, elements and chunks by their declared sizes and skip what they do
  * not need, so what a parse costs is the structure, not the file's size.
  */
+import type { FileHandle } from 'node:fs/promises';
 import { MediaGitError } from '../../errors.ts';
 
 export interface RandomAccess {
@@ -31,6 +32,32 @@ export function bufferAccess(data: Buffer): RandomAccess {
       Promise.resolve(
         data.subarray(Math.min(offset, data.length), Math.min(offset + length, data.length)),
       ),
+  };
+}
+
+/**
+ * An open file (a working-tree file, a Git merge driver's input) as a
+ * RandomAccess of `size` bytes; `counted` receives every byte read.
+ */
+export function handleAccess(
+  handle: FileHandle,
+  size: number,
+  counted?: (bytes: number) => void,
+): RandomAccess {
+  return {
+    size,
+    read: async (offset, length) => {
+      const want = Math.max(0, Math.min(length, size - offset));
+      const buffer = Buffer.allocUnsafe(want);
+      let done = 0;
+      while (done < want) {
+        const { bytesRead } = await handle.read(buffer, done, want - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      counted?.(done);
+      return buffer.subarray(0, done);
+    },
   };
 }
 

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { initializeCanvas, readPsd, writePsdBuffer, type Layer, type Psd } from 'ag-psd';
-import type { MergeStrategy, StrategyResult } from './merge-strategy.ts';
+import { readSides, type MergeStrategy, type StrategyResult } from '../../merge-strategy.ts';
 
 // Pixels as plain arrays: ag-psd needs no canvas for them once it can make
 // image data itself (Node has no canvas; nothing here draws).
@@ -72,15 +72,17 @@ function byName(psd: Psd): Map<string, Layer> | undefined {
 
 export const psdMergeStrategy: MergeStrategy = {
   name: 'psd-layers',
+  accepts: (format) => format.format === 'psd' || format.format === 'psb',
   maxBytes: 512 * 1024 * 1024,
-  async merge(baseBytes, oursBytes, theirsBytes): Promise<StrategyResult> {
+  async merge(input): Promise<StrategyResult> {
+    const [baseBytes, oursBytes, theirsBytes] = await readSides(input);
     let base: Psd;
     let ours: Psd;
     let theirs: Psd;
     try {
       [base, ours, theirs] = [parse(baseBytes), parse(oursBytes), parse(theirsBytes)];
     } catch (error) {
-      return { conflict: `a side is not a PSD ag-psd can read (${(error as Error).message})` };
+      return { declined: `a side is not a PSD ag-psd can read (${(error as Error).message})` };
     }
     if (
       ours.width !== theirs.width ||
