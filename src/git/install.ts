@@ -18,6 +18,9 @@ export const FILTER_CONFIG: readonly (readonly [string, string])[] = [
   [`filter.${FILTER_NAME}.smudge`, 'mediagit filter smudge -- %f'],
   [`filter.${FILTER_NAME}.process`, 'mediagit filter-process'],
   [`filter.${FILTER_NAME}.required`, 'true'],
+  // `merge=mediagit` (attributes.ts): media-aware merges (git/merge-driver.ts).
+  [`merge.${FILTER_NAME}.name`, 'MediaGit media-aware merge'],
+  [`merge.${FILTER_NAME}.driver`, 'mediagit merge-driver %O %A %B %P'],
 ];
 
 const HOOK_MARK = '# installed by mediagit';
@@ -129,6 +132,7 @@ export async function uninstallFilter(
     ['config', `--${scope}`, '--remove-section', `filter.${FILTER_NAME}`],
     { cwd, env },
   );
+  await runGit(['config', `--${scope}`, '--remove-section', `merge.${FILTER_NAME}`], { cwd, env });
   let removedHook = false;
   if (gitDir) {
     const dir = await hooksDir(gitDir, cwd);

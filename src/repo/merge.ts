@@ -79,6 +79,8 @@ export interface MergeOptions extends WorkTreeUpdateOptions {
   readonly noFastForward?: boolean | undefined;
   readonly fastForwardOnly?: boolean | undefined;
   readonly message?: string | undefined;
+  /** Whether media-aware strategies may merge files (`-X media=off`: false). */
+  readonly media?: boolean | undefined;
 }
 
 export interface MergeResult {
@@ -138,6 +140,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
       merged,
       { base, ours, theirs: theirsFiles },
       options.rev,
+      options.media !== false,
     );
     if (stopped.conflicts.length > 0) {
       await updateWorkTree(repo, index, ours, merged.files, options);
@@ -203,7 +206,13 @@ async function octopus(repo: Repository, options: MergeOptions): Promise<MergeRe
     const base = await baseFiles(repo, found);
     const theirs = await flattenCommit(repo.objects, id);
     const step = mergeFiles(base, running, theirs);
-    const stopped = await resolveContent(repo, step, { base, ours: running, theirs }, id);
+    const stopped = await resolveContent(
+      repo,
+      step,
+      { base, ours: running, theirs },
+      id,
+      options.media !== false,
+    );
     if (stopped.conflicts.length > 0) {
       throw new MediaGitError(
         'OCTOPUS_FAILED',

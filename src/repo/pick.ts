@@ -33,6 +33,8 @@ export interface PickOptions extends WorkTreeUpdateOptions {
   readonly rev: string;
   /** Apply to the index and working tree only, without committing (`-n`). */
   readonly noCommit?: boolean | undefined;
+  /** Whether media-aware strategies may merge files (`-X media=off`: false). */
+  readonly media?: boolean | undefined;
 }
 
 export interface PickResult {
@@ -94,7 +96,13 @@ async function apply(
   try {
     const index = await StagingIndex.load(repo.gitDir);
     const merged = mergeFiles(base, ours, theirs);
-    const stopped = await resolveContent(repo, merged, { base, ours, theirs }, theirsLabel);
+    const stopped = await resolveContent(
+      repo,
+      merged,
+      { base, ours, theirs },
+      theirsLabel,
+      options.media !== false,
+    );
     await updateWorkTree(repo, index, ours, merged.files, options);
     if (stopped.conflicts.length > 0) {
       for (const [p, write] of stopped.workFiles) await write(absolutePath(workTree, p));

@@ -31,6 +31,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   rekey: () => import('./rekey.ts'),
   merge: () => import('./merge.ts'),
   'merge-base': () => import('./merge-base.ts'),
+  'merge-driver': () => import('./merge-driver.ts'),
   'cherry-pick': () => import('./cherry-pick.ts'),
   revert: () => import('./revert.ts'),
   reflog: () => import('./reflog.ts'),

@@ -10,10 +10,11 @@ import type { Repository } from '../../repo/repository.ts';
 import { resolveCommit, shortId } from '../../repo/revision.ts';
 import type { Cli } from '../context.ts';
 import { progressReporter } from '../progress.ts';
+import { addStrategyOption, mediaMergeAllowed } from '../strategy-options.ts';
 import { printUnmergedRefusal } from './merge.ts';
 
 export function registerPick(program: Command, cli: Cli, verb: 'cherry-pick' | 'revert'): void {
-  program
+  const command = program
     .command(verb)
     .description(
       verb === 'cherry-pick'
@@ -25,55 +26,61 @@ export function registerPick(program: Command, cli: Cli, verb: 'cherry-pick' | '
     .option('--no-edit', 'use the default message (the only mode: no editor is opened)')
     .option('--abort', `give up a ${verb} that stopped on conflicts`)
     .option('--continue', `conclude a ${verb} whose conflicts are resolved`)
-    .option('-q, --quiet', 'print nothing but errors')
-    .action(
-      async (
-        rev: string | undefined,
-        opts: { commit: boolean; abort?: boolean; continue?: boolean; quiet?: boolean },
-      ) => {
-        const repo = await cli.openRepo();
-        await refuseWhileUnmerged(repo, verb, rev, opts).catch((error: unknown) =>
-          printUnmergedRefusal(cli, error),
-        );
-        if (opts.abort || opts.continue) {
-          const state = await readMergeState(repo);
-          if (!state || state.operation === 'merge' || rev !== undefined) {
-            throw new MediaGitError('NO_PICK', 'no cherry-pick or revert in progress', {
-              kind: 'conflict',
-            });
-          }
-          if (opts.abort) {
-            await abortMerge(repo);
-            return;
-          }
-          const result = await commit(repo, { cwd: cli.cwd });
-          if (!opts.quiet)
-            cli.out(
-              `[${result.branch ?? 'detached HEAD'} ${shortId(result.id)}] ${result.subject}`,
-            );
+    .option('-q, --quiet', 'print nothing but errors');
+  addStrategyOption(command).action(
+    async (
+      rev: string | undefined,
+      opts: {
+        commit: boolean;
+        abort?: boolean;
+        continue?: boolean;
+        quiet?: boolean;
+        strategyOption?: string[];
+      },
+    ) => {
+      const media = mediaMergeAllowed(opts.strategyOption);
+      const repo = await cli.openRepo();
+      await refuseWhileUnmerged(repo, verb, rev, opts).catch((error: unknown) =>
+        printUnmergedRefusal(cli, error),
+      );
+      if (opts.abort || opts.continue) {
+        const state = await readMergeState(repo);
+        if (!state || state.operation === 'merge' || rev !== undefined) {
+          throw new MediaGitError('NO_PICK', 'no cherry-pick or revert in progress', {
+            kind: 'conflict',
+          });
+        }
+        if (opts.abort) {
+          await abortMerge(repo);
           return;
         }
-        if (rev === undefined) {
-          throw new MediaGitError('PICK_USAGE', `${verb} needs a commit`, { kind: 'usage' });
+        const result = await commit(repo, { cwd: cli.cwd });
+        if (!opts.quiet)
+          cli.out(`[${result.branch ?? 'detached HEAD'} ${shortId(result.id)}] ${result.subject}`);
+        return;
+      }
+      if (rev === undefined) {
+        throw new MediaGitError('PICK_USAGE', `${verb} needs a commit`, { kind: 'usage' });
+      }
+      const progress = progressReporter(cli, 'Updating files', { quiet: opts.quiet === true });
+      try {
+        const apply = verb === 'cherry-pick' ? cherryPick : revert;
+        const result = await apply(repo, {
+          rev,
+          noCommit: !opts.commit,
+          media,
+          onProgress: progress.update,
+        });
+        progress.stop();
+        if (!opts.quiet && result.id !== undefined) {
+          const branch = (await new Refs(repo).head()).branch?.replace(/^refs\/heads\//, '');
+          cli.out(`[${branch ?? 'detached HEAD'} ${shortId(result.id)}] ${result.subject}`);
         }
-        const progress = progressReporter(cli, 'Updating files', { quiet: opts.quiet === true });
-        try {
-          const apply = verb === 'cherry-pick' ? cherryPick : revert;
-          const result = await apply(repo, {
-            rev,
-            noCommit: !opts.commit,
-            onProgress: progress.update,
-          });
-          progress.stop();
-          if (!opts.quiet && result.id !== undefined) {
-            const branch = (await new Refs(repo).head()).branch?.replace(/^refs\/heads\//, '');
-            cli.out(`[${branch ?? 'detached HEAD'} ${shortId(result.id)}] ${result.subject}`);
-          }
-        } finally {
-          progress.stop();
-        }
-      },
-    );
+      } finally {
+        progress.stop();
+      }
+    },
+  );
 }
 
 /**
