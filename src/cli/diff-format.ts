@@ -166,6 +166,7 @@ function filePatch(
   if (file.binary) {
     lines.push(`Binary files ${oldLabel} and ${newLabel} differ`);
     lines.push(binarySummary(newPath, old, next));
+    for (const line of file.semantic ?? []) lines.push(`#   ${line}`);
     return lines;
   }
   const hunks = file.hunks.filter((h) =>

@@ -27,6 +27,9 @@ import { compareNames, type FileMode } from '../odb/tree.ts';
 import { modeFromStats, StagingIndex, UNKNOWN_SHA256 } from './index-file.ts';
 import { globToRegExp, matchesAny, parsePathspecs, type Pathspec } from './pathspec.ts';
 import { detectMediaType, MEDIA_PROBE_BYTES } from './media-type.ts';
+import { detectFormat } from '../media/detect.ts';
+import { bufferAccess } from '../media/info/random-access.ts';
+import { hasMergeStrategy, mergeStrategyFor } from '../media/merge-strategy.ts';
 import { Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { resolveCommit, unknownRevision } from './revision.ts';
@@ -77,6 +80,12 @@ export interface FileDiff {
    * oldLines > 0 delete the old content, those with newLines > 0 add the new.
    */
   readonly hunks: readonly Hunk[];
+  /**
+   * What changed in the format's own terms ("pixels unchanged; EXIF
+   * changed"), from the media-aware strategy for the format, when it has a
+   * `describe` (media/merge-strategy.ts); patch detail only.
+   */
+  readonly semantic?: readonly string[];
 }
 
 export interface DiffOptions {
@@ -341,6 +350,34 @@ async function treePairs(
   return pairs;
 }
 
+/** Sides larger than this are not read for a semantic description. */
+const DESCRIBE_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * The format's own account of a change, when the media-aware strategy for
+ * the path's format can give one; undefined otherwise, and on any failure to
+ * parse (a diff never fails because a file is not what its name says).
+ */
+async function describeChange(
+  reader: ContentReader,
+  filePath: string,
+  old: Entry | undefined,
+  next: Entry | undefined,
+): Promise<string[] | undefined> {
+  if (!old || !next || Math.max(old.size, next.size) > DESCRIBE_LIMIT) return undefined;
+  const format = detectFormat(new Uint8Array(0), filePath);
+  if (!hasMergeStrategy(format)) return undefined;
+  const strategy = await mergeStrategyFor(format);
+  if (!strategy?.describe) return undefined;
+  try {
+    const [before, after] = [await reader.readAll(old), await reader.readAll(next)];
+    const lines = await strategy.describe(bufferAccess(before), bufferAccess(after), format);
+    return lines.length > 0 ? lines : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // ---- content access ----
 
 class ContentReader {
@@ -524,6 +561,10 @@ async function details(
         types.set(e, detectMediaType(head.subarray(0, MEDIA_PROBE_BYTES)));
       }
     }
+    const semantic =
+      detail === 'patch' && !change.sameContent
+        ? await describeChange(reader, change.path, old, next)
+        : undefined;
     return {
       ...base,
       ...sides(side(old, old && types.get(old)), side(next, next && types.get(next))),
@@ -531,6 +572,7 @@ async function details(
       added: 0,
       deleted: 0,
       hunks: [],
+      ...(semantic ? { semantic } : {}),
     };
   }
   if (change.sameContent) {
@@ -557,6 +599,8 @@ async function details(
   } else {
     ({ hunks, added, deleted } = diffText(oldText, newText, context));
   }
+  const semantic =
+    detail === 'patch' ? await describeChange(reader, change.path, old, next) : undefined;
   return {
     ...base,
     ...sides(side(old), side(next)),
@@ -564,6 +608,7 @@ async function details(
     added,
     deleted,
     hunks: detail === 'patch' ? hunks : [],
+    ...(semantic ? { semantic } : {}),
   };
 }
 
