@@ -302,6 +302,7 @@ export function parseNukeScript(text: string): NukeScript {
   };
 
   readScope('', []);
+  if (nodes.size === 0) throw new NukeParseError('no nodes');
   const withVariables = new Map<string, NukeNode>();
   for (const [path, node] of nodes) {
     withVariables.set(path, { ...node, variable: variableOf.get(path) });
