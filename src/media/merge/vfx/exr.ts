@@ -82,14 +82,14 @@ class Cursor {
     return (await this.bytes(4)).readInt32LE(0);
   }
 
+  /** A zero-terminated name of at most `max` bytes. */
   async text(max: number): Promise<string> {
-    const chars: number[] = [];
-    for (;;) {
-      const byte = (await this.bytes(1))[0] ?? 0;
-      if (byte === 0) return Buffer.from(chars).toString('latin1');
-      if (chars.length >= max) throw new ExrParseError(`a name longer than ${max} bytes`);
-      chars.push(byte);
-    }
+    const start = this.at;
+    const head = await this.bytes(Math.min(max + 1, this.#access.size - start));
+    const zero = head.indexOf(0);
+    if (zero < 0) throw new ExrParseError(`an unterminated name at byte ${start}`);
+    this.at = start + zero + 1;
+    return head.subarray(0, zero).toString('latin1');
   }
 }
 
@@ -124,8 +124,7 @@ async function chunkLength(
   type: string,
   part: number,
 ): Promise<number> {
-  const cursor = new Cursor(access, offset);
-  const head = await cursor.bytes(Math.min(44, access.size - offset));
+  const head = Buffer.from(await access.read(offset, Math.min(44, access.size - offset)));
   if (head.length < 12 || head.readInt32LE(0) !== part) {
     throw new ExrParseError(`the chunk at ${offset} is not part ${part}'s`);
   }
