@@ -8,10 +8,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import type { MediaFormat } from '../../detect.ts';
+import { bufferAccess } from '../../info/random-access.ts';
 import type { StrategyResult } from '../../merge-strategy.ts';
 import { nodeBlock, parseNukeScript, writeNukeScript, type NukeScript } from './nk-script.ts';
 import { COMP, readGraph, type GraphNode } from './nk-fixture.ts';
-import { mergeNukeScripts } from './nk.ts';
+import { mergeNukeScripts, nukeMergeStrategy } from './nk.ts';
 
 function merge(base: string, ours: string, theirs: string): StrategyResult {
   return mergeNukeScripts(Buffer.from(base), Buffer.from(ours), Buffer.from(theirs));
@@ -87,7 +89,11 @@ test('Blur1.size on one side, a Dot between Grade1 and Blur1 and Grade1.white on
 });
 
 test('a side that changed nothing gives the other side byte for byte', () => {
-  const ours = edit(COMP, ' size 4\n', ' size 9\n');
+  // An unused set line and a blank line the serializer would not write.
+  const ours = edit(COMP, ' size 4\n', ' size 9\n\n').replace(
+    'Write {',
+    'set Nunused [stack 0]\nWrite {',
+  );
   assert.equal(mergedText(merge(COMP, ours, COMP)), ours);
   assert.equal(mergedText(merge(COMP, COMP, ours)), ours);
 });
@@ -297,4 +303,68 @@ test('the serializer writes any DAG as pushes and sets that read back as the sam
     }),
     { numRuns: 100 },
   );
+});
+
+test('multi-line knobs, add_layer lines and cut inputs come through; groups merge inside', () => {
+  const base = edit(
+    edit(
+      COMP,
+      ' operation over\n',
+      ' operation over\n knobChanged {\nn = nuke.thisNode()\nif n: pass\n}\n',
+    ),
+    'Constant {\n',
+    'add_layer {depth depth.Z}\nConstant {\n',
+  ).replace('push $N5a1b0\nViewer {', 'push $cut\nViewer {');
+  const script = parseNukeScript(base);
+  // The Viewer no longer takes Blur1, so nothing pushes it again: its `set` goes.
+  assert.equal(
+    writeNukeScript(script, (node) => node.block),
+    base.replace('set N5a1b0 [stack 0]\n', ''),
+  );
+  assert.deepEqual(script.nodes.get('Viewer1')?.inputs, ['$cut']);
+  assert.equal(script.nodes.get('Constant1')?.prefix, 'add_layer {depth depth.Z}\n');
+  assert.equal(
+    script.nodes.get('Merge1')?.knobs.find((k) => k.name === 'knobChanged')?.text,
+    'knobChanged {\nn = nuke.thisNode()\nif n: pass\n}',
+  );
+
+  // Ours edits the multi-line knob and adds a node inside the group; theirs edits the group's knobs.
+  const ours = edit(
+    edit(base, 'if n: pass', 'if n: n.knob("mix").setValue(0.5)'),
+    '  name Blur2\n }\n',
+    '  name Blur2\n }\n Dot {\n  name Dot9\n }\n',
+  );
+  const theirs = edit(edit(base, ' ypos 60\n', ' ypos 80\n'), '  size 2\n', '  size 6\n');
+  const text = mergedText(merge(base, ours, theirs));
+  const merged = parseNukeScript(text);
+  assert.match(
+    merged.nodes.get('Merge1')?.knobs.find((k) => k.name === 'knobChanged')?.text ?? '',
+    /setValue\(0\.5\)/,
+  );
+  assert.deepEqual(merged.nodes.get('Group1.Dot9')?.inputs, ['Group1.Blur2']);
+  assert.deepEqual(merged.nodes.get('Group1.Output1')?.inputs, ['Group1.Dot9']);
+  assert.ok(text.includes('  size 6\n'));
+  assert.ok(text.includes(' ypos 80\n'));
+  assert.deepEqual(merged.nodes.get('Viewer1')?.inputs, ['$cut']);
+  assert.ok(text.includes('add_layer {depth depth.Z}\nConstant {\n'));
+
+  // Deleting the group while the other side changes a node in it is a conflict.
+  const start = base.indexOf('Group {\n');
+  const end = base.indexOf('end_group\n') + 'end_group\n'.length;
+  const noGroup = base.slice(0, start) + base.slice(end);
+  const result = merge(base, noGroup, theirs);
+  assert.ok('conflict' in result && /Group1/.test(result.conflict), JSON.stringify(result));
+});
+
+test('describe names the nodes and knobs that changed', async () => {
+  const after = edit(COMP, ' size 4\n', ' size 9\n');
+  const lines = await nukeMergeStrategy.describe?.(
+    bufferAccess(Buffer.from(COMP)),
+    bufferAccess(Buffer.from(edit(after, ' white 1.1\n', ''))),
+    { format: 'nk' } as MediaFormat,
+  );
+  assert.deepEqual(lines, [
+    "node 'Grade1' changed: knob 'white'",
+    "node 'Blur1' changed: knob 'size'",
+  ]);
 });

@@ -241,6 +241,11 @@ export function mergeNukeScripts(base: Buffer, ours: Buffer, theirs: Buffer): St
   if (typeof b === 'string') return { declined: b };
   if (typeof o === 'string') return { declined: o };
   if (typeof t === 'string') return { declined: t };
+  // A side that changed nothing: the other side as it is, set lines and spacing included.
+  if (ours.equals(theirs) || base.equals(theirs)) {
+    return { merged: ours, summary: 'Nuke script from ours' };
+  }
+  if (base.equals(ours)) return { merged: theirs, summary: 'Nuke script from theirs' };
   let merged: ReturnType<typeof mergeScripts>;
   try {
     merged = mergeScripts(b, o, t);
