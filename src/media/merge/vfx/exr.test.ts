@@ -202,6 +202,30 @@ test('a part added on one side is kept beside a part the other side changed', as
   assert.deepEqual(parts.get('normals'), fromTheirs);
 });
 
+test('tiled, mipmapped parts (exrmaketiled) merge chunk by chunk too', async () => {
+  const tiled = await Promise.all(
+    [0, 1].map(async (v) => {
+      const out = path.join(dir, `tiled${v}.exr`);
+      await run('exrmaketiled', ['-m', '-t', '8', '8', images[0]?.[v] ?? '', out]);
+      return out;
+    }),
+  );
+  const [base, ours, theirs] = await Promise.all([
+    combine([tiled[0] ?? '', images[1]?.[0] ?? ''], PARTS, path.join(dir, 'tb.exr')),
+    combine([tiled[1] ?? '', images[1]?.[0] ?? ''], PARTS, path.join(dir, 'to.exr')),
+    combine([tiled[0] ?? '', images[1]?.[1] ?? ''], PARTS, path.join(dir, 'tt.exr')),
+  ]);
+  const bytes = await merged(base, ours, theirs);
+  const parts = await partsOf(bytes);
+  assert.deepEqual(parts.get('beauty'), (await partsOf(ours)).get('beauty'));
+  assert.deepEqual(parts.get('depth'), (await partsOf(theirs)).get('depth'));
+  const out = path.join(dir, 'tiled-merged.exr');
+  await fs.writeFile(out, bytes);
+  const { stdout } = await run('exrheader', [out]);
+  assert.match(stdout, /type \(type string\): "tiledimage"/);
+  assert.match(stdout, /mip-map/);
+});
+
 test('a single-part file is one part: one side may change it, both may not', async () => {
   const [base, changed, other] = await Promise.all(
     [images[0]?.[0], images[0]?.[1], images[1]?.[0]].map((f) => fs.readFile(f ?? '')),
