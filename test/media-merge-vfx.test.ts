@@ -48,24 +48,28 @@ async function makeExrs(dir: string): Promise<Record<string, Buffer>> {
       combine('base', 0, 1),
       combine('beauty', 2, 1),
       combine('depth', 0, 2),
-      combine('depth2', 0, 3),
+      combine('depth2', 2, 3),
     ]),
   );
 }
 
-/** Each part of an EXR as ffmpeg decodes it, after exrmultipart separates them. */
-async function partPixels(dir: string, file: string, count: number): Promise<Buffer[]> {
-  await run('exrmultipart', ['-separate', '-i', file, '-o', path.join(dir, 'sep')]);
-  const args = ['-v', 'error', '-y'];
-  for (let i = 1; i <= count; i++) args.push('-i', path.join(dir, `sep.${i}.exr`));
-  for (let i = 0; i < count; i++) {
-    args.push('-map', String(i), '-f', 'rawvideo', '-pix_fmt', 'gbrpf32le');
-    args.push(path.join(dir, `raw${i}.bin`));
-  }
-  await run('ffmpeg', args);
-  return Promise.all(
-    [...Array(count).keys()].map((i) => fs.readFile(path.join(dir, `raw${i}.bin`))),
+/** Pixels as ffmpeg decodes them: each part of `multi` (separated by exrmultipart), then each of `singles`. */
+async function pixels(
+  dir: string,
+  multi: string,
+  parts: number,
+  singles: string[],
+): Promise<Buffer[]> {
+  await run('exrmultipart', ['-separate', '-i', multi, '-o', path.join(dir, 'sep')]);
+  const files = [...Array(parts).keys()].map((i) => path.join(dir, `sep.${i + 1}.exr`));
+  files.push(...singles);
+  const args = ['-v', 'error', '-y', ...files.flatMap((file) => ['-i', file])];
+  const raws = files.map((_, i) => path.join(dir, `raw${i}.bin`));
+  raws.forEach((raw, i) =>
+    args.push('-map', String(i), '-f', 'rawvideo', '-pix_fmt', 'gbrpf32le', raw),
   );
+  await run('ffmpeg', args);
+  return Promise.all(raws.map((raw) => fs.readFile(raw)));
 }
 
 test('a Nuke script and a multi-part EXR merge by node and by part; same knob and same part conflict', async () => {
@@ -121,12 +125,13 @@ test('a Nuke script and a multi-part EXR merge by node and by part; same knob an
       [...header.matchAll(/chunkCount \(type int\): (\d+)/g)].map((m) => m[1]),
       ['16', '16'],
     );
-    const [beauty, depth] = await partPixels(scratch, merged, 2);
-    const [wantBeauty, wantDepth] = await partPixels(scratch, path.join(scratch, 'beauty.exr'), 2);
-    const [, depthFromTheirs] = await partPixels(scratch, path.join(scratch, 'depth.exr'), 2);
-    assert.ok(beauty?.equals(wantBeauty ?? Buffer.alloc(1)), 'beauty from ours');
-    assert.ok(depth?.equals(depthFromTheirs ?? Buffer.alloc(1)), 'depth from theirs');
-    assert.ok(!depth?.equals(wantDepth ?? Buffer.alloc(1)), 'depth changed');
+    // Beauty is ours' new image (img2), depth theirs' (img2 too, where the base had img1).
+    const img = (i: number) => path.join(scratch, `img${i}.exr`);
+    const [beauty, depth, want, old] = await pixels(scratch, merged, 2, [img(2), img(1)]);
+    assert.ok(want && want.length === 16 * 16 * 3 * 4);
+    assert.ok(beauty?.equals(want), 'beauty from ours');
+    assert.ok(depth?.equals(want), 'depth from theirs');
+    assert.ok(old && !old.equals(want), 'depth changed');
     assert.deepEqual((await repo.status()).unstaged, []);
 
     // Both change Blur1.size and the depth part: conflicts naming them; ours stays.
@@ -135,17 +140,9 @@ test('a Nuke script and a multi-part EXR merge by node and by part; same knob an
     await repo.ok(['commit', '-q', '-a', '-m', 'blur 12, depth 2']);
     await repo.ok(['switch', '-q', 'main']);
     const oursNk = edit(await fs.readFile(repo.path('comp.nk'), 'utf8'), ' size 9\n', ' size 3\n');
-    const shot = await fs.readFile(merged);
-    await run('exrmultipart', [
-      '-combine',
-      '-i',
-      `${merged}:0::beauty`,
-      `${path.join(scratch, 'img1.exr')}::depth`,
-      '-o',
-      path.join(scratch, 'ours.exr'),
-    ]);
-    const oursExr = await fs.readFile(path.join(scratch, 'ours.exr'));
-    assert.ok(!oursExr.equals(shot));
+    // Ours puts the base's depth back (img1); theirs a negated blue (img3).
+    const oursExr = exr.beauty ?? Buffer.alloc(0);
+    assert.ok(!oursExr.equals(await fs.readFile(merged)));
     await write(oursNk, oursExr);
     await repo.ok(['commit', '-q', '-a', '-m', 'blur 3, depth back']);
     const result = await repo.fails(['merge', 'again'], 1);
