@@ -101,7 +101,6 @@ function mergeNode(base: NukeNode, ours: NukeNode, theirs: NukeNode): NukeNode {
     return `both sides changed the inputs of ${display(path)}`;
   });
   const knobs = mergeKnobs(path, base, ours, theirs);
-  const group = className === theirs.className ? theirs : ours;
   return {
     ...ours,
     className: className ?? ours.className,
@@ -109,7 +108,8 @@ function mergeNode(base: NukeNode, ours: NukeNode, theirs: NukeNode): NukeNode {
     knobs,
     inputsText: wiring?.inputsText,
     inputs: wiring?.inputs ?? [],
-    isGroup: className === ours.className ? ours.isGroup : group.isGroup,
+    // A group stays one unless the side that changed its class made it something else.
+    isGroup: (className === ours.className ? ours : theirs).isGroup,
   };
 }
 
