@@ -23,10 +23,19 @@
  */
 import { createHash } from 'node:crypto';
 
-/** An input: a node's path, `null` for an empty input (`push 0`), or `'$cut'`. */
+/**
+ * An input: a node's path, `null` for an empty input (`push 0`), or an input
+ * from outside the script: `'$cut'`, or `'$cut_paste_input'` for a variable
+ * set on the empty stack before the first node, as copied snippets do.
+ */
 export type NukeInput = string | null;
 
 export const CUT = '$cut';
+
+/** Whether an input is a node of the script (not empty, not from outside). */
+export function isNodeInput(input: NukeInput): input is string {
+  return input !== null && !input.startsWith('$');
+}
 
 export interface NukeKnob {
   /** The knob's name, with `#n` for its n-th repetition (`addUserKnob#2`). */
@@ -237,11 +246,18 @@ export function parseNukeScript(text: string): NukeScript {
         continue;
       }
       const set = /^set ([A-Za-z_][A-Za-z0-9_]*) \[stack 0\]$/.exec(body);
+      if (set && stack.length === 0 && preamble === undefined) {
+        // `set cut_paste_input [stack 0]` before anything: the input the snippet is pasted onto.
+        variables.set(set[1] ?? '', `$${set[1] ?? ''}`);
+        pending += text.slice(line.start, afterLine(line.end));
+        at = afterLine(line.end);
+        continue;
+      }
       if (set) {
         const top = stack.at(-1);
         if (top === undefined) throw new NukeParseError('set on an empty stack');
         variables.set(set[1] ?? '', top);
-        if (top !== null && top !== CUT && !variableOf.has(top)) variableOf.set(top, set[1] ?? '');
+        if (isNodeInput(top) && !variableOf.has(top)) variableOf.set(top, set[1] ?? '');
         at = afterLine(line.end);
         continue;
       }
@@ -326,7 +342,7 @@ export function nodeBlock(node: NukeNode, depth: number): string {
 
 function inputToken(input: NukeInput, variableOf: (path: string) => string): string {
   if (input === null) return '0';
-  if (input === CUT) return CUT;
+  if (!isNodeInput(input)) return input;
   return `$${variableOf(input)}`;
 }
 
@@ -383,7 +399,7 @@ export function writeNukeScript(
           if (top.every((input, i) => input === wanted[i])) break;
         }
         for (const input of wanted.slice(onTop)) {
-          if (input !== null && input !== CUT) needsVariable.add(input);
+          if (isNodeInput(input)) needsVariable.add(input);
           out += `${indent}push ${inputToken(input, variableOf)}\n`;
           stack.push(input);
         }

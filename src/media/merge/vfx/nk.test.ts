@@ -368,3 +368,52 @@ test('describe names the nodes and knobs that changed', async () => {
     "node 'Blur1' changed: knob 'size'",
   ]);
 });
+
+test('a pasted snippet (set cut_paste_input on the empty stack, no indentation) merges by node', () => {
+  const snippet = [
+    'set cut_paste_input [stack 0]',
+    'version 15.0 v4',
+    'push 0',
+    'push $cut_paste_input',
+    'Group {',
+    'inputs 2',
+    'name LerpCam',
+    'addUserKnob {20 Controls}',
+    'addUserKnob {41 lrp l Lerp T lerp_cam.lrp}',
+    'xpos -642',
+    '}',
+    'Input {',
+    'inputs 0',
+    'name InputA',
+    '}',
+    'Output {',
+    'name Output1',
+    '}',
+    'end_group',
+    'Blur {',
+    'size 3',
+    'name Blur1',
+    '}',
+    '',
+  ].join('\n');
+  const script = parseNukeScript(snippet);
+  assert.deepEqual(script.nodes.get('LerpCam')?.inputs, ['$cut_paste_input', null]);
+  assert.deepEqual(script.nodes.get('LerpCam.Output1')?.inputs, ['LerpCam.InputA']);
+  assert.equal(
+    writeNukeScript(script, (node) => node.block),
+    snippet,
+  );
+  const ours = edit(
+    snippet,
+    'addUserKnob {41 lrp l Lerp T lerp_cam.lrp}',
+    'addUserKnob {41 lrp l Mix T lerp_cam.lrp}',
+  );
+  const theirs = edit(snippet, 'size 3', 'size 8');
+  const merged = parseNukeScript(mergedText(merge(snippet, ours, theirs)));
+  assert.equal(merged.nodes.get('Blur1')?.knobs.find((k) => k.name === 'size')?.text, 'size 8');
+  assert.equal(
+    merged.nodes.get('LerpCam')?.knobs.find((k) => k.key === 'addUserKnob#2')?.text,
+    'addUserKnob {41 lrp l Mix T lerp_cam.lrp}',
+  );
+  assert.deepEqual(merged.nodes.get('LerpCam')?.inputs, ['$cut_paste_input', null]);
+});

@@ -14,7 +14,7 @@ import {
   type StrategyResult,
 } from '../../merge-strategy.ts';
 import {
-  CUT,
+  isNodeInput,
   nodeBlock,
   NukeParseError,
   parseNukeScript,
@@ -160,7 +160,7 @@ function mergeScripts(
       );
     }
     for (const input of node.inputs) {
-      if (input !== null && input !== CUT && !nodes.has(input)) {
+      if (isNodeInput(input) && !nodes.has(input)) {
         throw new MergeConflict(
           `${display(node.path)} is wired to ${display(input)} that the merge deletes`,
         );
@@ -192,9 +192,7 @@ function topological(listed: readonly string[], nodes: ReadonlyMap<string, NukeN
   const waiting = [...listed];
   while (waiting.length > 0) {
     const ready = waiting.findIndex((path) =>
-      (nodes.get(path)?.inputs ?? []).every(
-        (input) => input === null || input === CUT || done.has(input),
-      ),
+      (nodes.get(path)?.inputs ?? []).every((input) => !isNodeInput(input) || done.has(input)),
     );
     if (ready < 0) {
       throw new MergeConflict(
