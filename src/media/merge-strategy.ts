@@ -81,6 +81,11 @@ const FAMILIES: readonly Family[] = [
     formats: new Set(['psd', 'psb']),
     load: () => import('./merge/layered/index.ts'),
   },
+  {
+    name: 'vfx',
+    formats: new Set(['nk', 'exr']),
+    load: () => import('./merge/vfx/index.ts'),
+  },
 ];
 
 /** The strategy for a detected format, if there is one. */
