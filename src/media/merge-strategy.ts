@@ -81,6 +81,11 @@ const FAMILIES: readonly Family[] = [
     formats: new Set(['psd', 'psb']),
     load: () => import('./merge/layered/index.ts'),
   },
+  {
+    name: 'timeline',
+    formats: new Set(['otio']),
+    load: () => import('./merge/timeline/index.ts'),
+  },
 ];
 
 /** The strategy for a detected format, if there is one. */
