@@ -83,7 +83,7 @@ const FAMILIES: readonly Family[] = [
   },
   {
     name: 'timeline',
-    formats: new Set(['otio']),
+    formats: new Set(['otio', 'mp4', 'mov', 'm4v']),
     load: () => import('./merge/timeline/index.ts'),
   },
 ];

@@ -5,6 +5,7 @@
  * docs/merge/timeline.md.
  */
 import type { MergeStrategy } from '../../merge-strategy.ts';
+import { mp4MergeStrategy } from './mp4.ts';
 import { otioMergeStrategy } from './otio.ts';
 
-export const strategies: readonly MergeStrategy[] = [otioMergeStrategy];
+export const strategies: readonly MergeStrategy[] = [otioMergeStrategy, mp4MergeStrategy];

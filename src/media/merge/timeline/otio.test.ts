@@ -131,7 +131,10 @@ function otio(tracks: readonly TrackSpec[], name = 'cut'): string {
       })),
     },
   };
-  return JSON.stringify(timeline, null, 4).replace(/"(rate|value)": (\d+)(,?)\n/g, '"$1": $2.0$3\n');
+  return JSON.stringify(timeline, null, 4).replace(
+    /"(rate|value)": (\d+)(,?)\n/g,
+    '"$1": $2.0$3\n',
+  );
 }
 
 /** Each track's items as a line: "A 0+48 note", "gap 24", "transition X". */
