@@ -81,7 +81,6 @@ async function topBoxes(access: RandomAccess): Promise<Box[]> {
   return out;
 }
 
-const body = (data: Buffer, box: Box) => data.subarray(box.start + box.header, box.end);
 const bytesOf = (data: Buffer, box: Box) => data.subarray(box.start, box.end);
 
 function makeBox(type: string, ...parts: Buffer[]): Buffer {
@@ -323,9 +322,8 @@ function rebuildMoov(moov: Buffer, tags: Map<string, Buffer>): Buffer | undefine
           continue;
         }
         const items: Buffer[] = [];
-        for (const _item of boxesIn(moov, part.start + part.header, part.end)) {
-          items.push(...take(nextKey()));
-        }
+        const count = boxesIn(moov, part.start + part.header, part.end).length;
+        for (let i = 0; i < count; i++) items.push(...take(nextKey()));
         items.push(...rest(/^ilst\//));
         parts.push(makeBox('ilst', ...items));
       }
