@@ -83,7 +83,7 @@ const FAMILIES: readonly Family[] = [
   },
   {
     name: 'timeline',
-    formats: new Set(['otio', 'mp4', 'mov', 'm4v']),
+    formats: new Set(['otio', 'mp4', 'mov', 'm4v', 'edl', 'fcpxml']),
     load: () => import('./merge/timeline/index.ts'),
   },
 ];

@@ -5,7 +5,14 @@
  * docs/merge/timeline.md.
  */
 import type { MergeStrategy } from '../../merge-strategy.ts';
+import { edlStrategy } from './edl.ts';
+import { fcpxmlStrategy } from './fcpxml.ts';
 import { mp4MergeStrategy } from './mp4.ts';
 import { otioMergeStrategy } from './otio.ts';
 
-export const strategies: readonly MergeStrategy[] = [otioMergeStrategy, mp4MergeStrategy];
+export const strategies: readonly MergeStrategy[] = [
+  otioMergeStrategy,
+  mp4MergeStrategy,
+  edlStrategy,
+  fcpxmlStrategy,
+];
