@@ -86,6 +86,11 @@ const FAMILIES: readonly Family[] = [
     formats: new Set(['nk', 'exr']),
     load: () => import('./merge/vfx/index.ts'),
   },
+  {
+    name: 'timeline',
+    formats: new Set(['otio', 'mp4', 'mov', 'm4v', 'edl', 'fcpxml']),
+    load: () => import('./merge/timeline/index.ts'),
+  },
 ];
 
 /** The strategy for a detected format, if there is one. */
