@@ -81,6 +81,11 @@ const FAMILIES: readonly Family[] = [
     formats: new Set(['psd', 'psb']),
     load: () => import('./merge/layered/index.ts'),
   },
+  {
+    name: 'scene',
+    formats: new Set(['glb', 'gltf', 'obj', 'mtl']),
+    load: () => import('./merge/scene/index.ts'),
+  },
 ];
 
 /** The strategy for a detected format, if there is one. */
