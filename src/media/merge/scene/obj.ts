@@ -239,7 +239,11 @@ function mergeText(format: TextFormat, sides: [Uint8Array, Uint8Array, Uint8Arra
     const [bp, op, tp] = [b.get(key), o.get(key), t.get(key)];
     const choice = pick3(bp?.content, op?.content, tp?.content);
     if (choice === 'conflict') {
-      conflicts.push(key);
+      conflicts.push(
+        op && tp
+          ? `both sides changed ${display(format, key)}`
+          : `${op ? 'theirs' : 'ours'} deleted ${display(format, key)}, which ${op ? 'ours' : 'theirs'} changed`,
+      );
     } else if (choice === 'theirs') {
       if (tp) kept.set(key, tp);
       fromTheirs.push(key);
@@ -248,8 +252,7 @@ function mergeText(format: TextFormat, sides: [Uint8Array, Uint8Array, Uint8Arra
     }
   }
   if (conflicts.length > 0) {
-    const names = conflicts.map((k) => display(format, k));
-    return { conflict: `both sides changed ${names.join(', ')}` };
+    return { conflict: conflicts.join('; ') };
   }
   const order = mergeOrder([...b.keys()], [...o.keys()], [...t.keys()], new Set(kept.keys()));
   if (!order) return { conflict: `both sides reordered the ${format.partName}s` };
