@@ -18,7 +18,10 @@ const BASE: SceneSpec = {
   materials: { Paint: [1, 0, 0, 1], Chrome: [0.5, 0.5, 0.5, 1] },
 };
 
-const moved: SceneSpec = { ...BASE, nodes: { ...BASE.nodes, Arm: { translation: [0, 3, 0], material: 'Paint' } } };
+const moved: SceneSpec = {
+  ...BASE,
+  nodes: { ...BASE.nodes, Arm: { translation: [0, 3, 0], material: 'Paint' } },
+};
 const recolour = (spec: SceneSpec, colour: [number, number, number, number]): SceneSpec => ({
   ...spec,
   materials: { ...spec.materials, Paint: colour },
@@ -39,7 +42,10 @@ test('GLB edits to different parts merge through the CLI; edits to one material 
 
     await repo.ok(['merge', '-q', '-m', 'merge paint', 'paint']);
     const merged = await fs.readFile(repo.path('robot.glb'));
-    assert.deepEqual(await summarize(merged), await summarize(await buildGlb(recolour(moved, [0, 1, 0, 1]))));
+    assert.deepEqual(
+      await summarize(merged),
+      await summarize(await buildGlb(recolour(moved, [0, 1, 0, 1]))),
+    );
     assert.deepEqual(await validatorErrors(merged), []);
     assert.deepEqual((await repo.status()).unstaged, []);
 

@@ -99,7 +99,8 @@ export async function buildGltf(spec: SceneSpec): Promise<Buffer> {
   const { json, resources } = await io().writeJSON(buildDocument(spec), { format: Format.GLTF });
   for (const holder of [...(json.buffers ?? []), ...(json.images ?? [])]) {
     const data = holder.uri === undefined ? undefined : resources[holder.uri];
-    if (data) holder.uri = `data:application/octet-stream;base64,${Buffer.from(data).toString('base64')}`;
+    if (data)
+      holder.uri = `data:application/octet-stream;base64,${Buffer.from(data).toString('base64')}`;
   }
   return Buffer.from(JSON.stringify(json, null, 2));
 }
@@ -114,11 +115,17 @@ export interface SceneSummary {
   roots: string[];
 }
 
-export async function summarize(bytes: Uint8Array, format: 'glb' | 'gltf' = 'glb'): Promise<SceneSummary> {
+export async function summarize(
+  bytes: Uint8Array,
+  format: 'glb' | 'gltf' = 'glb',
+): Promise<SceneSummary> {
   const doc =
     format === 'glb'
       ? await io().readBinary(bytes)
-      : await io().readJSON({ json: JSON.parse(Buffer.from(bytes).toString('utf8')), resources: {} });
+      : await io().readJSON({
+          json: JSON.parse(Buffer.from(bytes).toString('utf8')),
+          resources: {},
+        });
   const root = doc.getRoot();
   const nodeName = (n: Node) => (n.getExtras()['mediagitId'] as string | undefined) ?? n.getName();
   const sorted = <T>(entries: [string, T][]) =>
@@ -149,7 +156,10 @@ export async function summarize(bytes: Uint8Array, format: 'glb' | 'gltf' = 'glb
     materials: sorted(
       root.listMaterials().map((m) => [
         m.getName(),
-        { colour: [...m.getBaseColorFactor()], texture: m.getBaseColorTexture()?.getName() ?? null },
+        {
+          colour: [...m.getBaseColorFactor()],
+          texture: m.getBaseColorTexture()?.getName() ?? null,
+        },
       ]),
     ),
     textures: sorted(root.listTextures().map((t) => [t.getName(), t.getImage()?.length ?? 0])),
@@ -175,7 +185,12 @@ const validator = createRequire(import.meta.url)('gltf-validator') as {
 };
 
 /** The Khronos glTF validator's errors for a file (none for a valid one). */
-export async function validatorErrors(bytes: Uint8Array, format: 'glb' | 'gltf' = 'glb'): Promise<string[]> {
+export async function validatorErrors(
+  bytes: Uint8Array,
+  format: 'glb' | 'gltf' = 'glb',
+): Promise<string[]> {
   const report = await validator.validateBytes(new Uint8Array(bytes), { format });
-  return report.issues.messages.filter((m) => m.severity === 0).map((m) => `${m.code}: ${m.message}`);
+  return report.issues.messages
+    .filter((m) => m.severity === 0)
+    .map((m) => `${m.code}: ${m.message}`);
 }

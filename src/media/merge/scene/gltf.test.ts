@@ -21,6 +21,13 @@ import { bufferAccess } from '../../info/random-access.ts';
 import { writeMerged, type StrategyResult } from '../../merge-strategy.ts';
 import { gltfMergeStrategy } from './gltf.ts';
 
+/** A copy of a record without one key. */
+function without<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
+  const copy = { ...record };
+  delete copy[key];
+  return copy;
+}
+
 type Ext = 'glb' | 'gltf';
 
 async function merge(
@@ -29,7 +36,11 @@ async function merge(
   theirs: Buffer,
   ext: Ext = 'glb',
 ): Promise<{ result: StrategyResult; bytes?: Buffer }> {
-  const sides = { base: bufferAccess(base), ours: bufferAccess(ours), theirs: bufferAccess(theirs) };
+  const sides = {
+    base: bufferAccess(base),
+    ours: bufferAccess(ours),
+    theirs: bufferAccess(theirs),
+  };
   const result = await gltfMergeStrategy.merge({
     path: `robot.${ext}`,
     format: detectFormat(new Uint8Array(0), `robot.${ext}`),
@@ -56,7 +67,12 @@ const BASE: SceneSpec = {
     Head: { translation: [0, 2, 0], material: 'Skin' },
   },
   materials: { Paint: [1, 0, 0, 1], Chrome: [0.5, 0.5, 0.5, 1], Skin: [1, 0.8, 0.6, 1] },
-  animations: { Leg: [[1, 0, 0], [1, 1, 0]] },
+  animations: {
+    Leg: [
+      [1, 0, 0],
+      [1, 1, 0],
+    ],
+  },
 };
 
 function moved(spec: SceneSpec, node: string, translation: Vec3): SceneSpec {
@@ -97,7 +113,11 @@ test('both sides change the same material differently: a conflict naming it', as
 });
 
 test('both sides move the same node: a conflict naming its path', async () => {
-  const { result } = await mergeSpecs(BASE, moved(BASE, 'Leg', [5, 0, 0]), moved(BASE, 'Leg', [6, 0, 0]));
+  const { result } = await mergeSpecs(
+    BASE,
+    moved(BASE, 'Leg', [5, 0, 0]),
+    moved(BASE, 'Leg', [6, 0, 0]),
+  );
   assert.deepEqual(result, { conflict: "both sides changed node 'Robot/Leg' translation" });
 });
 
@@ -112,32 +132,59 @@ test('a node added on theirs is kept with its mesh and material; one deleted on 
     ...recoloured(BASE, 'Glass', [0, 0, 1, 0.5]),
     nodes: { ...BASE.nodes, Tail: { translation: [0, 0, -1], material: 'Glass', size: 2 } },
   };
-  const { Head: _gone, ...rest } = BASE.nodes;
+  const rest = without(BASE.nodes, 'Head');
   const ours: SceneSpec = { ...BASE, nodes: rest };
   const { result, bytes } = await mergeSpecs(BASE, ours, theirs);
   assert.ok('merged' in result, JSON.stringify(result));
-  const { Head: _head, ...wantNodes } = theirs.nodes;
+  const wantNodes = without(theirs.nodes, 'Head');
   await assertMergesTo(bytes, { ...theirs, nodes: wantNodes });
   assert.deepEqual(await validatorErrors(bytes!), []);
 });
 
 test('a part deleted on one side and changed on the other is a conflict', async () => {
-  const { Head: _gone, ...rest } = BASE.nodes;
-  const { result } = await mergeSpecs(BASE, { ...BASE, nodes: rest }, moved(BASE, 'Head', [9, 9, 9]));
+  const rest = without(BASE.nodes, 'Head');
+  const { result } = await mergeSpecs(
+    BASE,
+    { ...BASE, nodes: rest },
+    moved(BASE, 'Head', [9, 9, 9]),
+  );
   assert.deepEqual(result, { conflict: "ours deleted node 'Robot/Head', which theirs changed" });
 });
 
 test('an animation added on theirs targets the merged node; both change one animation: conflict', async () => {
   const ours = moved(BASE, 'Arm', [0, 0, 7]);
-  const theirs: SceneSpec = { ...BASE, animations: { ...BASE.animations, Head: [[0, 2, 0], [0, 3, 0]] } };
+  const animations: Record<string, Vec3[]> = {
+    ...BASE.animations,
+    Head: [
+      [0, 2, 0],
+      [0, 3, 0],
+    ],
+  };
+  const theirs: SceneSpec = { ...BASE, animations };
   const { bytes } = await mergeSpecs(BASE, ours, theirs);
-  await assertMergesTo(bytes, { ...ours, animations: theirs.animations });
+  await assertMergesTo(bytes, { ...ours, animations });
   assert.deepEqual(await validatorErrors(bytes!), []);
 
   const { result } = await mergeSpecs(
     BASE,
-    { ...BASE, animations: { Leg: [[1, 0, 0], [2, 0, 0]] } },
-    { ...BASE, animations: { Leg: [[1, 0, 0], [3, 0, 0]] } },
+    {
+      ...BASE,
+      animations: {
+        Leg: [
+          [1, 0, 0],
+          [2, 0, 0],
+        ],
+      },
+    },
+    {
+      ...BASE,
+      animations: {
+        Leg: [
+          [1, 0, 0],
+          [3, 0, 0],
+        ],
+      },
+    },
   );
   assert.deepEqual(result, { conflict: "both sides changed animation 'Leg' channels" });
 });
@@ -183,21 +230,32 @@ test('unreadable sides, external buffers and unsupported variants are declined',
     const { result } = await merge(good, bad, good);
     assert.ok('declined' in result, JSON.stringify(result));
   }
-  const json = JSON.parse((await buildGltf(BASE)).toString('utf8')) as { buffers: { uri: string }[] };
+  const json = JSON.parse((await buildGltf(BASE)).toString('utf8')) as {
+    buffers: { uri: string }[];
+  };
   json.buffers[0]!.uri = 'robot.bin';
   const external = Buffer.from(JSON.stringify(json));
   const { result } = await merge(external, external, external, 'gltf');
   assert.deepEqual(result, {
     declined: "base references the external file 'robot.bin', which a merge of one file cannot see",
   });
-  const { result: notJson } = await merge(Buffer.from('{'), Buffer.from('{'), Buffer.from('{'), 'gltf');
+  const { result: notJson } = await merge(
+    Buffer.from('{'),
+    Buffer.from('{'),
+    Buffer.from('{'),
+    'gltf',
+  );
   assert.ok('declined' in notJson);
 });
 
 test('describe lists parts added, removed and changed', async () => {
   const theirs: SceneSpec = {
     ...recoloured(BASE, 'Paint', [0, 0, 0, 1]),
-    nodes: { Arm: BASE.nodes.Arm!, Leg: BASE.nodes.Leg!, Tail: { translation: [0, 0, 0], material: 'Paint' } },
+    nodes: {
+      Arm: BASE.nodes.Arm!,
+      Leg: BASE.nodes.Leg!,
+      Tail: { translation: [0, 0, 0], material: 'Paint' },
+    },
   };
   const lines = await gltfMergeStrategy.describe!(
     bufferAccess(await buildGlb(BASE)),
@@ -219,7 +277,10 @@ const MATERIAL_NAMES = ['Paint', 'Chrome', 'Skin'] as const;
 test('property: random disjoint node moves and recolours on each side merge to both (200 runs)', async () => {
   const base: SceneSpec = {
     nodes: Object.fromEntries(
-      NODE_NAMES.map((n, i) => [n, { translation: [i, 0, 0] as Vec3, material: MATERIAL_NAMES[i % 3]! }]),
+      NODE_NAMES.map((n, i) => [
+        n,
+        { translation: [i, 0, 0] as Vec3, material: MATERIAL_NAMES[i % 3]! },
+      ]),
     ),
     materials: Object.fromEntries(MATERIAL_NAMES.map((m, i) => [m, [i / 3, 0.5, 0.5, 1] as Vec4])),
   };
@@ -227,8 +288,12 @@ test('property: random disjoint node moves and recolours on each side merge to b
   const side = fc.constantFrom<'ours' | 'theirs' | 'none'>('ours', 'theirs', 'none');
   const coordinate = fc.integer({ min: -50, max: 50 });
   const edit = fc.record({
-    nodes: fc.tuple(...NODE_NAMES.map(() => fc.tuple(side, fc.tuple(coordinate, coordinate, coordinate)))),
-    materials: fc.tuple(...MATERIAL_NAMES.map(() => fc.tuple(side, fc.integer({ min: 0, max: 100 })))),
+    nodes: fc.tuple(
+      ...NODE_NAMES.map(() => fc.tuple(side, fc.tuple(coordinate, coordinate, coordinate))),
+    ),
+    materials: fc.tuple(
+      ...MATERIAL_NAMES.map(() => fc.tuple(side, fc.integer({ min: 0, max: 100 }))),
+    ),
   });
   let checked = 0;
   await fc.assert(

@@ -167,7 +167,13 @@ function slot(name: Slot): Field<Material> {
       const i = info(m);
       return canonical({
         texture: keyOf(side, texture(m)),
-        info: i && [i.getTexCoord(), i.getMagFilter(), i.getMinFilter(), i.getWrapS(), i.getWrapT()],
+        info: i && [
+          i.getTexCoord(),
+          i.getMagFilter(),
+          i.getMinFilter(),
+          i.getWrapS(),
+          i.getWrapT(),
+        ],
       });
     },
     apply: (m, s, to) => {
@@ -269,7 +275,10 @@ const MESHES: KindSpec<Mesh> = {
         const doc = documentOf(mesh);
         for (const p of mesh.listPrimitives()) p.dispose();
         for (const s of source.listPrimitives()) {
-          const p = doc.createPrimitive().setMode(s.getMode()).setExtras(structuredClone(s.getExtras()));
+          const p = doc
+            .createPrimitive()
+            .setMode(s.getMode())
+            .setExtras(structuredClone(s.getExtras()));
           const material = s.getMaterial();
           if (material) p.setMaterial(to.part('material', material));
           const indices = s.getIndices();
@@ -539,7 +548,8 @@ async function readDocument(bytes: Uint8Array, format: string): Promise<Document
       jsonDoc = await io.binaryToJSON(bytes);
     } else {
       const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as JSONDocument['json'];
-      if (typeof json !== 'object' || json === null || Array.isArray(json)) return 'not a glTF JSON object';
+      if (typeof json !== 'object' || json === null || Array.isArray(json))
+        return 'not a glTF JSON object';
       jsonDoc = { json, resources: {} };
     }
   } catch (error) {
@@ -619,7 +629,11 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
     const [b, o, t] = [base.byKey[spec.kind], ours.byKey[spec.kind], theirs.byKey[spec.kind]];
     const keys = [...o.keys(), ...[...t.keys()].filter((k) => !o.has(k))];
     for (const key of keys) {
-      const [bp, op, tp] = [b.get(key) as P | undefined, o.get(key) as P | undefined, t.get(key) as P | undefined];
+      const [bp, op, tp] = [
+        b.get(key) as P | undefined,
+        o.get(key) as P | undefined,
+        t.get(key) as P | undefined,
+      ];
       const name = kindName(spec.kind, key);
       if (op && tp) {
         const changed: Field<P>[] = [];
@@ -661,7 +675,8 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
   };
 
   // Nodes are made before anything refers to them: animations come after.
-  for (const spec of KINDS) (mergeKind as (s: KindSpec<Property>) => void)(spec as KindSpec<Property>);
+  for (const spec of KINDS)
+    (mergeKind as (s: KindSpec<Property>) => void)(spec as KindSpec<Property>);
 
   // The hierarchy: each kept node under its parent (by its path), in merged order.
   const kept = [...target.byKey.node].filter(([, n]) => !deleted.has(n)).map(([k]) => k);
@@ -671,7 +686,9 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
   for (const key of kept) {
     const parent = target.parentOf.get(key) ?? null;
     if (parent !== null && !keptSet.has(parent)) {
-      throw new SceneConflict(`one side deleted node '${parent}', the other added or changed node '${key}'`);
+      throw new SceneConflict(
+        `one side deleted node '${parent}', the other added or changed node '${key}'`,
+      );
     }
   }
   const arrange = (parent: string | null) => {
@@ -684,12 +701,15 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
     );
     if (!order) {
       throw new SceneConflict(
-        parent === null ? 'both sides reordered the root nodes' : `both sides reordered the children of node '${parent}'`,
+        parent === null
+          ? 'both sides reordered the root nodes'
+          : `both sides reordered the children of node '${parent}'`,
       );
     }
     return order.map((k) => target.byKey.node.get(k) as Node);
   };
-  for (const node of doc.getRoot().listNodes()) for (const child of node.listChildren()) node.removeChild(child);
+  for (const node of doc.getRoot().listNodes())
+    for (const child of node.listChildren()) node.removeChild(child);
   for (const key of [null, ...kept]) {
     const children = arrange(key);
     if (key === null) continue;
@@ -711,7 +731,9 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
 
   // A part deleted on one side that a kept part still uses is a conflict, not a dangling reference.
   for (const part of deleted) {
-    const user = part.listParents().find((p) => !(p instanceof Root) && !deleted.has(p) && !isDeletedOwner(p, deleted));
+    const user = part
+      .listParents()
+      .find((p) => !(p instanceof Root) && !deleted.has(p) && !isDeletedOwner(p, deleted));
     if (user) {
       const owner = ownerKey(user, target);
       throw new SceneConflict(
@@ -729,7 +751,9 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
 
 /** Whether `p` (a primitive, channel, sampler) belongs to a part that is deleted. */
 function isDeletedOwner(p: Property, deleted: ReadonlySet<Property>): boolean {
-  return p.listParents().some((q) => deleted.has(q) || (!(q instanceof Root) && isDeletedOwner(q, deleted)));
+  return p
+    .listParents()
+    .some((q) => deleted.has(q) || (!(q instanceof Root) && isDeletedOwner(q, deleted)));
 }
 
 function ownerKey(p: Property, side: Keyed): string {

@@ -12,6 +12,13 @@ import { bufferAccess } from '../../info/random-access.ts';
 import { writeMerged, type StrategyResult } from '../../merge-strategy.ts';
 import { mtlMergeStrategy, objMergeStrategy } from './obj.ts';
 
+/** A copy of a record without one key. */
+function without<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
+  const copy = { ...record };
+  delete copy[key];
+  return copy;
+}
+
 type Vec3 = readonly [number, number, number];
 type Triangle = readonly [Vec3, Vec3, Vec3];
 interface Group {
@@ -38,7 +45,10 @@ function objText(model: Model, layout: Layout): string {
       count += 1;
       // Negative indices name the vertices just written: each face follows its own.
       if (layout === 'negative') local.push('f -3/-1/-1 -2/-1/-1 -1/-1/-1');
-      else faces.push(`f ${v + 1}/${count}/${count} ${v + 2}/${count}/${count} ${v + 3}/${count}/${count}`);
+      else
+        faces.push(
+          `f ${v + 1}/${count}/${count} ${v + 2}/${count}/${count} ${v + 3}/${count}/${count}`,
+        );
     }
     body.push(`o ${name}`, `usemtl ${group.material}`, 's off', ...local, ...faces);
   }
@@ -52,7 +62,8 @@ function readObj(text: string): Record<string, { material: string; faces: string
   let current: { material: string; faces: string[] } | undefined;
   for (const line of text.split('\n')) {
     const [keyword, ...args] = line.trim().split(/\s+/);
-    if (keyword === 'v' || keyword === 'vt' || keyword === 'vn') data[keyword]!.push(args.map(Number).join(','));
+    if (keyword === 'v' || keyword === 'vt' || keyword === 'vn')
+      data[keyword]!.push(args.map(Number).join(','));
     if (keyword === 'o') out[args.join(' ')] = current = { material: '', faces: [] };
     if (keyword === 'usemtl' && current) current.material = args.join(' ');
     if (keyword === 'f') {
@@ -115,7 +126,10 @@ for (const layout of ['local', 'upfront', 'negative'] as const) {
   test(`OBJ (${layout}): groups changed on different sides merge, indices renumbered`, async () => {
     // Ours gives the cube a third triangle (more vertices before the cone); theirs edits the
     // cone and adds a group, so theirs' indices must move past ours' new vertices.
-    const ours: Model = { ...BASE, Cube: { material: 'Paint', triangles: [tri(0), tri(0, 1), tri(0, 2)] } };
+    const ours: Model = {
+      ...BASE,
+      Cube: { material: 'Paint', triangles: [tri(0), tri(0, 1), tri(0, 2)] },
+    };
     const theirs: Model = {
       ...BASE,
       Cone: { material: 'Gold', triangles: [tri(6), tri(7)] },
@@ -151,7 +165,7 @@ test('OBJ: both sides change one group: a conflict naming it; a deletion against
     objText({ ...BASE, Cube: { material: 'Paint', triangles: [tri(2)] } }, 'local'),
   ]);
   assert.deepEqual(result, { conflict: "both sides changed group 'Cube'" });
-  const { Cone: _gone, ...rest } = BASE;
+  const rest = without(BASE, 'Cone');
   const { result: deleted } = await mergeText(objMergeStrategy, 'obj', [
     objText(BASE, 'local'),
     objText(rest, 'local'),
@@ -161,14 +175,14 @@ test('OBJ: both sides change one group: a conflict naming it; a deletion against
 });
 
 test('OBJ: a group deleted on one side and unchanged on the other is removed', async () => {
-  const { Cone: _gone, ...rest } = BASE;
+  const rest = without(BASE, 'Cone');
   const theirs: Model = { ...BASE, Eye: { material: 'Glass', triangles: [tri(9)] } };
   const { text } = await mergeText(objMergeStrategy, 'obj', [
     objText(BASE, 'upfront'),
     objText(rest, 'upfront'),
     objText(theirs, 'upfront'),
   ]);
-  const { Cone: _cone, ...want } = theirs;
+  const want = without(theirs, 'Cone');
   assert.deepEqual(readObj(text!), readObj(objText(want, 'local')));
 });
 
@@ -188,7 +202,9 @@ test('OBJ: indices out of range, groups that repeat and text that is not UTF-8 a
 
 test('property: random disjoint group edits on each side merge to both (200 runs)', async () => {
   const names = ['A', 'B', 'C', 'D', 'E'];
-  const base: Model = Object.fromEntries(names.map((n, i) => [n, { material: 'Paint', triangles: [tri(i)] }]));
+  const base: Model = Object.fromEntries(
+    names.map((n, i) => [n, { material: 'Paint', triangles: [tri(i)] }]),
+  );
   const groupEdit = fc.record({
     who: fc.constantFrom('ours', 'theirs', 'none', 'delete-ours', 'delete-theirs'),
     triangles: fc.array(fc.integer({ min: -9, max: 9 }), { minLength: 1, maxLength: 3 }),
@@ -205,7 +221,10 @@ test('property: random disjoint group edits on each side merge to both (200 runs
       const want: Record<string, Group> = { ...base };
       edits.forEach(({ who, triangles }, i) => {
         const name = names[i]!;
-        const group: Group = { material: `M${triangles.length}`, triangles: triangles.map((x) => tri(x, i)) };
+        const group: Group = {
+          material: `M${triangles.length}`,
+          triangles: triangles.map((x) => tri(x, i)),
+        };
         if (who === 'ours' || who === 'theirs') {
           (who === 'ours' ? ours : theirs)[name] = group;
           want[name] = group;
@@ -281,11 +300,18 @@ test('MTL: materials changed or added on different sides merge; one changed on b
 
 test('describe names the groups and materials that changed', async () => {
   const before = objText(BASE, 'local');
-  const { Eye: _gone, ...rest } = BASE;
-  const after = objText({ ...rest, Cube: { material: 'Gold', triangles: [tri(0)] }, Fin: BASE.Eye! }, 'upfront');
+  const rest = without(BASE, 'Eye');
+  const after = objText(
+    { ...rest, Cube: { material: 'Gold', triangles: [tri(0)] }, Fin: BASE.Eye! },
+    'upfront',
+  );
   const format = detectFormat(new Uint8Array(0), 'robot.obj');
   assert.deepEqual(
-    await objMergeStrategy.describe!(bufferAccess(Buffer.from(before)), bufferAccess(Buffer.from(after)), format),
+    await objMergeStrategy.describe!(
+      bufferAccess(Buffer.from(before)),
+      bufferAccess(Buffer.from(after)),
+      format,
+    ),
     ["group 'Cube' changed", "group 'Eye' removed", "group 'Fin' added"],
   );
 });

@@ -87,7 +87,8 @@ function parseObj(text: string): Part[] {
             if (i === 0) throw new Unmergeable(`line ${lineNo + 1}: a vertex without a position`);
             return;
           }
-          if (!/^-?\d+$/.test(part)) throw new Unmergeable(`line ${lineNo + 1}: bad index '${part}'`);
+          if (!/^-?\d+$/.test(part))
+            throw new Unmergeable(`line ${lineNo + 1}: bad index '${part}'`);
           const n = Number(part);
           const count = vertices[kind].length;
           const index = n < 0 ? count + n + 1 : n;
@@ -158,7 +159,10 @@ function parseObj(text: string): Part[] {
           .map((id) => /^(v|vt|vn)(\d+)$/.exec(id)!)
           .map((m) => ({ kind: m[1] as VertexKind, index: Number(m[2]) }))
           .filter(({ kind, index }) => declaredIn[kind][index - 1] !== g)
-          .sort((a, b) => VERTEX_KINDS.indexOf(a.kind) - VERTEX_KINDS.indexOf(b.kind) || a.index - b.index);
+          .sort(
+            (a, b) =>
+              VERTEX_KINDS.indexOf(a.kind) - VERTEX_KINDS.indexOf(b.kind) || a.index - b.index,
+          );
         for (const { kind, index } of foreign) place(kind, index, vertexText(kind, index));
         for (const line of rest) {
           if (!line) continue;
@@ -221,7 +225,10 @@ function parseParts(format: TextFormat, bytes: Uint8Array): Map<string, Part> {
   return byKey;
 }
 
-function mergeText(format: TextFormat, sides: [Uint8Array, Uint8Array, Uint8Array]): StrategyResult {
+function mergeText(
+  format: TextFormat,
+  sides: [Uint8Array, Uint8Array, Uint8Array],
+): StrategyResult {
   const parsed: Map<string, Part>[] = [];
   for (const [i, bytes] of sides.entries()) {
     try {

@@ -12,7 +12,11 @@ export type Pick3 = 'same' | 'ours' | 'theirs' | 'conflict';
  * one side changed takes that side's value; equal values need nothing; two
  * different changes conflict.
  */
-export function pick3(base: string | undefined, ours: string | undefined, theirs: string | undefined): Pick3 {
+export function pick3(
+  base: string | undefined,
+  ours: string | undefined,
+  theirs: string | undefined,
+): Pick3 {
   if (ours === theirs) return 'same';
   if (base === ours) return 'theirs';
   if (base === theirs) return 'ours';
