@@ -4,7 +4,7 @@
  * validator), so tests compare decoded scenes, not bytes.
  */
 import { createRequire } from 'node:module';
-import { Document, Format, Logger, NodeIO, type Node } from '@gltf-transform/core';
+import { Document, Format, Logger, Node, NodeIO } from '@gltf-transform/core';
 
 export type Vec3 = [number, number, number];
 export type Vec4 = [number, number, number, number];
@@ -19,6 +19,8 @@ export interface SceneSpec {
   readonly texture?: Uint8Array;
   /** Nodes carrying `extras.mediagitId` and this display name instead of their key. */
   readonly names?: Readonly<Record<string, string>>;
+  /** Meshes left without names (they are then told apart by the node that places them). */
+  readonly unnamedMeshes?: boolean;
 }
 
 export function buildDocument(spec: SceneSpec): Document {
@@ -58,7 +60,7 @@ export function buildDocument(spec: SceneSpec): Document {
       .setAttribute('TEXCOORD_0', uvs);
     const material = materials.get(node.material);
     if (material) primitive.setMaterial(material);
-    const mesh = doc.createMesh(`${key}-mesh`).addPrimitive(primitive);
+    const mesh = doc.createMesh(spec.unnamedMeshes ? '' : `${key}-mesh`).addPrimitive(primitive);
     const name = spec.names?.[key];
     const n = doc
       .createNode(name ?? key)
@@ -107,7 +109,10 @@ export async function buildGltf(spec: SceneSpec): Promise<Buffer> {
 
 /** What a scene file reads back as, by name: enough to compare a merge with its expectation. */
 export interface SceneSummary {
-  nodes: Record<string, { translation: number[]; parent: string | null; mesh: string | null }>;
+  nodes: Record<
+    string,
+    { translation: number[]; parent: string | null; children: string[]; mesh: string | null }
+  >;
   meshes: Record<string, { material: string | null; positions: number[] }[]>;
   materials: Record<string, { colour: number[]; texture: string | null }>;
   textures: Record<string, number>;
@@ -139,6 +144,7 @@ export async function summarize(
           {
             translation: [...n.getTranslation()],
             parent: parent && nodeName(parent),
+            children: n.listChildren().map(nodeName),
             mesh: n.getMesh()?.getName() ?? null,
           },
         ];
@@ -146,7 +152,13 @@ export async function summarize(
     ),
     meshes: sorted(
       root.listMeshes().map((m) => [
-        m.getName(),
+        m.getName() ||
+          `(mesh of ${
+            m
+              .listParents()
+              .find((p) => p instanceof Node)
+              ?.getName() ?? '?'
+          })`,
         m.listPrimitives().map((p) => ({
           material: p.getMaterial()?.getName() ?? null,
           positions: [...(p.getAttribute('POSITION')?.getArray() ?? [])],

@@ -214,6 +214,54 @@ test('nodes whose names repeat are told apart by extras.mediagitId', async () =>
   assert.deepEqual(result, { conflict: "both sides changed node 'Robot/{Arm}' translation" });
 });
 
+test('unnamed meshes are told apart by the node that places them', async () => {
+  const base: SceneSpec = { ...BASE, unnamedMeshes: true };
+  const grown = (spec: SceneSpec, size: number): SceneSpec => ({
+    ...spec,
+    nodes: { ...spec.nodes, Leg: { translation: [1, 0, 0], material: 'Chrome', size } },
+  });
+  const ours = moved(base, 'Arm', [0, 0, 1]);
+  const { bytes } = await mergeSpecs(base, ours, grown(base, 3));
+  await assertMergesTo(bytes, grown(ours, 3));
+  const { result } = await mergeSpecs(base, grown(base, 2), grown(base, 3));
+  assert.deepEqual(result, {
+    conflict: "both sides changed mesh '(mesh of node 'Robot/Leg')' primitives",
+  });
+});
+
+test('a node added on theirs keeps its place among the children; a deleted part still used conflicts', async () => {
+  const theirs: SceneSpec = {
+    ...BASE,
+    nodes: {
+      Arm: BASE.nodes.Arm!,
+      Neck: { translation: [0, 1, 0], material: 'Skin' },
+      Leg: BASE.nodes.Leg!,
+      Head: BASE.nodes.Head!,
+    },
+  };
+  const ours = moved(BASE, 'Head', [0, 5, 0]);
+  const { bytes } = await mergeSpecs(BASE, ours, theirs);
+  const merged = await summarize(bytes!);
+  assert.deepEqual(merged.nodes.Robot?.children, ['Arm', 'Neck', 'Leg', 'Head']);
+  await assertMergesTo(bytes, moved(theirs, 'Head', [0, 5, 0]));
+
+  // Theirs stops using Chrome and deletes it; ours adds a foot made of Chrome.
+  const noChrome: SceneSpec = {
+    nodes: { ...BASE.nodes, Leg: { translation: [1, 0, 0], material: 'Paint' } },
+    materials: without(BASE.materials, 'Chrome'),
+  };
+  const withFoot: SceneSpec = {
+    ...BASE,
+    nodes: { ...BASE.nodes, Foot: { translation: [1, -1, 0], material: 'Chrome' } },
+  };
+  const { result: clean } = await mergeSpecs(BASE, moved(BASE, 'Arm', [0, 0, 2]), noChrome);
+  assert.ok('merged' in clean, 'Chrome goes with the mesh that used it');
+  const { result } = await mergeSpecs(BASE, withFoot, noChrome);
+  assert.deepEqual(result, {
+    conflict: "one side deleted material 'Chrome', which mesh 'Foot-mesh' still uses",
+  });
+});
+
 test('.gltf with embedded buffers merges to embedded .gltf JSON that validates', async () => {
   const ours = moved(BASE, 'Arm', [0, 3, 0]);
   const theirs = recoloured(BASE, 'Paint', [0, 1, 0, 1]);

@@ -449,16 +449,23 @@ function nameOf(part: Property): string {
 
 /**
  * Labels for peers: each one's name when it has one and no peer shares it,
- * else its extras id; a part with neither is a SceneConflict.
+ * else its extras id, else what `usedBy` says of it (the material slot that
+ * shows an unnamed texture, the node that places an unnamed mesh); a part
+ * with none of these is a SceneConflict.
  */
-function labels(kind: Kind, peers: readonly Property[], where: string): string[] {
+function labels(
+  kind: Kind,
+  peers: readonly Property[],
+  where: string,
+  usedBy: (part: Property) => string | undefined = () => undefined,
+): string[] {
   const counts = new Map<string, number>();
   for (const p of peers) counts.set(nameOf(p), (counts.get(nameOf(p)) ?? 0) + 1);
   const out = peers.map((p, i) => {
     const name = nameOf(p);
     if (name !== '' && counts.get(name) === 1) return name;
-    const id = extrasId(p);
-    if (id !== undefined) return id;
+    const label = extrasId(p) ?? (name === '' ? usedBy(p) : undefined);
+    if (label !== undefined) return label;
     if (kind === 'scene' && peers.length === 1) return '(scene)';
     throw new SceneConflict(
       `${kind} ${name === '' ? `#${i}` : `'${name}'`}${where} has no unique name and no extras id`,
@@ -469,6 +476,14 @@ function labels(kind: Kind, peers: readonly Property[], where: string): string[]
   }
   return out;
 }
+
+const SLOTS: readonly Slot[] = [
+  'BaseColor',
+  'Emissive',
+  'Normal',
+  'Occlusion',
+  'MetallicRoughness',
+];
 
 function keyed(doc: Document): Keyed {
   DOCS.set(doc.getGraph(), doc);
@@ -490,12 +505,7 @@ function keyed(doc: Document): Keyed {
     side.keyOf.set(part, key);
     side.byKey[kind].set(key, part);
   };
-  for (const spec of KINDS) {
-    if (spec.kind === 'node') continue;
-    const parts: Property[] = spec.list(doc);
-    labels(spec.kind, parts, '').forEach((label, i) => add(spec.kind, parts[i]!, label));
-  }
-  const nodes = doc.getRoot().listNodes();
+  const root = doc.getRoot();
   const visit = (children: readonly Node[], parent: string | null) => {
     const where = parent === null ? '' : ` under node '${parent}'`;
     labels('node', children, where).forEach((label, i) => {
@@ -506,9 +516,34 @@ function keyed(doc: Document): Keyed {
       visit(node.listChildren(), key);
     });
   };
-  const roots = nodes.filter((n) => n.getParentNode() === null);
-  visit(roots, null);
-  const scene = doc.getRoot().listScenes()[0];
+  visit(
+    root.listNodes().filter((n) => n.getParentNode() === null),
+    null,
+  );
+  const materials = root.listMaterials();
+  labels('material', materials, '').forEach((label, i) => add('material', materials[i]!, label));
+  const textureUse = (texture: Property): string | undefined => {
+    for (const m of materials) {
+      for (const s of SLOTS) {
+        if (m[`get${s}Texture`]() === texture) return `(${s} of material '${side.keyOf.get(m)}')`;
+      }
+    }
+    return undefined;
+  };
+  const meshUse = (mesh: Property): string | undefined => {
+    const node = root.listNodes().find((n) => n.getMesh() === mesh);
+    return node && `(mesh of node '${side.keyOf.get(node)}')`;
+  };
+  const others: [Kind, Property[], ((p: Property) => string | undefined)?][] = [
+    ['texture', root.listTextures(), textureUse],
+    ['mesh', root.listMeshes(), meshUse],
+    ['animation', root.listAnimations()],
+    ['scene', root.listScenes()],
+  ];
+  for (const [kind, parts, usedBy] of others) {
+    labels(kind, parts, '', usedBy).forEach((label, i) => add(kind, parts[i]!, label));
+  }
+  const scene = root.listScenes()[0];
   if (scene) side.roots.push(...scene.listChildren().map((n) => side.keyOf.get(n) ?? '?'));
   return side;
 }
@@ -597,10 +632,22 @@ interface Merged {
   readonly fromTheirs: string[];
 }
 
+function childLists(side: Keyed): Map<string | null, string[]> {
+  const lists = new Map<string | null, string[]>();
+  for (const [key, parent] of side.parentOf) {
+    const list = lists.get(parent) ?? [];
+    list.push(key);
+    lists.set(parent, list);
+  }
+  return lists;
+}
+
 /** Applies theirs' changes to ours' document; throws SceneConflict naming a part. */
 function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
   const target = ours;
   const doc = ours.doc;
+  // Each side's children of each node, in order, before theirs' new nodes join ours.
+  const lists = [childLists(base), childLists(ours), childLists(theirs)] as const;
   const fromTheirs: string[] = [];
   const deleted = new Set<Property>();
   const accessors = new Map<Accessor, Accessor>();
@@ -681,8 +728,13 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
   // The hierarchy: each kept node under its parent (by its path), in merged order.
   const kept = [...target.byKey.node].filter(([, n]) => !deleted.has(n)).map(([k]) => k);
   const keptSet = new Set(kept);
-  const childrenOf = (side: Keyed, parent: string | null) =>
-    [...side.parentOf].filter(([, p]) => p === parent).map(([k]) => k);
+  const keptChildren = new Map<string | null, Set<string>>();
+  for (const key of kept) {
+    const parent = target.parentOf.get(key) ?? null;
+    const set = keptChildren.get(parent) ?? new Set<string>();
+    set.add(key);
+    keptChildren.set(parent, set);
+  }
   for (const key of kept) {
     const parent = target.parentOf.get(key) ?? null;
     if (parent !== null && !keptSet.has(parent)) {
@@ -692,13 +744,8 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
     }
   }
   const arrange = (parent: string | null) => {
-    const mine = new Set(kept.filter((k) => (target.parentOf.get(k) ?? null) === parent));
-    const order = mergeOrder(
-      childrenOf(base, parent),
-      childrenOf(ours, parent),
-      childrenOf(theirs, parent),
-      mine,
-    );
+    const [b, o, t] = lists.map((l) => l.get(parent) ?? []) as [string[], string[], string[]];
+    const order = mergeOrder(b, o, t, keptChildren.get(parent) ?? new Set());
     if (!order) {
       throw new SceneConflict(
         parent === null

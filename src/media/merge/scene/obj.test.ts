@@ -186,12 +186,13 @@ test('OBJ: a group deleted on one side and unchanged on the other is removed', a
   assert.deepEqual(readObj(text!), readObj(objText(want, 'local')));
 });
 
-test('OBJ: indices out of range, groups that repeat and text that is not UTF-8 are declined', async () => {
+test('OBJ: indices out of range, groups that repeat, curves and text that is not UTF-8 are declined', async () => {
   const good = objText(BASE, 'local');
   const bad = [
     `${good}f 1 2 99\n`,
     `${good}f -40 1 2\n`,
     `${good}o Cube\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n`,
+    `${good}o Curve\ncstype bspline\ncurv 0 1 1 2\nend\n`,
     Buffer.concat([Buffer.from(good), Buffer.from([0xff, 0xfe, 0x0a])]),
   ];
   for (const input of bad) {

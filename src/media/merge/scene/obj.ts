@@ -34,6 +34,20 @@ const VERTEX_KINDS: readonly VertexKind[] = ['v', 'vt', 'vn'];
 
 class Unmergeable extends Error {}
 
+/** Statements that number vertices too (curves and surfaces): their files are declined. */
+const FREE_FORM = new Set([
+  'vp',
+  'cstype',
+  'curv',
+  'curv2',
+  'surf',
+  'parm',
+  'trim',
+  'hole',
+  'scrv',
+  'sp',
+]);
+
 function decodeText(bytes: Uint8Array): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -100,6 +114,8 @@ function parseObj(text: string): Part[] {
         return ref;
       });
       group.lines.push({ text: raw, element: { keyword, refs } });
+    } else if (FREE_FORM.has(keyword)) {
+      throw new Unmergeable(`line ${lineNo + 1}: free-form geometry ('${keyword}') is not merged`);
     } else if (keyword === 'o' || keyword === 'g') {
       groups.push({ key: tokens.join(' '), lines: [{ text: raw }] });
     } else {
