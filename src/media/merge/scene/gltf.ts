@@ -842,7 +842,9 @@ export const gltfMergeStrategy: MergeStrategy = {
       };
     } catch (error) {
       if (error instanceof SceneConflict) return { conflict: error.message };
-      throw error;
+      // glTF-Transform refusing a document it read (a texture with no image, an
+      // accessor with no buffer...): not one this merge can write.
+      return { declined: `glTF-Transform could not merge it (${(error as Error).message})` };
     }
   },
   describe: describeScene,
