@@ -651,6 +651,8 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
   const fromTheirs: string[] = [];
   const deleted = new Set<Property>();
   const accessors = new Map<Accessor, Accessor>();
+  const inUse = (a: Accessor) => a.listParents().some((p) => !(p instanceof Root));
+  const usedBefore = new Set(doc.getRoot().listAccessors().filter(inUse));
   const buffer = () => doc.getRoot().listBuffers()[0] ?? doc.createBuffer();
   const to: Resolver = {
     part<P extends Property>(kind: Kind, source: P): P {
@@ -788,10 +790,23 @@ function mergeDocuments(base: Keyed, ours: Keyed, theirs: Keyed): Merged {
       );
     }
   }
-  for (const part of deleted) part.dispose();
-  // Geometry no part uses any more (replaced primitives and samplers).
+  for (const part of deleted) {
+    // What a part owns goes with it, so that its geometry is left unused.
+    if (part instanceof Mesh) {
+      for (const p of part.listPrimitives()) {
+        for (const t of p.listTargets()) t.dispose();
+        p.dispose();
+      }
+    }
+    if (part instanceof Animation) {
+      for (const c of part.listChannels()) c.dispose();
+      for (const s of part.listSamplers()) s.dispose();
+    }
+    part.dispose();
+  }
+  // Geometry the merge left unused (replaced primitives and samplers, deleted parts).
   for (const accessor of doc.getRoot().listAccessors()) {
-    if (accessor.listParents().every((p) => p instanceof Root)) accessor.dispose();
+    if (usedBefore.has(accessor) && !inUse(accessor)) accessor.dispose();
   }
   return { doc, fromTheirs };
 }
