@@ -118,6 +118,8 @@ export interface SceneSummary {
   textures: Record<string, number>;
   animations: Record<string, { node: string | null; path: string | null; output: number[] }[]>;
   roots: string[];
+  /** How many accessors the file holds: a merge leaves no geometry behind that no part uses. */
+  accessors: number;
 }
 
 export async function summarize(
@@ -186,6 +188,7 @@ export async function summarize(
       ]),
     ),
     roots: (root.getDefaultScene()?.listChildren() ?? []).map(nodeName),
+    accessors: root.listAccessors().length,
   };
 }
 
