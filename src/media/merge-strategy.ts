@@ -91,6 +91,11 @@ const FAMILIES: readonly Family[] = [
     formats: new Set(['otio', 'mp4', 'mov', 'm4v', 'edl', 'fcpxml']),
     load: () => import('./merge/timeline/index.ts'),
   },
+  {
+    name: 'scene',
+    formats: new Set(['glb', 'gltf', 'obj', 'mtl']),
+    load: () => import('./merge/scene/index.ts'),
+  },
 ];
 
 /** The strategy for a detected format, if there is one. */
