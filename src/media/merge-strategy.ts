@@ -81,6 +81,11 @@ const FAMILIES: readonly Family[] = [
     formats: new Set(['psd', 'psb']),
     load: () => import('./merge/layered/index.ts'),
   },
+  {
+    name: 'image',
+    formats: new Set(['jpg', 'png', 'webp', 'tif']),
+    load: () => import('./merge/image/index.ts'),
+  },
 ];
 
 /** The strategy for a detected format, if there is one. */
