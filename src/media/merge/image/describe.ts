@@ -45,7 +45,7 @@ export async function describeChange(
       ];
     }
     if (id === 'tif') {
-      const [a, b] = [await tiffTags(before), await tiffTags(after)];
+      const [a, b] = [(await tiffTags(before)).tags, (await tiffTags(after)).tags];
       const lines = [await pixelChange(before, after)];
       for (const tag of new Set([...a.keys(), ...b.keys()])) {
         const change = changeOf(a.get(tag), b.get(tag));

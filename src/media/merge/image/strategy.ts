@@ -140,7 +140,7 @@ async function mergePixels(
   // Equal decoded pixels are unchanged pixels: a re-encode of the same image.
   if (same('base', 'ours')) return { side: 'theirs' };
   if (same('base', 'theirs') || same('ours', 'theirs')) return { side: 'ours' };
-  if (!lossless || format === 'jpg') {
+  if (!lossless) {
     return {
       conflict: `both sides changed the pixels of a lossy ${name} (merging them would re-encode it)`,
     };
@@ -239,11 +239,13 @@ function bufferOf(data: Buffer): RandomAccess {
  */
 async function mergeTiff(input: MergeInput): Promise<StrategyResult> {
   const tags = {} as Record<Side, Map<number, string>>;
+  let lossless = true;
   for (const side of SIDES) {
     const access = input[side];
     const result = await parsed(`${side} as TIFF`, () => tiffTags(access));
     if (declined(result)) return result;
-    tags[side] = result;
+    tags[side] = result.tags;
+    lossless &&= result.lossless;
   }
   const changedTags: Record<'ours' | 'theirs', string[]> = { ours: [], theirs: [] };
   const conflicts: string[] = [];
@@ -257,7 +259,7 @@ async function mergeTiff(input: MergeInput): Promise<StrategyResult> {
     if (kept !== undefined) mergedTags.set(tag, kept);
   }
   if (conflicts.length > 0) return { conflict: bothChanged(conflicts) };
-  const pixels = await mergePixels(input, 'tif', true);
+  const pixels = await mergePixels(input, 'tif', lossless);
   if (declined(pixels) || 'conflict' in pixels) return pixels;
   if ('side' in pixels) {
     const other = pixels.side === 'ours' ? 'theirs' : 'ours';
@@ -273,7 +275,7 @@ async function mergeTiff(input: MergeInput): Promise<StrategyResult> {
     };
   }
   // A re-encoded TIFF has sharp's tags: it must carry every tag the merge keeps.
-  const encodedTags = await tiffTags(bufferOf(pixels.encoded));
+  const encodedTags = (await tiffTags(bufferOf(pixels.encoded))).tags;
   const lost = [...mergedTags]
     .filter(([tag, digest]) => encodedTags.get(tag) !== digest)
     .map(([tag]) => tagName(tag));

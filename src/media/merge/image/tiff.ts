@@ -66,8 +66,18 @@ export function tagName(tag: number): string {
   return `tag ${TAG_NAMES[tag] ?? tag}`;
 }
 
-/** The first IFD's descriptive tags: tag → digest of its type, count and value. */
-export async function tiffTags(access: RandomAccess): Promise<Map<number, string>> {
+/** Compression schemes that decode to exactly what was encoded. */
+const LOSSLESS = new Set([1, 2, 3, 4, 5, 8, 32773, 32946, 34925, 50000]);
+
+export interface TiffTags {
+  /** The descriptive tags: tag → digest of its type, count and value. */
+  readonly tags: Map<number, string>;
+  /** Whether the pixels are stored losslessly (no JPEG, WebP, LERC...). */
+  readonly lossless: boolean;
+}
+
+/** The first IFD's descriptive tags, and whether its compression is lossless. */
+export async function tiffTags(access: RandomAccess): Promise<TiffTags> {
   const head = await exact(access, 0, 8);
   const order = head.toString('latin1', 0, 2);
   if (order !== 'II' && order !== 'MM') throw new LayoutError('no TIFF byte-order mark');
@@ -81,9 +91,11 @@ export async function tiffTags(access: RandomAccess): Promise<Map<number, string
   const count = u16(await exact(access, ifd, 2), 0);
   const table = await exact(access, ifd + 2, count * 12);
   const tags = new Map<number, string>();
+  let compression = 1;
   for (let i = 0; i < count; i++) {
     const entry = table.subarray(i * 12, i * 12 + 12);
     const tag = u16(entry, 0);
+    if (tag === 259) compression = u16(entry, 8);
     if (CODING.has(tag)) continue;
     const pointer = POINTERS[tag];
     if (pointer)
@@ -103,7 +115,7 @@ export async function tiffTags(access: RandomAccess): Promise<Map<number, string
     hash.update(le ? value : swap(value, TYPE_SIZES[type] ?? 1, type));
     tags.set(tag, hash.digest('hex'));
   }
-  return tags;
+  return { tags, lossless: LOSSLESS.has(compression) };
 }
 
 function swap(value: Buffer, size: number, type: number): Buffer {

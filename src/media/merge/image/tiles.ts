@@ -39,7 +39,8 @@ export function shapeOf(r: Raster): string {
  */
 export async function decode(bytes: Buffer): Promise<Raster> {
   const options = { limitInputPixels: MAX_PIXELS } as const;
-  const meta = await sharp(bytes, options).metadata();
+  // The header alone, unlimited, so a bomb is named rather than refused by sharp.
+  const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   const pixels = (meta.width ?? 0) * (meta.height ?? 0);
   if (pixels > MAX_PIXELS) {
     throw new PixelProblem(
