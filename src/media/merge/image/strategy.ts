@@ -140,7 +140,7 @@ async function mergePixels(
   // Equal decoded pixels are unchanged pixels: a re-encode of the same image.
   if (same('base', 'ours')) return { side: 'theirs' };
   if (same('base', 'theirs') || same('ours', 'theirs')) return { side: 'ours' };
-  if (!lossless) {
+  if (!lossless || format === 'jpg') {
     return {
       conflict: `both sides changed the pixels of a lossy ${name} (merging them would re-encode it)`,
     };
