@@ -451,3 +451,21 @@ test('describe: a metadata-only change, a re-save, and a real edit', async () =>
   const [edit] = await describe(bufferAccess(base), bufferAccess(edited), jpg);
   assert.match(edit ?? '', /^pixels changed in \d+ of 4 tiles$/);
 });
+
+test('PNG with an ICC profile: the tile merge keeps the stored pixels and the profile', async () => {
+  const p3 = (raw: Buffer) => image(raw).withIccProfile('p3').png().toBuffer();
+  const stored = async (bytes: Buffer) => sharp(bytes).keepIccProfile().raw().toBuffer();
+  const [base, ours, theirs] = await Promise.all([
+    p3(card()),
+    p3(paint(card(), [0, 0, 10, 10], [10, 200, 30])),
+    p3(paint(card(), [100, 100, 10, 10], [200, 10, 30])),
+  ]);
+  const result = await merged('png', base, ours, theirs);
+  // Expected: ours' stored pixels with theirs' stored bottom-right tile.
+  const [o, t] = [await stored(ours), await stored(theirs)];
+  const want = Buffer.from(o);
+  for (let y = 64; y < SIZE; y++)
+    t.copy(want, (y * SIZE + 64) * 3, (y * SIZE + 64) * 3, (y + 1) * SIZE * 3);
+  assert.ok((await stored(result)).equals(want), 'stored pixels, not colour-converted ones');
+  assert.deepEqual((await sharp(result).metadata()).icc, (await sharp(base).metadata()).icc);
+});

@@ -151,3 +151,27 @@ test('random edits to disjoint tiles of a PNG merge to the base with all edits (
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('random edits to one tile on both sides conflict naming that tile (50 runs)', async () => {
+  const raw = baseImage();
+  const base = await encode(raw, 6);
+  const format = detectFormat(new Uint8Array(0), 'card.png');
+  await fc.assert(
+    fc.asyncProperty(editArb, editArb, async (a, b) => {
+      const ours = apply(raw, [{ ...a, side: 'ours' }]);
+      const theirs = apply(raw, [{ ...b, tile: a.tile, side: 'theirs' }]);
+      fc.pre(!ours.equals(raw) && !theirs.equals(raw) && !ours.equals(theirs));
+      const sides = {
+        base: bufferAccess(base),
+        ours: bufferAccess(await encode(ours, 1)),
+        theirs: bufferAccess(await encode(theirs, 1)),
+      };
+      const result = await imageMergeStrategy.merge({ path: 'card.png', format, ...sides });
+      const [x, y] = [(a.tile % GRID) * TILE, Math.floor(a.tile / GRID) * TILE];
+      assert.deepEqual(result, {
+        conflict: `both sides changed tile (${x},${y})-(${x + TILE - 1},${y + TILE - 1})`,
+      });
+    }),
+    { numRuns: 50 },
+  );
+});
