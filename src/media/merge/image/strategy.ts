@@ -80,33 +80,31 @@ type PixelMerge =
   | { readonly encoded: Buffer; readonly summary: string }
   | { readonly conflict: string };
 
-/** Reads the three sides whole and decodes them, for a merge that must look at pixels. */
+/**
+ * Decodes the three sides, reading one encoded file into memory at a time,
+ * for a merge that must look at pixels.
+ */
 async function decodeSides(
   input: MergeInput,
   name: string,
-): Promise<
-  | { bytes: Record<Side, Buffer>; pixels: Record<Side, Raster> }
-  | { conflict: string }
-  | { declined: string }
-> {
+): Promise<Record<Side, Raster> | { conflict: string } | { declined: string }> {
   const largest = Math.max(input.base.size, input.ours.size, input.theirs.size);
   if (largest > MAX_ENCODED_BYTES) {
     return {
       conflict: `too large to merge (${largest} bytes; the pixel merge reads at most ${MAX_ENCODED_BYTES})`,
     };
   }
-  const bytes = {} as Record<Side, Buffer>;
   const pixels = {} as Record<Side, Raster>;
   for (const side of SIDES) {
-    bytes[side] = await readWhole(input[side]);
+    const bytes = await readWhole(input[side]);
     try {
-      pixels[side] = await decode(bytes[side]);
+      pixels[side] = await decode(bytes);
     } catch (error) {
       if (error instanceof PixelProblem) return { conflict: error.message };
       return { declined: `${side} does not decode as ${name} (${(error as Error).message})` };
     }
   }
-  return { bytes, pixels };
+  return pixels;
 }
 
 /** Size and colour changes, named; undefined when all three rasters have one shape. */
@@ -131,9 +129,8 @@ async function mergePixels(
   lossless: boolean,
 ): Promise<PixelMerge | { declined: string }> {
   const name = NAMES[format];
-  const decoded = await decodeSides(input, name);
-  if (!('pixels' in decoded)) return decoded;
-  const p = decoded.pixels;
+  const p = await decodeSides(input, name);
+  if ('conflict' in p || 'declined' in p) return p;
   const shape = shapeChange(p);
   if (shape) return { conflict: shape };
   const same = (a: Side, b: Side) => p[a].data.equals(p[b].data);

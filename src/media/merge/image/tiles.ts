@@ -9,11 +9,15 @@ import sharp from 'sharp';
 
 export const TILE = 64;
 
-/** The largest image decoded for a merge: 4096×4096, 64 MiB of RGBA per side. */
+/**
+ * The largest image decoded for a merge: 4096×4096, at most 64 MiB of RGBA
+ * per side. A pixel merge holds the three rasters (the merge writes into
+ * ours) and one encoded file at a time: under 256 MiB with MAX_ENCODED_BYTES.
+ */
 export const MAX_PIXELS = 4096 * 4096;
 
-/** The largest encoded file read whole for a tile merge. */
-export const MAX_ENCODED_BYTES = 256 * 1024 * 1024;
+/** The largest encoded file read whole for a pixel merge. */
+export const MAX_ENCODED_BYTES = 64 * 1024 * 1024;
 
 export interface Raster {
   readonly width: number;
@@ -103,10 +107,12 @@ export type TileMerge =
  * Three-way merge tile by tile. The rasters must have one shape (the caller
  * checks and names a size or colour change). A tile one side changed takes
  * that side's pixels; one both changed to different pixels is a conflict.
+ * The merged pixels are written into `ours.data` (no fourth raster): ours is
+ * spent afterwards.
  */
 export function mergeTiles(base: Raster, ours: Raster, theirs: Raster): TileMerge {
   const conflicts: string[] = [];
-  const pixels = Buffer.from(ours.data);
+  const pixels = ours.data;
   let fromOurs = 0;
   let fromTheirs = 0;
   let tiles = 0;
