@@ -8,7 +8,7 @@
  * conflict unless one side's pixels decode equal to the base's.
  */
 import type { MediaFormat } from '../../detect.ts';
-import type { RandomAccess } from '../../info/random-access.ts';
+import { bufferAccess } from '../../info/random-access.ts';
 import {
   readWhole,
   type MergeInput,
@@ -48,10 +48,7 @@ const NAMES: Record<Container | 'tif', string> = {
 const SIDES: readonly Side[] = ['base', 'ours', 'theirs'];
 
 /** Runs a parse; a file that does not parse (or that the merge does not handle) is a decline. */
-export async function parsed<T>(
-  what: string,
-  parse: () => Promise<T>,
-): Promise<T | { declined: string }> {
+async function parsed<T>(what: string, parse: () => Promise<T>): Promise<T | { declined: string }> {
   try {
     return await parse();
   } catch (error) {
@@ -206,7 +203,7 @@ async function mergeContainer(input: MergeInput, format: Container): Promise<Str
     took = `pixels from ${pixels.side}`;
   } else {
     const encoded = pixels.encoded;
-    const result = await parsed('the merged pixels', () => layoutOf(format, bufferOf(encoded)));
+    const result = await parsed('the merged pixels', () => layoutOf(format, bufferAccess(encoded)));
     if (declined(result))
       throw new Error(`sharp wrote a ${name} MediaGit cannot parse: ${result.declined}`);
     layout = result;
@@ -218,14 +215,6 @@ async function mergeContainer(input: MergeInput, format: Container): Promise<Str
   return {
     merged: { pieces: splice(layout, source, metadata.chosen) },
     summary: `${took}${fromTheirs}`,
-  };
-}
-
-function bufferOf(data: Buffer): RandomAccess {
-  return {
-    size: data.length,
-    read: (offset, length) =>
-      Promise.resolve(data.subarray(offset, Math.min(offset + length, data.length))),
   };
 }
 
@@ -272,7 +261,7 @@ async function mergeTiff(input: MergeInput): Promise<StrategyResult> {
     };
   }
   // A re-encoded TIFF has sharp's tags: it must carry every tag the merge keeps.
-  const encodedTags = (await tiffTags(bufferOf(pixels.encoded))).tags;
+  const encodedTags = (await tiffTags(bufferAccess(pixels.encoded))).tags;
   const lost = [...mergedTags]
     .filter(([tag, digest]) => encodedTags.get(tag) !== digest)
     .map(([tag]) => tagName(tag));
