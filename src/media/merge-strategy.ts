@@ -96,6 +96,11 @@ const FAMILIES: readonly Family[] = [
     formats: new Set(['glb', 'gltf', 'obj', 'mtl']),
     load: () => import('./merge/scene/index.ts'),
   },
+  {
+    name: 'image',
+    formats: new Set(['jpg', 'png', 'webp', 'tif']),
+    load: () => import('./merge/image/index.ts'),
+  },
 ];
 
 /** The strategy for a detected format, if there is one. */
