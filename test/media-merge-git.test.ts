@@ -186,3 +186,35 @@ test('-X media=off gives the plain binary conflict; an unknown -X option is refu
     await repo.cleanup();
   }
 });
+
+test("diff prints the format's own account of a binary change, and --json carries it", async () => {
+  const repo = await TempRepo.create();
+  try {
+    await fs.writeFile(repo.path('shot.png'), await png());
+    await repo.ok(['add', 'shot.png']);
+    await repo.ok(['commit', '-q', '-m', 'base']);
+    await run('exiftool', ['-q', '-overwrite_original', '-PNG:Comment=hi', repo.path('shot.png')]);
+    const patch = (await repo.ok(['diff'])).out;
+    assert.match(
+      patch,
+      /^# shot\.png: \d+ -> \d+ bytes \(image\/png\)\n#   pixels unchanged\n#   text 'Comment' added\n$/m,
+    );
+    const json = JSON.parse((await repo.ok(['diff', '--json'])).out) as { semantic?: string[] }[];
+    assert.deepEqual(json[0]?.semantic, ['pixels unchanged', "text 'Comment' added"]);
+    // A change of pixels says so; a file with no strategy has no such lines.
+    await fs.writeFile(repo.path('shot.png'), await png(10));
+    await fs.writeFile(repo.path('data.bin'), Buffer.alloc(64, 1));
+    await repo.ok(['add', 'data.bin']);
+    await repo.ok(['commit', '-q', '-m', 'data']);
+    await fs.writeFile(repo.path('data.bin'), Buffer.alloc(64, 2));
+    const json2 = JSON.parse((await repo.ok(['diff', '--json'])).out) as {
+      path: string;
+      semantic?: string[];
+    }[];
+    const byPath = new Map(json2.map((f) => [f.path, f.semantic]));
+    assert.equal(byPath.get('data.bin'), undefined);
+    assert.match(byPath.get('shot.png')?.join('\n') ?? '', /pixels changed in 1 of 4 tiles/);
+  } finally {
+    await repo.cleanup();
+  }
+});
