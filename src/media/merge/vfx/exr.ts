@@ -32,7 +32,7 @@ const MULTIPART = 0x1000;
 /** The largest read the strategy makes at once. */
 const SPAN = 1024 * 1024;
 /** More chunks than this in one part is not a file we believe. */
-const MAX_CHUNKS = 1 << 24;
+const MAX_CHUNKS = 1 << 22;
 
 export class ExrParseError extends Error {}
 
@@ -190,16 +190,16 @@ export async function readExrLayout(access: RandomAccess): Promise<ExrLayout> {
     if (names.has(name)) throw new ExrParseError(`two parts named '${name}'`);
     names.add(name);
     const count = counts[index] ?? 0;
-    const table = await cursor.bytes(count * 8);
     const chunks: { offset: number; length: number }[] = [];
-    const tableCopy = Buffer.from(table);
+    // The table a slice at a time: a part may have many chunks.
     for (let i = 0; i < count; i++) {
-      const offset = Number(tableCopy.readBigUInt64LE(i * 8));
-      if (offset <= 0 || offset >= access.size) {
+      const offset = Number((await cursor.bytes(8)).readBigUInt64LE(0));
+      if (offset < 8 || offset >= access.size) {
         throw new ExrParseError(`part '${name}' has an incomplete offset table`);
       }
-      chunks.push({ offset, length: await chunkLength(access, offset, type, index) });
+      chunks.push({ offset, length: 0 });
     }
+    for (const chunk of chunks) chunk.length = await chunkLength(access, chunk.offset, type, index);
     parts.push({ name, type, headerOffset: header.offset, headerLength: header.length, chunks });
   }
   return { flags, multipart, parts };

@@ -60,7 +60,7 @@ export interface NukeNode {
   readonly inputs: readonly NukeInput[];
   /** The block as written, from its header line to its closing `}` line, with the newline. */
   readonly block: string;
-  /** A group block: its nodes follow it up to `end_group`. */
+  /** A group block (`Group`, `LiveGroup`): its nodes follow it up to `end_group`. */
   readonly isGroup: boolean;
   /** The `set` variable naming this node in the file it came from. */
   readonly variable: string | undefined;
@@ -162,8 +162,8 @@ export function parseNukeScript(text: string): NukeScript {
   let preamble: string | undefined;
   let pending = '';
 
-  /** The next line's extent and text without its indentation, or undefined at the end. */
-  const peekLine = (): { start: number; end: number; indent: number; body: string } | undefined => {
+  /** The next non-blank line's extent and trimmed text, or undefined at the end. */
+  const peekLine = (): { start: number; end: number; body: string } | undefined => {
     while (at < text.length) {
       const end = text.indexOf('\n', at);
       const stop = end < 0 ? text.length : end;
@@ -172,8 +172,7 @@ export function parseNukeScript(text: string): NukeScript {
         at = stop + 1;
         continue;
       }
-      const indent = line.length - line.trimStart().length;
-      return { start: at, end: stop, indent, body: line.trim() };
+      return { start: at, end: stop, body: line.trim() };
     }
     return undefined;
   };
@@ -294,11 +293,9 @@ export function parseNukeScript(text: string): NukeScript {
       if (count > stack.length)
         throw new NukeParseError(`node '${path}' has too few inputs on the stack`);
       const inputs = stack.splice(stack.length - count, count).reverse();
-      const next = peekLine();
-      const isGroup =
-        !isRoot &&
-        (GROUP_CLASSES.has(className) ||
-          (next !== undefined && next.indent > line.indent && next.body !== 'end_group'));
+      // Only these classes write their nodes inline; another class followed by nodes and
+      // end_group leaves an end_group over, which fails the parse rather than misread it.
+      const isGroup = !isRoot && GROUP_CLASSES.has(className);
       nodes.set(path, {
         path,
         parent,

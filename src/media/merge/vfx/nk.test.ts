@@ -169,22 +169,38 @@ test('what does not parse is declined, never merged by guess', () => {
 // ---- random graphs: the property ----
 
 interface ModelNode {
+  /** The path: `n3` at the top, `G.m2` inside the group G. */
   name: string;
+  parent: '' | 'G';
   className: string;
   inputs: (string | null)[];
   size: number;
 }
 
-/** A script in another style than the serializer's: every input pushed, every node `set`. */
+const local = (path: string): string => path.slice(path.lastIndexOf('.') + 1);
+const variable = (path: string): string => `V${path.replace('.', '_')}`;
+
+/**
+ * A script in another style than the serializer's: every input pushed, every
+ * node `set`. The group's nodes follow it in the list.
+ */
 function render(nodes: readonly ModelNode[]): string {
   let out = 'version 14.0 v5\nRoot {\n inputs 0\n name /tmp/p.nk\n}\n';
+  let inGroup = false;
+  const close = () => {
+    if (inGroup) out += `end_group\nset ${variable('G')} [stack 0]\n`;
+    inGroup = false;
+  };
   for (const node of nodes) {
+    if (node.parent === '') close();
     for (const input of [...node.inputs].reverse()) {
-      out += input === null ? 'push 0\n' : `push $V${input}\n`;
+      out += input === null ? 'push 0\n' : `push $${variable(input)}\n`;
     }
-    out += `${node.className} {\n inputs ${node.inputs.length}\n size ${node.size}\n name ${node.name}\n}\n`;
-    out += `set V${node.name} [stack 0]\n`;
+    out += `${node.className} {\n inputs ${node.inputs.length}\n size ${node.size}\n name ${local(node.name)}\n}\n`;
+    if (node.className === 'Group') inGroup = true;
+    else out += `set ${variable(node.name)} [stack 0]\n`;
   }
+  close();
   return out;
 }
 
@@ -192,7 +208,11 @@ function graphOf(nodes: readonly ModelNode[]): Map<string, GraphNode> {
   return new Map(
     nodes.map((n) => [
       n.name,
-      { className: n.className, inputs: n.inputs, knobs: { size: String(n.size), name: n.name } },
+      {
+        className: n.className,
+        inputs: n.inputs,
+        knobs: { size: String(n.size), name: local(n.name) },
+      },
     ]),
   );
 }
@@ -216,7 +236,8 @@ function applyEdits(
     else if (change.kind === 'delete') nodes = nodes.filter((n) => n.name !== name);
     else {
       const added: ModelNode = {
-        name: `${side}Dot${index}`,
+        name: `${node.parent === 'G' ? 'G.' : ''}${side}Dot${index}`,
+        parent: node.parent,
         className: 'Dot',
         inputs: [node.inputs[0] ?? null],
         size: change.size,
@@ -228,11 +249,17 @@ function applyEdits(
   return nodes;
 }
 
+/**
+ * A random graph: Read0 and nodes at the top, a group G (Input1 → nodes →
+ * Output1) fed by one of them, a Write after it; and random edits of the
+ * random nodes, each node edited by one side at most.
+ */
 const arbitraryScene = fc
   .array(
     fc.record({
       className: fc.constantFrom('Blur', 'Grade', 'Merge2'),
-      pick: fc.array(fc.nat(), { minLength: 2, maxLength: 2 }),
+      inGroup: fc.boolean(),
+      pick: fc.array(fc.nat(), { minLength: 3, maxLength: 3 }),
       size: fc.integer({ min: 0, max: 99 }),
       owner: fc.constantFrom('none', 'ours', 'theirs'),
       change: fc.constantFrom('knob', 'insert', 'delete'),
@@ -241,29 +268,56 @@ const arbitraryScene = fc
     { minLength: 1, maxLength: 8 },
   )
   .map((specs) => {
-    const base: ModelNode[] = [{ name: 'Read0', className: 'Read', inputs: [], size: 1 }];
+    const top: ModelNode[] = [
+      { name: 'Read0', parent: '', className: 'Read', inputs: [], size: 1 },
+    ];
+    const inner: ModelNode[] = [
+      { name: 'G.Input1', parent: 'G', className: 'Input', inputs: [], size: 1 },
+    ];
+    const edited: [ModelNode, (typeof specs)[number]][] = [];
     specs.forEach((spec, i) => {
+      const scope = spec.inGroup ? inner : top;
       const count = spec.className === 'Merge2' ? 2 : 1;
       const inputs = spec.pick
         .slice(0, count)
-        .map((p) => (p % 7 === 6 ? null : (base[p % base.length]?.name ?? null)));
-      base.push({ name: `n${i + 1}`, className: spec.className, inputs, size: spec.size });
+        .map((p) => (p % 7 === 6 ? null : (scope[p % scope.length]?.name ?? null)));
+      const node: ModelNode = {
+        name: spec.inGroup ? `G.m${i + 1}` : `n${i + 1}`,
+        parent: spec.inGroup ? 'G' : '',
+        className: spec.className,
+        inputs,
+        size: spec.size,
+      };
+      scope.push(node);
+      edited.push([node, spec]);
     });
+    const feed = top[(specs[0]?.pick[2] ?? 0) % top.length]?.name ?? null;
+    const base: ModelNode[] = [
+      ...top,
+      { name: 'G', parent: '', className: 'Group', inputs: [feed], size: 1 },
+      ...inner,
+      {
+        name: 'G.Output1',
+        parent: 'G',
+        className: 'Output',
+        inputs: [inner.at(-1)?.name ?? null],
+        size: 1,
+      },
+      { name: 'Write9', parent: '', className: 'Write', inputs: ['G'], size: 1 },
+    ];
     const consumed = new Set(base.flatMap((n) => n.inputs));
     const edits: Record<'ours' | 'theirs', [number, Edit][]> = { ours: [], theirs: [] };
-    specs.forEach((spec, i) => {
-      if (spec.owner === 'none') return;
-      const node = base[i + 1];
-      if (!node) return;
+    for (const [node, spec] of edited) {
+      if (spec.owner === 'none') continue;
       let change: Edit = { kind: 'knob', size: spec.newSize };
       if (spec.change === 'insert') change = { kind: 'insert', size: spec.newSize };
       if (spec.change === 'delete' && !consumed.has(node.name)) change = { kind: 'delete' };
-      edits[spec.owner].push([i + 1, change]);
-    });
+      edits[spec.owner].push([base.indexOf(node), change]);
+    }
     return { base, edits };
   });
 
-test('random non-overlapping knob edits, insertions and deletions merge to the expected graph (200 runs)', () => {
+test('random non-overlapping knob edits, insertions and deletions, in and out of a group, merge to the expected graph (200 runs)', () => {
   fc.assert(
     fc.property(arbitraryScene, ({ base, edits }) => {
       const ours = applyEdits(base, edits.ours, 'ours');
@@ -280,9 +334,9 @@ test('random non-overlapping knob edits, insertions and deletions merge to the e
 test('random edits of one node on both sides conflict naming it (50 runs)', () => {
   fc.assert(
     fc.property(arbitraryScene, fc.nat(), ({ base }, pick) => {
-      const index = 1 + (pick % (base.length - 1 || 1));
+      const index = 1 + (pick % (base.length - 1));
       const node = base[index];
-      fc.pre(node !== undefined);
+      fc.pre(node !== undefined && node.className !== 'Group');
       const ours = applyEdits(base, [[index, { kind: 'knob', size: 500 }]], 'ours');
       const theirs = applyEdits(base, [[index, { kind: 'knob', size: 600 }]], 'theirs');
       assert.deepEqual(merge(render(base), render(ours), render(theirs)), {
