@@ -1,4 +1,8 @@
-/** Layered images: PSD/PSB, OpenRaster and Krita merge layer by layer. */
+/**
+ * Layered images: PSD/PSB, OpenRaster and Krita merge layer by layer
+ * (layer-tree.ts), each format reading and writing its own container.
+ * Design: docs/merge/layered.md.
+ */
 import type { MergeStrategy } from '../../merge-strategy.ts';
 import { psdMergeStrategy } from './psd.ts';
 
