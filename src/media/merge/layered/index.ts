@@ -4,6 +4,12 @@
  * Design: docs/merge/layered.md.
  */
 import type { MergeStrategy } from '../../merge-strategy.ts';
+import { kraMergeStrategy } from './kra.ts';
+import { oraMergeStrategy } from './ora.ts';
 import { psdMergeStrategy } from './psd.ts';
 
-export const strategies: readonly MergeStrategy[] = [psdMergeStrategy];
+export const strategies: readonly MergeStrategy[] = [
+  psdMergeStrategy,
+  oraMergeStrategy,
+  kraMergeStrategy,
+];

@@ -3,9 +3,13 @@
  * and building and reading back PSDs with ag-psd (raw pixels, no canvas).
  */
 import { createHash } from 'node:crypto';
+import { crc32, deflateRawSync } from 'node:zlib';
+import sharp from 'sharp';
 import { initializeCanvas, readPsd, writePsdBuffer, type Layer } from 'ag-psd';
 import { detectFormat } from '../../detect.ts';
-import { bufferAccess } from '../../info/random-access.ts';
+import { parseXml } from '../../info/layered-zip.ts';
+import { MediaReader, bufferAccess } from '../../info/random-access.ts';
+import { readZipEntry, zipEntries } from '../../info/zip.ts';
 import { writeMerged, type MergeStrategy, type StrategyResult } from '../../merge-strategy.ts';
 
 // ag-psd makes image data through a canvas unless it is given a factory; Node has none.
@@ -138,4 +142,177 @@ export function hasRealComposite(bytes: Buffer): boolean | undefined {
     skipThumbnail: true,
   });
   return doc.imageResources?.versionInfo?.hasRealMergedData;
+}
+
+/** A ZIP of `[name, content, stored]` members, written here independently of zip-writer.ts. */
+export function zipOf(members: readonly (readonly [string, Buffer, boolean?])[]): Buffer {
+  const parts: Buffer[] = [];
+  const directory: Buffer[] = [];
+  let offset = 0;
+  for (const [name, content, stored] of members) {
+    const data = stored ? content : deflateRawSync(content);
+    const nameBytes = Buffer.from(name);
+    const crc = crc32(content);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(stored ? 0 : 8, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(content.length, 22);
+    local.writeUInt16LE(nameBytes.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(stored ? 0 : 8, 10);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(content.length, 24);
+    central.writeUInt16LE(nameBytes.length, 28);
+    central.writeUInt32LE(offset, 42);
+    parts.push(local, nameBytes, data);
+    directory.push(central, nameBytes);
+    offset += 30 + nameBytes.length + data.length;
+  }
+  const cd = Buffer.concat(directory);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(members.length, 8);
+  end.writeUInt16LE(members.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...parts, cd, end]);
+}
+
+/** The members of a ZIP, read with the media info reader. */
+export async function unzipAll(bytes: Buffer, format: string): Promise<Map<string, Buffer>> {
+  const r = new MediaReader(bufferAccess(bytes), format);
+  const out = new Map<string, Buffer>();
+  for (const entry of await zipEntries(r)) out.set(entry.name, await readZipEntry(r, entry));
+  return out;
+}
+
+export const ORA_SIZE = 12;
+const pngCache = new Map<number, Promise<Buffer>>();
+
+/** A PNG layer from a seed: an opaque block of seeded colours on transparency. */
+export function layerPng(seed: number): Promise<Buffer> {
+  let png = pngCache.get(seed);
+  if (!png) {
+    const w = 6 + (seed % 5);
+    const h = 5 + (seed % 4);
+    const data = Buffer.alloc(w * h * 4);
+    for (let i = 0; i < w * h; i++) {
+      const opaque = (i + seed) % 3 !== 0;
+      data[i * 4] = (seed * 37 + i * 11) & 0xff;
+      data[i * 4 + 1] = (seed * 91 + i * 5) & 0xff;
+      data[i * 4 + 2] = (seed * 13 + i * 3) & 0xff;
+      data[i * 4 + 3] = opaque ? 255 : 0;
+    }
+    png = sharp(data, { raw: { width: w, height: h, channels: 4 } })
+      .png()
+      .toBuffer();
+    pngCache.set(seed, png);
+  }
+  return png;
+}
+
+export interface OraSpec {
+  readonly name: string;
+  readonly seed?: number;
+  readonly hidden?: boolean;
+  readonly opacity?: number;
+  readonly x?: number;
+  readonly y?: number;
+  readonly children?: readonly OraSpec[];
+}
+
+/** An ORA of `layers` (top first); layer members numbered in stack order, as editors save them. */
+export async function ora(
+  layers: readonly OraSpec[],
+  options: { composite?: string } = {},
+): Promise<Buffer> {
+  const members: [string, Buffer, boolean?][] = [
+    ['mimetype', Buffer.from('image/openraster'), true],
+  ];
+  let n = 0;
+  const xml = async (list: readonly OraSpec[], indent: string): Promise<string> => {
+    const lines: string[] = [];
+    for (const spec of list) {
+      const common = `name="${spec.name}" visibility="${spec.hidden ? 'hidden' : 'visible'}" opacity="${spec.opacity ?? 1}"`;
+      if (spec.children) {
+        lines.push(
+          `${indent}<stack ${common}>`,
+          await xml(spec.children, `${indent}  `),
+          `${indent}</stack>`,
+        );
+      } else {
+        const src = `data/layer${n++}.png`;
+        members.push([src, await layerPng(spec.seed ?? 0)]);
+        const op = options.composite ? ` composite-op="${options.composite}"` : '';
+        lines.push(
+          `${indent}<layer ${common} src="${src}" x="${spec.x ?? 0}" y="${spec.y ?? 0}"${op}/>`,
+        );
+      }
+    }
+    return lines.join('\n');
+  };
+  const body = await xml(layers, '  ');
+  const stack = `<?xml version="1.0" encoding="UTF-8"?>\n<image version="0.0.3" w="${ORA_SIZE}" h="${ORA_SIZE}">\n<stack>\n${body}\n</stack>\n</image>\n`;
+  const placeholder = await layerPng(999);
+  return zipOf([
+    members[0]!,
+    ['stack.xml', Buffer.from(stack)],
+    ...members.slice(1),
+    ['mergedimage.png', placeholder],
+    ['Thumbnails/thumbnail.png', placeholder],
+  ]);
+}
+
+export interface OraRead {
+  readonly name: string;
+  readonly hidden: boolean;
+  readonly opacity: number;
+  readonly x: number;
+  readonly y: number;
+  readonly pixels?: string;
+  readonly children?: OraRead[];
+}
+
+/** Pixels of a PNG as a digest (sharp decodes it). */
+export async function pixelHash(png: Buffer): Promise<string> {
+  const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return createHash('sha256')
+    .update(`${info.width}x${info.height}`)
+    .update(data)
+    .digest('hex')
+    .slice(0, 12);
+}
+
+/** An ORA read back: stack.xml's tree with each layer's PNG pixels as a digest. */
+export async function readOra(bytes: Buffer): Promise<OraRead[]> {
+  const members = await unzipAll(bytes, 'ora');
+  const doc = parseXml(members.get('stack.xml')!.toString('utf8'));
+  const stack = doc.children
+    .find((c) => c.name === 'image')!
+    .children.find((c) => c.name === 'stack')!;
+  type Element = typeof stack;
+  const visit = async (list: Element): Promise<OraRead[]> => {
+    const out: OraRead[] = [];
+    for (const e of list.children) {
+      const a = e.attributes;
+      const common = {
+        name: a['name'] ?? '',
+        hidden: a['visibility'] === 'hidden',
+        opacity: Number(a['opacity'] ?? 1),
+        x: Number(a['x'] ?? 0),
+        y: Number(a['y'] ?? 0),
+      };
+      if (e.name === 'stack') out.push({ ...common, children: await visit(e) });
+      else out.push({ ...common, pixels: await pixelHash(members.get(a['src'] ?? '')!) });
+    }
+    return out;
+  };
+  return visit(stack);
 }
