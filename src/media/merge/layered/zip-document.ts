@@ -169,13 +169,14 @@ function writeLayers(
     let { before } = m.layer.data;
     for (const ref of m.layer.data.files) {
       let value = ref.value;
-      const taken = (v: string) => [...ref.members.keys()].some((s) => used.has(ref.nameOf(v, s)));
+      // A name is taken when any member it would name is, even one this layer lacks
+      // (a Krita group names a file it does not have).
+      const suffixes = ['', ...ref.members.keys()];
+      const taken = (v: string) => suffixes.some((s) => used.has(ref.nameOf(v, s)));
       for (let n = 2; taken(value); n++) value = ref.value.replace(/(\.[^./]*)?$/, `-${n}$1`);
-      for (const [suffix, member] of ref.members) {
-        const name = ref.nameOf(value, suffix);
-        used.add(name);
-        out.push(renamed(member, name));
-      }
+      for (const suffix of suffixes) used.add(ref.nameOf(value, suffix));
+      for (const [suffix, member] of ref.members)
+        out.push(renamed(member, ref.nameOf(value, suffix)));
       if (value !== ref.value) {
         const old = `${ref.attribute}="${escapeAttribute(ref.value)}"`;
         before = before.replace(old, `${ref.attribute}="${escapeAttribute(value)}"`);
