@@ -297,3 +297,26 @@ export async function mergeLayerTrees<T>(
     mergedLayers.every((layer, i) => layer === ours[i]!.layer);
   return { layers: roots, fromTheirs, orderFromTheirs: frame === 'theirs', isOurs };
 }
+
+/** What changed between two versions of a layer tree, one line each, by name path (for `diff`). */
+export async function describeLayerChanges<T>(
+  before: readonly TreeLayer<T>[],
+  after: readonly TreeLayer<T>[],
+  same: (a: T, b: T) => Promise<boolean>,
+): Promise<string[]> {
+  const byPath = (layers: readonly TreeLayer<T>[]) =>
+    new Map(flatten(layers).map((p) => [p.path, p.layer]));
+  const [x, y] = [byPath(before), byPath(after)];
+  const lines: string[] = [];
+  for (const [path, layer] of y) {
+    const old = x.get(path);
+    if (!old) lines.push(`${kind(layer)} '${path}' added`);
+    else if (old.group !== layer.group || !(await same(old.data, layer.data)))
+      lines.push(`${kind(layer)} '${path}' changed`);
+  }
+  for (const [path, layer] of x) if (!y.has(path)) lines.push(`${kind(layer)} '${path}' deleted`);
+  const kept = (m: Map<string, unknown>) => [...m.keys()].filter((k) => x.has(k) && y.has(k));
+  if (kept(x).join('\n') !== kept(y).join('\n')) lines.push('layer order changed');
+  if (lines.length === 0) lines.push('layers unchanged');
+  return lines;
+}

@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import sharp from 'sharp';
+import { bufferAccess } from '../../info/random-access.ts';
 import { oraMergeStrategy } from './ora.ts';
 import {
   ORA_SIZE,
@@ -141,6 +142,19 @@ test('conflicts name the layer, the group path, the order', async () => {
     await ora([sky, group([title]), actor]),
   );
   assert.deepEqual(order, { conflict: 'both sides changed the layer order' });
+});
+
+test('describe names changed, added and deleted layers and groups', async () => {
+  const before = bufferAccess(await ora([group([title]), actor, sky]));
+  const after = bufferAccess(
+    await ora([{ name: 'Logo', seed: 4 }, group([{ ...title, seed: 9 }]), sky]),
+  );
+  const lines = await oraMergeStrategy.describe!(before, after, { format: 'ora' } as never);
+  assert.deepEqual(lines.sort(), [
+    "layer 'Actor' deleted",
+    "layer 'Logo' added",
+    "layer 'Text/Title' changed",
+  ]);
 });
 
 test('malformed input is declined', async () => {

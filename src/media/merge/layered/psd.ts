@@ -14,7 +14,12 @@
  * as applications rebuild it from the layers. Design: docs/merge/layered.md.
  */
 import { readPsdFile, type PsdFile, type PsdLayerData, type Span } from './psd-file.ts';
-import { mergeLayerTrees, type MergedLayer, type TreeLayer } from './layer-tree.ts';
+import {
+  describeLayerChanges,
+  mergeLayerTrees,
+  type MergedLayer,
+  type TreeLayer,
+} from './layer-tree.ts';
 import type { RandomAccess } from '../../info/random-access.ts';
 import type { MergeStrategy, Side, SidePiece, StrategyResult } from '../../merge-strategy.ts';
 
@@ -298,26 +303,6 @@ export const psdMergeStrategy: MergeStrategy = {
     } catch {
       return [];
     }
-    const lines: string[] = [];
-    const flat = (
-      layers: readonly TreeLayer<PsdLayerData>[],
-      prefix = '',
-    ): [string, TreeLayer<PsdLayerData>][] =>
-      layers.flatMap((l) => [
-        [`${prefix}${l.name}`, l] as [string, TreeLayer<PsdLayerData>],
-        ...flat(l.children, `${prefix}${l.name}/`),
-      ]);
-    const [x, y] = [new Map(flat(a.layers)), new Map(flat(b.layers))];
-    for (const [path, layer] of y) {
-      const old = x.get(path);
-      if (!old) lines.push(`layer '${path}' added`);
-      else if (!(await sameLayer(old.data, layer.data))) lines.push(`layer '${path}' changed`);
-    }
-    for (const path of x.keys()) if (!y.has(path)) lines.push(`layer '${path}' deleted`);
-    const order = (m: Map<string, unknown>) =>
-      [...m.keys()].filter((k) => x.has(k) && y.has(k)).join('\n');
-    if (order(x) !== order(y)) lines.push('layer order changed');
-    if (lines.length === 0) lines.push('layers unchanged');
-    return lines;
+    return describeLayerChanges(a.layers, b.layers, sameLayer);
   },
 };

@@ -10,13 +10,20 @@
  * members no layer names merge as whole parts; derived members (the
  * composite, thumbnails) are rebuilt by `derive` or kept from ours.
  */
+import type { RandomAccess } from '../../info/random-access.ts';
 import {
   readSides,
+  readWhole,
   type MergeStrategy,
   type Side,
   type StrategyResult,
 } from '../../merge-strategy.ts';
-import { mergeLayerTrees, type MergedLayer, type TreeLayer } from './layer-tree.ts';
+import {
+  describeLayerChanges,
+  mergeLayerTrees,
+  type MergedLayer,
+  type TreeLayer,
+} from './layer-tree.ts';
 import { around, escapeAttribute, parseXmlSpans, type XmlNode } from './xml-spans.ts';
 import {
   memberContent,
@@ -188,11 +195,25 @@ function writeLayers(
   return parts.join('\n');
 }
 
+/** The largest document read whole. */
+const MAX_BYTES = 256 * 1024 * 1024;
+
 export function zipDocumentStrategy(format: ZipFormat): MergeStrategy {
   return {
     name: format.name,
     accepts: (f) => f.format === format.format,
-    maxBytes: 256 * 1024 * 1024,
+    maxBytes: MAX_BYTES,
+    async describe(before, after): Promise<string[]> {
+      if (Math.max(before.size, after.size) > MAX_BYTES) return [];
+      try {
+        const read = async (access: RandomAccess) =>
+          readDocument(format, await readZipMembers(await readWhole(access), format.format));
+        const [a, b] = [await read(before), await read(after)];
+        return describeLayerChanges(a.layers, b.layers, sameLayer);
+      } catch {
+        return [];
+      }
+    },
     async merge(input): Promise<StrategyResult> {
       const bytes = await readSides(input);
       const docs: Partial<Record<Side, ZipDocument>> = {};
