@@ -116,6 +116,52 @@ function resized(bytes: Buffer): Buffer {
   return copy;
 }
 
+test('repeated names: told apart by lyid, else declined', async () => {
+  const one: Spec = { name: 'Layer 1', seed: 1, id: 5 };
+  const two: Spec = { name: 'Layer 1', seed: 2, id: 6 };
+  const base = psd([one, two, sky]);
+  const result = await merge(
+    base,
+    psd([{ ...one, seed: 11 }, two, sky]),
+    psd([one, { ...two, seed: 12 }, sky]),
+  );
+  assert.ok('bytes' in result, JSON.stringify(result));
+  assert.deepEqual(
+    readLayers(result.bytes),
+    readLayers(psd([{ ...one, seed: 11 }, { ...two, seed: 12 }, sky])),
+  );
+  // A rename keeps the lyid: the layer is the same one (renaming it is changing it).
+  const renamed = await merge(
+    base,
+    psd([{ ...one, name: 'Moon' }, two, sky]),
+    psd([one, { ...two, seed: 12 }, sky]),
+  );
+  assert.ok('bytes' in renamed, JSON.stringify(renamed));
+  assert.deepEqual(
+    readLayers(renamed.bytes),
+    readLayers(psd([{ ...one, name: 'Moon' }, { ...two, seed: 12 }, sky])),
+  );
+  const both = await merge(
+    base,
+    psd([{ ...one, name: 'Moon' }, two, sky]),
+    psd([{ ...one, seed: 11 }, two, sky]),
+  );
+  assert.deepEqual(both, { conflict: "both sides changed layer 'Layer 1'" });
+  const noIds = psd([
+    { name: 'Layer 1', seed: 1 },
+    { name: 'Layer 1', seed: 2 },
+  ]);
+  const declined = await merge(
+    noIds,
+    noIds,
+    psd([
+      { name: 'Layer 1', seed: 3 },
+      { name: 'Layer 1', seed: 2 },
+    ]),
+  );
+  assert.ok('declined' in declined, JSON.stringify(declined));
+});
+
 test('malformed input is declined, never thrown', async () => {
   const base = psd([actor, sky]);
   for (const bad of [

@@ -73,6 +73,8 @@ export interface Spec {
   readonly seed?: number;
   readonly hidden?: boolean;
   readonly opacity?: number;
+  /** Written as the layer's `lyid`. */
+  readonly id?: number;
   readonly children?: readonly Spec[];
 }
 
@@ -84,6 +86,7 @@ export function psd(layers: readonly Spec[], options: { psb?: boolean } = {}): B
       hidden: spec.hidden ?? false,
       opacity: spec.opacity ?? 1,
     };
+    if (spec.id !== undefined) layer.id = spec.id;
     if (spec.children) {
       layer.children = [...spec.children].reverse().map(toLayer);
       layer.opened = true;
