@@ -122,7 +122,7 @@ test("a non-normal blend mode keeps ours' composite", async () => {
   assert.ok(merged.get('mergedimage.png')!.equals(kept.get('mergedimage.png')!));
 });
 
-test('conflicts name the layer, the group path, the order', async () => {
+test('conflicts name the layer, the group path, the order, the canvas', async () => {
   const base = await ora([group([title]), actor, sky]);
   const both = await merge(
     base,
@@ -142,6 +142,25 @@ test('conflicts name the layer, the group path, the order', async () => {
     await ora([sky, group([title]), actor]),
   );
   assert.deepEqual(order, { conflict: 'both sides changed the layer order' });
+  const canvas = await merge(
+    base,
+    await ora([group([title]), actor, sky], { width: 20 }),
+    await ora([group([title]), actor, sky], { width: 24 }),
+  );
+  assert.deepEqual(canvas, { conflict: 'the canvas size changed' });
+  // One side's document change (resolution) with the other's layer edit merges.
+  const shell = await merge(
+    base,
+    await ora([group([title]), actor, sky], { xres: 300 }),
+    await ora([group([title]), actor, { ...sky, seed: 5 }]),
+  );
+  assert.ok('bytes' in shell, JSON.stringify(shell));
+  const index = (await unzipAll(shell.bytes, 'ora')).get('stack.xml')!.toString();
+  assert.match(index, /xres="300"/);
+  assert.deepEqual(
+    await readOra(shell.bytes),
+    await readOra(await ora([group([title]), actor, { ...sky, seed: 5 }])),
+  );
 });
 
 test('describe names changed, added and deleted layers and groups', async () => {

@@ -234,7 +234,7 @@ export interface OraSpec {
 /** An ORA of `layers` (top first); layer members numbered in stack order, as editors save them. */
 export async function ora(
   layers: readonly OraSpec[],
-  options: { composite?: string } = {},
+  options: { composite?: string; width?: number; xres?: number } = {},
 ): Promise<Buffer> {
   const members: [string, Buffer, boolean?][] = [
     ['mimetype', Buffer.from('image/openraster'), true],
@@ -262,7 +262,7 @@ export async function ora(
     return lines.join('\n');
   };
   const body = await xml(layers, '  ');
-  const stack = `<?xml version="1.0" encoding="UTF-8"?>\n<image version="0.0.3" w="${ORA_SIZE}" h="${ORA_SIZE}">\n<stack>\n${body}\n</stack>\n</image>\n`;
+  const stack = `<?xml version="1.0" encoding="UTF-8"?>\n<image version="0.0.3" w="${options.width ?? ORA_SIZE}" h="${ORA_SIZE}" xres="${options.xres ?? 72}">\n<stack>\n${body}\n</stack>\n</image>\n`;
   const placeholder = await layerPng(999);
   return zipOf([
     members[0]!,
