@@ -7,6 +7,9 @@
  * strategy plus writing the merged file) in a child process, whose peak RSS
  * it reports. Goals (issue 19): merge ≤ 3× the read, peak RSS < 500 MiB.
  *
+ * It also runs the merge through a RandomAccess that reuses one buffer, to
+ * show how much of the time is the reader's fresh buffers.
+ *
  *   node bench/merge-psd.ts [--keep]
  */
 import { execFile } from 'node:child_process';
@@ -118,16 +121,45 @@ async function writePsd(file: string, seeds: readonly number[]): Promise<void> {
   }
 }
 
-async function open(file: string): Promise<{ access: RandomAccess; close: () => Promise<void> }> {
+/**
+ * A RandomAccess that reads into one reused buffer (the contract lets a read
+ * return a view callers must copy to keep): what handleAccess costs in fresh
+ * buffers and page faults, against the merge's own work.
+ */
+function pooledAccess(handle: fs.FileHandle, size: number): RandomAccess {
+  let buffer = Buffer.alloc(0);
+  return {
+    size,
+    read: async (offset, length) => {
+      const want = Math.max(0, Math.min(length, size - offset));
+      if (buffer.length < want) buffer = Buffer.allocUnsafe(want);
+      let done = 0;
+      while (done < want) {
+        const { bytesRead } = await handle.read(buffer, done, want - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return buffer.subarray(0, done);
+    },
+  };
+}
+
+type Reader = 'handle' | 'pooled';
+
+async function open(
+  file: string,
+  reader: Reader = 'handle',
+): Promise<{ access: RandomAccess; close: () => Promise<void> }> {
   const handle = await fs.open(file, 'r');
   const { size } = await handle.stat();
-  return { access: handleAccess(handle, size), close: () => handle.close() };
+  const access = reader === 'pooled' ? pooledAccess(handle, size) : handleAccess(handle, size);
+  return { access, close: () => handle.close() };
 }
 
 /** The child: merges base/ours/theirs into out; prints times and peak RSS as JSON. */
-async function child([base, ours, theirs, out]: string[]): Promise<void> {
+async function child([reader, base, ours, theirs, out]: string[]): Promise<void> {
   const started = performance.now();
-  const sides = await Promise.all([base!, ours!, theirs!].map(open));
+  const sides = await Promise.all([base!, ours!, theirs!].map((f) => open(f, reader as Reader)));
   const input = { base: sides[0]!.access, ours: sides[1]!.access, theirs: sides[2]!.access };
   const result = await psdMergeStrategy.merge({
     path: 'big.psd',
@@ -176,28 +208,35 @@ async function main(): Promise<void> {
       `PSD: ${(size / 1e6).toFixed(1)} MB each (${SIDE}x${SIDE}, ${LAYERS.length} raw layers)`,
     );
 
-    let t = performance.now();
+    const t = performance.now();
     await run('sh', ['-c', `cat "${base}" "${ours}" "${theirs}" > /dev/null`]);
     const catMs = performance.now() - t;
-    t = performance.now();
-    for (const file of [base!, ours!, theirs!]) {
-      const { access, close } = await open(file);
-      for (let at = 0; at < access.size; at += 8 << 20) await access.read(at, 8 << 20);
-      await close();
-    }
-    const readMs = performance.now() - t;
+    const readAll = async (reader: Reader) => {
+      const start = performance.now();
+      for (const file of [base!, ours!, theirs!]) {
+        const { access, close } = await open(file, reader);
+        for (let at = 0; at < access.size; at += 8 << 20) await access.read(at, 8 << 20);
+        await close();
+      }
+      return performance.now() - start;
+    };
+    const readMs = await readAll('handle');
+    const pooledReadMs = await readAll('pooled');
 
     const self = fileURLToPath(import.meta.url);
-    const { stdout } = await run(process.execPath, [self, '--child', base!, ours!, theirs!, out!], {
-      maxBuffer: 1 << 20,
-    });
-    const merge = JSON.parse(stdout) as {
-      decideMs: number;
-      writeMs: number;
-      totalMs: number;
-      maxRssMiB: number;
-      summary: string;
+    const mergeWith = async (reader: Reader) => {
+      const args = [self, '--child', reader, base!, ours!, theirs!, out!];
+      const { stdout } = await run(process.execPath, args, { maxBuffer: 1 << 20 });
+      return JSON.parse(stdout) as {
+        decideMs: number;
+        writeMs: number;
+        totalMs: number;
+        maxRssMiB: number;
+        summary: string;
+      };
     };
+    const pooled = await mergeWith('pooled');
+    const merge = await mergeWith('handle');
 
     // The merged file: ag-psd reads its layers; their pixels are ours' first and theirs' last.
     const merged = await fs.readFile(out!);
@@ -207,15 +246,17 @@ async function main(): Promise<void> {
       skipThumbnail: true,
     });
     const names = (doc.children ?? []).map((l) => l.name).join(', ');
-    const m = await readPsdFile((await open(out!)).access);
-    const o = await readPsdFile((await open(ours!)).access);
-    const th = await readPsdFile((await open(theirs!)).access);
+    const opened = [await open(out!), await open(ours!), await open(theirs!)];
+    const [m, o, th] = await Promise.all(opened.map((f) => readPsdFile(f.access)));
     const same = async (i: number, side: typeof o) =>
-      sameRange(m.access, m.records[i]!.data, side.access, side.records[i]!.data);
+      sameRange(m!.access, m!.records[i]!.data, side!.access, side!.records[i]!.data);
     const ok = (await same(0, o)) && (await same(1, o)) && (await same(2, th));
+    for (const f of opened) await f.close();
 
     const f = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-    console.log(`read three versions: cat ${f(catMs)}; RandomAccess ${f(readMs)}`);
+    console.log(
+      `read three versions: cat ${f(catMs)}; RandomAccess ${f(readMs)} (reused buffer: ${f(pooledReadMs)})`,
+    );
     console.log(
       `merge: ${f(merge.totalMs)} (decide ${f(merge.decideMs)}, write ${f(merge.writeMs)}) — ${merge.summary}`,
     );
@@ -223,6 +264,9 @@ async function main(): Promise<void> {
       `ratio: ${(merge.totalMs / catMs).toFixed(2)}x cat, ${(merge.totalMs / readMs).toFixed(2)}x RandomAccess (goal ≤ 3x)`,
     );
     console.log(`merge peak RSS: ${merge.maxRssMiB.toFixed(0)} MiB (goal < 500 MiB)`);
+    console.log(
+      `with a reused-buffer RandomAccess: merge ${f(pooled.totalMs)} (decide ${f(pooled.decideMs)}, write ${f(pooled.writeMs)}), ${(pooled.totalMs / catMs).toFixed(2)}x cat, peak RSS ${pooled.maxRssMiB.toFixed(0)} MiB`,
+    );
     console.log(
       `merged file: ${(merged.length / 1e6).toFixed(1)} MB; ag-psd reads layers [${names}]; pixels from ours/ours/theirs: ${ok}`,
     );
