@@ -20,7 +20,7 @@ import {
   type KraSpec,
   type OraSpec,
   type Spec,
-} from '../src/media/merge/layered/test-support.ts';
+} from './layered-media.ts';
 import { TempRepo } from './helpers.ts';
 
 const run = promisify(execFile);

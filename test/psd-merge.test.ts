@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import { test } from 'node:test';
 import { readPsd, writePsdBuffer, type Layer } from 'ag-psd';
 // Sets ag-psd up to read layers as raw pixels (Node has no canvas).
-import '../src/media/merge/layered/test-support.ts';
+import './layered-media.ts';
 import { TempRepo } from './helpers.ts';
 
 const SIZE = 16;

@@ -7,7 +7,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { kraMergeStrategy } from './kra.ts';
-import { kra, readKra, runMerge, unzipAll, zipOf, type KraSpec } from './test-support.ts';
+import {
+  kra,
+  readKra,
+  runMerge,
+  unzipAll,
+  zipOf,
+  type KraSpec,
+} from '../../../../test/layered-media.ts';
 
 const merge = (base: Buffer, ours: Buffer, theirs: Buffer) =>
   runMerge(kraMergeStrategy, 'art.kra', base, ours, theirs);

@@ -25,7 +25,7 @@ import {
   unzipAll,
   zipOf,
   type OraSpec,
-} from './test-support.ts';
+} from '../../../../test/layered-media.ts';
 
 const run = promisify(execFile);
 const merge = (base: Buffer, ours: Buffer, theirs: Buffer) =>

@@ -8,7 +8,13 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { psdMergeStrategy } from './psd.ts';
 import { bufferAccess } from '../../info/random-access.ts';
-import { hasRealComposite, psd, readLayers, runMerge, type Spec } from './test-support.ts';
+import {
+  hasRealComposite,
+  psd,
+  readLayers,
+  runMerge,
+  type Spec,
+} from '../../../../test/layered-media.ts';
 
 const merge = (base: Buffer, ours: Buffer, theirs: Buffer) =>
   runMerge(psdMergeStrategy, 'poster.psd', base, ours, theirs);

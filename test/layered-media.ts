@@ -6,11 +6,15 @@ import { createHash } from 'node:crypto';
 import { crc32, deflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
 import { initializeCanvas, readPsd, writePsdBuffer, type Layer } from 'ag-psd';
-import { detectFormat } from '../../detect.ts';
-import { parseXml } from '../../info/layered-zip.ts';
-import { MediaReader, bufferAccess } from '../../info/random-access.ts';
-import { readZipEntry, zipEntries } from '../../info/zip.ts';
-import { writeMerged, type MergeStrategy, type StrategyResult } from '../../merge-strategy.ts';
+import { detectFormat } from '../src/media/detect.ts';
+import { parseXml } from '../src/media/info/layered-zip.ts';
+import { MediaReader, bufferAccess } from '../src/media/info/random-access.ts';
+import { readZipEntry, zipEntries } from '../src/media/info/zip.ts';
+import {
+  writeMerged,
+  type MergeStrategy,
+  type StrategyResult,
+} from '../src/media/merge-strategy.ts';
 
 // ag-psd makes image data through a canvas unless it is given a factory; Node has none.
 initializeCanvas(
