@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { kraMergeStrategy } from './kra.ts';
 import {
   kra,
@@ -86,4 +87,46 @@ test('malformed input is declined', async () => {
     const result = await merge(base, base, bad);
     assert.ok('declined' in result, JSON.stringify(result));
   }
+});
+
+type Edit = 'none' | 'pixels' | 'mask' | 'opacity' | 'rename' | 'delete';
+
+test('property: random non-overlapping layer edits merge to the expected KRA', async () => {
+  const names = ['A', 'B', 'C', 'D', 'E'];
+  const leaf = (name: string, i: number): KraSpec => ({ name, uuid: `{${i}}`, seed: i, mask: i });
+  const base: KraSpec[] = [
+    leaf('A', 1),
+    { name: 'G', uuid: '{9}', children: [leaf('B', 2), leaf('C', 3)] },
+    leaf('D', 4),
+    leaf('E', 5),
+  ];
+  const edit = fc.constantFrom<Edit>('none', 'pixels', 'mask', 'opacity', 'rename', 'delete');
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.boolean(), edit), { minLength: names.length, maxLength: names.length }),
+      async (edits) => {
+        const apply = (layers: readonly KraSpec[], side: boolean): KraSpec[] =>
+          layers.flatMap((spec) => {
+            if (spec.children) return [{ ...spec, children: apply(spec.children, side) }];
+            const i = names.indexOf(
+              spec.uuid === undefined ? '' : spec.name.replace(/ renamed$/, ''),
+            );
+            const [onOurs, kind] = edits[i]!;
+            if (onOurs !== side || kind === 'none') return [spec];
+            if (kind === 'delete') return [];
+            if (kind === 'pixels') return [{ ...spec, seed: 100 + i }];
+            if (kind === 'mask') return [{ ...spec, mask: 200 + i }];
+            if (kind === 'rename') return [{ ...spec, name: `${spec.name} renamed` }];
+            return [{ ...spec, opacity: 128 }];
+          });
+        const result = await merge(kra(base), kra(apply(base, true)), kra(apply(base, false)));
+        assert.ok('bytes' in result, JSON.stringify(result));
+        assert.deepEqual(
+          await readKra(result.bytes),
+          await readKra(kra(apply(apply(base, true), false))),
+        );
+      },
+    ),
+    { numRuns: 200 },
+  );
 });

@@ -46,7 +46,7 @@ interface FileRef {
 
 export interface ZipLayerData {
   readonly attributes: Readonly<Record<string, string>>;
-  /** What decides equality: attributes (less ignored ones) and non-layer content. */
+  /** What decides equality: its and its non-layer elements' attributes (less ignored ones). */
   readonly key: string;
   readonly files: readonly FileRef[];
   /** The layer's text before and after its child layers (all of it for a layer). */
@@ -112,22 +112,22 @@ function readDocument(format: ZipFormat, members: Map<string, ZipMember>): ZipDo
         kind.group && kind.list
           ? around(text, element, kind.list)
           : [text.slice(element.start, element.end), ''];
-      // Non-layer content: the element's text less its start tag and child layers.
-      const inner =
-        kind.group && kind.list
-          ? before.slice(element.openEnd - element.start) + after
-          : text.slice(element.openEnd, element.end);
+      // The layer's own content as structure: its element and the non-layer elements
+      // inside it (masks), each with its attributes less the ignored ones (member
+      // names, renumbered on save); child layers are parts of their own.
       const refs: FileRef[] = [];
-      const visit = (node: XmlNode, top: boolean) => {
-        if (!top && format.layerOf(node)) return;
+      const own = (node: XmlNode): unknown => {
         refs.push(...format.fileRefs(node, root, members));
-        for (const child of node.children) if (child !== kind.list) visit(child, false);
+        const attributes = Object.entries(node.attributes)
+          .filter(([k]) => !format.ignored.has(k))
+          .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+        const children = node.children
+          .filter((c) => c !== kind.list && !format.layerOf(c))
+          .map(own);
+        return [node.name, attributes, children];
       };
-      visit(element, true);
+      const key = JSON.stringify(own(element));
       for (const ref of refs) for (const m of ref.members.values()) layerMembers.add(m.name);
-      const attributes = Object.entries(element.attributes)
-        .filter(([k]) => !format.ignored.has(k))
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       out.push({
         name: element.attributes['name'] ?? '',
         uid: format.uid === undefined ? undefined : element.attributes[format.uid],
@@ -135,7 +135,7 @@ function readDocument(format: ZipFormat, members: Map<string, ZipMember>): ZipDo
         children: kind.group && kind.list ? layersIn(kind.list) : [],
         data: {
           attributes: element.attributes,
-          key: JSON.stringify([attributes, inner.replace(/\s+/g, ' ')]),
+          key,
           files: refs,
           before,
           after,
