@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { test } from 'node:test';
 import { readPsd, writePsdBuffer, type Layer } from 'ag-psd';
-// Also sets ag-psd up to read layers as raw pixels, as MediaGit does.
-import '../src/media/merge/layered/psd.ts';
+// Sets ag-psd up to read layers as raw pixels (Node has no canvas).
+import './layered-media.ts';
 import { TempRepo } from './helpers.ts';
 
 const SIZE = 16;

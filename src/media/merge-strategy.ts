@@ -78,7 +78,7 @@ interface Family {
 const FAMILIES: readonly Family[] = [
   {
     name: 'layered',
-    formats: new Set(['psd', 'psb']),
+    formats: new Set(['psd', 'psb', 'ora', 'kra']),
     load: () => import('./merge/layered/index.ts'),
   },
   {

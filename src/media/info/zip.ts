@@ -10,6 +10,8 @@ import type { MediaReader } from './random-access.ts';
 export interface ZipEntry {
   readonly name: string;
   readonly method: number;
+  /** CRC-32 of the uncompressed content, from the central directory. */
+  readonly crc32: number;
   readonly compressedSize: number;
   readonly size: number;
   readonly localHeader: number;
@@ -69,13 +71,20 @@ export async function zipEntries(r: MediaReader): Promise<ZipEntry[]> {
       }
       e += 4 + length;
     }
-    entries.push({ name, method: cd.readUInt16LE(p + 10), compressedSize, size, localHeader });
+    entries.push({
+      name,
+      method: cd.readUInt16LE(p + 10),
+      crc32: cd.readUInt32LE(p + 16),
+      compressedSize,
+      size,
+      localHeader,
+    });
     p += 46 + nameLength + extraLength + commentLength;
   }
   return entries;
 }
 
-async function dataStart(r: MediaReader, entry: ZipEntry): Promise<number> {
+export async function dataStart(r: MediaReader, entry: ZipEntry): Promise<number> {
   const local = await r.bytes(entry.localHeader, 30);
   if (local.readUInt32LE(0) !== 0x04034b50) throw r.fail(`no local header for '${entry.name}'`);
   return entry.localHeader + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);

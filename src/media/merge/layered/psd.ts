@@ -1,71 +1,213 @@
 /**
- * PSD/PSB layer merge (ag-psd): a three-way merge of the top-level layers,
- * matched by name. A layer only one side changed (pixels, position, opacity,
- * visibility, blend mode, name-keyed properties) takes that side's version;
- * one both changed differently is a conflict; a layer one side added is
- * kept at its place after the layer it followed; a layer one side deleted and
- * the other left alone is deleted. The document's other properties (size,
- * resources) come from ours, and a change of canvas size on either side, or
- * layer names that are not unique, make it a conflict.
+ * PSD/PSB record-level merge: the three files' structure is read through
+ * RandomAccess (psd-file.ts), the layer tree merges layer by layer
+ * (layer-tree.ts: content, order, groups), and the merged file is a list of
+ * pieces copying each chosen layer's record and channel data from its side,
+ * with the lengths around them recomputed. Pixels are never decoded, so a
+ * merge costs about a read of the three files and memory stays small.
  *
- * The flattened composite image is not recomputed (ag-psd does not render
- * blend modes): the merged file is written without one, as applications
- * rebuild it from the layers; the layers read back exactly.
+ * Around the layers: the canvas (size, depth, colour mode) must be the same
+ * on every side; colour mode data, the section tail (global layer mask and
+ * document-level tagged blocks) and each image resource merge as whole
+ * parts; the flattened composite is ours' and, when the layers differ from
+ * ours', is marked stale (version info resource `hasRealMergedData` = 0),
+ * as applications rebuild it from the layers. Design: docs/merge/layered.md.
  */
-import { createHash } from 'node:crypto';
-import { initializeCanvas, readPsd, writePsdBuffer, type Layer, type Psd } from 'ag-psd';
-import { readSides, type MergeStrategy, type StrategyResult } from '../../merge-strategy.ts';
+import { readPsdFile, type PsdFile, type PsdLayerData, type Span } from './psd-file.ts';
+import {
+  describeLayerChanges,
+  mergeLayerTrees,
+  type MergedLayer,
+  type TreeLayer,
+} from './layer-tree.ts';
+import type { RandomAccess } from '../../info/random-access.ts';
+import type { MergeStrategy, Side, SidePiece, StrategyResult } from '../../merge-strategy.ts';
 
-// Pixels as plain arrays: ag-psd needs no canvas for them once it can make
-// image data itself (Node has no canvas; nothing here draws).
-initializeCanvas(
-  () => {
-    throw new Error('no canvas in MediaGit: PSD layers are read as raw pixels');
-  },
-  (width, height) =>
-    ({
-      width,
-      height,
-      data: new Uint8ClampedArray(width * height * 4),
-      colorSpace: 'srgb',
-    }) as unknown as ReturnType<NonNullable<Parameters<typeof initializeCanvas>[1]>>,
-);
+/** How much of two ranges is compared at once. */
+const COMPARE_SPAN = 4 * 1024 * 1024;
 
-const READ = { useImageData: true, skipThumbnail: true, skipCompositeImageData: true } as const;
-
-function parse(bytes: Uint8Array): Psd {
-  return readPsd(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), READ);
+/** Whether two byte ranges are equal, read COMPARE_SPAN at a time. */
+export async function sameRange(
+  a: RandomAccess,
+  aAt: Span,
+  b: RandomAccess,
+  bAt: Span,
+): Promise<boolean> {
+  if (aAt.length !== bAt.length) return false;
+  for (let done = 0; done < aAt.length;) {
+    const n = Math.min(COMPARE_SPAN, aAt.length - done);
+    const [x, y] = await Promise.all([a.read(aAt.offset + done, n), b.read(bAt.offset + done, n)]);
+    if (x.length !== n || y.length !== n || !x.equals(y)) return false;
+    done += n;
+  }
+  return true;
 }
 
-/** A digest of everything about a layer: its properties and its pixels. */
-function layerDigest(layer: Layer): string {
-  const hash = createHash('sha256');
-  const visit = (value: unknown): void => {
-    if (value instanceof Uint8Array || value instanceof Uint8ClampedArray) {
-      hash.update(value);
-    } else if (Array.isArray(value)) {
-      hash.update('[');
-      value.forEach(visit);
-      hash.update(']');
-    } else if (value !== null && typeof value === 'object') {
-      for (const key of Object.keys(value).sort()) {
-        hash.update(`${key}:`);
-        visit((value as Record<string, unknown>)[key]);
-      }
-    } else {
-      hash.update(JSON.stringify(value ?? null));
+async function sameLayer(a: PsdLayerData, b: PsdLayerData): Promise<boolean> {
+  if (a.records.length !== b.records.length) return false;
+  for (const [i, x] of a.records.entries()) {
+    const y = b.records[i]!;
+    if (!x.bytes.equals(y.bytes) || x.data.length !== y.data.length) return false;
+  }
+  for (const [i, x] of a.records.entries()) {
+    if (!(await sameRange(a.access, x.data, b.access, b.records[i]!.data))) return false;
+  }
+  return true;
+}
+
+/** A whole part's three-way merge: the side to take, or undefined when both changed it. */
+async function mergePart(
+  files: Record<Side, PsdFile>,
+  span: (file: PsdFile) => Span,
+): Promise<Side | undefined> {
+  const same = (x: Side, y: Side) =>
+    sameRange(files[x].access, span(files[x]), files[y].access, span(files[y]));
+  if (await same('base', 'theirs')) return 'ours';
+  if (await same('base', 'ours')) return 'theirs';
+  if (await same('ours', 'theirs')) return 'ours';
+  return undefined;
+}
+
+interface Resource {
+  readonly key: string;
+  readonly id: number;
+  readonly bytes: Buffer;
+}
+
+/** Resources a save derives from the layers or the composite: ours' are kept. */
+const DERIVED_RESOURCES = new Set([1024, 1026, 1033, 1036, 1057, 1069, 1072]);
+/** Per-layer arrays, wrong once the layers differ from ours': dropped then. */
+const PER_LAYER_RESOURCES = new Set([1026, 1069, 1072]);
+const VERSION_INFO = 1057;
+
+function splitResources(data: Buffer): Resource[] | undefined {
+  const out: Resource[] = [];
+  const seen = new Map<number, number>();
+  for (let p = 0; p < data.length;) {
+    if (p + 8 > data.length) return undefined;
+    const id = data.readUInt16BE(p + 4);
+    const nameLength = data[p + 6]!;
+    const sizeAt = p + 6 + ((nameLength + 2) & ~1);
+    if (sizeAt + 4 > data.length) return undefined;
+    const size = data.readUInt32BE(sizeAt);
+    const end = sizeAt + 4 + size + (size & 1);
+    if (end > data.length) return undefined;
+    const n = seen.get(id) ?? 0;
+    seen.set(id, n + 1);
+    out.push({ key: `${id}#${n}`, id, bytes: data.subarray(p, end) });
+    p = end;
+  }
+  return out;
+}
+
+/** Resources merged one by one (by id); `stale` marks the composite as not real. */
+function mergeResources(
+  files: Record<Side, PsdFile>,
+  stale: boolean,
+): Buffer | { readonly conflict: string } | { readonly declined: string } {
+  const [b, o, t] = [files.base, files.ours, files.theirs].map((f) => splitResources(f.resources));
+  if (!b || !o || !t) return { declined: 'the image resources do not parse' };
+  const byKey = (list: Resource[]) => new Map(list.map((r) => [r.key, r]));
+  const [bm, om, tm] = [byKey(b), byKey(o), byKey(t)];
+  const out: Buffer[] = [];
+  const conflicts: number[] = [];
+  const keys = [...o.map((r) => r.key), ...t.map((r) => r.key).filter((k) => !om.has(k))];
+  for (const key of keys) {
+    const [br, or, tr] = [bm.get(key), om.get(key), tm.get(key)];
+    const id = (or ?? tr)!.id;
+    if (stale && PER_LAYER_RESOURCES.has(id)) continue;
+    if (id === VERSION_INFO && stale) continue;
+    const same = (x: Resource | undefined, y: Resource | undefined) =>
+      x === undefined ? y === undefined : y !== undefined && x.bytes.equals(y.bytes);
+    let take: Resource | undefined;
+    if (DERIVED_RESOURCES.has(id) || same(or, tr) || same(br, tr)) take = or;
+    else if (same(br, or)) take = tr;
+    else {
+      conflicts.push(id);
+      continue;
+    }
+    if (take) out.push(take.bytes);
+  }
+  if (conflicts.length > 0)
+    return { conflict: `both sides changed image resource ${conflicts.join(', ')}` };
+  if (stale) out.push(versionInfo(om.get(`${VERSION_INFO}#0`)?.bytes));
+  return Buffer.concat(out);
+}
+
+/** The version info resource (1057) with `hasRealMergedData` cleared. */
+function versionInfo(existing: Buffer | undefined): Buffer {
+  if (existing) {
+    const copy = Buffer.from(existing);
+    const nameLength = copy[6]!;
+    const dataAt = 6 + ((nameLength + 2) & ~1) + 4;
+    if (dataAt + 5 <= copy.length) {
+      copy[dataAt + 4] = 0;
+      return copy;
+    }
+  }
+  const unicode = (text: string) => {
+    const b = Buffer.alloc(4 + text.length * 2);
+    b.writeUInt32BE(text.length, 0);
+    for (let i = 0; i < text.length; i++) b.writeUInt16BE(text.charCodeAt(i), 4 + i * 2);
+    return b;
+  };
+  const version = Buffer.alloc(4);
+  version.writeUInt32BE(1);
+  const data = Buffer.concat([
+    version,
+    Buffer.from([0]),
+    unicode('MediaGit'),
+    unicode('MediaGit'),
+    version,
+  ]);
+  const head = Buffer.alloc(12);
+  head.write('8BIM', 0, 'latin1');
+  head.writeUInt16BE(VERSION_INFO, 4);
+  head.writeUInt32BE(data.length, 8);
+  return Buffer.concat([head, data, Buffer.alloc(data.length & 1)]);
+}
+
+function lengthField(value: number, psb: boolean): Buffer {
+  const field = Buffer.alloc(psb ? 8 : 4);
+  if (psb) field.writeBigUInt64BE(BigInt(value));
+  else field.writeUInt32BE(value);
+  return field;
+}
+
+/** The merged layers' records and channel data, in file order. */
+function layerPieces(layers: readonly MergedLayer<PsdLayerData>[]): {
+  records: (Uint8Array | SidePiece)[];
+  data: SidePiece[];
+  count: number;
+} {
+  const records: Uint8Array[] = [];
+  const data: SidePiece[] = [];
+  const add = (side: Side, layer: TreeLayer<PsdLayerData>, index: number) => {
+    const record = layer.data.records[index]!;
+    records.push(record.bytes);
+    if (record.data.length > 0) data.push({ side, ...record.data });
+  };
+  const visit = (list: readonly MergedLayer<PsdLayerData>[]) => {
+    for (const m of list) {
+      if (m.layer.group) {
+        add(m.side, m.layer, 0); // end divider
+        visit(m.children);
+        add(m.side, m.layer, 1); // header
+      } else add(m.side, m.layer, 0);
     }
   };
-  visit(layer);
-  return hash.digest('hex');
+  visit(layers);
+  return { records, data: coalesce(data), count: records.length };
 }
 
-function byName(psd: Psd): Map<string, Layer> | undefined {
-  const out = new Map<string, Layer>();
-  for (const layer of psd.children ?? []) {
-    const name = layer.name ?? '';
-    if (out.has(name)) return undefined;
-    out.set(name, layer);
+/** Adjacent pieces of one side's bytes as one piece. */
+function coalesce(pieces: readonly SidePiece[]): SidePiece[] {
+  const out: SidePiece[] = [];
+  for (const piece of pieces) {
+    const last = out.at(-1);
+    if (last && last.side === piece.side && last.offset + last.length === piece.offset) {
+      out[out.length - 1] = { ...last, length: last.length + piece.length };
+    } else out.push(piece);
   }
   return out;
 }
@@ -73,77 +215,94 @@ function byName(psd: Psd): Map<string, Layer> | undefined {
 export const psdMergeStrategy: MergeStrategy = {
   name: 'psd-layers',
   accepts: (format) => format.format === 'psd' || format.format === 'psb',
-  maxBytes: 512 * 1024 * 1024,
+  maxBytes: Infinity,
   async merge(input): Promise<StrategyResult> {
-    const [baseBytes, oursBytes, theirsBytes] = await readSides(input);
-    let base: Psd;
-    let ours: Psd;
-    let theirs: Psd;
+    let files: Record<Side, PsdFile>;
     try {
-      [base, ours, theirs] = [parse(baseBytes), parse(oursBytes), parse(theirsBytes)];
-    } catch (error) {
-      return { declined: `a side is not a PSD ag-psd can read (${(error as Error).message})` };
-    }
-    if (
-      ours.width !== theirs.width ||
-      ours.height !== theirs.height ||
-      ours.width !== base.width ||
-      ours.height !== base.height
-    ) {
-      return { conflict: 'the canvas size changed' };
-    }
-    const [b, o, t] = [byName(base), byName(ours), byName(theirs)];
-    if (!b || !o || !t) return { conflict: 'layer names are not unique' };
-    const same = (x: Layer | undefined, y: Layer | undefined) =>
-      x !== undefined && y !== undefined && layerDigest(x) === layerDigest(y);
-
-    // Order: ours, with theirs' new layers inserted after the layer they follow in theirs.
-    const order = [...o.keys()];
-    const theirsOrder = [...t.keys()];
-    theirsOrder.forEach((name, i) => {
-      if (o.has(name) || b.has(name)) return;
-      const after = theirsOrder
-        .slice(0, i)
-        .reverse()
-        .find((prev) => order.includes(prev));
-      order.splice(after === undefined ? 0 : order.indexOf(after) + 1, 0, name);
-    });
-    for (const name of b.keys()) if (!order.includes(name)) order.push(name);
-
-    const merged: Layer[] = [];
-    const conflicts: string[] = [];
-    const took: string[] = [];
-    for (const name of order) {
-      const [bl, ol, tl] = [b.get(name), o.get(name), t.get(name)];
-      let pick: Layer | undefined;
-      if (ol && tl) {
-        if (same(ol, tl) || same(bl, tl)) pick = ol;
-        else if (same(bl, ol)) {
-          pick = tl;
-          took.push(name);
-        } else conflicts.push(name);
-      } else if (ol) {
-        // Theirs deleted it (or never had it).
-        if (bl && !same(bl, ol)) conflicts.push(name);
-        else if (!bl) pick = ol;
-      } else if (tl) {
-        if (bl && !same(bl, tl)) conflicts.push(name);
-        else if (!bl) {
-          pick = tl;
-          took.push(name);
-        }
-      }
-      if (pick) merged.push(pick);
-    }
-    if (conflicts.length > 0) {
-      return {
-        conflict: `both sides changed layer${conflicts.length > 1 ? 's' : ''} ${conflicts.map((n) => `'${n}'`).join(', ')}`,
+      files = {
+        base: await readPsdFile(input.base),
+        ours: await readPsdFile(input.ours),
+        theirs: await readPsdFile(input.theirs),
       };
+    } catch (error) {
+      return { declined: `a side is not a PSD this strategy reads (${(error as Error).message})` };
     }
-    const document: Psd = { ...ours, children: merged };
-    delete document.imageData;
-    delete document.canvas;
-    const bytes = writePsdBuffer(document, { noBackground: true });
-    return { merged: bytes, summary: `merged PSD layers (theirs: ${took.join(', ') || 'none'})` };
+    const { base, ours, theirs } = files;
+    if (base.psb !== ours.psb || base.psb !== theirs.psb)
+      return { conflict: 'the file changed between PSD and PSB' };
+    const canvas = (f: PsdFile) => f.header.subarray(14, 22).toString('hex');
+    if (canvas(base) !== canvas(ours) || canvas(base) !== canvas(theirs))
+      return { conflict: 'the canvas size changed' };
+    const mode = (f: PsdFile) =>
+      f.header.subarray(12, 14).toString('hex') + f.header.subarray(22, 26).toString('hex');
+    if (mode(base) !== mode(ours) || mode(base) !== mode(theirs))
+      return { conflict: 'the colour mode, depth or channel count changed' };
+
+    const tree = await mergeLayerTrees(
+      { base: base.layers, ours: ours.layers, theirs: theirs.layers },
+      { same: sameLayer, uidFirst: false },
+    );
+    if ('conflict' in tree || 'declined' in tree) return tree;
+    const colorMode = await mergePart(files, (f) => f.colorMode);
+    if (!colorMode) return { conflict: 'both sides changed the colour mode data' };
+    const tail = await mergePart(files, (f) => f.tail);
+    if (!tail)
+      return { conflict: 'both sides changed the global layer mask or document layer data' };
+    const stale = !tree.isOurs;
+    const resources = mergeResources(files, stale);
+    if ('conflict' in resources || 'declined' in resources) return resources;
+
+    const { records, data, count } = layerPieces(tree.layers);
+    const psb = ours.psb;
+    let infoLength = 0;
+    if (count > 0) {
+      infoLength = 2;
+      for (const r of records) infoLength += r instanceof Uint8Array ? r.length : r.length;
+      for (const d of data) infoLength += d.length;
+    }
+    const padding = Buffer.alloc((4 - (infoLength % 4)) % 4);
+    infoLength += padding.length;
+    const countField = Buffer.alloc(count > 0 ? 2 : 0);
+    if (count > 0) countField.writeInt16BE(ours.mergedAlpha ? -count : count);
+    const tailSpan = files[tail].tail;
+    const sectionLength = (psb ? 8 : 4) + infoLength + tailSpan.length;
+    const resourcesLength = Buffer.alloc(4);
+    resourcesLength.writeUInt32BE(resources.length);
+    const pieces: (Uint8Array | SidePiece)[] = [
+      ours.header,
+      { side: colorMode, ...files[colorMode].colorMode },
+      resourcesLength,
+      resources,
+      lengthField(sectionLength, psb),
+      lengthField(infoLength, psb),
+      countField,
+      ...records,
+      ...data,
+      padding,
+      { side: tail, ...tailSpan },
+      { side: 'ours', ...ours.imageData },
+    ];
+    const from = tree.fromTheirs.map((p) => `'${p}'`).join(', ');
+    const summary = [
+      from ? `layers ${from} from theirs` : 'no layer from theirs',
+      tree.orderFromTheirs ? "theirs' layer order" : undefined,
+      stale ? "ours' composite, marked stale" : undefined,
+    ]
+      .filter(Boolean)
+      .join('; ');
+    return {
+      merged: { pieces: pieces.filter((p) => p.length > 0) },
+      summary,
+    };
+  },
+  async describe(before, after): Promise<string[]> {
+    let a: PsdFile;
+    let b: PsdFile;
+    try {
+      [a, b] = [await readPsdFile(before), await readPsdFile(after)];
+    } catch {
+      return [];
+    }
+    return describeLayerChanges(a.layers, b.layers, sameLayer);
   },
 };
