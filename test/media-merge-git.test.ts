@@ -197,7 +197,7 @@ test("diff prints the format's own account of a binary change, and --json carrie
     const patch = (await repo.ok(['diff'])).out;
     assert.match(
       patch,
-      /^# shot\.png: \d+ -> \d+ bytes \(image\/png\)\n#   pixels unchanged\n#   text 'Comment' added\n$/m,
+      /^# shot\.png: \d+ -> \d+ bytes \(image\/png\)\n# {3}pixels unchanged\n# {3}text 'Comment' added\n$/m,
     );
     const json = JSON.parse((await repo.ok(['diff', '--json'])).out) as { semantic?: string[] }[];
     assert.deepEqual(json[0]?.semantic, ['pixels unchanged', "text 'Comment' added"]);
