@@ -81,6 +81,11 @@ const FAMILIES: readonly Family[] = [
     formats: new Set(['psd', 'psb']),
     load: () => import('./merge/layered/index.ts'),
   },
+  {
+    name: 'audio',
+    formats: new Set(['wav', 'aiff', 'aifc', 'rpp']),
+    load: () => import('./merge/audio/index.ts'),
+  },
 ];
 
 /** The strategy for a detected format, if there is one. */
