@@ -31,6 +31,7 @@ import { mergeKeyed, type Keyed, type PartMerge } from './keyed.ts';
 import { fieldMergeFor } from './metadata.ts';
 import {
   changedRanges,
+  clusters,
   describeRange,
   digestBytes,
   overlaps,
@@ -74,6 +75,9 @@ function sameAudio(a: Version, b: Version): Promise<boolean> {
   if (x.formatKey !== y.formatKey || x.frames !== y.frames) return Promise.resolve(false);
   return sameBytes(a.access, x.samplesAt, b.access, y.samplesAt, x.frames * x.frameBytes);
 }
+
+/** Changed runs closer than 10 ms are shown as one. */
+const readableGap = (layout: AudioLayout) => Math.round(layout.sampleRate / 100);
 
 const seconds = (layout: AudioLayout, frames = layout.frames) =>
   `${(frames / layout.sampleRate).toFixed(3)} s`;
@@ -143,9 +147,10 @@ async function mergeSamples(
     overlapping.push({ start: Math.max(x.start, y.start), end: Math.min(x.end, y.end) });
   }
   if (overlapping.length > 0) {
-    const more = overlapping.length > 1 ? ` and ${overlapping.length - 1} more range(s)` : '';
+    const spans = clusters(overlapping, readableGap(lb));
+    const more = spans.length > 1 ? ` and ${spans.length - 1} more range(s)` : '';
     return {
-      conflict: `both sides changed samples ${describeRange(overlapping[0]!, lb.sampleRate)}${more}`,
+      conflict: `both sides changed samples ${describeRange(spans[0]!, lb.sampleRate)}${more}`,
     };
   }
 
@@ -359,9 +364,12 @@ async function describe(
       at: l.samplesAt,
       frames: l.frames,
     });
-    const [runs] = (await changedRanges(region(before, a), [region(after, b)], a.frameBytes)) as [
-      FrameRange[],
-    ];
+    const [changed] = (await changedRanges(
+      region(before, a),
+      [region(after, b)],
+      a.frameBytes,
+    )) as [FrameRange[]];
+    const runs = clusters(changed, readableGap(a));
     if (runs.length === 0)
       lines.push(a.frames === b.frames ? 'samples unchanged' : 'common samples unchanged');
     else {

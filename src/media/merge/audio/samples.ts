@@ -147,6 +147,21 @@ export function overlaps(
   return found;
 }
 
+/**
+ * Ranges for people to read: runs closer than `gap` frames joined (an edit
+ * that left a few frames as they were is one edit to whoever reads about it).
+ */
+export function clusters(ranges: readonly FrameRange[], gap: number): FrameRange[] {
+  const out: FrameRange[] = [];
+  for (const range of ranges) {
+    const last = out.at(-1);
+    if (last && range.start - last.end <= gap)
+      out[out.length - 1] = { start: last.start, end: Math.max(last.end, range.end) };
+    else out.push(range);
+  }
+  return out;
+}
+
 /** "12.000 s–12.500 s (frames 576000–599999)". */
 export function describeRange(range: FrameRange, sampleRate: number): string {
   const seconds = (frame: number) => (sampleRate > 0 ? (frame / sampleRate).toFixed(3) : '?');
