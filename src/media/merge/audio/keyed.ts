@@ -53,7 +53,10 @@ export function mergeKeyed<T>(
   const merged: Keyed<T>[] = [];
   const conflicts: string[] = [];
   const fromTheirs: string[] = [];
-  for (const key of order) {
+  // Parts ours deleted are visited too: theirs may have changed one (a conflict).
+  const placed = new Set(order);
+  const deletedByOurs = [...b.keys()].filter((key) => !placed.has(key));
+  for (const key of [...order, ...deletedByOurs]) {
     const [bv, ov, tv] = [b.get(key), o.get(key), t.get(key)];
     if (ov !== undefined && tv !== undefined) {
       if (same(ov, tv) || same(bv, tv)) merged.push({ key, value: ov });

@@ -301,6 +301,14 @@ test('metadata both sides changed differently conflicts, naming the field', asyn
   for (const [message, o, t] of pairs) {
     assert.equal(await conflict(baseTake, take(...o), take(...t)), message);
   }
+  // A chunk one side deleted and the other changed.
+  const noCue = rebuild(load('meta-base.wav'), {}, [{ id: 'iXML', body: ixmlChunk(IXML) }]);
+  assert.equal(
+    await conflict(baseTake, noCue, take('meta-base', IXML, cues(5))),
+    "both sides changed chunk 'cue ' (ours deleted it)",
+  );
+  // Deleted on one side, untouched on the other: deleted.
+  assert.equal(chunkBody(await merged(baseTake, noCue, baseTake), 'cue '), undefined);
 });
 
 test('files that do not parse as PCM WAV/AIFF are declined with the reason', async () => {
