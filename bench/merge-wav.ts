@@ -146,6 +146,7 @@ async function main(): Promise<void> {
 
     const merges: RunResult[] = [];
     const shows: number[] = [];
+    const showCpus: number[] = [];
     const cats: number[] = [];
     for (let round = 0; round < repeat; round++) {
       if (round > 0) await cli(['reset', '-q', '--hard', 'ours'], work);
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
       await sync();
       progress(`round ${round + 1}: reading the three versions`);
       let showSeconds = 0;
+      let showCpu = 0;
       for (const rev of ['base', 'ours', 'theirs']) {
         const shown = await must(
           'show',
@@ -166,8 +168,10 @@ async function main(): Promise<void> {
           work,
         );
         showSeconds += shown.seconds;
+        showCpu += shown.cpuSeconds ?? 0;
       }
       shows.push(showSeconds);
+      showCpus.push(showCpu);
       const files = ['base.wav', 'ours.wav', 'theirs.wav'].map((f) => path.join(inputs, f));
       cats.push(
         (
@@ -191,6 +195,7 @@ async function main(): Promise<void> {
       mergeCpuSeconds: merges[0]?.cpuSeconds ?? null,
       mergePeakRssBytes: peak,
       showThreeSeconds: showSeconds,
+      showThreeCpuSeconds: median(showCpus),
       catThreeSeconds: catSeconds,
       ratioToShow: mergeSeconds / showSeconds,
       ratioToCat: mergeSeconds / catSeconds,

@@ -19,8 +19,8 @@ export interface SampleRegion {
   readonly frames: number;
 }
 
-/** Bytes read from each input at once. */
-const BLOCK_BYTES = 1 << 20;
+/** Bytes read from each input at once (a few stored chunks). */
+const BLOCK_BYTES = 4 << 20;
 /** Bytes compared at once inside a block that differs, before going frame by frame. */
 const SPAN_BYTES = 4096;
 /**
@@ -72,26 +72,41 @@ function diffBlock(a: Buffer, b: Buffer, frameBytes: number, first: number, list
 /**
  * The frames each of `others` changed against `base`, within the frames both
  * hold (a length change is the caller's to account for). One read of each
- * input, BLOCK_BYTES at a time.
+ * input, BLOCK_BYTES at a time, the inputs read concurrently.
  */
 export async function changedRanges(
   base: SampleRegion,
   others: readonly SampleRegion[],
   frameBytes: number,
+  /** Tests pass small blocks, so that runs cross block boundaries. */
+  blockBytes = BLOCK_BYTES,
 ): Promise<FrameRange[][]> {
   const lists = others.map(() => new RangeList());
-  const blockFrames = Math.max(1, Math.floor(BLOCK_BYTES / frameBytes));
-  const until = Math.max(0, ...others.map((other) => Math.min(base.frames, other.frames)));
-  for (let frame = 0; frame < until; frame += blockFrames) {
+  const blockFrames = Math.max(1, Math.floor(blockBytes / frameBytes));
+  const common = others.map((other) => Math.min(base.frames, other.frames));
+  const until = Math.max(0, ...common);
+  // One block of every input at a time, read together: the inputs are different
+  // readers, so no read can reuse a buffer another has returned (an input given
+  // twice is copied).
+  const readBlock = (frame: number) => {
     const count = Math.min(blockFrames, until - frame);
-    const baseBlock = Buffer.from(await readExact(base, frame * frameBytes, count * frameBytes));
-    for (const [i, other] of others.entries()) {
-      const n = Math.min(count, Math.min(base.frames, other.frames) - frame);
-      if (n <= 0) continue;
-      const block = await readExact(other, frame * frameBytes, n * frameBytes);
-      const mine = n === count ? baseBlock : baseBlock.subarray(0, n * frameBytes);
+    return Promise.all([
+      readExact(base, frame * frameBytes, count * frameBytes),
+      ...others.map(async (other, i) => {
+        const n = Math.min(count, common[i]! - frame);
+        if (n <= 0) return undefined;
+        const block = await readExact(other, frame * frameBytes, n * frameBytes);
+        return other.access === base.access ? Buffer.from(block) : block;
+      }),
+    ]);
+  };
+  for (let frame = 0; frame < until; frame += blockFrames) {
+    const [baseBlock, ...blocks] = await readBlock(frame);
+    blocks.forEach((block, i) => {
+      if (!block) return;
+      const mine = baseBlock!.subarray(0, block.length);
       if (!mine.equals(block)) diffBlock(mine, block, frameBytes, frame, lists[i]!);
-    }
+    });
   }
   return lists.map((list) => list.ranges);
 }
