@@ -26,7 +26,7 @@ import {
   withSamples,
 } from '../../../../test/audio-files.ts';
 import { detectFormat } from '../../detect.ts';
-import { bufferAccess } from '../../info/random-access.ts';
+import { bufferAccess, type RandomAccess } from '../../info/random-access.ts';
 import { MediaReader } from '../../info/random-access.ts';
 import { readWav } from '../../info/wav.ts';
 import { writeMerged, type StrategyResult } from '../../merge-strategy.ts';
@@ -108,8 +108,17 @@ async function run(
   o: Buffer,
   t: Buffer,
   name = 'take.wav',
+  /** Inputs read as if stored in chunks of this many bytes (reads then report where chunks end). */
+  chunk?: number,
 ): Promise<{ result: StrategyResult; bytes?: Buffer }> {
-  const sides = { base: bufferAccess(b), ours: bufferAccess(o), theirs: bufferAccess(t) };
+  const access = (data: Buffer): RandomAccess =>
+    chunk === undefined
+      ? bufferAccess(data)
+      : {
+          ...bufferAccess(data),
+          fetchSpan: (at) => (at >= data.length ? 0 : chunk - (at % chunk)),
+        };
+  const sides = { base: access(b), ours: access(o), theirs: access(t) };
   const result = await pcmMergeStrategy.merge({
     path: name,
     format: detectFormat(new Uint8Array(0), name),
@@ -124,8 +133,14 @@ async function run(
   return { result, bytes: Buffer.concat(out) };
 }
 
-async function merged(b: Buffer, o: Buffer, t: Buffer, name?: string): Promise<Buffer> {
-  const { result, bytes } = await run(b, o, t, name);
+async function merged(
+  b: Buffer,
+  o: Buffer,
+  t: Buffer,
+  name?: string,
+  chunk?: number,
+): Promise<Buffer> {
+  const { result, bytes } = await run(b, o, t, name, chunk);
   assert.ok(bytes, `expected a merge, got ${JSON.stringify(result)}`);
   return bytes;
 }
@@ -421,7 +436,8 @@ test('property: random non-overlapping sample edits (and one side changing the l
         }),
       ),
       fc.boolean(),
-      async (cuts, owners, length, swap) => {
+      fc.option(fc.integer({ min: 100, max: 5000 }), { nil: undefined }),
+      async (cuts, owners, length, swap, chunk) => {
         const points = [...cuts].sort((a, b) => a - b);
         const edits: { owner: string; start: number; end: number; bytes: Buffer }[] = [];
         for (let i = 0; i + 1 < points.length; i++) {
@@ -448,7 +464,9 @@ test('property: random non-overlapping sample edits (and one side changing the l
         const ours = withSamples(small, resize(apply('ours')));
         const theirs = withSamples(small, apply('theirs'));
         const expected = resize(apply());
-        const bytes = swap ? await merged(small, theirs, ours) : await merged(small, ours, theirs);
+        const bytes = swap
+          ? await merged(small, theirs, ours, 'take.wav', chunk)
+          : await merged(small, ours, theirs, 'take.wav', chunk);
         assert.ok(samplesOf(bytes).equals(expected));
         const info = await readWav(new MediaReader(bufferAccess(bytes), 'wav'));
         assert.equal(info.durationSeconds, expected.length / fb / RATE);

@@ -36,6 +36,7 @@ import {
   digestBytes,
   overlaps,
   sameBytes,
+  spanAt,
   type FrameRange,
 } from './samples.ts';
 
@@ -58,14 +59,29 @@ interface MergedAudio {
 
 type Outcome<T> = T | { readonly conflict: string };
 
+/**
+ * Frames [start, end) of one version as pieces, cut where its stored chunks
+ * end: the writer then copies views of single chunks, never joined copies.
+ */
+function piecesOf(version: Version, start: number, end: number): SidePiece[] {
+  const pieces: SidePiece[] = [];
+  const { layout, access, side } = version;
+  let offset = layout.samplesAt + start * layout.frameBytes;
+  for (let left = (end - start) * layout.frameBytes; left > 0;) {
+    const length = spanAt(access, offset, left);
+    pieces.push({ side, offset, length });
+    offset += length;
+    left -= length;
+  }
+  return pieces;
+}
+
 function whole(version: Version, summary: string): MergedAudio {
   const { layout } = version;
   return {
     format: version,
     frames: layout.frames,
-    pieces: [
-      { side: version.side, offset: layout.samplesAt, length: layout.frames * layout.frameBytes },
-    ],
+    pieces: piecesOf(version, 0, layout.frames),
     summary,
   };
 }
@@ -158,13 +174,7 @@ async function mergeSamples(
   const frames = theirsLength ? lt.frames : lo.frames;
   const pieces: SidePiece[] = [];
   const take = (v: Version, start: number, end: number) => {
-    if (end <= start) return;
-    const fb = v.layout.frameBytes;
-    pieces.push({
-      side: v.side,
-      offset: v.layout.samplesAt + start * fb,
-      length: (end - start) * fb,
-    });
+    if (end > start) for (const piece of piecesOf(v, start, end)) pieces.push(piece);
   };
   let at = 0;
   const fromTheirs = theirsChanged.filter((range) => !sameEdit.has(range));

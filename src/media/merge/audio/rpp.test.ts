@@ -212,6 +212,25 @@ test('edits both sides made differently conflict, naming the track, item, proper
   }
 });
 
+test('saving on both sides (header time) and moving the view (CURSOR, ZOOM, SEL) are no conflict', async () => {
+  const saved = (text: string, time: number, cursor: string) =>
+    text
+      .replace(' 1700000000\n', ` ${time}\n`)
+      .replace('  RIPPLE 0\n', `  RIPPLE 0\n  CURSOR ${cursor}\n  ZOOM 100 0 0\n`);
+  const base = saved(rpp(BASE), 1700000000, '0');
+  const ours = saved(rpp(withTrack(BASE, 'Drums', { volpan: '0.5 0 -1 -1 1' })), 1700000300, '4');
+  const theirs = saved(rpp(withTrack(BASE, 'Bass', { mutesolo: '1 0 0' })), 1700000200, '8');
+  const both = withTrack(withTrack(BASE, 'Drums', { volpan: '0.5 0 -1 -1 1' }), 'Bass', {
+    mutesolo: '1 0 0',
+  });
+  assert.equal(await merged(base, ours, theirs), saved(rpp(both), 1700000300, '4'));
+  assert.equal(await merged(base, theirs, ours), saved(rpp(both), 1700000300, '8'));
+  // A different Reaper version on each side is still a conflict.
+  const other = theirs.replace('"7.11/linux-x86_64"', '"7.20/linux-x86_64"');
+  const newer = ours.replace('"7.11/linux-x86_64"', '"7.15/linux-x86_64"');
+  assert.equal(await conflict(base, newer, other), 'both sides changed project header');
+});
+
 test('text that is not a Reaper project of nested blocks is declined', async () => {
   const base = rpp(BASE);
   const declined = async (other: string) => {

@@ -37,6 +37,19 @@ class NotRpp extends Error {}
 const GUID = /^\{[0-9A-Fa-f-]+\}$/;
 /** Blocks merged part by part; every other block is one part. */
 const STRUCTURAL = new Set(['REAPER_PROJECT', 'TRACK', 'ITEM']);
+/**
+ * Where the view was when each side saved (edit cursor, zoom, selection): not
+ * content, so when both sides moved it, ours is kept rather than a conflict.
+ */
+const VIEW_STATE = new Set([
+  'CURSOR',
+  'ZOOM',
+  'VZOOM',
+  'VZOOMEX',
+  'SELECTION',
+  'SELECTION2',
+  'SEL',
+]);
 
 function words(text: string): string[] {
   return text.trim().split(/\s+/);
@@ -145,6 +158,24 @@ function nameOf(block: RppBlock, context: string): string {
   return `${context} block <${block.tag}>`.trim();
 }
 
+/**
+ * Reaper writes the time of saving at the end of the project's first line:
+ * both sides saving is not a change both made. The header merges as the rest
+ * of the line does, with the later of the two times.
+ */
+function savedBoth(base: RppBlock, ours: RppBlock, theirs: RppBlock): string | undefined {
+  if (ours.tag !== 'REAPER_PROJECT') return undefined;
+  const split = (line: string) => {
+    const match = /^(.*\s)(\d+)\s*$/.exec(line);
+    return match ? { head: match[1]!, time: Number(match[2]) } : undefined;
+  };
+  const [b, o, t] = [split(base.open), split(ours.open), split(theirs.open)];
+  if (!b || !o || !t) return undefined;
+  const head =
+    o.head === t.head || b.head === t.head ? o.head : b.head === o.head ? t.head : undefined;
+  return head === undefined ? undefined : `${head}${Math.max(o.time, t.time)}`;
+}
+
 function mergeBlock(
   base: RppBlock,
   ours: RppBlock,
@@ -153,7 +184,7 @@ function mergeBlock(
 ): PartMerge<RppNode> {
   const pick = (x: string, y: string, z: string) =>
     y === z || x === z ? y : x === y ? z : undefined;
-  const open = pick(base.open, ours.open, theirs.open);
+  const open = pick(base.open, ours.open, theirs.open) ?? savedBoth(base, ours, theirs);
   const conflicts: string[] = open === undefined ? [`${self} header`] : [];
   const find = (key: string) =>
     [ours, theirs, base]
@@ -178,6 +209,7 @@ function mergeBlock(
       ) {
         return mergeBlock(b, o, t, nameOf(o, self === 'project' ? '' : self));
       }
+      if (o.kind === 'line' && VIEW_STATE.has(key.split('#')[0]!)) return { value: o };
       return { conflicts: [childName(key)] };
     },
   });

@@ -1,6 +1,6 @@
 /**
  * Sample frames compared in place: one pass reads base, ours and theirs in
- * frame-aligned blocks through their RandomAccess inputs (never a whole file)
+ * segments through their RandomAccess inputs (never a whole file)
  * and records, for each side, the runs of frames that differ from base.
  */
 import { createHash } from 'node:crypto';
@@ -19,9 +19,13 @@ export interface SampleRegion {
   readonly frames: number;
 }
 
-/** Bytes read from each input at once (a few stored chunks). */
+/**
+ * The most read from one input at once. Reads also stop at the end of the
+ * input's stored chunk (`fetchSpan`), so a read is a view of one chunk and
+ * never a copy of several joined (fresh memory is slow on a busy machine).
+ */
 const BLOCK_BYTES = 4 << 20;
-/** Bytes compared at once inside a block that differs, before going frame by frame. */
+/** Bytes compared at once inside a segment that differs, before going byte by byte. */
 const SPAN_BYTES = 4096;
 /**
  * More changed runs than this on one side are not kept one by one: a new run
@@ -29,6 +33,12 @@ const SPAN_BYTES = 4096;
  * wrong merge), and bounds memory for noise-like edits.
  */
 export const MAX_RANGES = 4096;
+
+/** How much to read at `offset`: up to `max`, within one stored chunk when the input says where they end. */
+export function spanAt(access: RandomAccess, offset: number, max: number): number {
+  const span = access.fetchSpan?.(offset) ?? max;
+  return Math.max(1, Math.min(max, span));
+}
 
 async function readExact(region: SampleRegion, offset: number, length: number): Promise<Buffer> {
   const data = await region.access.read(region.at + offset, length);
@@ -40,39 +50,43 @@ class RangeList {
   readonly ranges: FrameRange[] = [];
   add(start: number, end: number): void {
     const last = this.ranges.at(-1);
-    if (last && (last.end === start || this.ranges.length >= MAX_RANGES)) {
-      this.ranges[this.ranges.length - 1] = { start: last.start, end };
+    if (last && (start <= last.end || this.ranges.length >= MAX_RANGES)) {
+      this.ranges[this.ranges.length - 1] = { start: last.start, end: Math.max(last.end, end) };
     } else this.ranges.push({ start, end });
   }
 }
 
-/** Adds to `list` the runs of frames where `a` and `b` differ; both hold `frames` frames from `first`. */
-function diffBlock(a: Buffer, b: Buffer, frameBytes: number, first: number, list: RangeList): void {
-  const span = Math.max(frameBytes, Math.floor(SPAN_BYTES / frameBytes) * frameBytes);
-  let runStart = -1;
-  const close = (frame: number) => {
-    if (runStart >= 0) list.add(runStart, frame);
-    runStart = -1;
-  };
-  for (let s = 0; s < a.length; s += span) {
-    const e = Math.min(a.length, s + span);
-    if (a.compare(b, s, e, s, e) === 0) {
-      close(first + s / frameBytes);
+/**
+ * Adds to `list` the frames where `a` and `b` differ: equal-length views of
+ * the sample bytes from byte `offset` (not frame-aligned: segments end where
+ * stored chunks do). A frame differs when any of its bytes does.
+ */
+function diffSegment(
+  a: Buffer,
+  b: Buffer,
+  offset: number,
+  frameBytes: number,
+  list: RangeList,
+): void {
+  let i = 0;
+  while (i < a.length) {
+    const end = Math.min(a.length, i + SPAN_BYTES);
+    if (a.compare(b, i, end, i, end) === 0) {
+      i = end;
       continue;
     }
-    for (let f = s; f < e; f += frameBytes) {
-      const frame = first + f / frameBytes;
-      if (a.compare(b, f, f + frameBytes, f, f + frameBytes) === 0) close(frame);
-      else if (runStart < 0) runStart = frame;
-    }
+    while (a[i] === b[i]) i++;
+    const frame = Math.floor((offset + i) / frameBytes);
+    list.add(frame, frame + 1);
+    i = (frame + 1) * frameBytes - offset;
   }
-  close(first + a.length / frameBytes);
 }
 
 /**
  * The frames each of `others` changed against `base`, within the frames both
  * hold (a length change is the caller's to account for). One read of each
- * input, BLOCK_BYTES at a time, the inputs read concurrently.
+ * input, in segments of at most BLOCK_BYTES that end where any input's stored
+ * chunk ends; the inputs are read concurrently.
  */
 export async function changedRanges(
   base: SampleRegion,
@@ -82,36 +96,33 @@ export async function changedRanges(
   blockBytes = BLOCK_BYTES,
 ): Promise<FrameRange[][]> {
   const lists = others.map(() => new RangeList());
-  const blockFrames = Math.max(1, Math.floor(blockBytes / frameBytes));
-  const common = others.map((other) => Math.min(base.frames, other.frames));
+  const common = others.map((other) => Math.min(base.frames, other.frames) * frameBytes);
   const until = Math.max(0, ...common);
-  // One block of every input at a time, read together: the inputs are different
-  // readers, so no read can reuse a buffer another has returned (an input given
-  // twice is copied).
-  const readBlock = (frame: number) => {
-    const count = Math.min(blockFrames, until - frame);
-    return Promise.all([
-      readExact(base, frame * frameBytes, count * frameBytes),
+  for (let at = 0; at < until;) {
+    let length = spanAt(base.access, base.at + at, Math.min(blockBytes, until - at));
+    others.forEach((other, i) => {
+      if (at < common[i]!)
+        length = spanAt(other.access, other.at + at, Math.min(length, common[i]! - at));
+    });
+    // The inputs are different readers, so no read can reuse a buffer another
+    // has returned (an input given twice is copied).
+    const [mine, ...theirs] = await Promise.all([
+      readExact(base, at, length),
       ...others.map(async (other, i) => {
-        const n = Math.min(count, common[i]! - frame);
-        if (n <= 0) return undefined;
-        const block = await readExact(other, frame * frameBytes, n * frameBytes);
+        if (at >= common[i]!) return undefined;
+        const block = await readExact(other, at, length);
         return other.access === base.access ? Buffer.from(block) : block;
       }),
     ]);
-  };
-  for (let frame = 0; frame < until; frame += blockFrames) {
-    const [baseBlock, ...blocks] = await readBlock(frame);
-    blocks.forEach((block, i) => {
-      if (!block) return;
-      const mine = baseBlock!.subarray(0, block.length);
-      if (!mine.equals(block)) diffBlock(mine, block, frameBytes, frame, lists[i]!);
+    theirs.forEach((block, i) => {
+      if (block && !mine!.equals(block)) diffSegment(mine!, block, at, frameBytes, lists[i]!);
     });
+    at += length;
   }
   return lists.map((list) => list.ranges);
 }
 
-/** Whether `length` bytes at `a` and at `b` are equal, read BLOCK_BYTES at a time. */
+/** Whether `length` bytes at `a` and at `b` (different inputs) are equal, read in segments. */
 export async function sameBytes(
   a: RandomAccess,
   aAt: number,
@@ -119,27 +130,28 @@ export async function sameBytes(
   bAt: number,
   length: number,
 ): Promise<boolean> {
-  for (let done = 0; done < length; done += BLOCK_BYTES) {
-    const n = Math.min(BLOCK_BYTES, length - done);
-    const x = Buffer.from(await a.read(aAt + done, n));
-    const y = await b.read(bAt + done, n);
+  for (let done = 0; done < length;) {
+    const n = spanAt(b, bAt + done, spanAt(a, aAt + done, Math.min(BLOCK_BYTES, length - done)));
+    const [x, y] = await Promise.all([a.read(aAt + done, n), b.read(bAt + done, n)]);
     if (x.length !== n || !x.equals(y)) return false;
+    done += n;
   }
   return true;
 }
 
-/** A digest of `length` bytes at `at`, read BLOCK_BYTES at a time. */
+/** A digest of `length` bytes at `at`, read in segments. */
 export async function digestBytes(
   access: RandomAccess,
   at: number,
   length: number,
 ): Promise<string> {
   const hash = createHash('sha256');
-  for (let done = 0; done < length; done += BLOCK_BYTES) {
-    const n = Math.min(BLOCK_BYTES, length - done);
+  for (let done = 0; done < length;) {
+    const n = spanAt(access, at + done, Math.min(BLOCK_BYTES, length - done));
     const data = await access.read(at + done, n);
     if (data.length !== n) throw new Error(`short read at byte ${at + done}`);
     hash.update(data);
+    done += n;
   }
   return hash.digest('hex');
 }
