@@ -276,7 +276,7 @@ function header(id: string, size: number, little: boolean): Buffer {
 
 async function layoutsOf(
   input: Pick<MergeInput, Side>,
-): Promise<Outcome<Record<Side, Version>> | { declined: string }> {
+): Promise<Record<Side, Version> | { readonly declined: string }> {
   const sides = {} as Record<Side, Version>;
   for (const side of ['base', 'ours', 'theirs'] as const) {
     try {
@@ -294,7 +294,7 @@ async function layoutsOf(
 
 async function merge(input: MergeInput): Promise<StrategyResult> {
   const sides = await layoutsOf(input);
-  if ('declined' in sides || 'conflict' in sides) return sides;
+  if ('declined' in sides) return sides;
   const audio = await mergeSamples(sides.base, sides.ours, sides.theirs);
   if ('conflict' in audio) return audio;
   const metadata = await mergeChunks(sides);
