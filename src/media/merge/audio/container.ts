@@ -44,6 +44,7 @@ export class NotAudio extends Error {}
 
 const PCM_AIFC = new Set(['NONE', 'sowt', 'twos', 'fl32', 'FL32', 'fl64', 'FL64']);
 const WAVE_PCM = 1;
+const MAX_SSND_OFFSET = 1 << 16;
 const WAVE_FLOAT = 3;
 const WAVE_EXTENSIBLE = 0xfffe;
 
@@ -170,6 +171,8 @@ async function aiffLayout(
     throw new NotAudio(`${channels} channels of ${bits} bits`);
   if (soundChunk.size < 8) throw new NotAudio(`'SSND' chunk of ${soundChunk.size} bytes`);
   const offset = (await exactly(access, soundChunk.body, 4)).readUInt32BE(0);
+  // The bytes before the samples are copied through memory: a block alignment, never more.
+  if (offset > MAX_SSND_OFFSET) throw new NotAudio(`'SSND' sample offset of ${offset} bytes`);
   const samplesAt = soundChunk.body + 8 + offset;
   if (samplesAt + frames * frameBytes !== soundChunk.body + soundChunk.size) {
     throw new NotAudio(
