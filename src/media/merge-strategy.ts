@@ -101,6 +101,11 @@ const FAMILIES: readonly Family[] = [
     formats: new Set(['jpg', 'png', 'webp', 'tif']),
     load: () => import('./merge/image/index.ts'),
   },
+  {
+    name: 'audio',
+    formats: new Set(['wav', 'aiff', 'aifc', 'rpp']),
+    load: () => import('./merge/audio/index.ts'),
+  },
 ];
 
 /** The strategy for a detected format, if there is one. */
