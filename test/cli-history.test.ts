@@ -175,7 +175,8 @@ function normalize(text: string): string {
 
 /** Our one-line binary summaries, which Git does not print. */
 function withoutSummaries(text: string): string {
-  return text.replace(/^# .*: \d+ -> \d+ bytes \(.*\)\n/gm, '');
+  // The size line, and the format's own account under it (docs/media-merge.md).
+  return text.replace(/^# .*: \d+ -> \d+ bytes \(.*\)\n(# {3}.*\n)*/gm, '');
 }
 
 /** The same small tree in both repositories: text, empty, symlink, executable, binary, odd names. */

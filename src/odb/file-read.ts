@@ -361,6 +361,12 @@ export class StoredFileReader {
     return this.#starts[this.#chunkAt(offset) + 1]! - offset;
   }
 
+  /** The stored object holding byte `offset` (the chunk, or the blob). */
+  chunkId(offset: number): string | undefined {
+    if (offset < 0 || offset >= this.size) return undefined;
+    return this.#chunks[this.#chunkAt(offset)]!.id;
+  }
+
   /** The index of the chunk holding byte `offset` (binary search over the starts). */
   #chunkAt(offset: number): number {
     let low = 0;

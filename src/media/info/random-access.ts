@@ -22,6 +22,57 @@ export interface RandomAccess {
    * chunk holding it); absent when every read costs what it reads.
    */
   fetchSpan?(offset: number): number;
+  /**
+   * The ID of the stored object holding byte `offset` (with `fetchSpan`):
+   * two inputs whose bytes at two offsets lie in the same object, at the
+   * same distance from its end, hold the same bytes there, unread.
+   */
+  chunkId?(offset: number): string | undefined;
+}
+
+/**
+ * Whether the bytes from `aAt` in `a` and from `bAt` in `b` are known equal
+ * up to the end of the stored object holding them, without reading: how
+ * many bytes are (0 when it cannot be told).
+ */
+export function knownEqualSpan(a: RandomAccess, aAt: number, b: RandomAccess, bAt: number): number {
+  if (!a.chunkId || !b.chunkId || !a.fetchSpan || !b.fetchSpan) return 0;
+  const span = a.fetchSpan(aAt);
+  if (span <= 0 || span !== b.fetchSpan(bAt)) return 0;
+  const id = a.chunkId(aAt);
+  return id !== undefined && id === b.chunkId(bAt) ? span : 0;
+}
+
+/**
+ * Whether `length` bytes at `aAt` in `a` and at `bAt` in `b` are equal:
+ * spans known equal by their stored object are skipped, the rest is read
+ * and compared at most `block` bytes (and one stored object) at a time.
+ */
+export async function sameBytes(
+  a: RandomAccess,
+  aAt: number,
+  b: RandomAccess,
+  bAt: number,
+  length: number,
+  block = 4 * 1024 * 1024,
+): Promise<boolean> {
+  for (let done = 0; done < length;) {
+    const left = length - done;
+    const known = knownEqualSpan(a, aAt + done, b, bAt + done);
+    if (known > 0) {
+      done += Math.min(known, left);
+      continue;
+    }
+    const n = Math.max(
+      1,
+      Math.min(block, left, a.fetchSpan?.(aAt + done) ?? left, b.fetchSpan?.(bAt + done) ?? left),
+    );
+    const x = await a.read(aAt + done, n);
+    const y = await b.read(bAt + done, n);
+    if (x.length !== n || y.length !== n || !x.equals(y)) return false;
+    done += n;
+  }
+  return true;
 }
 
 /** A file in memory (tests, and blobs read whole). */

@@ -54,9 +54,9 @@ export async function describeChange(
       return lines;
     }
   } catch (error) {
-    if (error instanceof LayoutError || error instanceof UnsupportedLayout) {
-      return [`not compared as an image: ${error.message}`];
-    }
+    // A file that does not parse as its format gets no account (diff shows
+    // the plain binary summary), as a merge of it is declined.
+    if (error instanceof LayoutError || error instanceof UnsupportedLayout) return [];
     throw error;
   }
   return [];

@@ -20,7 +20,7 @@ import {
   type MergedLayer,
   type TreeLayer,
 } from './layer-tree.ts';
-import type { RandomAccess } from '../../info/random-access.ts';
+import { sameBytes, type RandomAccess } from '../../info/random-access.ts';
 import type { MergeStrategy, Side, SidePiece, StrategyResult } from '../../merge-strategy.ts';
 
 /** How much of two ranges is compared at once. */
@@ -34,13 +34,7 @@ export async function sameRange(
   bAt: Span,
 ): Promise<boolean> {
   if (aAt.length !== bAt.length) return false;
-  for (let done = 0; done < aAt.length;) {
-    const n = Math.min(COMPARE_SPAN, aAt.length - done);
-    const [x, y] = await Promise.all([a.read(aAt.offset + done, n), b.read(bAt.offset + done, n)]);
-    if (x.length !== n || y.length !== n || !x.equals(y)) return false;
-    done += n;
-  }
-  return true;
+  return sameBytes(a, aAt.offset, b, bAt.offset, aAt.length, COMPARE_SPAN);
 }
 
 async function sameLayer(a: PsdLayerData, b: PsdLayerData): Promise<boolean> {
