@@ -1,22 +1,26 @@
-// Media-aware WAV merge benchmark (issue 19): a 500 MB WAV (48 kHz stereo 24-bit, pseudo-random
-// samples) committed once, then changed on two branches in different sample ranges (ours at
-// 10 %, theirs at 70 %, 1 MiB each), made in a temporary repository with the real CLI. Measures
-// in the same run:
-//   M. `mediagit merge theirs` (the pcm-audio strategy streaming the three versions): wall time
-//      and peak RSS (GNU time when present, else polled VmHWM);
-//   R. reading the three versions: `mediagit show <rev>:take.wav > /dev/null` for each, and
+// Media-aware merges through the CLI (issue 19): a 500 MB WAV (48 kHz stereo 24-bit,
+// pseudo-random samples; ours and theirs each change 1 MiB of samples, at 10 % and 70 %) and a
+// ~200 MB PSD (three raw 4096×4096 layers; ours repaints the bottom one, theirs the top one),
+// each committed once and changed on two branches in a temporary repository made with the real
+// CLI. Measures in the same run, with the device's own limits printed first:
+//   M. `mediagit merge theirs` (the pcm-audio or psd-layers strategy): wall time and peak RSS
+//      (GNU time when present, else polled VmHWM);
+//   R. reading the three versions: `mediagit show <rev>:<file> > /dev/null` for each, and
 //      `cat` of the three files (the page cache is warm for them, so this is the floor).
 // Goals: M ≤ 3 × R(show); M's peak RSS < 500 MiB. The merged file is checked against the
-// expected bytes (base with both ranges) before any figure is printed.
+// expected bytes (base with both edits) before any figure is printed.
 //
-// Run with `npm run build && node bench/merge-wav.ts [--mb N] [--repeat N] [--keep]`; not part
-// of npm test. Scratch lives under bench-work/merge-wav (removed unless --keep).
+// Run with `npm run bench:merge [-- --format wav|psd] [--mb N] [--repeat N] [--keep]`; not part
+// of npm test. Scratch lives under bench-work/merge (removed unless --keep).
 
 import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writePsd } from './psd-fixture.ts';
 import {
   benchEnv,
+  deviceLimits,
+  formatDeviceLimits,
   cliPath,
   configureRunner,
   formatBytes,
@@ -36,6 +40,11 @@ import {
 
 const args = process.argv.slice(2);
 const sizeMb = numberOption(args, '--mb', 500);
+const formatArg = args.includes('--format') ? args[args.indexOf('--format') + 1] : 'all';
+const formats = formatArg === 'all' ? ['wav', 'psd'] : [formatArg ?? 'all'];
+if (!formats.every((f) => f === 'wav' || f === 'psd')) {
+  throw new Error(`--format takes wav, psd or all, not ${formatArg}`);
+}
 const repeat = numberOption(args, '--repeat', 1);
 const keep = args.includes('--keep');
 
@@ -99,48 +108,103 @@ function writeEdited(from: string, to: string, edits: readonly [number, number][
   fs.closeSync(fd);
 }
 
-function fileHash(file: string): string {
+/** SHA-256 of a file, without the bytes in `skip` ([start, end)) when given. */
+function fileHash(file: string, skip?: readonly [number, number]): string {
   const hash = createHash('sha256');
   const fd = fs.openSync(file, 'r');
   const buffer = Buffer.allocUnsafe(8 * MiB);
-  for (let n; (n = fs.readSync(fd, buffer)) > 0;) hash.update(buffer.subarray(0, n));
+  let at = 0;
+  for (let n; (n = fs.readSync(fd, buffer)) > 0; at += n) {
+    let piece = buffer.subarray(0, n);
+    if (skip && at < skip[1] && at + n > skip[0]) {
+      piece = Buffer.concat([
+        piece.subarray(0, Math.max(0, skip[0] - at)),
+        piece.subarray(Math.min(n, skip[1] - at)),
+      ]);
+    }
+    hash.update(piece);
+  }
   fs.closeSync(fd);
   return hash.digest('hex');
 }
 
+/** The three versions of one file and the merge both edits should give. */
+interface Fixture {
+  readonly label: string;
+  readonly file: string;
+  /** Writes base, ours, theirs and expected into `dir` (named by the file's extension). */
+  write(dir: string): Promise<void>;
+  /** The digest the merged file must share with `expected`. */
+  digest(file: string): string;
+}
+
+const FIXTURES: Record<string, Fixture> = {
+  wav: {
+    label: 'WAV',
+    file: 'take.wav',
+    write: async (dir) => {
+      const base = path.join(dir, 'base.wav');
+      writeBase(base);
+      writeEdited(base, path.join(dir, 'ours.wav'), [[oursAt, 2]]);
+      writeEdited(base, path.join(dir, 'theirs.wav'), [[theirsAt, 3]]);
+      writeEdited(base, path.join(dir, 'expected.wav'), [
+        [oursAt, 2],
+        [theirsAt, 3],
+      ]);
+    },
+    digest: (file) => fileHash(file),
+  },
+  psd: {
+    label: 'PSD',
+    file: 'poster.psd',
+    write: async (dir) => {
+      await writePsd(path.join(dir, 'base.psd'), [1, 2, 3]);
+      await writePsd(path.join(dir, 'ours.psd'), [11, 2, 3]);
+      await writePsd(path.join(dir, 'theirs.psd'), [1, 2, 13]);
+      await writePsd(path.join(dir, 'expected.psd'), [11, 2, 13]);
+    },
+    // Everything but the image resources: a merge that changes layers marks
+    // the (stale) composite in resource 1057 (docs/merge/layered.md).
+    digest: (file) => {
+      const fd = fs.openSync(file, 'r');
+      const word = Buffer.alloc(4);
+      fs.readSync(fd, word, 0, 4, 26);
+      const resourcesAt = 30 + word.readUInt32BE(0);
+      fs.readSync(fd, word, 0, 4, resourcesAt);
+      fs.closeSync(fd);
+      return fileHash(file, [resourcesAt, resourcesAt + 4 + word.readUInt32BE(0)]);
+    },
+  },
+};
+
 const cli = (argv: readonly string[], cwd: string): Promise<RunResult> =>
   must(`mediagit ${argv.join(' ')}`, process.execPath, [cliPath, ...argv], cwd, 1800);
 
-async function main(): Promise<void> {
-  const root = freshDir(path.join(workRoot, 'merge-wav'));
+async function bench(fixture: Fixture): Promise<void> {
+  const ext = path.extname(fixture.file);
+  const root = freshDir(path.join(workRoot, 'merge'));
   const inputs = path.join(root, 'inputs');
   const work = path.join(root, 'repo');
   fs.mkdirSync(inputs);
   fs.mkdirSync(work);
   try {
-    progress(`writing a ${formatBytes(44 + dataBytes)} WAV and its two edits`);
-    const base = path.join(inputs, 'base.wav');
-    writeBase(base);
-    writeEdited(base, path.join(inputs, 'ours.wav'), [[oursAt, 2]]);
-    writeEdited(base, path.join(inputs, 'theirs.wav'), [[theirsAt, 3]]);
-    writeEdited(base, path.join(inputs, 'expected.wav'), [
-      [oursAt, 2],
-      [theirsAt, 3],
-    ]);
-    const expected = fileHash(path.join(inputs, 'expected.wav'));
+    progress(`writing a ${fixture.label} and its two edits`);
+    await fixture.write(inputs);
+    const base = path.join(inputs, `base${ext}`);
+    const expected = fixture.digest(path.join(inputs, `expected${ext}`));
 
     progress('committing base, then ours on main and theirs on a branch');
-    const take = path.join(work, 'take.wav');
+    const take = path.join(work, fixture.file);
     await cli(['init', '-q'], work);
     fs.copyFileSync(base, take);
-    await cli(['add', 'take.wav'], work);
+    await cli(['add', fixture.file], work);
     await cli(['commit', '-q', '-m', 'base'], work);
     await cli(['branch', 'base'], work);
     await cli(['switch', '-q', '-c', 'theirs'], work);
-    fs.copyFileSync(path.join(inputs, 'theirs.wav'), take);
+    fs.copyFileSync(path.join(inputs, `theirs${ext}`), take);
     await cli(['commit', '-q', '-a', '-m', 'theirs'], work);
     await cli(['switch', '-q', 'main'], work);
-    fs.copyFileSync(path.join(inputs, 'ours.wav'), take);
+    fs.copyFileSync(path.join(inputs, `ours${ext}`), take);
     await cli(['commit', '-q', '-a', '-m', 'ours'], work);
     await cli(['branch', 'ours'], work);
 
@@ -154,8 +218,9 @@ async function main(): Promise<void> {
       progress(`round ${round + 1}: merge`);
       const merge = await cli(['merge', '-q', '-m', 'merge theirs', 'theirs'], work);
       merges.push(merge);
-      const got = fileHash(take);
-      if (got !== expected) throw new Error(`the merged WAV is not base with both edits (${got})`);
+      const got = fixture.digest(take);
+      if (got !== expected)
+        throw new Error(`the merged ${fixture.label} is not base with both edits (${got})`);
       await sync();
       progress(`round ${round + 1}: reading the three versions`);
       let showSeconds = 0;
@@ -164,7 +229,7 @@ async function main(): Promise<void> {
         const shown = await must(
           'show',
           'sh',
-          ['-c', `"${process.execPath}" "${cliPath}" show ${rev}:take.wav > /dev/null`],
+          ['-c', `"${process.execPath}" "${cliPath}" show ${rev}:${fixture.file} > /dev/null`],
           work,
         );
         showSeconds += shown.seconds;
@@ -172,7 +237,7 @@ async function main(): Promise<void> {
       }
       shows.push(showSeconds);
       showCpus.push(showCpu);
-      const files = ['base.wav', 'ours.wav', 'theirs.wav'].map((f) => path.join(inputs, f));
+      const files = ['base', 'ours', 'theirs'].map((f) => path.join(inputs, `${f}${ext}`));
       cats.push(
         (
           await must(
@@ -189,7 +254,8 @@ async function main(): Promise<void> {
     const showSeconds = median(shows);
     const catSeconds = median(cats);
     const report = {
-      fileBytes: 44 + dataBytes,
+      format: fixture.label,
+      fileBytes: fs.statSync(base).size,
       rounds: repeat,
       mergeSeconds,
       mergeCpuSeconds: merges[0]?.cpuSeconds ?? null,
@@ -203,7 +269,7 @@ async function main(): Promise<void> {
     };
     process.stdout.write(
       [
-        `WAV merge, ${formatBytes(report.fileBytes)} per version, ${repeat} round(s) (median):`,
+        `${fixture.label} merge, ${formatBytes(report.fileBytes)} per version, ${repeat} round(s) (median):`,
         `  merge                      ${formatSeconds(mergeSeconds)}  peak RSS ${formatBytes(peak)} (goal < 500 MiB, ${report.rssMeasuredBy})`,
         `  show ×3 > /dev/null        ${formatSeconds(showSeconds)}  merge/show ${formatRatio(report.ratioToShow)} (goal ≤ 3×)`,
         `  cat ×3 > /dev/null         ${formatSeconds(catSeconds)}  merge/cat ${formatRatio(report.ratioToCat)}`,
@@ -214,6 +280,11 @@ async function main(): Promise<void> {
   } finally {
     if (!keep) fs.rmSync(root, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`${formatDeviceLimits(deviceLimits(workRoot))}\n`);
+  for (const format of formats) await bench(FIXTURES[format]!);
 }
 
 await main();
