@@ -43,7 +43,7 @@ const MiB = 1024 * 1024;
 const BIG = 'footage/master.mov';
 const BIG_SIZE = 40 * MiB;
 /** Kills per run; MEDIAGIT_CRASH_ITERATIONS raises it for a longer search (CI time is shared). */
-const ITERATIONS = Number(process.env['MEDIAGIT_CRASH_ITERATIONS'] ?? 7);
+const ITERATIONS = Number(process.env['MEDIAGIT_CRASH_ITERATIONS'] ?? 5);
 
 type Kind = 'add' | 'commit' | 'commit -a';
 const KINDS: readonly Kind[] = ['add', 'commit -a', 'add', 'commit'];

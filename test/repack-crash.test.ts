@@ -46,7 +46,7 @@ const BIG = 'media/master.mov';
 const BIG_SIZE = 16 * MiB;
 const SMALL_FILES = 100;
 /** Kills per run; MEDIAGIT_CRASH_ITERATIONS raises it for a longer search (CI time is shared). */
-const ITERATIONS = Number(process.env['MEDIAGIT_CRASH_ITERATIONS'] ?? 3);
+const ITERATIONS = Number(process.env['MEDIAGIT_CRASH_ITERATIONS'] ?? 2);
 
 /** Loose object files, pack indexes and unindexed pack files in the repository. */
 async function objectFiles(

@@ -205,7 +205,7 @@ test(
       }),
       {
         // MEDIAGIT_PROPERTY_RUNS raises it for a longer search (CI time is shared).
-        numRuns: Number(process.env['MEDIAGIT_PROPERTY_RUNS'] ?? 7),
+        numRuns: Number(process.env['MEDIAGIT_PROPERTY_RUNS'] ?? 5),
         // Each run drives the CLI a dozen times: report the first counterexample
         // instead of spending minutes shrinking it.
         endOnFailure: true,
