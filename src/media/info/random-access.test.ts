@@ -30,7 +30,7 @@ function chunked(chunks: readonly [string, Buffer][]): RandomAccess & { bytesRea
 }
 
 test('bytes in the same stored chunk at the same place are equal unread; the rest is read', async () => {
-  const shared = Buffer.alloc(1000, 7);
+  const shared = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
   const a = chunked([
     ['x', Buffer.alloc(10, 1)],
     ['s', shared],
@@ -55,4 +55,8 @@ test('bytes in the same stored chunk at the same place are equal unread; the res
   assert.equal(knownEqualSpan(a, 10, c, 10), 0);
   assert.equal(await sameBytes(a, 10, c, 10, 1000), false);
   assert.equal(await sameBytes(a, 10, c, 11, 1000), true);
+  // The same chunk at another distance from its end: not known equal, and
+  // (the bytes being shifted) not equal.
+  assert.equal(knownEqualSpan(a, 10, c, 12), 0);
+  assert.equal(await sameBytes(a, 10, c, 12, 999), false);
 });
