@@ -24,6 +24,9 @@ const needed: { command: string; pkg: string }[] = [
   // exiftool, multi-part EXR files made and read by OpenEXR's own tools.
   { command: 'exiftool', pkg: 'libimage-exiftool-perl' },
   { command: 'exrheader', pkg: 'openexr' },
+  // The web interface's browser tests (test/web-ui.test.ts): Debian's own
+  // Chromium, driven by playwright-core (its browser downloads fail here).
+  { command: 'chromium', pkg: 'chromium' },
 ];
 
 function has(command: string): boolean {
