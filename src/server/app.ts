@@ -61,6 +61,11 @@ import { contentSha256, findLfsObject } from '../protocol/lfs-objects.ts';
 import { rootRepositories } from '../protocol/root-stats.ts';
 import { DEFAULT_SERVER_GRACE_MS, serverGc } from '../protocol/server-gc.ts';
 import { httpsServerOptions, type ServerTls } from '../security/tls.ts';
+import { registerUiRoutes, uiErrorPage, pageHeaders } from './ui/routes.ts';
+import { parseCookies, SESSION_COOKIE } from './ui/session.ts';
+import { recentAuditEvents } from './ui/activity.ts';
+import { SERVER_STATE_DIR } from '../protocol/server-root.ts';
+import path from 'node:path';
 
 export interface ServerOptions {
   /**
@@ -104,6 +109,14 @@ export interface ServerOptions {
    * default true. False: every LFS byte goes through the server.
    */
   readonly lfsDirect?: boolean | undefined;
+  /** The web interface at `/` (server/ui/, docs/web-ui.md); default true. */
+  readonly ui?: boolean | undefined;
+  /**
+   * Where the web interface keeps the previews it makes; default
+   * `.mediagit-server/previews` under a local root, else in the root's
+   * scratch folder.
+   */
+  readonly previewCacheDir?: string | undefined;
 }
 
 interface Identity {
@@ -389,9 +402,39 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
   };
 
+  /** Key IDs still active (not revoked), checked again every few seconds for web sessions. */
+  const activeKeys = new LRUCache<string, boolean>({ max: 10_000, ttl: 10_000 });
+  const keyActive = async (keyId: string): Promise<boolean> => {
+    const known = activeKeys.get(keyId);
+    if (known !== undefined) return known;
+    const record = (await tokens.list()).find((t) => t.id === keyId);
+    const active = record !== undefined && record.revoked === undefined;
+    activeKeys.set(keyId, active);
+    return active;
+  };
+
+  /**
+   * A web page's session (server/ui/session.ts): the cookie's signed token,
+   * while its key is not revoked; undefined when absent, expired or revoked
+   * (the page then asks to sign in again).
+   */
+  const sessionIdentity = async (request: FastifyRequest): Promise<Identity | undefined> => {
+    const session = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
+    if (session === undefined || session === '' || !looksLikeJwt(session)) return undefined;
+    try {
+      const claims = await verifyAccessToken(signingKeys, session);
+      if (!(await keyActive(claims.keyId))) return undefined;
+      return { user: claims.user, keyId: claims.keyId, repo: claims.repo, scope: claims.scope };
+    } catch {
+      return undefined;
+    }
+  };
+
   const identify = async (request: FastifyRequest): Promise<Identity | undefined> => {
     const header = request.headers.authorization;
-    if (header === undefined) return undefined;
+    if (header === undefined) {
+      return request.routeOptions.config.ui ? sessionIdentity(request) : undefined;
+    }
     const match = /^(Bearer|Basic)\s+(\S+)\s*$/i.exec(header);
     if (!match)
       return deny(request, 401, 'malformed Authorization header (expected Bearer or Basic)');
@@ -490,6 +533,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     request.identity = identity;
     if (identity === undefined) {
       if (needed === 'read' && options.allowAnonymousRead) return;
+      if (request.routeOptions.config.ui && request.method === 'GET') {
+        // A page: off to sign in, and back here after.
+        const next = encodeURIComponent(request.url);
+        return reply.redirect(`/-/signin?next=${next}`, 303);
+      }
       if (lfs) {
         reply.header('lfs-authenticate', 'Basic realm="mediagit"');
         reply.header('www-authenticate', 'Basic realm="mediagit"');
@@ -554,6 +602,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       if (status >= 500) request.log.error({ err: error }, 'request failed');
       const message = status >= 500 ? 'internal error' : error.message;
       request.failure = { code: error.code, message: scrubText(error.message) };
+      if (request.routeOptions.config?.ui) {
+        return reply
+          .status(status)
+          .headers(pageHeaders())
+          .send(uiErrorPage(request, status, message));
+      }
       if (request.routeOptions.config?.lfs) {
         // The Git LFS API's error body: git-lfs prints `message`.
         return reply
@@ -576,6 +630,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       code: status === 413 ? 'TOO_LARGE' : code,
       message: scrubText(status >= 500 ? (error as Error).message : message),
     };
+    if (request.routeOptions.config?.ui) {
+      return reply.status(status).headers(pageHeaders()).send(uiErrorPage(request, status, message));
+    }
     return reply
       .status(status)
       .send({ error: { code: status === 413 ? 'TOO_LARGE' : code, message } });
@@ -583,6 +640,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   app.setNotFoundHandler(async (request, reply) => {
     request.failure = { code: 'NOT_FOUND', message: 'no such endpoint' };
+    if (request.url.startsWith('/-/') && request.method === 'GET') {
+      return reply.status(404).headers(pageHeaders()).send(uiErrorPage(request, 404, 'No such page.'));
+    }
     return reply.status(404).send({ error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
   });
 
@@ -1048,6 +1108,34 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     countSent: (bytes) => metrics.bytesOut.inc(bytes),
     direct: options.lfsDirect ?? true,
   });
+
+  if (options.ui ?? true) {
+    registerUiRoutes(app, {
+      root,
+      serviceFor,
+      allowAnonymousRead: options.allowAnonymousRead === true,
+      secure: options.tls !== undefined,
+      authenticate: async (key) => {
+        const record = await tokens.authenticate(key);
+        return record && { user: record.user, keyId: record.id, repo: record.repo, scope: record.scope };
+      },
+      issueSession: async (identity, ttl) =>
+        (await issueAccessToken(await signingKeys.current(), identity, ttl)).token,
+      signInFailed: async (request, reason) => {
+        metrics.authFailures.inc({ status: '401' });
+        await auditOf(request, { action: 'auth', outcome: 'denied', ip: request.ip, reason });
+        const wait = authFailures.take(request.ip);
+        if (wait > 0) throw rateLimited(wait, 'auth-failures');
+      },
+      audit: auditOf,
+      recentEvents: (repo, limit) => recentAuditEvents(root, repo, limit),
+      previewCacheDir:
+        options.previewCacheDir ??
+        (root.localDir !== undefined
+          ? path.join(root.localDir, SERVER_STATE_DIR, 'previews')
+          : path.join(root.scratchDir, 'previews')),
+    });
+  }
 
   app.addHook('onClose', async () => {
     await audit.close();

@@ -39,6 +39,9 @@ interface ServeFlags {
   /** The older spelling of --log-level. */
   log?: LogLevel;
   logFile?: string;
+  /** False with --no-ui. */
+  ui?: boolean;
+  previewDir?: string;
 }
 
 const DEFAULT_CACHE_BYTES = 10 * 1024 ** 3;
@@ -102,6 +105,11 @@ export function register(program: Command, cli: Cli): void {
     .option(
       '--log-file <file>',
       'append the log to this file (0640; SIGHUP reopens it, for log rotation) instead of standard error',
+    )
+    .option('--no-ui', 'serve only the API: no web interface at / (docs/web-ui.md)')
+    .option(
+      '--preview-dir <dir>',
+      "where the web interface keeps the previews it makes (default: the root's .mediagit-server/previews)",
     )
     .action(async (opts: ServeFlags) => {
       // A server's heap is small and busy in bursts: V8's memory reducer
@@ -189,6 +197,9 @@ export function register(program: Command, cli: Cli): void {
         maxPackBytes: opts.maxPackSize,
         verifyUploads: opts.verifyUploads,
         lfsDirect: opts.lfsDirect !== false,
+        ui: opts.ui !== false,
+        previewCacheDir:
+          opts.previewDir === undefined ? undefined : path.resolve(cli.cwd, opts.previewDir),
         log: level === 'silent' ? undefined : { level, destination },
       });
       let address: string;
