@@ -115,7 +115,7 @@ export function treePage(options: {
     const isDir = entry.kind === 'tree';
     const target = repoHref(repo, isDir ? 'tree' : 'blob', revSegment(rev), pathHref(prefix + entry.name));
     return html`<tr>
-      <td><span class="tree-icon" aria-hidden="true">${isDir ? '📁' : '📄'}</span><a href="${target}">${entry.name}${isDir ? '/' : ''}</a>${isDir ? html`<span class="visually-hidden"> (folder)</span>` : ''}</td>
+      <td><a href="${target}">${entry.name}${isDir ? '/' : ''}</a>${isDir ? html`<span class="visually-hidden"> (folder)</span>` : ''}</td>
       <td class="num">${isDir ? '' : formatBytes(entry.size)}</td>
       <td class="hide-narrow muted">${entry.mode === '100755' ? 'executable' : entry.mode === '120000' ? 'symlink' : ''}</td>
     </tr>`;
@@ -215,7 +215,7 @@ export function filePage(view: FileView): string {
     <div class="actions">
       <a class="button" href="${raw}" download="${name}">Download</a>
       <a class="button secondary" href="${repoHref(repo, 'commits', revSegment(rev))}?path=${encodeURIComponent(filePath)}">History</a>
-      <span class="muted">${formatBytes(view.entry.size)} · ${view.format} · <span class="oid">${view.entry.id.slice(0, 16)}</span></span>
+      <span class="muted">${formatBytes(view.entry.size)} · ${view.format} · <span class="oid" data-object="${view.entry.id}">${view.entry.id.slice(0, 16)}</span></span>
     </div>
     <section aria-labelledby="preview-h"><h2 id="preview-h">Preview</h2>${view.preview}</section>
     <section aria-labelledby="props-h"><h2 id="props-h">Media properties</h2>${propertiesList(view.properties)}</section>
@@ -242,6 +242,7 @@ export function historyPage(options: {
   readonly refs: readonly Ref[];
   readonly path: string | undefined;
   readonly page: number;
+  readonly perPage: number;
   readonly entries: readonly HistoryEntry[];
   readonly more: boolean;
 }): string {
@@ -250,6 +251,7 @@ export function historyPage(options: {
     const params = new URLSearchParams();
     if (options.path) params.set('path', options.path);
     if (pageNo > 1) params.set('page', String(pageNo));
+    if (options.perPage !== 50) params.set('per_page', String(options.perPage));
     const text = params.toString();
     return `${repoHref(repo, 'commits', revSegment(rev))}${text ? `?${text}` : ''}`;
   };
@@ -269,6 +271,7 @@ export function historyPage(options: {
       <label for="path-filter">Only commits that changed</label>
       <input id="path-filter" name="path" type="search" value="${options.path ?? ''}" placeholder="path/to/file-or-folder">
       <button class="button secondary" type="submit">Filter</button>
+      ${options.perPage !== 50 ? html`<input type="hidden" name="per_page" value="${options.perPage}">` : ''}
       ${options.path ? html`<a href="${repoHref(repo, 'commits', revSegment(rev))}">Clear</a>` : ''}
     </form>
     ${options.entries.length === 0
@@ -423,7 +426,9 @@ export function activityPage(options: {
           <thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Outcome</th><th scope="col">Detail</th></tr></thead>
           <tbody>${options.events.map((event) => {
             const refs = Array.isArray(event['refs'])
-              ? (event['refs'] as { name?: string; new?: string }[]).map((r) => `${text(r.name)} → ${text(r.new).slice(0, 12)}`).join(', ')
+              ? (event['refs'] as { ref?: string; new?: string | null; result?: string }[])
+                  .map((r) => `${text(r.ref)} → ${r.new ? r.new.slice(0, 12) : 'deleted'}${r.result && r.result !== 'ok' ? ` (${r.result})` : ''}`)
+                  .join(', ')
               : '';
             return html`<tr>
               <td>${text(event['time']).replace('T', ' ').slice(0, 19)}</td>

@@ -498,12 +498,13 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     const query = request.query as Record<string, unknown>;
     const filter = typeof query['path'] === 'string' && query['path'].trim() !== '' ? query['path'].trim() : undefined;
     const pageNo = Math.max(1, Math.min(100_000, Number.parseInt(String(query['page'] ?? '1'), 10) || 1));
+    const perPage = Math.max(1, Math.min(200, Number.parseInt(String(query['per_page'] ?? HISTORY_PAGE), 10) || HISTORY_PAGE));
     const opened = await openRevision(request, reply, rev);
     if (!opened) return reply;
     const found = await history(opened.repo, opened.id, {
       path: filter,
-      skip: (pageNo - 1) * HISTORY_PAGE,
-      limit: HISTORY_PAGE,
+      skip: (pageNo - 1) * perPage,
+      limit: perPage,
     });
     return sendPage(
       reply,
@@ -514,6 +515,7 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
         refs: await listRefs(opened.repo),
         path: filter,
         page: pageNo,
+        perPage,
         entries: found.entries,
         more: found.more,
       }),
