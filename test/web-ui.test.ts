@@ -520,6 +520,55 @@ describe('web interface in a real browser', { skip: CHROMIUM === undefined && 'n
     assert.ok(peak < 300, `server peak RSS ${peak.toFixed(0)} MiB`);
   });
 
+  it('works with JavaScript off, by keyboard, and at a tablet width', async () => {
+    const cookies = await context.cookies();
+    const plain = await browser.newContext({ javaScriptEnabled: false });
+    try {
+      await plain.addCookies(cookies);
+      const tab = await plain.newPage();
+      await tab.goto(`${server.base}/-/r/studio`);
+      await Promise.all([tab.waitForURL(/\/tree\/HEAD\/media$/), tab.click('text=media/')]);
+      await Promise.all([tab.waitForURL(/\/blob\/HEAD\/media\/photo\.jpg$/), tab.click('text=photo.jpg')]);
+      assert.equal(await tab.$eval('.preview img', (img) => (img as HTMLImageElement).naturalWidth), 400);
+      await tab.selectOption('#rev', 'main');
+      await Promise.all([tab.waitForURL(/\/blob\/main\/media\/photo\.jpg$/), tab.click('form[action$="/go"] button')]);
+      await tab.goto(`${server.base}/-/r/studio/commits/main?per_page=3`);
+      await Promise.all([tab.waitForURL(/page=2/), tab.click('a[rel=next]')]);
+      await tab.goto(`${server.base}/-/r/studio/blob/main/media/square.png`);
+      await Promise.all([tab.waitForURL(/\/compare\?/), tab.click('form[action$="/compare"] button')]);
+      assert.equal(await tab.locator('section[data-mode=two-up]').isVisible(), true);
+      assert.equal(await tab.locator('section[data-mode=difference]').isVisible(), true);
+      await tab.waitForFunction(() => [...document.querySelectorAll('section:not([hidden]) img')].every((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).catch(() => undefined);
+      await tab.screenshot({ path: path.join(ARTIFACTS, '23-no-javascript.png'), fullPage: true });
+    } finally {
+      await plain.close();
+    }
+    // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    await goto('/-/r/studio');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+    // A tablet: every page reflows without sideways scrolling.
+    const tablet = await browser.newContext({ viewport: { width: 768, height: 1024 }, isMobile: true, hasTouch: true });
+    try {
+      await tablet.addCookies(cookies);
+      const tab = await tablet.newPage();
+      for (const [name, url] of [
+        ['tree', '/-/r/studio/tree/main/media'],
+        ['history', '/-/r/studio/commits/main'],
+        ['file', '/-/r/studio/blob/main/media/square.png'],
+      ] as const) {
+        await tab.goto(`${server.base}${url}`);
+        const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(overflow <= 0, `${name} scrolls sideways by ${overflow} px on a tablet`);
+        await tab.screenshot({ path: path.join(ARTIFACTS, `24-tablet-${name}.png`), fullPage: true });
+      }
+    } finally {
+      await tablet.close();
+    }
+  });
+
   it('every page and asset needs a session; a read key sees only its repository', async () => {
     const anonymous = await browser.newContext();
     try {
