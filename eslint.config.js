@@ -55,4 +55,12 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  {
+    // The web interface's page script runs in the browser.
+    files: ['src/server/ui/assets/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly' },
+    },
+  },
 );

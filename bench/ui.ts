@@ -55,7 +55,13 @@ async function writeHistory(bare: string): Promise<string> {
   for (let i = 0; i < treeFiles; i++) {
     const data = Buffer.from(`asset ${i}\n`);
     const id = (await store.write('blob', data)).id;
-    files.push({ name: `asset-${String(i).padStart(5, '0')}.txt`, mode: '100644', kind: 'blob', id, size: data.length });
+    files.push({
+      name: `asset-${String(i).padStart(5, '0')}.txt`,
+      mode: '100644',
+      kind: 'blob',
+      id,
+      size: data.length,
+    });
   }
   const filesTree = (await store.write('tree', encodeTree(files))).id;
   let parent: string | undefined;
@@ -98,7 +104,9 @@ async function writeTiff(file: string): Promise<number> {
     pixels[i + 1] = seed & 0xff;
     pixels[i + 2] = 128;
   }
-  await sharp(pixels, { raw: { width, height, channels: 3 } }).tiff({ compression: 'none' }).toFile(file);
+  await sharp(pixels, { raw: { width, height, channels: 3 } })
+    .tiff({ compression: 'none' })
+    .toFile(file);
   return fs.statSync(file).size;
 }
 
@@ -114,7 +122,10 @@ async function runOnce(round: number): Promise<Record<string, Timing>> {
   await mediagit(['init', '--bare', '-q', path.join(root, 'history')], scratch);
   await mediagit(['init', '--bare', '-q', path.join(root, 'media')], scratch);
   const key = (
-    await mediagit(['token', 'create', '--root', root, '--user', 'bench', '--repo', '*', '--scope', 'admin'], scratch)
+    await mediagit(
+      ['token', 'create', '--root', root, '--user', 'bench', '--repo', '*', '--scope', 'admin'],
+      scratch,
+    )
   ).stdout.trim();
   progress(`round ${round}: writing ${commits} commits and a ${treeFiles}-file folder`);
   await writeHistory(path.join(root, 'history'));
@@ -126,7 +137,10 @@ async function runOnce(round: number): Promise<Record<string, Timing>> {
     scratch,
     env,
   );
-  const base = await waitFor(daemon, () => /listening on (http:\/\/[\d.]+:\d+)/.exec(daemon.output())?.[1] ?? null);
+  const base = await waitFor(
+    daemon,
+    () => /listening on (http:\/\/[\d.]+:\d+)/.exec(daemon.output())?.[1] ?? null,
+  );
   try {
     progress('making a 100 MB TIFF and pushing it');
     const work = path.join(scratch, 'work');
@@ -147,7 +161,10 @@ async function runOnce(round: number): Promise<Record<string, Timing>> {
     const signedIn = await fetch(`${base}/-/signin`, {
       method: 'POST',
       redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `mediagit_signin=${signinCookie}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: `mediagit_signin=${signinCookie}`,
+      },
       body: new URLSearchParams({ csrf: signinCookie, key, next: '/' }).toString(),
     });
     const session = /mediagit_session=([^;]+)/.exec(signedIn.headers.get('set-cookie') ?? '')![1]!;
@@ -157,14 +174,19 @@ async function runOnce(round: number): Promise<Record<string, Timing>> {
       const started = process.hrtime.bigint();
       const response = await fetch(`${base}${url}`, { headers: { cookie } });
       const body = await response.text();
-      return { wallMs: Number(process.hrtime.bigint() - started) / 1e6, status: response.status, body };
+      return {
+        wallMs: Number(process.hrtime.bigint() - started) / 1e6,
+        status: response.status,
+        body,
+      };
     };
     const file = await get('/-/r/media/blob/main/plate.tif');
     const object = /data-object="([0-9a-f]{64})"/.exec(file.body)?.[1];
     if (!object) throw new Error(`no object ID on the file page (${file.status})`);
     const thumb = `/-/r/media/preview/thumb/${object}/plate.tif`;
     const cold = await get(thumb);
-    if (cold.status !== 200) throw new Error(`thumbnail answered ${cold.status}: ${cold.body.slice(0, 200)}`);
+    if (cold.status !== 200)
+      throw new Error(`thumbnail answered ${cold.status}: ${cold.body.slice(0, 200)}`);
 
     const measured: Record<string, string> = {
       'raw HTTP (GET /healthz)': '/healthz',
@@ -196,7 +218,10 @@ async function runOnce(round: number): Promise<Record<string, Timing>> {
       result[label] = { serverMs: median(times.slice(-SAMPLES)), wallMs: median(walls[label]!) };
     }
     const coldTime = lines.find((l) => l.req.url === thumb)?.responseTime ?? Number.NaN;
-    result['thumbnail of a 100 MB TIFF, first request (made)'] = { serverMs: coldTime, wallMs: cold.wallMs };
+    result['thumbnail of a 100 MB TIFF, first request (made)'] = {
+      serverMs: coldTime,
+      wallMs: cold.wallMs,
+    };
     return result;
   } finally {
     await stopDaemon(daemon, 'SIGTERM');
@@ -215,10 +240,17 @@ let failed = false;
 for (let round = 1; round <= repeat; round++) {
   const result = await runOnce(round);
   const floor = result['raw HTTP (GET /healthz)']!.serverMs;
-  console.log(`\nround ${round}: median of ${SAMPLES} requests (server time from its log; client wall time)`);
+  console.log(
+    `\nround ${round}: median of ${SAMPLES} requests (server time from its log; client wall time)`,
+  );
   for (const [label, timing] of Object.entries(result)) {
     const goal = GOALS[label];
-    const verdict = goal === undefined ? '' : timing.serverMs < goal ? `  goal < ${goal} ms: met` : `  goal < ${goal} ms: MISSED`;
+    const verdict =
+      goal === undefined
+        ? ''
+        : timing.serverMs < goal
+          ? `  goal < ${goal} ms: met`
+          : `  goal < ${goal} ms: MISSED`;
     if (goal !== undefined && !(timing.serverMs < goal)) failed = true;
     console.log(
       `  ${label.padEnd(52)} server ${timing.serverMs.toFixed(2).padStart(8)} ms  wall ${timing.wallMs.toFixed(2).padStart(8)} ms  (${(timing.serverMs / floor).toFixed(0)}× raw HTTP)${verdict}`,

@@ -12,5 +12,6 @@ for (const folder of folders) {
   const from = path.join(root, 'src', folder);
   const to = path.join(root, 'dist', folder);
   fs.mkdirSync(to, { recursive: true });
-  for (const name of fs.readdirSync(from)) fs.copyFileSync(path.join(from, name), path.join(to, name));
+  for (const name of fs.readdirSync(from))
+    fs.copyFileSync(path.join(from, name), path.join(to, name));
 }

@@ -631,7 +631,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       message: scrubText(status >= 500 ? (error as Error).message : message),
     };
     if (request.routeOptions.config?.ui) {
-      return reply.status(status).headers(pageHeaders()).send(uiErrorPage(request, status, message));
+      return reply
+        .status(status)
+        .headers(pageHeaders())
+        .send(uiErrorPage(request, status, message));
     }
     return reply
       .status(status)
@@ -641,7 +644,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.setNotFoundHandler(async (request, reply) => {
     request.failure = { code: 'NOT_FOUND', message: 'no such endpoint' };
     if (request.url.startsWith('/-/') && request.method === 'GET') {
-      return reply.status(404).headers(pageHeaders()).send(uiErrorPage(request, 404, 'No such page.'));
+      return reply
+        .status(404)
+        .headers(pageHeaders())
+        .send(uiErrorPage(request, 404, 'No such page.'));
     }
     return reply.status(404).send({ error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
   });
@@ -1117,7 +1123,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       secure: options.tls !== undefined,
       authenticate: async (key) => {
         const record = await tokens.authenticate(key);
-        return record && { user: record.user, keyId: record.id, repo: record.repo, scope: record.scope };
+        return (
+          record && { user: record.user, keyId: record.id, repo: record.repo, scope: record.scope }
+        );
       },
       issueSession: async (identity, ttl) =>
         (await issueAccessToken(await signingKeys.current(), identity, ttl)).token,

@@ -51,14 +51,16 @@ export function repoHref(repo: string, ...rest: string[]): string {
 }
 
 export function csrfField(viewer: Viewer | undefined): SafeHtml {
-  return html`<input type="hidden" name="csrf" value="${viewer?.csrf ?? ''}">`;
+  return html`<input type="hidden" name="csrf" value="${viewer?.csrf ?? ''}" />`;
 }
 
 export function page(options: PageOptions, body: SafeHtml): string {
   const viewer = options.viewer;
   const account = viewer?.user
     ? html`<span class="who">Signed in as <strong>${viewer.user}</strong> (${viewer.scope})</span>
-        <form method="post" action="/-/signout" class="inline">${csrfField(viewer)}<button type="submit" class="link">Sign out</button></form>`
+        <form method="post" action="/-/signout" class="inline">
+          ${csrfField(viewer)}<button type="submit" class="link">Sign out</button>
+        </form>`
     : html`<a href="/-/signin">Sign in</a>`;
   const tabs =
     options.repo === undefined
@@ -67,36 +69,41 @@ export function page(options: PageOptions, body: SafeHtml): string {
           <ul>
             ${TABS.map(
               ([tab, label, rest]) =>
-                html`<li><a href="${repoHref(options.repo!, rest)}" ${options.tab === tab ? html`aria-current="page"` : ''}>${label}</a></li>`,
+                html`<li>
+                  <a
+                    href="${repoHref(options.repo!, rest)}"
+                    ${options.tab === tab ? html`aria-current="page"` : ''}
+                    >${label}</a
+                  >
+                </li>`,
             )}
           </ul>
         </nav>`;
   const style = options.inlineStyle
-    ? html`<style>${trusted(STYLESHEET)}</style>`
-    : html`<link rel="stylesheet" href="/-/assets/ui.css">`;
+    ? html`<style>
+        ${trusted(STYLESHEET)}
+      </style>`
+    : html`<link rel="stylesheet" href="/-/assets/ui.css" />`;
   const doc = html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${options.title} · MediaGit</title>
-${style}
-${options.script ? html`<script src="/-/assets/ui.js" defer></script>` : ''}
-${options.modelViewer ? html`<script type="module" src="/-/assets/model-viewer.min.js"></script>` : ''}
-</head>
-<body>
-<a class="skip" href="#main">Skip to content</a>
-<header class="top">
-  <a class="brand" href="/">MediaGit</a>
-  ${options.repo !== undefined ? html`<span class="crumb">/ <a href="${repoHref(options.repo)}">${options.repo}</a></span>` : ''}
-  <div class="account">${account}</div>
-</header>
-${tabs}
-<main id="main" tabindex="-1">
-${body}
-</main>
-</body>
-</html>`;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${options.title} · MediaGit</title>
+        ${style} ${options.script ? html`<script src="/-/assets/ui.js" defer></script>` : ''}
+        ${options.modelViewer ? html`<script type="module" src="/-/assets/model-viewer.min.js"></script>` : ''}
+      </head>
+      <body>
+        <a class="skip" href="#main">Skip to content</a>
+        <header class="top">
+          <a class="brand" href="/">MediaGit</a>
+          ${options.repo !== undefined ? html`<span class="crumb">/ <a href="${repoHref(options.repo)}">${options.repo}</a></span>` : ''}
+          <div class="account">${account}</div>
+        </header>
+        ${tabs}
+        <main id="main" tabindex="-1">${body}</main>
+      </body>
+    </html>`;
   return doc.text;
 }
 
@@ -110,7 +117,8 @@ export function pageHeaders(inlineStyle = false): Record<string, string> {
     'content-type': 'text/html; charset=utf-8',
     'content-security-policy': [
       "default-src 'none'",
-      "script-src 'self'",
+      // 'wasm-unsafe-eval': the 3D viewer compiles its WebAssembly decoders; JavaScript eval stays forbidden.
+      "script-src 'self' 'wasm-unsafe-eval'",
       `style-src ${style}`,
       "img-src 'self' blob: data:",
       "media-src 'self' blob:",

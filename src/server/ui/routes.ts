@@ -24,7 +24,7 @@ import type { RepoService } from '../../protocol/service.ts';
 import { computeStats, type RepoStats } from '../../repo/stats.ts';
 import { backendCensus } from '../../protocol/root-stats.ts';
 import type { AuditEvent } from '../../security/audit.ts';
-import { scopeAllows, type Scope } from '../../security/api-keys.ts';
+import type { Scope } from '../../security/api-keys.ts';
 import { LRUCache } from 'lru-cache';
 import { html, pathHref, randomToken, trusted, type SafeHtml } from './html.ts';
 import { ASSET_DIR, page, pageHeaders, repoHref, STYLESHEET, type Viewer } from './layout.ts';
@@ -68,7 +68,6 @@ import {
   readTree,
   resolveRevision,
   StoredContent,
-  type Ref,
 } from './stored.ts';
 
 declare module 'fastify' {
@@ -154,7 +153,8 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
   const viewerOf = (request: FastifyRequest): Viewer => {
     const identity = request.identity;
     const session = sessionOf(request);
-    if (!identity) return { user: undefined, csrf: undefined, scope: ctx.allowAnonymousRead ? 'read' : 'none' };
+    if (!identity)
+      return { user: undefined, csrf: undefined, scope: ctx.allowAnonymousRead ? 'read' : 'none' };
     return {
       user: identity.user,
       csrf: session !== undefined ? csrfToken(session) : undefined,
@@ -169,10 +169,14 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     const sent = (request.body as Record<string, unknown> | undefined)?.['csrf'];
     const session = sessionOf(request);
     if (session === undefined || typeof sent !== 'string' || !sameToken(sent, csrfToken(session))) {
-      throw new MediaGitError('CSRF', 'the form is missing its CSRF token or it is wrong; reload the page and try again', {
-        kind: 'user',
-        data: { status: 403 },
-      });
+      throw new MediaGitError(
+        'CSRF',
+        'the form is missing its CSRF token or it is wrong; reload the page and try again',
+        {
+          kind: 'user',
+          data: { status: 403 },
+        },
+      );
     }
   });
 
@@ -187,7 +191,10 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
   app.get('/-/signin', open, async (request, reply) => {
     const token = randomToken();
     const next = safeNext((request.query as Record<string, unknown>)['next']);
-    reply.header('set-cookie', cookieHeader(SIGNIN_COOKIE, token, { secure: ctx.secure, maxAge: 3600 }));
+    reply.header(
+      'set-cookie',
+      cookieHeader(SIGNIN_COOKIE, token, { secure: ctx.secure, maxAge: 3600 }),
+    );
     return sendPage(reply, signinPage({ next, token }), 200, true);
   });
 
@@ -197,7 +204,10 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     const next = safeNext(form['next']);
     const again = (status: number, error: string) => {
       const token = randomToken();
-      reply.header('set-cookie', cookieHeader(SIGNIN_COOKIE, token, { secure: ctx.secure, maxAge: 3600 }));
+      reply.header(
+        'set-cookie',
+        cookieHeader(SIGNIN_COOKIE, token, { secure: ctx.secure, maxAge: 3600 }),
+      );
       return sendPage(reply, signinPage({ next, token, error }), status, true);
     };
     if (typeof form['csrf'] !== 'string' || !sameToken(form['csrf'], expected)) {
@@ -234,7 +244,9 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
   app.get('/-/assets/:name', read, async (request, reply) => {
     const asset = ASSETS[(request.params as { name: string }).name];
     if (!asset) throw notFound('no such asset');
-    const body = asset.file.pathname.endsWith('ui.css') ? STYLESHEET : await fs.readFile(asset.file);
+    const body = asset.file.pathname.endsWith('ui.css')
+      ? STYLESHEET
+      : await fs.readFile(asset.file);
     return reply
       .header('content-type', asset.type)
       .header('cache-control', 'private, max-age=3600')
@@ -271,7 +283,10 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
       await sendPage(reply, emptyRepoPage(viewerOf(request), request.repoName!, true));
       return undefined;
     }
-    if (rev === 'HEAD' && (await repo.readRef((await repo.head()) ?? 'HEAD').catch(() => undefined))?.id === undefined) {
+    if (
+      rev === 'HEAD' &&
+      (await repo.readRef((await repo.head()) ?? 'HEAD').catch(() => undefined))?.id === undefined
+    ) {
       await sendPage(reply, emptyRepoPage(viewerOf(request), request.repoName!, false));
       return undefined;
     }
@@ -279,13 +294,21 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     return { repo, id, commit: await readCommit(repo, id) };
   };
 
-  const showTree = async (request: FastifyRequest, reply: FastifyReply, rev: string, treePath: string) => {
+  const showTree = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    rev: string,
+    treePath: string,
+  ) => {
     const opened = await openRevision(request, reply, rev);
     if (!opened) return reply;
     const { repo, id, commit } = opened;
     const entry = await entryAt(repo, commit.tree, treePath);
     if (!entry) throw notFound(`no ${treePath} at ${rev}`);
-    if (entry.kind !== 'tree') return reply.redirect(repoHref(request.repoName!, 'blob', revSegment(rev), pathHref(treePath)));
+    if (entry.kind !== 'tree')
+      return reply.redirect(
+        repoHref(request.repoName!, 'blob', revSegment(rev), pathHref(treePath)),
+      );
     const entries = await readTree(repo, entry.id);
     return sendPage(
       reply,
@@ -327,7 +350,11 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
   });
 
   /** A stored file as the preview engine sees it. */
-  const sourceOf = async (repo: BackendRepo, id: string, name: string): Promise<PreviewSource & { content: StoredContent }> => {
+  const sourceOf = async (
+    repo: BackendRepo,
+    id: string,
+    name: string,
+  ): Promise<PreviewSource & { content: StoredContent }> => {
     const content = await StoredContent.open(repo, id);
     return {
       id,
@@ -357,26 +384,60 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     }
     switch (plan.family) {
       case 'image':
-        return html`<figure class="preview"><a href="${previewUrl(repoName, 'full', entry.id, name)}"><img src="${previewUrl(repoName, 'full', entry.id, name)}" alt="Preview of ${name}" loading="lazy"></a>
-          <figcaption>Preview at up to 2048 pixels; download for the original.</figcaption></figure>`;
+        return html`<figure class="preview">
+          <a href="${previewUrl(repoName, 'full', entry.id, name)}"
+            ><img
+              src="${previewUrl(repoName, 'full', entry.id, name)}"
+              alt="Preview of ${name}"
+              loading="lazy"
+          /></a>
+          <figcaption>Preview at up to 2048 pixels; download for the original.</figcaption>
+        </figure>`;
       case 'video':
         return html`<figure class="preview">
-          <video controls muted playsinline preload="metadata" poster="${previewUrl(repoName, 'poster', entry.id, name)}" aria-label="Low-resolution preview of ${name}">
-            <source src="${previewUrl(repoName, 'clip', entry.id, name)}" type="video/webm">
+          <video
+            controls
+            muted
+            playsinline
+            preload="metadata"
+            poster="${previewUrl(repoName, 'poster', entry.id, name)}"
+            aria-label="Low-resolution preview of ${name}"
+          >
+            <source src="${previewUrl(repoName, 'clip', entry.id, name)}" type="video/webm" />
           </video>
-          <figcaption>A short low-resolution preview of the first seconds, without sound.</figcaption></figure>`;
+          <figcaption>
+            A short low-resolution preview of the first seconds, without sound.
+          </figcaption>
+        </figure>`;
       case 'audio':
         return html`<figure class="preview">
-          <canvas class="waveform" data-peaks="${previewUrl(repoName, 'peaks', entry.id, name)}" role="img" aria-label="Waveform of ${name}" width="1200" height="120"></canvas>
+          <canvas
+            class="waveform"
+            data-peaks="${previewUrl(repoName, 'peaks', entry.id, name)}"
+            role="img"
+            aria-label="Waveform of ${name}"
+            width="1200"
+            height="120"
+          ></canvas>
           <audio controls preload="none" src="${raw}" aria-label="Play ${name}"></audio>
-          <figcaption>Waveform from peaks computed on the server.</figcaption></figure>`;
+          <figcaption>Waveform from peaks computed on the server.</figcaption>
+        </figure>`;
       case 'model':
         return html`<figure class="preview">
-          <model-viewer src="${raw}" camera-controls touch-action="pan-y" alt="3D model ${name}" shadow-intensity="0.6"></model-viewer>
-          <figcaption>Drag to orbit, scroll to zoom. The viewer needs JavaScript.</figcaption></figure>`;
+          <model-viewer
+            src="${raw}"
+            camera-controls
+            touch-action="pan-y"
+            alt="3D model ${name}"
+            shadow-intensity="0.6"
+            ><span slot="ar-button" hidden></span><span slot="exit-webxr-ar-button" hidden></span
+          ></model-viewer>
+          <figcaption>Drag to orbit, scroll to zoom. The viewer needs JavaScript.</figcaption>
+        </figure>`;
       case 'text': {
         const highlighted = await previews.highlight(source);
-        if (!highlighted) return html`<p class="placeholder">Too large to show as text; download it.</p>`;
+        if (!highlighted)
+          return html`<p class="placeholder">Too large to show as text; download it.</p>`;
         return html`<pre class="code"><code class="hljs">${trusted(highlighted.html)}</code></pre>`;
       }
       default:
@@ -392,7 +453,10 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     const filePath = params['*'].replace(/^\/+|\/+$/g, '');
     const entry = await entryAt(repo, opened.commit.tree, filePath);
     if (!entry) throw notFound(`no ${filePath} at ${params.rev}`);
-    if (entry.kind === 'tree') return reply.redirect(repoHref(request.repoName!, 'tree', revSegment(params.rev), pathHref(filePath)));
+    if (entry.kind === 'tree')
+      return reply.redirect(
+        repoHref(request.repoName!, 'tree', revSegment(params.rev), pathHref(filePath)),
+      );
     const name = filePath.split('/').at(-1)!;
     const source = await sourceOf(repo, entry.id, name);
     const plan = await previews.plan(source);
@@ -429,7 +493,8 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
   app.get('/-/r/:repo/raw/:rev/*', read, async (request, reply) => {
     const params = request.params as { rev: string; '*': string };
     const repo = await repoFor(request);
-    if (await repo.encrypted()) throw notFound('an encrypted repository cannot be read on the server');
+    if (await repo.encrypted())
+      throw notFound('an encrypted repository cannot be read on the server');
     const commit = await readCommit(repo, await resolveRevision(repo, params.rev));
     const filePath = params['*'].replace(/^\/+|\/+$/g, '');
     const entry = await entryAt(repo, commit.tree, filePath);
@@ -438,15 +503,23 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     const name = filePath.split('/').at(-1)!;
     const inline = (request.query as Record<string, unknown>)['inline'] === '1';
     const ext = name.includes('.') ? name.slice(name.lastIndexOf('.') + 1).toLowerCase() : '';
-    const type = inline ? (INLINE_TYPES[ext === 'jpeg' ? 'jpg' : ext] ?? 'application/octet-stream') : 'application/octet-stream';
+    const type = inline
+      ? (INLINE_TYPES[ext === 'jpeg' ? 'jpg' : ext] ?? 'application/octet-stream')
+      : 'application/octet-stream';
     reply
       .header('content-type', type)
       .header('content-length', content.size)
-      .header('content-disposition', `${inline ? 'inline' : 'attachment'}; filename="${name.replace(/[^\x20-\x7e]|["\\]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(name)}`)
+      .header(
+        'content-disposition',
+        `${inline ? 'inline' : 'attachment'}; filename="${name.replace(/[^\x20-\x7e]|["\\]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(name)}`,
+      )
       // Never a document of this origin: a stored HTML or SVG file runs nothing here.
       .header('content-security-policy', "sandbox; default-src 'none'")
       .header('x-content-type-options', 'nosniff')
-      .header('cache-control', isObjectId(params.rev) ? 'private, max-age=86400' : 'private, no-cache');
+      .header(
+        'cache-control',
+        isObjectId(params.rev) ? 'private, max-age=86400' : 'private, no-cache',
+      );
     return reply.send(streamOf(content));
   });
 
@@ -455,7 +528,8 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     const kinds: readonly string[] = ['thumb', 'full', 'poster', 'clip', 'peaks'];
     if (!kinds.includes(params.kind) || !isObjectId(params.id)) throw notFound('no such preview');
     const repo = await repoFor(request);
-    if (await repo.encrypted()) throw notFound('an encrypted repository cannot be previewed on the server');
+    if (await repo.encrypted())
+      throw notFound('an encrypted repository cannot be previewed on the server');
     const source = await sourceOf(repo, params.id, params.name);
     const result = await previews.get(source, params.kind as PreviewKind);
     return sendPreview(reply, result, params.kind === 'peaks');
@@ -472,11 +546,18 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     return sendPreview(reply, result, false);
   });
 
-  const sendPreview = (reply: FastifyReply, result: Awaited<ReturnType<Previews['get']>>, json: boolean) => {
+  const sendPreview = (
+    reply: FastifyReply,
+    result: Awaited<ReturnType<Previews['get']>>,
+    json: boolean,
+  ) => {
     if (result.kind === 'placeholder') {
       // Still an image (or JSON) a page can show, saying why there is no preview.
-      reply.header('x-mediagit-preview', 'placeholder').header('cache-control', 'private, max-age=60');
-      if (json) return reply.status(422).send({ error: { code: 'NO_PREVIEW', message: result.reason } });
+      reply
+        .header('x-mediagit-preview', 'placeholder')
+        .header('cache-control', 'private, max-age=60');
+      if (json)
+        return reply.status(422).send({ error: { code: 'NO_PREVIEW', message: result.reason } });
       return reply
         .status(422)
         .header('content-type', 'image/svg+xml')
@@ -496,9 +577,18 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
   app.get('/-/r/:repo/commits/:rev', read, async (request, reply) => {
     const rev = (request.params as { rev: string }).rev;
     const query = request.query as Record<string, unknown>;
-    const filter = typeof query['path'] === 'string' && query['path'].trim() !== '' ? query['path'].trim() : undefined;
-    const pageNo = Math.max(1, Math.min(100_000, Number.parseInt(String(query['page'] ?? '1'), 10) || 1));
-    const perPage = Math.max(1, Math.min(200, Number.parseInt(String(query['per_page'] ?? HISTORY_PAGE), 10) || HISTORY_PAGE));
+    const filter =
+      typeof query['path'] === 'string' && query['path'].trim() !== ''
+        ? query['path'].trim()
+        : undefined;
+    const pageNo = Math.max(
+      1,
+      Math.min(100_000, Number.parseInt(String(query['page'] ?? '1'), 10) || 1),
+    );
+    const perPage = Math.max(
+      1,
+      Math.min(200, Number.parseInt(String(query['per_page'] ?? HISTORY_PAGE), 10) || HISTORY_PAGE),
+    );
     const opened = await openRevision(request, reply, rev);
     if (!opened) return reply;
     const found = await history(opened.repo, opened.id, {
@@ -528,7 +618,10 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     if (!opened) return reply;
     const { repo, id, commit } = opened;
     const parent = commit.parents[0];
-    const parentTree = parent !== undefined && (await repo.has(parent)) ? (await readCommit(repo, parent)).tree : undefined;
+    const parentTree =
+      parent !== undefined && (await repo.has(parent))
+        ? (await readCommit(repo, parent)).tree
+        : undefined;
     const { files, truncated } = await changedFiles(repo, parentTree, commit.tree);
     const described: CommitFile[] = [];
     for (const file of files) {
@@ -536,7 +629,15 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     }
     return sendPage(
       reply,
-      commitPage({ viewer: viewerOf(request), repo: request.repoName!, id, commit, files: described, truncated, parent }),
+      commitPage({
+        viewer: viewerOf(request),
+        repo: request.repoName!,
+        id,
+        commit,
+        files: described,
+        truncated,
+        parent,
+      }),
     );
   });
 
@@ -566,12 +667,19 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
 
   app.get('/-/r/:repo/refs', read, async (request, reply) => {
     const repo = await repoFor(request);
-    if (await repo.encrypted()) return sendPage(reply, emptyRepoPage(viewerOf(request), request.repoName!, true));
+    if (await repo.encrypted())
+      return sendPage(reply, emptyRepoPage(viewerOf(request), request.repoName!, true));
     const refs = [];
-    for (const ref of await listRefs(repo)) refs.push({ ...ref, commitInfo: await readCommit(repo, ref.commit) });
+    for (const ref of await listRefs(repo))
+      refs.push({ ...ref, commitInfo: await readCommit(repo, ref.commit) });
     return sendPage(
       reply,
-      refsPage({ viewer: viewerOf(request), repo: request.repoName!, defaultBranch: await defaultBranch(repo), refs }),
+      refsPage({
+        viewer: viewerOf(request),
+        repo: request.repoName!,
+        defaultBranch: await defaultBranch(repo),
+        refs,
+      }),
     );
   });
 
@@ -579,12 +687,15 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
 
   app.get('/-/r/:repo/compare', read, async (request, reply) => {
     const query = request.query as Record<string, unknown>;
-    const filePath = typeof query['path'] === 'string' ? query['path'].replace(/^\/+|\/+$/g, '') : '';
+    const filePath =
+      typeof query['path'] === 'string' ? query['path'].replace(/^\/+|\/+$/g, '') : '';
     const revA = typeof query['a'] === 'string' ? query['a'] : '';
     const revB = typeof query['b'] === 'string' ? query['b'] : '';
-    if (filePath === '' || revA === '' || revB === '') throw notFound('compare needs a path and two revisions (a, b)');
+    if (filePath === '' || revA === '' || revB === '')
+      throw notFound('compare needs a path and two revisions (a, b)');
     const repo = await repoFor(request);
-    if (await repo.encrypted()) return sendPage(reply, emptyRepoPage(viewerOf(request), request.repoName!, true));
+    if (await repo.encrypted())
+      return sendPage(reply, emptyRepoPage(viewerOf(request), request.repoName!, true));
     const repoName = request.repoName!;
     const sides = [];
     for (const rev of [revA, revB]) {
@@ -605,48 +716,111 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
     }
     const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
     const name = filePath.split('/').at(-1)!;
-    const label = (side: typeof a) => `${side.id.slice(0, 12)} — ${side.commit.message.split('\n', 1)[0]}`;
+    const label = (side: typeof a) =>
+      `${side.id.slice(0, 12)} — ${side.commit.message.split('\n', 1)[0]}`;
     let body: SafeHtml;
     if (a.plan.family === 'image' && !a.plan.refused && !b.plan.refused) {
       const srcA = previewUrl(repoName, 'full', a.entry.id, name);
       const srcB = previewUrl(repoName, 'full', b.entry.id, name);
       body = html`<div data-compare="image">
-        <fieldset class="modes"><legend>View</legend>
-          <label><input type="radio" name="mode" value="two-up" checked> 2-up</label>
-          <label><input type="radio" name="mode" value="swipe"> Swipe</label>
-          <label><input type="radio" name="mode" value="onion"> Onion skin</label>
-          <label><input type="radio" name="mode" value="difference"> Difference</label>
+        <fieldset class="modes">
+          <legend>View</legend>
+          <label><input type="radio" name="mode" value="two-up" checked /> 2-up</label>
+          <label><input type="radio" name="mode" value="swipe" /> Swipe</label>
+          <label><input type="radio" name="mode" value="onion" /> Onion skin</label>
+          <label><input type="radio" name="mode" value="difference" /> Difference</label>
         </fieldset>
         <section class="mode-panel" data-mode="two-up" aria-label="2-up">
           <div class="compare-grid">
-            <figure><img src="${srcA}" alt="${name} at ${a.id.slice(0, 12)} (before)"><figcaption>Before: ${label(a)}</figcaption></figure>
-            <figure><img src="${srcB}" alt="${name} at ${b.id.slice(0, 12)} (after)"><figcaption>After: ${label(b)}</figcaption></figure>
+            <figure>
+              <img src="${srcA}" alt="${name} at ${a.id.slice(0, 12)} (before)" />
+              <figcaption>Before: ${label(a)}</figcaption>
+            </figure>
+            <figure>
+              <img src="${srcB}" alt="${name} at ${b.id.slice(0, 12)} (after)" />
+              <figcaption>After: ${label(b)}</figcaption>
+            </figure>
           </div>
         </section>
         <section class="mode-panel" data-mode="swipe" aria-label="Swipe" hidden>
-          <div class="range"><label for="swipe-at">Swipe position</label><input id="swipe-at" type="range" min="0" max="100" value="50"></div>
-          <div class="stage"><img src="${srcB}" alt="${name} after"><div class="over"><img src="${srcA}" alt="${name} before"></div><div class="divider"></div></div>
+          <div class="range">
+            <label for="swipe-at">Swipe position</label
+            ><input id="swipe-at" type="range" min="0" max="100" value="50" />
+          </div>
+          <div class="stage">
+            <img src="${srcB}" alt="${name} after" />
+            <div class="over"><img src="${srcA}" alt="${name} before" /></div>
+            <div class="divider"></div>
+          </div>
         </section>
         <section class="mode-panel" data-mode="onion" aria-label="Onion skin" hidden>
-          <div class="range"><label for="onion-at">Opacity of the after image</label><input id="onion-at" type="range" min="0" max="100" value="50"></div>
-          <div class="stage"><img src="${srcA}" alt="${name} before"><div class="over"><img src="${srcB}" alt="${name} after"></div></div>
+          <div class="range">
+            <label for="onion-at">Opacity of the after image</label
+            ><input id="onion-at" type="range" min="0" max="100" value="50" />
+          </div>
+          <div class="stage">
+            <img src="${srcA}" alt="${name} before" />
+            <div class="over"><img src="${srcB}" alt="${name} after" /></div>
+          </div>
         </section>
         <section class="mode-panel" data-mode="difference" aria-label="Difference">
-          <figure><img src="${repoHref(repoName, 'difference', a.entry.id, b.entry.id, encodeURIComponent(name))}" alt="Difference of the two versions of ${name}: black where equal">
-          <figcaption>Difference: black where the pixels are equal, bright where they changed.</figcaption></figure>
+          <figure>
+            <img
+              src="${repoHref(repoName, 'difference', a.entry.id, b.entry.id, encodeURIComponent(name))}"
+              alt="Difference of the two versions of ${name}: black where equal"
+            />
+            <figcaption>
+              Difference: black where the pixels are equal, bright where they changed.
+            </figcaption>
+          </figure>
         </section>
       </div>`;
     } else if (a.plan.family === 'audio' && !a.plan.refused && !b.plan.refused) {
       body = html`<div data-compare="audio">
-        <div class="range"><label for="zoom">Zoom (shared)</label><input id="zoom" type="range" min="1" max="64" value="1"></div>
-        <div class="range"><label for="scroll">Position (shared)</label><input id="scroll" type="range" min="0" max="1000" value="0"></div>
-        <figure><canvas class="waveform" data-peaks="${previewUrl(repoName, 'peaks', a.entry.id, name)}" role="img" aria-label="Waveform before" width="1200" height="120"></canvas><figcaption>Before: ${label(a)}</figcaption></figure>
-        <figure><canvas class="waveform" data-peaks="${previewUrl(repoName, 'peaks', b.entry.id, name)}" role="img" aria-label="Waveform after" width="1200" height="120"></canvas><figcaption>After: ${label(b)}</figcaption></figure>
+        <div class="range">
+          <label for="zoom">Zoom (shared)</label
+          ><input id="zoom" type="range" min="1" max="64" value="1" />
+        </div>
+        <div class="range">
+          <label for="scroll">Position (shared)</label
+          ><input id="scroll" type="range" min="0" max="1000" value="0" />
+        </div>
+        <figure>
+          <canvas
+            class="waveform"
+            data-peaks="${previewUrl(repoName, 'peaks', a.entry.id, name)}"
+            role="img"
+            aria-label="Waveform before"
+            width="1200"
+            height="120"
+          ></canvas>
+          <figcaption>Before: ${label(a)}</figcaption>
+        </figure>
+        <figure>
+          <canvas
+            class="waveform"
+            data-peaks="${previewUrl(repoName, 'peaks', b.entry.id, name)}"
+            role="img"
+            aria-label="Waveform after"
+            width="1200"
+            height="120"
+          ></canvas>
+          <figcaption>After: ${label(b)}</figcaption>
+        </figure>
       </div>`;
     } else {
       const blockA = await previewBlock(repoName, a.id, filePath, a.entry, a.source, a.plan);
       const blockB = await previewBlock(repoName, b.id, filePath, b.entry, b.source, b.plan);
-      body = html`<div class="compare-grid"><div><h2>Before</h2>${blockA}</div><div><h2>After</h2>${blockB}</div></div>`;
+      body = html`<div class="compare-grid">
+        <div>
+          <h2>Before</h2>
+          ${blockA}
+        </div>
+        <div>
+          <h2>After</h2>
+          ${blockB}
+        </div>
+      </div>`;
     }
     const semantic = await describe(repo, filePath, a.entry, b.entry);
     return sendPage(
@@ -661,13 +835,24 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
           modelViewer: a.plan.family === 'model',
         },
         html`<h1>Compare <span class="path">${filePath}</span></h1>
-        <p>Before: <a class="oid" href="${repoHref(repoName, 'commit', a.id)}">${a.id.slice(0, 12)}</a> (${a.entry.size} bytes) ·
-           After: <a class="oid" href="${repoHref(repoName, 'commit', b.id)}">${b.id.slice(0, 12)}</a> (${b.entry.size} bytes)</p>
-        ${semantic ? html`<ul class="semantic panel">${semantic.map((line) => html`<li>${line}</li>`)}</ul>` : ''}
-        ${a.entry.id === b.entry.id ? html`<p class="notice">The two versions are identical.</p>` : ''}
-        ${body}
-        <h2>Metadata side by side</h2>
-        ${metadataTable(a.properties, b.properties)}`,
+          <p>
+            Before:
+            <a class="oid" href="${repoHref(repoName, 'commit', a.id)}">${a.id.slice(0, 12)}</a>
+            (${a.entry.size} bytes) · After:
+            <a class="oid" href="${repoHref(repoName, 'commit', b.id)}">${b.id.slice(0, 12)}</a>
+            (${b.entry.size} bytes)
+          </p>
+          ${
+            semantic
+              ? html`<ul class="semantic panel">
+                  ${semantic.map((line) => html`<li>${line}</li>`)}
+                </ul>`
+              : ''
+          }
+          ${a.entry.id === b.entry.id ? html`<p class="notice">The two versions are identical.</p>` : ''}
+          ${body}
+          <h2>Metadata side by side</h2>
+          ${metadataTable(a.properties, b.properties)}`,
       ),
     );
   });
@@ -706,7 +891,10 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
         ip: request.ip,
         reason: `${lock.path} (lock ${lock.id}, from the web interface${lock.owner.name !== request.identity!.user ? `, forced, owner ${lock.owner.name}` : ''})`,
       });
-      return reply.redirect(`${repoHref(request.repoName!, 'locks')}?done=${encodeURIComponent(lock.path)}`, 303);
+      return reply.redirect(
+        `${repoHref(request.repoName!, 'locks')}?done=${encodeURIComponent(lock.path)}`,
+        303,
+      );
     },
   );
 
@@ -738,7 +926,10 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
       cached = { stats: computed };
       stats.set(name, cached);
     }
-    return sendPage(reply, statsPage({ viewer: viewerOf(request), repo: name, stats: cached.stats }));
+    return sendPage(
+      reply,
+      statsPage({ viewer: viewerOf(request), repo: name, stats: cached.stats }),
+    );
   });
 }
 
@@ -795,7 +986,8 @@ function metadataTable(
     const walk = (v: unknown, key: string) => {
       if (v === undefined || v === null) return;
       if (Array.isArray(v)) v.slice(0, 50).forEach((item, i) => walk(item, `${key}[${i}]`));
-      else if (typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, key ? `${key}.${k}` : k);
+      else if (typeof v === 'object')
+        for (const [k, x] of Object.entries(v)) walk(x, key ? `${key}.${k}` : k);
       else out.set(key, String(v));
     };
     walk(value, '');
@@ -806,11 +998,18 @@ function metadataTable(
   const keys = [...new Set([...x.keys(), ...y.keys()])];
   if (keys.length === 0) return propertiesList(undefined);
   return html`<table>
-    <thead><tr><th scope="col">Property</th><th scope="col">Before</th><th scope="col">After</th></tr></thead>
-    <tbody>${keys.map((key) => {
-      const changed = x.get(key) !== y.get(key);
-      return html`<tr${changed ? html` class="changed"` : ''}><th scope="row">${key}${changed ? html` <span class="badge">changed</span>` : ''}</th><td>${x.get(key) ?? '—'}</td><td>${y.get(key) ?? '—'}</td></tr>`;
-    })}</tbody>
+    <thead>
+      <tr>
+        <th scope="col">Property</th>
+        <th scope="col">Before</th>
+        <th scope="col">After</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${keys.map((key) => {
+        const changed = x.get(key) !== y.get(key);
+        return html`<tr${changed ? html` class="changed"` : ''}><th scope="row">${key}${changed ? html` <span class="badge">changed</span>` : ''}</th><td>${x.get(key) ?? '—'}</td><td>${y.get(key) ?? '—'}</td></tr>`;
+      })}
+    </tbody>
   </table>`;
 }
-

@@ -226,7 +226,13 @@ export async function changedFiles(
       const xFile = x && x.kind !== 'tree' ? x : undefined;
       const yFile = y && y.kind !== 'tree' ? y : undefined;
       if (!xFile && !yFile) continue;
-      const status = !xFile ? 'A' : !yFile ? 'D' : xFile.mode !== yFile.mode && xFile.id === yFile.id ? 'T' : 'M';
+      const status = !xFile
+        ? 'A'
+        : !yFile
+          ? 'D'
+          : xFile.mode !== yFile.mode && xFile.id === yFile.id
+            ? 'T'
+            : 'M';
       files.push({ path: filePath, status, old: xFile, new: yFile });
     }
   };
@@ -283,7 +289,10 @@ export class StoredContent implements RandomAccess {
     for (let index = this.#chunkAt(start), at = start; at < end; index++) {
       const data = await this.#chunk(index);
       const chunkStart = this.#starts[index]!;
-      const piece = data.subarray(at - chunkStart, Math.min(end, chunkStart + data.length) - chunkStart);
+      const piece = data.subarray(
+        at - chunkStart,
+        Math.min(end, chunkStart + data.length) - chunkStart,
+      );
       parts.push(piece);
       at += piece.length;
     }
@@ -302,9 +311,14 @@ export class StoredContent implements RandomAccess {
 
   /** The bytes in order, a few chunks read ahead of `write` (bounded memory). */
   async stream(write: (data: Uint8Array) => Promise<void>): Promise<void> {
-    if (this.#blob) return streamLfsObject(this.#repo, { kind: 'blob', id: this.id, size: this.size }, write);
+    if (this.#blob)
+      return streamLfsObject(this.#repo, { kind: 'blob', id: this.id, size: this.size }, write);
     const manifest = { sha256: '', chunker: '', size: this.size, chunks: this.#chunks };
-    return streamLfsObject(this.#repo, { kind: 'manifest', id: this.id, size: this.size, manifest }, write);
+    return streamLfsObject(
+      this.#repo,
+      { kind: 'manifest', id: this.id, size: this.size, manifest },
+      write,
+    );
   }
 
   #chunkAt(offset: number): number {
@@ -323,10 +337,14 @@ export class StoredContent implements RandomAccess {
     if (cached) return cached;
     const data = (await this.#repo.read(this.#chunks[index]!.id)).data;
     if (data.length !== this.#chunks[index]!.length) {
-      throw new MediaGitError('OBJECT_CORRUPT', `object ${this.#chunks[index]!.id} has the wrong size`, {
-        kind: 'corrupt',
-        data: { id: this.#chunks[index]!.id },
-      });
+      throw new MediaGitError(
+        'OBJECT_CORRUPT',
+        `object ${this.#chunks[index]!.id} has the wrong size`,
+        {
+          kind: 'corrupt',
+          data: { id: this.#chunks[index]!.id },
+        },
+      );
     }
     if (this.#cache.size >= 4) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(index, data);

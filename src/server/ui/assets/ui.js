@@ -27,7 +27,8 @@ function setupImageCompare(root) {
   };
   onion.addEventListener('input', applyOnion);
   window.addEventListener('resize', () => fitOverlays(root));
-  for (const img of root.querySelectorAll('.stage img')) img.addEventListener('load', () => fitOverlays(root));
+  for (const img of root.querySelectorAll('.stage img'))
+    img.addEventListener('load', () => fitOverlays(root));
   applySwipe();
   applyOnion();
   const checked = root.querySelector('input[name="mode"]:checked');
@@ -52,7 +53,10 @@ async function loadWaveform(canvas) {
   const response = await fetch(canvas.dataset.peaks, { credentials: 'same-origin' });
   const body = await response.json();
   if (!response.ok) {
-    canvas.setAttribute('aria-label', `No waveform: ${body.error ? body.error.message : response.status}`);
+    canvas.setAttribute(
+      'aria-label',
+      `No waveform: ${body.error ? body.error.message : response.status}`,
+    );
     const note = document.createElement('p');
     note.className = 'placeholder';
     note.textContent = `No waveform: ${body.error ? body.error.message : response.status}`;
