@@ -508,16 +508,20 @@ export class Previews {
       const peaks = await wavPeaks(await source.access());
       if (peaks) return peaks;
     }
-    // Any other audio: ffmpeg decodes it to mono 8 kHz samples, peaks made from those.
+    // Any other audio: ffmpeg decodes it to 8 kHz samples of every channel, peaks made from those.
+    const info = await readMediaInfo(await source.access(), source.name).catch(() => undefined);
+    const stream = info?.properties.streams?.find((s) => s.type === 'audio');
+    const channels = Math.max(1, Math.min(16, stream?.channels ?? 1));
+    const rate = 8000;
     const samples = await this.#withTemp(source, (file) =>
       this.#ffmpeg([
         '-i',
         file,
         '-vn',
         '-ac',
-        '1',
+        String(channels),
         '-ar',
-        '8000',
+        String(rate),
         '-f',
         's16le',
         '-c:a',
@@ -525,28 +529,21 @@ export class Previews {
         '-',
       ]),
     );
-    const info = await readMediaInfo(await source.access(), source.name).catch(() => undefined);
-    const stream = info?.properties.streams?.find((s) => s.type === 'audio');
-    const count = samples.length / 2;
-    const buckets = Math.max(1, Math.min(1500, count));
+    const frames = Math.floor(samples.length / 2 / channels);
+    const buckets = Math.max(1, Math.min(1500, frames));
     const peaks: [number, number][] = [];
     for (let b = 0; b < buckets; b++) {
       let low = 0;
       let high = 0;
-      const end = Math.floor(((b + 1) * count) / buckets);
-      for (let i = Math.floor((b * count) / buckets); i < end; i++) {
+      const end = Math.floor(((b + 1) * frames) / buckets) * channels;
+      for (let i = Math.floor((b * frames) / buckets) * channels; i < end; i++) {
         const v = samples.readInt16LE(i * 2) / 32768;
         if (v < low) low = v;
         if (v > high) high = v;
       }
       peaks.push([round4(low), round4(high)]);
     }
-    return {
-      duration: count / 8000,
-      sampleRate: stream?.sampleRate ?? 8000,
-      channels: stream?.channels ?? 1,
-      peaks,
-    };
+    return { duration: frames / rate, sampleRate: stream?.sampleRate ?? rate, channels, peaks };
   }
 
   /** Runs ffmpeg to its standard output; killed at the time limit. */
