@@ -259,7 +259,7 @@ for (let round = 1; round <= repeat; round++) {
           : `  goal < ${goal} ms: MISSED`;
     if (goal !== undefined && !(timing.serverMs < goal)) failed = true;
     const first =
-      timing.firstMs === undefined || label.includes('first request')
+      timing.firstMs === undefined || label.includes('first request') || label.includes('cached')
         ? ''
         : `; first request ${timing.firstMs.toFixed(1)} ms`;
     console.log(

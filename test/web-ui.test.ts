@@ -167,8 +167,9 @@ describe(
     const hostileName = '<img src=x onerror=alert(1)>.png';
     const hostileMessage = 'Fix <script>alert("xss")</script> & <img src=x onerror=alert(2)>';
 
-    const shot = async (name: string) => {
-      await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+    /** A screenshot of the view; `fullPage` false for WebGL, which a stitched capture garbles. */
+    const shot = async (name: string, fullPage = true) => {
+      await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage });
     };
 
     /** axe-core on the current page: no serious or critical violation. */
@@ -280,6 +281,16 @@ describe(
       // A second version of the PNG and a few more commits to page through.
       await fs.writeFile(path.join(work, 'media/square.png'), await squarePng(150, 90));
       files.set('media/square.png@2', await fs.readFile(path.join(work, 'media/square.png')));
+      // ... and of the WAV: the same tone at a quarter of full scale.
+      ffmpeg([
+        '-f',
+        'lavfi',
+        '-i',
+        'aevalsrc=0.25*sin(2*PI*440*t):s=22050:d=2',
+        '-c:a',
+        'pcm_s16le',
+        'media/tone.wav',
+      ]);
       await repo.ok(['commit', '-q', '-a', '-m', 'Move the square']);
       for (let i = 1; i <= 4; i++) {
         await fs.writeFile(path.join(work, 'notes', `log-${i}.txt`), `entry ${i}\n`);
@@ -432,7 +443,7 @@ describe(
       const drawn = await page.$eval('canvas.waveform', (canvas) => {
         const c = canvas as HTMLCanvasElement;
         const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-        // Rows the wave reaches at its widest: a sine at half scale spans the middle half.
+        // Rows the wave reaches at its widest: main holds the tone at a quarter of full scale (its second version), which spans rows 3/8 to 5/8.
         let top = c.height;
         let bottom = 0;
         for (let y = 0; y < c.height; y++) {
@@ -447,8 +458,8 @@ describe(
         return { top, bottom, height: c.height };
       });
       assert.ok(
-        Math.abs(drawn.top - drawn.height * 0.25) <= 4 &&
-          Math.abs(drawn.bottom - drawn.height * 0.75) <= 4,
+        Math.abs(drawn.top - drawn.height * 0.375) <= 4 &&
+          Math.abs(drawn.bottom - drawn.height * 0.625) <= 4,
         JSON.stringify(drawn),
       );
       await checkAccessible('audio');
@@ -464,7 +475,7 @@ describe(
       );
       await page.waitForTimeout(500);
       await checkAccessible('model');
-      await shot('10-file-glb');
+      await shot('10-file-glb', false);
       // Text with highlighting; its markup stays text.
       await open('notes/readme.md');
       assert.match(
@@ -537,6 +548,58 @@ describe(
       assert.match((await page.textContent('main')) ?? '', /Metadata side by side/);
     });
 
+    it('compares two versions of a WAV as two waveforms on a shared zoom', async () => {
+      await goto('/-/r/studio/blob/main/media/tone.wav');
+      await Promise.all([
+        page.waitForURL(/\/compare\?/),
+        page.click('form[action$="/compare"] button'),
+      ]);
+      const drawn = () =>
+        page.$$eval('canvas.waveform', (canvases) =>
+          canvases.map((canvas) => {
+            const c = canvas as HTMLCanvasElement;
+            const data = c.getContext('2d').getImageData(0, 0, c.width, c.height)
+              .data as Uint8ClampedArray;
+            let top = c.height;
+            for (let y = 0; y < c.height; y++) {
+              for (let x = 0; x < c.width; x += 5) {
+                const i = (y * c.width + x) * 4;
+                if (data[i + 2]! > 150 && data[i]! < 60) top = Math.min(top, y);
+              }
+            }
+            // A fingerprint of the drawing, to tell a redraw at another zoom.
+            let sum = 0;
+            for (let i = 0; i < data.length; i += 97) sum = (sum * 31 + data[i]!) % 1_000_003;
+            return { top, sum };
+          }),
+        );
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll('canvas.waveform')].every(
+            (c: { getAttribute(n: string): string | null }) =>
+              / s, /.test(c.getAttribute('aria-label') ?? ''),
+          ),
+        undefined,
+        { timeout: 30_000 },
+      );
+      const before = await drawn();
+      assert.equal(before.length, 2);
+      // Before (the newer file is "after"): half of full scale reaches a quarter of the height
+      // from the top (row 30 of 120); a quarter of full scale, three eighths (row 45).
+      assert.ok(
+        Math.abs(before[0]!.top - 30) <= 4 && Math.abs(before[1]!.top - 45) <= 4,
+        JSON.stringify(before),
+      );
+      await page.locator('#zoom').fill('16');
+      await page.locator('#scroll').fill('500');
+      const zoomed = await drawn();
+      assert.notEqual(zoomed[0]!.sum, before[0]!.sum, 'the first waveform was redrawn');
+      assert.notEqual(zoomed[1]!.sum, before[1]!.sum, 'the second waveform was redrawn');
+      assert.match((await page.textContent('main')) ?? '', /Metadata side by side/);
+      await checkAccessible('compare audio');
+      await shot('16-compare-audio');
+    });
+
     it('pages through history, filters by path, shows a commit', async () => {
       await goto('/-/r/studio/commits/main?per_page=3');
       const first = await page.$$eval('tbody tr td:first-child a', (a) =>
@@ -568,28 +631,28 @@ describe(
         ['Move the square', 'Add the studio media'],
       );
       await page.click('text=Move the square');
-      assert.match((await page.textContent('main')) ?? '', /1 files changed/);
+      assert.match((await page.textContent('main')) ?? '', /2 files\s+changed/);
       assert.match((await page.textContent('main')) ?? '', /media\/square\.png/);
       await checkAccessible('commit');
       await shot('17-commit');
     });
 
     it('downloads a file with its exact bytes', async () => {
-      await goto('/-/r/studio/blob/main/media/tone.wav');
+      await goto('/-/r/studio/blob/main/media/photo.jpg');
       const [download] = await Promise.all([
         page.waitForEvent('download'),
         page.click('a.button[download]'),
       ]);
-      const saved = path.join(fixture.outer, 'downloaded.wav');
+      const saved = path.join(fixture.outer, 'downloaded.jpg');
       await download.saveAs(saved);
-      const want = createHash('sha256').update(files.get('media/tone.wav')!).digest('hex');
+      const want = createHash('sha256').update(files.get('media/photo.jpg')!).digest('hex');
       assert.equal(
         createHash('sha256')
           .update(await fs.readFile(saved))
           .digest('hex'),
         want,
       );
-      assert.equal(download.suggestedFilename(), 'tone.wav');
+      assert.equal(download.suggestedFilename(), 'photo.jpg');
     });
 
     it('renders a hostile file name and commit message inert', async () => {
@@ -771,6 +834,55 @@ describe(
         }
       } finally {
         await tablet.close();
+      }
+    });
+
+    it('under TLS the cookie is Secure; --allow-anonymous-read opens the pages; --no-ui turns them off', async () => {
+      const tls = await fixture.serve(['--tls-self-signed']);
+      const secure = await browser.newContext({ ignoreHTTPSErrors: true });
+      try {
+        const form = await secure.request.get(`${tls.base}/-/signin`);
+        assert.match(form.headers()['set-cookie'] ?? '', /; Secure/);
+        const token = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+        const signed = await secure.request.post(`${tls.base}/-/signin`, {
+          form: { csrf: token, key: readKey, next: '/' },
+          maxRedirects: 0,
+        });
+        assert.equal(signed.status(), 303);
+        const cookie = signed
+          .headersArray()
+          .find(
+            (h) => h.name.toLowerCase() === 'set-cookie' && h.value.startsWith('mediagit_session='),
+          );
+        assert.match(cookie?.value ?? '', /HttpOnly; SameSite=Strict; Max-Age=\d+; Secure/);
+      } finally {
+        await secure.close();
+        await tls.stop();
+      }
+      const open = await fixture.serve(['--allow-anonymous-read']);
+      try {
+        const anonymous = await fetch(`${open.base}/-/r/studio/commits/main`, {
+          redirect: 'manual',
+        });
+        assert.equal(anonymous.status, 200);
+        assert.match(await anonymous.text(), /Add a 6 GiB video/);
+        const unlock = await fetch(`${open.base}/-/r/studio/locks/x/unlock`, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'csrf=x',
+        });
+        assert.equal(unlock.status, 401, 'writes still need a key');
+      } finally {
+        await open.stop();
+      }
+      const api = await fixture.serve(['--no-ui']);
+      try {
+        assert.equal((await fetch(`${api.base}/`, { redirect: 'manual' })).status, 404);
+        assert.equal((await fetch(`${api.base}/-/signin`, { redirect: 'manual' })).status, 404);
+        assert.equal((await fetch(`${api.base}/healthz`)).status, 200);
+      } finally {
+        await api.stop();
       }
     });
 

@@ -515,7 +515,7 @@ export function commitPage(options: {
         <dd><a href="${repoHref(repo, 'tree', id)}">Browse the tree at this commit</a></dd>
       </dl>
       <h2>
-        ${options.files.length} files
+        ${options.files.length} ${options.files.length === 1 ? 'file' : 'files'}
         changed${options.truncated ? ' (list cut short)' : ''}${commit.parents.length > 1 ? ' (against the first parent)' : ''}
       </h2>
       <table>

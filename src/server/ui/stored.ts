@@ -161,8 +161,12 @@ export async function history(
   for (let next = queue.pop(); next; next = queue.pop()) {
     const parents: Commit[] = [];
     for (const parent of next.commit.parents) {
-      if (!(await repo.has(parent))) continue; // a shallow boundary
-      const commit = await readCommit(repo, parent);
+      const commit = await readCommit(repo, parent).catch((error: unknown) => {
+        // A shallow boundary: the parent was never pushed here.
+        if (error instanceof MediaGitError && error.code === 'OBJECT_MISSING') return undefined;
+        throw error;
+      });
+      if (commit === undefined) continue;
       parents.push(commit);
       if (!seen.has(parent)) {
         seen.add(parent);
