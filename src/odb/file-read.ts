@@ -292,12 +292,15 @@ export async function streamFileContent(
  * included), each time it is read; a small cache of recent chunks keeps
  * neighbouring reads from fetching the same chunk twice.
  */
+/** What StoredFileReader reads objects through: a local store, or a server's (BackendRepo). */
+export type TypedObjectReader = Pick<ObjectStore, 'readTyped'>;
+
 export class StoredFileReader {
   readonly size: number;
   /** Raw bytes of the objects read so far (manifest and chunks, or the blob). */
   bytesRead = 0;
   chunksRead = 0;
-  readonly #store: ObjectStore;
+  readonly #store: TypedObjectReader;
   readonly #chunks: readonly ChunkRef[];
   /** Start offset of each chunk, plus the file size at the end. */
   readonly #starts: number[];
@@ -305,7 +308,7 @@ export class StoredFileReader {
   readonly #blob: ObjectId | undefined;
 
   private constructor(
-    store: ObjectStore,
+    store: TypedObjectReader,
     size: number,
     chunks: readonly ChunkRef[],
     blob: ObjectId | undefined,
@@ -322,7 +325,7 @@ export class StoredFileReader {
   static readonly CACHED_CHUNKS = 4;
 
   static async open(
-    store: ObjectStore,
+    store: TypedObjectReader,
     kind: FileObjectKind,
     id: ObjectId,
     /** The size recorded for the file (tree or index entry); a blob's is checked on read. */

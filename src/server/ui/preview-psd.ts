@@ -17,7 +17,7 @@ export interface Composite {
 
 let canvasReady = false;
 /** ag-psd makes image data through a canvas factory; Node has no canvas, so plain pixel arrays. */
-function readyCanvas(): void {
+export function readyCanvas(): void {
   if (canvasReady) return;
   initializeCanvas(
     () => {

@@ -8,9 +8,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { initializeCanvas, writePsdBuffer } from 'ag-psd';
+import { writePsdBuffer } from 'ag-psd';
 import sharp from 'sharp';
 import { bufferAccess, type RandomAccess } from '../../media/info/random-access.ts';
+import { readyCanvas } from './preview-psd.ts';
 import { Previews, type PreviewResult, type PreviewSource } from './preview.ts';
 
 let seq = 0;
@@ -112,18 +113,7 @@ describe('previews', () => {
   });
 
   it("a PSD's composite, read without its layers", async () => {
-    initializeCanvas(
-      () => {
-        throw new Error('no canvas');
-      },
-      (width, height) =>
-        ({
-          width,
-          height,
-          data: new Uint8ClampedArray(width * height * 4),
-          colorSpace: 'srgb',
-        }) as unknown as ReturnType<NonNullable<Parameters<typeof initializeCanvas>[1]>>,
-    );
+    readyCanvas();
     const size = 64;
     const composite = new Uint8ClampedArray(size * size * 4);
     for (let i = 0; i < size * size; i++) composite.set([10, 200, 90, 255], i * 4);

@@ -785,28 +785,25 @@ export function registerUiRoutes(app: FastifyInstance, ctx: UiContext): void {
           <label for="scroll">Position (shared)</label
           ><input id="scroll" type="range" min="0" max="1000" value="0" />
         </div>
-        <figure>
-          <canvas
-            class="waveform"
-            data-peaks="${previewUrl(repoName, 'peaks', a.entry.id, name)}"
-            role="img"
-            aria-label="Waveform before"
-            width="1200"
-            height="120"
-          ></canvas>
-          <figcaption>Before: ${label(a)}</figcaption>
-        </figure>
-        <figure>
-          <canvas
-            class="waveform"
-            data-peaks="${previewUrl(repoName, 'peaks', b.entry.id, name)}"
-            role="img"
-            aria-label="Waveform after"
-            width="1200"
-            height="120"
-          ></canvas>
-          <figcaption>After: ${label(b)}</figcaption>
-        </figure>
+        ${(
+          [
+            ['Before', a],
+            ['After', b],
+          ] as const
+        ).map(
+          ([when, side]) =>
+            html`<figure>
+              <canvas
+                class="waveform"
+                data-peaks="${previewUrl(repoName, 'peaks', side.entry.id, name)}"
+                role="img"
+                aria-label="Waveform ${when.toLowerCase()}"
+                width="1200"
+                height="120"
+              ></canvas>
+              <figcaption>${when}: ${label(side)}</figcaption>
+            </figure>`,
+        )}
       </div>`;
     } else {
       const blockA = await previewBlock(repoName, a.id, filePath, a.entry, a.source, a.plan);

@@ -8,7 +8,8 @@
  */
 import { MediaGitError } from '../../errors.ts';
 import { decodeCommit, decodeTag, type Commit } from '../../odb/commit.ts';
-import { decodeManifest, type ChunkRef } from '../../odb/manifest.ts';
+import { decodeManifest, type Manifest } from '../../odb/manifest.ts';
+import { StoredFileReader, type TypedObjectReader } from '../../odb/file-read.ts';
 import { isObjectId, type ObjectId } from '../../odb/object-id.ts';
 import { decodeTree, type TreeEntry } from '../../odb/tree.ts';
 import type { BackendRepo } from '../../protocol/backend-repo.ts';
@@ -245,113 +246,69 @@ export async function changedFiles(
 }
 
 /**
- * A stored file (blob or manifest): positional reads that fetch only the
- * chunks they touch (a few kept), and the whole content in order.
+ * A stored file (blob or manifest) on the server: positional reads that
+ * fetch only the chunks they touch (StoredFileReader, over the repository's
+ * store), and the whole content in order.
  */
 export class StoredContent implements RandomAccess {
   readonly id: ObjectId;
   readonly size: number;
   readonly #repo: BackendRepo;
-  readonly #chunks: readonly ChunkRef[];
-  readonly #starts: number[];
-  readonly #blob: boolean;
-  readonly #cache = new Map<number, Buffer>();
+  readonly #reader: StoredFileReader;
+  readonly #manifest: Manifest | undefined;
 
   private constructor(
     repo: BackendRepo,
     id: ObjectId,
-    size: number,
-    chunks: readonly ChunkRef[],
-    blob: boolean,
+    reader: StoredFileReader,
+    manifest: Manifest | undefined,
   ) {
     this.#repo = repo;
     this.id = id;
-    this.size = size;
-    this.#chunks = chunks;
-    this.#blob = blob;
-    this.#starts = [0];
-    for (const chunk of chunks) this.#starts.push(this.#starts.at(-1)! + chunk.length);
+    this.size = reader.size;
+    this.#reader = reader;
+    this.#manifest = manifest;
   }
 
   /** The file stored as `id`: a blob (read whole on first use) or a manifest. */
   static async open(repo: BackendRepo, id: ObjectId): Promise<StoredContent> {
     const header = await repo.header(id);
     if (header === undefined) throw notFound(`no object ${id}`);
-    if (header.type === 'blob') {
-      return new StoredContent(repo, id, header.rawSize, [{ id, length: header.rawSize }], true);
-    }
-    if (header.type !== 'manifest') throw notFound(`${id} is a ${header.type}, not a file`);
-    const manifest = decodeManifest(id, (await repo.read(id)).data);
-    return new StoredContent(repo, id, manifest.size, manifest.chunks, false);
+    if (header.type !== 'blob' && header.type !== 'manifest')
+      throw notFound(`${id} is a ${header.type}, not a file`);
+    const objects: TypedObjectReader = {
+      readTyped: async (objectId, expected) => {
+        const object = await repo.read(objectId);
+        if (object.type !== expected)
+          throw notFound(`${objectId} is a ${object.type}, not a ${expected}`);
+        return object.data;
+      },
+    };
+    const reader = await StoredFileReader.open(objects, header.type, id, header.rawSize);
+    const manifest =
+      header.type === 'manifest'
+        ? decodeManifest(id, await objects.readTyped(id, 'manifest'))
+        : undefined;
+    return new StoredContent(repo, id, reader, manifest);
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    const start = Math.max(0, Math.min(offset, this.size));
-    const end = Math.max(start, Math.min(offset + length, this.size));
-    if (start === end) return Buffer.alloc(0);
-    const parts: Buffer[] = [];
-    for (let index = this.#chunkAt(start), at = start; at < end; index++) {
-      const data = await this.#chunk(index);
-      const chunkStart = this.#starts[index]!;
-      const piece = data.subarray(
-        at - chunkStart,
-        Math.min(end, chunkStart + data.length) - chunkStart,
-      );
-      parts.push(piece);
-      at += piece.length;
-    }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.#reader.read(offset, length);
   }
 
   fetchSpan(offset: number): number {
-    if (offset >= this.size) return 0;
-    return this.#starts[this.#chunkAt(offset) + 1]! - offset;
+    return this.#reader.fetchSpan(offset);
   }
 
   chunkId(offset: number): string | undefined {
-    if (offset < 0 || offset >= this.size) return undefined;
-    return this.#chunks[this.#chunkAt(offset)]!.id;
+    return this.#reader.chunkId(offset);
   }
 
   /** The bytes in order, a few chunks read ahead of `write` (bounded memory). */
-  async stream(write: (data: Uint8Array) => Promise<void>): Promise<void> {
-    if (this.#blob)
-      return streamLfsObject(this.#repo, { kind: 'blob', id: this.id, size: this.size }, write);
-    const manifest = { sha256: '', chunker: '', size: this.size, chunks: this.#chunks };
-    return streamLfsObject(
-      this.#repo,
-      { kind: 'manifest', id: this.id, size: this.size, manifest },
-      write,
-    );
-  }
-
-  #chunkAt(offset: number): number {
-    let low = 0;
-    let high = this.#chunks.length - 1;
-    while (low < high) {
-      const mid = (low + high + 1) >> 1;
-      if (this.#starts[mid]! <= offset) low = mid;
-      else high = mid - 1;
-    }
-    return low;
-  }
-
-  async #chunk(index: number): Promise<Buffer> {
-    const cached = this.#cache.get(index);
-    if (cached) return cached;
-    const data = (await this.#repo.read(this.#chunks[index]!.id)).data;
-    if (data.length !== this.#chunks[index]!.length) {
-      throw new MediaGitError(
-        'OBJECT_CORRUPT',
-        `object ${this.#chunks[index]!.id} has the wrong size`,
-        {
-          kind: 'corrupt',
-          data: { id: this.#chunks[index]!.id },
-        },
-      );
-    }
-    if (this.#cache.size >= 4) this.#cache.delete(this.#cache.keys().next().value!);
-    this.#cache.set(index, data);
-    return data;
+  stream(write: (data: Uint8Array) => Promise<void>): Promise<void> {
+    const content = this.#manifest
+      ? ({ kind: 'manifest', id: this.id, size: this.size, manifest: this.#manifest } as const)
+      : ({ kind: 'blob', id: this.id, size: this.size } as const);
+    return streamLfsObject(this.#repo, content, write);
   }
 }
