@@ -375,6 +375,7 @@ describe(
       ]) {
         assert.ok(inMedia.includes(name), `${name} in ${inMedia.join(',')}`);
       }
+      await checkAccessible('folder');
       await shot('05-tree-media');
       await goto('/-/r/studio/refs');
       assert.match((await page.textContent('main')) ?? '', /main\s*default/);
@@ -482,6 +483,7 @@ describe(
         (await page.textContent('pre.code')) ?? '',
         /<script>alert\(3\)<\/script> is text here/,
       );
+      await checkAccessible('text');
       await shot('11-file-text');
     });
 

@@ -9,9 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writePsdBuffer } from 'ag-psd';
+// Gives ag-psd its raw-pixel image data (no canvas in Node), which writing a PSD needs.
+import '../../../test/layered-media.ts';
 import sharp from 'sharp';
 import { bufferAccess, type RandomAccess } from '../../media/info/random-access.ts';
-import { readyCanvas } from './preview-psd.ts';
 import { Previews, type PreviewResult, type PreviewSource } from './preview.ts';
 
 let seq = 0;
@@ -113,7 +114,6 @@ describe('previews', () => {
   });
 
   it("a PSD's composite, read without its layers", async () => {
-    readyCanvas();
     const size = 64;
     const composite = new Uint8ClampedArray(size * size * 4);
     for (let i = 0; i < size * size; i++) composite.set([10, 200, 90, 255], i * 4);

@@ -24,7 +24,8 @@ import { readMediaInfo } from '../../media/info/index.ts';
 import type { RandomAccess } from '../../media/info/random-access.ts';
 import { fsyncDirectory } from '../../storage/durable-file.ts';
 import { wavPeaks } from './preview-audio.ts';
-import { psdComposite } from './preview-psd.ts';
+import { Deadline, PreviewRefused } from './preview-context.ts';
+import { decodePsdComposite, locatePsdComposite } from './preview-psd.ts';
 
 export interface PreviewSource {
   /** ID of the stored file object (blob or manifest): the cache key. */
@@ -93,8 +94,6 @@ const AUDIO_FORMATS = new Set(['wav', 'flac', 'mp3', 'ogg', 'opus', 'm4a', 'aac'
 const MODEL_FORMATS = new Set(['glb', 'gltf']);
 /** Text files larger than this are not highlighted. */
 const TEXT_LIMIT = 1024 * 1024;
-/** A PSD composite is decoded into RGBA in memory: a lower pixel limit than images streamed by sharp. */
-const PSD_PIXEL_LIMIT = 32_000_000;
 const SIDES: Record<'thumb' | 'full', number> = { thumb: 320, full: 2048 };
 const CLIP_SECONDS = 4;
 
@@ -109,8 +108,6 @@ function hasFfmpeg(): boolean {
   ffmpegPresent ??= spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status === 0;
   return ffmpegPresent;
 }
-
-class Refused extends Error {}
 
 /** The part of highlight.js used here (its own types pull in the DOM library). */
 interface Highlighter {
@@ -218,7 +215,7 @@ export class Previews {
       return `the ${format.toUpperCase()} header does not parse (${error instanceof Error ? error.message : String(error)})`;
     }
     if (width === undefined || height === undefined) return undefined;
-    const limit = format === 'psd' || format === 'psb' ? PSD_PIXEL_LIMIT : this.#maxPixels;
+    const limit = this.#maxPixels;
     if (width * height > limit) {
       return `image is ${width} × ${height} (${((width * height) / 1e6).toFixed(0)} Mpx), above the ${(limit / 1e6).toFixed(0)} Mpx preview limit`;
     }
@@ -240,8 +237,9 @@ export class Previews {
     }[kind];
     return this.#cached(kind, source.id, ext, type, async () => {
       const plan = await this.plan(source);
-      if (plan.refused) throw new Refused(plan.refused);
-      if (!plan.kinds.includes(kind)) throw new Refused(`no ${kind} preview for this kind of file`);
+      if (plan.refused) throw new PreviewRefused(plan.refused);
+      if (!plan.kinds.includes(kind))
+        throw new PreviewRefused(`no ${kind} preview for this kind of file`);
       switch (kind) {
         case 'thumb':
         case 'full':
@@ -262,8 +260,8 @@ export class Previews {
     return this.#cached('difference', `${a.id}-${b.id}`, 'png', 'image/png', async () => {
       for (const side of [a, b]) {
         const plan = await this.plan(side);
-        if (plan.refused) throw new Refused(plan.refused);
-        if (plan.family !== 'image') throw new Refused('a difference is made of two images');
+        if (plan.refused) throw new PreviewRefused(plan.refused);
+        if (plan.family !== 'image') throw new PreviewRefused('a difference is made of two images');
       }
       const before = await (
         await this.#image(a, SIDES.full)
@@ -339,7 +337,9 @@ export class Previews {
           bytes = await make();
         } catch (error) {
           const reason =
-            error instanceof Refused ? error.message : `could not be decoded: ${oneLine(error)}`;
+            error instanceof PreviewRefused
+              ? error.message
+              : `could not be decoded: ${oneLine(error)}`;
           if (isStorageFailure(error)) throw error;
           await this.#store(none, Buffer.from(JSON.stringify({ reason })));
           return { kind: 'placeholder', reason } satisfies PreviewResult;
@@ -430,14 +430,13 @@ export class Previews {
         .resize(side, side, { fit: 'inside', withoutEnlargement: true })
         .timeout({ seconds });
     if (format === 'psd' || format === 'psb') {
-      const composite = await psdComposite(await source.access(), PSD_PIXEL_LIMIT);
-      if (!composite)
-        throw new Refused(
-          'no composite image in this PSD (saved without “maximize compatibility”)',
-        );
-      const raw = { width: composite.width, height: composite.height, channels: 4 as const };
-      // Encoded once so the pipeline below owns its input (raw input cannot be resized twice).
-      const png = await sharp(composite.data, { raw }).png({ compressionLevel: 1 }).toBuffer();
+      // Decoded a row at a time and box-averaged to the view's size: memory is that image.
+      const access = await source.access();
+      const located = await locatePsdComposite(access, this.#maxPixels);
+      const image = await decodePsdComposite(access, located, side, new Deadline(this.#timeoutMs));
+      const raw = { width: image.width, height: image.height, channels: 4 as const };
+      // Encoded once so the pipeline below owns its input.
+      const png = await sharp(image.data, { raw }).png({ compressionLevel: 1 }).toBuffer();
       return fit(sharp(png));
     }
     if (format === 'exr') {
@@ -556,7 +555,7 @@ export class Previews {
       let err = '';
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new Refused(`ffmpeg took longer than ${this.#timeoutMs / 1000} s`));
+        reject(new PreviewRefused(`ffmpeg took longer than ${this.#timeoutMs / 1000} s`));
       }, this.#timeoutMs);
       child.stdout.on('data', (part: Buffer) => out.push(part));
       child.stderr.on('data', (part: Buffer) => {
@@ -571,7 +570,7 @@ export class Previews {
         if (code === 0) resolve(Buffer.concat(out));
         else
           reject(
-            new Refused(
+            new PreviewRefused(
               `ffmpeg could not decode it: ${err.trim().split('\n').at(-1) ?? `exit ${code}`}`,
             ),
           );
