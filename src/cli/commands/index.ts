@@ -54,6 +54,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   push: () => import('./push.ts'),
   serve: () => import('./serve.ts'),
   migrate: () => import('./migrate.ts'),
+  import: () => import('./import.ts'),
   token: () => import('./token.ts'),
   login: () => import('./login.ts'),
   logout: () => import('./logout.ts'),

@@ -132,7 +132,16 @@ export function register(program: Command, cli: Cli): void {
       const decorations = decorate
         ? await refDecorations(repo)
         : new Map<string, RefDecoration[]>();
-      const pretty = opts.pretty === undefined ? undefined : parsePretty(opts.pretty);
+      const parsed = opts.pretty === undefined ? undefined : parsePretty(opts.pretty);
+      // %(git): the Git commit an imported commit came from (docs/migrate-from-git-lfs.md).
+      const importedFrom = parsed?.template?.includes('%(git)')
+        ? await (await import('../../git/import.ts')).importedFrom(repo)
+        : undefined;
+      const pretty = parsed;
+      const formatOf = (id: string): string =>
+        importedFrom
+          ? pretty!.template!.replaceAll('%(git)', importedFrom.get(id) ?? '')
+          : pretty!.template!;
       if (pretty?.named === 'oneline') opts.oneline = true;
       if (opts.graph) {
         const graph = new GraphLayout(entryEnd(opts, pretty), { colored: cli.color });
@@ -140,7 +149,7 @@ export function register(program: Command, cli: Cli): void {
           const decorated = decorations.get(entry.id) ?? [];
           const text =
             pretty?.template !== undefined
-              ? expandFormat(cli, pretty.template, entry.id, entry.commit, decorated)
+              ? expandFormat(cli, formatOf(entry.id), entry.id, entry.commit, decorated)
               : opts.oneline
                 ? formatOneline(cli, entry, decorated)
                 : `${formatCommit(cli, entry, decorated).join('\n')}\n`;
@@ -152,7 +161,7 @@ export function register(program: Command, cli: Cli): void {
       for await (const entry of log(repo, options)) {
         const decorated = decorations.get(entry.id) ?? [];
         if (pretty?.template !== undefined) {
-          const text = expandFormat(cli, pretty.template, entry.id, entry.commit, decorated);
+          const text = expandFormat(cli, formatOf(entry.id), entry.id, entry.commit, decorated);
           const files = entry.files ?? [];
           const changes =
             files.length > 0 ? renderFiles(cli, files, opts.patch ? {} : opts).join('\n') : '';
