@@ -274,6 +274,41 @@ describe('mediagit import of a Git LFS repository', () => {
     }
   });
 
+  it('export --git: git fsck and git lfs fsck pass, log --stat matches, and its import gives the same IDs', async () => {
+    const repo = await TempRepo.create();
+    const again = await TempRepo.create();
+    try {
+      await repo.ok(['import', '--lfs', src]);
+      const target = path.join(dir, 'exported');
+      const exported = await repo.ok(['export', '--git', target]);
+      assert.match(exported.out, /Exported 9 commits, 9 Git LFS objects, 5 refs/);
+      execFileSync('git', ['fsck', '--strict'], { cwd: target, stdio: 'pipe' });
+      assert.match(
+        execFileSync('git', ['lfs', 'fsck'], { cwd: target, encoding: 'utf8' }),
+        /Git LFS fsck OK/,
+      );
+      // Same trees, authors, dates and messages, and the same pointers: Git's own IDs come back.
+      const stat = (cwd: string) =>
+        execFileSync('git', ['log', '--all', '--stat', '--format=%H %an %at %s'], {
+          cwd,
+          encoding: 'utf8',
+        });
+      assert.equal(stat(target), stat(src));
+      // The work tree holds the content, smudged.
+      const a = await fs.readFile(path.join(target, 'assets/a.bin'));
+      assert.equal(a.length, 6 * MiB);
+      await again.ok(['import', '--lfs', target]);
+      assert.deepEqual(
+        [...(await commitMap(again)).values()].sort(),
+        [...(await commitMap(repo)).values()].sort(),
+      );
+      await assert.rejects(repo.ok(['export', '--git', target]), /not empty/);
+    } finally {
+      await repo.cleanup();
+      await again.cleanup();
+    }
+  });
+
   it('an import killed twice and resumed ends with the same IDs; a rerun adds only new commits', async () => {
     const repo = await TempRepo.create();
     try {

@@ -55,6 +55,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   serve: () => import('./serve.ts'),
   migrate: () => import('./migrate.ts'),
   import: () => import('./import.ts'),
+  export: () => import('./export.ts'),
   token: () => import('./token.ts'),
   login: () => import('./login.ts'),
   logout: () => import('./logout.ts'),
