@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
 import { detectFormat, type MediaFormat } from '../../media/detect.ts';
 import { readMediaInfo } from '../../media/info/index.ts';
 import type { RandomAccess } from '../../media/info/random-access.ts';
@@ -109,6 +109,21 @@ function hasFfmpeg(): boolean {
   return ffmpegPresent;
 }
 
+type SharpModule = typeof import('sharp').default;
+let sharpModule: Promise<SharpModule> | undefined;
+/**
+ * sharp, loaded on the first image preview: its native library costs the
+ * server tens of MiB it need not hold until someone looks at an image.
+ */
+function loadSharp(): Promise<SharpModule> {
+  sharpModule ??= import('sharp').then(({ default: sharp }) => {
+    // The server makes previews now and then: no decoded-image cache kept between them.
+    sharp.cache(false);
+    return sharp;
+  });
+  return sharpModule;
+}
+
 /** The part of highlight.js used here (its own types pull in the DOM library). */
 interface Highlighter {
   getLanguage(name: string): { readonly name?: string } | undefined;
@@ -140,8 +155,6 @@ export class Previews {
     this.#maxBytes = options.maxSourceBytes ?? 2 * 1024 ** 3;
     this.#timeoutMs = options.timeoutMs ?? 20_000;
     this.#concurrency = options.concurrency ?? 2;
-    // The server makes previews now and then: no decoded-image cache kept between them.
-    sharp.cache(false);
   }
 
   async #format(source: PreviewSource): Promise<MediaFormat> {
@@ -280,6 +293,7 @@ export class Previews {
         .toBuffer();
       const out = Buffer.allocUnsafe(before.data.length);
       for (let i = 0; i < out.length; i++) out[i] = Math.abs(before.data[i]! - after[i]!);
+      const sharp = await loadSharp();
       return sharp(out, {
         raw: {
           width: before.info.width,
@@ -422,6 +436,7 @@ export class Previews {
 
   /** A sharp pipeline of the image, oriented and scaled to fit `side` × `side`. */
   async #image(source: PreviewSource, side: number): Promise<Sharp> {
+    const sharp = await loadSharp();
     const format = (await this.#format(source)).format;
     const seconds = Math.max(1, Math.ceil(this.#timeoutMs / 1000));
     const fit = (image: Sharp) =>
