@@ -1,0 +1,178 @@
+// Importing a Git + Git LFS history (issue 21): a repository made here with git and git-lfs
+// (by default 300 commits on 5 branches with merges into main, 50 LFS-tracked binaries of 1-50 MB,
+// each commit a 4 KiB edit of one binary and a line of text), then, in the same run, with the
+// device's own limits printed first:
+//   G. `git clone <path>` + `git lfs fetch --all` in the clone: what a Git LFS user does to get
+//      the whole history;
+//   M. `mediagit init` + `mediagit import --lfs <path>`.
+// Goals: M ≤ 1.5 × G; MediaGit's stored bytes ≤ 0.3 × `du` of the source's .git/lfs/objects.
+// The import's result is checked first: as many commits as Git has, and the tip's files equal
+// to Git's checkout.
+//
+// Run with `npm run bench:import [-- --commits N] [--files N] [--max-mb N] [--keep]`; not part
+// of npm test. Scratch lives under bench-work/import (removed unless --keep).
+
+import { createCipheriv, createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  benchEnv,
+  configureRunner,
+  deviceLimits,
+  formatDeviceLimits,
+  formatBytes,
+  formatRatio,
+  formatSeconds,
+  freshDir,
+  mediagit,
+  MiB,
+  must,
+  numberOption,
+  progress,
+  sync,
+  workRoot,
+} from './lib.ts';
+
+const args = process.argv.slice(2);
+const commits = numberOption(args, '--commits', 300);
+const files = numberOption(args, '--files', 50);
+const maxMb = numberOption(args, '--max-mb', 50);
+const BRANCHES = 5;
+const keep = args.includes('--keep');
+
+const env = benchEnv({
+  MEDIAGIT_AUTO_GC: '0',
+  GIT_AUTHOR_NAME: 'Bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.com',
+  GIT_COMMITTER_NAME: 'Bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.com',
+});
+configureRunner({ gnuTime: null, env });
+
+function noise(length: number, seed: number): Buffer {
+  const key = createHash('sha256').update(`bench-import-${seed}`).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
+}
+
+const gitIn = (cwd: string) => (gitArgs: string[]) =>
+  must(`git ${gitArgs.join(' ')}`, 'git', gitArgs, cwd);
+
+function du(dir: string): number {
+  let total = 0;
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) total += fs.statSync(full).size;
+    }
+  };
+  walk(dir);
+  return total;
+}
+
+async function makeSource(src: string): Promise<void> {
+  fs.mkdirSync(src, { recursive: true });
+  const git = gitIn(src);
+  await git(['init', '-q', '-b', 'main']);
+  await git(['lfs', 'install', '--local']);
+  await git(['lfs', 'track', '*.bin']);
+  fs.mkdirSync(path.join(src, 'assets'));
+  for (let i = 0; i < files; i++) {
+    const mb = 1 + Math.round((i * (maxMb - 1)) / Math.max(1, files - 1));
+    fs.writeFileSync(path.join(src, 'assets', `asset-${i}.bin`), noise(mb * MiB, i));
+  }
+  fs.writeFileSync(path.join(src, 'notes.txt'), 'notes\n');
+  await git(['add', '.']);
+  await git(['commit', '-q', '-m', 'Initial assets']);
+  for (let b = 1; b < BRANCHES; b++) await git(['branch', `b${b}`]);
+  const branchOf = (i: number) => (i % BRANCHES === 0 ? 'main' : `b${i % BRANCHES}`);
+  for (let c = 0; c < commits; c++) {
+    const branch = branchOf(c);
+    await git(['checkout', '-q', branch]);
+    // Each branch edits its own files, so merges never conflict.
+    const owned = Array.from({ length: files }, (_, i) => i).filter((i) => branchOf(i) === branch);
+    const file = owned[Math.floor(c / BRANCHES) % owned.length]!;
+    const target = path.join(src, 'assets', `asset-${file}.bin`);
+    const size = fs.statSync(target).size;
+    const fd = fs.openSync(target, 'r+');
+    fs.writeSync(fd, noise(4096, 1000 + c), 0, 4096, (c * 7_919_993) % (size - 4096));
+    fs.closeSync(fd);
+    fs.appendFileSync(path.join(src, `${branch}.txt`), `commit ${c}\n`);
+    await git(['add', '.']);
+    await git(['commit', '-q', '-m', `Edit asset ${file} (${c})`]);
+    if (branch !== 'main' && c % 50 === 49) {
+      await git(['checkout', '-q', 'main']);
+      await git(['merge', '-q', '--no-ff', '-m', `Merge ${branch}`, branch]);
+    }
+    if (c % 50 === 49) progress(`  ${c + 1} commits`);
+  }
+  await git(['checkout', '-q', 'main']);
+}
+
+const scratch = freshDir(path.join(workRoot, 'import'));
+try {
+  console.log(formatDeviceLimits(deviceLimits(workRoot)));
+  const src = path.join(scratch, 'src');
+  progress(
+    `making the source: ${commits} commits, ${files} LFS binaries of 1-${maxMb} MB, ${BRANCHES} branches`,
+  );
+  await makeSource(src);
+  const lfsBytes = du(path.join(src, '.git', 'lfs', 'objects'));
+  const gitCommits = (
+    await must('rev-list', 'git', ['rev-list', '--all', '--count'], src)
+  ).stdout.trim();
+  progress(`  ${gitCommits} commits, ${formatBytes(lfsBytes)} of LFS objects`);
+
+  await sync();
+  progress('G: git clone + git lfs fetch --all');
+  const clone = path.join(scratch, 'clone');
+  const g1 = await must('git clone', 'git', ['clone', '-q', src, clone], scratch);
+  const g2 = await must('git lfs fetch --all', 'git', ['lfs', 'fetch', '--all'], clone);
+  const gSync = await sync();
+  const gSeconds = g1.seconds + g2.seconds + gSync;
+
+  progress('M: mediagit init + import --lfs');
+  const mg = path.join(scratch, 'mg');
+  fs.mkdirSync(mg);
+  const m1 = await mediagit(['init', '-q'], mg);
+  const m2 = await mediagit(['import', '--lfs', src], mg);
+  const mSync = await sync();
+  const mSeconds = m1.seconds + m2.seconds + mSync;
+
+  // The result first: every commit imported, and the tip's files equal to Git's checkout.
+  const mapped = fs
+    .readFileSync(path.join(mg, '.mediagit', 'import', 'commits'), 'utf8')
+    .trim()
+    .split('\n').length;
+  if (String(mapped) !== gitCommits) throw new Error(`imported ${mapped} commits of ${gitCommits}`);
+  for (const name of fs.readdirSync(path.join(clone, 'assets'))) {
+    const a = createHash('sha256')
+      .update(fs.readFileSync(path.join(clone, 'assets', name)))
+      .digest('hex');
+    const b = createHash('sha256')
+      .update(fs.readFileSync(path.join(mg, 'assets', name)))
+      .digest('hex');
+    if (a !== b) throw new Error(`assets/${name} differs from Git's checkout`);
+  }
+  const stored = du(path.join(mg, '.mediagit', 'objects'));
+  const ratio = mSeconds / gSeconds;
+  const storedRatio = stored / lfsBytes;
+  console.log(
+    `\n${gitCommits} commits, ${files} LFS binaries, ${formatBytes(lfsBytes)} in .git/lfs/objects`,
+  );
+  console.log(
+    `  G  git clone + git lfs fetch --all   ${formatSeconds(gSeconds)}  (clone ${formatSeconds(g1.seconds)}, fetch ${formatSeconds(g2.seconds)}, sync ${formatSeconds(gSync)})`,
+  );
+  console.log(
+    `  M  mediagit init + import --lfs      ${formatSeconds(mSeconds)}  (import ${formatSeconds(m2.seconds)}, sync ${formatSeconds(mSync)})`,
+  );
+  console.log(
+    `  M / G                               ${formatRatio(ratio)}   goal ≤ 1.50x  ${ratio <= 1.5 ? '✓' : '✗'}`,
+  );
+  console.log(
+    `  stored by MediaGit                  ${formatBytes(stored)} = ${(storedRatio * 100).toFixed(1)} % of the LFS objects   goal ≤ 30 %  ${storedRatio <= 0.3 ? '✓' : '✗'}`,
+  );
+  process.exitCode = ratio <= 1.5 && storedRatio <= 0.3 ? 0 : 1;
+} finally {
+  if (!keep) fs.rmSync(scratch, { recursive: true, force: true });
+}
