@@ -86,25 +86,37 @@ async function makeSource(src: string): Promise<void> {
   await git(['commit', '-q', '-m', 'Initial assets']);
   for (let b = 1; b < BRANCHES; b++) await git(['branch', `b${b}`]);
   const branchOf = (i: number) => (i % BRANCHES === 0 ? 'main' : `b${i % BRANCHES}`);
-  for (let c = 0; c < commits; c++) {
-    const branch = branchOf(c);
-    await git(['checkout', '-q', branch]);
-    // Each branch edits its own files, so merges never conflict.
-    const owned = Array.from({ length: files }, (_, i) => i).filter((i) => branchOf(i) === branch);
-    const file = owned[Math.floor(c / BRANCHES) % owned.length]!;
-    const target = path.join(src, 'assets', `asset-${file}.bin`);
-    const size = fs.statSync(target).size;
-    const fd = fs.openSync(target, 'r+');
-    fs.writeSync(fd, noise(4096, 1000 + c), 0, 4096, (c * 7_919_993) % (size - 4096));
-    fs.closeSync(fd);
-    fs.appendFileSync(path.join(src, `${branch}.txt`), `commit ${c}\n`);
-    await git(['add', '.']);
-    await git(['commit', '-q', '-m', `Edit asset ${file} (${c})`]);
-    if (branch !== 'main' && c % 50 === 49) {
-      await git(['checkout', '-q', 'main']);
-      await git(['merge', '-q', '--no-ff', '-m', `Merge ${branch}`, branch]);
+  // Commits in rounds: each branch in turn takes a run of commits (a checkout per run, not per
+  // commit), then the side branches are merged into main; each branch edits its own files, so
+  // merges never conflict.
+  const rounds = 5;
+  const perRun = Math.max(1, Math.floor(commits / (rounds * BRANCHES)));
+  let c = 0;
+  for (let round = 0; round < rounds && c < commits; round++) {
+    for (let b = 0; b < BRANCHES && c < commits; b++) {
+      const branch = b === 0 ? 'main' : `b${b}`;
+      await git(['checkout', '-q', branch]);
+      const owned = Array.from({ length: files }, (_, i) => i).filter(
+        (i) => branchOf(i) === branch,
+      );
+      const runLength = round === rounds - 1 && b === BRANCHES - 1 ? commits - c : perRun;
+      for (let k = 0; k < runLength && c < commits; k++, c++) {
+        const file = owned[(round * perRun + k) % owned.length]!;
+        const name = path.join('assets', `asset-${file}.bin`);
+        const target = path.join(src, name);
+        const size = fs.statSync(target).size;
+        const fd = fs.openSync(target, 'r+');
+        fs.writeSync(fd, noise(4096, 1000 + c), 0, 4096, (c * 7_919_993) % (size - 4096));
+        fs.closeSync(fd);
+        fs.appendFileSync(path.join(src, `${branch}.txt`), `commit ${c}\n`);
+        await git(['add', name, `${branch}.txt`]);
+        await git(['commit', '-q', '-m', `Edit asset ${file} (${c})`]);
+        if (c % 50 === 49) progress(`  ${c + 1} commits`);
+      }
     }
-    if (c % 50 === 49) progress(`  ${c + 1} commits`);
+    await git(['checkout', '-q', 'main']);
+    for (let b = 1; b < BRANCHES; b++)
+      await git(['merge', '-q', '--no-ff', '-m', `Merge b${b} (round ${round})`, `b${b}`]);
   }
   await git(['checkout', '-q', 'main']);
 }
