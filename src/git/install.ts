@@ -23,6 +23,50 @@ export const FILTER_CONFIG: readonly (readonly [string, string])[] = [
   [`merge.${FILTER_NAME}.driver`, 'mediagit merge-driver %O %A %B %P'],
 ];
 
+/**
+ * git-lfs's custom transfer agent (lfs-transfer.ts): one process per
+ * transfer (`concurrent=false`), which pipelines each file itself; git-lfs
+ * offers `mediagit` in its Batch requests and a MediaGit server picks it.
+ */
+export const LFS_AGENT_CONFIG: readonly (readonly [string, string])[] = [
+  ['lfs.customtransfer.mediagit.path', 'mediagit'],
+  ['lfs.customtransfer.mediagit.args', 'lfs-transfer'],
+  ['lfs.customtransfer.mediagit.concurrent', 'false'],
+  ['lfs.customtransfer.mediagit.direction', 'both'],
+];
+
+/** Registers git-lfs's `mediagit` custom transfer (`install --lfs-agent`); the filter is untouched. */
+export async function installLfsAgent(
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  scope: ConfigScope,
+  gitDir: string | undefined,
+): Promise<void> {
+  if (scope === 'local' && !gitDir) {
+    throw new MediaGitError(
+      'NOT_A_GIT_REPO',
+      'install --lfs-agent --local must run inside a Git repository',
+      { kind: 'usage' },
+    );
+  }
+  for (const [key, value] of LFS_AGENT_CONFIG) {
+    await git(['config', `--${scope}`, '--replace-all', key, value], { cwd, env });
+  }
+}
+
+/** Removes the `mediagit` custom transfer; true when it was registered. */
+export async function uninstallLfsAgent(
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  scope: ConfigScope,
+): Promise<boolean> {
+  const result = await runGit(
+    ['config', `--${scope}`, '--remove-section', 'lfs.customtransfer.mediagit'],
+    { cwd, env },
+  );
+  return result.code === 0;
+}
+
 const HOOK_MARK = '# installed by mediagit';
 export const PRE_PUSH_HOOK = `#!/bin/sh
 ${HOOK_MARK}: uploads MediaGit content before Git pushes the pointers naming it

@@ -79,6 +79,22 @@ export interface StoreFileOptions {
   readonly signal?: AbortSignal | undefined;
   /** Called with bytes consumed so far of this file. */
   readonly onBytes?: ((bytes: number) => void) | undefined;
+  /**
+   * Where a chunked file's new objects go instead of this store (git-lfs's
+   * transfer agent sends them to a server as they are made): the store is
+   * then only asked how to encode, and nothing is written to it.
+   */
+  readonly sink?: ChunkSink | undefined;
+}
+
+/** A destination for a chunked file's objects other than the store (StoreFileOptions.sink). */
+export interface ChunkSink {
+  /** Which of these chunk IDs the destination lacks (asked once per buffer of chunks). */
+  missing(ids: readonly ObjectId[]): Promise<ReadonlySet<ObjectId>>;
+  /** Takes a chunk's record, given as parts: they are reused once this resolves. */
+  append(id: ObjectId, record: readonly Uint8Array[]): Promise<void>;
+  /** Takes the file's manifest record, after every chunk was appended. */
+  finish(id: ObjectId, record: Buffer): Promise<void>;
 }
 
 export interface FileProfile {
@@ -398,15 +414,16 @@ export class FileStore {
     this.#hasher.begin(buffers);
 
     const strategy = profile.chunking;
+    const sink = options.sink;
     this.#newBases = [];
     // A large file's new chunks go into one pack (ingest-pack.ts), a smaller
     // one's into loose files.
     let ingest: Promise<IngestPack> | undefined;
     const packFor =
-      size >= (options.packThreshold ?? INGEST_PACK_MIN_SIZE)
+      size >= (options.packThreshold ?? INGEST_PACK_MIN_SIZE) && !sink
         ? () => (ingest ??= IngestPack.create(this.store))
         : undefined;
-    const nearbyFor = await this.#nearbyFinder(options.previous, profile);
+    const nearbyFor = sink ? undefined : await this.#nearbyFinder(options.previous, profile);
     // Structural cut points (container boundaries) as file offsets; a chunk
     // always ends at each one, and FastCDC cuts between them.
     const cuts = await structuralCuts(
@@ -495,21 +512,24 @@ export class FileStore {
           ranges = [];
           track(
             current,
-            this.#hasher.chunkIds(current, batch).then((plainIds) =>
-              settleAll(
-                plainIds.map((plainId, k) => {
-                  const id = this.store.keyId(plainId);
+            this.#hasher.chunkIds(current, batch).then(async (plainIds) => {
+              const ids = plainIds.map((plainId) => this.store.keyId(plainId));
+              const fresh = new Set<ObjectId>();
+              for (const id of ids) if (!seen.has(id)) fresh.add(id);
+              for (const id of fresh) seen.add(id);
+              const absent = sink && fresh.size > 0 ? await sink.missing([...fresh]) : undefined;
+              await settleAll(
+                ids.map((id, k) => {
                   const start = batch[2 * k]!;
                   const length = batch[2 * k + 1]!;
                   chunks[first + k] = { id, length };
-                  if (seen.has(id)) return undefined;
-                  seen.add(id);
+                  if (!fresh.delete(id) || (absent && !absent.has(id))) return undefined;
                   const view = buffer.subarray(start, start + length);
                   const nearby = nearbyFor?.(batchBase + start, length);
-                  return this.#writeChunk(id, view, cc, profile, packFor, nearby);
+                  return this.#writeChunk(id, view, cc, profile, packFor, nearby, sink);
                 }),
-              ),
-            ),
+              );
+            }),
           );
         }
         if (failure !== undefined) throw failure;
@@ -544,6 +564,16 @@ export class FileStore {
     const sha256 = await this.#hasher.finish();
     if (fileOffset !== size) throw fileChanged(filePath);
     const manifest: Manifest = { size, sha256, chunker: chunkerLabel(sizes, strategy), chunks };
+    if (sink) {
+      const data = encodeManifest(manifest);
+      const id = this.store.idOf('manifest', data);
+      const encoded = await encode(data, 'text');
+      const parts = this.store.recordParts(id, 'manifest', encoded.codec, data.length, [
+        encoded.payload,
+      ]);
+      await sink.finish(id, Buffer.concat(parts));
+      return { kind: 'manifest', id, size, sha256 };
+    }
     const result = await this.store.write('manifest', encodeManifest(manifest), 'text');
     if (result.written) this.stats.newBytes += result.storedSize;
     return { kind: 'manifest', id: result.id, size, sha256 };
@@ -562,8 +592,9 @@ export class FileStore {
     profile: FileProfile,
     packFor: (() => Promise<IngestPack>) | undefined,
     nearby: NearbyBases | undefined,
+    sink?: ChunkSink,
   ): Promise<void> {
-    if (await this.store.has(id)) return;
+    if (!sink && (await this.store.has(id))) return;
     // Compression holds an output buffer and a codec context per job: a few at a
     // time keep both cores busy, more would only hold memory.
     while (this.#encoding >= MAX_PARALLEL_ENCODES) {
@@ -590,7 +621,9 @@ export class FileStore {
     const record = this.store.recordParts(id, 'chunk', encoded.codec, view.length, encoded.parts);
     const recordSize = record.reduce((sum, part) => sum + part.length, 0);
     try {
-      if (packFor) {
+      if (sink) {
+        await sink.append(id, record);
+      } else if (packFor) {
         await (await packFor()).append(id, record);
       } else {
         // Returns once the bytes are written, so the shared buffer can be reused

@@ -68,6 +68,110 @@ const SIGNED_MARGIN_MS = 10 * 60 * 1000;
 const SIZE_LOOKUPS = 16;
 
 /**
+ * Uploads finished cloud packs (at most UPLOADS_IN_FLIGHT at once, while
+ * the next one fills) and commits them all at the end: what `sendInPacks`
+ * and `PackStream` share.
+ */
+class PackSender {
+  readonly stats: SendStats = { packs: 0, packsPresent: 0, objects: 0, bytes: 0, begins: 0 };
+  readonly limit: number;
+  readonly #transport: Transport;
+  readonly #plans = new Map<string, PackUploadPlan>();
+  readonly #free: Buffer[] = [];
+  readonly #committed: PackCommit[] = [];
+  readonly #uploads = new Set<Promise<void>>();
+  readonly #onSent: ((packBytes: number) => void) | undefined;
+  #tableBytes = 0;
+  #failure: unknown;
+
+  constructor(transport: Transport, limit: number, onSent?: (packBytes: number) => void) {
+    this.#transport = transport;
+    this.limit = limit;
+    this.#onSent = onSent;
+  }
+
+  /** A pack-sized buffer: one a finished upload gave back, else a new one. */
+  buffer(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.limit);
+  }
+
+  /** Gives back a buffer no pack was made in. */
+  giveBack(buffer: Buffer): void {
+    this.#free.push(buffer);
+  }
+
+  async begin(packs: readonly { name: string; size: number }[]): Promise<void> {
+    this.stats.begins++;
+    for (const plan of await this.#transport.beginPacks(packs)) this.#plans.set(plan.name, plan);
+  }
+
+  async #upload(pack: { name: string; bytes: Buffer }, buffer: Buffer): Promise<void> {
+    try {
+      // Unplanned, or planned so long ago that its signed upload is about to expire (a slow link).
+      const planned = this.#plans.get(pack.name);
+      const expires = planned?.upload ? Date.parse(planned.upload.expires) : Infinity;
+      if (!planned || expires - Date.now() < SIGNED_MARGIN_MS) {
+        await this.begin([{ name: pack.name, size: pack.bytes.length }]);
+      }
+      const plan = this.#plans.get(pack.name);
+      this.#plans.delete(pack.name);
+      if (plan?.present) this.stats.packsPresent++;
+      else {
+        await this.#transport.putPack(pack.name, pack.bytes, plan?.upload);
+        this.stats.bytes += pack.bytes.length;
+      }
+      this.stats.packs++;
+      this.#onSent?.(pack.bytes.length);
+    } finally {
+      this.#free.push(buffer);
+    }
+  }
+
+  /** Finishes a pack and uploads it while the next one fills (at most UPLOADS_IN_FLIGHT). */
+  async flush(writer: CloudPackWriter, buffer: Buffer): Promise<void> {
+    const pack = writer.finish();
+    this.stats.objects += pack.entries.length;
+    if (this.#tableBytes + pack.table.length <= COMMIT_TABLE_BYTES) {
+      this.#tableBytes += pack.table.length;
+      this.#committed.push({
+        name: pack.name,
+        size: pack.bytes.length,
+        table: Buffer.from(pack.table),
+      });
+    } else this.#committed.push(pack.name);
+    const running = this.#upload(pack, buffer).catch((error: unknown) => {
+      this.#failure ??= error;
+    });
+    this.#uploads.add(running);
+    void running.finally(() => this.#uploads.delete(running));
+    while (this.#uploads.size > UPLOADS_IN_FLIGHT) await Promise.race(this.#uploads);
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Waits for the uploads, then makes every pack visible with one `packs/commit`. */
+  async commit(): Promise<SendStats> {
+    await this.settle();
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#committed.length > 0) await this.#transport.commitPacks(this.#committed);
+    return this.stats;
+  }
+
+  /** Waits for uploads still running (after a failure: nothing is committed). */
+  async settle(): Promise<void> {
+    await Promise.all(this.#uploads);
+  }
+}
+
+/** An object too large for any pack. */
+function tooLarge(id: ObjectId, length: number): MediaGitError {
+  return new MediaGitError(
+    'OBJECT_TOO_LARGE',
+    `object ${id} (${length} bytes) does not fit in a pack`,
+    { kind: 'user', data: { id } },
+  );
+}
+
+/**
  * Uploads `ids` (read with `readRecord`, each a standalone record, into the
  * start of `into` when it fits there) in cloud packs and commits them.
  *
@@ -91,96 +195,114 @@ export async function sendInPacks(
     readonly recordSize?: ((id: ObjectId) => Promise<number | undefined>) | undefined;
   } = {},
 ): Promise<SendStats> {
-  const stats: SendStats = { packs: 0, packsPresent: 0, objects: 0, bytes: 0, begins: 0 };
-  if (ids.length === 0) return stats;
   const limit = Math.min(options.packBytes ?? PUSH_PACK_BYTES, MAX_CLOUD_PACK_BYTES);
+  if (ids.length === 0) return { packs: 0, packsPresent: 0, objects: 0, bytes: 0, begins: 0 };
   const { groups, totalBytes } = await planGroups(ids, limit, options.recordSize, options.signal);
-  const plans = new Map<string, PackUploadPlan>();
-  const free: Buffer[] = [];
-  const bufferFor = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(limit);
-  const committed: PackCommit[] = [];
-  let tableBytes = 0;
-  const uploads = new Set<Promise<void>>();
-  let failure: unknown;
   let doneBytes = 0;
-
-  const begin = async (packs: readonly { name: string; size: number }[]): Promise<void> => {
-    stats.begins++;
-    for (const plan of await transport.beginPacks(packs)) plans.set(plan.name, plan);
-  };
-  const upload = async (pack: { name: string; bytes: Buffer }, buffer: Buffer): Promise<void> => {
-    try {
-      // Unplanned, or planned so long ago that its signed upload is about to expire (a slow link).
-      const planned = plans.get(pack.name);
-      const expires = planned?.upload ? Date.parse(planned.upload.expires) : Infinity;
-      if (!planned || expires - Date.now() < SIGNED_MARGIN_MS) {
-        await begin([{ name: pack.name, size: pack.bytes.length }]);
+  const sender = new PackSender(transport, limit, (bytes) => {
+    doneBytes += bytes;
+    if (totalBytes > 0) options.onProgress?.(Math.min(doneBytes, totalBytes), totalBytes);
+  });
+  try {
+    let begun = 0;
+    for (const [g, group] of groups.entries()) {
+      if (group.plan && g >= begun) {
+        const window = groups.slice(g, g + BEGIN_BATCH).flatMap((next) => next.plan ?? []);
+        await sender.begin(window.map(({ name, size }) => ({ name, size })));
+        begun = g + BEGIN_BATCH;
       }
-      const plan = plans.get(pack.name);
-      plans.delete(pack.name);
-      if (plan?.present) stats.packsPresent++;
-      else {
-        await transport.putPack(pack.name, pack.bytes, plan?.upload);
-        stats.bytes += pack.bytes.length;
-      }
-      stats.packs++;
-      doneBytes += pack.bytes.length;
-      if (totalBytes > 0) options.onProgress?.(Math.min(doneBytes, totalBytes), totalBytes);
-    } finally {
-      free.push(buffer);
-    }
-  };
-  /** Finishes a pack and uploads it while the next one fills (at most UPLOADS_IN_FLIGHT). */
-  const flush = async (writer: CloudPackWriter, buffer: Buffer): Promise<void> => {
-    const pack = writer.finish();
-    if (tableBytes + pack.table.length <= COMMIT_TABLE_BYTES) {
-      tableBytes += pack.table.length;
-      committed.push({ name: pack.name, size: pack.bytes.length, table: Buffer.from(pack.table) });
-    } else committed.push(pack.name);
-    const running = upload(pack, buffer).catch((error: unknown) => {
-      failure ??= error;
-    });
-    uploads.add(running);
-    void running.finally(() => uploads.delete(running));
-    while (uploads.size > UPLOADS_IN_FLIGHT) await Promise.race(uploads);
-    if (failure !== undefined) throw failure;
-  };
-
-  let begun = 0;
-  for (const [g, group] of groups.entries()) {
-    if (group.plan && g >= begun) {
-      const window = groups.slice(g, g + BEGIN_BATCH).flatMap((next) => next.plan ?? []);
-      await begin(window.map(({ name, size }) => ({ name, size })));
-      begun = g + BEGIN_BATCH;
-    }
-    let buffer = bufferFor();
-    let writer = new CloudPackWriter(buffer);
-    for (const id of group.ids) {
-      options.signal?.throwIfAborted();
-      // Read straight into the pack when the record fits (no buffer per record).
-      const record = await readRecord(id, writer.spare(limit));
-      if (!writer.fits(record.length, limit)) {
-        if (writer.count === 0) {
-          throw new MediaGitError(
-            'OBJECT_TOO_LARGE',
-            `object ${id} (${record.length} bytes) does not fit in a pack`,
-            { kind: 'user', data: { id } },
-          );
+      let buffer = sender.buffer();
+      let writer = new CloudPackWriter(buffer);
+      for (const id of group.ids) {
+        options.signal?.throwIfAborted();
+        // Read straight into the pack when the record fits (no buffer per record).
+        const record = await readRecord(id, writer.spare(limit));
+        if (!writer.fits(record.length, limit)) {
+          if (writer.count === 0) throw tooLarge(id, record.length);
+          await sender.flush(writer, buffer);
+          buffer = sender.buffer();
+          writer = new CloudPackWriter(buffer);
         }
-        await flush(writer, buffer);
-        buffer = bufferFor();
-        writer = new CloudPackWriter(buffer);
+        writer.add(id, record);
       }
-      writer.add(id, record);
-      stats.objects++;
+      if (writer.count > 0) await sender.flush(writer, buffer);
+      else sender.giveBack(buffer);
     }
-    if (writer.count > 0) await flush(writer, buffer);
-    else free.push(buffer);
+  } catch (error) {
+    await sender.settle();
+    throw error;
   }
-  await Promise.all(uploads);
-  if (failure !== undefined) throw failure;
-  await transport.commitPacks(committed);
-  return stats;
+  return sender.commit();
+}
+
+/**
+ * Records handed over one at a time as they are made (a file being chunked),
+ * uploaded in cloud packs as each fills, and committed by `finish`: the
+ * streaming counterpart of `sendInPacks`, for records that exist nowhere
+ * else (git-lfs's transfer agent). Packs are not planned, so each is begun
+ * on its own.
+ */
+export class PackStream {
+  readonly #sender: PackSender;
+  #buffer: Buffer | undefined;
+  #writer: CloudPackWriter | undefined;
+  /** Appends run one at a time (a flush waits for an upload slot). */
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(transport: Transport, options: { readonly packBytes?: number } = {}) {
+    const limit = Math.min(options.packBytes ?? PUSH_PACK_BYTES, MAX_CLOUD_PACK_BYTES);
+    this.#sender = new PackSender(transport, limit);
+  }
+
+  get stats(): SendStats {
+    return this.#sender.stats;
+  }
+
+  /** Adds a record given as parts (copied before this resolves). */
+  add(id: ObjectId, parts: readonly Uint8Array[]): Promise<void> {
+    const run = this.#tail.then(() => this.#add(id, parts));
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #add(id: ObjectId, parts: readonly Uint8Array[]): Promise<void> {
+    const limit = this.#sender.limit;
+    const length = parts.reduce((sum, part) => sum + part.length, 0);
+    if (this.#writer && !this.#writer.fits(length, limit)) await this.#flush();
+    if (!this.#writer) {
+      this.#buffer = this.#sender.buffer();
+      this.#writer = new CloudPackWriter(this.#buffer);
+    }
+    if (!this.#writer.fits(length, limit)) throw tooLarge(id, length);
+    const into = this.#writer.spare(limit);
+    let at = 0;
+    for (const part of parts) {
+      into.set(part, at);
+      at += part.length;
+    }
+    this.#writer.add(id, into.subarray(0, length));
+  }
+
+  async #flush(): Promise<void> {
+    const writer = this.#writer!;
+    const buffer = this.#buffer!;
+    this.#writer = undefined;
+    this.#buffer = undefined;
+    await this.#sender.flush(writer, buffer);
+  }
+
+  /** Uploads the last pack and commits them all. */
+  async finish(): Promise<SendStats> {
+    await this.#tail;
+    if (this.#writer && this.#writer.count > 0) await this.#flush();
+    return this.#sender.commit();
+  }
+
+  /** Waits for uploads still running; nothing is committed. */
+  async abort(): Promise<void> {
+    await this.#tail;
+    await this.#sender.settle();
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
  * The Git LFS HTTP API on `mediagit serve` (docs/git-interop.md), so a stock
  * `git lfs` client can push to and pull from a MediaGit server:
  *
- *   POST /:repo[.git]/info/lfs/objects/batch      Batch API, `basic` transfer
+ *   POST /:repo[.git]/info/lfs/objects/batch      Batch API, `basic` and `mediagit` transfers
  *   PUT  /:repo[.git]/info/lfs/objects/:oid       upload action (streamed)
  *   GET  /:repo[.git]/info/lfs/objects/:oid       download action (streamed)
  *   POST /:repo[.git]/info/lfs/verify             verify action
@@ -46,6 +46,8 @@ import { scopeAllows, type Scope } from '../security/api-keys.ts';
 import type { AuditEvent } from '../security/audit.ts';
 
 export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
+/** git-lfs's custom transfer MediaGit's agent implements (git/lfs-transfer.ts). */
+const AGENT_TRANSFER = 'mediagit';
 const ACTION_TTL_SECONDS = 3600;
 const LOCK_PAGE_DEFAULT = 100;
 const LOCK_PAGE_MAX = 1000;
@@ -128,12 +130,8 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
     if (operation !== 'download' && operation !== 'upload') {
       throw lfsError(422, 'operation must be "download" or "upload"');
     }
-    if (
-      body.transfers !== undefined &&
-      !(Array.isArray(body.transfers) && body.transfers.includes('basic'))
-    ) {
-      throw lfsError(422, 'only the "basic" transfer is supported');
-    }
+    const transfers = body.transfers === undefined ? ['basic'] : body.transfers;
+    if (!Array.isArray(transfers)) throw lfsError(422, 'transfers must be a list');
     if (body.hash_algo !== undefined && body.hash_algo !== 'sha256') {
       throw lfsError(409, 'only the sha256 hash algorithm is supported');
     }
@@ -141,8 +139,20 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
     if (body.objects.length > 10_000) throw lfsError(413, 'at most 10000 objects per batch');
     if (operation === 'upload') await needWrite(request);
     const service = await repoOf(request);
+    // git-lfs's `mediagit` agent (git/lfs-transfer.ts) moves chunks through
+    // the chunk endpoints, which need the plaintext (not an encrypted root).
+    const encrypted = await service.repo.encrypted();
+    const chunked = transfers.includes(AGENT_TRANSFER) && !encrypted;
+    if (!chunked && !transfers.includes('basic')) {
+      throw lfsError(
+        422,
+        `none of the transfers ${JSON.stringify(transfers)} is supported here (basic${encrypted ? '' : `, ${AGENT_TRANSFER}`})`,
+      );
+    }
     const backend = service.repo.backend;
-    const signs = ctx.direct && backend.capabilities.signedUrls && backend.sign !== undefined;
+    // The agent is given the server's own URLs: it finds the chunk endpoints from them.
+    const signs =
+      !chunked && ctx.direct && backend.capabilities.signedUrls && backend.sign !== undefined;
     const identity = request.identity;
     const header = identity
       ? { Authorization: `Bearer ${await ctx.transferToken(identity, ACTION_TTL_SECONDS)}` }
@@ -218,7 +228,11 @@ export function registerLfsRoutes(app: FastifyInstance, ctx: LfsContext): void {
         };
       }),
     );
-    return json(reply, 200, { transfer: 'basic', objects, hash_algo: 'sha256' });
+    return json(reply, 200, {
+      transfer: chunked ? AGENT_TRANSFER : 'basic',
+      objects,
+      hash_algo: 'sha256',
+    });
   });
 
   app.put(

@@ -65,6 +65,7 @@ export const commandLoaders: Record<string, () => Promise<{ register: Register }
   untrack: () => import('./untrack.ts'),
   filter: () => import('./filter.ts'),
   'filter-process': () => import('./filter-process.ts'),
+  'lfs-transfer': () => import('./lfs-transfer.ts'),
   'pre-push': () => import('./pre-push.ts'),
   'post-checkout': () => import('./post-checkout.ts'),
   'post-merge': () => import('./post-merge.ts'),

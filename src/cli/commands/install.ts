@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { locateGitRepo } from '../../git/git-command.ts';
-import { installFilter, type ConfigScope } from '../../git/install.ts';
+import { installFilter, installLfsAgent, type ConfigScope } from '../../git/install.ts';
 import type { Cli } from '../context.ts';
 
 /** The Git config scope `--local`/`--global` ask for, and the repository's git dir when in one. */
@@ -29,8 +29,19 @@ export function register(program: Command, cli: Cli): void {
     )
     .option('--local', "in this repository's config only")
     .option('--global', "in the user's global Git config (the default)")
-    .action(async (opts: { local?: boolean; global?: boolean }) => {
+    .option(
+      '--lfs-agent',
+      "only register the git-lfs transfer agent (stock git-lfs moves chunks to and from 'mediagit serve'); the filter is left alone",
+    )
+    .action(async (opts: { local?: boolean; global?: boolean; lfsAgent?: boolean }) => {
       const { scope, gitDir } = await installTarget(cli, opts);
+      if (opts.lfsAgent) {
+        await installLfsAgent(cli.cwd, cli.env, scope, gitDir);
+        cli.out(
+          `git-lfs transfer agent "mediagit" registered (${scope} Git config): pushes and fetches to MediaGit servers move only missing chunks.`,
+        );
+        return;
+      }
       const result = await installFilter(cli.cwd, cli.env, scope, gitDir);
       cli.out(`MediaGit filter installed (${scope} Git config).`);
       if (result.hook === 'installed') {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { uninstallFilter } from '../../git/install.ts';
+import { uninstallFilter, uninstallLfsAgent } from '../../git/install.ts';
 import type { Cli } from '../context.ts';
 import { installTarget } from './install.ts';
 
@@ -11,8 +11,18 @@ export function register(program: Command, cli: Cli): void {
     )
     .option('--local', "from this repository's config")
     .option('--global', "from the user's global Git config (the default)")
-    .action(async (opts: { local?: boolean; global?: boolean }) => {
+    .option('--lfs-agent', 'only remove the git-lfs transfer agent')
+    .action(async (opts: { local?: boolean; global?: boolean; lfsAgent?: boolean }) => {
       const { scope, gitDir } = await installTarget(cli, opts);
+      if (opts.lfsAgent) {
+        const removed = await uninstallLfsAgent(cli.cwd, cli.env, scope);
+        cli.out(
+          removed
+            ? `git-lfs transfer agent "mediagit" removed from the ${scope} Git config.`
+            : `The git-lfs transfer agent was not in the ${scope} Git config.`,
+        );
+        return;
+      }
       const result = await uninstallFilter(cli.cwd, cli.env, scope, gitDir);
       cli.out(
         result.removedConfig
