@@ -265,11 +265,14 @@ class Agent {
       return;
     }
     const transport = this.#transport(remote.url, remote.token);
-    const packs = new PackStream(transport);
+    // The packs are numbered for the server, which hashes them in order
+    // as they arrive (protocol/upload-hashes.ts): no second read to bind the OID.
+    const packs = new PackStream(transport, { file: oid });
     let manifest: Buffer | undefined;
     const sink: ChunkSink = {
       missing: async (ids) => new Set(await transport.missing(ids)),
-      append: (id, record) => packs.add(id, record),
+      append: (id, record, order) => packs.addInOrder(id, record, order),
+      abort: (_order, error) => packs.abortOrder(error),
       finish: async (id, record) => {
         const stats = await packs.finish();
         this.#counts.bytesOverWire += stats.bytes + record.length;
@@ -279,20 +282,20 @@ class Agent {
     };
     // No local store: the object store only says how records are encoded.
     this.#files ??= new FileStore(
-      new ObjectStore(path.join(this.#lfsDir, 'mediagit', 'objects'), path.join(this.#lfsDir, 'tmp')),
+      new ObjectStore(
+        path.join(this.#lfsDir, 'mediagit', 'objects'),
+        path.join(this.#lfsDir, 'tmp'),
+      ),
     );
     try {
-      const stored = await this.#files.storeFile(filePath, {
+      await this.#files.storeFile(filePath, {
         chunkThreshold: DEFAULT_CHUNK_THRESHOLD,
         profile: (head, fileSize) => profileFor(head, '', fileSize, true),
         sink,
+        // The server hashes the chunks it binds to the OID: not done twice.
+        sha256: oid,
         onBytes: progress,
       });
-      if (stored.sha256 !== oid) {
-        throw new MediaGitError('LFS_BAD_UPLOAD', `${filePath} does not hash to ${oid}`, {
-          kind: 'user',
-        });
-      }
     } catch (error) {
       await packs.abort();
       throw error;
@@ -345,10 +348,7 @@ class Agent {
       if (!got) {
         const client = new LfsClient(`${remote.url}.git/info/lfs`, this.#options.tls);
         try {
-          await client.download(
-            { oid, size, actions: { download: request.action } },
-            target,
-          );
+          await client.download({ oid, size, actions: { download: request.action } }, target);
         } finally {
           client.close();
         }

@@ -85,14 +85,25 @@ export interface StoreFileOptions {
    * then only asked how to encode, and nothing is written to it.
    */
   readonly sink?: ChunkSink | undefined;
+  /**
+   * The file's SHA-256 when the caller knows it already (git-lfs's OID,
+   * which the receiver checks): a chunked file's is then not computed.
+   */
+  readonly sha256?: ObjectId | undefined;
 }
 
 /** A destination for a chunked file's objects other than the store (StoreFileOptions.sink). */
 export interface ChunkSink {
   /** Which of these chunk IDs the destination lacks (asked once per buffer of chunks). */
   missing(ids: readonly ObjectId[]): Promise<ReadonlySet<ObjectId>>;
-  /** Takes a chunk's record, given as parts: they are reused once this resolves. */
-  append(id: ObjectId, record: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Takes a chunk's record, given as parts (reused once this resolves).
+   * `order` numbers the chunks appended, 0, 1, 2, ... in file order; calls
+   * may come out of that order (chunks are compressed in parallel).
+   */
+  append(id: ObjectId, record: readonly Uint8Array[], order: number): Promise<void>;
+  /** A chunk numbered `order` failed before it was appended: appends waiting for it must fail. */
+  abort(order: number, error: unknown): void;
   /** Takes the file's manifest record, after every chunk was appended. */
   finish(id: ObjectId, record: Buffer): Promise<void>;
 }
@@ -438,6 +449,9 @@ export class FileStore {
     const fixed = strategy === 'fixed';
     const chunks: ChunkRef[] = [];
     const seen = new Set<ObjectId>();
+    /** The sink's chunk numbering: the next number, and the batch whose turn it is. */
+    let sinkOrder = 0;
+    let sinkTurn = Promise.resolve();
     /** Chunks cut from the current buffer whose IDs are yet to be asked: start, length pairs. */
     let ranges: number[] = [];
     let contentClass: ContentClass | undefined;
@@ -470,7 +484,7 @@ export class FileStore {
             eof = true;
             break;
           }
-          track(current, this.#hasher.update(current, end, end + bytesRead));
+          if (!options.sha256) track(current, this.#hasher.update(current, end, end + bytesRead));
           end += bytesRead;
           fileOffset += bytesRead;
           options.onBytes?.(fileOffset);
@@ -513,11 +527,30 @@ export class FileStore {
           track(
             current,
             this.#hasher.chunkIds(current, batch).then(async (plainIds) => {
+              // Batches (taken in file order here) number the chunks they send
+              // to a sink in file order, whatever order the answers about what
+              // is missing come back in.
+              const turn = sinkTurn;
+              let done!: () => void;
+              sinkTurn = new Promise<void>((resolve) => (done = resolve));
               const ids = plainIds.map((plainId) => this.store.keyId(plainId));
               const fresh = new Set<ObjectId>();
               for (const id of ids) if (!seen.has(id)) fresh.add(id);
               for (const id of fresh) seen.add(id);
-              const absent = sink && fresh.size > 0 ? await sink.missing([...fresh]) : undefined;
+              let absent: ReadonlySet<ObjectId> | undefined;
+              const orders: number[] = [];
+              try {
+                absent = sink && fresh.size > 0 ? await sink.missing([...fresh]) : undefined;
+                await turn;
+                const numbered = new Set<ObjectId>();
+                for (const id of ids) {
+                  const sends = fresh.has(id) && (!absent || absent.has(id)) && !numbered.has(id);
+                  if (sends) numbered.add(id);
+                  orders.push(sends ? sinkOrder++ : -1);
+                }
+              } finally {
+                done();
+              }
               await settleAll(
                 ids.map((id, k) => {
                   const start = batch[2 * k]!;
@@ -526,7 +559,14 @@ export class FileStore {
                   if (!fresh.delete(id) || (absent && !absent.has(id))) return undefined;
                   const view = buffer.subarray(start, start + length);
                   const nearby = nearbyFor?.(batchBase + start, length);
-                  return this.#writeChunk(id, view, cc, profile, packFor, nearby, sink);
+                  const sent = sink ? { sink, order: orders[k]! } : undefined;
+                  const writing = this.#writeChunk(id, view, cc, profile, packFor, nearby, sent);
+                  return sent
+                    ? writing.catch((error: unknown) => {
+                        sent.sink.abort(sent.order, error);
+                        throw error;
+                      })
+                    : writing;
                 }),
               );
             }),
@@ -561,7 +601,7 @@ export class FileStore {
         index.add(id, depth, length, sketch);
       this.#newBases = [];
     }
-    const sha256 = await this.#hasher.finish();
+    const sha256 = options.sha256 ?? (await this.#hasher.finish());
     if (fileOffset !== size) throw fileChanged(filePath);
     const manifest: Manifest = { size, sha256, chunker: chunkerLabel(sizes, strategy), chunks };
     if (sink) {
@@ -592,9 +632,9 @@ export class FileStore {
     profile: FileProfile,
     packFor: (() => Promise<IngestPack>) | undefined,
     nearby: NearbyBases | undefined,
-    sink?: ChunkSink,
+    sent?: { readonly sink: ChunkSink; readonly order: number },
   ): Promise<void> {
-    if (!sink && (await this.store.has(id))) return;
+    if (!sent && (await this.store.has(id))) return;
     // Compression holds an output buffer and a codec context per job: a few at a
     // time keep both cores busy, more would only hold memory.
     while (this.#encoding >= MAX_PARALLEL_ENCODES) {
@@ -621,8 +661,8 @@ export class FileStore {
     const record = this.store.recordParts(id, 'chunk', encoded.codec, view.length, encoded.parts);
     const recordSize = record.reduce((sum, part) => sum + part.length, 0);
     try {
-      if (sink) {
-        await sink.append(id, record);
+      if (sent) {
+        await sent.sink.append(id, record, sent.order);
       } else if (packFor) {
         await (await packFor()).append(id, record);
       } else {

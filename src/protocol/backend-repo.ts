@@ -26,7 +26,14 @@ import { MediaGitError, missingObject } from '../errors.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { HEADER_SIZE, decodeHeader, type ObjectTypeName } from '../odb/object-store.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
-import { decodeRecord, type DecodedRecord, type RecordCheck } from '../odb/record.ts';
+import {
+  badRecord,
+  decodeRecord,
+  decodeStoredPlain,
+  type DecodedRecord,
+  type RecordCheck,
+} from '../odb/record.ts';
+import { UploadHashes, type PackFeed, type PackOfFile } from './upload-hashes.ts';
 import { Codec } from '../compression/codec.ts';
 import { parseKeyFile, type KeyFile } from '../security/encryption.ts';
 import { KEY_FILE } from '../repo/keys.ts';
@@ -135,6 +142,9 @@ export type PackCommit =
 export function packCommitName(pack: PackCommit): string {
   return typeof pack === 'string' ? pack : pack.name;
 }
+
+/** Bytes of a pack verified between turns of the event loop. */
+const VERIFY_SLICE_BYTES = 4 * 1024 * 1024;
 
 export class BackendRepo implements ObjectReader {
   readonly backend: StorageBackend;
@@ -403,8 +413,16 @@ export class BackendRepo implements ObjectReader {
    * objects become visible with `commitPacks`. A pack already stored under
    * that name is kept (names are checksums of the record table).
    */
-  async storePack(name: string, bytes: Uint8Array): Promise<PackEntry[]> {
-    const entries = await this.#verifyPack(name, bytes);
+  async storePack(name: string, bytes: Uint8Array, file?: PackOfFile): Promise<PackEntry[]> {
+    const feed = file === undefined ? undefined : await this.uploadHashes.feed(file);
+    let entries: PackEntry[];
+    try {
+      entries = await this.#verifyPack(name, bytes, feed);
+    } catch (error) {
+      feed?.fail();
+      throw error;
+    }
+    feed?.done();
     try {
       await this.backend.put(cloudPackKey(name), bytes, { ifNoneMatch: '*' });
     } catch (error) {
@@ -419,7 +437,7 @@ export class BackendRepo implements ObjectReader {
     return entries;
   }
 
-  async #verifyPack(name: string, bytes: Uint8Array): Promise<PackEntry[]> {
+  async #verifyPack(name: string, bytes: Uint8Array, feed?: PackFeed): Promise<PackEntry[]> {
     const what = `${this.backend.url}/${cloudPackKey(name)}`;
     let parsed: ReturnType<typeof parseCloudPack>;
     try {
@@ -430,9 +448,21 @@ export class BackendRepo implements ObjectReader {
     const { name: actual, entries } = parsed;
     if (actual !== name) throw misnamed(name, actual);
     const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let sinceYield = 0;
     for (const entry of entries) {
+      // Hashing a 48 MiB pack takes tens of ms: other requests (a pusher's
+      // chunks/check) are answered in between, every few MiB.
+      if (sinceYield >= VERIFY_SLICE_BYTES) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      sinceYield += entry.length;
       const record = view.subarray(entry.offset, entry.offset + entry.length);
-      await decodeRecord(entry.id, record, undefined, await this.recordCheck(record));
+      const check = await this.recordCheck(record);
+      const object = await decodeRecord(entry.id, record, undefined, check);
+      // A plain chunk of an LFS object arriving in order: into its SHA-256 (upload-hashes.ts).
+      if (feed && check === undefined && object.type === 'chunk')
+        feed.update(entry.id, object.data);
     }
     return entries;
   }
@@ -745,6 +775,22 @@ export class BackendRepo implements ObjectReader {
       throw error;
     }
   }
+
+  /**
+   * Reads a chunk of a plaintext repository without hashing it again (every
+   * record was verified when it was stored): for a caller that checks the
+   * bytes another way, the whole-file SHA-256 of an LFS object.
+   */
+  async readStoredChunk(id: ObjectId, length: number): Promise<Buffer> {
+    const record = await this.getRecord(id);
+    if (await this.encrypted()) return (await this.read(id)).data;
+    const object = await decodeStoredPlain(id, record, length);
+    if (object.type !== 'chunk') throw badRecord(id, `it is a ${object.type}, not a chunk`);
+    return object.data;
+  }
+
+  /** LFS objects hashed as their packs arrive (upload-hashes.ts). */
+  readonly uploadHashes = new UploadHashes();
 
   /** Reads and verifies an object (metadata is cached; chunks are not). */
   async read(id: ObjectId): Promise<DecodedRecord> {

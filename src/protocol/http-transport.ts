@@ -9,6 +9,7 @@
  * no byte for the idle timeout) are retried a few times; every request is
  * idempotent.
  */
+import { packOfFileHeader, type PackOfFile } from './upload-hashes.ts';
 import type http from 'node:http';
 import type https from 'node:https';
 import { MediaGitError } from '../errors.ts';
@@ -219,12 +220,24 @@ export class HttpTransport implements Transport {
     return answer.packs;
   }
 
-  async putPack(name: string, bytes: Buffer, upload?: SignedRequest): Promise<void> {
+  async putPack(
+    name: string,
+    bytes: Buffer,
+    upload?: SignedRequest,
+    file?: PackOfFile,
+  ): Promise<void> {
     if (upload) {
       await this.#attemptSigned(upload, bytes);
       return;
     }
-    await this.#request('PUT', `packs/${name}`, { type: 'application/octet-stream', data: bytes });
+    const headers = file ? { 'x-mediagit-lfs-file': packOfFileHeader(file) } : undefined;
+    await this.#request(
+      'PUT',
+      `packs/${name}`,
+      { type: 'application/octet-stream', data: bytes },
+      false,
+      headers,
+    );
   }
 
   async commitPacks(packs: readonly PackCommit[]): Promise<void> {

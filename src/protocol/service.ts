@@ -4,6 +4,7 @@
  * call these after authentication; local-path remotes call them directly,
  * so both transports behave the same.
  */
+import type { PackOfFile } from './upload-hashes.ts';
 import { MediaGitError } from '../errors.ts';
 import { decodeCommit } from '../odb/commit.ts';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
@@ -236,10 +237,11 @@ export class RepoService {
   }
 
   /** Stores a pack sent through the server (verified first; see BackendRepo.storePack). */
-  async putPack(name: string, bytes: Uint8Array): Promise<{ objects: number }> {
+  /** Stores an uploaded pack; `file`: its place in an LFS object's upload (upload-hashes.ts). */
+  async putPack(name: string, bytes: Uint8Array, file?: PackOfFile): Promise<{ objects: number }> {
     if (!isObjectId(name))
       throw protocolError('BAD_PACK_NAME', `${name} is not a pack name`, { name });
-    return { objects: (await this.repo.storePack(name, bytes)).length };
+    return { objects: (await this.repo.storePack(name, bytes, file)).length };
   }
 
   /** Makes uploaded packs' objects visible (BackendRepo.commitPacks). */

@@ -3,6 +3,7 @@
  * (http-transport.ts), or straight to a bare repository on a local path or
  * `file://` URL (no server), both with the operations of docs/protocol.md.
  */
+import type { PackOfFile } from './upload-hashes.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MediaGitError } from '../errors.ts';
@@ -40,8 +41,12 @@ export interface Transport {
   updateRefs(updates: readonly RefUpdate[]): Promise<RefUpdateResult[]>;
   /** Which packs are already stored, and (direct) where to upload the others. */
   beginPacks(packs: readonly { name: string; size: number }[]): Promise<PackUploadPlan[]>;
-  /** Uploads a cloud pack: to `upload` when given (straight to the store), else through the server. */
-  putPack(name: string, bytes: Buffer, upload?: SignedRequest): Promise<void>;
+  /**
+   * Uploads a cloud pack: to `upload` when given (straight to the store),
+   * else through the server; `file`: its place in an LFS object's upload
+   * (upload-hashes.ts).
+   */
+  putPack(name: string, bytes: Buffer, upload?: SignedRequest, file?: PackOfFile): Promise<void>;
   /** Makes uploaded packs' objects visible; a pack's record table spares the server reading it. */
   commitPacks(packs: readonly PackCommit[]): Promise<void>;
   /**
@@ -189,8 +194,13 @@ export class LocalTransport implements Transport {
     return this.#service.beginPacks(packs, false);
   }
 
-  async putPack(name: string, bytes: Buffer): Promise<void> {
-    await this.#service.putPack(name, bytes);
+  async putPack(
+    name: string,
+    bytes: Buffer,
+    _upload?: SignedRequest,
+    file?: PackOfFile,
+  ): Promise<void> {
+    await this.#service.putPack(name, bytes, file);
   }
 
   async commitPacks(packs: readonly PackCommit[]): Promise<void> {

@@ -57,7 +57,8 @@ import {
 import { meteredBackend } from './metered-backend.ts';
 import { ServerMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { contentSha256, findLfsObject } from '../protocol/lfs-objects.ts';
+import { contentSha256, lfsBinding } from '../protocol/lfs-objects.ts';
+import { packOfFile } from '../protocol/upload-hashes.ts';
 import { rootRepositories } from '../protocol/root-stats.ts';
 import { DEFAULT_SERVER_GRACE_MS, serverGc } from '../protocol/server-gc.ts';
 import { httpsServerOptions, type ServerTls } from '../security/tls.ts';
@@ -895,7 +896,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       if (!Buffer.isBuffer(request.body)) {
         throw httpError(415, 'BAD_CONTENT_TYPE', 'send the pack as application/octet-stream');
       }
-      const { objects } = await (await repoOf(request)).putPack(name, request.body);
+      const file = packOfFile(request.headers['x-mediagit-lfs-file']);
+      const { objects } = await (await repoOf(request)).putPack(name, request.body, file);
       metrics.chunksStored.inc(objects);
       return reply.status(201).send({ name, objects });
     },
@@ -979,14 +981,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       }
       // The OID is what Git LFS clients trust: bind it only to content that
       // hashes to it (the manifest's own sha256 line is the uploader's claim).
-      const bound = await findLfsObject(service.repo, oid).catch(() => undefined);
-      if (bound?.id !== id) {
-        const actual = await contentSha256(service.repo, {
-          kind: 'manifest',
-          id,
-          size: manifest.size,
-          manifest,
-        });
+      // Only the OID's key: looking for a blob too lists the indexes again when none is there.
+      const bound = await lfsBinding(service.repo, oid).catch(() => undefined);
+      const chunkIds = manifest.chunks.map((c) => c.id);
+      if (bound !== id) {
+        // Hashed as its packs arrived (upload-hashes.ts), else read back.
+        const actual =
+          service.repo.uploadHashes.take(oid, chunkIds) ??
+          (await contentSha256(service.repo, {
+            kind: 'manifest',
+            id,
+            size: manifest.size,
+            manifest,
+          }));
         if (actual !== oid) {
           throw httpError(
             400,

@@ -101,13 +101,15 @@ export class FsBackend implements StorageBackend {
       const { size } = await handle.stat();
       const from = Math.max(0, start);
       const to = Math.min(size, end);
-      const out = Buffer.alloc(Math.max(0, to - from));
-      for (let done = 0; done < out.length;) {
+      // Not zero-filled: every byte returned is read (a short file returns fewer).
+      const out = Buffer.allocUnsafe(Math.max(0, to - from));
+      let done = 0;
+      while (done < out.length) {
         const { bytesRead } = await handle.read(out, done, out.length - done, from + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
-      return out;
+      return out.subarray(0, done);
     } finally {
       await handle.close();
     }
