@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
@@ -61,6 +62,40 @@ async function withInsert(
     out.write(insert, (e) => (e ? reject(e) : resolve())),
   );
   await pipeline(createReadStream(source, { start: at }), out);
+}
+
+/** A TCP proxy to a local port counting the bytes each way (what the server received and sent). */
+async function countingProxy(port: number): Promise<{
+  url: string;
+  counts: () => { up: number; down: number };
+  close: () => void;
+}> {
+  const counts = { up: 0, down: 0 };
+  const sockets = new Set<net.Socket>();
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('data', (data: Buffer) => (counts.up += data.length));
+    upstream.on('data', (data: Buffer) => (counts.down += data.length));
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const socket of [client, upstream]) socket.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`,
+    counts: () => ({ ...counts }),
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    },
+  };
 }
 
 const helper = (user: string, key: string): string =>
@@ -152,6 +187,87 @@ describe('mediagit serve as a Git LFS server', () => {
     await world.git(['checkout', '-q', 'HEAD~1'], bob);
     assert.equal(await fileSha256(path.join(bob, 'big.bin')), v1);
     await world.git(['checkout', '-q', 'main'], bob);
+  });
+
+  it("stock git-lfs pushes v1 of a 1 GiB file with basic, then with MediaGit's transfer agent v2 in < 1 % of its bytes; a clone's agent downloads only missing chunks", async (t) => {
+    const GIB = 1024 * 1024 * 1024;
+    const agentOrigin = world.path('agent-origin.git');
+    await world.git(['init', '-q', '--bare', agentOrigin], world.root);
+    const direct = `${server.url('media')}.git/info/lfs`;
+    // The transfers to count go through a proxy counting the bytes each way.
+    const proxy = await countingProxy(Number(new URL(server.url('media')).port));
+    const counted = `${proxy.url}/media.git/info/lfs`;
+    /** The LFS OID of huge.bin at `rev`, from its pointer (no hashing of 1 GiB). */
+    const oidAt = async (dir: string, rev: string): Promise<string> => {
+      const pointer = (await world.git(['show', `${rev}:huge.bin`], dir)).stdout.toString();
+      return /^oid sha256:([0-9a-f]{64})$/m.exec(pointer)![1]!;
+    };
+    /** The chunk list the agent keeps of each file it moved (for later downloads). */
+    const kept = (dir: string, oid: string): string =>
+      path.join(dir, '.git', 'lfs', 'mediagit', 'manifests', oid);
+    try {
+      const ada = world.path('ada');
+      await world.git(['init', '-q', ada], world.root);
+      await world.git(['remote', 'add', 'origin', agentOrigin], ada);
+      await world.git(['config', 'credential.helper', helper('alice', keys['alice']!)], ada);
+      await world.git(['config', 'lfs.url', direct], ada);
+      await world.git(['lfs', 'track', '*.bin'], ada);
+      const huge = path.join(ada, 'huge.bin');
+      await writePseudoRandomFile(huge, GIB, 7, 'lfs-agent');
+      await world.git(['add', '.'], ada);
+      await world.git(['commit', '-q', '-m', 'v1'], ada);
+      // No agent installed: git-lfs's basic transfer, the whole file.
+      await world.git(['push', '-q', 'origin', 'main'], ada);
+      const v1 = await oidAt(ada, 'HEAD');
+      await assert.rejects(fs.access(kept(ada, v1)));
+
+      // v2: 4 KiB inserted at 300 MiB, pushed with the agent through the counting proxy.
+      const installed = await world.mediagit(['install', '--local', '--lfs-agent'], ada);
+      assert.match(installed.stdout.toString(), /transfer agent "mediagit" registered/);
+      const v2File = world.path('huge-v2.bin');
+      await withInsert(huge, v2File, 300 * 1024 * 1024, pseudoRandomBytes(4096, 8));
+      await fs.rename(v2File, huge);
+      await world.git(['commit', '-q', '-a', '-m', 'v2'], ada);
+      const v2 = await oidAt(ada, 'HEAD');
+      await world.git(['config', 'lfs.url', counted], ada);
+      let mark = proxy.counts();
+      await world.git(['push', '-q', 'origin', 'main'], ada);
+      const v2Sent = proxy.counts().up - mark.up;
+      t.diagnostic(
+        `agent push of v2: ${v2Sent} bytes sent (${((100 * v2Sent) / GIB).toFixed(2)} % of the file)`,
+      );
+      assert.ok(v2Sent <= 0.01 * GIB, `v2 sent ${v2Sent} bytes, more than 1 % of the file`);
+      await fs.access(kept(ada, v2));
+
+      // A clone with the agent: v2 comes whole (nothing local), then v1 mostly from v2's chunks.
+      // (git-lfs checks each download's SHA-256 before it keeps it.)
+      const bea = world.path('bea');
+      await world.git(['clone', '-q', agentOrigin, bea], world.root, {
+        env: { GIT_LFS_SKIP_SMUDGE: '1' },
+      });
+      await world.git(['config', 'credential.helper', helper('alice', keys['alice']!)], bea);
+      await world.git(['config', 'lfs.url', direct], bea);
+      await world.mediagit(['install', '--local', '--lfs-agent'], bea);
+      await world.git(['lfs', 'fetch', 'origin', 'main'], bea);
+      await fs.access(kept(bea, v2));
+      await world.git(['config', 'lfs.url', counted], bea);
+      mark = proxy.counts();
+      await world.git(['lfs', 'fetch', 'origin', 'main~1'], bea);
+      const v1Received = proxy.counts().down - mark.down;
+      t.diagnostic(`agent download of v1 next to v2: ${v1Received} bytes received`);
+      assert.ok(v1Received <= 0.02 * GIB, `v1 downloaded ${v1Received} bytes`);
+      const objects = path.join(bea, '.git', 'lfs', 'objects');
+      for (const oid of [v1, v2]) {
+        const stored = path.join(objects, oid.slice(0, 2), oid.slice(2, 4), oid);
+        assert.equal((await fs.stat(stored)).size, oid === v1 ? GIB : GIB + 4096);
+      }
+      for (const rev of ['main~1', 'main']) {
+        const fsck = await world.git(['lfs', 'fsck', '--objects', rev], bea);
+        assert.match(fsck.stdout.toString(), /Git LFS fsck OK/);
+      }
+    } finally {
+      proxy.close();
+    }
   });
 
   it('git lfs lock / locks / unlock work, and a push changing a file locked by someone else is refused', async () => {
