@@ -17,7 +17,8 @@ import { decodeTree } from '../src/odb/tree.ts';
 import { readFileBytes } from '../src/odb/file-read.ts';
 import { decodeCommit } from '../src/odb/commit.ts';
 import { ObjectStore } from '../src/odb/object-store.ts';
-import { CLI_PATH, pseudoRandomBytes, TempRepo } from './helpers.ts';
+import { CLI_PATH, pseudoRandomBytes, runCli, TempRepo } from './helpers.ts';
+import { createToken, makeServerRoot, ServerProcess } from './server.ts';
 
 const MiB = 1024 * 1024;
 
@@ -370,7 +371,7 @@ describe('mediagit import of a Git LFS repository', () => {
       const result = await missing.fails(['import', '--lfs', lone], 128);
       assert.match(
         result.stderr,
-        /Git LFS object abab.* of x\.bin is not in .*git lfs fetch --all/,
+        /Git LFS object abab.* of x\.bin is not in .*git lfs fetch --all.* did not bring it/,
       );
       await missing.fails(['log', '-1'], 128);
     } finally {
@@ -387,6 +388,98 @@ describe('mediagit import of a Git LFS repository', () => {
       await assert.rejects(fs.stat(path.join(hostile.dir, 'config')));
     } finally {
       await hostile.cleanup();
+    }
+  });
+  it('imports from a URL: a mirror kept in the import state, LFS content fetched from the LFS server, new commits on rerun', async () => {
+    // The history on a Git remote, its LFS content only on an LFS server (mediagit serve).
+    const root = path.join(dir, 'lfs-server');
+    await makeServerRoot(root, ['game']);
+    const key = await createToken(root, 'gina', 'game', 'write');
+    const server = await ServerProcess.start(root);
+    const credentials = {
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'credential.helper',
+      GIT_CONFIG_VALUE_0: `!f() { echo username=gina; echo password=${key}; }; f`,
+    };
+    try {
+      const remote = path.join(dir, 'remote.git');
+      run(['clone', '-q', '--bare', src, remote], dir);
+      const work = path.join(dir, 'work');
+      execFileSync('git', ['clone', '-q', remote, work], {
+        cwd: dir,
+        env: { ...process.env, GIT_LFS_SKIP_SMUDGE: '1' },
+      });
+      const lfsUrl = `${server.url('game')}.git/info/lfs`;
+      await fs.writeFile(path.join(work, '.lfsconfig'), `[lfs]\n\turl = ${lfsUrl}\n`);
+      run(['add', '.lfsconfig'], work);
+      run(['commit', '-q', '-m', 'LFS server'], work);
+      const git = (args: string[], cwd: string) =>
+        execFileSync('git', args, { cwd, env: { ...process.env, ...credentials } });
+      // Every ref's LFS objects to the server (from src, which has them all), then the commit.
+      git(['-c', `lfs.url=${lfsUrl}`, 'lfs', 'push', '--all', remote], src);
+      git(['push', '-q', 'origin', 'main'], work);
+
+      const repo = await TempRepo.create();
+      try {
+        const url = `file://${remote}`;
+        const mg = async (args: string[]) => {
+          const result = await runCli(args, {
+            cwd: repo.dir,
+            env: { ...repo.env, ...credentials },
+          });
+          assert.equal(result.code, 0, result.stderr);
+          return result;
+        };
+        const first = await mg(['import', '--lfs', url]);
+        assert.match(first.stderr, /cloning file:\/\//);
+        assert.match(first.stderr, /fetching the Git LFS objects/);
+        for (const name of ['assets/a.bin', 'assets/b.bin', 'art/c.psd', 'README.md']) {
+          assert.deepEqual(
+            await fs.readFile(path.join(repo.dir, name)),
+            await fs.readFile(path.join(src, name)),
+            name,
+          );
+        }
+        const mirror = path.join(repo.dir, '.mediagit', 'import', 'source.git');
+        assert.equal(
+          execFileSync('git', ['rev-parse', '--is-bare-repository'], {
+            cwd: mirror,
+            encoding: 'utf8',
+          }).trim(),
+          'true',
+        );
+
+        // A new commit with a new LFS file, pushed (content to the LFS server by git-lfs's hook).
+        await fs.writeFile(path.join(work, 'new.bin'), pseudoRandomBytes(5 * MiB, 77));
+        run(['lfs', 'track', '*.bin'], work);
+        run(['add', '.'], work);
+        run(['commit', '-q', '-m', 'New asset'], work);
+        git(['push', '-q', 'origin', 'main'], work);
+        const again = await mg(['import', '--lfs', '--json', url]);
+        const result = JSON.parse(again.out) as { imported: number; lfsObjects: number };
+        assert.equal(result.imported, 1);
+        assert.equal(result.lfsObjects, 1);
+        await repo.ok(['checkout', '-q', 'main']);
+        await repo.ok(['reset', '-q', '--hard']);
+        assert.deepEqual(
+          await fs.readFile(path.join(repo.dir, 'new.bin')),
+          await fs.readFile(path.join(work, 'new.bin')),
+        );
+
+        // A URL nothing answers at: a clear error, and no mirror left half made.
+        const bad = await TempRepo.create();
+        try {
+          const refused = await bad.fails(['import', 'file:///nonexistent/repo.git'], 128);
+          assert.match(refused.stderr, /could not clone file:\/\/\/nonexistent\/repo\.git/);
+          await assert.rejects(fs.stat(path.join(bad.dir, '.mediagit', 'import', 'source.git')));
+        } finally {
+          await bad.cleanup();
+        }
+      } finally {
+        await repo.cleanup();
+      }
+    } finally {
+      await server.stop();
     }
   });
 });

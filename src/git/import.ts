@@ -36,10 +36,14 @@ import { encodeTree, isSafeName, type FileMode, type TreeEntry } from '../odb/tr
 import { Refs } from '../repo/refs.ts';
 import type { Repository } from '../repo/repository.ts';
 import { profileFor } from '../repo/stage.ts';
-import { git } from './git-command.ts';
+import { git, runGit } from './git-command.ts';
 
 export interface ImportOptions {
-  /** Path of the Git repository (a work tree or a bare repository). */
+  /**
+   * Path of the Git repository (a work tree or a bare repository), or a URL
+   * Git can clone (https://, ssh://, file://, user@host:path): mirrored into
+   * the import state, and fetched again by each later import.
+   */
   readonly source: string;
   /** Replace Git LFS pointers by their content. */
   readonly lfs: boolean;
@@ -47,6 +51,8 @@ export interface ImportOptions {
   readonly branches?: readonly string[] | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ((event: ImportProgress) => void) | undefined;
+  /** Lines about slow steps (cloning, fetching LFS objects), for stderr. */
+  readonly report?: ((message: string) => void) | undefined;
 }
 
 export interface ImportProgress {
@@ -68,6 +74,8 @@ export interface ImportResult {
   readonly skippedSubmodules: number;
   /** The branch the Git repository's HEAD names, when it was imported. */
   readonly head: string | undefined;
+  /** Where the Git history was read: the path given, or the mirror of a URL. */
+  readonly gitRepo: string;
 }
 
 function importError(message: string, data: Record<string, unknown> = {}): MediaGitError {
@@ -284,8 +292,69 @@ export async function importedFrom(repo: Repository): Promise<Map<ObjectId, stri
   return reverse;
 }
 
+/** Whether `source` names a remote repository (a URL or scp-like `host:path`), not a path. */
+export function isGitUrl(source: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(source) || /^[^/:]+@[^/:]+:/.test(source);
+}
+
+/**
+ * The mirror of `url` in the import state (`import/source.git`), made by
+ * `git clone --mirror` into a temp directory and renamed into place, or
+ * brought up to date by `git fetch`; with `lfs`, `git lfs fetch --all`
+ * downloads the LFS objects of every ref from the repository's LFS server.
+ */
+async function mirrorOf(
+  repo: Repository,
+  url: string,
+  lfs: boolean,
+  report: ((message: string) => void) | undefined,
+): Promise<{ mirror: string; lfsFailure: string | undefined }> {
+  const state = importStateDir(repo);
+  const mirror = path.join(state, 'source.git');
+  await fs.mkdir(state, { recursive: true });
+  if (!(await fs.stat(mirror).catch(() => undefined))?.isDirectory()) {
+    const tmp = path.join(state, `source.git.tmp-${process.pid}`);
+    await fs.rm(tmp, { recursive: true, force: true });
+    report?.(`cloning ${url}`);
+    try {
+      await git(['clone', '--mirror', '--quiet', url, tmp], { cwd: state });
+      await fs.rename(tmp, mirror);
+    } catch (error) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw importError(`could not clone ${url}: ${(error as Error).message}`, { source: url });
+    }
+  } else {
+    report?.(`fetching ${url}`);
+    await git(['remote', 'set-url', 'origin', url], { cwd: mirror });
+    await git(['fetch', '--prune', '--quiet', 'origin'], { cwd: mirror });
+  }
+  const lfsFailure = lfs ? await fetchLfs(mirror, url, report) : undefined;
+  return { mirror, lfsFailure };
+}
+
+/**
+ * Downloads every ref's Git LFS objects into `gitRepo`'s LFS store from its
+ * LFS server; returns why it failed, if it did (an object still missing
+ * is then reported with that reason).
+ */
+async function fetchLfs(
+  gitRepo: string,
+  name: string,
+  report: ((message: string) => void) | undefined,
+): Promise<string | undefined> {
+  report?.(`fetching the Git LFS objects of every ref from ${name}'s LFS server`);
+  const result = await runGit(['lfs', 'fetch', '--all'], { cwd: gitRepo });
+  if (result.code === 0) return undefined;
+  const why = result.stderr.trim().split('\n').slice(-3).join('; ') || `exit ${result.code}`;
+  report?.(`git lfs fetch --all failed: ${why}`);
+  return why;
+}
+
 export async function importGit(repo: Repository, options: ImportOptions): Promise<ImportResult> {
-  const source = path.resolve(options.source);
+  const mirrored = isGitUrl(options.source)
+    ? await mirrorOf(repo, options.source, options.lfs, options.report)
+    : undefined;
+  const source = mirrored?.mirror ?? path.resolve(options.source);
   const gitDir = path.resolve(
     source,
     (
@@ -333,6 +402,9 @@ export async function importGit(repo: Repository, options: ImportOptions): Promi
   await fs.mkdir(scratch, { recursive: true });
   const trees = new Map<string, TreeEntry>();
   const lfsSeen = new Set<string>();
+  /** Whether `git lfs fetch --all` ran (at most once, when an object is missing). */
+  let lfsFetched = mirrored !== undefined;
+  let lfsFailure = mirrored?.lfsFailure;
   let skippedSubmodules = 0;
   let imported = 0;
   let skipped = 0;
@@ -359,10 +431,17 @@ export async function importGit(repo: Repository, options: ImportOptions): Promi
       if (pointer?.ok === true) {
         const { oid, size } = pointer.pointer;
         const file = path.join(gitDir, 'lfs', 'objects', oid.slice(0, 2), oid.slice(2, 4), oid);
-        const stat = await fs.stat(file).catch(() => undefined);
+        let stat = await fs.stat(file).catch(() => undefined);
+        if (!stat && !lfsFetched) {
+          // Not downloaded yet (a clone fetches only its checkout's objects):
+          // every ref's objects from the repository's LFS server, once.
+          lfsFetched = true;
+          lfsFailure = await fetchLfs(source, options.source, options.report);
+          stat = await fs.stat(file).catch(() => undefined);
+        }
         if (!stat) {
           throw importError(
-            `the Git LFS object ${oid} of ${filePath} is not in ${path.join(gitDir, 'lfs', 'objects')}; run \`git lfs fetch --all\` in ${options.source} and import again`,
+            `the Git LFS object ${oid} of ${filePath} is not in ${path.join(gitDir, 'lfs', 'objects')}, and \`git lfs fetch --all\` in ${options.source} did not bring it (${lfsFailure ?? 'the LFS server does not have it'})`,
             { oid, path: filePath },
           );
         }
@@ -555,5 +634,13 @@ export async function importGit(repo: Repository, options: ImportOptions): Promi
     await git(['symbolic-ref', '-q', 'HEAD'], { cwd: source }).catch(() => '')
   ).trim();
   const head = set[sourceHead] !== undefined ? sourceHead : undefined;
-  return { imported, skipped, lfsObjects: lfsSeen.size, refs: set, skippedSubmodules, head };
+  return {
+    imported,
+    skipped,
+    lfsObjects: lfsSeen.size,
+    refs: set,
+    skippedSubmodules,
+    head,
+    gitRepo: source,
+  };
 }

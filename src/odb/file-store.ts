@@ -527,29 +527,26 @@ export class FileStore {
           track(
             current,
             this.#hasher.chunkIds(current, batch).then(async (plainIds) => {
-              // Batches (taken in file order here) number the chunks they send
-              // to a sink in file order, whatever order the answers about what
-              // is missing come back in.
-              const turn = sinkTurn;
-              let done!: () => void;
-              sinkTurn = new Promise<void>((resolve) => (done = resolve));
               const ids = plainIds.map((plainId) => this.store.keyId(plainId));
               const fresh = new Set<ObjectId>();
               for (const id of ids) if (!seen.has(id)) fresh.add(id);
               for (const id of fresh) seen.add(id);
               let absent: ReadonlySet<ObjectId> | undefined;
-              const orders: number[] = [];
-              try {
-                absent = sink && fresh.size > 0 ? await sink.missing([...fresh]) : undefined;
-                await turn;
-                const numbered = new Set<ObjectId>();
-                for (const id of ids) {
-                  const sends = fresh.has(id) && (!absent || absent.has(id)) && !numbered.has(id);
-                  if (sends) numbered.add(id);
-                  orders.push(sends ? sinkOrder++ : -1);
+              let orders: number[] = [];
+              if (sink) {
+                // Batches (taken in file order here, before any await) number
+                // the chunks they send in file order, whatever order the
+                // answers about what is missing come back in.
+                const turn = sinkTurn;
+                let done!: () => void;
+                sinkTurn = new Promise<void>((resolve) => (done = resolve));
+                try {
+                  absent = fresh.size > 0 ? await sink.missing([...fresh]) : new Set();
+                  await turn;
+                  orders = numberSent(ids, fresh, absent, () => sinkOrder++);
+                } finally {
+                  done();
                 }
-              } finally {
-                done();
               }
               await settleAll(
                 ids.map((id, k) => {
@@ -716,6 +713,24 @@ class ByteBudget {
     this.#waiters = [];
     for (const wake of waiting) wake();
   }
+}
+
+/**
+ * The order numbers of a batch's chunks that go to a sink (each new and
+ * absent chunk, once), -1 for the others.
+ */
+function numberSent(
+  ids: readonly ObjectId[],
+  fresh: ReadonlySet<ObjectId>,
+  absent: ReadonlySet<ObjectId>,
+  next: () => number,
+): number[] {
+  const numbered = new Set<ObjectId>();
+  return ids.map((id) => {
+    if (!fresh.has(id) || !absent.has(id) || numbered.has(id)) return -1;
+    numbered.add(id);
+    return next();
+  });
 }
 
 /** Waits for every promise, then rejects with the first failure if any. */

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { importGit } from '../../git/import.ts';
+import { importGit, isGitUrl } from '../../git/import.ts';
 import { Refs } from '../../repo/refs.ts';
 import { reset } from '../../repo/reset.ts';
 import { printJson, type Cli } from '../context.ts';
@@ -18,8 +18,14 @@ export function register(program: Command, cli: Cli): void {
     .description(
       "Convert a Git repository's history (branches, tags, merges; Git LFS content with --lfs) into this repository; rerun to import new commits (docs/migrate-from-git-lfs.md)",
     )
-    .argument('<git-repo>', 'path of the Git repository (work tree or bare)')
-    .option('--lfs', "replace Git LFS pointers by their content from the repository's LFS store")
+    .argument(
+      '<git-repo>',
+      'path of the Git repository (work tree or bare), or a URL to mirror (https://, ssh://, file://, host:path)',
+    )
+    .option(
+      '--lfs',
+      "replace Git LFS pointers by their content, from the repository's LFS store or its LFS server",
+    )
     .option(
       '--branches <names>',
       'only these branches (comma-separated, * matches any run of characters)',
@@ -35,13 +41,17 @@ export function register(program: Command, cli: Cli): void {
       let result;
       try {
         result = await importGit(repo, {
-          source: source.startsWith('/') ? source : `${cli.cwd}/${source}`,
+          source: isGitUrl(source) || source.startsWith('/') ? source : `${cli.cwd}/${source}`,
           lfs: opts.lfs === true,
           branches: opts.branches
             ?.split(',')
             .map((name) => name.trim())
             .filter((name) => name !== ''),
           onProgress: (event) => progress.update({ bytes: event.done, total: event.total }),
+          report:
+            opts.quiet === true || opts.json === true
+              ? undefined
+              : (message) => cli.err(`import: ${message}`),
         });
       } finally {
         progress.stop();

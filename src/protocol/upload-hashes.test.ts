@@ -1,0 +1,116 @@
+/**
+ * The SHA-256 of an LFS object hashed as its numbered packs arrive: used
+ * only when the chunks hashed are exactly the manifest's, in order; a pack
+ * arriving early waits its turn; anything unproven gives no hash.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { packOfFile, UploadHashes } from './upload-hashes.ts';
+
+const OID = 'c'.repeat(64);
+const chunk = (n: number) => ({
+  id: n.toString(16).padStart(64, '0'),
+  data: Buffer.from(`chunk ${n}`),
+});
+const chunks = [0, 1, 2, 3].map(chunk);
+const wholeHash = (parts: readonly { data: Buffer }[]) =>
+  createHash('sha256')
+    .update(Buffer.concat(parts.map((p) => p.data)))
+    .digest('hex');
+
+async function feedPack(
+  hashes: UploadHashes,
+  seq: number,
+  parts: readonly { id: string; data: Buffer }[],
+): Promise<boolean> {
+  const feed = await hashes.feed({ oid: OID, seq });
+  if (!feed) return false;
+  for (const part of parts) feed.update(part.id, part.data);
+  feed.done();
+  return true;
+}
+
+describe('upload hashes', () => {
+  it('hashes packs in order and gives the hash only for exactly the manifest chunks', async () => {
+    const hashes = new UploadHashes();
+    assert.ok(await feedPack(hashes, 0, chunks.slice(0, 2)));
+    assert.ok(await feedPack(hashes, 1, chunks.slice(2)));
+    assert.equal(
+      hashes.take(
+        OID,
+        chunks.map((c) => c.id),
+      ),
+      wholeHash(chunks),
+    );
+    // Taken: the session is gone.
+    assert.equal(
+      hashes.take(
+        OID,
+        chunks.map((c) => c.id),
+      ),
+      undefined,
+    );
+
+    assert.ok(await feedPack(hashes, 0, chunks));
+    // A manifest with another chunk list (a chunk the upload skipped) gets none.
+    assert.equal(
+      hashes.take(
+        OID,
+        chunks.slice(1).map((c) => c.id),
+      ),
+      undefined,
+    );
+  });
+
+  it('lets a pack that arrives early wait for the one ahead of it', async () => {
+    const hashes = new UploadHashes();
+    const second = feedPack(hashes, 1, chunks.slice(2));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(await feedPack(hashes, 0, chunks.slice(0, 2)));
+    assert.ok(await second);
+    assert.equal(
+      hashes.take(
+        OID,
+        chunks.map((c) => c.id),
+      ),
+      wholeHash(chunks),
+    );
+  });
+
+  it('gives no hash after a failed pack, and skips a retried pack already hashed', async () => {
+    const hashes = new UploadHashes();
+    const feed = await hashes.feed({ oid: OID, seq: 0 });
+    feed!.update(chunks[0]!.id, chunks[0]!.data);
+    feed!.fail();
+    assert.equal(await hashes.feed({ oid: OID, seq: 1 }), undefined);
+    assert.equal(hashes.take(OID, [chunks[0]!.id]), undefined);
+
+    // The file uploaded again: pack 0 starts afresh; a retried pack 1 is not hashed twice.
+    assert.ok(await feedPack(hashes, 0, chunks.slice(0, 2)));
+    assert.ok(await feedPack(hashes, 1, chunks.slice(2)));
+    assert.equal(await hashes.feed({ oid: OID, seq: 1 }), undefined);
+    assert.equal(
+      hashes.take(
+        OID,
+        chunks.map((c) => c.id),
+      ),
+      wholeHash(chunks),
+    );
+  });
+
+  it('parses only well-formed pack tags', () => {
+    assert.deepEqual(packOfFile(`${OID}/3`), { oid: OID, seq: 3 });
+    for (const bad of [
+      undefined,
+      '',
+      OID,
+      `${OID}/-1`,
+      `${OID}/x`,
+      `${'g'.repeat(64)}/1`,
+      `${OID}/1/2`,
+    ]) {
+      assert.equal(packOfFile(bad), undefined, String(bad));
+    }
+  });
+});
