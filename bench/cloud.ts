@@ -10,7 +10,6 @@
 // (the emulators write what they receive to this machine's disk), for MediaGit and rclone alike.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -48,6 +47,7 @@ import {
   toolVersion,
   workRoot,
   type RunResult,
+  sha256OfFile,
 } from './lib.ts';
 
 const timeGoal = 1.25;
@@ -217,20 +217,6 @@ async function timedStep(command: () => Promise<RunResult>): Promise<Step> {
   };
 }
 
-function sha256Of(file: string): string {
-  const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(8 * MiB);
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
-      hash.update(buffer.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
-}
-
 interface BackendFigures {
   kind: Kind;
   push: number[];
@@ -334,7 +320,7 @@ async function measureBackend(
       figures.serverCloneCpu.push(cpuSecondsOf(server.pid) - serverBeforeClone);
       rss(clone.peakRssBytes);
       progress(`  mediagit clone ${formatSeconds(clone.seconds)}`);
-      if (round === 1 && sha256Of(path.join(cloneDir, 'big.bin')) !== ctx.sourceSha) {
+      if (round === 1 && sha256OfFile(path.join(cloneDir, 'big.bin')) !== ctx.sourceSha) {
         throw new Error(`${kind}: the cloned big.bin differs from the pushed one`);
       }
       fs.rmSync(cloneDir, { recursive: true, force: true });
@@ -452,7 +438,7 @@ async function main(): Promise<number> {
   configureRunner({ gnuTime: '/usr/bin/time', env });
 
   const source = ensureSource(options.fileBytes);
-  const sourceSha = sha256Of(source);
+  const sourceSha = sha256OfFile(source);
   const work = freshDir(path.join(runDir, 'work'));
   progress('committing the file in a client work tree (untimed)');
   await mediagit(['init', '-q'], work);

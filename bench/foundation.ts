@@ -50,12 +50,10 @@ import {
   fail,
   deviceLimits,
   formatDeviceLimits,
+  sha256OfFile,
 } from './lib.ts';
 
 const runRoot = path.join(workRoot, 'run');
-
-// One reused I/O buffer: fresh memory costs ~4 s per GiB in page faults on this machine kind.
-const ioBuffer = Buffer.allocUnsafe(8 * MiB);
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -179,21 +177,6 @@ function borg(args: readonly string[], cwd: string, timeoutSeconds?: number): Pr
 
 // ---------------------------------------------------------------------------------------------
 // Files
-
-function sha256OfFile(file: string): string {
-  const hash = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (;;) {
-      const n = fs.readSync(fd, ioBuffer, 0, ioBuffer.length, null);
-      if (n === 0) break;
-      hash.update(ioBuffer.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
-}
 
 /** Writes `dirs` x `perDir` files of about 100 bytes each; the same content every call. */
 function writeSmallTree(root: string, dirs: number, perDir: number): number {

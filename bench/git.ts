@@ -17,7 +17,6 @@
 // figures are medians over rounds.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -43,6 +42,7 @@ import {
   workRoot,
   deviceLimits,
   formatDeviceLimits,
+  sha256OfFile,
 } from './lib.ts';
 
 interface Options {
@@ -81,19 +81,6 @@ interface SideFigures {
 }
 
 const runDir = path.join(workRoot, 'git-run');
-
-function sha256OfFile(file: string): string {
-  const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(8 * MiB);
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;)
-      hash.update(buffer.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
-}
 
 async function startServer(
   root: string,

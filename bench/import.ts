@@ -9,9 +9,13 @@
 // The import's result is checked first: as many commits as Git has, and the tip's files equal
 // to Git's checkout.
 //
+// Before any figure counts, the import is checked against Git: every 10th commit and every branch
+// tip file by file (mode and SHA-256), every commit's metadata.
+//
 // Run with `npm run bench:import [-- --commits N] [--files N] [--max-mb N] [--keep]`; not part
 // of npm test. Scratch lives under bench-work/import (removed unless --keep).
 
+import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -31,7 +35,12 @@ import {
   progress,
   sync,
   workRoot,
+  sha256OfFile,
 } from './lib.ts';
+import { decodeCommit } from '../src/odb/commit.ts';
+import { streamFileContent } from '../src/odb/file-store.ts';
+import { ObjectStore } from '../src/odb/object-store.ts';
+import { decodeTree } from '../src/odb/tree.ts';
 
 const args = process.argv.slice(2);
 const commits = numberOption(args, '--commits', 300);
@@ -121,6 +130,131 @@ async function makeSource(src: string): Promise<void> {
   await git(['checkout', '-q', 'main']);
 }
 
+/**
+ * The import checked against Git (issue 21): at every 10th commit (topological order) and at
+ * every branch tip, each file's mode and SHA-256 read from the MediaGit store equal Git's, with
+ * LFS pointers replaced by their content from the source's LFS store; and every commit's
+ * parents, author, committer, dates and message equal. File versions are hashed once each.
+ */
+async function verifyImport(src: string, mg: string): Promise<{ trees: number; commits: number }> {
+  const text = (args: string[]) =>
+    execFileSync('git', args, { cwd: src, encoding: 'utf8', maxBuffer: 256 * MiB });
+  const map = new Map(
+    fs
+      .readFileSync(path.join(mg, '.mediagit', 'import', 'commits'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split(' ') as [string, string]),
+  );
+  const order = text(['rev-list', '--topo-order', '--reverse', '--all']).trim().split('\n');
+  const tips = text(['for-each-ref', '--format=%(objectname)', 'refs/heads']).trim().split('\n');
+  const sample = new Set([...order.filter((_, i) => i % 10 === 0), ...tips]);
+  const gitDir = path.join(src, '.git');
+  const gitHashes = new Map<string, string>();
+  const gitFiles = (commit: string): Map<string, string> => {
+    const files = new Map<string, string>();
+    for (const line of text(['ls-tree', '-r', '-z', commit]).split('\0')) {
+      if (line === '') continue;
+      const [meta, name] = line.split('\t') as [string, string];
+      const [mode, , blob] = meta.split(' ') as [string, string, string];
+      let sha = gitHashes.get(blob);
+      if (sha === undefined) {
+        const bytes = execFileSync('git', ['cat-file', 'blob', blob], {
+          cwd: src,
+          maxBuffer: 256 * MiB,
+        });
+        const oid =
+          /^version https:\/\/git-lfs.github.com\/spec\/v1\noid sha256:([0-9a-f]{64})\n/.exec(
+            bytes.subarray(0, 200).toString('latin1'),
+          )?.[1];
+        sha = oid
+          ? sha256OfFile(path.join(gitDir, 'lfs', 'objects', oid.slice(0, 2), oid.slice(2, 4), oid))
+          : createHash('sha256').update(bytes).digest('hex');
+        gitHashes.set(blob, sha);
+      }
+      files.set(name, `${mode} ${sha}`);
+    }
+    return files;
+  };
+  const store = new ObjectStore(
+    path.join(mg, '.mediagit', 'objects'),
+    path.join(mg, '.mediagit', 'tmp'),
+  );
+  const mgHashes = new Map<string, string>();
+  const mgFiles = async (id: string): Promise<Map<string, string>> => {
+    const files = new Map<string, string>();
+    const walk = async (tree: string, prefix: string): Promise<void> => {
+      for (const entry of decodeTree(tree, await store.readTyped(tree, 'tree'))) {
+        if (entry.kind === 'tree') {
+          await walk(entry.id, `${prefix}${entry.name}/`);
+          continue;
+        }
+        let sha = mgHashes.get(entry.id);
+        if (sha === undefined) {
+          const hash = createHash('sha256');
+          await streamFileContent(store, entry.kind, entry.id, async (data) => {
+            hash.update(data);
+          });
+          sha = hash.digest('hex');
+          mgHashes.set(entry.id, sha);
+        }
+        files.set(`${prefix}${entry.name}`, `${entry.mode} ${sha}`);
+      }
+    };
+    await walk(decodeCommit(id, await store.readTyped(id, 'commit')).tree, '');
+    return files;
+  };
+  for (const gitId of sample) {
+    const id = map.get(gitId);
+    if (id === undefined) throw new Error(`Git commit ${gitId} was not imported`);
+    const theirs = gitFiles(gitId);
+    const mine = await mgFiles(id);
+    for (const [name, value] of theirs) {
+      if (mine.get(name) !== value) throw new Error(`${name} at Git commit ${gitId} differs`);
+    }
+    if (mine.size !== theirs.size) throw new Error(`Git commit ${gitId}: other files than Git's`);
+  }
+  // Metadata of every commit, through the CLI's JSON log.
+  const log = JSON.parse((await mediagit(['log', '--json', '--all'], mg)).stdout) as {
+    id: string;
+    parents: string[];
+    author: { name: string; email: string; time: number };
+    committer: { name: string; email: string; time: number };
+    message: string;
+  }[];
+  const back = new Map([...map].map(([gitId, id]) => [id, gitId]));
+  const theirs = new Map(
+    text(['log', '--all', '--format=%H%x00%P%x00%an%x00%ae%x00%at%x00%cn%x00%ce%x00%ct%x00%B%x01'])
+      .split('\x01\n')
+      .filter((t) => t !== '')
+      .map((t) => [t.split('\0')[0]!, t.split('\0')]),
+  );
+  for (const entry of log) {
+    const gitId = back.get(entry.id);
+    const fields = gitId === undefined ? undefined : theirs.get(gitId);
+    if (!fields) throw new Error(`MediaGit commit ${entry.id} maps to no Git commit`);
+    const [, parents, an, ae, at, cn, ce, ct, body] = fields;
+    const same =
+      entry.parents.join(' ') ===
+        parents!
+          .split(' ')
+          .filter((p) => p !== '')
+          .map((p) => map.get(p))
+          .join(' ') &&
+      entry.author.name === an &&
+      entry.author.email === ae &&
+      entry.author.time === Number(at) &&
+      entry.committer.name === cn &&
+      entry.committer.email === ce &&
+      entry.committer.time === Number(ct) &&
+      entry.message.trimEnd() === body!.trimEnd();
+    if (!same) throw new Error(`the metadata of Git commit ${gitId} differs after import`);
+  }
+  if (log.length !== order.length)
+    throw new Error(`${log.length} commits in MediaGit, ${order.length} in Git`);
+  return { trees: sample.size, commits: log.length };
+}
+
 const scratch = freshDir(path.join(workRoot, 'import'));
 try {
   console.log(formatDeviceLimits(deviceLimits(workRoot)));
@@ -166,6 +300,9 @@ try {
       .digest('hex');
     if (a !== b) throw new Error(`assets/${name} differs from Git's checkout`);
   }
+  progress('checking every 10th commit and every branch tip, file by file, and every commit');
+  const checked = await verifyImport(src, mg);
+  progress(`  ${checked.trees} trees byte-compared, ${checked.commits} commits' metadata equal`);
   const stored = du(path.join(mg, '.mediagit', 'objects'));
   const ratio = mSeconds / gSeconds;
   const storedRatio = stored / lfsBytes;

@@ -381,6 +381,20 @@ export function freshDir(dir: string): string {
   return dir;
 }
 
+/** SHA-256 of a file, read in pieces. */
+export function sha256OfFile(file: string): string {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let n; (n = fs.readSync(fd, ioBuffer, 0, ioBuffer.length, null)) > 0;) {
+      hash.update(ioBuffer.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
 /** Returns the cached random file of exactly `bytes` bytes, generating it if needed. */
 export function ensureSource(bytes: number): string {
   const file = path.join(workRoot, `source-${bytes}.bin`);
