@@ -5,7 +5,7 @@
  */
 import type { ObjectId } from '../odb/object-id.ts';
 import type { ContentFetchOptions, ContentSource, PromisedFile } from '../odb/promised-content.ts';
-import { RemoteContentSource } from '../protocol/lazy-content.ts';
+import type { RemoteContentSource } from '../protocol/lazy-content.ts';
 import { promisorRemote } from '../repo/partial-clone.ts';
 import type { Repository } from '../repo/repository.ts';
 import type { Cli } from './context.ts';
@@ -15,8 +15,11 @@ import { interruptible } from './interrupt.ts';
 export function installContentSource(repo: Repository, cli: Cli): void {
   const promisor = promisorRemote(repo);
   if (promisor === undefined) return;
-  const remote = new RemoteContentSource(repo.objects, promisor, () =>
-    transportOptions(cli, promisor.url),
+  // The transfer code loads when absent content is first needed, not for
+  // every command run in a partial clone.
+  const remote = import('../protocol/lazy-content.ts').then(
+    ({ RemoteContentSource }) =>
+      new RemoteContentSource(repo.objects, promisor, () => transportOptions(cli, promisor.url)),
   );
   repo.objects.contentSource = new KeepOnInterrupt(remote, cli);
 }
@@ -29,20 +32,20 @@ export function installContentSource(repo: Repository, cli: Cli): void {
  * the rest. Other fetches store each chunk durably as it arrives.
  */
 class KeepOnInterrupt implements ContentSource {
-  readonly #inner: RemoteContentSource;
+  readonly #inner: Promise<RemoteContentSource>;
   readonly #cli: Cli;
 
-  constructor(inner: RemoteContentSource, cli: Cli) {
+  constructor(inner: Promise<RemoteContentSource>, cli: Cli) {
     this.#inner = inner;
     this.#cli = cli;
   }
 
   fetch(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
-    return this.#inner.fetch(ids, options);
+    return this.#inner.then((inner) => inner.fetch(ids, options));
   }
 
   fetchObjects(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
-    return this.#inner.fetchObjects(ids, options);
+    return this.#inner.then((inner) => inner.fetchObjects(ids, options));
   }
 
   fetchFiles(
@@ -52,10 +55,12 @@ class KeepOnInterrupt implements ContentSource {
   ): Promise<Map<ObjectId, string>> {
     return interruptible(
       (signal) =>
-        this.#inner.fetchFiles(ids, files, {
-          ...options,
-          signal: options.signal ? AbortSignal.any([options.signal, signal]) : signal,
-        }),
+        this.#inner.then((inner) =>
+          inner.fetchFiles(ids, files, {
+            ...options,
+            signal: options.signal ? AbortSignal.any([options.signal, signal]) : signal,
+          }),
+        ),
       () =>
         this.#cli.err(
           'Interrupted while fetching file content; what arrived is kept: run the command again for the rest.',

@@ -8,7 +8,6 @@
 import { lockableMatcher, lockablePatterns } from '../repo/lockable.ts';
 import type { Repository } from '../repo/repository.ts';
 import type { Cli } from './context.ts';
-import { lockTarget } from './lock-client.ts';
 
 const HOLDERS_TIMEOUT_MS = 2000;
 
@@ -27,6 +26,8 @@ export async function lockHolders(
   let close: (() => void) | undefined;
   try {
     const ask = (async () => {
+      // The HTTP client loads only when some modified file is lockable.
+      const { lockTarget } = await import('./lock-client.ts');
       const { client } = await lockTarget(cli);
       close = () => client.close();
       return client.listLocks(branch !== undefined ? { refspec: `refs/heads/${branch}` } : {});

@@ -113,7 +113,7 @@ async function runVerb(argv: readonly string[], cli: Cli): Promise<number> {
   try {
     const program = await buildProgram(cli, argv[0]);
     await program.parseAsync([...argv], { from: 'user' });
-    if (AUTO_GC_VERBS.has(argv[0] ?? '')) await (await import('./commands/gc.ts')).autoGc(cli);
+    if (AUTO_GC_VERBS.has(argv[0] ?? '')) await (await import('./auto-gc.ts')).autoGc(cli);
   } catch (error) {
     if (error instanceof CommanderError) {
       code =

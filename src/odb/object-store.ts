@@ -233,6 +233,9 @@ export class ObjectStore {
    */
   async blobSha256(id: ObjectId): Promise<ObjectId> {
     if (this.cipher === undefined) return id;
+    // Made on first use: an LRU this size costs ~10 ms to build, and only
+    // encrypted repositories need it.
+    this.#blobSha256 ??= new LRUCache<ObjectId, ObjectId>({ max: 65536 });
     let sha = this.#blobSha256.get(id);
     if (sha === undefined) {
       sha = objectIdOf('blob', await this.readTyped(id, 'blob'));
@@ -241,7 +244,7 @@ export class ObjectStore {
     return sha;
   }
 
-  readonly #blobSha256 = new LRUCache<ObjectId, ObjectId>({ max: 65536 });
+  #blobSha256: LRUCache<ObjectId, ObjectId> | undefined;
 
   pathOf(id: ObjectId): string {
     return path.join(this.objectsDir, id.slice(0, 2), id.slice(2));

@@ -7,7 +7,7 @@ import type { ObjectId } from '../odb/object-id.ts';
 import { Refs } from './refs.ts';
 import { readUpstream } from './remote.ts';
 import type { Repository } from './repository.ts';
-import { CommitQueue } from './log.ts';
+import { CommitQueue } from './commit-queue.ts';
 import { readCommit } from './tree-ops.ts';
 
 export interface Tracking {

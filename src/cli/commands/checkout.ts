@@ -7,7 +7,7 @@ import { switchTo, type SwitchTarget } from '../../repo/switch.ts';
 import type { Cli } from '../context.ts';
 import { splitAtDoubleDash } from '../operands.ts';
 import { progressReporter } from '../progress.ts';
-import { printUnmergedRefusal } from './merge.ts';
+import { printUnmergedRefusal } from '../unmerged-refusal.ts';
 import { printSwitchResult } from './switch.ts';
 
 export function register(program: Command, cli: Cli): void {

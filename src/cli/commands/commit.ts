@@ -4,7 +4,7 @@ import { shortId } from '../../repo/revision.ts';
 import type { Cli } from '../context.ts';
 import { editorCommand, editText } from '../editor.ts';
 import { progressReporter } from '../progress.ts';
-import { printUnmergedRefusal } from './merge.ts';
+import { printUnmergedRefusal } from '../unmerged-refusal.ts';
 
 export function register(program: Command, cli: Cli): void {
   program

@@ -11,7 +11,7 @@ import { resolveCommit, shortId } from '../../repo/revision.ts';
 import type { Cli } from '../context.ts';
 import { progressReporter } from '../progress.ts';
 import { addStrategyOption, mediaMergeAllowed } from '../strategy-options.ts';
-import { printUnmergedRefusal } from './merge.ts';
+import { printUnmergedRefusal } from '../unmerged-refusal.ts';
 
 export function registerPick(program: Command, cli: Cli, verb: 'cherry-pick' | 'revert'): void {
   const command = program

@@ -10,7 +10,7 @@ import type { Cli } from '../context.ts';
 import { addStrategyOption, mediaMergeAllowed } from '../strategy-options.ts';
 import { progressReporter } from '../progress.ts';
 import { reportFetch, runFetch } from './fetch.ts';
-import { printUnmergedRefusal } from './merge.ts';
+import { printUnmergedRefusal } from '../unmerged-refusal.ts';
 
 export function register(program: Command, cli: Cli): void {
   const command = program

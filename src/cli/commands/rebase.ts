@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { MediaGitError } from '../../errors.ts';
 import { rebase, rebaseAbort, rebaseContinue, rebaseSkip } from '../../repo/rebase.ts';
 import type { Cli } from '../context.ts';
-import { printUnmergedRefusal } from './merge.ts';
+import { printUnmergedRefusal } from '../unmerged-refusal.ts';
 
 export function register(program: Command, cli: Cli): void {
   program

@@ -11,7 +11,7 @@ import {
 import type { Cli } from '../context.ts';
 import { printJson } from '../context.ts';
 import { detailFor, renderFiles } from './diff.ts';
-import { printUnmergedRefusal } from './merge.ts';
+import { printUnmergedRefusal } from '../unmerged-refusal.ts';
 
 const usage = (message: string) => new MediaGitError('STASH_USAGE', message, { kind: 'usage' });
 

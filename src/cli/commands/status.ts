@@ -4,7 +4,7 @@ import { StagingIndex } from '../../repo/index-file.ts';
 import { loadSparse } from '../../repo/sparse.ts';
 import type { ConflictType } from '../../repo/merge-state.ts';
 import { paint, printJson, type Cli } from '../context.ts';
-import { quotePath } from '../diff-format.ts';
+import { quotePath } from '../quote-path.ts';
 import { lockHolders } from '../lock-holders.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { aheadBehindText, trackingOf, type Tracking } from '../../repo/tracking.ts';

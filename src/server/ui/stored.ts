@@ -15,7 +15,7 @@ import { decodeTree, type TreeEntry } from '../../odb/tree.ts';
 import type { BackendRepo } from '../../protocol/backend-repo.ts';
 import { streamLfsObject } from '../../protocol/lfs-objects.ts';
 import type { RandomAccess } from '../../media/info/random-access.ts';
-import { CommitQueue } from '../../repo/log.ts';
+import { CommitQueue } from '../../repo/commit-queue.ts';
 
 export function notFound(message: string): MediaGitError {
   return new MediaGitError('NOT_FOUND', message, { kind: 'user', data: { status: 404 } });
