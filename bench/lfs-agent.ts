@@ -13,8 +13,9 @@
 //      it), goal ≤ 1 % of the file.
 //
 // Run with `npm run bench:import` (after the import figures) or `node bench/lfs-agent.ts
-// [--mib N] [--rounds N] [--keep]`; not part of npm test. Scratch lives under
-// bench-work/lfs-agent.
+// [--mib N] [--rounds N] [--keep] [--profile DIR]`; not part of npm test. Scratch lives under
+// bench-work/lfs-agent. `--profile DIR` writes V8 CPU profiles of the server and of every agent
+// (and the git-lfs-driven processes) to DIR.
 
 import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -46,6 +47,11 @@ const args = process.argv.slice(2);
 const fileBytes = numberOption(args, '--mib', 1024) * MiB;
 const rounds = numberOption(args, '--rounds', 3);
 const keep = args.includes('--keep');
+const profileAt = args.indexOf('--profile');
+const profileDir =
+  profileAt >= 0 ? path.resolve(args[profileAt + 1] ?? 'bench-work/profiles') : undefined;
+if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
+const profiled = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {};
 
 const scratch = freshDir(path.join(workRoot, 'lfs-agent'));
 const home = path.join(scratch, 'home');
@@ -137,7 +143,9 @@ try {
   );
   const key = /mgk_\S+/.exec(token.stdout)?.[0];
   if (!key) throw new Error(`token create printed no key: ${token.stdout}`);
-  const server = await startMediaGitServer(root, env);
+  // With --profile, every process from here on writes a CPU profile.
+  configureRunner({ gnuTime: null, env: { ...env, ...profiled } });
+  const server = await startMediaGitServer(root, { ...env, ...profiled });
   const proxy = await countingProxy(Number(new URL(server.base).port));
   try {
     const origin = path.join(scratch, 'origin.git');

@@ -1,7 +1,7 @@
 /**
  * `mediagit migrate` end to end: a server root of three repositories (one
- * holding a 1 GiB incompressible file, two small ones with branches and
- * tags) is moved from a local folder to S3 and from there to Azure Blob,
+ * holding a 1 GiB incompressible file, 320 MiB unless MEDIAGIT_TEST_SCALE
+ * is full, two small ones with branches and tags) is moved from a local folder to S3 and from there to Azure Blob,
  * each move killed twice part-way (SIGKILL) and run again. Checked:
  *
  * - after each kill, the target holds no partial object and no ref or HEAD
@@ -9,9 +9,10 @@
  * - the last run exits 0, and every repository at the target passes the
  *   server-side full check (every reachable object read and hashed), with the
  *   same refs, HEAD and keys as the source (small keys byte for byte);
- * - the bytes each move sent the target store, over all three runs, are at
- *   most 1.1× the root's size, and what a kill cost is at most what migrate
- *   lets be in flight (64 MiB, or one bigger key);
+ * - what a kill cost is at most what migrate lets be in flight (32 MiB, or
+ *   one bigger key); at full scale, the bytes each move sent the target
+ *   store, over all three runs, are at most 1.1× the root's size (a
+ *   smaller root cannot absorb two kills' in-flight bytes in 10 %);
  * - clones from a server on the Azure root are byte-identical to what was
  *   pushed to the local one, with the same commits, using an API key made on
  *   the local root (the server's state moved too).
@@ -42,6 +43,7 @@ import { startAzure, startS3, type Emulator } from './emulators/index.ts';
 import {
   assertWorkTreeEquals,
   collect,
+  FULL_SCALE,
   isolatedEnv,
   pseudoRandomBytes,
   replaceTree,
@@ -55,9 +57,10 @@ import {
 import { createToken, makeServerRoot, ServerProcess } from './server.ts';
 
 const MiB = 1024 * 1024;
-const BIG = 1024 * MiB;
+const BIG = FULL_SCALE ? 1024 * MiB : 320 * MiB;
+const BIG_NAME = FULL_SCALE ? '1 GiB' : '320 MiB';
 /** Where each move is killed: bytes received by the target store, all runs of the move counted. */
-const KILLS = [300 * MiB, 700 * MiB] as const;
+const KILLS = FULL_SCALE ? ([300 * MiB, 700 * MiB] as const) : ([90 * MiB, 210 * MiB] as const);
 /** What migrate may be uploading when killed (its default `maxInFlightBytes`). */
 const MAX_IN_FLIGHT = 32 * MiB;
 const REPOS = ['alpha', 'beta', 'gamma'] as const;
@@ -268,7 +271,7 @@ async function assertSameRoot(
   }
 }
 
-describe('mediagit migrate: a root of 3 repositories (one of 1 GiB), file → s3 → az, killed twice per move', () => {
+describe(`mediagit migrate: a root of 3 repositories (one of ${BIG_NAME}), file → s3 → az, killed twice per move`, () => {
   let outer = '';
   let root = '';
   let s3: Emulator;
@@ -383,9 +386,14 @@ describe('mediagit migrate: a root of 3 repositories (one of 1 GiB), file → s3
       sent - rootBytes <= KILLS.length * Math.max(MAX_IN_FLIGHT, largestKey),
       `${label}: the kills cost ${sent - rootBytes} bytes, more than was in flight`,
     );
-    // The requirement. A kill cuts off at most 32 MiB of uploads, or one pack
-    // (48 MiB, 4.6% of this root) uploading alone: two kills stay under 1.1×
-    // wherever they land (uploads cut off part-way are not resumed).
+    // The requirement, at full scale. A kill cuts off at most 32 MiB of
+    // uploads, or one pack (48 MiB, 4.6% of a 1 GiB root) uploading alone:
+    // two kills stay under 1.1× wherever they land (uploads cut off part-way
+    // are not resumed).
+    if (!FULL_SCALE) {
+      t.diagnostic(`${label}: ≤ 1.1× is asserted on a 1 GiB root (MEDIAGIT_TEST_SCALE=full)`);
+      return;
+    }
     assert.ok(
       KILLS.length * Math.max(MAX_IN_FLIGHT, largestKey) < 0.1 * rootBytes,
       `${label}: the root is too small for two kills to fit in 1.1× (largest key ${largestKey})`,
@@ -393,7 +401,7 @@ describe('mediagit migrate: a root of 3 repositories (one of 1 GiB), file → s3
     assert.ok(ratio <= 1.1, `${label}: sent ${ratio.toFixed(3)}× the root's size`);
   }
 
-  test('a local root: 1 GiB in alpha, branches and tags in beta and gamma', async (t) => {
+  test(`a local root: ${BIG_NAME} in alpha, branches and tags in beta and gamma`, async (t) => {
     await makeServerRoot(root, REPOS);
     token = await createToken(root, 'alice', '*', 'write');
     const server = await ServerProcess.start(root, [], env());
@@ -452,7 +460,7 @@ describe('mediagit migrate: a root of 3 repositories (one of 1 GiB), file → s3
     await alpha.ok(['push', '-q', server.url('alpha'), 'main']);
     heads.set('alpha', (await alpha.head()).id!);
     t.diagnostic(
-      `alpha: 1 GiB written and hashed in ${written} s, committed at ${committed} s, pushed at ${seconds(since)} s`,
+      `alpha: ${BIG_NAME} written and hashed in ${written} s, committed at ${committed} s, pushed at ${seconds(since)} s`,
     );
 
     // The source must not change while it is migrated.
@@ -466,7 +474,7 @@ describe('mediagit migrate: a root of 3 repositories (one of 1 GiB), file → s3
     assert.ok(rootBytes > BIG, `the root holds ${rootBytes} bytes`);
   });
 
-  test('file → s3, killed twice and run again: verified, ≤ 1.1× the bytes', async (t) => {
+  test('file → s3, killed twice and run again: verified, no more bytes than the root and what was in flight', async (t) => {
     const since = Date.now();
     await s3.resetStats();
     const result = await migrateKilledTwice(
@@ -485,7 +493,7 @@ describe('mediagit migrate: a root of 3 repositories (one of 1 GiB), file → s3
     assertBytesSent(t, 'file → s3', s3Proxy.bytesIn, result);
   });
 
-  test('s3 → az, killed twice and run again: verified, ≤ 1.1× the bytes', async (t) => {
+  test('s3 → az, killed twice and run again: verified, no more bytes than the root and what was in flight', async (t) => {
     const since = Date.now();
     const connection = az.env['AZURE_STORAGE_CONNECTION_STRING']!.replace(
       new URL(az.endpoint).origin,
