@@ -114,9 +114,15 @@ function image(raw: Buffer, width = SIZE, height = SIZE, channels: 3 | 4 = 3) {
 }
 
 /** Writes `bytes` to a file named by their digest. */
+let writes = 0;
+
 async function write(bytes: Buffer, ext: string): Promise<string> {
   const file = path.join(dir, `${createHash('sha1').update(bytes).digest('hex')}.${ext}`);
-  await fs.writeFile(file, bytes);
+  // Written aside and renamed: two calls for the same bytes at once (the
+  // edits in a Promise.all) must never copy a file the other is rewriting.
+  const aside = path.join(dir, `writing-${writes++}`);
+  await fs.writeFile(aside, bytes);
+  await fs.rename(aside, file);
   return file;
 }
 
