@@ -359,7 +359,7 @@ describe('server gc on an S3 bucket while clients push', () => {
       adminKey,
       env,
       clients: 4,
-      seconds: 25,
+      seconds: 15,
       graceSeconds: 2,
       gcPauseMs: 500,
       fileBytes: 768 * KiB,
