@@ -30,17 +30,10 @@ export function printUnmergedRefusal(
   const needsMerge = paths.map((p) => `${p}: needs merge`);
   switch (verb) {
     case 'commit':
-      cli.out(paths.map((p) => `U\t${p}`).join('\n'));
-      cli.err(
-        [
-          `error: ${error.message}`,
-          ...RESOLVE_HINT,
-          'fatal: Exiting because of an unresolved conflict.',
-        ].join('\n'),
-      );
-      throw new ExitRequest(EXIT_FATAL);
     case 'merge':
     case 'pull':
+      // Only commit lists the unmerged paths first, as Git's does.
+      if (verb === 'commit') cli.out(paths.map((p) => `U\t${p}`).join('\n'));
       cli.err(
         [
           `error: ${error.message}`,
