@@ -263,7 +263,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const bodies = new BufferPool(CHUNK_BODY_BYTES, 16);
   // Page-aligned: a pack stored on a local disk is written directly from its
   // body, without a copy into aligned memory (storage/direct-io.ts).
-  const packBodies = new BufferPool(MAX_CLOUD_PACK_BYTES, 2, undefined, pageAlignedBuffer);
+  // Three kept: the Git LFS transfer agent has two packs in flight and the
+  // server a third still being stored (measured: with two kept, one in
+  // three packs took fresh memory, ~190 ms of page faults per 48 MiB here).
+  // A push has one in flight and never touches the third.
+  const packBodies = new BufferPool(MAX_CLOUD_PACK_BYTES, 3, undefined, pageAlignedBuffer);
   app.addContentTypeParser(
     LFS_MEDIA_TYPE,
     { parseAs: 'string', bodyLimit: settings.maxJsonBytes },
@@ -558,11 +562,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     }
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  /** Gives a request's pooled body back (once its bytes are stored, or at the latest its answer). */
+  const releaseBody = (request: FastifyRequest): void => {
     if (request.pooledBody) {
       (request.bodyPool ?? bodies).give(request.pooledBody);
       request.pooledBody = undefined;
     }
+  };
+
+  app.addHook('onResponse', async (request, reply) => {
+    releaseBody(request);
     finish(request, reply.statusCode);
   });
 
@@ -898,6 +907,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       }
       const file = packOfFile(request.headers['x-mediagit-lfs-file']);
       const { objects } = await (await repoOf(request)).putPack(name, request.body, file);
+      // Stored: the body's buffer goes back before the answer, so the pack
+      // the client sends next can take it instead of new memory (whose
+      // first touch costs ~4 ms per MiB on these machines).
+      releaseBody(request);
       metrics.chunksStored.inc(objects);
       return reply.status(201).send({ name, objects });
     },
