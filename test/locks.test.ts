@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GitWorld } from './git-world.ts';
@@ -33,9 +34,16 @@ describe('branch-aware locks and lockable files', () => {
   let root: string;
   const keys: Record<string, string> = {};
   const as = (user: string) => ({ env: { MEDIAGIT_TOKEN: keys[user]! } });
-  const mg = (args: string[], dir: string, user: string) => world.mediagit(args, dir, as(user));
+  // The tests build on each other: run alone (a name filter), a later one
+  // would find its repository unset and run in this project's folder.
+  const inRepo = (dir: string | undefined): string => {
+    assert.ok(dir, 'this test needs the repositories the earlier tests of this file make');
+    return dir;
+  };
+  const mg = (args: string[], dir: string, user: string) =>
+    world.mediagit(args, inRepo(dir), as(user));
   const mgRun = (args: string[], dir: string, user: string) =>
-    world.run('mediagit', args, dir, as(user));
+    world.run('mediagit', args, inRepo(dir), as(user));
   const head = async (dir: string) =>
     (
       JSON.parse((await world.mediagit(['log', '--json', '-n', '1'], dir)).out) as { id: string }[]
@@ -259,6 +267,24 @@ describe('branch-aware locks and lockable files', () => {
     assert.equal(offline.code, 0, offline.stderr);
     assert.match(offline.out, /\tmodified: {3}art\/hero\.psd\n/);
     assert.equal(offline.stderr, '');
+    // A server that drops every connection: status asks once, not again
+    // and again (a dropped connection is retried by lock and unlock).
+    let connections = 0;
+    const dropping = net.createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (dropping.address() as net.AddressInfo).port;
+      await mg(['remote', 'set-url', 'origin', `http://127.0.0.1:${port}/studio`], alice, 'alice');
+      const dropped = await mgRun(['status'], alice, 'alice');
+      assert.equal(dropped.code, 0, dropped.stderr);
+      assert.match(dropped.out, /\tmodified: {3}art\/hero\.psd\n/);
+      assert.equal(connections, 1, `status connected ${connections} times`);
+    } finally {
+      dropping.close();
+    }
     await mg(['remote', 'set-url', 'origin', server.url('studio')], alice, 'alice');
     await mg(['unlock', 'art/hero.psd'], carol, 'carol');
   });

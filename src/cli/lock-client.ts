@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
 import { git, locateGitRepo, runGit } from '../git/git-command.ts';
-import { lfsEndpoint, LfsClient } from '../git/lfs-client.ts';
+import { lfsEndpoint, LfsClient, type LfsClientOptions } from '../git/lfs-client.ts';
 import { resolveMediaRemote } from '../git/media-remote.ts';
 import { lockableMatcher, lockablePatterns } from '../repo/lockable.ts';
 import { isValidRefName, Refs } from '../repo/refs.ts';
@@ -31,7 +31,11 @@ export interface LockTarget {
   readonly isLockable: (repoPath: string) => Promise<boolean>;
 }
 
-export async function lockTarget(cli: Cli, remoteName = 'origin'): Promise<LockTarget> {
+export async function lockTarget(
+  cli: Cli,
+  remoteName = 'origin',
+  clientOptions: Pick<LfsClientOptions, 'retries'> = {},
+): Promise<LockTarget> {
   let url: string | undefined;
   let root: string | undefined;
   let branch: string | undefined;
@@ -75,6 +79,7 @@ export async function lockTarget(cli: Cli, remoteName = 'origin'): Promise<LockT
   }
   const endpoint = lfsEndpoint(url);
   const client = new LfsClient(endpoint, {
+    ...clientOptions,
     token: await loadCredential(cli, endpoint),
     ...(await tlsClientOptions(cli)),
   });

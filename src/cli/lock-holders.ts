@@ -28,7 +28,8 @@ export async function lockHolders(
     const ask = (async () => {
       // The HTTP client loads only when some modified file is lockable.
       const { lockTarget } = await import('./lock-client.ts');
-      const { client } = await lockTarget(cli);
+      // One try: a refused or failed connection means no holders, at once.
+      const { client } = await lockTarget(cli, 'origin', { retries: 0 });
       close = () => client.close();
       return client.listLocks(branch !== undefined ? { refspec: `refs/heads/${branch}` } : {});
     })();

@@ -43,6 +43,12 @@ export interface Lock {
 
 export interface LfsClientOptions extends TlsClientOptions {
   readonly token?: string | undefined;
+  /**
+   * Retries of a JSON call after a network error or a busy answer (default
+   * JSON_RETRIES); 0 for a caller that only wants a quick answer, such as
+   * status asking who holds locks.
+   */
+  readonly retries?: number | undefined;
 }
 
 interface Answer {
@@ -159,6 +165,7 @@ export class LfsClient {
     // Every JSON call of the API is idempotent (the server makes locking and
     // unlocking so): a dropped connection or a busy server is retried.
     let answer: Answer;
+    const retries = this.#options.retries ?? JSON_RETRIES;
     for (let attempt = 0; ; attempt++) {
       try {
         answer = await this.#send(
@@ -173,13 +180,13 @@ export class LfsClient {
           data,
         );
       } catch (error) {
-        if (attempt < JSON_RETRIES && isTransientNetworkError(error)) {
+        if (attempt < retries && isTransientNetworkError(error)) {
           await sleep(100 * 2 ** attempt);
           continue;
         }
         throw error;
       }
-      if (attempt < JSON_RETRIES && [429, 502, 503, 504].includes(answer.status)) {
+      if (attempt < retries && [429, 502, 503, 504].includes(answer.status)) {
         await sleep(200 * 2 ** attempt);
         continue;
       }
