@@ -48,8 +48,16 @@ const fileBytes = numberOption(args, '--mib', 1024) * MiB;
 const rounds = numberOption(args, '--rounds', 3);
 const keep = args.includes('--keep');
 const profileAt = args.indexOf('--profile');
+const profileArg = profileAt >= 0 ? args[profileAt + 1] : undefined;
+// `--profile` alone (or before another flag) writes to the default folder.
 const profileDir =
-  profileAt >= 0 ? path.resolve(args[profileAt + 1] ?? 'bench-work/profiles') : undefined;
+  profileAt >= 0
+    ? path.resolve(
+        profileArg === undefined || profileArg.startsWith('--')
+          ? 'bench-work/profiles'
+          : profileArg,
+      )
+    : undefined;
 if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
 const profiled = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {};
 

@@ -17,11 +17,13 @@ export function installContentSource(repo: Repository, cli: Cli): void {
   if (promisor === undefined) return;
   // The transfer code loads when absent content is first needed, not for
   // every command run in a partial clone.
-  const remote = import('../protocol/lazy-content.ts').then(
-    ({ RemoteContentSource }) =>
-      new RemoteContentSource(repo.objects, promisor, () => transportOptions(cli, promisor.url)),
-  );
-  repo.objects.contentSource = new KeepOnInterrupt(remote, cli);
+  let remote: Promise<RemoteContentSource> | undefined;
+  const load = (): Promise<RemoteContentSource> =>
+    (remote ??= import('../protocol/lazy-content.ts').then(
+      ({ RemoteContentSource }) =>
+        new RemoteContentSource(repo.objects, promisor, () => transportOptions(cli, promisor.url)),
+    ));
+  repo.objects.contentSource = new KeepOnInterrupt(load, cli);
 }
 
 /**
@@ -32,20 +34,21 @@ export function installContentSource(repo: Repository, cli: Cli): void {
  * the rest. Other fetches store each chunk durably as it arrives.
  */
 class KeepOnInterrupt implements ContentSource {
-  readonly #inner: Promise<RemoteContentSource>;
+  /** The remote source, loaded on first use. */
+  readonly #inner: () => Promise<RemoteContentSource>;
   readonly #cli: Cli;
 
-  constructor(inner: Promise<RemoteContentSource>, cli: Cli) {
+  constructor(inner: () => Promise<RemoteContentSource>, cli: Cli) {
     this.#inner = inner;
     this.#cli = cli;
   }
 
   fetch(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
-    return this.#inner.then((inner) => inner.fetch(ids, options));
+    return this.#inner().then((inner) => inner.fetch(ids, options));
   }
 
   fetchObjects(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
-    return this.#inner.then((inner) => inner.fetchObjects(ids, options));
+    return this.#inner().then((inner) => inner.fetchObjects(ids, options));
   }
 
   fetchFiles(
@@ -55,7 +58,7 @@ class KeepOnInterrupt implements ContentSource {
   ): Promise<Map<ObjectId, string>> {
     return interruptible(
       (signal) =>
-        this.#inner.then((inner) =>
+        this.#inner().then((inner) =>
           inner.fetchFiles(ids, files, {
             ...options,
             signal: options.signal ? AbortSignal.any([options.signal, signal]) : signal,

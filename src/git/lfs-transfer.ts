@@ -36,7 +36,7 @@ import { isObjectId, objectIdOf, type ObjectId } from '../odb/object-id.ts';
 import { ObjectStore } from '../odb/object-store.ts';
 import { decodeRecord } from '../odb/record.ts';
 import { HttpTransport } from '../protocol/http-transport.ts';
-import { PackStream, receiveFromPacks } from '../protocol/pack-transfer.ts';
+import { AGENT_PACKS_IN_FLIGHT, PackStream, receiveFromPacks } from '../protocol/pack-transfer.ts';
 import { profileFor } from '../repo/stage.ts';
 import type { TlsClientOptions } from '../security/tls-client.ts';
 import { tempName, writeFileAtomic } from '../storage/durable-file.ts';
@@ -49,9 +49,6 @@ export const TRANSFER_NAME = 'mediagit';
 const PROGRESS_STEP = 8 * 1024 * 1024;
 /** Chunks read locally or asked of the server at once during a download. */
 const LOCAL_READS = 4;
-
-/** Packs uploading at once while the next fills (three 48 MiB buffers in all). */
-const AGENT_UPLOADS_IN_FLIGHT = 2;
 
 export interface TransferAgentOptions {
   /** The Git repository's git dir (git-lfs runs the agent in the repository). */
@@ -273,7 +270,7 @@ class Agent {
     // Two uploads in flight: the server receives one pack while it hashes
     // and writes the one before (with one, each pack waited for the last to
     // be written and synced: ~150 ms per 48 MiB, the whole push's pace).
-    const packs = new PackStream(transport, { file: oid, inFlight: AGENT_UPLOADS_IN_FLIGHT });
+    const packs = new PackStream(transport, { file: oid, inFlight: AGENT_PACKS_IN_FLIGHT });
     let manifest: Buffer | undefined;
     const sink: ChunkSink = {
       missing: async (ids) => new Set(await transport.missing(ids)),

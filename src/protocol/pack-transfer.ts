@@ -45,6 +45,13 @@ const UPLOADS_IN_FLIGHT = 1;
  * 22 packs and an index: 25 PUTs counted at s3rver (limit: 32).
  */
 const PUSH_PACK_BYTES = 48 * 1024 * 1024;
+
+/**
+ * Packs a git-lfs transfer agent uploads at once while the next fills (three
+ * 48 MiB buffers in all): the server receives one pack while it hashes and
+ * writes the one before. The server keeps one more pack body than this.
+ */
+export const AGENT_PACKS_IN_FLIGHT = 2;
 /** Ranged pack reads in flight during a fetch or clone (up to 8 MiB each). */
 const RANGE_READS_IN_FLIGHT = 4;
 

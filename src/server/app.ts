@@ -28,6 +28,7 @@ import { lfsObjectKey } from '../odb/lfs-pointer.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import { decodeRecord } from '../odb/record.ts';
 import { MAX_CLOUD_PACK_BYTES } from '../odb/cloud-pack.ts';
+import { AGENT_PACKS_IN_FLIGHT } from '../protocol/pack-transfer.ts';
 import { BackendRepo, type UploadVerification } from '../protocol/backend-repo.ts';
 import { BufferPool, CHUNK_BODY_BYTES } from '../protocol/buffer-pool.ts';
 import { schemas } from '../protocol/schemas.ts';
@@ -263,11 +264,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const bodies = new BufferPool(CHUNK_BODY_BYTES, 16);
   // Page-aligned: a pack stored on a local disk is written directly from its
   // body, without a copy into aligned memory (storage/direct-io.ts).
-  // Three kept: the Git LFS transfer agent has two packs in flight and the
-  // server a third still being stored (measured: with two kept, one in
-  // three packs took fresh memory, ~190 ms of page faults per 48 MiB here).
-  // A push has one in flight and never touches the third.
-  const packBodies = new BufferPool(MAX_CLOUD_PACK_BYTES, 3, undefined, pageAlignedBuffer);
+  // One more kept than the Git LFS transfer agent has packs in flight: the
+  // server has one still being stored (measured: with two kept for two in
+  // flight, one in three packs took fresh memory, ~190 ms of page faults per
+  // 48 MiB here). A push has one in flight and never touches the third.
+  const packBodies = new BufferPool(
+    MAX_CLOUD_PACK_BYTES,
+    AGENT_PACKS_IN_FLIGHT + 1,
+    undefined,
+    pageAlignedBuffer,
+  );
   app.addContentTypeParser(
     LFS_MEDIA_TYPE,
     { parseAs: 'string', bodyLimit: settings.maxJsonBytes },
