@@ -4,12 +4,13 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { readKeyFile } from '../repo/keys.ts';
 import { Repository } from '../repo/repository.ts';
 import { createCli, type Cli } from './context.ts';
 import { EXIT_USAGE, reportError } from './exit.ts';
 import { commandLoaders } from './commands/index.ts';
+import { VERB_SUMMARY, type VerbSummary } from './commands/summary.ts';
 import { installInterrupts } from './interrupt.ts';
 import { PAGED_VERBS, pagerCommand, startPager, type Paged } from './pager.ts';
 import { secretFromTerminal } from './secrets.ts';
@@ -28,10 +29,41 @@ const AUTO_GC_VERBS = new Set([
 
 /**
  * Builds the command tree. With `verb`, only that verb is loaded; otherwise
- * (help, unknown verbs) all of them are, so help and suggestions are complete.
+ * all of them are (shell completion reads every verb's options).
  */
 export async function buildProgram(cli: Cli, verb?: string): Promise<Command> {
-  const program = new Command('mediagit')
+  const program = baseProgram(cli);
+  const loader = verb !== undefined && isVerb(verb) ? commandLoaders[verb] : undefined;
+  // `--version` needs no verb.
+  const loaders = loader ? [loader] : verb === '--version' ? [] : Object.values(commandLoaders);
+  for (const module of await Promise.all(loaders.map((load) => load())))
+    module.register(program, cli);
+  return program;
+}
+
+/**
+ * The command tree for the top-level help, a bare `mediagit` and an unknown
+ * verb's suggestion: every verb named and described from summary.ts, none
+ * loaded (loading them all takes ~800 modules and half a second).
+ */
+function listingProgram(cli: Cli): Command {
+  const program = baseProgram(cli);
+  const terms = new Map(VERB_SUMMARY.map((verb) => [verb.name, verb.term]));
+  for (const verb of VERB_SUMMARY) program.command(verb.name).description(verb.description);
+  // Commander's own `help [command]` keeps its default term.
+  const plain = new Help();
+  return program.configureHelp({
+    subcommandTerm: (command) => terms.get(command.name()) ?? plain.subcommandTerm(command),
+  });
+}
+
+/** Whether `name` is a verb (not merely a property every object has, such as `constructor`). */
+function isVerb(name: string): boolean {
+  return Object.hasOwn(commandLoaders, name);
+}
+
+function baseProgram(cli: Cli): Command {
+  return new Command('mediagit')
     .description('Version control for large media files and binary assets')
     .version(packageVersion(), '--version')
     .showSuggestionAfterError(true)
@@ -40,12 +72,17 @@ export async function buildProgram(cli: Cli, verb?: string): Promise<Command> {
       writeOut: (text) => cli.out(text),
       writeErr: (text) => cli.err(text),
     });
-  const loader = verb === undefined ? undefined : commandLoaders[verb];
-  // `--version` needs no verb; help and unknown verbs need them all.
-  const loaders = loader ? [loader] : verb === '--version' ? [] : Object.values(commandLoaders);
-  for (const module of await Promise.all(loaders.map((load) => load())))
-    module.register(program, cli);
-  return program;
+}
+
+/** Each verb's name, help term and description, for scripts/verb-summary.ts. */
+export async function summarizeVerbs(cli: Cli = createCli()): Promise<VerbSummary[]> {
+  const program = await buildProgram(cli);
+  const help = program.createHelp();
+  return program.commands.map((command) => ({
+    name: command.name(),
+    term: help.subcommandTerm(command),
+    description: command.description(),
+  }));
 }
 
 /** The version in package.json (the launcher answers a lone `--version` from it too). */
@@ -102,16 +139,22 @@ async function runVerb(argv: readonly string[], cli: Cli): Promise<number> {
   if (argv.length === 1 && argv[0] === '-v') argv = ['version'];
   if (argv.length === 0) {
     // A bare `mediagit`: the help, and exit 1, as a bare `git` does.
-    cli.out((await buildProgram(cli)).helpInformation());
+    cli.out(listingProgram(cli).helpInformation());
     return 1;
   }
-  if (argv[0] === 'help' && argv[1] !== undefined && !(argv[1] in commandLoaders)) {
+  if (argv[0] === 'help' && argv[1] !== undefined && !isVerb(argv[1])) {
     cli.err(`mediagit: '${argv[1]}' is not a mediagit command. See 'mediagit --help'.`);
     return 1;
   }
   let code = 0;
   try {
-    const program = await buildProgram(cli, argv[0]);
+    // `help <verb>` needs only that verb; a verb, only itself; the rest
+    // (`--help`, `help`, an unknown verb) only the list of verbs.
+    const verb = argv[0] === 'help' ? argv[1] : argv[0];
+    const program =
+      verb !== undefined && (isVerb(verb) || verb === '--version')
+        ? await buildProgram(cli, verb)
+        : listingProgram(cli);
     await program.parseAsync([...argv], { from: 'user' });
     if (AUTO_GC_VERBS.has(argv[0] ?? '')) await (await import('./auto-gc.ts')).autoGc(cli);
   } catch (error) {

@@ -149,7 +149,7 @@ const CLEARLY_SMALLER = 8;
 
 const PROFILE_HEAD_BYTES = 64 * 1024;
 
-export const DEFAULT_CHUNK_THRESHOLD = 4 * 1024 * 1024;
+export { DEFAULT_CHUNK_THRESHOLD } from './manifest.ts';
 /**
  * Largest file stored whole: a blob is read and verified in memory, so above
  * this a file is always chunked (a configured threshold is capped here) and

@@ -12,6 +12,9 @@
 import { corruptObject } from '../errors.ts';
 import { isObjectId, type ObjectId } from './object-id.ts';
 
+/** Files at least this large are cut into chunks and stored as a manifest of them. */
+export const DEFAULT_CHUNK_THRESHOLD = 4 * 1024 * 1024;
+
 export interface ChunkRef {
   readonly id: ObjectId;
   readonly length: number;

@@ -18,7 +18,7 @@ import {
 } from '../config/config.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { ObjectStore } from '../odb/object-store.ts';
-import { DEFAULT_CHUNK_THRESHOLD } from '../odb/file-store.ts';
+import { DEFAULT_CHUNK_THRESHOLD } from '../odb/manifest.ts';
 import { assertBranchName } from './refs.ts';
 import { registerTreeIds } from './index-file.ts';
 import { openCipher, writeKeyFile, type SecretSource } from './keys.ts';

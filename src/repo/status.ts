@@ -10,7 +10,7 @@ import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs';
 import type { ObjectId } from '../odb/object-id.ts';
 import type { ObjectStore } from '../odb/object-store.ts';
-import { readManifest } from '../odb/file-store.ts';
+import { readManifest } from '../odb/file-read.ts';
 import {
   entryFromStats,
   modeFromStats,

@@ -32,7 +32,7 @@ import fs from 'node:fs/promises';
 import { lstatSync, renameSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
-import { materializeFile, readFileBytes, readManifest } from '../odb/file-store.ts';
+import { materializeFile, readFileBytes, readManifest } from '../odb/file-read.ts';
 import { ensureFileContent } from './partial-clone.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import type { ObjectStore } from '../odb/object-store.ts';
