@@ -72,6 +72,7 @@ export async function exportGit(repo: Repository, options: ExportOptions): Promi
   // Commits reachable from every branch and tag, parents first.
   const commits = new Map<ObjectId, Commit>();
   const order: ObjectId[] = [];
+  const ordered = new Set<ObjectId>();
   const tagObjects = new Map<
     string,
     { id: ObjectId; commit: ObjectId; tag?: ReturnType<typeof decodeTag> }
@@ -81,7 +82,11 @@ export async function exportGit(repo: Repository, options: ExportOptions): Promi
     while (stack.length > 0) {
       const top = stack.pop()!;
       if (top.expanded) {
-        if (!order.includes(top.id)) order.push(top.id);
+        // A set, not order.includes: a history of 100,000 commits is not 10^10 steps.
+        if (!ordered.has(top.id)) {
+          ordered.add(top.id);
+          order.push(top.id);
+        }
         continue;
       }
       if (commits.has(top.id)) continue;

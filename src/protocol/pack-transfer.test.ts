@@ -19,9 +19,10 @@ import { encodeHeader } from '../odb/object-store.ts';
 import type { StorageCapabilities } from '../storage/backend.ts';
 import { MemoryBackend } from '../storage/memory.ts';
 import { BackendRepo, packCommitName, type PackCommit } from './backend-repo.ts';
-import { sendInPacks } from './pack-transfer.ts';
+import { PackStream, sendInPacks } from './pack-transfer.ts';
 import { RepoService, type PackUploadPlan } from './service.ts';
 import type { Transport } from './transport.ts';
+import type { PackOfFile } from './upload-hashes.ts';
 
 /** A cloud store in memory that counts reads of packs and listings. */
 class CountingStore extends MemoryBackend {
@@ -226,5 +227,69 @@ describe('planned cloud packs', () => {
     assert.equal(again.bytes, 0);
     assert.deepEqual(calls.commits[1]!.map(packCommitName), calls.commits[0]!.map(packCommitName));
     for (const id of recs.keys()) assert.equal(await new BackendRepo(store).has(id), true);
+  });
+});
+
+describe('a file streamed in packs (the git-lfs agent)', () => {
+  /** A transport onto `service` whose pack uploads fail from the `failFrom`-th on. */
+  function serviceTransport(service: RepoService) {
+    const puts: (PackOfFile | undefined)[] = [];
+    let failFrom = Infinity;
+    const transport = {
+      beginPacks: (packs: readonly { name: string; size: number }[]) =>
+        service.beginPacks(packs, false),
+      putPack: async (name: string, bytes: Buffer, _upload: unknown, file?: PackOfFile) => {
+        if (puts.length >= failFrom) throw new Error('connection lost');
+        puts.push(file);
+        await service.putPack(name, bytes, file);
+      },
+      commitPacks: (packs: readonly PackCommit[]) => service.commitPacks(packs),
+    } as unknown as Transport;
+    return { transport, puts, failAfter: (n: number) => (failFrom = n) };
+  }
+
+  const send = async (transport: Transport, recs: Map<ObjectId, Buffer>, oid: ObjectId) => {
+    const packs = new PackStream(transport, { packBytes: PACK, inFlight: 1, file: oid });
+    for (const [id, record] of recs) await packs.add(id, [record]);
+    return packs.finish();
+  };
+
+  test('packs are numbered in file order; a rerun whose first pack is stored numbers none', async () => {
+    const store = new MemoryBackend('agent');
+    await store.put('HEAD', Buffer.from('ref: refs/heads/main\n'));
+    const service = new RepoService(new BackendRepo(store, { verifyUploads: 'table' }));
+    const recs = records(30, 23);
+    const oid = objectIdOf('blob', Buffer.from('the LFS object'));
+
+    const first = serviceTransport(service);
+    first.failAfter(1);
+    await assert.rejects(send(first.transport, recs, oid), /connection lost/);
+    assert.deepEqual(first.puts, [{ oid, seq: 0 }], 'the first pack stored, then the link broke');
+
+    // The rerun, to a server restarted since (a new service on the same
+    // store): its first pack is stored already, so it is not sent. Numbered
+    // 1, 2, ..., the rest would each wait 5 s there for a pack 0 that this
+    // server never hashed (upload-hashes.ts); unnumbered, the file is read
+    // back to hash it, as for any upload the server could not hash.
+    const restarted = new RepoService(new BackendRepo(store, { verifyUploads: 'table' }));
+    const again = serviceTransport(restarted);
+    const stats = await send(again.transport, recs, oid);
+    assert.equal(stats.packsPresent, 1);
+    assert.ok(again.puts.length >= 2, `${again.puts.length} packs sent`);
+    assert.deepEqual(
+      again.puts,
+      again.puts.map(() => undefined),
+      'no pack numbered',
+    );
+    for (const id of recs.keys()) assert.equal(await new BackendRepo(store).has(id), true);
+
+    // A fresh file: every pack numbered, in order.
+    const fresh = serviceTransport(service);
+    const other = records(30, 29);
+    await send(fresh.transport, other, objectIdOf('blob', Buffer.from('another object')));
+    assert.deepEqual(
+      fresh.puts.map((file) => file?.seq),
+      fresh.puts.map((_, i) => i),
+    );
   });
 });

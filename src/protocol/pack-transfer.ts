@@ -92,6 +92,8 @@ class PackSender {
   /** The LFS object whose packs these are, numbered in order (upload-hashes.ts). */
   readonly #file: ObjectId | undefined;
   #seq = 0;
+  /** Whether the file's packs are still numbered (until one is found already stored). */
+  #numbered = true;
   #tableBytes = 0;
   #failure: unknown;
 
@@ -126,7 +128,11 @@ class PackSender {
     for (const plan of await this.#transport.beginPacks(packs)) this.#plans.set(plan.name, plan);
   }
 
-  async #upload(pack: { name: string; bytes: Buffer }, buffer: Buffer, seq: number): Promise<void> {
+  async #upload(
+    pack: { name: string; bytes: Buffer },
+    buffer: Buffer,
+    seq: number | undefined,
+  ): Promise<void> {
     try {
       // Unplanned, or planned so long ago that its signed upload is about to expire (a slow link).
       const planned = this.#plans.get(pack.name);
@@ -138,7 +144,8 @@ class PackSender {
       this.#plans.delete(pack.name);
       if (plan?.present) this.stats.packsPresent++;
       else {
-        const file = this.#file === undefined ? undefined : { oid: this.#file, seq };
+        const file =
+          this.#file === undefined || seq === undefined ? undefined : { oid: this.#file, seq };
         await this.#transport.putPack(pack.name, pack.bytes, plan?.upload, file);
         this.stats.bytes += pack.bytes.length;
       }
@@ -161,13 +168,32 @@ class PackSender {
         table: Buffer.from(pack.table),
       });
     } else this.#committed.push(pack.name);
-    const running = this.#upload(pack, buffer, this.#seq++).catch((error: unknown) => {
+    const seq = await this.#number(pack);
+    const running = this.#upload(pack, buffer, seq).catch((error: unknown) => {
       this.#failure ??= error;
     });
     this.#uploads.add(running);
     void running.finally(() => this.#uploads.delete(running));
     while (this.#uploads.size > this.#inFlight) await Promise.race(this.#uploads);
     if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /**
+   * The number of a file's pack for the server, which hashes the file's
+   * packs in that order (upload-hashes.ts); undefined when not numbered. A
+   * pack the server already has (a rerun) is not sent, so the numbering
+   * stops there: a later pack numbered past it would wait on the server for
+   * one that never comes (5 s), and the file is read back to hash it
+   * instead. So the file's packs are begun in order, here, before upload.
+   */
+  async #number(pack: { name: string; bytes: Buffer }): Promise<number | undefined> {
+    if (this.#file === undefined || !this.#numbered) return undefined;
+    await this.begin([{ name: pack.name, size: pack.bytes.length }]);
+    if (this.#plans.get(pack.name)?.present) {
+      this.#numbered = false;
+      return undefined;
+    }
+    return this.#seq++;
   }
 
   /** Waits for the uploads, then makes every pack visible with one `packs/commit`. */
