@@ -193,8 +193,17 @@ export async function updateConfigFile(
   key: string,
   value: ConfigValue | undefined,
 ): Promise<boolean> {
+  return updateConfigValues(file, [[key, value]]);
+}
+
+/** Sets (or, with undefined, removes) several keys in one rewrite of `file`; whether any changed. */
+export async function updateConfigValues(
+  file: string,
+  entries: readonly (readonly [key: string, value: ConfigValue | undefined])[],
+): Promise<boolean> {
   const table = await readConfigFile(file);
-  const changed = setConfigValue(table, key, value);
+  let changed = false;
+  for (const [key, value] of entries) changed = setConfigValue(table, key, value) || changed;
   if (changed) await writeConfigFile(file, table);
   return changed;
 }

@@ -18,7 +18,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
-import { updateConfigFile } from '../config/config.ts';
+import { updateConfigValues } from '../config/config.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
 import { StagingIndex, type IndexEntry } from './index-file.ts';
@@ -239,7 +239,10 @@ export async function writeSparseSpec(
     await writeFileAtomic(sparseFile(repo), [Buffer.from(text)], {
       tmpDir: path.dirname(sparseFile(repo)),
     });
-    await updateConfigFile(repo.configPath, 'core.sparseCheckoutCone', spec.cone);
   }
-  await updateConfigFile(repo.configPath, 'core.sparseCheckout', spec !== undefined);
+  // One rewrite of the config for both keys.
+  await updateConfigValues(repo.configPath, [
+    ...(spec ? [['core.sparseCheckoutCone', spec.cone] as const] : []),
+    ['core.sparseCheckout', spec !== undefined],
+  ]);
 }
