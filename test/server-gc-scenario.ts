@@ -55,6 +55,11 @@ export interface LoadOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly clients: number;
   readonly seconds: number;
+  /**
+   * Keep pushing past `seconds`, up to this many seconds in all, until a gc
+   * run has deleted a pack: the sweep must have run while clients pushed.
+   */
+  readonly untilSweptSeconds?: number;
   readonly graceSeconds: number;
   /** Pause between the end of one gc run and the start of the next. */
   readonly gcPauseMs: number;
@@ -93,6 +98,9 @@ export function isGcRefusal(result: CliResult): boolean {
 export async function pushesWhileGc(options: LoadOptions): Promise<LoadResult> {
   const log = options.log ?? (() => {});
   const deadline = Date.now() + options.seconds * 1000;
+  const sweptDeadline = Date.now() + (options.untilSweptSeconds ?? options.seconds) * 1000;
+  let swept = false;
+  const pushing = (): boolean => Date.now() < deadline || (!swept && Date.now() < sweptDeadline);
   const gcRefusals: string[] = [];
   const gcRuns: ServerGcResult[] = [];
   let pushes = 0;
@@ -121,7 +129,7 @@ export async function pushesWhileGc(options: LoadOptions): Promise<LoadResult> {
     const branch = `client-${i}`;
     await repo.ok(['switch', '-q', '-c', branch]);
     let files: Record<string, string> = {};
-    for (let n = 0; n === 0 || Date.now() < deadline; n++) {
+    for (let n = 0; n === 0 || pushing(); n++) {
       const data = contentOf(i + n, options.fileBytes);
       const note = Buffer.from(`client ${i} iteration ${n}\n`);
       await fs.writeFile(repo.path('data.bin'), data);
@@ -156,6 +164,7 @@ export async function pushesWhileGc(options: LoadOptions): Promise<LoadResult> {
       if (answer.status === 200) {
         gcRuns.push(...answer.results);
         const r = answer.results.find((result) => result.repo === options.repo);
+        if (r && r.deletedPacks > 0) swept = true;
         if (r) {
           log(
             `gc: deleted ${r.deletedObjects} loose, ${r.deletedPacks} packs; ` +

@@ -359,7 +359,10 @@ describe('server gc on an S3 bucket while clients push', () => {
       adminKey,
       env,
       clients: 4,
+      // 15 s of load, longer (up to 40 s) until gc has deleted a pack: with
+      // 15 s alone, one CI run in several ended before any sweep deleted.
       seconds: 15,
+      untilSweptSeconds: 40,
       graceSeconds: 2,
       gcPauseMs: 500,
       fileBytes: 768 * KiB,
