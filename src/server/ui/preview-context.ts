@@ -25,7 +25,7 @@ export class PreviewRefused extends Error {
   }
 }
 
-/** The time one generation may take; `check` refuses once it has passed. */
+/** The clock of one decoding step: JavaScript decoders call `check()` between blocks. */
 export class Deadline {
   readonly at: number;
   readonly #ms: number;
@@ -48,6 +48,7 @@ function formatSeconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
 }
 
+/** An image whose header declares more pixels than the limit: refused before decoding. */
 function tooManyPixels(width: number, height: number, limit: number): PreviewRefused {
   const mp = (n: number) => `${Math.round(n / 1e5) / 10} megapixels`;
   return new PreviewRefused(
