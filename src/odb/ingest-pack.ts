@@ -24,7 +24,7 @@ import {
   writeDirect,
   writeFully,
 } from '../storage/direct-io.ts';
-import { fsyncDirectory, tempName, writeFileAtomic } from '../storage/durable-file.ts';
+import { beginAtomicWrite, fsyncDirectory, tempName } from '../storage/durable-file.ts';
 import type { ObjectId } from './object-id.ts';
 import type { ObjectStore } from './object-store.ts';
 import {
@@ -245,6 +245,19 @@ export class IngestPack {
     this.#closed = true;
     const trailer = recordTableChecksum(this.#entries);
     const header = encodePackHeader(this.#entries.length, INGEST_PACK_VERSION);
+    const name = trailer.toString('hex');
+    const packDir = path.join(this.#store.objectsDir, 'pack');
+    // The index is written and flushed while the pack is (one flush's wait,
+    // not two in a row); its name appears only once the pack's is durable.
+    let packPlaced!: () => void;
+    let packFailed!: (error: unknown) => void;
+    const packInPlace = new Promise<void>((resolve, reject) => {
+      packPlaced = resolve;
+      packFailed = reject;
+    });
+    // Rejected before the index write began, nothing else waits on it.
+    packInPlace.catch(() => undefined);
+    let indexDurable: Promise<void> | undefined;
     try {
       await this.#copyIn(trailer);
       const total = this.#segmentStart + this.#fill;
@@ -264,23 +277,35 @@ export class IngestPack {
       await this.#flushing;
       if (this.#failure !== undefined) throw this.#failure;
       if (tail !== this.#fill) await this.#file.truncate(total);
+      await fs.mkdir(packDir, { recursive: true });
+      indexDurable = (
+        await beginAtomicWrite(
+          path.join(packDir, packIndexFileName(name)),
+          [encodePackIndex(this.#entries, trailer)],
+          { tmpDir: this.#store.tmpDir, mode: 0o444, renameAfter: packInPlace },
+        )
+      ).durable;
       // fsync covers the inode: the buffered descriptor's pages as well.
       await this.#file.sync();
+    } catch (error) {
+      packFailed(error);
+      await indexDurable?.catch(() => undefined);
+      throw error;
     } finally {
       await this.#closeBuffered();
       await this.#file.close();
     }
-    const name = trailer.toString('hex');
-    const packDir = path.join(this.#store.objectsDir, 'pack');
-    await fs.mkdir(packDir, { recursive: true });
-    await fs.rename(this.#tmpPath, path.join(packDir, packFileName(name)));
-    this.#renamed = true;
-    await fsyncDirectory(packDir);
-    const index = encodePackIndex(this.#entries, trailer);
-    await writeFileAtomic(path.join(packDir, packIndexFileName(name)), [index], {
-      tmpDir: this.#store.tmpDir,
-      mode: 0o444,
-    });
+    try {
+      await fs.rename(this.#tmpPath, path.join(packDir, packFileName(name)));
+      this.#renamed = true;
+      await fsyncDirectory(packDir);
+    } catch (error) {
+      packFailed(error);
+      await indexDurable.catch(() => undefined);
+      throw error;
+    }
+    packPlaced();
+    await indexDurable;
     await fsyncDirectory(packDir);
     return name;
   }

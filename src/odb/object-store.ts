@@ -283,12 +283,15 @@ export class ObjectStore {
     // packs, so this spares hundreds of file-system calls before a checkout
     // (a folder made after the listing costs at most a needless fetch).
     const folders = new Set(await fs.readdir(this.objectsDir).catch(() => []));
-    const absent = new Set<ObjectId>();
+    const notLoose: ObjectId[] = [];
     await eachLimited(list, PRESENCE_LOOKUPS, async (id) => {
       if (this.#cache.has(id)) return;
       if (folders.has(id.slice(0, 2)) && (await this.#isLoose(id))) return;
-      if ((await this.packs.find(id)) === undefined) absent.add(id);
+      notLoose.push(id);
     });
+    // Then the packs, with one listing of their folder for all of them.
+    const packed = await this.packs.findMany(notLoose);
+    const absent = new Set(notLoose.filter((_, i) => packed[i] === undefined));
     return list.filter((id) => absent.has(id));
   }
 

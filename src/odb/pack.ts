@@ -623,6 +623,26 @@ export class PackSet {
   }
 
   /**
+   * `find` for many IDs at once, with at most one listing of the folders
+   * for all of them (one that began after this call): a partial clone's
+   * checkout asks about hundreds of absent chunks right after writing a
+   * pack, while each `find` would list the racily new folder again.
+   */
+  async findMany(ids: readonly ObjectId[]): Promise<(PackedObject | undefined)[]> {
+    const asked = performance.now();
+    const keys = ids.map((id) => (isObjectId(id) ? Buffer.from(id, 'hex') : undefined));
+    const lookup = (): (PackedObject | undefined)[] =>
+      keys.map((key) => (key === undefined ? undefined : this.#lookup(key)));
+    if (this.#scanned) {
+      const found = lookup();
+      const settled = found.every((hit, i) => hit !== undefined || keys[i] === undefined);
+      if (settled || this.#unchangedSinceScan()) return found;
+    }
+    await this.#scanSince(asked);
+    return lookup();
+  }
+
+  /**
    * A scan that began at or after `asked`: the one in flight if it did,
    * else a new one once the one in flight has ended. Lookups made together
    * (a fetch checks hundreds of absent chunks, 16 at a time, and while a

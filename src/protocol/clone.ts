@@ -14,7 +14,7 @@ import path from 'node:path';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { Refs } from '../repo/refs.ts';
-import { addRemote, findRemote, setUpstream } from '../repo/remote.ts';
+import { addRemote, findRemote, upstreamSettings } from '../repo/remote.ts';
 import { Repository, type RepoContext } from '../repo/repository.ts';
 import { writeSparseSpec } from '../repo/sparse.ts';
 import { UNKNOWN_SHA256 } from '../repo/index-file.ts';
@@ -29,7 +29,8 @@ import { remoteFor, remoteKeyFile } from './encrypted.ts';
 import type { InfoRefs } from './service.ts';
 import { needsKey } from '../repo/keys.ts';
 import { unlockSlot } from '../security/encryption.ts';
-import { setPromisor, type PartialCloneFilter } from '../repo/partial-clone.ts';
+import { notePromisor, promisorSettings, type PartialCloneFilter } from '../repo/partial-clone.ts';
+import { updateConfigValues } from '../config/config.ts';
 import { RemoteContentSource } from './lazy-content.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
 
@@ -181,10 +182,15 @@ async function cloneInto(
     if (options.bare) {
       result = await fetchWith(repo, transport, undefined, { ...options, emptyStore: !resume });
     } else {
+      // The remote and, in a partial clone, its promisor settings: one config rewrite.
+      const promisor =
+        options.filter === undefined ? [] : promisorSettings('origin', options.filter);
       if (!resume || (await findRemote(repo, 'origin')) === undefined) {
-        await addRemote(repo, 'origin', storedUrl);
+        await addRemote(repo, 'origin', storedUrl, promisor);
+      } else if (options.filter !== undefined) {
+        await updateConfigValues(repo.configPath, promisor);
       }
-      if (options.filter !== undefined) await setPromisor(repo, 'origin', options.filter);
+      if (options.filter !== undefined) notePromisor(repo, 'origin', options.filter);
       const eager = options.filter === undefined && options.noCheckout !== true;
       result = await fetchWith(repo, transport, 'origin', {
         ...options,
@@ -243,12 +249,12 @@ async function cloneInto(
       ...(resume ? {} : { expected: null }),
       message: `clone: from ${url}`,
     });
-    await setUpstream(repo, branch, { remote: 'origin', merge: branchRef });
+    const upstream = upstreamSettings(branch, { remote: 'origin', merge: branchRef });
+    // A sparse clone's patterns and its upstream: one rewrite of the config.
+    if (options.sparse) await writeSparseSpec(repo, { cone: true, patterns: [] }, upstream);
+    else await updateConfigValues(repo.configPath, upstream);
   }
   await refs.setHeadBranch(branchRef, `clone: from ${url}`);
-  if (!options.bare && options.sparse) {
-    await writeSparseSpec(repo, { cone: true, patterns: [] });
-  }
   if (!options.bare && options.noCheckout !== true) {
     const opened = await Repository.discover(target, options.context);
     const lazy =
@@ -263,6 +269,9 @@ async function cloneInto(
             },
           );
     opened.objects.contentSource = lazy;
+    // The commits, trees and manifests just received (and stored durably),
+    // decoded: the checkout reads them from memory, not back from the pack.
+    if (received !== undefined) opened.objects.remember(received);
     try {
       // Files a cut-off checkout wrote are in the way of a resumed one: replaced.
       await checkoutCommit(opened, undefined, id, {

@@ -14,7 +14,7 @@
  * installed on the object store (odb/promised-content.ts). repo/ never talks
  * to a remote itself.
  */
-import { readConfigFile, setConfigValue, writeConfigFile } from '../config/config.ts';
+import { setConfigValue, updateConfigValues, type ConfigValue } from '../config/config.ts';
 import { MediaGitError } from '../errors.ts';
 import type { FileObjectKind } from '../odb/file-read.ts';
 import { decodeManifest, type Manifest } from '../odb/manifest.ts';
@@ -84,12 +84,26 @@ export async function setPromisor(
   remote: string,
   filter: PartialCloneFilter,
 ): Promise<void> {
-  const table = await readConfigFile(repo.configPath);
-  setConfigValue(table, `remote.${remote}.promisor`, true);
-  setConfigValue(table, `remote.${remote}.partialclonefilter`, formatFilter(filter));
-  await writeConfigFile(repo.configPath, table);
-  setConfigValue(repo.localConfig, `remote.${remote}.promisor`, true);
-  setConfigValue(repo.localConfig, `remote.${remote}.partialclonefilter`, formatFilter(filter));
+  await updateConfigValues(repo.configPath, promisorSettings(remote, filter));
+  notePromisor(repo, remote, filter);
+}
+
+/** The config keys that make `remote` the promisor remote under `filter`. */
+export function promisorSettings(
+  remote: string,
+  filter: PartialCloneFilter,
+): [key: string, value: ConfigValue][] {
+  return [
+    [`remote.${remote}.promisor`, true],
+    [`remote.${remote}.partialclonefilter`, formatFilter(filter)],
+  ];
+}
+
+/** Records in `repo`'s loaded config what `promisorSettings` wrote to its file. */
+export function notePromisor(repo: Repository, remote: string, filter: PartialCloneFilter): void {
+  for (const [key, value] of promisorSettings(remote, filter)) {
+    setConfigValue(repo.localConfig, key, value);
+  }
 }
 
 export interface FileContentRef {

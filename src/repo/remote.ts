@@ -13,8 +13,10 @@ import { MediaGitError } from '../errors.ts';
 import {
   readConfigFile,
   setConfigValue,
+  updateConfigValues,
   writeConfigFile,
   type ConfigTable,
+  type ConfigValue,
 } from '../config/config.ts';
 import { isValidRefName, Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
@@ -62,7 +64,13 @@ function noSuchRemote(name: string): MediaGitError {
   });
 }
 
-export async function addRemote(repo: Repository, name: string, url: string): Promise<void> {
+/** Adds remote `name`; `alsoSet`: other config keys written in the same rewrite. */
+export async function addRemote(
+  repo: Repository,
+  name: string,
+  url: string,
+  alsoSet: readonly (readonly [string, ConfigValue])[] = [],
+): Promise<void> {
   assertRemoteName(name);
   const table = await readConfigFile(repo.configPath);
   if (remotesOf(table)[name]) {
@@ -72,6 +80,7 @@ export async function addRemote(repo: Repository, name: string, url: string): Pr
     });
   }
   setConfigValue(table, `remote.${name}.url`, url);
+  for (const [key, value] of alsoSet) setConfigValue(table, key, value);
   await writeConfigFile(repo.configPath, table);
 }
 
@@ -158,10 +167,18 @@ export async function setUpstream(
   branch: string,
   upstream: Upstream,
 ): Promise<void> {
-  const table = await readConfigFile(repo.configPath);
-  setConfigValue(table, `branch.${branch}.remote`, upstream.remote);
-  setConfigValue(table, `branch.${branch}.merge`, upstream.merge);
-  await writeConfigFile(repo.configPath, table);
+  await updateConfigValues(repo.configPath, upstreamSettings(branch, upstream));
+}
+
+/** The config keys that record `upstream` as `branch`'s. */
+export function upstreamSettings(
+  branch: string,
+  upstream: Upstream,
+): [key: string, value: ConfigValue][] {
+  return [
+    [`branch.${branch}.remote`, upstream.remote],
+    [`branch.${branch}.merge`, upstream.merge],
+  ];
 }
 
 export async function unsetUpstream(repo: Repository, branch: string): Promise<boolean> {

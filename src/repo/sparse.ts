@@ -18,7 +18,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
-import { updateConfigValues } from '../config/config.ts';
+import { updateConfigValues, type ConfigValue } from '../config/config.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
 import { StagingIndex, type IndexEntry } from './index-file.ts';
@@ -228,10 +228,15 @@ export async function updateSparse(
   }
 }
 
-/** Records `spec` (undefined: sparse checkout off); the working tree is the caller's. */
+/**
+ * Records `spec` (undefined: sparse checkout off); the working tree is the
+ * caller's. `alsoSet`: other config keys written in the same rewrite (a
+ * clone's upstream).
+ */
 export async function writeSparseSpec(
   repo: Repository,
   spec: SparseSpec | undefined,
+  alsoSet: readonly (readonly [string, ConfigValue])[] = [],
 ): Promise<void> {
   if (spec) {
     await fs.mkdir(path.dirname(sparseFile(repo)), { recursive: true });
@@ -240,8 +245,9 @@ export async function writeSparseSpec(
       tmpDir: path.dirname(sparseFile(repo)),
     });
   }
-  // One rewrite of the config for both keys.
+  // One rewrite of the config for every key.
   await updateConfigValues(repo.configPath, [
+    ...alsoSet,
     ...(spec ? [['core.sparseCheckoutCone', spec.cone] as const] : []),
     ['core.sparseCheckout', spec !== undefined],
   ]);

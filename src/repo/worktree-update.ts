@@ -209,6 +209,21 @@ class WorkTreeProbe {
     return { kind: 'ok' };
   }
 
+  /**
+   * `state(p)` when what is already known of the folders above `p` settles
+   * it (one of them absent or not a folder), without waiting: a sparse
+   * checkout plans thousands of paths in folders that are not there.
+   */
+  knownState(p: string): PathState | undefined {
+    for (let at = p.indexOf('/'); at !== -1; at = p.indexOf('/', at + 1)) {
+      const state = this.#dirs.get(p.slice(0, at));
+      if (state === undefined) return undefined;
+      if (state === 'absent') return { kind: 'absent' };
+      if (state === 'other') return { kind: 'blocked', by: p.slice(0, at) };
+    }
+    return undefined;
+  }
+
   async state(p: string): Promise<PathState> {
     const parents = await this.parents(p);
     if (parents.kind !== 'ok') return parents;
@@ -309,7 +324,7 @@ export async function planTreeUpdate(
         continue;
       }
     } else {
-      const state = await probe.state(p);
+      const state = probe.knownState(p) ?? (await probe.state(p));
       const stats = state.kind === 'present' ? state.stats : undefined;
       if (stats && !stats.isDirectory() && !rules.ignores(p, false)) {
         // Already the target's file (an interrupted update placed it): kept.
@@ -399,7 +414,10 @@ async function splitSparse(
   const kept: FileVersion[] = [];
   const skipped: FileVersion[] = [];
   for (const write of writes) {
-    if (!sparse.includes(write.path) && (await probe.state(write.path)).kind !== 'present') {
+    if (
+      !sparse.includes(write.path) &&
+      (probe.knownState(write.path) ?? (await probe.state(write.path))).kind !== 'present'
+    ) {
       skipped.push(write);
     } else kept.push(write);
   }

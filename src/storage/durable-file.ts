@@ -84,7 +84,17 @@ export async function writeFileAtomic(
 export async function beginAtomicWrite(
   finalPath: string,
   parts: readonly Uint8Array[],
-  options: { tmpDir: string; dirSync?: DirectorySync | undefined; mode?: number },
+  options: {
+    tmpDir: string;
+    dirSync?: DirectorySync | undefined;
+    mode?: number;
+    /**
+     * The rename waits for this too (the file is flushed meanwhile): a pack's
+     * index appears only once its pack is in place. Rejected, the temp file
+     * goes and `durable` rejects with its error.
+     */
+    renameAfter?: Promise<void>;
+  },
 ): Promise<{ durable: Promise<void> }> {
   const tmp = tempName(options.tmpDir, path.basename(finalPath));
   const handle = await createFile(tmp, parts, options.mode ?? 0o444);
@@ -97,6 +107,12 @@ export async function beginAtomicWrite(
       throw error;
     }
     await handle.close();
+    try {
+      await options.renameAfter;
+    } catch (error) {
+      await fs.rm(tmp, { force: true });
+      throw error;
+    }
     try {
       await fs.rename(tmp, finalPath);
     } catch (error) {
