@@ -1,6 +1,6 @@
 /** Picks the transport for a remote URL: HTTP(S) to a server, else a local bare repository. */
 import { HttpTransport } from './http-transport.ts';
-import { isHttpUrl, LocalTransport, type Transport } from './transport.ts';
+import { isHttpUrl, type Transport } from './transport.ts';
 import type { TlsClientOptions } from '../security/tls-client.ts';
 
 export interface TransportOptions extends TlsClientOptions {
@@ -21,5 +21,7 @@ export async function openTransport(url: string, options: TransportOptions): Pro
       signal: options.signal,
     });
   }
+  // The server's repository code, loaded only for a remote on a local path.
+  const { LocalTransport } = await import('./local-transport.ts');
   return LocalTransport.open(url, options.cwd ?? process.cwd());
 }
