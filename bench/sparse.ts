@@ -9,8 +9,11 @@
 // Goals: A's bytes ≤ 1.1 × the folder's bytes + M's bytes; A's time ≤ 1.2 × B's time; C's bytes
 // are the file's chunks and nothing else (≈ 1.00 × its size).
 //
+// A round runs A and B each 2 × --pairs times (blocks of A B B A, alternating with B A A B)
+// and compares their mean times.
+//
 // Run with `npm run bench:sparse` (builds first) or `node bench/sparse.ts [--gib N] [--files N]
-// [--repeat N] [--keep]`. The generated repository is cached under bench-work/sparse-<gib>g-<n>
+// [--repeat N] [--pairs N] [--keep]`. The generated repository is cached under bench-work/sparse-<gib>g-<n>
 // and reused by later runs. Each timed step ends with `sync`, after an untimed `sync`.
 
 import { spawn } from 'node:child_process';
@@ -45,6 +48,8 @@ const option = (name: string, fallback: number): number => numberOption(args, na
 const totalGiB = option('--gib', 20);
 const fileCount = option('--files', 2000);
 const repeat = option('--repeat', 3);
+/** Blocks of A B B A per round (each side runs twice per block). */
+const pairs = option('--pairs', 2);
 const FOLDERS = 40;
 const SPARSE_FOLDER = 'levels/07';
 const BIG_PATH = 'levels/39/big.bin';
@@ -288,11 +293,23 @@ async function bytesSent(server: Server): Promise<number> {
   return Number(match[1]);
 }
 
+interface Measured {
+  seconds: number;
+  bytes: number;
+  /** Each step's own time, then the trailing sync's. */
+  parts: number[];
+}
+
+/** A run's step times, for the detail lines. */
+function detail(run: Measured): string {
+  return run.parts.map((t) => t.toFixed(2)).join('+');
+}
+
 /** Runs the steps (each a mediagit command in `cwd`), then sync; returns seconds and bytes sent. */
 async function measure(
   server: Server,
   steps: readonly { args: string[]; cwd: string }[],
-): Promise<{ seconds: number; bytes: number; parts: number[] }> {
+): Promise<Measured> {
   await sync();
   const before = await bytesSent(server);
   const started = process.hrtime.bigint();
@@ -354,21 +371,32 @@ async function main(): Promise<void> {
         fs.rmSync(b, { recursive: true, force: true });
         return result;
       };
-      // Each twice, in the order A B B A (B A A B in even rounds): the disk
-      // of these machines drifts by ±30% from one minute to the next, and a
-      // drift linear over the round then weighs on both sides equally.
-      const sparseFirst = round % 2 === 1;
-      const [x1, y1, y2, x2] = sparseFirst
-        ? [await sparseRun(), await onlyRun(), await onlyRun(), await sparseRun()]
-        : [await onlyRun(), await sparseRun(), await sparseRun(), await onlyRun()];
-      const [sparseA, onlyA, onlyB, sparseB] = sparseFirst ? [x1, y1, y2, x2] : [y1, x1, x2, y2];
+      // Each 2 × `--pairs` times, in blocks of A B B A and B A A B taking
+      // turns (starting with B A A B in even rounds): the disk of these
+      // machines drifts by ±30% from one minute to the next, and a drift
+      // linear over a block then weighs on both sides equally; the blocks
+      // average out the run-to-run noise (±0.1 s on a ~1.6 s clone).
+      const sparseRuns: Measured[] = [];
+      const onlyRuns: Measured[] = [];
+      const order: string[] = [];
+      for (let block = 0; block < pairs; block++) {
+        const sparseFirst = (round + block) % 2 === 1;
+        for (const side of sparseFirst ? 'SOOS' : 'OSSO') {
+          if (side === 'S') sparseRuns.push(await sparseRun());
+          else onlyRuns.push(await onlyRun());
+          const run = side === 'S' ? sparseRuns.at(-1)! : onlyRuns.at(-1)!;
+          order.push(`${side === 'S' ? 'sparse' : 'alone'} ${detail(run)}`);
+        }
+      }
+      const mean = (runs: Measured[]): number =>
+        runs.reduce((total, run) => total + run.seconds, 0) / runs.length;
       const sparse = {
-        seconds: (sparseA.seconds + sparseB.seconds) / 2,
-        bytes: Math.max(sparseA.bytes, sparseB.bytes),
+        seconds: mean(sparseRuns),
+        bytes: Math.max(...sparseRuns.map((run) => run.bytes)),
       };
       const only = {
-        seconds: (onlyA.seconds + onlyB.seconds) / 2,
-        bytes: Math.max(onlyA.bytes, onlyB.bytes),
+        seconds: mean(onlyRuns),
+        bytes: Math.max(...onlyRuns.map((run) => run.bytes)),
       };
       const metadata = await measure(server, [
         {
@@ -379,14 +407,7 @@ async function main(): Promise<void> {
       const big = await measure(server, [{ args: ['checkout', 'HEAD', '--', BIG_PATH], cwd: m }]);
       const bigOnDisk = fs.statSync(path.join(m, ...BIG_PATH.split('/'))).size;
       if (bigOnDisk !== bigSize) fail(`${BIG_PATH} checked out with ${bigOnDisk} bytes`);
-      const detail = (run: { parts: number[] }): string =>
-        run.parts.map((t) => t.toFixed(2)).join('+');
-      details.push(
-        `round ${round} runs in order (steps+sync, s): ` +
-          (sparseFirst
-            ? `sparse ${detail(sparseA)}, alone ${detail(onlyA)}, alone ${detail(onlyB)}, sparse ${detail(sparseB)}`
-            : `alone ${detail(onlyA)}, sparse ${detail(sparseA)}, sparse ${detail(sparseB)}, alone ${detail(onlyB)}`),
-      );
+      details.push(`round ${round} runs in order (steps+sync, s): ${order.join(', ')}`);
       rows.push({
         sparseSeconds: sparse.seconds,
         sparseBytes: sparse.bytes,
