@@ -437,7 +437,8 @@ export class BackendRepo implements ObjectReader {
       if (await stored.catch(() => false)) await this.backend.delete(key);
       throw error;
     }
-    feed?.done();
+    // Its bytes hashed by then (on another thread: upload-hashes.ts).
+    await feed?.done();
     if (!(await stored)) {
       // A copy is there (a retry, or a direct upload not yet checked): check
       // it at commit time like any pack not verified by this process.

@@ -27,7 +27,7 @@ async function feedPack(
   const feed = await hashes.feed({ oid: OID, seq });
   if (!feed) return false;
   for (const part of parts) feed.update(part.id, part.data);
-  feed.done();
+  await feed.done();
   return true;
 }
 
@@ -37,7 +37,7 @@ describe('upload hashes', () => {
     assert.ok(await feedPack(hashes, 0, chunks.slice(0, 2)));
     assert.ok(await feedPack(hashes, 1, chunks.slice(2)));
     assert.equal(
-      hashes.take(
+      await hashes.take(
         OID,
         chunks.map((c) => c.id),
       ),
@@ -45,7 +45,7 @@ describe('upload hashes', () => {
     );
     // Taken: the session is gone.
     assert.equal(
-      hashes.take(
+      await hashes.take(
         OID,
         chunks.map((c) => c.id),
       ),
@@ -55,7 +55,7 @@ describe('upload hashes', () => {
     assert.ok(await feedPack(hashes, 0, chunks));
     // A manifest with another chunk list (a chunk the upload skipped) gets none.
     assert.equal(
-      hashes.take(
+      await hashes.take(
         OID,
         chunks.slice(1).map((c) => c.id),
       ),
@@ -70,7 +70,7 @@ describe('upload hashes', () => {
     assert.ok(await feedPack(hashes, 0, chunks.slice(0, 2)));
     assert.ok(await second);
     assert.equal(
-      hashes.take(
+      await hashes.take(
         OID,
         chunks.map((c) => c.id),
       ),
@@ -84,14 +84,34 @@ describe('upload hashes', () => {
     feed!.update(chunks[0]!.id, chunks[0]!.data);
     feed!.fail();
     assert.equal(await hashes.feed({ oid: OID, seq: 1 }), undefined);
-    assert.equal(hashes.take(OID, [chunks[0]!.id]), undefined);
+    assert.equal(await hashes.take(OID, [chunks[0]!.id]), undefined);
 
     // The file uploaded again: pack 0 starts afresh; a retried pack 1 is not hashed twice.
     assert.ok(await feedPack(hashes, 0, chunks.slice(0, 2)));
     assert.ok(await feedPack(hashes, 1, chunks.slice(2)));
     assert.equal(await hashes.feed({ oid: OID, seq: 1 }), undefined);
     assert.equal(
-      hashes.take(
+      await hashes.take(
+        OID,
+        chunks.map((c) => c.id),
+      ),
+      wholeHash(chunks),
+    );
+  });
+
+  it('hashes a pack body reused as soon as its feed is done', async () => {
+    const hashes = new UploadHashes();
+    const body = Buffer.from(new SharedArrayBuffer(64));
+    const parts = chunks.map((c, i) => {
+      c.data.copy(body, i * 16);
+      return { id: c.id, data: body.subarray(i * 16, i * 16 + c.data.length) };
+    });
+    assert.ok(await feedPack(hashes, 0, parts.slice(0, 3)));
+    // Done: the body may be reused before the next pack.
+    body.fill(0, 0, 48);
+    assert.ok(await feedPack(hashes, 1, chunks.slice(3)));
+    assert.equal(
+      await hashes.take(
         OID,
         chunks.map((c) => c.id),
       ),

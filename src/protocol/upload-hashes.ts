@@ -15,8 +15,15 @@
  * pack whose turn does not come, a failure, another server receiving some of the packs
  * (several servers on one bucket) or a session gone stale all end in that
  * fallback: the hash is an optimisation, never the only check.
+ *
+ * The hashing runs on a worker thread (sha256-worker.ts), not on the thread
+ * that receives and verifies the packs (it took ~0.65 s of that thread per
+ * GiB, while the agent waited for its next upload): each record is copied
+ * into a buffer handed over to it and back (a copy costs a fraction of the
+ * hash; a pack body in shared memory instead made receiving it ~3x slower,
+ * as V8 copies into shared memory slowly).
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Worker } from 'node:worker_threads';
 import { isObjectId, type ObjectId } from '../odb/object-id.ts';
 
 /** A pack's place in the upload of one LFS object. */
@@ -39,7 +46,8 @@ export function packOfFileHeader(file: PackOfFile): string {
 }
 
 interface Session {
-  readonly hash: Hash;
+  /** The worker's number for this file's hash. */
+  readonly hash: number;
   readonly ids: ObjectId[];
   next: number;
   broken: boolean;
@@ -53,10 +61,133 @@ interface Session {
 /** Hashes feeding one pack's records into its file's SHA-256. */
 export interface PackFeed {
   update(id: ObjectId, data: Uint8Array): void;
-  /** The pack was verified whole: the next one may follow. */
-  done(): void;
+  /**
+   * The pack was verified whole: the next one may follow. Resolves once its
+   * bytes are hashed (so the hashing never lags far behind); never rejects.
+   */
+  done(): Promise<void>;
   /** The pack was refused: this file's hash is abandoned. */
   fail(): void;
+}
+
+/** A buffer handed to the hashing thread holds a record of up to this many bytes (8 MiB + header). */
+const SPARE_BYTES = 8 * 1024 * 1024 + 64;
+/** Buffers kept for reuse (the thread hashes faster than packs arrive: a few are ever out). */
+const MAX_SPARES = 8;
+
+const workerUrl = new URL(
+  import.meta.url.endsWith('.ts') ? './sha256-worker.ts' : './sha256-worker.js',
+  import.meta.url,
+);
+
+/**
+ * The one hashing thread every repository of the process shares, started
+ * when first needed. A failed thread fails no request: the hashes under way
+ * are given up (their files are read back) and the next upload starts a new
+ * thread.
+ */
+class HashThread {
+  static #current: HashThread | undefined;
+  static #sessions = 0;
+  readonly #worker: Worker;
+  #syncs = 0;
+  /** Answers (syncs, digests) the thread still owes. */
+  #owed = 0;
+  /** Buffers the thread has hashed and handed back, for the next records. */
+  readonly #spares: ArrayBuffer[] = [];
+  readonly #synced = new Map<number, () => void>();
+  readonly #digests = new Map<number, (digest: string | undefined) => void>();
+  failed = false;
+
+  static get(): HashThread {
+    if (!HashThread.#current || HashThread.#current.failed) HashThread.#current = new HashThread();
+    return HashThread.#current;
+  }
+
+  static newSession(): number {
+    return ++HashThread.#sessions;
+  }
+
+  private constructor() {
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
+    this.#worker = new Worker(workerUrl);
+    type Answer = { sync?: number; session?: number; digest?: string; spare?: ArrayBuffer };
+    this.#worker.on('message', (message: Answer) => {
+      if (message.spare !== undefined) {
+        if (this.#spares.length < MAX_SPARES) this.#spares.push(message.spare);
+      } else if (message.sync !== undefined) {
+        this.#synced.get(message.sync)?.();
+        this.#synced.delete(message.sync);
+      } else if (message.session !== undefined) {
+        this.#digests.get(message.session)?.(message.digest);
+        this.#digests.delete(message.session);
+      }
+    });
+    this.#worker.on('error', () => this.#fail());
+    this.#worker.on('exit', () => this.#fail());
+    // After the listeners (adding one refers the thread again): an idle
+    // hashing thread does not keep the process alive; one with answers
+    // still owed does (#wait).
+    this.#worker.unref();
+  }
+
+  /** Keeps the process alive until `answer` settles (the thread owes it). */
+  #wait<T>(answer: Promise<T>): Promise<T> {
+    if (this.#owed++ === 0) this.#worker.ref();
+    return answer.finally(() => {
+      if (--this.#owed === 0) this.#worker.unref();
+    });
+  }
+
+  #fail(): void {
+    this.failed = true;
+    for (const resolve of this.#synced.values()) resolve();
+    this.#synced.clear();
+    for (const resolve of this.#digests.values()) resolve(undefined);
+    this.#digests.clear();
+  }
+
+  /**
+   * Hands `data` to the thread: copied into a buffer the thread gave back
+   * (a memory copy costs a fraction of hashing), which it hands back once
+   * hashed. Buffers hold a whole record (chunks are at most 8 MiB).
+   */
+  update(session: number, data: Uint8Array): void {
+    if (this.failed) return;
+    let bytes = this.#spares.pop();
+    if (bytes === undefined || bytes.byteLength < data.byteLength) {
+      bytes = new ArrayBuffer(Math.max(SPARE_BYTES, data.byteLength));
+    }
+    new Uint8Array(bytes).set(data);
+    this.#worker.postMessage({ session, bytes, length: data.byteLength }, [bytes]);
+  }
+
+  /** Resolves once everything sent so far is hashed (at once if the thread failed). */
+  sync(): Promise<void> {
+    if (this.failed) return Promise.resolve();
+    const sync = ++this.#syncs;
+    return this.#wait(
+      new Promise<void>((resolve) => {
+        this.#synced.set(sync, resolve);
+        this.#worker.postMessage({ sync });
+      }),
+    );
+  }
+
+  /** The session's SHA-256 (the session ends); undefined if the thread failed. */
+  digest(session: number): Promise<string | undefined> {
+    if (this.failed) return Promise.resolve(undefined);
+    return this.#wait(
+      new Promise<string | undefined>((resolve) => {
+        this.#digests.set(session, resolve);
+        this.#worker.postMessage({ session, digest: true });
+      }),
+    );
+  }
+
+  drop(session: number): void {
+    if (!this.failed) this.#worker.postMessage({ session, drop: true });
+  }
 }
 
 /** Uploads hashed at once; the least recently used one goes first. */
@@ -68,6 +199,15 @@ const TURN_WAIT_MS = 5_000;
 
 export class UploadHashes {
   readonly #sessions = new Map<ObjectId, Session>();
+  /** The thread this object's sessions hash on (a new one after a failure ends them). */
+  #thread: HashThread | undefined;
+
+  #drop(oid: ObjectId): void {
+    const session = this.#sessions.get(oid);
+    if (!session) return;
+    this.#sessions.delete(oid);
+    this.#thread?.drop(session.hash);
+  }
 
   /**
    * The feed for a tagged pack about to be verified, once the packs ahead
@@ -75,16 +215,22 @@ export class UploadHashes {
    */
   async feed(file: PackOfFile): Promise<PackFeed | undefined> {
     const now = Date.now();
+    if (this.#thread?.failed) {
+      // The hashes under way are lost with their thread.
+      for (const session of this.#sessions.values()) session.broken = true;
+    }
     for (const [oid, session] of this.#sessions) {
-      if (now - session.touched > SESSION_TTL_MS) this.#sessions.delete(oid);
+      if (now - session.touched > SESSION_TTL_MS) this.#drop(oid);
     }
     let session = this.#sessions.get(file.oid);
     // A pack of a file not yet seen (its first pack may arrive after its
     // second), or the first pack of a rerun upload: a fresh hash.
     const rerun = file.seq === 0 && session !== undefined && (session.next > 0 || session.broken);
     if (!session || rerun) {
+      this.#drop(file.oid);
+      if (!this.#thread || this.#thread.failed) this.#thread = HashThread.get();
       session = {
-        hash: createHash('sha256'),
+        hash: HashThread.newSession(),
         ids: [],
         next: 0,
         broken: false,
@@ -92,11 +238,8 @@ export class UploadHashes {
         touched: now,
         waiting: new Set(),
       };
-      this.#sessions.delete(file.oid);
       this.#sessions.set(file.oid, session);
-      while (this.#sessions.size > MAX_SESSIONS) {
-        this.#sessions.delete(this.#sessions.keys().next().value!);
-      }
+      while (this.#sessions.size > MAX_SESSIONS) this.#drop(this.#sessions.keys().next().value!);
     }
     if (!session || session.broken) return undefined;
     if (file.seq < session.next) return undefined; // a retried pack, hashed already
@@ -123,15 +266,17 @@ export class UploadHashes {
     session.feeding = true;
     session.touched = Date.now();
     const owner = session;
+    const thread = this.#thread!;
     return {
       update: (id, data) => {
-        owner.hash.update(data);
+        thread.update(owner.hash, data);
         owner.ids.push(id);
       },
       done: () => {
         owner.feeding = false;
         owner.next++;
         wakeAll(owner);
+        return thread.sync();
       },
       fail: () => {
         owner.feeding = false;
@@ -145,13 +290,21 @@ export class UploadHashes {
    * The SHA-256 of the chunks hashed for `oid` when they are exactly
    * `chunkIds`, in order; undefined otherwise. The session ends either way.
    */
-  take(oid: ObjectId, chunkIds: readonly ObjectId[]): ObjectId | undefined {
+  async take(oid: ObjectId, chunkIds: readonly ObjectId[]): Promise<ObjectId | undefined> {
     const session = this.#sessions.get(oid);
+    const thread = this.#thread;
+    if (!session || !thread) return undefined;
     this.#sessions.delete(oid);
-    if (!session || session.broken || session.feeding) return undefined;
-    if (session.ids.length !== chunkIds.length) return undefined;
-    for (let i = 0; i < chunkIds.length; i++) if (session.ids[i] !== chunkIds[i]) return undefined;
-    return session.hash.digest('hex');
+    const exact =
+      !session.broken &&
+      !session.feeding &&
+      session.ids.length === chunkIds.length &&
+      session.ids.every((id, i) => id === chunkIds[i]);
+    if (!exact) {
+      thread.drop(session.hash);
+      return undefined;
+    }
+    return thread.digest(session.hash);
   }
 }
 

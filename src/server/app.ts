@@ -1006,7 +1006,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       if (bound !== id) {
         // Hashed as its packs arrived (upload-hashes.ts), else read back.
         const actual =
-          service.repo.uploadHashes.take(oid, chunkIds) ??
+          (await service.repo.uploadHashes.take(oid, chunkIds)) ??
           (await contentSha256(service.repo, {
             kind: 'manifest',
             id,
