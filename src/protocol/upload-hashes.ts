@@ -18,8 +18,8 @@
  *
  * The hashing runs on a worker thread (sha256-worker.ts), not on the thread
  * that receives and verifies the packs (it took ~0.65 s of that thread per
- * GiB, while the agent waited for its next upload): each record is copied
- * into a buffer handed over to it and back (a copy costs a fraction of the
+ * GiB, while the agent waited for its next upload): records are copied into
+ * 8 MiB buffers handed over to it and back (a copy costs a fraction of the
  * hash; a pack body in shared memory instead made receiving it ~3x slower,
  * as V8 copies into shared memory slowly).
  */
@@ -70,10 +70,10 @@ export interface PackFeed {
   fail(): void;
 }
 
-/** A buffer handed to the hashing thread holds a record of up to this many bytes (8 MiB + header). */
-const SPARE_BYTES = 8 * 1024 * 1024 + 64;
+/** Bytes handed to the hashing thread at once (a 48 MiB pack: six; a chunk is at most 8 MiB). */
+const SPARE_BYTES = 8 * 1024 * 1024;
 /** Buffers kept for reuse (the thread hashes faster than packs arrive: a few are ever out). */
-const MAX_SPARES = 8;
+const MAX_SPARES = 4;
 
 const workerUrl = new URL(
   import.meta.url.endsWith('.ts') ? './sha256-worker.ts' : './sha256-worker.js',
@@ -95,6 +95,8 @@ class HashThread {
   #owed = 0;
   /** Buffers the thread has hashed and handed back, for the next records. */
   readonly #spares: ArrayBuffer[] = [];
+  /** The buffer being filled with a session's records, not yet sent. */
+  #open: { session: number; bytes: ArrayBuffer; length: number } | undefined;
   readonly #synced = new Map<number, () => void>();
   readonly #digests = new Map<number, (digest: string | undefined) => void>();
   failed = false;
@@ -148,23 +150,43 @@ class HashThread {
   }
 
   /**
-   * Hands `data` to the thread: copied into a buffer the thread gave back
-   * (a memory copy costs a fraction of hashing), which it hands back once
-   * hashed. Buffers hold a whole record (chunks are at most 8 MiB).
+   * Hands `data` to the thread: copied into the buffer being filled (one the
+   * thread gave back: a memory copy costs a fraction of hashing), which goes
+   * over once full or when an answer is asked for, and comes back hashed.
    */
   update(session: number, data: Uint8Array): void {
     if (this.failed) return;
-    let bytes = this.#spares.pop();
-    if (bytes === undefined || bytes.byteLength < data.byteLength) {
-      bytes = new ArrayBuffer(Math.max(SPARE_BYTES, data.byteLength));
+    const open = this.#open;
+    if (
+      open &&
+      (open.session !== session || open.length + data.byteLength > open.bytes.byteLength)
+    ) {
+      this.#send();
     }
-    new Uint8Array(bytes).set(data);
-    this.#worker.postMessage({ session, bytes, length: data.byteLength }, [bytes]);
+    if (!this.#open) {
+      let bytes = this.#spares.pop();
+      if (bytes === undefined || bytes.byteLength < data.byteLength) {
+        bytes = new ArrayBuffer(Math.max(SPARE_BYTES, data.byteLength));
+      }
+      this.#open = { session, bytes, length: 0 };
+    }
+    const filling = this.#open;
+    new Uint8Array(filling.bytes, filling.length).set(data);
+    filling.length += data.byteLength;
+  }
+
+  /** Sends the buffer being filled. */
+  #send(): void {
+    const open = this.#open;
+    this.#open = undefined;
+    if (!open || open.length === 0) return;
+    this.#worker.postMessage(open, [open.bytes]);
   }
 
   /** Resolves once everything sent so far is hashed (at once if the thread failed). */
   sync(): Promise<void> {
     if (this.failed) return Promise.resolve();
+    this.#send();
     const sync = ++this.#syncs;
     return this.#wait(
       new Promise<void>((resolve) => {
@@ -177,6 +199,7 @@ class HashThread {
   /** The session's SHA-256 (the session ends); undefined if the thread failed. */
   digest(session: number): Promise<string | undefined> {
     if (this.failed) return Promise.resolve(undefined);
+    this.#send();
     return this.#wait(
       new Promise<string | undefined>((resolve) => {
         this.#digests.set(session, resolve);
@@ -186,7 +209,9 @@ class HashThread {
   }
 
   drop(session: number): void {
-    if (!this.failed) this.#worker.postMessage({ session, drop: true });
+    if (this.failed) return;
+    this.#send();
+    this.#worker.postMessage({ session, drop: true });
   }
 }
 
