@@ -207,6 +207,8 @@ class Agent {
   readonly #lfsDir: string;
   readonly #manifestDir: string;
   #files: FileStore | undefined;
+  /** Pack buffers free between uploads, for the next file's packs (PackStream). */
+  readonly #packBuffers: Buffer[] = [];
   /** One transport per repository URL and token (a push or fetch names one). */
   readonly #transports = new Map<string, HttpTransport>();
 
@@ -270,7 +272,11 @@ class Agent {
     // Two uploads in flight: the server receives one pack while it hashes
     // and writes the one before (with one, each pack waited for the last to
     // be written and synced: ~150 ms per 48 MiB, the whole push's pace).
-    const packs = new PackStream(transport, { file: oid, inFlight: AGENT_PACKS_IN_FLIGHT });
+    const packs = new PackStream(transport, {
+      file: oid,
+      inFlight: AGENT_PACKS_IN_FLIGHT,
+      buffers: this.#packBuffers,
+    });
     let manifest: Buffer | undefined;
     const sink: ChunkSink = {
       missing: async (ids) => new Set(await transport.missing(ids)),

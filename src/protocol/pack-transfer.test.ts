@@ -292,4 +292,38 @@ describe('a file streamed in packs (the git-lfs agent)', () => {
       fresh.puts.map((_, i) => i),
     );
   });
+
+  test("the next file's packs are filled in the buffers the last file's gave back", async () => {
+    const store = new MemoryBackend('agent-buffers');
+    await store.put('HEAD', Buffer.from('ref: refs/heads/main\n'));
+    const service = new RepoService(new BackendRepo(store));
+    const sent: Buffer[] = [];
+    const { transport } = serviceTransport(service);
+    const watched = {
+      ...transport,
+      putPack: (name: string, bytes: Buffer, upload: unknown, file?: PackOfFile) => {
+        sent.push(bytes);
+        return (transport.putPack as (...args: unknown[]) => Promise<void>)(
+          name,
+          bytes,
+          upload,
+          file,
+        );
+      },
+    } as unknown as Transport;
+    const buffers: Buffer[] = [];
+    for (const [n, seed] of [
+      [0, 31],
+      [1, 37],
+    ] as const) {
+      const packs = new PackStream(watched, { packBytes: PACK, inFlight: 1, buffers });
+      for (const [id, record] of records(30, seed)) await packs.add(id, [record]);
+      const stats = await packs.finish();
+      assert.ok(stats.packs >= 3, `file ${n}: ${stats.packs} packs`);
+      // Every buffer is free again once the file is committed.
+      assert.ok(buffers.length >= 1 && buffers.length <= 2, `${buffers.length} buffers kept`);
+    }
+    const backings = new Set(sent.map((bytes) => bytes.buffer));
+    assert.ok(backings.size <= 2, `${sent.length} packs made in ${backings.size} buffers`);
+  });
 });

@@ -84,7 +84,7 @@ class PackSender {
   readonly limit: number;
   readonly #transport: Transport;
   readonly #plans = new Map<string, PackUploadPlan>();
-  readonly #free: Buffer[] = [];
+  readonly #free: Buffer[];
   readonly #committed: PackCommit[] = [];
   readonly #uploads = new Set<Promise<void>>();
   readonly #onSent: ((packBytes: number) => void) | undefined;
@@ -104,9 +104,12 @@ class PackSender {
       onSent?: (packBytes: number) => void;
       inFlight?: number | undefined;
       file?: ObjectId | undefined;
+      /** Free pack buffers to take from and give back to (kept by the caller for its next files). */
+      buffers?: Buffer[] | undefined;
     } = {},
   ) {
     this.#transport = transport;
+    this.#free = options.buffers ?? [];
     this.limit = limit;
     this.#onSent = options.onSent;
     this.#inFlight = options.inFlight ?? UPLOADS_IN_FLIGHT;
@@ -115,7 +118,8 @@ class PackSender {
 
   /** A pack-sized buffer: one a finished upload gave back, else a new one. */
   buffer(): Buffer {
-    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.limit);
+    const free = this.#free.pop();
+    return free?.length === this.limit ? free : Buffer.allocUnsafeSlow(this.limit);
   }
 
   /** Gives back a buffer no pack was made in. */
@@ -309,12 +313,19 @@ export class PackStream {
       readonly inFlight?: number;
       /** The LFS object whose chunks these are, in file order: its packs are numbered for the server. */
       readonly file?: ObjectId;
+      /**
+       * Free pack buffers shared with the caller's next streams: a git-lfs
+       * push of many files fills them all with the same few buffers (fresh
+       * memory costs page faults: three 48 MiB buffers per file otherwise).
+       */
+      readonly buffers?: Buffer[];
     } = {},
   ) {
     const limit = Math.min(options.packBytes ?? PUSH_PACK_BYTES, MAX_CLOUD_PACK_BYTES);
     this.#sender = new PackSender(transport, limit, {
       inFlight: options.inFlight,
       file: options.file,
+      buffers: options.buffers,
     });
   }
 
