@@ -13,9 +13,10 @@
 //      it), goal ≤ 1 % of the file.
 //
 // Run with `npm run bench:import` (after the import figures) or `node bench/lfs-agent.ts
-// [--mib N] [--rounds N] [--keep] [--profile DIR]`; not part of npm test. Scratch lives under
-// bench-work/lfs-agent. `--profile DIR` writes V8 CPU profiles of the server and of every agent
-// (and the git-lfs-driven processes) to DIR.
+// [--mib N] [--rounds N] [--files N] [--keep] [--profile DIR]`; not part of npm test.
+// `--files N` pushes N new files of --mib each per round (git-lfs hands them to one agent, one
+// after another). Scratch lives under bench-work/lfs-agent. `--profile DIR` writes V8 CPU
+// profiles of the server and of every agent (and the git-lfs-driven processes) to DIR.
 
 import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -46,6 +47,8 @@ import {
 const args = process.argv.slice(2);
 const fileBytes = numberOption(args, '--mib', 1024) * MiB;
 const rounds = numberOption(args, '--rounds', 3);
+/** New files per push (each --mib): git-lfs hands them to one agent process, one after another. */
+const filesPerPush = numberOption(args, '--files', 1);
 const keep = args.includes('--keep');
 const profileAt = args.indexOf('--profile');
 const profileArg = profileAt >= 0 ? args[profileAt + 1] : undefined;
@@ -175,11 +178,16 @@ try {
     const basic = await clone('basic', false);
     const agent = await clone('agent', true);
 
-    /** Commits a new file in `dir`, pushes it, and returns the push's time (`sync` included). */
-    const pushNew = async (dir: string, name: string, seed: string) => {
-      writeNoise(path.join(dir, name), fileBytes, seed);
-      await git(['add', name], dir);
-      await git(['commit', '-q', '-m', `add ${name}`], dir);
+    /** The round's new file names: `<prefix><round>.bin`, or `-<k>` added with --files. */
+    const namesOf = (prefix: string, round: number): string[] =>
+      filesPerPush === 1
+        ? [`${prefix}${round}.bin`]
+        : Array.from({ length: filesPerPush }, (_, k) => `${prefix}${round}-${k}.bin`);
+    /** Commits new files in `dir`, pushes them, and returns the push's time (`sync` included). */
+    const pushNew = async (dir: string, names: readonly string[], seed: string) => {
+      for (const name of names) writeNoise(path.join(dir, name), fileBytes, `${seed}${name}`);
+      await git(['add', ...names], dir);
+      await git(['commit', '-q', '-m', `add ${names.join(' ')}`], dir);
       await sync();
       const push = await git(
         ['push', '-q', 'origin', `HEAD:refs/heads/${path.basename(dir)}`],
@@ -187,30 +195,30 @@ try {
       );
       return { seconds: push.seconds + (await sync()) };
     };
-    /** Frees the round's file from the clone (git-lfs's copy too): the disk holds a few GiB only. */
-    const drop = (dir: string, name: string): void => {
-      fs.rmSync(path.join(dir, name), { force: true });
+    /** Frees the round's files from the clone (git-lfs's copy too): the disk holds a few GiB only. */
+    const drop = (dir: string, names: readonly string[]): void => {
+      for (const name of names) fs.rmSync(path.join(dir, name), { force: true });
       fs.rmSync(path.join(dir, '.git', 'lfs', 'objects'), { recursive: true, force: true });
     };
 
     const times = { basic: [] as number[], agent: [] as number[] };
     for (let round = 1; round <= rounds; round++) {
       progress(
-        `round ${round}/${rounds}: a new ${formatBytes(fileBytes)} file each, basic then agent`,
+        `round ${round}/${rounds}: ${filesPerPush} new ${formatBytes(fileBytes)} file(s) each, basic then agent`,
       );
-      const b = await pushNew(basic, `b${round}.bin`, `b${round}`);
-      drop(basic, `b${round}.bin`);
-      const a = await pushNew(agent, `a${round}.bin`, `a${round}`);
+      const b = await pushNew(basic, namesOf('b', round), `b${round}`);
+      drop(basic, namesOf('b', round));
+      const a = await pushNew(agent, namesOf('a', round), `a${round}`);
       times.basic.push(b.seconds);
       times.agent.push(a.seconds);
       console.log(
         `  round ${round}: B ${formatSeconds(b.seconds)}   A ${formatSeconds(a.seconds)}   A/B ${formatRatio(a.seconds / b.seconds)}`,
       );
-      if (round < rounds) drop(agent, `a${round}.bin`);
+      if (round < rounds) drop(agent, namesOf('a', round));
     }
 
     progress('V: v2 of the last file (4 KiB inserted, 64 KiB overwritten), pushed with the agent');
-    const last = path.join(agent, `a${rounds}.bin`);
+    const last = path.join(agent, namesOf('a', rounds)[0]!);
     const v2 = makeSecondVersion(last, path.join(scratch, 'v2.bin'), fileBytes);
     fs.renameSync(v2.file, last);
     await git(['commit', '-q', '-a', '-m', 'v2'], agent);
@@ -226,7 +234,7 @@ try {
     const ratio = ma / mb;
     const share = sent / v2.bytes;
     console.log(
-      `\ngit push of a new ${formatBytes(fileBytes)} file to mediagit serve, ${rounds} rounds`,
+      `\ngit push of ${filesPerPush === 1 ? 'a new' : `${filesPerPush} new`} ${formatBytes(fileBytes)} file${filesPerPush === 1 ? '' : 's'} to mediagit serve, ${rounds} rounds`,
     );
     console.log(
       `  B  git-lfs basic        median ${formatSeconds(mb)}  (${times.basic.map(formatSeconds).join(', ')})`,
