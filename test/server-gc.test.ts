@@ -359,10 +359,12 @@ describe('server gc on an S3 bucket while clients push', () => {
       adminKey,
       env,
       clients: 4,
-      // 15 s of load, longer (up to 40 s) until gc has deleted a pack: with
-      // 15 s alone, one CI run in several ended before any sweep deleted.
+      // 15 s of load, longer (up to 90 s) until gc has deleted a pack: with
+      // 15 s alone, one CI run in several ended before any sweep deleted;
+      // with 40 s, one run whose pushes were slowed by a parallel test file
+      // (16 pushes in all, the usual 32) still ended before any did.
       seconds: 15,
-      untilSweptSeconds: 40,
+      untilSweptSeconds: 90,
       graceSeconds: 2,
       gcPauseMs: 500,
       fileBytes: 768 * KiB,
