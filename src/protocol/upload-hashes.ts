@@ -253,7 +253,7 @@ export class UploadHashes {
     const rerun = file.seq === 0 && session !== undefined && (session.next > 0 || session.broken);
     if (!session || rerun) {
       this.#drop(file.oid);
-      if (!this.#thread || this.#thread.failed) this.#thread = HashThread.get();
+      this.#thread = HashThread.get();
       session = {
         hash: HashThread.newSession(),
         ids: [],
