@@ -113,6 +113,11 @@ export class ObjectStore {
     maxSize: 64 * 1024 * 1024,
     sizeCalculation: (value) => Math.max(1, value.data.length),
   });
+  /** Objects being written (`rememberStoring`), readable meanwhile, and their writes. */
+  readonly #storing = {
+    objects: new Map<ObjectId, StoredObject>(),
+    writes: new Set<Promise<void>>(),
+  };
 
   /**
    * Packed objects (`objects/pack/`, pack.ts). Every read looks for a loose
@@ -313,7 +318,7 @@ export class ObjectStore {
    */
   async ensureMetadata(
     files: Iterable<{ readonly id: ObjectId; readonly path: string }>,
-    options: Pick<ContentFetchOptions, 'signal'> = {},
+    options: Pick<ContentFetchOptions, 'signal' | 'durableAtFlush'> = {},
   ): Promise<void> {
     const source = this.contentSource;
     if (source?.fetchObjects === undefined) return;
@@ -425,7 +430,7 @@ export class ObjectStore {
   }
 
   async #read(id: ObjectId, nesting: number, fetch = true): Promise<StoredObject> {
-    const cached = this.#cache.get(id);
+    const cached = this.#cache.get(id) ?? this.#storing.objects.get(id);
     if (cached) return cached;
     if (!isObjectId(id)) throw missingObject(id);
     let file: Buffer;
@@ -562,7 +567,43 @@ export class ObjectStore {
 
   /** Makes every object written so far durable (their directories fsynced). */
   async flush(): Promise<void> {
+    const writes = [...this.#storing.writes];
+    this.#storing.writes.clear();
+    const outcomes = await Promise.allSettled(writes);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
     await this.dirSync.flush();
+  }
+
+  /**
+   * Objects whose durable write `stored` is still under way, decoded and
+   * verified by the caller: read from memory meanwhile, but not counted as
+   * stored (`has` says no until the write is done). `flush()` awaits the
+   * write and throws its failure.
+   */
+  rememberStoring(
+    objects: ReadonlyMap<ObjectId, { type: ObjectTypeName; data: Buffer }>,
+    stored: Promise<void>,
+  ): void {
+    for (const [id, object] of objects) {
+      if (object.type === 'chunk' || object.type === 'blob') continue;
+      this.#storing.objects.set(id, { type: object.type, data: object.data, depth: 0 });
+    }
+    const settle = (): void => {
+      for (const id of objects.keys()) this.#storing.objects.delete(id);
+    };
+    const tracked = stored.then(
+      () => {
+        this.remember(objects);
+        settle();
+      },
+      (error: unknown) => {
+        settle();
+        throw error;
+      },
+    );
+    // Reported by flush(); until then a failure must not be unhandled.
+    tracked.catch(() => undefined);
+    this.#storing.writes.add(tracked);
   }
 
   /**

@@ -13,6 +13,12 @@ export interface ContentFetchOptions {
   /** The files whose content is wanted, for the message when it cannot be fetched. */
   readonly files?: readonly string[] | undefined;
   readonly signal?: AbortSignal | undefined;
+  /**
+   * `fetchObjects` may return before its objects are durable (they are
+   * readable from memory meanwhile): the caller awaits the store's `flush()`
+   * before anything names them, and that reports a failed write.
+   */
+  readonly durableAtFlush?: boolean | undefined;
 }
 
 export interface ContentSource {

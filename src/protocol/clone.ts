@@ -16,21 +16,26 @@ import type { ObjectId } from '../odb/object-id.ts';
 import { Refs } from '../repo/refs.ts';
 import { addRemote, findRemote, upstreamSettings } from '../repo/remote.ts';
 import { Repository, type RepoContext } from '../repo/repository.ts';
-import { writeSparseSpec } from '../repo/sparse.ts';
+import { sparseSettings, writeSparsePatterns, writeSparseSpec } from '../repo/sparse.ts';
 import { UNKNOWN_SHA256 } from '../repo/index-file.ts';
 import { checkoutCommit } from '../repo/switch.ts';
 import { decodeManifest } from '../odb/manifest.ts';
 import type { DecodedRecord } from '../odb/record.ts';
 import { CheckoutWriter } from './checkout-writer.ts';
-import { fetchWith, type FetchResult } from './fetch.ts';
+import { fetchWith, type FetchResult, type TransferStats } from './fetch.ts';
 import { openTransport, type TransportOptions } from './open-transport.ts';
-import { isHttpUrl, localRemotePath, type Transport } from './transport.ts';
+import { isHttpUrl, localRemotePath, overriding, type Transport } from './transport.ts';
 import { remoteFor, remoteKeyFile } from './encrypted.ts';
-import type { InfoRefs } from './service.ts';
+import type { InfoRefs, WantRequest } from './service.ts';
 import { needsKey } from '../repo/keys.ts';
 import { unlockSlot } from '../security/encryption.ts';
-import { notePromisor, promisorSettings, type PartialCloneFilter } from '../repo/partial-clone.ts';
-import { updateConfigValues } from '../config/config.ts';
+import {
+  formatFilter,
+  notePromisor,
+  promisorSettings,
+  type PartialCloneFilter,
+} from '../repo/partial-clone.ts';
+import { updateConfigValues, type ConfigValue } from '../config/config.ts';
 import { RemoteContentSource } from './lazy-content.ts';
 import { writeFileAtomic } from '../storage/durable-file.ts';
 
@@ -150,14 +155,17 @@ async function cloneInto(
   const storedUrl = isHttpUrl(url) ? url : localRemotePath(url, cwd);
   let transport = await openTransport(storedUrl, { ...options, cwd });
   let repo: Repository;
+  /** The remote's refs as a new clone first saw them (a resumed one asks during its fetch). */
+  let first: InfoRefs | undefined;
   try {
     if (resume) {
       repo = await Repository.discover(target, options.context);
       transport = remoteFor(repo, transport, 'fetch');
     } else {
-      const info = await transport.infoRefs();
-      repo = await newRepository(transport, info, target, options);
-      transport = remoteFor(repo, transport, 'fetch', info);
+      first = await transport.infoRefs();
+      const early = wantingEarly(transport, first, options);
+      repo = await newRepository(transport, first, target, options);
+      transport = remoteFor(repo, early, 'fetch', first);
     }
   } catch (error) {
     await transport.close();
@@ -174,6 +182,8 @@ async function cloneInto(
     );
   }
   let result: FetchResult;
+  /** The branch ref whose upstream and sparse settings went in with the remote's. */
+  let settledRef: string | undefined;
   let writer: CheckoutWriter | undefined;
   let prestaged = new Map<ObjectId, string>();
   /** The commits, trees and manifests received, for the checkout's index entries. */
@@ -182,11 +192,21 @@ async function cloneInto(
     if (options.bare) {
       result = await fetchWith(repo, transport, undefined, { ...options, emptyStore: !resume });
     } else {
-      // The remote and, in a partial clone, its promisor settings: one config rewrite.
+      // The remote and, in a partial clone, its promisor settings: one config
+      // rewrite. A new clone knows its branch already: its upstream and sparse
+      // settings go in the same rewrite, and the patterns file is written
+      // while the config is.
       const promisor =
         options.filter === undefined ? [] : promisorSettings('origin', options.filter);
       if (!resume || (await findRemote(repo, 'origin')) === undefined) {
-        await addRemote(repo, 'origin', storedUrl, promisor);
+        settledRef = first === undefined ? undefined : branchToCheckOut(first, options.branch);
+        const early = settledRef === undefined ? [] : branchSettings(settledRef, options.sparse);
+        await bothSettled(
+          addRemote(repo, 'origin', storedUrl, [...promisor, ...early]),
+          settledRef !== undefined && options.sparse
+            ? writeSparsePatterns(repo, SPARSE_CLONE)
+            : Promise.resolve(),
+        );
       } else if (options.filter !== undefined) {
         await updateConfigValues(repo.configPath, promisor);
       }
@@ -243,58 +263,153 @@ async function cloneInto(
   }
   const id = result.refs[branchRef]!;
   const branch = branchRef.slice('refs/heads/'.length);
-  if (!options.bare) {
-    // A resumed clone may have got this far before.
-    await refs.update(branchRef, id, {
-      ...(resume ? {} : { expected: null }),
-      message: `clone: from ${url}`,
-    });
-    const upstream = upstreamSettings(branch, { remote: 'origin', merge: branchRef });
-    // A sparse clone's patterns and its upstream: one rewrite of the config.
-    if (options.sparse) await writeSparseSpec(repo, { cone: true, patterns: [] }, upstream);
-    else await updateConfigValues(repo.configPath, upstream);
+  const ref = branchRef;
+  if (!options.bare && settledRef !== ref) {
+    // Before the checkout, which reads the sparse settings.
+    if (options.sparse) await writeSparseSpec(repo, SPARSE_CLONE, branchSettings(ref, false));
+    else await updateConfigValues(repo.configPath, branchSettings(ref, false));
   }
-  await refs.setHeadBranch(branchRef, `clone: from ${url}`);
-  if (!options.bare && options.noCheckout !== true) {
+  const pointRefs = async (): Promise<void> => {
+    if (!options.bare) {
+      // A resumed clone may have got this far before.
+      await refs.update(ref, id, {
+        ...(resume ? {} : { expected: null }),
+        message: `clone: from ${url}`,
+      });
+    }
+    await refs.setHeadBranch(ref, `clone: from ${url}`);
+  };
+  if (options.bare || options.noCheckout === true) {
+    await pointRefs();
+  } else {
+    // The checkout names neither ref, so both go on at once: until the
+    // marker goes the clone is unfinished, whichever ends first.
+    const checkout = checkOut(
+      target,
+      id,
+      { ...options, cwd, storedUrl, resume },
+      received,
+      prestaged,
+    );
+    const [lazy] = await bothSettled(checkout, pointRefs());
+    // What the checkout fetched counts as received too.
+    result.stats.chunks += lazy?.chunks ?? 0;
+    result.stats.bytes += lazy?.bytes ?? 0;
+  }
+  await fs.rm(path.join(repo.gitDir, CLONE_MARKER), { force: true });
+  return { dir: target, gitDir: repo.gitDir, branch, head: id, fetch: result };
+}
+
+/**
+ * `transport` with a new clone's one `want` already asked, while the
+ * repository is being created: its store is empty, so the request follows
+ * from the remote's refs alone (the same one fetchWith makes, which gets
+ * this answer). Not for an encrypted remote: its key is checked first.
+ */
+function wantingEarly(transport: Transport, info: InfoRefs, options: CloneOptions): Transport {
+  const wants = [...new Set(Object.values(info.refs))];
+  if (info.encrypted === true || wants.length === 0) return transport;
+  const request: WantRequest = {
+    wants,
+    haves: [],
+    ...(options.filter !== undefined ? { filter: formatFilter(options.filter) } : {}),
+    ...(options.depth !== undefined ? { depth: options.depth } : {}),
+  };
+  let answer: Promise<Buffer> | undefined = transport.want(request);
+  // Awaited by the fetch, or never (the clone failed first).
+  answer.catch(() => undefined);
+  return overriding(transport, {
+    want: (asked: WantRequest): Promise<Buffer> => {
+      const same = answer !== undefined && sameWant(asked, request);
+      const early = answer;
+      answer = undefined;
+      return same ? early! : transport.want(asked);
+    },
+  });
+}
+
+function sameWant(a: WantRequest, b: WantRequest): boolean {
+  const list = (ids: readonly string[] | undefined): string => (ids ?? []).join(',');
+  return (
+    list(a.wants) === list(b.wants) &&
+    list(a.haves) === list(b.haves) &&
+    list(a.shallow) === list(b.shallow) &&
+    a.filter === b.filter &&
+    a.depth === b.depth
+  );
+}
+
+/** The cone a sparse clone starts with: the files at the top. */
+const SPARSE_CLONE = { cone: true, patterns: [] } as const;
+
+/** The ref a clone checks out, when the remote has it: `--branch`, else the remote's HEAD. */
+function branchToCheckOut(info: InfoRefs, wanted: string | undefined): string | undefined {
+  const ref = wanted !== undefined ? `refs/heads/${wanted}` : info.head;
+  return ref !== null && info.refs[ref] !== undefined ? ref : undefined;
+}
+
+/** The config keys a clone sets for its branch: its upstream, and sparse checkout when `sparse`. */
+function branchSettings(ref: string, sparse: boolean | undefined): [string, ConfigValue][] {
+  return [
+    ...upstreamSettings(ref.slice('refs/heads/'.length), { remote: 'origin', merge: ref }),
+    ...(sparse ? sparseSettings(SPARSE_CLONE) : []),
+  ];
+}
+
+/**
+ * Awaits both; the first failure is thrown only once the other has settled
+ * too (a clone that fails removes its folder: nothing may still be writing).
+ */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
+}
+
+/**
+ * Checks out commit `id` of the new clone in `target` from what it received
+ * (decoded in `received`, and files already written in `prestaged`); in a
+ * partial clone what else it needs is fetched. Returns what that fetched.
+ */
+async function checkOut(
+  target: string,
+  id: ObjectId,
+  options: CloneOptions & { cwd: string; storedUrl: string; resume: boolean },
+  received: ReadonlyMap<ObjectId, DecodedRecord> | undefined,
+  prestaged: ReadonlyMap<ObjectId, string>,
+): Promise<TransferStats | undefined> {
+  try {
     const opened = await Repository.discover(target, options.context);
     const lazy =
       options.filter === undefined
         ? undefined
         : new RemoteContentSource(
             opened.objects,
-            { name: 'origin', url: storedUrl },
-            {
-              ...options,
-              cwd,
-            },
+            { name: 'origin', url: options.storedUrl },
+            options,
           );
     opened.objects.contentSource = lazy;
     // The commits, trees and manifests just received (and stored durably),
     // decoded: the checkout reads them from memory, not back from the pack.
     if (received !== undefined) opened.objects.remember(received);
-    try {
-      // Files a cut-off checkout wrote are in the way of a resumed one: replaced.
-      await checkoutCommit(opened, undefined, id, {
-        signal: options.signal,
-        prestaged,
-        knownSha256: (id) => {
-          const record = received?.get(id);
-          if (record?.type === 'manifest') return decodeManifest(id, record.data).sha256;
-          // A new filtered clone holds only what it received: the rest stayed on the remote.
-          const absent = record === undefined && options.filter !== undefined && !resume;
-          return absent ? UNKNOWN_SHA256 : undefined;
-        },
-        force: resume,
-      });
-      // What the checkout fetched counts as received too.
-      result.stats.chunks += lazy?.stats.chunks ?? 0;
-      result.stats.bytes += lazy?.stats.bytes ?? 0;
-    } finally {
-      for (const file of prestaged.values()) await fs.rm(file, { force: true });
-    }
+    // Files a cut-off checkout wrote are in the way of a resumed one: replaced.
+    await checkoutCommit(opened, undefined, id, {
+      signal: options.signal,
+      prestaged,
+      knownSha256: (id) => {
+        const record = received?.get(id);
+        if (record?.type === 'manifest') return decodeManifest(id, record.data).sha256;
+        // A new filtered clone holds only what it received: the rest stayed on the remote.
+        const absent = record === undefined && options.filter !== undefined && !options.resume;
+        return absent ? UNKNOWN_SHA256 : undefined;
+      },
+      force: options.resume,
+    });
+    return lazy?.stats;
+  } finally {
+    for (const file of prestaged.values()) await fs.rm(file, { force: true });
   }
-  await fs.rm(path.join(repo.gitDir, CLONE_MARKER), { force: true });
-  return { dir: target, gitDir: repo.gitDir, branch, head: id, fetch: result };
 }
 
 /**

@@ -15,7 +15,7 @@ import { KEY_FILE, updateKeyFile } from '../repo/keys.ts';
 import type { Repository } from '../repo/repository.ts';
 import { mergeKeyFiles, parseKeyFile, sameKeyFile, type KeyFile } from '../security/encryption.ts';
 import type { InfoRefs, RefUpdate, RefUpdateResult } from './service.ts';
-import type { Transport } from './transport.ts';
+import { overriding, type Transport } from './transport.ts';
 
 const REF_KINDS = ['refs/heads/', 'refs/tags/'] as const;
 
@@ -170,19 +170,6 @@ export function remoteFor(
   return cipher === undefined || transport.namesInClear === true
     ? checkedTransport
     : withSealedNames(checkedTransport, cipher);
-}
-
-/** `transport` with some of its methods replaced (the rest bound to it). */
-function overriding(transport: Transport, overrides: Record<string, unknown>): Transport {
-  return new Proxy(transport, {
-    get(target, property) {
-      if (typeof property === 'string' && Object.hasOwn(overrides, property)) {
-        return overrides[property];
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
 }
 
 /** `transport` with branch and tag names sealed on the way out and opened on the way in. */

@@ -56,39 +56,52 @@ export class RemoteContentSource implements ContentSource {
    * when one of them is a commit or a tree.
    */
   async fetchObjects(ids: readonly ObjectId[], options: ContentFetchOptions): Promise<void> {
-    await this.#withRemote(ids, options, async (transport) => {
-      for (let at = 0; at < ids.length; at += WANTS_PER_REQUEST) {
-        const batch = ids.slice(at, at + WANTS_PER_REQUEST);
-        const pack = await transport.want({
-          wants: batch,
-          haves: [],
-          depth: 1,
-          filter: 'blob:none',
-        });
-        this.stats.bytes += pack.length;
-        const asked = new Set(batch);
-        const kept = new Map<ObjectId, Buffer>();
-        const decoded = new Map<ObjectId, DecodedRecord>();
-        for (const { id, record } of decodeTransferPack(pack)) {
-          if (!asked.has(id) || kept.has(id)) continue;
-          decoded.set(id, await decodeRecord(id, record));
-          kept.set(id, record);
-        }
-        const lacking = batch.find((id) => !kept.has(id));
-        if (lacking !== undefined) {
-          throw new MediaGitError('OBJECT_MISSING', `the remote did not send object ${lacking}`, {
-            data: { id: lacking },
+    await this.#withRemote(
+      ids,
+      options,
+      async (transport) => {
+        for (let at = 0; at < ids.length; at += WANTS_PER_REQUEST) {
+          const batch = ids.slice(at, at + WANTS_PER_REQUEST);
+          const pack = await transport.want({
+            wants: batch,
+            haves: [],
+            depth: 1,
+            filter: 'blob:none',
           });
+          this.stats.bytes += pack.length;
+          const asked = new Set(batch);
+          const kept = new Map<ObjectId, Buffer>();
+          const decoded = new Map<ObjectId, DecodedRecord>();
+          for (const { id, record } of decodeTransferPack(pack)) {
+            if (!asked.has(id) || kept.has(id)) continue;
+            decoded.set(id, await decodeRecord(id, record));
+            kept.set(id, record);
+          }
+          const lacking = batch.find((id) => !kept.has(id));
+          if (lacking !== undefined) {
+            throw new MediaGitError('OBJECT_MISSING', `the remote did not send object ${lacking}`, {
+              data: { id: lacking },
+            });
+          }
+          const stored = storeMetadata(
+            this.#store,
+            [...kept].map(([id, record]) => ({ id, record })),
+            false,
+          ).then((count) => {
+            this.stats.objects += count;
+          });
+          if (options.durableAtFlush === true) {
+            // Written while the caller goes on (a checkout: to fetch their chunks).
+            this.#store.rememberStoring(decoded, stored);
+          } else {
+            await stored;
+            await this.#store.flush();
+            this.#store.remember(decoded);
+          }
         }
-        this.stats.objects += await storeMetadata(
-          this.#store,
-          [...kept].map(([id, record]) => ({ id, record })),
-          false,
-        );
-        await this.#store.flush();
-        this.#store.remember(decoded);
-      }
-    });
+      },
+      options.durableAtFlush !== true,
+    );
   }
 
   /**
@@ -141,14 +154,16 @@ export class RemoteContentSource implements ContentSource {
   }
 
   /**
-   * Runs `work` with a transport to the remote, then flushes the store's
-   * folders (before any index or ref names what arrived); any failure but
-   * an interruption becomes one CONTENT_UNAVAILABLE naming the files.
+   * Runs `work` with a transport to the remote, then (unless `flush` is
+   * false: the caller flushes) flushes the store, before any index or ref
+   * names what arrived; any failure but an interruption becomes one
+   * CONTENT_UNAVAILABLE naming the files.
    */
   async #withRemote(
     ids: readonly ObjectId[],
     options: ContentFetchOptions,
     work: (transport: Transport) => Promise<void>,
+    flush = true,
   ): Promise<void> {
     if (ids.length === 0) return;
     const signal = options.signal;
@@ -160,7 +175,7 @@ export class RemoteContentSource implements ContentSource {
       } finally {
         await transport.close();
       }
-      await this.#store.flush();
+      if (flush) await this.#store.flush();
     } catch (error) {
       if (signal?.aborted) throw error;
       throw contentUnavailable(this.#remote, ids, options.files, error);

@@ -102,3 +102,16 @@ export function isHttpUrl(url: string): boolean {
 export function localRemotePath(url: string, cwd: string): string {
   return url.startsWith('file://') ? fileURLToPath(url) : path.resolve(cwd, url);
 }
+
+/** `transport` with some of its methods replaced (the rest bound to it). */
+export function overriding(transport: Transport, overrides: Record<string, unknown>): Transport {
+  return new Proxy(transport, {
+    get(target, property) {
+      if (typeof property === 'string' && Object.hasOwn(overrides, property)) {
+        return overrides[property];
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

@@ -141,9 +141,10 @@ export async function ensureFileContent(
   const source = store.contentSource;
   if (source === undefined) return { files: 0, objects: 0 };
   const list = [...files];
-  // The manifests a filtered clone left on the remote, in one request.
+  // The manifests a filtered clone left on the remote, in one request; they
+  // are written while their chunks are fetched (each path below flushes).
   const manifestFiles = list.filter((file) => file.kind === 'manifest');
-  await store.ensureMetadata(manifestFiles, { signal });
+  await store.ensureMetadata(manifestFiles, { signal, durableAtFlush: true });
   // Each file's content objects, then one lookup per distinct object,
   // several at a time (each may be a file-system call).
   const wantedBy: { file: FileContentRef; ids: ObjectId[]; manifest?: Manifest }[] = [];
@@ -170,13 +171,18 @@ export async function ensureFileContent(
     needing.push(file.path);
     if (manifest && file.mode !== '120000') fetched.push({ id: file.id, manifest });
   }
-  if (absent.size === 0) return { files: 0, objects: 0 };
+  if (absent.size === 0) {
+    await store.flush();
+    return { files: 0, objects: 0 };
+  }
   const options = { files: needing, signal };
   if (prestage && fetched.length > 0 && source.fetchFiles) {
     const prestaged = await source.fetchFiles([...absent], fetched, options);
+    await store.flush();
     return { files: needing.length, objects: absent.size, prestaged };
   }
   await source.fetch([...absent], options);
+  await store.flush();
   return { files: needing.length, objects: absent.size };
 }
 

@@ -238,17 +238,24 @@ export async function writeSparseSpec(
   spec: SparseSpec | undefined,
   alsoSet: readonly (readonly [string, ConfigValue])[] = [],
 ): Promise<void> {
-  if (spec) {
-    await fs.mkdir(path.dirname(sparseFile(repo)), { recursive: true });
-    const text = spec.patterns.map((pattern) => `${pattern}\n`).join('');
-    await writeFileAtomic(sparseFile(repo), [Buffer.from(text)], {
-      tmpDir: path.dirname(sparseFile(repo)),
-    });
-  }
+  if (spec) await writeSparsePatterns(repo, spec);
   // One rewrite of the config for every key.
-  await updateConfigValues(repo.configPath, [
-    ...alsoSet,
-    ...(spec ? [['core.sparseCheckoutCone', spec.cone] as const] : []),
+  await updateConfigValues(repo.configPath, [...alsoSet, ...sparseSettings(spec)]);
+}
+
+/** The config keys that turn sparse checkout on with `spec` (off: undefined). */
+export function sparseSettings(spec: SparseSpec | undefined): [string, ConfigValue][] {
+  return [
+    ...(spec ? [['core.sparseCheckoutCone', spec.cone] as [string, ConfigValue]] : []),
     ['core.sparseCheckout', spec !== undefined],
-  ]);
+  ];
+}
+
+/** Writes `spec`'s patterns file (the config keys are `sparseSettings`). */
+export async function writeSparsePatterns(repo: Repository, spec: SparseSpec): Promise<void> {
+  await fs.mkdir(path.dirname(sparseFile(repo)), { recursive: true });
+  const text = spec.patterns.map((pattern) => `${pattern}\n`).join('');
+  await writeFileAtomic(sparseFile(repo), [Buffer.from(text)], {
+    tmpDir: path.dirname(sparseFile(repo)),
+  });
 }
