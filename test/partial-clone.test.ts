@@ -21,6 +21,7 @@ import { flattenCommit, readCommit } from '../src/repo/tree-ops.ts';
 
 const MiB = 1024 * 1024;
 const BYTES_SENT = 'mediagit_http_bytes_sent_total';
+const REQUESTS = 'mediagit_http_requests_total';
 
 /** Every chunk object stored in the repository at `dir` (read without fetching). */
 async function localChunks(dir: string): Promise<Set<string>> {
@@ -175,8 +176,12 @@ describe('partial clone through a server', () => {
 
   test('blob:none moves metadata only; checking out one file fetches exactly its chunks', async () => {
     const sent0 = await server.metric(BYTES_SENT);
+    const wants = (): Promise<number> => server.metric(REQUESTS, '/objects/want"');
+    const wants0 = await wants();
     const { repo: lazy, stats } = await lazyClone(['--filter=blob:none', '--no-checkout']);
     const sent1 = await server.metric(BYTES_SENT);
+    // The one want, asked while the repository was being created, is the one used.
+    assert.equal((await wants()) - wants0, 1, 'objects/want requests');
     assert.equal(stats.chunks, 0);
     assert.equal((await localChunks(lazy.dir)).size, 0);
     assert.ok(sent1 - sent0 < 256 * 1024, `clone sent ${sent1 - sent0} bytes`);
