@@ -338,3 +338,45 @@ test('an encrypted store seals what it writes, names by keyed ID, and refuses re
     /stored unencrypted in an encrypted repository/,
   );
 });
+
+test('objects remembered while being stored are read from memory, counted as stored only once written, and a failed write is reported by flush', async () => {
+  const store = await freshStore();
+  const data = Buffer.from('tree being stored\n');
+  const id = objectIdOf('tree', data);
+  let finish!: () => void;
+  const written = new Promise<void>((resolve) => (finish = resolve));
+  store.rememberStoring(
+    new Map([[id, { type: 'tree', data }]]),
+    written.then(() => store.write('tree', data).then(() => undefined)),
+  );
+  assert.deepEqual(
+    await store.readTyped(id, 'tree'),
+    data,
+    'readable while its write is under way',
+  );
+  assert.equal(await store.has(id), false, 'not counted as stored yet');
+  // Two flushes at once: both wait for the write.
+  let flushed = 0;
+  const flushes = [store.flush(), store.flush()].map((f) => f.then(() => flushed++));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(flushed, 0, 'flush waits for the write');
+  finish();
+  await Promise.all(flushes);
+  assert.equal(flushed, 2);
+  assert.equal(await store.has(id), true);
+  assert.deepEqual(await reopen(store).readTyped(id, 'tree'), data, 'on disk');
+
+  const lost = Buffer.from('tree whose write fails\n');
+  const lostId = objectIdOf('tree', lost);
+  store.rememberStoring(
+    new Map([[lostId, { type: 'tree', data: lost }]]),
+    Promise.reject(new Error('disk full')),
+  );
+  await assert.rejects(store.flush(), /disk full/);
+  await store.flush();
+  assert.equal(await store.has(lostId), false);
+  await assert.rejects(
+    store.readTyped(lostId, 'tree'),
+    (error: unknown) => error instanceof MediaGitError && error.code === 'OBJECT_MISSING',
+  );
+});

@@ -567,10 +567,17 @@ export class ObjectStore {
 
   /** Makes every object written so far durable (their directories fsynced). */
   async flush(): Promise<void> {
+    // Each write leaves the set once done, a failed one once reported: a
+    // flush that starts while another waits waits for the same writes.
     const writes = [...this.#storing.writes];
-    this.#storing.writes.clear();
     const outcomes = await Promise.allSettled(writes);
-    for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
+    let failure: { reason: unknown } | undefined;
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === 'fulfilled') return;
+      this.#storing.writes.delete(writes[i]!);
+      failure ??= { reason: outcome.reason };
+    });
+    if (failure) throw failure.reason;
     await this.dirSync.flush();
   }
 
@@ -591,10 +598,11 @@ export class ObjectStore {
     const settle = (): void => {
       for (const id of objects.keys()) this.#storing.objects.delete(id);
     };
-    const tracked = stored.then(
+    const tracked: Promise<void> = stored.then(
       () => {
         this.remember(objects);
         settle();
+        this.#storing.writes.delete(tracked);
       },
       (error: unknown) => {
         settle();
