@@ -119,6 +119,35 @@ describe('upload hashes', () => {
     );
   });
 
+  it('a hashing thread that dies gives no hash for the uploads under way; the next upload hashes on a new thread', async () => {
+    const hashes = new UploadHashes();
+    const ids = chunks.map((c) => c.id);
+    // The thread ends as the first buffer of records is handed to it.
+    const { Worker } = await import('node:worker_threads');
+    const post = Worker.prototype.postMessage;
+    let killed = 0;
+    Worker.prototype.postMessage = function (
+      this: InstanceType<typeof Worker>,
+      value: unknown,
+      transfer?: Parameters<typeof post>[1],
+    ): void {
+      if (killed === 0 && typeof value === 'object' && value !== null && 'bytes' in value) {
+        killed++;
+        void this.terminate();
+      }
+      post.call(this, value, transfer);
+    };
+    try {
+      assert.ok(await feedPack(hashes, 0, chunks));
+      assert.equal(await hashes.take(OID, ids), undefined, 'no hash from a dead thread');
+    } finally {
+      Worker.prototype.postMessage = post;
+    }
+    assert.equal(killed, 1);
+    assert.ok(await feedPack(hashes, 0, chunks));
+    assert.equal(await hashes.take(OID, ids), wholeHash(chunks));
+  });
+
   it('parses only well-formed pack tags', () => {
     assert.deepEqual(packOfFile(`${OID}/3`), { oid: OID, seq: 3 });
     for (const bad of [
