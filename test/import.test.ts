@@ -475,6 +475,39 @@ describe('mediagit import of a Git LFS repository', () => {
         } finally {
           await bad.cleanup();
         }
+
+        // Interrupted (SIGINT, as Ctrl-C) while it clones: no half-made
+        // mirror is left (it was named with the PID of the interrupted
+        // import), and the same command then imports the same commits.
+        const cut = await TempRepo.create();
+        try {
+          const child = spawn(process.execPath, [CLI_PATH, 'import', '--lfs', url], {
+            cwd: cut.dir,
+            env: { ...cut.env, ...credentials },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let said = '';
+          child.stderr.on('data', (data: Buffer) => {
+            said += data.toString();
+            if (said.includes('cloning') && child.exitCode === null) child.kill('SIGINT');
+          });
+          const [code, signal] = await new Promise<[number | null, string | null]>((resolve) =>
+            child.once('close', (exit, by) => resolve([exit, by])),
+          );
+          // It dies of the signal, as Git does (a shell shows 130).
+          assert.ok(signal === 'SIGINT' || code === 130, `${code} ${signal}: ${said}`);
+          const state = path.join(cut.dir, '.mediagit', 'import');
+          const left = (await fs.readdir(state)).filter((name) => name.startsWith('source.git-'));
+          assert.deepEqual(left, [], 'no half-made mirror');
+          const rerun = await runCli(['import', '--lfs', url], {
+            cwd: cut.dir,
+            env: { ...cut.env, ...credentials },
+          });
+          assert.equal(rerun.code, 0, rerun.stderr);
+          assert.deepEqual(await commitMap(cut), await commitMap(repo));
+        } finally {
+          await cut.cleanup();
+        }
       } finally {
         await repo.cleanup();
       }

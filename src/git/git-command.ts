@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
+import { trackChild } from '../storage/leftovers.ts';
 
 export interface GitResult {
   readonly code: number;
@@ -25,6 +26,10 @@ export function runGit(args: readonly string[], options: GitOptions): Promise<Gi
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // Ended with this process if it is interrupted (leftovers.ts).
+    const release = trackChild(child);
+    child.once('close', release);
+    child.once('error', release);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (data: Buffer) => out.push(data));

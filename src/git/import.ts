@@ -37,6 +37,8 @@ import { Refs } from '../repo/refs.ts';
 import type { Repository } from '../repo/repository.ts';
 import { profileFor } from '../repo/stage.ts';
 import { git, runGit } from './git-command.ts';
+import { tempName } from '../storage/durable-file.ts';
+import { removeStaleTemps } from '../storage/leftovers.ts';
 
 export interface ImportOptions {
   /**
@@ -313,8 +315,10 @@ async function mirrorOf(
   const mirror = path.join(state, 'source.git');
   await fs.mkdir(state, { recursive: true });
   if (!(await fs.stat(mirror).catch(() => undefined))?.isDirectory()) {
-    const tmp = path.join(state, `source.git.tmp-${process.pid}`);
-    await fs.rm(tmp, { recursive: true, force: true });
+    // Named with this PID: an interruption removes it (leftovers.ts), and a
+    // later import removes one a killed import left.
+    removeStaleTemps(state);
+    const tmp = tempName(state, 'source.git');
     report?.(`cloning ${url}`);
     try {
       await git(['clone', '--mirror', '--quiet', url, tmp], { cwd: state });

@@ -33,6 +33,8 @@ const heldLocks = new Set<string>();
 const pendingLocks = new Set<string>();
 const tempDirs = new Set<string>();
 const ownPaths = new Set<string>();
+/** Child processes that may be writing into this process's temp entries. */
+const children = new Set<{ kill(signal?: NodeJS.Signals): boolean }>();
 
 /** The holder line a lock file carries until its content is committed. */
 export function lockOwnerLine(): string {
@@ -63,6 +65,17 @@ export function trackTempDir(dir: string): void {
   tempDirs.add(dir);
 }
 
+/**
+ * Records a child process (`git clone` into a temp folder) to end before
+ * this process's leftovers are deleted, if it is interrupted: a signal sent
+ * to this process alone (`kill -INT <pid>`, not Ctrl-C in a terminal, which
+ * reaches the whole group) would leave it writing there. Returns its release.
+ */
+export function trackChild(child: { kill(signal?: NodeJS.Signals): boolean }): () => void {
+  children.add(child);
+  return () => children.delete(child);
+}
+
 /** Records one file or folder to delete if the process is interrupted; returns its release. */
 export function trackPath(file: string): () => void {
   ownPaths.add(file);
@@ -89,6 +102,8 @@ export function tempOwner(name: string): number | undefined {
  * find nothing, for at most SETTLE_MAX_MS.
  */
 export function removeOwnLeftovers(): void {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
   for (const lock of heldLocks) fs.rmSync(lock, { force: true });
   heldLocks.clear();
   sweepOwnEntries();
@@ -116,9 +131,18 @@ function sweepOwnEntries(): number {
       fs.rmSync(lock, { force: true });
     }
   }
+  // A folder something still writes into fails with ENOTEMPTY: counted as
+  // found, so the next sweep tries again.
+  const remove = (file: string): void => {
+    try {
+      fs.rmSync(file, { recursive: true, force: true });
+    } catch {
+      // Swept again below.
+    }
+  };
   for (const file of ownPaths) {
     if (fs.lstatSync(file, { throwIfNoEntry: false })) found++;
-    fs.rmSync(file, { recursive: true, force: true });
+    remove(file);
   }
   for (const dir of tempDirs) {
     let names: string[];
@@ -130,7 +154,7 @@ function sweepOwnEntries(): number {
     for (const name of names) {
       if (tempOwner(name) === process.pid) {
         found++;
-        fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+        remove(path.join(dir, name));
       }
     }
   }
