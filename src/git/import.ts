@@ -314,10 +314,10 @@ async function mirrorOf(
   const state = importStateDir(repo);
   const mirror = path.join(state, 'source.git');
   await fs.mkdir(state, { recursive: true });
+  // A mirror a killed import was cloning (see below), once 10 minutes old.
+  removeStaleTemps(state);
   if (!(await fs.stat(mirror).catch(() => undefined))?.isDirectory()) {
-    // Named with this PID: an interruption removes it (leftovers.ts), and a
-    // later import removes one a killed import left.
-    removeStaleTemps(state);
+    // Named with this PID: an interruption removes it (leftovers.ts).
     const tmp = tempName(state, 'source.git');
     report?.(`cloning ${url}`);
     try {
