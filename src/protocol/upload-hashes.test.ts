@@ -14,6 +14,8 @@ const chunk = (n: number) => ({
   data: Buffer.from(`chunk ${n}`),
 });
 const chunks = [0, 1, 2, 3].map(chunk);
+/** Every chunk's ID, in order: the manifest of the whole file. */
+const ALL_IDS = chunks.map((c) => c.id);
 const wholeHash = (parts: readonly { data: Buffer }[]) =>
   createHash('sha256')
     .update(Buffer.concat(parts.map((p) => p.data)))
@@ -36,21 +38,9 @@ describe('upload hashes', () => {
     const hashes = new UploadHashes();
     assert.ok(await feedPack(hashes, 0, chunks.slice(0, 2)));
     assert.ok(await feedPack(hashes, 1, chunks.slice(2)));
-    assert.equal(
-      await hashes.take(
-        OID,
-        chunks.map((c) => c.id),
-      ),
-      wholeHash(chunks),
-    );
+    assert.equal(await hashes.take(OID, ALL_IDS), wholeHash(chunks));
     // Taken: the session is gone.
-    assert.equal(
-      await hashes.take(
-        OID,
-        chunks.map((c) => c.id),
-      ),
-      undefined,
-    );
+    assert.equal(await hashes.take(OID, ALL_IDS), undefined);
 
     assert.ok(await feedPack(hashes, 0, chunks));
     // A manifest with another chunk list (a chunk the upload skipped) gets none.
@@ -69,13 +59,7 @@ describe('upload hashes', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.ok(await feedPack(hashes, 0, chunks.slice(0, 2)));
     assert.ok(await second);
-    assert.equal(
-      await hashes.take(
-        OID,
-        chunks.map((c) => c.id),
-      ),
-      wholeHash(chunks),
-    );
+    assert.equal(await hashes.take(OID, ALL_IDS), wholeHash(chunks));
   });
 
   it('gives no hash after a failed pack, and skips a retried pack already hashed', async () => {
@@ -90,13 +74,7 @@ describe('upload hashes', () => {
     assert.ok(await feedPack(hashes, 0, chunks.slice(0, 2)));
     assert.ok(await feedPack(hashes, 1, chunks.slice(2)));
     assert.equal(await hashes.feed({ oid: OID, seq: 1 }), undefined);
-    assert.equal(
-      await hashes.take(
-        OID,
-        chunks.map((c) => c.id),
-      ),
-      wholeHash(chunks),
-    );
+    assert.equal(await hashes.take(OID, ALL_IDS), wholeHash(chunks));
   });
 
   it('hashes a pack body reused as soon as its feed is done', async () => {
@@ -110,18 +88,11 @@ describe('upload hashes', () => {
     // Done: the body may be reused before the next pack.
     body.fill(0, 0, 48);
     assert.ok(await feedPack(hashes, 1, chunks.slice(3)));
-    assert.equal(
-      await hashes.take(
-        OID,
-        chunks.map((c) => c.id),
-      ),
-      wholeHash(chunks),
-    );
+    assert.equal(await hashes.take(OID, ALL_IDS), wholeHash(chunks));
   });
 
   it('a hashing thread that dies gives no hash for the uploads under way; the next upload hashes on a new thread', async () => {
     const hashes = new UploadHashes();
-    const ids = chunks.map((c) => c.id);
     // The thread ends as the first buffer of records is handed to it.
     const { Worker } = await import('node:worker_threads');
     const post = Worker.prototype.postMessage;
@@ -139,13 +110,13 @@ describe('upload hashes', () => {
     };
     try {
       assert.ok(await feedPack(hashes, 0, chunks));
-      assert.equal(await hashes.take(OID, ids), undefined, 'no hash from a dead thread');
+      assert.equal(await hashes.take(OID, ALL_IDS), undefined, 'no hash from a dead thread');
     } finally {
       Worker.prototype.postMessage = post;
     }
     assert.equal(killed, 1);
     assert.ok(await feedPack(hashes, 0, chunks));
-    assert.equal(await hashes.take(OID, ids), wholeHash(chunks));
+    assert.equal(await hashes.take(OID, ALL_IDS), wholeHash(chunks));
   });
 
   it('parses only well-formed pack tags', () => {
