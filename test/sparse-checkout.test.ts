@@ -264,6 +264,66 @@ test('clone --sparse, widen, edit, commit and push; a full clone sees the expect
   }
 });
 
+test('clone --sparse keeps each folder outside the cone as one index entry; every command still sees every file', async () => {
+  const origin = await newRepo();
+  const startTree = new Map([...START, ['levels/08/c.txt', 'c\n']]);
+  for (const [p, content] of startTree) {
+    await fs.mkdir(path.dirname(origin.path(p)), { recursive: true });
+    await fs.writeFile(origin.path(p), content);
+  }
+  await origin.ok(['add', '-A']);
+  await origin.ok(['commit', '-q', '-m', 'start']);
+  const work = await TempRepo.create({ init: false });
+  try {
+    const bare = path.join(work.root, 'shared.mediagit');
+    await work.ok(['clone', '-q', '--bare', origin.dir, bare]);
+    const sparseDir = path.join(work.root, 'sparse');
+    await work.ok(['clone', '-q', '--sparse', bare, sparseDir]);
+    const cd = repoAt(work, sparseDir);
+    const fullDir = path.join(work.root, 'full');
+    await work.ok(['clone', '-q', bare, fullDir]);
+    const full = repoAt(work, fullDir);
+    /** The index file's version and entry count, and what commands make of it. */
+    const check = async (label: string, version: number, entries: number): Promise<void> => {
+      const data = await fs.readFile(path.join(sparseDir, '.mediagit', 'index'));
+      assert.deepEqual([data.readUInt32LE(4), data.readUInt32LE(8)], [version, entries], label);
+      // Every file, with the same mode and object as a full clone's index.
+      const lsFiles = async (repo: TempRepo): Promise<string> =>
+        (await repo.ok(['ls-files', '-s'])).out;
+      assert.equal(await lsFiles(cd), await lsFiles(full), `${label}: ls-files -s`);
+      assert.equal((await cd.ok(['status', '--porcelain'])).out, '', `${label}: status`);
+    };
+    // top.txt, levels/ and docs/.
+    await check('after clone --sparse', 2, 3);
+    await cd.ok(['sparse-checkout', 'set', 'levels/07']);
+    // levels/l.txt and the two files of levels/07 come in; levels/08/ and docs/ stay whole.
+    await check('after set levels/07', 2, 6);
+    assert.deepEqual(Object.keys(await snapshot(sparseDir)).sort(), [
+      'levels',
+      'levels/07',
+      'levels/07/a.txt',
+      'levels/07/sub',
+      'levels/07/sub/b.txt',
+      'levels/l.txt',
+      'top.txt',
+    ]);
+    // A commit inside the cone leaves the folders outside it whole.
+    await fs.writeFile(path.join(sparseDir, 'levels/07/a.txt'), 'edited\n');
+    await cd.ok(['commit', '-q', '-a', '-m', 'edit inside']);
+    await cd.ok(['push', '-q', 'origin', 'main']);
+    await full.ok(['pull', '-q']);
+    await check('after a commit', 2, 6);
+    await cd.ok(['sparse-checkout', 'add', 'docs']);
+    await check('after add docs', 2, 7);
+    assert.equal(await fs.readFile(path.join(sparseDir, 'docs/e.txt'), 'utf8'), 'e\n');
+    await cd.ok(['sparse-checkout', 'disable']);
+    await check('after disable', 1, startTree.size);
+    assert.equal(await fs.readFile(path.join(sparseDir, 'levels/08/c.txt'), 'utf8'), 'c\n');
+  } finally {
+    await work.cleanup();
+  }
+});
+
 /** The files of HEAD whose content (blob or manifest) is in the repository's own store. */
 async function storedFiles(repo: TempRepo): Promise<string[]> {
   const opened = await Repository.discover(repo.dir);

@@ -405,6 +405,8 @@ async function checkOut(
         return absent ? UNKNOWN_SHA256 : undefined;
       },
       force: options.resume,
+      // A sparse clone's index keeps each folder outside the cone as one entry.
+      sparseIndex: options.sparse === true && !options.resume,
     });
     return lazy?.stats;
   } finally {

@@ -6,11 +6,14 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { MediaGitError } from '../errors.ts';
 import { sha256Hex } from '../odb/object-id.ts';
+import { decodeTree, encodeTree, type TreeEntry } from '../odb/tree.ts';
 import {
   entryFromStats,
   modeFromStats,
+  registerTreeReader,
   StagingIndex,
   statMatches,
+  UNKNOWN_SHA256,
   type IndexEntry,
 } from './index-file.ts';
 import { computeTreeId } from './tree-ops.ts';
@@ -95,6 +98,182 @@ test('the index round-trips every field, for every mode and kind', async () => {
   assert.deepEqual(loaded.encode(), await fs.readFile(path.join(dir, 'index')));
   assert.deepEqual(await fs.readdir(dir), ['index'], 'the lock file is gone');
 });
+
+async function saveIndex(index: StagingIndex, dir: string): Promise<Buffer> {
+  const lock = await StagingIndex.lock(dir);
+  try {
+    await index.save(lock);
+  } finally {
+    await lock.release();
+  }
+  return fs.readFile(path.join(dir, 'index'));
+}
+
+test('a save rebuilds the tree ID only when a path, mode, kind or object changed', async () => {
+  const dir = await gitDir();
+  await saveEntries(dir, ENTRIES);
+  const checks: [string, (index: StagingIndex) => void][] = [
+    ['stat data only', (index) => index.entries.set('empty', entry('empty', { size: 0, ino: 7 }))],
+    ['a new object', (index) => index.entries.set('empty', entry('empty', { id: 'e'.repeat(64) }))],
+    ['a new mode', (index) => index.entries.set('empty', entry('empty', { mode: '100755' }))],
+    ['a new path', (index) => index.entries.set('new', entry('new'))],
+    ['a path gone', (index) => index.entries.delete('new')],
+    ['everything gone', (index) => index.entries.clear()],
+  ];
+  for (const [what, change] of checks) {
+    const index = await StagingIndex.load(dir);
+    const before = index.treeId;
+    change(index);
+    await saveIndex(index, dir);
+    const loaded = await StagingIndex.load(dir);
+    assert.equal(loaded.treeId, computeTreeId(loaded.entries.values()), what);
+    if (what === 'stat data only') assert.equal(loaded.treeId, before, what);
+    else assert.notEqual(loaded.treeId, before, what);
+  }
+});
+
+/** Trees in memory, read as a repository's store would give them. */
+function treeStore(): {
+  put: (entries: TreeEntry[]) => string;
+  read: (id: string) => Promise<TreeEntry[]>;
+  reads: string[];
+} {
+  const trees = new Map<string, Buffer>();
+  const reads: string[] = [];
+  return {
+    put: (entries) => {
+      const data = encodeTree(entries);
+      const id = sha256Hex(data);
+      trees.set(id, data);
+      return id;
+    },
+    read: async (id) => {
+      reads.push(id);
+      const data = trees.get(id);
+      if (!data) throw new Error(`no tree ${id}`);
+      return decodeTree(id, data);
+    },
+    reads,
+  };
+}
+
+test('sparse directories: one entry each on disk, the exact file entries when read', async () => {
+  const dir = await gitDir();
+  const store = treeStore();
+  registerTreeReader(dir, store.read);
+  const file = (name: string, size: number): TreeEntry => ({
+    name,
+    mode: '100644',
+    kind: 'manifest',
+    id: sha256Hex(Buffer.from(name)),
+    size,
+  });
+  const deep = store.put([file('x.exr', 5_000_000)]);
+  const art = store.put([
+    file('hero.psd', 80_000_000),
+    { ...file('notes.txt', 12), kind: 'blob' },
+    { name: 'sub', mode: '40000', kind: 'tree', id: deep, size: 0 },
+  ]);
+  const readme = entry('README.md');
+  const expected: IndexEntry[] = [
+    ['art/hero.psd', 'manifest', 80_000_000],
+    ['art/notes.txt', 'blob', 12],
+    ['art/sub/x.exr', 'manifest', 5_000_000],
+  ].map(([p, kind, size]) => ({
+    path: p as string,
+    mode: '100644',
+    kind: kind as IndexEntry['kind'],
+    id: sha256Hex(Buffer.from(path.basename(p as string))),
+    sha256: UNKNOWN_SHA256,
+    size: size as number,
+    mtimeMs: 0,
+    ctimeMs: 0,
+    ino: 0,
+    dev: 0,
+  }));
+  const fullTree = computeTreeId([readme, ...expected]);
+
+  // Written by code that knows the folder: two entries, version 2.
+  const made = new StagingIndex(dir);
+  made.entries.set(readme.path, readme);
+  made.setSparseDir('art', art);
+  const written = await saveIndex(made, dir);
+  assert.equal(written.readUInt32LE(4), 2, 'version 2');
+  assert.equal(written.readUInt32LE(8), 2, 'two entries');
+  assert.equal(made.treeId, fullTree, 'the tree ID counts the folder by its tree');
+  assert.deepEqual(store.reads, [], 'writing it reads no tree');
+
+  // Read as every command reads it: the tree's files, exactly.
+  const loaded = await StagingIndex.load(dir);
+  assert.deepEqual(
+    [...loaded.entries.values()].sort((a, b) => (a.path < b.path ? -1 : 1)),
+    [readme, ...expected],
+  );
+  assert.equal(loaded.treeId, fullTree);
+  assert.equal(loaded.sparseDirs().size, 0);
+  // Saved with those entries untouched (stat data of another file refreshed): collapsed again.
+  loaded.entries.set(readme.path, { ...readme, ino: 99 });
+  const again = await saveIndex(loaded, dir);
+  assert.equal(again.readUInt32LE(4), 2);
+  assert.equal(again.readUInt32LE(8), 2);
+
+  // Any change under the folder writes its files one by one.
+  for (const change of [
+    (index: StagingIndex) => index.entries.set('art/notes.txt', { ...expected[1]!, ino: 5 }),
+    (index: StagingIndex) => index.entries.set('art/new.txt', entry('art/new.txt')),
+    (index: StagingIndex) => index.entries.delete('art/sub/x.exr'),
+  ]) {
+    await saveIndex(made, dir);
+    const index = await StagingIndex.load(dir);
+    change(index);
+    const bytes = await saveIndex(index, dir);
+    assert.equal(bytes.readUInt32LE(4), 1, 'version 1: no folder left whole');
+    const reread = await StagingIndex.load(dir);
+    assert.deepEqual([...reread.entries.keys()].sort(), [...index.entries.keys()].sort());
+    assert.equal(reread.treeId, computeTreeId(reread.entries.values()));
+  }
+
+  // Code that handles folders opens one, keeping a folder below it whole.
+  await saveIndex(made, dir);
+  const sparse = await StagingIndex.load(dir, { sparse: true });
+  assert.deepEqual([...sparse.entries.keys()], ['README.md']);
+  assert.deepEqual([...sparse.sparseDirs()], [['art', art]]);
+  assert.deepEqual((await sparse.expandSparseDir('art', (folder) => folder === 'art/sub')).sort(), [
+    'art/hero.psd',
+    'art/notes.txt',
+  ]);
+  assert.deepEqual([...sparse.sparseDirs()], [['art/sub', deep]]);
+  const opened = await saveIndex(sparse, dir);
+  assert.equal(opened.readUInt32LE(8), 4, 'three files and one folder');
+  assert.equal(sparse.treeId, fullTree);
+  const full = await StagingIndex.load(dir);
+  assert.deepEqual(
+    [...full.entries.values()].sort((a, b) => (a.path < b.path ? -1 : 1)),
+    [readme, ...expected],
+  );
+
+  // A sparse index whose trees cannot be read fails with its own error.
+  registerTreeReader(dir, async () => {
+    throw new MediaGitError('OBJECT_MISSING', 'object missing');
+  });
+  await assert.rejects(StagingIndex.load(dir), { code: 'OBJECT_MISSING' });
+  const other = await gitDir();
+  await fs.copyFile(path.join(dir, 'index'), path.join(other, 'index'));
+  await assert.rejects(StagingIndex.load(other), { code: 'INDEX_SPARSE_UNREADABLE' });
+  // A folder entry whose path names no folder is corruption.
+  const bad = Buffer.from(written);
+  const at = bad.indexOf('art/');
+  bad.write('art_', at, 'latin1');
+  createHashInto(bad);
+  await fs.writeFile(path.join(other, 'index'), bad);
+  await assert.rejects(StagingIndex.load(other, { sparse: true }), { code: 'INDEX_CORRUPT' });
+});
+
+/** Rewrites an index file's trailing checksum after an edit. */
+function createHashInto(data: Buffer): void {
+  const body = data.subarray(0, data.length - 32);
+  Buffer.from(sha256Hex(body), 'hex').copy(data, data.length - 32);
+}
 
 test('a missing index is empty', async () => {
   const loaded = await StagingIndex.load(await gitDir());

@@ -12,6 +12,17 @@
  *   32-byte SHA-256 of everything before it.
  * The tree ID is the root tree the entries would be committed as (as Git's
  * cache-tree), so `status` knows "nothing staged" without reading HEAD's trees.
+ *
+ * Version 2 adds sparse directories (Git's sparse index): an entry with mode
+ * byte 3 and a path ending in "/" stands for a whole folder of the tree it
+ * names, every file of which is outside a cone-mode sparse checkout, never
+ * fetched (content SHA-256 unknown) and not in the working tree. Such files'
+ * entries are exactly what the tree says (mode, kind, object, size) with no
+ * stat data, so a folder of thousands of them is one entry: `clone --sparse`
+ * and `sparse-checkout` never touch them one by one. Every other command
+ * reads the index expanded (the folder's trees read back into those exact
+ * entries) and a folder whose entries it left as they were is written
+ * collapsed again. An index with no such folder is written as version 1.
  * `status` trusts an entry without reading the file when size, mtime, ctime,
  * inode and mode all match and the mtime is older than the index file itself
  * (a file changed in the same instant as the index was written is "racy" and
@@ -23,7 +34,7 @@ import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { LockFile } from '../storage/durable-file.ts';
 import { MediaGitError, hasErrnoCode } from '../errors.ts';
-import { compareNames, type FileMode } from '../odb/tree.ts';
+import { compareNames, type FileMode, type TreeEntry } from '../odb/tree.ts';
 import type { FileObjectKind } from '../odb/file-store.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import { computeTreeId } from './tree-ops.ts';
@@ -51,8 +62,15 @@ export interface IndexEntry {
 
 const MAGIC = 'MGIX';
 const VERSION = 1;
+/** An index with sparse directories. */
+const SPARSE_VERSION = 2;
 const MODES = ['100644', '100755', '120000'] as const;
+/** The mode byte of a sparse directory entry. */
+const SPARSE_DIR = 3;
 const FIXED = 4 + 64 + 40;
+
+/** Reads a tree's entries (registered per repository: the index has no object store of its own). */
+export type TreeReader = (id: ObjectId) => Promise<TreeEntry[]>;
 
 /** Paths in the order of their UTF-8 bytes (the index's and Git's order). */
 export const compareBytes = compareNames;
@@ -71,15 +89,73 @@ export function registerTreeIds(
   else keyedTreeIds.delete(path.join(gitDir, 'index'));
 }
 
+const treeReaders = new Map<string, TreeReader>();
+
+/** How the index of the repository in `gitDir` reads trees back (repository.ts, when opened). */
+export function registerTreeReader(gitDir: string, read: TreeReader): void {
+  treeReaders.set(path.join(gitDir, 'index'), read);
+}
+
 const sharedIndexes = new Map<string, { stamp: string; index: StagingIndex }>();
 
+/** A sparse directory read back into entries, kept to be written collapsed again. */
+interface Expanded {
+  readonly id: ObjectId;
+  readonly members: readonly IndexEntry[];
+}
+
+/**
+ * The entries by path. It notes whether a change since the index was read
+ * touched what the tree ID is made of (a path, mode, kind or object): a
+ * command that only refreshes stat data (`status`, a sparse-checkout that
+ * fetches files) then saves without rebuilding every tree.
+ */
+class IndexEntries extends Map<string, IndexEntry> {
+  treeChanged = false;
+
+  override set(key: string, value: IndexEntry): this {
+    if (!this.treeChanged) {
+      const old = super.get(key);
+      if (
+        old === undefined ||
+        old.mode !== value.mode ||
+        old.kind !== value.kind ||
+        old.id !== value.id
+      ) {
+        this.treeChanged = true;
+      }
+    }
+    return super.set(key, value);
+  }
+
+  override delete(key: string): boolean {
+    const deleted = super.delete(key);
+    if (deleted) this.treeChanged = true;
+    return deleted;
+  }
+
+  override clear(): void {
+    if (this.size > 0) this.treeChanged = true;
+    super.clear();
+  }
+}
+
 export class StagingIndex {
-  readonly entries = new Map<string, IndexEntry>();
+  readonly entries: Map<string, IndexEntry> = new IndexEntries();
   /** Root tree ID of the entries as last saved; undefined for a new index. */
   treeId: ObjectId | undefined;
   /** mtime of the index file when read; entries at or after it are racy. */
   fileMtimeMs = 0;
   readonly #file: string;
+  /**
+   * Sparse directories kept collapsed (read with `sparse: true`, or set by
+   * the code that knows them): folder path (no trailing "/") -> tree ID.
+   * `entries` holds no path under them.
+   */
+  readonly #sparseDirs = new Map<string, ObjectId>();
+  #sparseDirsChanged = false;
+  /** Sparse directories read back into `entries` (an ordinary load), by folder. */
+  readonly #expanded = new Map<string, Expanded>();
 
   constructor(gitDir: string) {
     this.#file = path.join(gitDir, 'index');
@@ -90,7 +166,17 @@ export class StagingIndex {
    * it decoded before while the file is unchanged; such an instance must be
    * treated as read-only.
    */
-  static async load(gitDir: string, options: { shared?: boolean } = {}): Promise<StagingIndex> {
+  static async load(
+    gitDir: string,
+    options: {
+      shared?: boolean;
+      /**
+       * Keep sparse directories collapsed (`sparseDirs()`) instead of reading
+       * their files into `entries`: for code that handles them.
+       */
+      sparse?: boolean;
+    } = {},
+  ): Promise<StagingIndex> {
     const index = new StagingIndex(gitDir);
     let handle: fs.FileHandle;
     try {
@@ -102,11 +188,13 @@ export class StagingIndex {
     try {
       const stats = await handle.stat();
       const stamp = `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
-      const cached = options.shared ? sharedIndexes.get(index.#file) : undefined;
+      const shared = options.shared === true && options.sparse !== true;
+      const cached = shared ? sharedIndexes.get(index.#file) : undefined;
       if (cached && cached.stamp === stamp) return cached.index;
       index.fileMtimeMs = stats.mtimeMs;
       index.#decode(await handle.readFile());
-      if (options.shared) sharedIndexes.set(index.#file, { stamp, index });
+      if (options.sparse !== true) await index.#expandAll();
+      if (shared) sharedIndexes.set(index.#file, { stamp, index });
       return index;
     } finally {
       await handle.close();
@@ -126,8 +214,9 @@ export class StagingIndex {
     if (hash('sha256', body, 'hex') !== data.subarray(data.length - 32).toString('hex')) {
       throw this.#corrupt('checksum mismatch');
     }
-    if (data.readUInt32LE(4) !== VERSION)
-      throw this.#corrupt(`unsupported version ${data.readUInt32LE(4)}`);
+    const version = data.readUInt32LE(4);
+    if (version !== VERSION && version !== SPARSE_VERSION)
+      throw this.#corrupt(`unsupported version ${version}`);
     const count = data.readUInt32LE(8);
     this.treeId = data.toString('hex', 12, 44);
     let offset = 44;
@@ -138,6 +227,13 @@ export class StagingIndex {
       if (offset + pathLength + FIXED > body.length) throw this.#corrupt('truncated');
       const entryPath = data.toString('utf8', offset, offset + pathLength);
       offset += pathLength;
+      if (data[offset] === SPARSE_DIR && version === SPARSE_VERSION) {
+        if (!entryPath.endsWith('/') || entryPath.length < 2)
+          throw this.#corrupt(`sparse directory ${entryPath} does not name a folder`);
+        this.#sparseDirs.set(entryPath.slice(0, -1), data.toString('hex', offset + 4, offset + 36));
+        offset += 4 + 64 + 40;
+        continue;
+      }
       const mode = MODES[data[offset] ?? 9];
       const kind = data[offset + 1] === 1 ? 'manifest' : 'blob';
       if (!mode) throw this.#corrupt('bad mode');
@@ -159,19 +255,128 @@ export class StagingIndex {
       });
       offset += 40;
     }
+    (this.entries as IndexEntries).treeChanged = false;
+  }
+
+  /** The sparse directories kept collapsed: folder path -> tree ID. */
+  sparseDirs(): ReadonlyMap<string, ObjectId> {
+    return this.#sparseDirs;
+  }
+
+  /** Keeps folder `dir` (every file of tree `id`, none in `entries`) as one entry. */
+  setSparseDir(dir: string, id: ObjectId): void {
+    this.#sparseDirs.set(dir, id);
+    this.#sparseDirsChanged = true;
+  }
+
+  /**
+   * Reads sparse directory `dir` back into `entries`; folders below it for
+   * which `keep` says so stay collapsed. Returns the paths added.
+   */
+  async expandSparseDir(
+    dir: string,
+    keep: (folder: string) => boolean = () => false,
+  ): Promise<string[]> {
+    const id = this.#sparseDirs.get(dir);
+    if (id === undefined) return [];
+    const read = this.#treeReader();
+    this.#sparseDirs.delete(dir);
+    this.#sparseDirsChanged = true;
+    const added: string[] = [];
+    const visit = async (treeId: ObjectId, folder: string): Promise<void> => {
+      for (const entry of await read(treeId)) {
+        const p = `${folder}/${entry.name}`;
+        if (entry.kind === 'tree') {
+          if (keep(p)) this.#sparseDirs.set(p, entry.id);
+          else await visit(entry.id, p);
+        } else {
+          this.entries.set(p, sparseEntry(p, entry));
+          added.push(p);
+        }
+      }
+    };
+    await visit(id, dir);
+    return added;
+  }
+
+  #treeReader(): TreeReader {
+    const read = treeReaders.get(this.#file);
+    if (read === undefined) {
+      throw new MediaGitError(
+        'INDEX_SPARSE_UNREADABLE',
+        `index file ${this.#file} keeps folders as sparse directories, which need the repository's trees to read`,
+        { kind: 'internal' },
+      );
+    }
+    return read;
+  }
+
+  /** An ordinary load: every sparse directory read back into its files' entries. */
+  async #expandAll(): Promise<void> {
+    if (this.#sparseDirs.size === 0) return;
+    const read = this.#treeReader();
+    for (const [dir, id] of this.#sparseDirs) {
+      const members: IndexEntry[] = [];
+      const visit = async (treeId: ObjectId, folder: string): Promise<void> => {
+        for (const entry of await read(treeId)) {
+          const p = `${folder}/${entry.name}`;
+          if (entry.kind === 'tree') await visit(entry.id, p);
+          else members.push(sparseEntry(p, entry));
+        }
+      };
+      await visit(id, dir);
+      for (const member of members) this.entries.set(member.path, member);
+      this.#expanded.set(dir, { id, members });
+    }
+    this.#sparseDirs.clear();
+    (this.entries as IndexEntries).treeChanged = false;
+  }
+
+  /**
+   * The folders written as sparse directories: those kept collapsed, and
+   * those read back whose entries are all still there, unchanged, with no
+   * other path under them.
+   */
+  #collapsedDirs(): Map<string, ObjectId> {
+    const out = new Map(this.#sparseDirs);
+    if (this.#expanded.size === 0) return out;
+    const under = new Map<string, number>();
+    for (const p of this.entries.keys()) {
+      for (let slash = p.indexOf('/'); slash >= 0; slash = p.indexOf('/', slash + 1)) {
+        const folder = p.slice(0, slash);
+        if (this.#expanded.has(folder)) {
+          under.set(folder, (under.get(folder) ?? 0) + 1);
+          break;
+        }
+      }
+    }
+    for (const [dir, { id, members }] of this.#expanded) {
+      if (under.get(dir) !== members.length) continue;
+      if (members.every((member) => this.entries.get(member.path) === member)) out.set(dir, id);
+    }
+    return out;
   }
 
   encode(): Buffer {
-    const sorted = [...this.entries.values()].sort((a, b) => compareBytes(a.path, b.path));
-    const keyed = keyedTreeIds.get(this.#file);
-    this.treeId = computeTreeId(sorted, keyed);
+    const all = [...this.entries.values()].sort((a, b) => compareBytes(a.path, b.path));
+    const entries = this.entries as IndexEntries;
+    if (this.treeId === undefined || entries.treeChanged || this.#sparseDirsChanged) {
+      this.treeId = computeTreeId(all, keyedTreeIds.get(this.#file), this.#sparseDirs);
+      entries.treeChanged = false;
+      this.#sparseDirsChanged = false;
+    }
+    const collapsed = this.#collapsedDirs();
+    const sorted: (IndexEntry | { path: string; dir: ObjectId })[] =
+      collapsed.size === 0 ? all : all.filter((entry) => !insideAny(entry.path, collapsed));
+    for (const [dir, id] of collapsed) sorted.push({ path: `${dir}/`, dir: id });
+    if (collapsed.size > 0) sorted.sort((a, b) => compareBytes(a.path, b.path));
     // One buffer for the whole file (a clone's index holds thousands of entries).
     const nameLengths = sorted.map((entry) => Buffer.byteLength(entry.path, 'utf8'));
     let size = 44 + 32;
     for (const length of nameLengths) size += 2 + length + FIXED;
     const out = Buffer.alloc(size);
     out.write(MAGIC, 0, 'latin1');
-    out.writeUInt32LE(VERSION, 4);
+    out.writeUInt32LE(collapsed.size > 0 ? SPARSE_VERSION : VERSION, 4);
     out.writeUInt32LE(sorted.length, 8);
     out.write(this.treeId, 12, 'hex');
     let offset = 44;
@@ -179,6 +384,13 @@ export class StagingIndex {
       out.writeUInt16LE(nameLengths[i]!, offset);
       offset += 2;
       offset += out.write(entry.path, offset, 'utf8');
+      if ('dir' in entry) {
+        // Zero content hash and stat data (the buffer starts zeroed).
+        out[offset] = SPARSE_DIR;
+        out.write(entry.dir, offset + 4, 'hex');
+        offset += 4 + 64 + 40;
+        return;
+      }
       out[offset] = MODES.indexOf(entry.mode);
       out[offset + 1] = entry.kind === 'manifest' ? 1 : 0;
       offset += 4;
@@ -222,6 +434,30 @@ export class StagingIndex {
   sortedPaths(): string[] {
     return [...this.entries.keys()].sort(compareBytes);
   }
+}
+
+/** Whether `p` lies under one of `dirs` (folder paths). */
+function insideAny(p: string, dirs: ReadonlyMap<string, unknown>): boolean {
+  for (let slash = p.indexOf('/'); slash >= 0; slash = p.indexOf('/', slash + 1)) {
+    if (dirs.has(p.slice(0, slash))) return true;
+  }
+  return false;
+}
+
+/** The entry a file of a sparse directory stands for: the tree's, no content hash, no stat data. */
+function sparseEntry(p: string, entry: TreeEntry): IndexEntry {
+  return {
+    path: p,
+    mode: entry.mode as IndexEntry['mode'],
+    kind: entry.kind as FileObjectKind,
+    id: entry.id,
+    sha256: UNKNOWN_SHA256,
+    size: entry.size,
+    mtimeMs: 0,
+    ctimeMs: 0,
+    ino: 0,
+    dev: 0,
+  };
 }
 
 export function modeFromStats(stats: Stats): Exclude<FileMode, '40000'> {

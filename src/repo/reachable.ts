@@ -84,11 +84,14 @@ export async function collectRoots(repo: Repository): Promise<Roots> {
   for (const file of await filesUnder(path.join(gitDir, 'logs'))) {
     for (const id of idsIn(await readText(file))) optional.add(id);
   }
-  const index = await StagingIndex.load(gitDir);
+  // Sparse directories stay whole: their trees are roots (their files'
+  // objects, like any index entry's, may be promised by a partial clone's remote).
+  const index = await StagingIndex.load(gitDir, { sparse: true });
   for (const entry of index.entries.values()) {
     required.add(entry.id);
     promisable.add(entry.id);
   }
+  for (const id of index.sparseDirs().values()) required.add(id);
   if (index.treeId) optional.add(index.treeId);
   for (const entry of await fs.readdir(gitDir, { withFileTypes: true })) {
     if (!entry.isFile() || NOT_STATE.has(entry.name) || entry.name.endsWith('.lock')) continue;

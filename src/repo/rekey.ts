@@ -165,8 +165,20 @@ async function prepareAndApply(
         ? await rewriter.object(head.id, options.onProgress, total)
         : undefined;
 
-    const index = await StagingIndex.load(gitDir);
+    // Sparse directories stay whole: their trees are mapped like entries.
+    const index = await StagingIndex.load(gitDir, { sparse: true });
     const indexMap: Record<ObjectId, ObjectId> = {};
+    for (const [dir, id] of index.sparseDirs()) {
+      const mapped = rewriter.mapped(id);
+      if (mapped === undefined) {
+        throw new MediaGitError(
+          'REKEY_REFUSED',
+          `rekey --full: the index's folder ${dir} is in no commit: run \`mediagit sparse-checkout disable\` first; nothing was changed`,
+          { kind: 'user', data: { exitCode: 128, path: dir } },
+        );
+      }
+      indexMap[id] = mapped;
+    }
     for (const entry of index.entries.values()) {
       const mapped = rewriter.mapped(entry.id);
       if (mapped === undefined) {
@@ -297,11 +309,12 @@ async function apply(gitDir: string, secret: SlotSecret, indexLock: LockFile): P
   // The index, with its tree ID under the new key.
   const cipher = await openCipher(gitDir, async () => secret);
   registerTreeIds(gitDir, (data) => cipher.idOf('tree', data));
-  const index = await StagingIndex.load(gitDir);
+  const index = await StagingIndex.load(gitDir, { sparse: true });
   if (existsSync(path.join(gitDir, 'index'))) {
     for (const [name, entry] of index.entries) {
       index.entries.set(name, { ...entry, id: plan.index[entry.id] ?? entry.id });
     }
+    for (const [dir, id] of index.sparseDirs()) index.setSparseDir(dir, plan.index[id] ?? id);
     await index.save(indexLock);
   }
   await fs.rm(old, { recursive: true, force: true });

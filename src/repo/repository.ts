@@ -20,7 +20,8 @@ import { MediaGitError, hasErrnoCode } from '../errors.ts';
 import { ObjectStore } from '../odb/object-store.ts';
 import { DEFAULT_CHUNK_THRESHOLD } from '../odb/manifest.ts';
 import { assertBranchName } from './refs.ts';
-import { registerTreeIds } from './index-file.ts';
+import { registerTreeIds, registerTreeReader } from './index-file.ts';
+import { readTree } from './tree-ops.ts';
 import { openCipher, writeKeyFile, type SecretSource } from './keys.ts';
 import {
   createKeyFile,
@@ -176,6 +177,9 @@ export class Repository {
       registerTreeIds(gitDir, (data) => cipher.idOf('tree', data));
     }
     repo.objects.shallow = await readShallowFile(path.join(gitDir, 'shallow'));
+    // The index's sparse directories are read back from this store's trees
+    // (a bare repository has no index).
+    if (workTree !== undefined) registerTreeReader(gitDir, (id) => readTree(repo.objects, id));
     return repo;
   }
 

@@ -77,6 +77,21 @@ export class SparseMatcher {
       dir = dir.slice(0, up);
     }
   }
+
+  /**
+   * Whether no path under folder `dir` can be included: cone mode, a folder
+   * neither listed, inside a listed one, nor above one. Patterns: never
+   * known, false.
+   */
+  excludesFolder(dir: string): boolean {
+    if (this.#rules || this.#parents.has(dir)) return false;
+    for (let folder = dir; ;) {
+      if (this.#dirs.has(folder)) return false;
+      const up = folder.lastIndexOf('/');
+      if (up < 0) return true;
+      folder = folder.slice(0, up);
+    }
+  }
 }
 
 /** Git's refusal of paths outside the sparse-checkout patterns (exit 1, the rest added). */
@@ -179,23 +194,33 @@ export async function updateSparse(
   const wanted = next ? new SparseMatcher(next) : undefined;
   const lock = await StagingIndex.lock(repo.gitDir);
   try {
-    const index = await StagingIndex.load(repo.gitDir);
+    // Sparse directories (folders of files never checked out, index-file.ts)
+    // stay whole unless the new patterns reach into them: their files were
+    // outside before and are absent, so only files coming in matter.
+    const index = await StagingIndex.load(repo.gitDir, { sparse: true });
+    for (const dir of [...index.sparseDirs().keys()]) {
+      if (wanted?.excludesFolder(dir)) continue;
+      await index.expandSparseDir(dir, (folder) => wanted?.excludesFolder(folder) ?? false);
+    }
     const unmerged = new Set(((await readMergeState(repo))?.conflicts ?? []).map((c) => c.path));
     const writes: IndexEntry[] = [];
     const removes: string[] = [];
     const kept: string[] = [];
     // Whether each folder is there, asked once: most files of a sparse
-    // checkout sit in folders that are not (thousands of lstat calls).
-    const folders = new Map<string, Promise<boolean>>();
-    const folderThere = (p: string): Promise<boolean> => {
+    // checkout sit in folders that are not (thousands of lstat calls). The
+    // answer is kept as a value too: awaiting even a settled promise for each
+    // of thousands of files outside the patterns cost ~10 ms.
+    const folders = new Map<string, boolean>([['', true]]);
+    const folderThere = async (p: string): Promise<boolean> => {
       const dir = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
       let known = folders.get(dir);
       if (known === undefined) {
-        known = dir === '' ? Promise.resolve(true) : parentsAreDirectories(workTree, p);
+        known = await parentsAreDirectories(workTree, p);
         folders.set(dir, known);
       }
       return known;
     };
+    const folderOf = (p: string): string => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
     for (const p of index.sortedPaths()) {
       const entry = index.entries.get(p)!;
       const wasIn = current ? current.includes(p) : true;
@@ -204,6 +229,7 @@ export async function updateSparse(
       // inside already is a deletion of the user's); outside, every file
       // there goes, if clean (Git's reapply).
       if ((nowIn && wasIn) || unmerged.has(p)) continue;
+      if (folders.get(folderOf(p)) === false && !nowIn) continue;
       const state = (await folderThere(p))
         ? await workFileMatches(repo, entry, entry, index.fileMtimeMs)
         : { matches: false, stats: undefined };

@@ -10,6 +10,8 @@
  * A branch with no commits yet ("unborn") is a valid place to switch from
  * and, with `-c`/`--orphan`, to.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { MediaGitError } from '../errors.ts';
 import type { ObjectId } from '../odb/object-id.ts';
 import {
@@ -32,7 +34,8 @@ import {
 import { assertBranchName, Refs } from './refs.ts';
 import type { Repository } from './repository.ts';
 import { resolveCommit } from './revision.ts';
-import { flattenCommit } from './tree-ops.ts';
+import { flattenCommit, flattenTreeSparse, readCommit } from './tree-ops.ts';
+import { loadSparse } from './sparse.ts';
 import {
   localChangesAgainst,
   updateWorkTree,
@@ -151,14 +154,35 @@ export async function checkoutCommit(
   repo: Repository,
   from: ObjectId | undefined,
   to: ObjectId | undefined,
-  options: WorkTreeUpdateOptions,
+  options: WorkTreeUpdateOptions & {
+    /**
+     * A first checkout (a new clone) under cone-mode sparse patterns keeps
+     * each folder wholly outside them as one sparse directory of the index,
+     * never reading its trees. `target` then lacks those folders' files.
+     */
+    readonly sparseIndex?: boolean | undefined;
+  },
 ): Promise<{ target: Map<string, FileVersion>; written: number; removed: number }> {
   const lock = await StagingIndex.lock(repo.gitDir);
   try {
     const index = await StagingIndex.load(repo.gitDir);
     const current = await flattenCommit(repo.objects, from);
-    const target = from === to ? current : await flattenCommit(repo.objects, to);
+    let target: Map<string, FileVersion>;
+    let folders = new Map<string, ObjectId>();
+    const sparse = options.sparseIndex === true ? await loadSparse(repo) : undefined;
+    if (sparse && from === undefined && to !== undefined && index.entries.size === 0) {
+      const workTree = repo.requireWorkTree('checkout');
+      // A folder already in the working tree (files put there before the
+      // checkout) is read as usual, so the checkout sees what is in the way.
+      const outside = (folder: string): boolean =>
+        sparse.excludesFolder(folder) && !existsSync(path.join(workTree, folder));
+      const tree = (await readCommit(repo.objects, to)).tree;
+      ({ files: target, folders } = await flattenTreeSparse(repo.objects, tree, outside));
+    } else {
+      target = from === to ? current : await flattenCommit(repo.objects, to);
+    }
     const result = await updateWorkTree(repo, index, current, target, options);
+    for (const [folder, id] of folders) index.setSparseDir(folder, id);
     await index.save(lock);
     return { target, written: result.written.length, removed: result.removed.length };
   } finally {

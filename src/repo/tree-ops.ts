@@ -51,6 +51,31 @@ export async function flattenTree(
   return out;
 }
 
+/**
+ * `flattenTree` that leaves whole the folders `outside` names (nothing in
+ * them is wanted): their tree IDs by folder path, never read.
+ */
+export async function flattenTreeSparse(
+  store: ObjectStore,
+  treeId: ObjectId,
+  outside: (folder: string) => boolean,
+): Promise<{ files: Map<string, TreeFile>; folders: Map<string, ObjectId> }> {
+  const files = new Map<string, TreeFile>();
+  const folders = new Map<string, ObjectId>();
+  const visit = async (id: ObjectId, prefix: string): Promise<void> => {
+    for (const entry of await readTree(store, id)) {
+      const p = prefix + entry.name;
+      if (entry.kind !== 'tree') {
+        const mode = entry.mode as TreeFile['mode'];
+        files.set(p, { path: p, mode, kind: entry.kind, id: entry.id, size: entry.size });
+      } else if (outside(p)) folders.set(p, entry.id);
+      else await visit(entry.id, `${p}/`);
+    }
+  };
+  await visit(treeId, '');
+  return { files, folders };
+}
+
 export async function flattenCommit(
   store: ObjectStore,
   commitId: ObjectId | undefined,
@@ -82,27 +107,33 @@ export async function writeTreeFromFiles(
   return id;
 }
 
-/** The root tree ID the files would get, computed in memory without writing anything. */
+/**
+ * The root tree ID the files would get, computed in memory without writing
+ * anything; `subtrees` are whole folders known by their tree IDs (an
+ * index's sparse directories), none of whose files is in `files`.
+ */
 export function computeTreeId(
   files: Iterable<TreeFile | IndexEntry>,
   treeIdOf: (data: Buffer) => ObjectId = sha256Hex,
+  subtrees: ReadonlyMap<string, ObjectId> = new Map(),
 ): ObjectId {
-  return buildTrees(files, () => undefined, treeIdOf);
+  return buildTrees(files, () => undefined, treeIdOf, subtrees);
 }
 
 function buildTrees(
   files: Iterable<TreeFile | IndexEntry>,
   emit: (id: ObjectId, data: Buffer) => void,
   treeIdOf: (data: Buffer) => ObjectId,
+  subtrees: ReadonlyMap<string, ObjectId> = new Map(),
 ): ObjectId {
   interface Dir {
     files: TreeEntry[];
     dirs: Map<string, Dir>;
+    /** A folder taken whole by its tree ID. */
+    known?: ObjectId;
   }
   const root: Dir = { files: [], dirs: new Map() };
-  for (const file of files) {
-    const parts = file.path.split('/');
-    const name = parts.pop()!;
+  const folder = (parts: readonly string[]): Dir => {
     let dir = root;
     for (const part of parts) {
       let child = dir.dirs.get(part);
@@ -112,12 +143,25 @@ function buildTrees(
       }
       dir = child;
     }
-    dir.files.push({ name, mode: file.mode, kind: file.kind, id: file.id, size: file.size });
+    return dir;
+  };
+  for (const file of files) {
+    const parts = file.path.split('/');
+    const name = parts.pop()!;
+    folder(parts).files.push({
+      name,
+      mode: file.mode,
+      kind: file.kind,
+      id: file.id,
+      size: file.size,
+    });
   }
+  for (const [p, id] of subtrees) folder(p.split('/')).known = id;
   const build = (dir: Dir): ObjectId => {
     const entries = [...dir.files];
     for (const [name, child] of dir.dirs) {
-      entries.push({ name, mode: '40000', kind: 'tree', id: build(child), size: 0 });
+      const id = child.known ?? build(child);
+      entries.push({ name, mode: '40000', kind: 'tree', id, size: 0 });
     }
     const data = encodeTree(entries);
     const id = treeIdOf(data);
