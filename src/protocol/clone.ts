@@ -405,8 +405,11 @@ async function checkOut(
         return absent ? UNKNOWN_SHA256 : undefined;
       },
       force: options.resume,
-      // A sparse clone's index keeps each folder outside the cone as one entry.
-      sparseIndex: options.sparse === true && !options.resume,
+      // A sparse clone's index keeps each folder outside the cone as one
+      // entry: with blob:none, what it holds for their files is what their
+      // trees say (no file of theirs was received).
+      sparseIndex:
+        options.sparse === true && !options.resume && options.filter?.kind === 'blob:none',
     });
     return lazy?.stats;
   } finally {

@@ -184,7 +184,8 @@ test('sparse directories: one entry each on disk, the exact file entries when re
     mode: '100644',
     kind: kind as IndexEntry['kind'],
     id: sha256Hex(Buffer.from(path.basename(p as string))),
-    sha256: UNKNOWN_SHA256,
+    // A blob's ID is its content hash (no encryption here); a manifest's is not known.
+    sha256: kind === 'blob' ? sha256Hex(Buffer.from(path.basename(p as string))) : UNKNOWN_SHA256,
     size: size as number,
     mtimeMs: 0,
     ctimeMs: 0,

@@ -16,9 +16,9 @@
  * Version 2 adds sparse directories (Git's sparse index): an entry with mode
  * byte 3 and a path ending in "/" stands for a whole folder of the tree it
  * names, every file of which is outside a cone-mode sparse checkout, never
- * fetched (content SHA-256 unknown) and not in the working tree. Such files'
- * entries are exactly what the tree says (mode, kind, object, size) with no
- * stat data, so a folder of thousands of them is one entry: `clone --sparse`
+ * fetched and not in the working tree. Such files' entries are exactly what
+ * the tree says (mode, kind, object, size) with no stat data and the content
+ * hash a sparse clone records (`sparseEntry`), so a folder of thousands of them is one entry: `clone --sparse`
  * and `sparse-checkout` never touch them one by one. Every other command
  * reads the index expanded (the folder's trees read back into those exact
  * entries) and a folder whose entries it left as they were is written
@@ -290,7 +290,7 @@ export class StagingIndex {
           if (keep(p)) this.#sparseDirs.set(p, entry.id);
           else await visit(entry.id, p);
         } else {
-          this.entries.set(p, sparseEntry(p, entry));
+          this.entries.set(p, sparseEntry(p, entry, keyedTreeIds.has(this.#file)));
           added.push(p);
         }
       }
@@ -315,13 +315,14 @@ export class StagingIndex {
   async #expandAll(): Promise<void> {
     if (this.#sparseDirs.size === 0) return;
     const read = this.#treeReader();
+    const keyed = keyedTreeIds.has(this.#file);
     for (const [dir, id] of this.#sparseDirs) {
       const members: IndexEntry[] = [];
       const visit = async (treeId: ObjectId, folder: string): Promise<void> => {
         for (const entry of await read(treeId)) {
           const p = `${folder}/${entry.name}`;
           if (entry.kind === 'tree') await visit(entry.id, p);
-          else members.push(sparseEntry(p, entry));
+          else members.push(sparseEntry(p, entry, keyed));
         }
       };
       await visit(id, dir);
@@ -444,14 +445,19 @@ function insideAny(p: string, dirs: ReadonlyMap<string, unknown>): boolean {
   return false;
 }
 
-/** The entry a file of a sparse directory stands for: the tree's, no content hash, no stat data. */
-function sparseEntry(p: string, entry: TreeEntry): IndexEntry {
+/**
+ * The entry a file of a sparse directory stands for: the tree's, no stat
+ * data, and the content hash a sparse clone records for a file it never
+ * fetched: unknown, except a blob's in a repository that is not encrypted,
+ * which is its ID (ObjectStore.blobSha256).
+ */
+function sparseEntry(p: string, entry: TreeEntry, keyed: boolean): IndexEntry {
   return {
     path: p,
     mode: entry.mode as IndexEntry['mode'],
     kind: entry.kind as FileObjectKind,
     id: entry.id,
-    sha256: UNKNOWN_SHA256,
+    sha256: entry.kind === 'blob' && !keyed ? entry.id : UNKNOWN_SHA256,
     size: entry.size,
     mtimeMs: 0,
     ctimeMs: 0,
