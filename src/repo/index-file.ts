@@ -140,6 +140,12 @@ class IndexEntries extends Map<string, IndexEntry> {
   }
 }
 
+const setEntry = Map.prototype.set as (
+  this: Map<string, IndexEntry>,
+  key: string,
+  value: IndexEntry,
+) => Map<string, IndexEntry>;
+
 export class StagingIndex {
   readonly entries: Map<string, IndexEntry> = new IndexEntries();
   /** Root tree ID of the entries as last saved; undefined for a new index. */
@@ -241,7 +247,8 @@ export class StagingIndex {
       const id = data.toString('hex', offset, offset + 32);
       const sha256 = data.toString('hex', offset + 32, offset + 64);
       offset += 64;
-      this.entries.set(entryPath, {
+      // Map's own set: what is read is not a change (IndexEntries.set).
+      setEntry.call(this.entries, entryPath, {
         path: entryPath,
         mode,
         kind,
