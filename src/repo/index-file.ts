@@ -18,8 +18,9 @@
  * names, every file of which is outside a cone-mode sparse checkout, never
  * fetched and not in the working tree. Such files' entries are exactly what
  * the tree says (mode, kind, object, size) with no stat data and the content
- * hash a sparse clone records (`sparseEntry`), so a folder of thousands of them is one entry: `clone --sparse`
- * and `sparse-checkout` never touch them one by one. Every other command
+ * hash a sparse clone records (`sparseEntry`), so a folder of thousands of
+ * them is one entry: `clone --sparse` and `sparse-checkout` never touch them
+ * one by one. Every other command
  * reads the index expanded (the folder's trees read back into those exact
  * entries) and a folder whose entries it left as they were is written
  * collapsed again. An index with no such folder is written as version 1.
