@@ -51,6 +51,7 @@ import {
   deviceLimits,
   formatDeviceLimits,
   sha256OfFile,
+  projectRoot,
 } from './lib.ts';
 
 const runRoot = path.join(workRoot, 'run');
@@ -767,6 +768,30 @@ async function measureSmallFiles(
       `median of ${repeats}, alternating with git status`,
     );
     report.ratio(4, 'item4.ratio.statusToGit', 'mediagit / git (status, walk)', direct, gitStatus);
+    // The floor of any status on Node, without the CLI (bench/status-floor.mjs):
+    // start, read the index, lstat each tracked file, list each folder.
+    const floorScript = path.join(projectRoot, 'bench', 'status-floor.mjs');
+    const [gitStatus3, floor] = await alternate(
+      ['git status', 'status floor on Node'],
+      gitStatusRun,
+      async () => {
+        const result = await run(process.execPath, [floorScript], repo);
+        if (result.status !== 0 || !result.stdout.startsWith(`${count} tracked, 0 changed`)) {
+          throw new Error(
+            `status-floor.mjs: exit ${result.status}, ${result.stdout}${result.stderr}`,
+          );
+        }
+        return result;
+      },
+    );
+    report.seconds(
+      4,
+      'item4.node.statusFloorSeconds',
+      'floor: bare Node reads the index, lstat + readdir',
+      floor,
+      `median of ${repeats}, alternating with git status (${gitStatus3.toFixed(3)} s)`,
+    );
+    report.ratio(4, 'item4.ratio.floorToGit', 'floor / git (no CLI, no output)', floor, gitStatus3);
 
     await mediagit(['config', 'core.fsmonitor', 'true'], repo);
     await mediagit(['fsmonitor', 'start'], repo);
