@@ -29,6 +29,17 @@ const START = new Map([
   ['docs/e.txt', 'e\n'],
 ]);
 
+/** The working tree of a clone of START with the cone `levels/07`. */
+const CONE_07_TREE = [
+  'levels',
+  'levels/07',
+  'levels/07/a.txt',
+  'levels/07/sub',
+  'levels/07/sub/b.txt',
+  'levels/l.txt',
+  'top.txt',
+];
+
 async function writeStart(pair: Pair): Promise<void> {
   for (const [p, content] of START) await pair.writeFile(p, content);
 }
@@ -177,14 +188,7 @@ test('a modified file outside new patterns is kept and named; a hostile pattern 
 });
 
 test('clone --sparse, widen, edit, commit and push; a full clone sees the expected tree', async () => {
-  const origin = await newRepo();
-  const startTree = new Map([...START, ['levels/08/c.txt', 'c\n']]);
-  for (const [p, content] of startTree) {
-    await fs.mkdir(path.dirname(origin.path(p)), { recursive: true });
-    await fs.writeFile(origin.path(p), content);
-  }
-  await origin.ok(['add', '-A']);
-  await origin.ok(['commit', '-q', '-m', 'start']);
+  const { origin, startTree } = await startedOrigin();
   await origin.ok(['switch', '-q', '-c', 'side']);
   await fs.writeFile(origin.path('docs/d.txt'), 'first\nsecond (side)\nthird\n');
   await origin.ok(['commit', '-q', '-a', '-m', 'side edits docs']);
@@ -192,11 +196,7 @@ test('clone --sparse, widen, edit, commit and push; a full clone sees the expect
 
   const work = await TempRepo.create({ init: false });
   try {
-    const bare = path.join(work.root, 'shared.mediagit');
-    await work.ok(['clone', '-q', '--bare', origin.dir, bare]);
-    const sparseDir = path.join(work.root, 'sparse');
-    await work.ok(['clone', '-q', '--sparse', bare, sparseDir]);
-    const cd = repoAt(work, sparseDir);
+    const { bare, sparseDir, cd } = await sparseCloneOf(work, origin);
     // Only the files at the top after clone --sparse, and only their content
     // in its store: the others' blobs and manifests stay on the remote.
     assert.deepEqual(Object.keys(await snapshot(sparseDir)).sort(), ['top.txt']);
@@ -229,15 +229,7 @@ test('clone --sparse, widen, edit, commit and push; a full clone sees the expect
       'levels/l.txt',
       'top.txt',
     ]);
-    assert.deepEqual(Object.keys(await snapshot(sparseDir)).sort(), [
-      'levels',
-      'levels/07',
-      'levels/07/a.txt',
-      'levels/07/sub',
-      'levels/07/sub/b.txt',
-      'levels/l.txt',
-      'top.txt',
-    ]);
+    assert.deepEqual(Object.keys(await snapshot(sparseDir)).sort(), CONE_07_TREE);
     await fs.writeFile(path.join(sparseDir, 'levels/07/a.txt'), 'edited in the sparse clone\n');
     await fs.writeFile(path.join(sparseDir, 'levels/07/new.bin'), 'new\n');
     await cd.ok(['add', 'levels/07']);
@@ -265,21 +257,10 @@ test('clone --sparse, widen, edit, commit and push; a full clone sees the expect
 });
 
 test('clone --sparse keeps each folder outside the cone as one index entry; every command still sees every file', async () => {
-  const origin = await newRepo();
-  const startTree = new Map([...START, ['levels/08/c.txt', 'c\n']]);
-  for (const [p, content] of startTree) {
-    await fs.mkdir(path.dirname(origin.path(p)), { recursive: true });
-    await fs.writeFile(origin.path(p), content);
-  }
-  await origin.ok(['add', '-A']);
-  await origin.ok(['commit', '-q', '-m', 'start']);
+  const { origin, startTree } = await startedOrigin();
   const work = await TempRepo.create({ init: false });
   try {
-    const bare = path.join(work.root, 'shared.mediagit');
-    await work.ok(['clone', '-q', '--bare', origin.dir, bare]);
-    const sparseDir = path.join(work.root, 'sparse');
-    await work.ok(['clone', '-q', '--sparse', bare, sparseDir]);
-    const cd = repoAt(work, sparseDir);
+    const { bare, sparseDir, cd } = await sparseCloneOf(work, origin);
     const fullDir = path.join(work.root, 'full');
     await work.ok(['clone', '-q', bare, fullDir]);
     const full = repoAt(work, fullDir);
@@ -298,15 +279,7 @@ test('clone --sparse keeps each folder outside the cone as one index entry; ever
     await cd.ok(['sparse-checkout', 'set', 'levels/07']);
     // levels/l.txt and the two files of levels/07 come in; levels/08/ and docs/ stay whole.
     await check('after set levels/07', 2, 6);
-    assert.deepEqual(Object.keys(await snapshot(sparseDir)).sort(), [
-      'levels',
-      'levels/07',
-      'levels/07/a.txt',
-      'levels/07/sub',
-      'levels/07/sub/b.txt',
-      'levels/l.txt',
-      'top.txt',
-    ]);
+    assert.deepEqual(Object.keys(await snapshot(sparseDir)).sort(), CONE_07_TREE);
     // A commit inside the cone leaves the folders outside it whole.
     await fs.writeFile(path.join(sparseDir, 'levels/07/a.txt'), 'edited\n');
     await cd.ok(['commit', '-q', '-a', '-m', 'edit inside']);
@@ -323,6 +296,31 @@ test('clone --sparse keeps each folder outside the cone as one index entry; ever
     await work.cleanup();
   }
 });
+
+/** A repository with START and levels/08/c.txt committed on main. */
+async function startedOrigin(): Promise<{ origin: TempRepo; startTree: Map<string, string> }> {
+  const origin = await newRepo();
+  const startTree = new Map([...START, ['levels/08/c.txt', 'c\n']]);
+  for (const [p, content] of startTree) {
+    await fs.mkdir(path.dirname(origin.path(p)), { recursive: true });
+    await fs.writeFile(origin.path(p), content);
+  }
+  await origin.ok(['add', '-A']);
+  await origin.ok(['commit', '-q', '-m', 'start']);
+  return { origin, startTree };
+}
+
+/** A bare clone of `origin` in `work`'s root, and a `clone --sparse` of that. */
+async function sparseCloneOf(
+  work: TempRepo,
+  origin: TempRepo,
+): Promise<{ bare: string; sparseDir: string; cd: TempRepo }> {
+  const bare = path.join(work.root, 'shared.mediagit');
+  await work.ok(['clone', '-q', '--bare', origin.dir, bare]);
+  const sparseDir = path.join(work.root, 'sparse');
+  await work.ok(['clone', '-q', '--sparse', bare, sparseDir]);
+  return { bare, sparseDir, cd: repoAt(work, sparseDir) };
+}
 
 /** The files of HEAD whose content (blob or manifest) is in the repository's own store. */
 async function storedFiles(repo: TempRepo): Promise<string[]> {
