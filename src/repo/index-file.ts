@@ -287,24 +287,37 @@ export class StagingIndex {
   ): Promise<string[]> {
     const id = this.#sparseDirs.get(dir);
     if (id === undefined) return [];
-    const read = this.#treeReader();
+    const { files, kept } = await this.#readFolder(dir, id, keep);
     this.#sparseDirs.delete(dir);
     this.#sparseDirsChanged = true;
-    const added: string[] = [];
+    for (const [folder, treeId] of kept) this.#sparseDirs.set(folder, treeId);
+    for (const file of files) this.entries.set(file.path, file);
+    return files.map((file) => file.path);
+  }
+
+  /**
+   * The entries folder `dir` (tree `id`) stands for, and the folders below
+   * it that `keep` leaves whole, with their tree IDs.
+   */
+  async #readFolder(
+    dir: string,
+    id: ObjectId,
+    keep: (folder: string) => boolean,
+  ): Promise<{ files: IndexEntry[]; kept: Map<string, ObjectId> }> {
+    const read = this.#treeReader();
+    const keyed = keyedTreeIds.has(this.#file);
+    const files: IndexEntry[] = [];
+    const kept = new Map<string, ObjectId>();
     const visit = async (treeId: ObjectId, folder: string): Promise<void> => {
       for (const entry of await read(treeId)) {
         const p = `${folder}/${entry.name}`;
-        if (entry.kind === 'tree') {
-          if (keep(p)) this.#sparseDirs.set(p, entry.id);
-          else await visit(entry.id, p);
-        } else {
-          this.entries.set(p, sparseEntry(p, entry, keyedTreeIds.has(this.#file)));
-          added.push(p);
-        }
+        if (entry.kind !== 'tree') files.push(sparseEntry(p, entry, keyed));
+        else if (keep(p)) kept.set(p, entry.id);
+        else await visit(entry.id, p);
       }
     };
     await visit(id, dir);
-    return added;
+    return { files, kept };
   }
 
   #treeReader(): TreeReader {
@@ -321,19 +334,8 @@ export class StagingIndex {
 
   /** An ordinary load: every sparse directory read back into its files' entries. */
   async #expandAll(): Promise<void> {
-    if (this.#sparseDirs.size === 0) return;
-    const read = this.#treeReader();
-    const keyed = keyedTreeIds.has(this.#file);
     for (const [dir, id] of this.#sparseDirs) {
-      const members: IndexEntry[] = [];
-      const visit = async (treeId: ObjectId, folder: string): Promise<void> => {
-        for (const entry of await read(treeId)) {
-          const p = `${folder}/${entry.name}`;
-          if (entry.kind === 'tree') await visit(entry.id, p);
-          else members.push(sparseEntry(p, entry, keyed));
-        }
-      };
-      await visit(id, dir);
+      const { files: members } = await this.#readFolder(dir, id, () => false);
       for (const member of members) this.entries.set(member.path, member);
       this.#expanded.set(dir, { id, members });
     }

@@ -27,6 +27,7 @@ import type { Repository } from './repository.ts';
 import { assertSafeRepoPath } from './worktree.ts';
 import {
   applyWorkTreePlan,
+  parentOf,
   parentsAreDirectories,
   planForcedWrites,
   workFileMatches,
@@ -212,7 +213,7 @@ export async function updateSparse(
     // of thousands of files outside the patterns cost ~10 ms.
     const folders = new Map<string, boolean>([['', true]]);
     const folderThere = async (p: string): Promise<boolean> => {
-      const dir = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
+      const dir = parentOf(p);
       let known = folders.get(dir);
       if (known === undefined) {
         known = await parentsAreDirectories(workTree, p);
@@ -220,7 +221,6 @@ export async function updateSparse(
       }
       return known;
     };
-    const folderOf = (p: string): string => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
     for (const p of index.sortedPaths()) {
       const entry = index.entries.get(p)!;
       const wasIn = current ? current.includes(p) : true;
@@ -229,7 +229,7 @@ export async function updateSparse(
       // inside already is a deletion of the user's); outside, every file
       // there goes, if clean (Git's reapply).
       if ((nowIn && wasIn) || unmerged.has(p)) continue;
-      if (folders.get(folderOf(p)) === false && !nowIn) continue;
+      if (folders.get(parentOf(p)) === false && !nowIn) continue;
       const state = (await folderThere(p))
         ? await workFileMatches(repo, entry, entry, index.fileMtimeMs)
         : { matches: false, stats: undefined };

@@ -733,7 +733,8 @@ export async function entryWithoutStats(
   };
 }
 
-function parentOf(p: string): string {
+/** The folder holding `p` ('' at the top). */
+export function parentOf(p: string): string {
   const slash = p.lastIndexOf('/');
   return slash < 0 ? '' : p.slice(0, slash);
 }
